@@ -1,0 +1,43 @@
+package dataplane
+
+// Kind classifies an answer for counters and logs.
+type Kind uint8
+
+const (
+	KindDrop     Kind = iota // no reply is sent
+	KindAnswer               // authoritative data in the answer section
+	KindReferral             // delegation: NS in authority, no AA
+	KindNoData               // name exists, type does not
+	KindNXDomain             // name does not exist
+	KindRefused              // not authoritative, or class not served
+	KindFormErr              // malformed question or header
+	KindNotImp               // opcode not implemented
+	KindBadVers              // unknown EDNS version
+	KindChaos                // CHAOS identity answer
+	KindServFail             // the reply could not be built
+	NumKinds
+)
+
+// DropReason says why a packet got no reply.
+type DropReason uint8
+
+const (
+	DropNone      DropReason = iota
+	DropShort                // shorter than a DNS header
+	DropResponse             // QR=1: never answer a response
+	DropMalformed            // header unsound and question unparsable
+	DropFrame                // link, network or transport header not ours or unsound (AF_XDP)
+	DropNoSpace              // the buffer cannot hold even a minimal reply
+	NumDropReasons
+)
+
+// Result describes one answered (or dropped) query.
+type Result struct {
+	Kind  Kind
+	Drop  DropReason
+	Rcode uint16 // full (extended) rcode: BADVERS is 16
+	TC    bool   // the reply was truncated
+	DO    bool   // the query had EDNS with DO=1
+	EDNS  bool   // the query had an OPT record
+	Zone  int32  // index of the zone in the snapshot's zone.Set, -1 when none
+}
