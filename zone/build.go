@@ -1,0 +1,604 @@
+package zone
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// LoadFile loads and validates the zone with the given origin from a master
+// file. $INCLUDE paths are relative to the including file. The error, when
+// not nil, is a *LoadError naming the file and line of the first problem.
+func LoadFile(origin, path string) (*Zone, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error()}
+	}
+	return load(data, origin, path)
+}
+
+// Parse loads and validates a zone from r; file names it in errors and is
+// the base for relative $INCLUDE paths.
+func Parse(r io.Reader, origin, file string) (*Zone, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error()}
+	}
+	return load(data, origin, file)
+}
+
+// rec is one parsed resource record before the table is built.
+type rec struct {
+	node    int32 // builder node index (before sorting), then final node index
+	typ     uint16
+	covered uint16 // for RRSIG: the type covered
+	ttl     uint32
+	rd      uint32 // rdata offset in builder.rdata (uncompressed wire format)
+	rdl     uint16
+	ord     uint32 // ordinal of the record in the input, for line numbers
+}
+
+type builder struct {
+	origin string
+	file   string
+	data   []byte
+	apex   []byte
+
+	nameIdx  map[string]int32
+	names    [][]byte // lowercase wire, builder order
+	recs     []rec
+	rdata    []byte
+	warnings []string
+
+	soaMinimum uint32
+	z          *Zone
+}
+
+var parseErrRE = regexp.MustCompile(`^(?:(.*): )?dns: (.*) at line: (\d+):\d+$`)
+
+func load(data []byte, origin, file string) (*Zone, error) {
+	origin = dns.Fqdn(origin)
+	if _, ok := dns.IsDomainName(origin); !ok {
+		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin"}
+	}
+	apex, err := toWire(origin)
+	if err != nil {
+		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin: " + err.Error()}
+	}
+	b := &builder{origin: origin, file: file, data: data, apex: lowerWire(apex), nameIdx: make(map[string]int32)}
+	if err := b.parse(); err != nil {
+		return nil, err
+	}
+	return b.build()
+}
+
+// errAt returns a LoadError located at the record with the given ordinal.
+func (b *builder) errAt(ord uint32, format string, args ...any) *LoadError {
+	e := &LoadError{Origin: b.origin, File: b.file, Msg: fmt.Sprintf(format, args...)}
+	if f, l, ok := recordLine(b.data, b.file, int(ord)); ok {
+		e.File, e.Line = f, l
+	}
+	return e
+}
+
+func (b *builder) warnAt(ord uint32, format string, args ...any) {
+	b.warnings = append(b.warnings, b.errAt(ord, format, args...).Error())
+}
+
+func (b *builder) nodeFor(w []byte) int32 {
+	if i, ok := b.nameIdx[string(w)]; ok {
+		return i
+	}
+	i := int32(len(b.names))
+	b.names = append(b.names, w)
+	b.nameIdx[string(w)] = i
+	return i
+}
+
+func (b *builder) parse() error {
+	zp := dns.NewZoneParser(bytes.NewReader(b.data), b.origin, b.file)
+	zp.SetIncludeAllowed(true)
+	buf := make([]byte, 65536+512)
+	var ord uint32
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		h := rr.Header()
+		if h.Class != dns.ClassINET {
+			return b.errAt(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
+		}
+		owner, err := toWire(h.Name)
+		if err != nil {
+			return b.errAt(ord, "bad owner %q: %v", h.Name, err)
+		}
+		owner = lowerWire(owner)
+		if !isSubdomain(owner, b.apex) {
+			return b.errAt(ord, "%s is outside the zone", h.Name)
+		}
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return b.errAt(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
+		}
+		// An uncompressed RR is the owner, 10 bytes of type, class, TTL
+		// and length, then the rdata.
+		rdStart := len(owner) + 10
+		if n < rdStart || n-rdStart > 65535 {
+			return b.errAt(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
+		}
+		r := rec{node: b.nodeFor(owner), typ: h.Rrtype, ttl: h.Ttl, rd: uint32(len(b.rdata)), rdl: uint16(n - rdStart), ord: ord}
+		switch v := rr.(type) {
+		case *dns.RRSIG:
+			r.covered = v.TypeCovered
+		case *dns.SOA:
+			b.soaMinimum = v.Minttl
+		}
+		if h.Rrtype == dns.TypeOPT || h.Rrtype == dns.TypeTSIG || h.Rrtype == dns.TypeTKEY || h.Rrtype == dns.TypeANY ||
+			h.Rrtype == dns.TypeAXFR || h.Rrtype == dns.TypeIXFR {
+			return b.errAt(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
+		}
+		b.rdata = append(b.rdata, buf[rdStart:n]...)
+		b.recs = append(b.recs, r)
+		ord++
+	}
+	if err := zp.Err(); err != nil {
+		e := &LoadError{Origin: b.origin, File: b.file, Msg: err.Error()}
+		var pe *dns.ParseError
+		if errors.As(err, &pe) {
+			if m := parseErrRE.FindStringSubmatch(pe.Error()); m != nil {
+				if m[1] != "" {
+					e.File = m[1]
+				}
+				e.Line, _ = strconv.Atoi(m[3])
+				e.Msg = m[2]
+			}
+		}
+		return e
+	}
+	return nil
+}
+
+func (b *builder) rdataOf(r *rec) []byte { return b.rdata[r.rd : r.rd+uint32(r.rdl)] }
+
+func typeName(t uint16) string { return dns.Type(t).String() }
+
+func (b *builder) build() (*Zone, error) {
+	z := &Zone{origin: b.origin, file: b.file, apex: b.apex, apexLabels: countLabels(b.apex)}
+	b.z = z
+
+	// The SOA: exactly one, at the apex.
+	apexNode, hasApex := b.nameIdx[string(b.apex)]
+	var soa *rec
+	for i := range b.recs {
+		r := &b.recs[i]
+		if r.typ != dns.TypeSOA {
+			continue
+		}
+		if !hasApex || r.node != apexNode {
+			return nil, b.errAt(r.ord, "SOA record at %s, not at the apex", wireString(b.names[r.node]))
+		}
+		if soa != nil && !bytes.Equal(b.rdataOf(soa), b.rdataOf(r)) {
+			return nil, b.errAt(r.ord, "more than one SOA record at the apex")
+		}
+		soa = r
+	}
+	if soa == nil {
+		return nil, &LoadError{Origin: b.origin, File: b.file, Msg: "no SOA record at the apex"}
+	}
+	sr := b.rdataOf(soa)
+	z.serial = be32(sr[len(sr)-20:])
+
+	// Empty non-terminals: every ancestor of every name down to the apex
+	// becomes a node, so that a closest-encloser walk finds every level.
+	for i := 0; i < len(b.names); i++ {
+		for w := b.names[i]; len(w) > len(b.apex); {
+			w = parentWire(w)
+			if _, ok := b.nameIdx[string(w)]; ok {
+				break
+			}
+			b.nodeFor(w)
+		}
+	}
+
+	// Canonical order.
+	order := make([]int32, len(b.names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return CompareCanonical(b.names[x], b.names[y]) })
+	newIdx := make([]int32, len(b.names))
+	for n, old := range order {
+		newIdx[old] = int32(n)
+	}
+	for i := range b.recs {
+		b.recs[i].node = newIdx[b.recs[i].node]
+	}
+	sorted := make([][]byte, len(order))
+	for n, old := range order {
+		sorted[n] = b.names[old]
+	}
+	b.names = sorted
+	for n, w := range b.names {
+		b.nameIdx[string(w)] = int32(n)
+	}
+
+	// Records sorted by node, type (RRSIGs by covered type), then rdata;
+	// exact duplicates removed.
+	slices.SortStableFunc(b.recs, func(x, y rec) int {
+		if x.node != y.node {
+			return int(x.node) - int(y.node)
+		}
+		if x.typ != y.typ {
+			return int(x.typ) - int(y.typ)
+		}
+		if x.covered != y.covered {
+			return int(x.covered) - int(y.covered)
+		}
+		return bytes.Compare(b.rdataOf(&x), b.rdataOf(&y))
+	})
+	out := b.recs[:0]
+	for i := range b.recs {
+		r := b.recs[i]
+		if len(out) > 0 {
+			p := &out[len(out)-1]
+			if p.node == r.node && p.typ == r.typ && p.covered == r.covered && bytes.Equal(b.rdataOf(p), b.rdataOf(&r)) {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	b.recs = out
+	z.records = len(b.recs)
+
+	// Nodes and their flags.
+	z.nodes = make([]Node, len(b.names))
+	for n, w := range b.names {
+		nd := &z.nodes[n]
+		nd.Name = uint32(len(z.names))
+		nd.Len = uint8(len(w))
+		nd.Labels = uint8(countLabels(w))
+		nd.Set0 = None
+		z.names = append(z.names, w...)
+		if w[0] == 1 && w[1] == '*' {
+			nd.Flags |= FlagIsWildcard
+		}
+	}
+	z.nodes[b.nameIdx[string(b.apex)]].Flags |= FlagApex
+	// Per node, the record range and which types it has.
+	first := make([]int32, len(z.nodes))
+	count := make([]int32, len(z.nodes))
+	for i := range first {
+		first[i] = -1
+	}
+	for i := range b.recs {
+		r := &b.recs[i]
+		if first[r.node] < 0 {
+			first[r.node] = int32(i)
+		}
+		count[r.node]++
+	}
+	has := func(n int32, t uint16) int32 {
+		if first[n] < 0 {
+			return -1
+		}
+		for i := first[n]; i < first[n]+count[n]; i++ {
+			if b.recs[i].typ == t {
+				return i
+			}
+		}
+		return -1
+	}
+	for n := range z.nodes {
+		nd := &z.nodes[n]
+		if first[n] < 0 {
+			nd.Flags |= FlagEmpty
+		}
+		if has(int32(n), dns.TypeNS) >= 0 && nd.Flags&FlagApex == 0 {
+			nd.Flags |= FlagDelegation
+		}
+		if has(int32(n), dns.TypeCNAME) >= 0 {
+			nd.Flags |= FlagCNAME
+		}
+		if has(int32(n), dns.TypeDNAME) >= 0 {
+			nd.Flags |= FlagDNAME
+		}
+	}
+	if has(b.nameIdx[string(b.apex)], dns.TypeNS) < 0 {
+		return nil, b.errAt(soa.ord, "no NS records at the apex")
+	}
+	// Parents precede children in canonical order, so one pass in index
+	// order propagates occlusion and finds data below a DNAME.
+	for n := range z.nodes {
+		w := b.names[n]
+		if len(w) == len(b.apex) {
+			continue
+		}
+		p := b.nameIdx[string(parentWire(w))]
+		pn := &z.nodes[p]
+		if w[0] == 1 && w[1] == '*' {
+			pn.Flags |= FlagWildcard
+		}
+		if pn.Flags&(FlagDelegation|FlagOccluded) != 0 {
+			z.nodes[n].Flags |= FlagOccluded
+		}
+		if pn.Flags&FlagDNAME != 0 && first[n] >= 0 {
+			return nil, b.errAt(b.recs[first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[p]))
+		}
+		if pn.Flags&FlagDNAME != 0 {
+			// An empty non-terminal below a DNAME exists only because of
+			// data further down, which the check above reports there.
+			z.nodes[n].Flags |= FlagOccluded
+		}
+	}
+
+	// CNAME beside other data (DNSSEC types aside), one CNAME, one DNAME.
+	for n := range z.nodes {
+		if first[n] < 0 {
+			continue
+		}
+		var cname, dname int
+		for i := first[n]; i < first[n]+count[int32(n)]; i++ {
+			switch b.recs[i].typ {
+			case dns.TypeCNAME:
+				cname++
+				if cname > 1 {
+					return nil, b.errAt(b.recs[i].ord, "more than one CNAME record at %s", wireString(b.names[n]))
+				}
+			case dns.TypeDNAME:
+				dname++
+				if dname > 1 {
+					return nil, b.errAt(b.recs[i].ord, "more than one DNAME record at %s", wireString(b.names[n]))
+				}
+			}
+		}
+		if cname == 0 {
+			continue
+		}
+		for i := first[n]; i < first[n]+count[int32(n)]; i++ {
+			switch b.recs[i].typ {
+			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			default:
+				c := has(int32(n), dns.TypeCNAME)
+				return nil, b.errAt(b.recs[c].ord, "CNAME at %s beside other data (%s)", wireString(b.names[n]), typeName(b.recs[i].typ))
+			}
+		}
+	}
+
+	if err := b.buildSets(first, count); err != nil {
+		return nil, err
+	}
+	z.buildIndex()
+	z.warnings = b.warnings
+	return z, nil
+}
+
+func be32(p []byte) uint32 {
+	return uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
+}
+
+// buildSets groups each node's records into RRsets and prepares their blocks.
+func (b *builder) buildSets(first, count []int32) error {
+	z := b.z
+	for n := range z.nodes {
+		nd := &z.nodes[n]
+		if first[n] < 0 {
+			nd.Set0 = uint32(len(z.sets))
+			continue
+		}
+		nd.Set0 = uint32(len(z.sets))
+		recs := b.recs[first[n] : first[n]+count[n]]
+		// RRSIGs are grouped by the type they cover and attached to that
+		// RRset; they sort after every type below 46 and before the rest,
+		// so collect them first.
+		sigs := map[uint16][]rec{}
+		for _, r := range recs {
+			if r.typ == dns.TypeRRSIG {
+				sigs[r.covered] = append(sigs[r.covered], r)
+			}
+		}
+		for i := 0; i < len(recs); {
+			j := i
+			for j < len(recs) && recs[j].typ == recs[i].typ {
+				j++
+			}
+			if recs[i].typ == dns.TypeRRSIG {
+				i = j
+				continue
+			}
+			set := recs[i:j]
+			if len(set) > 65535 {
+				return b.errAt(set[0].ord, "RRset too large")
+			}
+			rs := RRset{Type: set[0].typ, Count: uint16(len(set)), TTL: set[0].ttl, Block: None, Sig: None, Target: None}
+			for _, r := range set[1:] {
+				if r.ttl != rs.TTL {
+					b.warnAt(r.ord, "TTL %d differs from the RRset's TTL %d; %d is served", r.ttl, rs.TTL, rs.TTL)
+					break
+				}
+			}
+			if rs.Type == dns.TypeCNAME || rs.Type == dns.TypeDNAME {
+				rs.Target = uint32(len(z.names))
+				z.names = append(z.names, lowerWire(b.rdataOf(&set[0]))...)
+			}
+			if nd.Flags&FlagOccluded == 0 || rs.Type == dns.TypeDS && nd.Flags&FlagDelegation != 0 {
+				var err error
+				if nd.Flags&FlagDelegation != 0 && rs.Type == dns.TypeNS {
+					rs.Block, err = b.referralBlock(int32(n), set)
+				} else {
+					rs.Block, err = b.rrsetBlock(int32(n), set)
+				}
+				if err != nil {
+					return err
+				}
+				if s := sigs[rs.Type]; len(s) > 0 {
+					if rs.Sig, err = b.plainBlock(b.names[n], s, 0); err != nil {
+						return err
+					}
+				}
+			}
+			delete(sigs, rs.Type)
+			z.sets = append(z.sets, rs)
+			i = j
+		}
+		for t, s := range sigs {
+			b.warnAt(s[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
+		}
+		nd.NSets = uint16(uint32(len(z.sets)) - nd.Set0)
+		if nd.Flags&FlagApex != 0 {
+			if err := b.negSOABlocks(recs, sigs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// negSOABlocks prepares the SOA of negative answers with its TTL lowered to
+// the SOA MINIMUM when that is smaller (RFC 2308 section 3).
+func (b *builder) negSOABlocks(recs []rec, _ map[uint16][]rec) error {
+	z := b.z
+	var soa []rec
+	var sig []rec
+	for _, r := range recs {
+		if r.typ == dns.TypeSOA {
+			soa = append(soa, r)
+		}
+		if r.typ == dns.TypeRRSIG && r.covered == dns.TypeSOA {
+			sig = append(sig, r)
+		}
+	}
+	ttl := min(soa[0].ttl, b.soaMinimum)
+	var err error
+	if z.negSOA, err = b.plainBlock(b.apex, soa, ttl); err != nil {
+		return err
+	}
+	z.negSOASig = None
+	if len(sig) > 0 {
+		z.negSOASig, err = b.plainBlock(b.apex, sig, ttl)
+	}
+	return err
+}
+
+// recordLine finds the file and line where the record with the given
+// ordinal starts, by scanning the master file text the way the parser
+// reads it. It runs only when an error or warning must name a line.
+func recordLine(data []byte, file string, ord int) (string, int, bool) {
+	s := &lineScanner{target: ord}
+	s.scan(data, file, 0)
+	return s.file, s.line, s.found
+}
+
+type lineScanner struct {
+	target int
+	seen   int
+	found  bool
+	file   string
+	line   int
+}
+
+// scan walks logical records: a record starts on a line that is not blank
+// or a comment once parentheses are balanced; directives do not count,
+// $INCLUDE recurses into the included file.
+func (s *lineScanner) scan(data []byte, file string, depth int) {
+	if depth > 7 || s.found {
+		return
+	}
+	line := 1
+	paren := 0
+	i := 0
+	for i < len(data) && !s.found {
+		// Start of a physical line.
+		start := i
+		startLine := line
+		var toks []string
+		var tok strings.Builder
+		inQuote := false
+		flush := func() {
+			if tok.Len() > 0 {
+				toks = append(toks, tok.String())
+				tok.Reset()
+			}
+		}
+		wasInParen := paren > 0
+		for i < len(data) {
+			c := data[i]
+			if c == '\n' {
+				line++
+				i++
+				if paren == 0 && !inQuote {
+					break
+				}
+				flush()
+				continue
+			}
+			switch {
+			case c == '\\' && i+1 < len(data):
+				tok.WriteByte(c)
+				tok.WriteByte(data[i+1])
+				i += 2
+				continue
+			case inQuote:
+				if c == '"' {
+					inQuote = false
+				}
+				tok.WriteByte(c)
+			case c == '"':
+				inQuote = true
+				tok.WriteByte(c)
+			case c == ';':
+				for i < len(data) && data[i] != '\n' {
+					i++
+				}
+				continue
+			case c == '(':
+				paren++
+				flush()
+			case c == ')':
+				paren--
+				flush()
+			case c == ' ' || c == '\t' || c == '\r':
+				flush()
+			default:
+				tok.WriteByte(c)
+			}
+			i++
+		}
+		flush()
+		_ = start
+		if wasInParen || len(toks) == 0 {
+			continue
+		}
+		switch strings.ToUpper(toks[0]) {
+		case "$ORIGIN", "$TTL":
+			continue
+		case "$GENERATE":
+			// One line stands for many records: give up locating lines.
+			s.found = false
+			s.seen = -1 << 30
+			return
+		case "$INCLUDE":
+			if len(toks) > 1 {
+				p := toks[1]
+				if !strings.HasPrefix(p, "/") {
+					if k := strings.LastIndexByte(file, '/'); k >= 0 {
+						p = file[:k+1] + p
+					}
+				}
+				if sub, err := os.ReadFile(p); err == nil {
+					s.scan(sub, p, depth+1)
+				}
+			}
+			continue
+		}
+		if s.seen == s.target {
+			s.found, s.file, s.line = true, file, startLine
+			return
+		}
+		s.seen++
+	}
+}

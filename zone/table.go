@@ -1,0 +1,233 @@
+package zone
+
+import "bytes"
+
+// Node flags.
+const (
+	FlagApex       uint16 = 1 << iota // the zone's apex
+	FlagDelegation                    // NS at a name other than the apex: a zone cut
+	FlagOccluded                      // below a zone cut: glue or occluded data, never an answer
+	FlagCNAME                         // has a CNAME RRset
+	FlagDNAME                         // has a DNAME RRset
+	FlagWildcard                      // has a child named "*"
+	FlagEmpty                         // an empty non-terminal: exists only because of names below it
+	FlagIsWildcard                    // its leftmost label is "*"
+)
+
+// None marks an absent index.
+const None = ^uint32(0)
+
+// Node is one owner name of the zone (or an empty non-terminal). Nodes are
+// stored in canonical order, so index order is name order.
+type Node struct {
+	Name   uint32 // offset of the lowercase wire name in Names()
+	Set0   uint32 // index of the node's first RRset in Sets()
+	NSets  uint16 // number of RRsets, sorted by type
+	Flags  uint16
+	Len    uint8 // bytes of the wire name
+	Labels uint8 // labels of the name, the root not counted
+}
+
+// RRset is one RRset of a node. The records themselves live only in
+// prepared wire-format blocks.
+type RRset struct {
+	Type  uint16
+	Count uint16 // records
+	TTL   uint32
+	// Block is the prepared block of the RRset with its owner as the first
+	// record's name. At a delegation the NS RRset's block is the referral:
+	// the NS records followed by glue as additional records.
+	Block uint32
+	// Sig is the block of the RRSIG records covering this RRset, or None.
+	Sig uint32
+	// Target is, for CNAME and DNAME, the offset in Names() of the target
+	// name in lowercase wire format; None otherwise.
+	Target uint32
+}
+
+// Block is a run of prepared wire-format resource records. The first Base
+// bytes are records of the answer or authority section; the rest are
+// additional records in groups that may be dropped from the end.
+//
+// Compression pointers are stored as codes to be patched when the block is
+// copied into a message; Patch lists their positions. A code 0xE000|i stands
+// for the owner name with i labels stripped; a code 0xC000|r (r < 0x2000)
+// points r bytes into the block itself.
+type Block struct {
+	Off    uint32 // offset in Wire()
+	Patch  uint32 // first position in Patches()
+	Trim   uint32 // first additional group in Trims()
+	Len    uint16 // bytes in all
+	Base   uint16 // bytes of the base part
+	NPatch uint16 // patch positions, ascending
+	Count  uint16 // records of the base part
+	NTrim  uint16 // additional groups
+	Req    uint16 // leading additional groups that must fit (in-domain glue, RFC 9471), else TC
+	Labels uint8  // labels of the owner name the codes refer to
+}
+
+// Trim ends an additional group: End is the offset within the block just
+// after the group, Count the additional records up to and including it.
+type Trim struct {
+	End   uint16
+	Count uint16
+}
+
+// Pointer codes stored in prepared blocks.
+const (
+	CodeSuffix   = 0xE000 // | labels stripped from the owner name
+	CodeInternal = 0xC000 // | offset within the block, below 0x2000
+	MaxInternal  = 0x2000
+)
+
+// Zone is one loaded, validated, immutable zone.
+type Zone struct {
+	origin   string
+	file     string
+	serial   uint32
+	records  int
+	warnings []string
+
+	apex       []byte // lowercase wire
+	apexLabels int
+
+	names   []byte
+	nodes   []Node
+	sets    []RRset
+	blocks  []Block
+	wire    []byte
+	patches []uint16
+	trims   []Trim
+	index   []slot
+	mask    uint32
+
+	// NegSOA and NegSOASig are the blocks of the SOA used in negative
+	// answers, at TTL min(SOA TTL, SOA MINIMUM) (RFC 2308 section 3).
+	negSOA, negSOASig uint32
+}
+
+type slot struct {
+	hash uint32
+	node uint32 // node index + 1; 0 = empty
+}
+
+// Origin is the zone's apex in presentation format, with a final dot.
+func (z *Zone) Origin() string { return z.origin }
+
+// File is the master file the zone was loaded from ("" when parsed from memory).
+func (z *Zone) File() string { return z.file }
+
+// Serial is the SOA serial.
+func (z *Zone) Serial() uint32 { return z.serial }
+
+// Records is the number of resource records loaded.
+func (z *Zone) Records() int { return z.records }
+
+// Warnings are problems that did not stop the zone from loading.
+func (z *Zone) Warnings() []string { return z.warnings }
+
+// Apex is the lowercase wire-format apex name.
+func (z *Zone) Apex() []byte { return z.apex }
+
+// ApexLabels is the number of labels of the apex.
+func (z *Zone) ApexLabels() int { return z.apexLabels }
+
+// The views below expose the table's arenas to the answer engine. They are
+// shared, immutable data: callers must not modify them.
+
+func (z *Zone) Names() []byte     { return z.names }
+func (z *Zone) Nodes() []Node     { return z.nodes }
+func (z *Zone) Sets() []RRset     { return z.sets }
+func (z *Zone) Blocks() []Block   { return z.blocks }
+func (z *Zone) Wire() []byte      { return z.wire }
+func (z *Zone) Patches() []uint16 { return z.patches }
+func (z *Zone) Trims() []Trim     { return z.trims }
+func (z *Zone) NegSOA() uint32    { return z.negSOA }
+func (z *Zone) NegSOASig() uint32 { return z.negSOASig }
+func (z *Zone) ApexNode() uint32  { return z.find(z.apex, hashName(z.apex)) }
+func (z *Zone) NodeName(n *Node) []byte {
+	return z.names[n.Name : n.Name+uint32(n.Len)]
+}
+
+// MemoryBytes is the memory held by the table's arenas.
+func (z *Zone) MemoryBytes() int {
+	return len(z.names) + len(z.nodes)*16 + len(z.sets)*24 + len(z.blocks)*28 +
+		len(z.wire) + len(z.patches)*2 + len(z.trims)*4 + len(z.index)*8
+}
+
+// Find returns the index of the node named name (lowercase wire format)
+// whose hash is h, or None. It allocates nothing.
+func (z *Zone) Find(name []byte, h uint32) uint32 { return z.find(name, h) }
+
+func (z *Zone) find(name []byte, h uint32) uint32 {
+	i := (h * 0x9E3779B1) & z.mask
+	for {
+		s := z.index[i]
+		if s.node == 0 {
+			return None
+		}
+		if s.hash == h {
+			n := &z.nodes[s.node-1]
+			if int(n.Len) == len(name) && bytes.Equal(z.names[n.Name:n.Name+uint32(n.Len)], name) {
+				return s.node - 1
+			}
+		}
+		i = (i + 1) & z.mask
+	}
+}
+
+// FindChild returns the node whose name is the label (length byte first)
+// followed by the name of node parent, or None. Used for wildcard lookups.
+func (z *Zone) FindChild(label []byte, parent uint32, parentHash uint32) uint32 {
+	h := HashLabel(parentHash, label)
+	p := &z.nodes[parent]
+	pn := z.names[p.Name : p.Name+uint32(p.Len)]
+	i := (h * 0x9E3779B1) & z.mask
+	for {
+		s := z.index[i]
+		if s.node == 0 {
+			return None
+		}
+		if s.hash == h {
+			n := &z.nodes[s.node-1]
+			if int(n.Len) == len(label)+len(pn) {
+				nm := z.names[n.Name : n.Name+uint32(n.Len)]
+				if bytes.Equal(nm[:len(label)], label) && bytes.Equal(nm[len(label):], pn) {
+					return s.node - 1
+				}
+			}
+		}
+		i = (i + 1) & z.mask
+	}
+}
+
+// SetOf returns the index of node n's RRset of type t, or None.
+func (z *Zone) SetOf(n *Node, t uint16) uint32 {
+	for i := n.Set0; i < n.Set0+uint32(n.NSets); i++ {
+		if z.sets[i].Type == t {
+			return i
+		}
+	}
+	return None
+}
+
+func (z *Zone) buildIndex() {
+	size := 1
+	for size < len(z.nodes)*2 {
+		size <<= 1
+	}
+	if size < 2 {
+		size = 2
+	}
+	z.index = make([]slot, size)
+	z.mask = uint32(size - 1)
+	for idx := range z.nodes {
+		n := &z.nodes[idx]
+		h := hashName(z.names[n.Name : n.Name+uint32(n.Len)])
+		i := (h * 0x9E3779B1) & z.mask
+		for z.index[i].node != 0 {
+			i = (i + 1) & z.mask
+		}
+		z.index[i] = slot{hash: h, node: uint32(idx) + 1}
+	}
+}
