@@ -1,0 +1,205 @@
+// Command ringctl talks to a running ringdns over its control socket:
+//
+//	ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats
+//
+// It prints tables by default and the daemon's JSON with -json. A reload in
+// which any zone failed prints each error (file:line) and exits 1.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ringdns/ringdns/controlplane"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ringctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sock := fs.String("s", controlplane.DefaultControlPath(), "control socket `PATH`")
+	asJSON := fs.Bool("json", false, "print the daemon's reply as JSON")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a reply after this long (reloads of large zones take a while)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	req := controlplane.Request{Cmd: fs.Arg(0), Zones: fs.Args()[1:]}
+	switch req.Cmd {
+	case controlplane.CmdStatus, controlplane.CmdZones, controlplane.CmdStats:
+		if len(req.Zones) > 0 {
+			fmt.Fprintf(stderr, "ringctl: %s takes no arguments\n", req.Cmd)
+			return 2
+		}
+	case controlplane.CmdReload:
+	default:
+		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
+		fs.Usage()
+		return 2
+	}
+
+	c, err := controlplane.DialControl(*sock, *timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringctl: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	rep, err := c.Do(req, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringctl: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		out, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(stdout, string(out))
+		if !rep.OK {
+			return 1
+		}
+		return 0
+	}
+	if len(rep.Data) > 0 {
+		if err := printHuman(stdout, req.Cmd, rep.Data); err != nil {
+			fmt.Fprintf(stderr, "ringctl: %v\n", err)
+			return 1
+		}
+	}
+	if !rep.OK {
+		fmt.Fprintf(stderr, "ringctl: %s\n", rep.Error)
+		return 1
+	}
+	return 0
+}
+
+func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch cmd {
+	case controlplane.CmdStatus:
+		var s controlplane.Status
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "version\t%s (%s)\n", s.Version, s.GoVersion)
+		fmt.Fprintf(tw, "pid\t%d\n", s.PID)
+		fmt.Fprintf(tw, "uptime\t%s\n", (time.Duration(s.Uptime) * time.Second).Round(time.Second))
+		fmt.Fprintf(tw, "listen\t%s\n", strings.Join(s.Listen, " "))
+		fmt.Fprintf(tw, "data plane\t%s, %d workers on CPUs %v\n", s.DataPlane, s.Workers, s.CPUs)
+		fmt.Fprintf(tw, "control\t%s\n", s.Control)
+		if s.Metrics != "" {
+			fmt.Fprintf(tw, "metrics\thttp://%s/metrics\n", s.Metrics)
+		}
+		fmt.Fprintf(tw, "zones\t%d serving, %d failing, %d configured\n", s.ZonesServing, s.ZonesFailing, s.ZonesTotal)
+		fmt.Fprintf(tw, "reloads\t%d (%d with failures), last swap %.1f µs\n", s.Reloads, s.ReloadFailures, s.LastSwapMicros)
+	case controlplane.CmdZones:
+		var zs []controlplane.ZoneStatus
+		if err := json.Unmarshal(data, &zs); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "ZONE\tSERIAL\tRECORDS\tBYTES\tLOADED\tLOAD\tSTATE\tFILE\n")
+		for _, z := range zs {
+			state := "ok"
+			switch {
+			case !z.Serving:
+				state = "not served"
+			case z.LastError != "":
+				state = "stale"
+			}
+			loaded := "-"
+			if !z.Loaded.IsZero() {
+				loaded = z.Loaded.Local().Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.3fs\t%s\t%s\n", z.Origin, z.Serial, z.Records, z.Bytes, loaded, z.Seconds, state, z.File)
+		}
+		tw.Flush()
+		for _, z := range zs {
+			if z.LastError != "" {
+				fmt.Fprintf(w, "%s: last load failed: %s\n", z.Origin, z.LastError)
+			}
+		}
+	case controlplane.CmdReload:
+		var r controlplane.ReloadResult
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "ZONE\tRESULT\tSERIAL\tRECORDS\tTIME\n")
+		for _, z := range r.Zones {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.3fs\n", z.Origin, z.Status, z.Serial, z.Records, z.Seconds)
+		}
+		fmt.Fprintf(tw, "\nreload took %.3fs; set built in %.1f µs, swapped in %.2f µs\n", r.Seconds, r.BuildMicros, r.SwapMicros)
+		tw.Flush()
+		for _, z := range r.Zones {
+			if z.Status == controlplane.StatusFailed {
+				kept := "not served"
+				if z.Serving {
+					kept = fmt.Sprintf("serial %d still served", z.Serial)
+				}
+				fmt.Fprintf(w, "error: %s (%s)\n", z.Error, kept)
+			}
+		}
+	case controlplane.CmdStats:
+		var s controlplane.Stats
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "WORKER\tKIND\tLISTEN\tCPU\tQUERIES\tREPLIES\tDROPS\tTC\tSEND ERRS\n")
+		for _, x := range s.Workers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", x.Name, x.Kind, x.Listen, cpuString(x.CPU),
+				x.Queries, x.Replies, sum(x.Drops), x.TC, x.SendErrs)
+		}
+		t := s.Total
+		fmt.Fprintf(tw, "total\t\t\t\t%d\t%d\t%d\t%d\t%d\n", t.Queries, t.Replies, sum(t.Drops), t.TC, t.SendErrs)
+		tw.Flush()
+		fmt.Fprintf(w, "\nrcodes: %s\nkinds:  %s\ndrops:  %s\n", mapString(t.Rcodes), mapString(t.Kinds), mapString(t.Drops))
+		fmt.Fprintf(w, "tcp:    %d accepted, %d open, %d refused over the bound, %d garbage, %d timed out\n",
+			s.TCP.Accepted, s.TCP.Open, s.TCP.Refused, s.TCP.Garbage, s.TCP.Timeouts)
+	}
+	return nil
+}
+
+func cpuString(c int) string {
+	if c < 0 {
+		return "-"
+	}
+	return fmt.Sprint(c)
+}
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func mapString(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,276 @@
+// Command ringdns is an authoritative DNS server. With no arguments it
+// serves a small example zone on 127.0.0.1:5353 and [::1]:5353; see
+// README.md for the configuration and the check subcommand.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/ringdns/ringdns/configs"
+	"github.com/ringdns/ringdns/controlplane"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// options are the flags shared by serving and check.
+type options struct {
+	config, xdp, cpus, control, metrics string
+	zones, listen                       listFlag
+}
+
+func (o *options) register(fs *flag.FlagSet, serving bool) {
+	fs.StringVar(&o.config, "config", "", "TOML configuration `file` (default: the embedded example configuration)")
+	fs.Var(&o.zones, "zone", "serve a zone: `ORIGIN=PATH` (repeatable; adds to or replaces the file's zones)")
+	if !serving {
+		return
+	}
+	fs.Var(&o.listen, "listen", "UDP and TCP address `ADDR:PORT` (repeatable; replaces the file's list)")
+	fs.StringVar(&o.xdp, "xdp", "", "serve from AF_XDP rings on `IFACE` (not available yet)")
+	fs.StringVar(&o.cpus, "cpus", "", "CPU `LIST` for the workers, e.g. 0-1,3 (default: all allowed CPUs)")
+	fs.StringVar(&o.control, "control", "", "control socket `PATH` (default: $XDG_RUNTIME_DIR/ringdns.sock, /run/ringdns.sock for root, else /tmp/ringdns-UID.sock)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT`")
+}
+
+// config builds the configuration: the -config file, or the embedded
+// default when there is none and no -zone either, then the flags over it.
+func (o *options) build() (*controlplane.Config, error) {
+	var cfg *controlplane.Config
+	var err error
+	switch {
+	case o.config != "":
+		cfg, err = controlplane.LoadConfig(o.config)
+	case len(o.zones) == 0:
+		var data []byte
+		if data, err = configs.Default.ReadFile(configs.DefaultConfig); err == nil {
+			cfg, err = controlplane.ParseConfig(data, "(embedded default config)")
+		}
+		if cfg != nil {
+			cfg.FS = configs.Default
+		}
+	default:
+		cfg = &controlplane.Config{Source: "(flags)"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range o.zones {
+		origin, path, ok := strings.Cut(z, "=")
+		if !ok || origin == "" || path == "" {
+			return nil, fmt.Errorf("-zone %q: want ORIGIN=PATH", z)
+		}
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		cfg.AddZone(origin, path)
+	}
+	if len(o.listen) > 0 {
+		cfg.Server.Listen = append([]string(nil), o.listen...)
+	}
+	if o.xdp != "" {
+		if cfg.XDP == nil {
+			cfg.XDP = &controlplane.XDPConfig{}
+		}
+		cfg.XDP.Interface = o.xdp
+	}
+	if o.cpus != "" {
+		cfg.Server.CPUs = o.cpus
+	}
+	if o.control != "" {
+		cfg.Server.Control = o.control
+	}
+	if o.metrics != "" {
+		cfg.Server.Metrics = o.metrics
+	}
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return check(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("ringdns", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: ringdns [flags]          serve (no flags: the example zone on 127.0.0.1:5353)\n")
+		fmt.Fprintf(stderr, "       ringdns check [-config FILE] [-zone ORIGIN=PATH]...\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	var o options
+	o.register(fs, true)
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ringdns: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, "ringdns", controlplane.Version)
+		return 0
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, err := o.build()
+	if err != nil {
+		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
+	return serve(cfg, log, stdout, stderr)
+}
+
+func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer) int {
+	// Signals are caught before the sockets open, so a SIGTERM that arrives
+	// during startup still leads to an orderly exit.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	log.Info("starting", "version", controlplane.Version, "config", cfg.Source, "zones", len(cfg.Zones))
+	srv, err := controlplane.NewServer(cfg, log)
+	if err != nil {
+		if errors.Is(err, controlplane.ErrNoZones) {
+			err = fmt.Errorf("%w: every configured zone failed to load (see the errors above); not starting", err)
+		}
+		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
+	var addrs []string
+	for _, ap := range srv.Listen() {
+		addrs = append(addrs, ap.String())
+	}
+	log.Info("serving", "listen", strings.Join(addrs, " "), "control", srv.ControlPath(),
+		"metrics", srv.MetricsAddr(), "workers", srv.Status().Workers)
+	fmt.Fprintln(stdout, howToQuery(cfg, srv.Listen(), srv.ControlPath()))
+
+	hup := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			if _, err := srv.Catalog.Reload(nil); err != nil {
+				log.Error("reload on SIGHUP", "err", err)
+			}
+		}
+	}()
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				// Reloads already queued cover this signal too.
+				select {
+				case hup <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			srv.Shutdown()
+			return
+		}
+	}()
+	err = srv.Run()
+	close(hup)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// howToQuery tells the operator how to ask the server something.
+func howToQuery(cfg *controlplane.Config, listen []netip.AddrPort, control string) string {
+	var b strings.Builder
+	origin := "."
+	if len(cfg.Zones) > 0 {
+		origin = cfg.Zones[0].Origin
+	}
+	fmt.Fprintf(&b, "ringdns is serving")
+	for _, z := range cfg.Zones {
+		fmt.Fprintf(&b, " %s", z.Origin)
+	}
+	fmt.Fprintf(&b, " (control socket %s). Try:\n", control)
+	for _, ap := range listen {
+		fmt.Fprintf(&b, "  kdig @%s -p %d %s SOA\n", ap.Addr(), ap.Port(), origin)
+	}
+	if len(listen) > 0 {
+		ap := listen[0]
+		fmt.Fprintf(&b, "  kdig @%s -p %d +tcp %s NS\n", ap.Addr(), ap.Port(), origin)
+	}
+	fmt.Fprintf(&b, "  ringctl -s %s status", control)
+	return b.String()
+}
+
+// check validates the configuration and loads every zone without serving.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ringdns check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ringdns check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := o.build()
+	if err != nil {
+		fmt.Fprintf(stderr, "ringdns check: %v\n", err)
+		return 1
+	}
+	if len(cfg.Zones) == 0 {
+		fmt.Fprintf(stderr, "ringdns check: %s: no zones configured\n", cfg.Source)
+		return 1
+	}
+	// Zone loads are reported below; the logger would only repeat them.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	results, err := controlplane.CheckZones(cfg, quiet)
+	for _, r := range results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stdout, "warning: %s: zone %s: %s\n", r.File, r.Origin, w)
+		}
+		if r.Status == controlplane.StatusFailed {
+			fmt.Fprintf(stderr, "error: %s\n", r.Error)
+			continue
+		}
+		fmt.Fprintf(stdout, "ok: zone %s: serial %d, %d records, %d bytes (%s)\n", r.Origin, r.Serial, r.Records, r.Bytes, r.File)
+	}
+	if cfg.XDP != nil {
+		fmt.Fprintf(stdout, "note: [xdp] is valid but %v\n", controlplane.ErrXDPUnavailable)
+	}
+	if err != nil {
+		failed := 0
+		for _, r := range results {
+			if r.Status == controlplane.StatusFailed {
+				failed++
+			}
+		}
+		if failed == 0 {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+		}
+		fmt.Fprintf(stderr, "ringdns check: %s: failed\n", cfg.Source)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ringdns check: %s: %d zones ok\n", cfg.Source, len(results))
+	return 0
+}

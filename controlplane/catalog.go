@@ -1,0 +1,371 @@
+package controlplane
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/zone"
+)
+
+// ErrNoZones is returned at startup when not a single configured zone
+// loaded: a server with nothing to serve is a configuration mistake, and
+// exiting says so louder than answering REFUSED to everything.
+var ErrNoZones = errors.New("no zone loaded")
+
+// ErrUnknownZone is returned when a reload names a zone that is not
+// configured.
+var ErrUnknownZone = errors.New("zone not configured")
+
+// Catalog holds the configured zones, the version of each that is being
+// served, and the published snapshot. It is the only writer of the snapshot
+// pointer that the workers and the TCP server read.
+type Catalog struct {
+	cfg  dataplane.Config
+	fsys fs.FS
+	log  *slog.Logger
+
+	// Current is the published snapshot. Workers load it once per batch.
+	Current atomic.Pointer[dataplane.Snapshot]
+
+	// mu serialises reloads (control socket, SIGHUP) so that two never
+	// build from the same previous state; readers of Status take it too.
+	mu      sync.Mutex
+	entries []*zoneEntry
+
+	reloads        atomic.Uint64
+	reloadFailures atomic.Uint64
+	lastSwap       atomic.Int64 // nanoseconds of the last pointer swap
+	lastBuild      atomic.Int64 // nanoseconds to build the last Set and Snapshot
+}
+
+// zoneEntry is one configured zone and the version of it being served.
+type zoneEntry struct {
+	origin string
+	file   string
+
+	cur     *zone.Zone // nil until the zone has loaded once
+	stamp   fileStamp  // of the file cur was built from
+	loaded  time.Time  // when cur was built
+	lastErr error      // of the last attempt, nil when it succeeded
+	lastDur time.Duration
+	loads   uint64
+	fails   uint64
+}
+
+// fileStamp identifies the content of a zone file so that an unchanged file
+// is not rebuilt.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	sum   [sha256.Size]byte
+	valid bool
+}
+
+// ZoneResult is the outcome of loading one zone, for logs, ringctl and
+// `ringdns check`.
+type ZoneResult struct {
+	Origin   string   `json:"origin"`
+	File     string   `json:"file"`
+	Status   string   `json:"status"` // loaded, unchanged, failed
+	Error    string   `json:"error,omitempty"`
+	Line     int      `json:"line,omitempty"`
+	Serving  bool     `json:"serving"` // a version of the zone is served
+	Serial   uint32   `json:"serial"`
+	Records  int      `json:"records"`
+	Bytes    int      `json:"bytes"`
+	Seconds  float64  `json:"seconds"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Zone load statuses.
+const (
+	StatusLoaded    = "loaded"
+	StatusUnchanged = "unchanged"
+	StatusFailed    = "failed"
+)
+
+// ReloadResult is the outcome of one reload.
+type ReloadResult struct {
+	Zones       []ZoneResult `json:"zones"`
+	Failed      int          `json:"failed"`
+	BuildMicros float64      `json:"build_us"` // zone.NewSet and NewSnapshot
+	SwapMicros  float64      `json:"swap_us"`  // the pointer swap itself
+	Seconds     float64      `json:"seconds"`  // the whole reload
+}
+
+// NewCatalog prepares a catalog for the configured zones. Nothing is loaded
+// until Load.
+func NewCatalog(c *Config, log *slog.Logger) *Catalog {
+	cat := &Catalog{
+		cfg: dataplane.Config{
+			UDPSize:  c.Server.UDPSize,
+			NSID:     []byte(c.Server.NSID),
+			Identity: c.Server.Identity,
+			Version:  c.Server.Version,
+		},
+		fsys: c.FS,
+		log:  log,
+	}
+	for _, z := range c.Zones {
+		cat.entries = append(cat.entries, &zoneEntry{origin: CanonicalOrigin(z.Origin), file: z.File})
+	}
+	return cat
+}
+
+// Load loads every zone and publishes the first snapshot. A zone that fails
+// is logged and skipped; the others are served. Load fails only when no
+// zone loaded at all (ErrNoZones) or the zones cannot form a set.
+func (c *Catalog) Load() (*ReloadResult, error) {
+	res, err := c.reload(nil)
+	if err != nil {
+		return res, err
+	}
+	if c.Current.Load() == nil {
+		return res, ErrNoZones
+	}
+	return res, nil
+}
+
+// Reload re-reads the named zones (every zone when names is empty), keeps
+// the served version of any zone that fails, and publishes the result with
+// one pointer swap. The error is about the request itself (an unknown
+// zone); failed zones are reported in the result.
+func (c *Catalog) Reload(names []string) (*ReloadResult, error) {
+	return c.reload(names)
+}
+
+func (c *Catalog) reload(names []string) (*ReloadResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+
+	todo := c.entries
+	if len(names) > 0 {
+		todo = nil
+		for _, n := range names {
+			e := c.find(CanonicalOrigin(n))
+			if e == nil {
+				return nil, fmt.Errorf("%w: %s", ErrUnknownZone, CanonicalOrigin(n))
+			}
+			todo = append(todo, e)
+		}
+	}
+
+	res := &ReloadResult{}
+	changed := false
+	for _, e := range todo {
+		zr := c.loadEntry(e)
+		switch zr.Status {
+		case StatusFailed:
+			res.Failed++
+		case StatusLoaded:
+			changed = true
+		}
+		res.Zones = append(res.Zones, zr)
+	}
+
+	var zones []*zone.Zone
+	for _, e := range c.entries {
+		if e.cur != nil {
+			zones = append(zones, e.cur)
+		}
+	}
+	// A reload that changed nothing keeps the published snapshot: there is
+	// nothing new to swap in.
+	if len(zones) > 0 && (changed || c.Current.Load() == nil) {
+		b0 := time.Now()
+		set, err := zone.NewSet(zones)
+		if err != nil {
+			// The configuration rejects duplicate origins, so this is a
+			// zone whose file declares an origin another zone uses; nothing
+			// is published and the previous snapshot keeps serving.
+			c.reloadFailures.Add(1)
+			return res, fmt.Errorf("building the zone set: %w", err)
+		}
+		snap := dataplane.NewSnapshot(set, c.cfg)
+		b1 := time.Now()
+		c.Current.Store(snap)
+		b2 := time.Now()
+		res.BuildMicros = float64(b1.Sub(b0).Nanoseconds()) / 1e3
+		res.SwapMicros = float64(b2.Sub(b1).Nanoseconds()) / 1e3
+		c.lastBuild.Store(int64(b1.Sub(b0)))
+		c.lastSwap.Store(int64(b2.Sub(b1)))
+	}
+	res.Seconds = time.Since(start).Seconds()
+	c.reloads.Add(1)
+	if res.Failed > 0 {
+		c.reloadFailures.Add(1)
+	}
+	c.log.Info("reload", "zones", len(todo), "failed", res.Failed, "serving", len(zones),
+		"build_us", res.BuildMicros, "swap_us", res.SwapMicros, "duration", time.Since(start))
+	return res, nil
+}
+
+func (c *Catalog) find(origin string) *zoneEntry {
+	for _, e := range c.entries {
+		if e.origin == origin {
+			return e
+		}
+	}
+	return nil
+}
+
+// loadEntry reloads one zone unless its file is unchanged. On failure the
+// entry keeps serving its previous version.
+func (c *Catalog) loadEntry(e *zoneEntry) ZoneResult {
+	start := time.Now()
+	zr := ZoneResult{Origin: e.origin, File: e.file}
+	z, stamp, status, err := c.build(e)
+	e.lastDur = time.Since(start)
+	zr.Seconds = e.lastDur.Seconds()
+	if err != nil {
+		e.lastErr = err
+		e.fails++
+		zr.Status = StatusFailed
+		zr.Error = err.Error()
+		var le *zone.LoadError
+		if errors.As(err, &le) {
+			zr.Line = le.Line
+		}
+		if e.cur != nil {
+			c.log.Error("zone load failed, previous version kept", "zone", e.origin, "err", err,
+				"serial", e.cur.Serial())
+		} else {
+			c.log.Error("zone load failed, zone not served", "zone", e.origin, "err", err)
+		}
+	} else {
+		e.lastErr = nil
+		zr.Status = status
+		if status == StatusLoaded {
+			e.cur, e.stamp, e.loaded = z, stamp, time.Now()
+			e.loads++
+			c.log.Info("zone loaded", "zone", e.origin, "file", e.file, "serial", z.Serial(),
+				"records", z.Records(), "bytes", z.MemoryBytes(), "duration", e.lastDur)
+			for _, w := range z.Warnings() {
+				c.log.Warn("zone warning", "zone", e.origin, "warning", w)
+			}
+		} else {
+			c.log.Info("zone unchanged", "zone", e.origin, "file", e.file, "serial", e.cur.Serial())
+		}
+	}
+	if e.cur != nil {
+		zr.Serving = true
+		zr.Serial, zr.Records, zr.Bytes = e.cur.Serial(), e.cur.Records(), e.cur.MemoryBytes()
+		zr.Warnings = e.cur.Warnings()
+	}
+	return zr
+}
+
+// build reads the zone file and parses it, or reports it unchanged when the
+// size, modification time and content hash all match the version served.
+func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
+	fi, err := c.stat(e.file)
+	if err != nil {
+		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error()}
+	}
+	data, err := c.readFile(e.file)
+	if err != nil {
+		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error()}
+	}
+	// The hash is always computed: a rewrite within the file system's
+	// timestamp granularity can keep size and mtime, and hashing costs far
+	// less than parsing.
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime(), sum: sha256.Sum256(data), valid: true}
+	if e.cur != nil && e.stamp.valid && e.stamp.size == st.size && e.stamp.mtime.Equal(st.mtime) && e.stamp.sum == st.sum {
+		return e.cur, e.stamp, StatusUnchanged, nil
+	}
+	z, err := zone.Parse(bytes.NewReader(data), e.origin, e.file)
+	if err != nil {
+		return nil, fileStamp{}, "", err
+	}
+	return z, st, StatusLoaded, nil
+}
+
+func (c *Catalog) stat(name string) (fs.FileInfo, error) {
+	if c.fsys != nil {
+		return fs.Stat(c.fsys, name)
+	}
+	return os.Stat(name)
+}
+
+func (c *Catalog) readFile(name string) ([]byte, error) {
+	if c.fsys != nil {
+		return fs.ReadFile(c.fsys, name)
+	}
+	return os.ReadFile(name)
+}
+
+// ZoneStatus describes one configured zone for ringctl and metrics.
+type ZoneStatus struct {
+	Origin    string    `json:"origin"`
+	File      string    `json:"file"`
+	Serving   bool      `json:"serving"`
+	Serial    uint32    `json:"serial"`
+	Records   int       `json:"records"`
+	Bytes     int       `json:"bytes"`
+	Loaded    time.Time `json:"loaded"`
+	Seconds   float64   `json:"load_seconds"`
+	LastError string    `json:"last_error,omitempty"`
+	Loads     uint64    `json:"loads"`
+	Failures  uint64    `json:"failures"`
+}
+
+// Zones reports every configured zone.
+func (c *Catalog) Zones() []ZoneStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]ZoneStatus, 0, len(c.entries))
+	for _, e := range c.entries {
+		s := ZoneStatus{Origin: e.origin, File: e.file, Loads: e.loads, Failures: e.fails,
+			Seconds: e.lastDur.Seconds(), Loaded: e.loaded}
+		if e.lastErr != nil {
+			s.LastError = e.lastErr.Error()
+		}
+		if e.cur != nil {
+			s.Serving = true
+			s.Serial, s.Records, s.Bytes = e.cur.Serial(), e.cur.Records(), e.cur.MemoryBytes()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// ReloadCounts reports reloads done, reloads with at least one failure, and
+// the durations of the last set build and pointer swap.
+func (c *Catalog) ReloadCounts() (reloads, failures uint64, build, swap time.Duration) {
+	return c.reloads.Load(), c.reloadFailures.Load(), time.Duration(c.lastBuild.Load()), time.Duration(c.lastSwap.Load())
+}
+
+// CheckZones loads every configured zone once without publishing anything,
+// for `ringdns check`. It returns one result per zone and an error when any
+// zone failed or the zones cannot form a set.
+func CheckZones(c *Config, log *slog.Logger) ([]ZoneResult, error) {
+	cat := NewCatalog(c, log)
+	var out []ZoneResult
+	var zones []*zone.Zone
+	var errs []error
+	for _, e := range cat.entries {
+		zr := cat.loadEntry(e)
+		out = append(out, zr)
+		if zr.Status == StatusFailed {
+			errs = append(errs, e.lastErr)
+		} else {
+			zones = append(zones, e.cur)
+		}
+	}
+	if len(zones) > 0 {
+		if _, err := zone.NewSet(zones); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}

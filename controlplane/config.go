@@ -1,0 +1,351 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+)
+
+// Config is the whole daemon configuration: the [server] table, the [[zone]]
+// entries and the optional [xdp] table of a TOML file, after flags were
+// applied.
+type Config struct {
+	Server ServerConfig `toml:"server"`
+	Zones  []ZoneConfig `toml:"zone"`
+	XDP    *XDPConfig   `toml:"xdp"`
+
+	// FS, when set, is where relative zone file names are read from instead
+	// of the operating system's file system. The embedded default
+	// configuration uses it to serve its example zone with no file on disk.
+	FS fs.FS `toml:"-"`
+	// Source names where the configuration came from, for logs and errors.
+	Source string `toml:"-"`
+}
+
+// ServerConfig is the [server] table.
+type ServerConfig struct {
+	// Listen lists the UDP and TCP addresses to serve, "ADDR:PORT" or
+	// "[ADDR6]:PORT". Port 0 picks one free port for all sockets of an
+	// address.
+	Listen []string `toml:"listen"`
+	// CPUs is a CPU list such as "0-1,3": one socket worker per CPU and
+	// listen address, pinned to it. Empty means every CPU the process may
+	// run on.
+	CPUs string `toml:"cpus"`
+	// UDPSize is the EDNS payload size advertised and the largest UDP reply.
+	UDPSize int `toml:"udp-size"`
+	// NSID is returned to queries that ask for it (RFC 5001).
+	NSID string `toml:"nsid"`
+	// Identity answers CHAOS id.server and hostname.bind; Version answers
+	// version.bind and version.server. Empty means REFUSED.
+	Identity string `toml:"identity"`
+	Version  string `toml:"version"`
+	// Control is the path of the control socket ringctl talks to.
+	Control string `toml:"control"`
+	// Metrics is the "ADDR:PORT" of the Prometheus endpoint; empty disables it.
+	Metrics string `toml:"metrics"`
+	// TCPIdleTimeout closes a TCP connection that has not sent a complete
+	// query for this long. TCPMaxConnections bounds concurrent connections.
+	TCPIdleTimeout    Duration `toml:"tcp-idle-timeout"`
+	TCPMaxConnections int      `toml:"tcp-max-connections"`
+	// Batch is the number of packets a socket worker handles per batch.
+	Batch int `toml:"batch"`
+}
+
+// ZoneConfig is one [[zone]] entry.
+type ZoneConfig struct {
+	Origin string `toml:"origin"`
+	// File is the master file. A relative name is relative to the directory
+	// of the configuration file that names it.
+	File string `toml:"file"`
+}
+
+// XDPConfig is the [xdp] table.
+type XDPConfig struct {
+	// Interface is the network interface to attach to.
+	Interface string `toml:"interface"`
+	// Queues lists the RX queues to serve; empty means all of them.
+	Queues []int `toml:"queues"`
+	// Mode is "auto", "native" (driver) or "generic" (skb).
+	Mode string `toml:"mode"`
+	// ZeroCopy is "auto" (prefer zero-copy, fall back to copy mode), "on"
+	// (require it) or "off".
+	ZeroCopy string `toml:"zero-copy"`
+	// Replace detaches an XDP program already attached to the interface.
+	Replace bool `toml:"replace"`
+	// BusyPoll is the SO_BUSY_POLL budget; 0 disables busy polling.
+	BusyPoll Duration `toml:"busy-poll"`
+}
+
+// Duration is a time.Duration written in TOML as a string such as "10s".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Defaults applied by Normalize to settings left empty.
+const (
+	DefaultUDPSize           = 1232
+	DefaultTCPIdleTimeout    = 10 * time.Second
+	DefaultTCPMaxConnections = 256
+	DefaultBatch             = 64
+)
+
+// DefaultListen is where ringdns serves when nothing else is configured.
+var DefaultListen = []string{"127.0.0.1:5353", "[::1]:5353"}
+
+// ParseConfig decodes a TOML configuration. An unknown key is an error that
+// names it, so a typo never silently falls back to a default. source names
+// the file in errors.
+func ParseConfig(data []byte, source string) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("%s:%d: %s", source, perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%s: unknown configuration key %s", source, strings.Join(keys, ", "))
+	}
+	c.Source = source
+	return &c, nil
+}
+
+// LoadConfig reads and decodes a TOML file and resolves its relative zone
+// file names against the file's directory.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseConfig(data, path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	for i := range c.Zones {
+		if f := c.Zones[i].File; f != "" && !filepath.IsAbs(f) {
+			c.Zones[i].File = filepath.Join(dir, f)
+		}
+	}
+	return c, nil
+}
+
+// Normalize fills defaults and validates everything that can be checked
+// without opening sockets or zone files. Errors name the offending setting.
+func (c *Config) Normalize() error {
+	s := &c.Server
+	if len(s.Listen) == 0 {
+		s.Listen = append([]string(nil), DefaultListen...)
+	}
+	var errs []error
+	for _, l := range s.Listen {
+		if _, err := netip.ParseAddrPort(l); err != nil {
+			errs = append(errs, fmt.Errorf("server.listen %q: %v", l, err))
+		}
+	}
+	if _, err := ParseCPUList(s.CPUs); err != nil {
+		errs = append(errs, fmt.Errorf("server.cpus: %v", err))
+	}
+	if s.UDPSize == 0 {
+		s.UDPSize = DefaultUDPSize
+	}
+	if s.UDPSize < 512 || s.UDPSize > 65535 {
+		errs = append(errs, fmt.Errorf("server.udp-size %d: must be 512 to 65535", s.UDPSize))
+	}
+	if len(s.NSID) > 128 {
+		errs = append(errs, fmt.Errorf("server.nsid: longer than 128 bytes"))
+	}
+	if s.Control == "" {
+		s.Control = DefaultControlPath()
+	}
+	if s.Metrics != "" {
+		if _, err := netip.ParseAddrPort(s.Metrics); err != nil {
+			errs = append(errs, fmt.Errorf("server.metrics %q: %v", s.Metrics, err))
+		}
+	}
+	if s.TCPIdleTimeout == 0 {
+		s.TCPIdleTimeout = Duration(DefaultTCPIdleTimeout)
+	}
+	if s.TCPIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("server.tcp-idle-timeout: negative"))
+	}
+	if s.TCPMaxConnections == 0 {
+		s.TCPMaxConnections = DefaultTCPMaxConnections
+	}
+	if s.TCPMaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("server.tcp-max-connections: negative"))
+	}
+	if s.Batch == 0 {
+		s.Batch = DefaultBatch
+	}
+	if s.Batch < 1 || s.Batch > 1024 {
+		errs = append(errs, fmt.Errorf("server.batch %d: must be 1 to 1024", s.Batch))
+	}
+	seen := map[string]bool{}
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		if z.Origin == "" {
+			errs = append(errs, fmt.Errorf("zone %d: origin missing", i+1))
+			continue
+		}
+		z.Origin = CanonicalOrigin(z.Origin)
+		if z.File == "" {
+			errs = append(errs, fmt.Errorf("zone %s: file missing", z.Origin))
+		}
+		if seen[z.Origin] {
+			errs = append(errs, fmt.Errorf("zone %s: configured twice", z.Origin))
+		}
+		seen[z.Origin] = true
+	}
+	if x := c.XDP; x != nil {
+		if x.Interface == "" {
+			errs = append(errs, fmt.Errorf("xdp.interface missing"))
+		}
+		switch x.Mode {
+		case "":
+			x.Mode = "auto"
+		case "auto", "native", "generic":
+		default:
+			errs = append(errs, fmt.Errorf("xdp.mode %q: want auto, native or generic", x.Mode))
+		}
+		switch x.ZeroCopy {
+		case "":
+			x.ZeroCopy = "auto"
+		case "auto", "on", "off":
+		default:
+			errs = append(errs, fmt.Errorf("xdp.zero-copy %q: want auto, on or off", x.ZeroCopy))
+		}
+		for _, q := range x.Queues {
+			if q < 0 {
+				errs = append(errs, fmt.Errorf("xdp.queues: negative queue %d", q))
+			}
+		}
+		if x.BusyPoll < 0 {
+			errs = append(errs, fmt.Errorf("xdp.busy-poll: negative"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CanonicalOrigin lowercases a zone name and gives it a final dot, the form
+// zones are named by in the configuration, ringctl and metrics.
+func CanonicalOrigin(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// AddZone adds a zone or replaces the configured zone of the same origin;
+// this is what the -zone flag does.
+func (c *Config) AddZone(origin, file string) {
+	origin = CanonicalOrigin(origin)
+	for i := range c.Zones {
+		if CanonicalOrigin(c.Zones[i].Origin) == origin {
+			c.Zones[i].File = file
+			return
+		}
+	}
+	c.Zones = append(c.Zones, ZoneConfig{Origin: origin, File: file})
+}
+
+// ParseCPUList parses a list such as "0-1,3" into sorted, distinct CPU
+// numbers. An empty list means every CPU the process may run on.
+func ParseCPUList(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return AllowedCPUs(), nil
+	}
+	set := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("bad CPU %q in %q", part, s)
+		}
+		b := a
+		if isRange {
+			b, err = strconv.Atoi(strings.TrimSpace(hi))
+			if err != nil || b < a {
+				return nil, fmt.Errorf("bad CPU range %q in %q", part, s)
+			}
+		}
+		if b >= 4096 {
+			return nil, fmt.Errorf("CPU %d in %q is out of range", b, s)
+		}
+		for i := a; i <= b; i++ {
+			set[i] = true
+		}
+	}
+	cpus := make([]int, 0, len(set))
+	for c := range set {
+		cpus = append(cpus, c)
+	}
+	sort.Ints(cpus)
+	return cpus, nil
+}
+
+// AllowedCPUs returns the CPUs in the process's affinity mask, or 0 to
+// GOMAXPROCS-1 when the mask cannot be read.
+func AllowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() > 0 {
+		var cpus []int
+		for i := 0; i < len(set)*64; i++ {
+			if set.IsSet(i) {
+				cpus = append(cpus, i)
+			}
+		}
+		return cpus
+	}
+	cpus := make([]int, runtime.GOMAXPROCS(0))
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus
+}
+
+// DefaultControlPath is the control socket path used when none is
+// configured: $XDG_RUNTIME_DIR/ringdns.sock for a user session,
+// /run/ringdns.sock for root, else a per-user name under /tmp. ringctl uses
+// the same rule, so both agree without flags.
+func DefaultControlPath() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "ringdns.sock")
+	}
+	if os.Geteuid() == 0 {
+		return "/run/ringdns.sock"
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("ringdns-%d.sock", os.Getuid()))
+}

@@ -1,0 +1,282 @@
+package controlplane
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The control protocol is one JSON Request per line from the client and
+// one JSON Reply per line from the server, any number per connection.
+
+// Control commands.
+const (
+	CmdStatus = "status"
+	CmdZones  = "zones"
+	CmdReload = "reload"
+	CmdStats  = "stats"
+)
+
+// Request is one control command.
+type Request struct {
+	Cmd   string   `json:"cmd"`
+	Zones []string `json:"zones,omitempty"` // reload: the zones to reload, all when empty
+}
+
+// Reply is the answer to one Request. Error is set when the request could
+// not be carried out; Data holds the command's result otherwise (and, for a
+// reload with failed zones, both are set).
+type Reply struct {
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// ControlHandler carries out control requests.
+type ControlHandler interface {
+	HandleControl(Request) Reply
+}
+
+// Limits of the control socket. They keep a confused or hostile local
+// client from holding memory or goroutines.
+const (
+	MaxControlRequest   = 64 << 10
+	maxControlConns     = 16
+	controlIdleTimeout  = 60 * time.Second
+	controlWriteTimeout = 10 * time.Second
+)
+
+// ControlServer serves the control socket.
+type ControlServer struct {
+	path    string
+	ln      *net.UnixListener
+	handler ControlHandler
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ListenControl creates the control socket at path with mode 0600. A stale
+// socket left by a crashed daemon is removed; a socket that still accepts
+// connections belongs to a running daemon and is an error.
+func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlServer, error) {
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another ringdns is running there", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: removing stale socket: %w", path, err)
+		}
+	}
+	// The umask makes the kernel create the socket file with mode 0600, so
+	// there is no moment in which another user could connect. The umask is
+	// process-wide; this runs at startup before any other file is created.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &ControlServer{path: path, ln: ln, handler: h, log: log, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Path is the socket's file name.
+func (s *ControlServer) Path() string { return s.path }
+
+func (s *ControlServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("control socket accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed || len(s.conns) >= maxControlConns {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+func (s *ControlServer) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, 4096)
+	enc := json.NewEncoder(c)
+	for {
+		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
+		line, err := readLine(r, MaxControlRequest)
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+				enc.Encode(Reply{Error: err.Error()})
+			}
+			return
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		reply := s.handle(line)
+		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+		if err := enc.Encode(reply); err != nil {
+			return
+		}
+	}
+}
+
+// handle decodes and carries out one request. A panic in a handler is
+// turned into an error reply: the control socket must not take the
+// daemon down.
+func (s *ControlServer) handle(line []byte) (reply Reply) {
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Reply{Error: "bad request: " + err.Error()}
+	}
+	if dec.More() {
+		return Reply{Error: "bad request: one JSON object per line"}
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("control request panicked", "cmd", req.Cmd, "panic", p)
+			reply = Reply{Error: fmt.Sprintf("internal error: %v", p)}
+		}
+	}()
+	return s.handler.HandleControl(req)
+}
+
+var errLineTooLong = fmt.Errorf("request longer than %d bytes", MaxControlRequest)
+
+// readLine reads one newline-terminated line of at most max bytes. A line
+// cut by end of file is returned as a line.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if len(line)+len(frag) > max {
+			return nil, errLineTooLong
+		}
+		line = append(line, frag...)
+		switch {
+		case err == nil:
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return line, nil
+		default:
+			return nil, err
+		}
+	}
+}
+
+// Close stops accepting, closes every connection and removes the socket
+// file.
+func (s *ControlServer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		// A reload in progress finishes; its reply write then fails.
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// OKReply wraps a command result in a successful Reply.
+func OKReply(v any) Reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Reply{Error: "encoding reply: " + err.Error()}
+	}
+	return Reply{OK: true, Data: b}
+}
+
+// ControlClient is a connection to a daemon's control socket.
+type ControlClient struct {
+	conn    net.Conn
+	r       *bufio.Reader
+	timeout time.Duration
+}
+
+// DialControl connects to the control socket at path. timeout bounds each
+// request's round trip.
+func DialControl(path string, timeout time.Duration) (*ControlClient, error) {
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w (is ringdns running? use -s PATH)", path, err)
+	}
+	return &ControlClient{conn: c, r: bufio.NewReaderSize(c, 64<<10), timeout: timeout}, nil
+}
+
+// Do sends one request and waits for its reply. When the reply carries
+// data and out is not nil, the data is decoded into out.
+func (c *ControlClient) Do(req Request, out any) (Reply, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	c.conn.SetDeadline(time.Now().Add(c.timeout))
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return Reply{}, err
+	}
+	line, err := c.r.ReadBytes('\n')
+	if err != nil {
+		return Reply{}, fmt.Errorf("reading reply: %w", err)
+	}
+	var rep Reply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return Reply{}, fmt.Errorf("bad reply: %w", err)
+	}
+	if out != nil && len(rep.Data) > 0 {
+		if err := json.Unmarshal(rep.Data, out); err != nil {
+			return rep, fmt.Errorf("bad reply data: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// Close closes the connection.
+func (c *ControlClient) Close() error { return c.conn.Close() }

@@ -1,0 +1,152 @@
+package controlplane
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ringdns/ringdns/dataplane"
+)
+
+// MetricsHandler serves the Prometheus metrics of s: its own collector,
+// which reads the worker counters and the catalog at scrape time (the data
+// plane does no work for metrics), and the Go runtime and process
+// collectors.
+func MetricsHandler(s *Server) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(s))
+	reg.MustRegister(collectors.NewGoCollector())
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// collector is a prometheus.Collector over a Server.
+type collector struct {
+	s *Server
+
+	workerInfo, queries, replies, kinds, drops, tc, bytes, do, sendErrs *prometheus.Desc
+	zoneSerial, zoneRecords, zoneBytes, zoneServing, zoneLoadSecs       *prometheus.Desc
+	zoneLoads, zoneFailures                                             *prometheus.Desc
+	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
+	tcpConns, tcpOpen                                                   *prometheus.Desc
+}
+
+func newCollector(s *Server) *collector {
+	w := []string{"worker"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("ringdns_"+name, help, labels, nil)
+	}
+	return &collector{
+		s:              s,
+		workerInfo:     d("worker_info", "Data plane workers: kind (udp, tcp, xdp), listen address, CPU and queue.", "worker", "kind", "listen", "cpu", "queue"),
+		queries:        d("queries_total", "Queries handed to the answer engine.", w...),
+		replies:        d("replies_total", "Replies sent, by rcode.", "worker", "rcode"),
+		kinds:          d("answers_total", "Replies by kind of answer.", "worker", "kind"),
+		drops:          d("drops_total", "Queries dropped without a reply, by reason.", "worker", "reason"),
+		tc:             d("truncated_total", "Replies sent truncated (TC=1).", w...),
+		bytes:          d("reply_bytes_total", "Bytes of DNS replies sent.", w...),
+		do:             d("do_queries_total", "Queries with the EDNS DO bit.", w...),
+		sendErrs:       d("send_errors_total", "Replies the port failed to send.", w...),
+		zoneSerial:     d("zone_serial", "SOA serial of the zone version served.", "zone"),
+		zoneRecords:    d("zone_records", "Records of the zone version served.", "zone"),
+		zoneBytes:      d("zone_memory_bytes", "Memory of the zone version served.", "zone"),
+		zoneServing:    d("zone_serving", "1 when a version of the zone is served.", "zone"),
+		zoneLoadSecs:   d("zone_load_seconds", "Duration of the zone's last load attempt.", "zone"),
+		zoneLoads:      d("zone_loads_total", "Versions of the zone built.", "zone"),
+		zoneFailures:   d("zone_load_failures_total", "Failed loads of the zone.", "zone"),
+		reloads:        d("reloads_total", "Reloads, including the initial load."),
+		reloadFailures: d("reload_failures_total", "Reloads in which at least one zone failed."),
+		swapSecs:       d("reload_swap_seconds", "Duration of the last snapshot pointer swap."),
+		buildSecs:      d("reload_build_seconds", "Duration of building the last zone set and snapshot."),
+		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted, refused (over the bound), garbage, timeout.", "result"),
+		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
+	}
+}
+
+// Describe sends every descriptor.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.workerInfo, c.queries, c.replies, c.kinds, c.drops, c.tc, c.bytes,
+		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
+		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen} {
+		ch <- d
+	}
+}
+
+// alwaysRcodes are exported even at zero so that rate() works from the
+// first scrape; other rcodes appear once seen.
+var alwaysRcodes = [...]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true}
+
+// Collect reads the counters.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, w := range c.s.workerCounters() {
+		gauge(c.workerInfo, 1, w.Name, w.Kind, w.Listen, strconv.Itoa(w.CPU), strconv.Itoa(w.Queue))
+	}
+	emit := func(name string, v dataplane.CounterValues) {
+		counter(c.queries, v.Queries, name)
+		for rc, n := range v.Rcodes {
+			if n > 0 || (rc < len(alwaysRcodes) && alwaysRcodes[rc]) {
+				counter(c.replies, n, name, RcodeName(rc))
+			}
+		}
+		for k, n := range v.Kinds {
+			if k != int(dataplane.KindDrop) {
+				counter(c.kinds, n, name, dataplane.KindNames[k])
+			}
+		}
+		for r, n := range v.Drops {
+			if r != int(dataplane.DropNone) {
+				counter(c.drops, n, name, dataplane.DropNames[r])
+			}
+		}
+		counter(c.tc, v.TC, name)
+		counter(c.bytes, v.Bytes, name)
+		counter(c.do, v.DO, name)
+		counter(c.sendErrs, v.SendErrs, name)
+	}
+	for _, w := range c.s.workers {
+		emit(w.Name, w.counters.Values())
+	}
+	var ts TCPStats
+	for i, t := range c.s.tcp {
+		emit("tcp"+strconv.Itoa(i), t.counters.Values())
+		x := t.srv.Stats()
+		ts.Accepted += x.Accepted
+		ts.Refused += x.Refused
+		ts.Garbage += x.Garbage
+		ts.Timeouts += x.Timeouts
+		ts.Open += x.Open
+	}
+	counter(c.tcpConns, ts.Accepted, "accepted")
+	counter(c.tcpConns, ts.Refused, "refused")
+	counter(c.tcpConns, ts.Garbage, "garbage")
+	counter(c.tcpConns, ts.Timeouts, "timeout")
+	gauge(c.tcpOpen, float64(ts.Open))
+
+	for _, z := range c.s.Catalog.Zones() {
+		serving := 0.0
+		if z.Serving {
+			serving = 1
+			gauge(c.zoneSerial, float64(z.Serial), z.Origin)
+			gauge(c.zoneRecords, float64(z.Records), z.Origin)
+			gauge(c.zoneBytes, float64(z.Bytes), z.Origin)
+		}
+		gauge(c.zoneServing, serving, z.Origin)
+		gauge(c.zoneLoadSecs, z.Seconds, z.Origin)
+		counter(c.zoneLoads, z.Loads, z.Origin)
+		counter(c.zoneFailures, z.Failures, z.Origin)
+	}
+	reloads, failures, build, swap := c.s.Catalog.ReloadCounts()
+	counter(c.reloads, reloads)
+	counter(c.reloadFailures, failures)
+	gauge(c.swapSecs, swap.Seconds())
+	gauge(c.buildSecs, build.Seconds())
+}

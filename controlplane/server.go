@@ -1,0 +1,417 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/nic"
+)
+
+// Version is the daemon's version, reported by ringctl status.
+var Version = "0.1.0-dev"
+
+// ErrXDPUnavailable is returned when the configuration asks for AF_XDP: the
+// AF_XDP backend has not landed in this tree yet.
+var ErrXDPUnavailable = errors.New("AF_XDP is not available yet in this build; serve with kernel sockets (remove -xdp / [xdp])")
+
+// Server is a running ringdns: the zone catalog, the socket workers, the TCP
+// servers, the control socket and the metrics endpoint.
+type Server struct {
+	cfg     *Config
+	log     *slog.Logger
+	Catalog *Catalog
+	started time.Time
+
+	workers []*workerSlot
+	tcp     []*tcpSlot
+	listen  []netip.AddrPort // the addresses served, ports resolved
+
+	control *ControlServer
+	metrics *http.Server
+	metLn   net.Listener
+
+	wg       sync.WaitGroup
+	errOnce  sync.Once
+	firstErr error
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// workerSlot is one data plane worker and what it serves.
+type workerSlot struct {
+	Name     string
+	Kind     string // "udp" or "xdp"
+	Listen   string
+	CPU      int
+	Queue    int // AF_XDP queue, -1 for sockets
+	port     nic.Port
+	worker   *dataplane.Worker
+	counters *dataplane.Counters
+}
+
+type tcpSlot struct {
+	Listen   string
+	srv      *TCPServer
+	counters *dataplane.Counters
+}
+
+// NewServer loads the zones and opens every socket, but starts no worker
+// yet. cfg must have been normalised. On error everything opened is closed
+// again.
+func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
+	if cfg.XDP != nil {
+		return nil, fmt.Errorf("xdp on %s: %w", cfg.XDP.Interface, ErrXDPUnavailable)
+	}
+	if len(cfg.Zones) == 0 {
+		return nil, fmt.Errorf("no zones configured: add a [[zone]] entry or -zone ORIGIN=FILE")
+	}
+	cpus, err := ParseCPUList(cfg.Server.CPUs)
+	if err != nil {
+		return nil, fmt.Errorf("cpus: %w", err)
+	}
+	s = &Server{cfg: cfg, log: log, Catalog: NewCatalog(cfg, log), started: time.Now(), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+
+	if _, err := s.Catalog.Load(); err != nil {
+		return nil, err
+	}
+
+	for _, l := range cfg.Server.Listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return nil, fmt.Errorf("listen %q: %w", l, err)
+		}
+		for i, cpu := range cpus {
+			p, err := nic.ListenUDP(ap.String(), cfg.Server.Batch)
+			if err != nil {
+				return nil, fmt.Errorf("listen udp %s: %w", ap, err)
+			}
+			if i == 0 && ap.Port() == 0 {
+				// Port 0 asks for a free port; every further socket of this
+				// address, and the TCP listener, use the one the first got.
+				ap = p.LocalAddr()
+			}
+			ctr := new(dataplane.Counters)
+			slot := &workerSlot{
+				Name: "udp" + strconv.Itoa(len(s.workers)), Kind: "udp", Listen: ap.String(),
+				CPU: cpu, Queue: -1, port: p, counters: ctr,
+			}
+			slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
+				CPU: cpu, Batch: cfg.Server.Batch, UDPPort: ap.Port()}
+			s.workers = append(s.workers, slot)
+		}
+		ln, err := net.Listen("tcp", ap.String())
+		if err != nil {
+			return nil, fmt.Errorf("listen tcp %s: %w", ap, err)
+		}
+		ctr := new(dataplane.Counters)
+		srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), time.Duration(cfg.Server.TCPIdleTimeout),
+			cfg.Server.TCPMaxConnections, ctr, log)
+		s.tcp = append(s.tcp, &tcpSlot{Listen: ap.String(), srv: srv, counters: ctr})
+		s.listen = append(s.listen, ap)
+	}
+
+	if s.control, err = ListenControl(cfg.Server.Control, s, log); err != nil {
+		return nil, err
+	}
+	if cfg.Server.Metrics != "" {
+		if s.metLn, err = net.Listen("tcp", cfg.Server.Metrics); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		s.metrics = &http.Server{Handler: MetricsHandler(s), ReadHeaderTimeout: 5 * time.Second}
+	}
+	return s, nil
+}
+
+// Listen returns the addresses served over UDP and TCP, with ports
+// resolved.
+func (s *Server) Listen() []netip.AddrPort { return s.listen }
+
+// ControlPath is the control socket's file name.
+func (s *Server) ControlPath() string { return s.control.Path() }
+
+// MetricsAddr is the metrics endpoint's address, "" when disabled.
+func (s *Server) MetricsAddr() string {
+	if s.metLn == nil {
+		return ""
+	}
+	return s.metLn.Addr().String()
+}
+
+// Run starts the workers, the TCP servers and the metrics endpoint and
+// waits until Shutdown. It returns the first error of any of them; a
+// worker that fails shuts the whole server down, since its socket would
+// otherwise silently stop answering its share of the traffic.
+func (s *Server) Run() error {
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := w.worker.Run(); err != nil {
+				s.fail(fmt.Errorf("worker %s (%s, cpu %d): %w", w.Name, w.Listen, w.CPU, err))
+			}
+		}()
+	}
+	for _, t := range s.tcp {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := t.srv.Serve(); err != nil {
+				s.fail(fmt.Errorf("tcp %s: %w", t.Listen, err))
+			}
+		}()
+	}
+	if s.metrics != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.metrics.Serve(s.metLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("metrics: %w", err))
+			}
+		}()
+	}
+	<-s.done
+	s.wg.Wait()
+	return s.firstErr
+}
+
+func (s *Server) fail(err error) {
+	s.errOnce.Do(func() { s.firstErr = err })
+	s.log.Error("stopping", "err", err)
+	go s.Shutdown()
+}
+
+// Shutdown stops taking packets: it closes every port (each worker
+// finishes the batch in hand and returns), the TCP listeners and
+// connections, the metrics endpoint and the control socket, which removes
+// its file. Run then returns.
+func (s *Server) Shutdown() {
+	s.stopOnce.Do(func() {
+		s.closeAll()
+		close(s.done)
+	})
+}
+
+func (s *Server) closeAll() {
+	for _, w := range s.workers {
+		w.port.Close()
+	}
+	for _, t := range s.tcp {
+		t.srv.Close()
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
+	} else if s.metLn != nil {
+		s.metLn.Close()
+	}
+	if s.control != nil {
+		s.control.Close()
+	}
+}
+
+// HandleControl carries out one control request.
+func (s *Server) HandleControl(req Request) Reply {
+	switch req.Cmd {
+	case CmdStatus:
+		if len(req.Zones) > 0 {
+			return Reply{Error: "status takes no zones"}
+		}
+		return OKReply(s.Status())
+	case CmdZones:
+		if len(req.Zones) > 0 {
+			return Reply{Error: "zones takes no zones"}
+		}
+		return OKReply(s.Catalog.Zones())
+	case CmdStats:
+		if len(req.Zones) > 0 {
+			return Reply{Error: "stats takes no zones"}
+		}
+		return OKReply(s.Stats())
+	case CmdReload:
+		res, err := s.Catalog.Reload(req.Zones)
+		if err != nil {
+			rep := Reply{Error: err.Error()}
+			if res != nil {
+				rep = OKReply(res)
+				rep.OK, rep.Error = false, err.Error()
+			}
+			return rep
+		}
+		rep := OKReply(res)
+		if res.Failed > 0 {
+			rep.OK = false
+			rep.Error = fmt.Sprintf("%d of %d zones failed to load; their previous versions are served", res.Failed, len(res.Zones))
+		}
+		return rep
+	case "":
+		return Reply{Error: "missing cmd"}
+	default:
+		return Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload or stats)", req.Cmd)}
+	}
+}
+
+// Status is the reply to the status command.
+type Status struct {
+	Version        string   `json:"version"`
+	PID            int      `json:"pid"`
+	Uptime         float64  `json:"uptime_seconds"`
+	Listen         []string `json:"listen"`
+	Control        string   `json:"control"`
+	Metrics        string   `json:"metrics,omitempty"`
+	DataPlane      string   `json:"dataplane"`
+	Workers        int      `json:"workers"`
+	CPUs           []int    `json:"cpus"`
+	ZonesServing   int      `json:"zones_serving"`
+	ZonesFailing   int      `json:"zones_failing"`
+	ZonesTotal     int      `json:"zones_total"`
+	Reloads        uint64   `json:"reloads"`
+	ReloadFailures uint64   `json:"reload_failures"`
+	LastSwapMicros float64  `json:"last_swap_us"`
+	GoVersion      string   `json:"go_version"`
+}
+
+// Status reports what the server is and does.
+func (s *Server) Status() Status {
+	st := Status{
+		Version: Version, PID: os.Getpid(), Uptime: time.Since(s.started).Seconds(),
+		Control: s.control.Path(), Metrics: s.MetricsAddr(), DataPlane: "sockets",
+		Workers: len(s.workers), GoVersion: runtime.Version(),
+	}
+	for _, ap := range s.listen {
+		st.Listen = append(st.Listen, ap.String())
+	}
+	seen := map[int]bool{}
+	for _, w := range s.workers {
+		if !seen[w.CPU] {
+			seen[w.CPU] = true
+			st.CPUs = append(st.CPUs, w.CPU)
+		}
+	}
+	for _, z := range s.Catalog.Zones() {
+		st.ZonesTotal++
+		if z.Serving {
+			st.ZonesServing++
+		}
+		if z.LastError != "" {
+			st.ZonesFailing++
+		}
+	}
+	var swap time.Duration
+	st.Reloads, st.ReloadFailures, _, swap = s.Catalog.ReloadCounts()
+	st.LastSwapMicros = float64(swap.Nanoseconds()) / 1e3
+	return st
+}
+
+// WorkerStats are one worker's counters.
+type WorkerStats struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"` // udp, tcp or xdp
+	Listen   string `json:"listen"`
+	CPU      int    `json:"cpu"`
+	Queue    int    `json:"queue"`
+	Counters `json:"counters"`
+}
+
+// Counters is dataplane.CounterValues with named rcodes, kinds and drop
+// reasons, for JSON.
+type Counters struct {
+	Queries  uint64            `json:"queries"`
+	Replies  uint64            `json:"replies"`
+	Bytes    uint64            `json:"bytes"`
+	TC       uint64            `json:"truncated"`
+	DO       uint64            `json:"do"`
+	SendErrs uint64            `json:"send_errors"`
+	Rcodes   map[string]uint64 `json:"rcodes,omitempty"`
+	Kinds    map[string]uint64 `json:"kinds,omitempty"`
+	Drops    map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Stats is the reply to the stats command.
+type Stats struct {
+	Total   Counters      `json:"total"`
+	Workers []WorkerStats `json:"workers"`
+	TCP     TCPStats      `json:"tcp"`
+}
+
+// NamedCounters converts counter values to their JSON form, leaving out
+// zero entries of the maps.
+func NamedCounters(v dataplane.CounterValues) Counters {
+	c := Counters{Queries: v.Queries, Replies: v.Replies, Bytes: v.Bytes, TC: v.TC, DO: v.DO, SendErrs: v.SendErrs,
+		Rcodes: map[string]uint64{}, Kinds: map[string]uint64{}, Drops: map[string]uint64{}}
+	for i, n := range v.Rcodes {
+		if n > 0 {
+			c.Rcodes[RcodeName(i)] = n
+		}
+	}
+	for i, n := range v.Kinds {
+		if n > 0 && i != int(dataplane.KindDrop) {
+			c.Kinds[dataplane.KindNames[i]] = n
+		}
+	}
+	for i, n := range v.Drops {
+		if n > 0 {
+			c.Drops[dataplane.DropNames[i]] = n
+		}
+	}
+	return c
+}
+
+// workerCounters lists every counter set with its labels: the socket
+// workers and one per TCP server.
+func (s *Server) workerCounters() []WorkerStats {
+	var out []WorkerStats
+	for _, w := range s.workers {
+		out = append(out, WorkerStats{Name: w.Name, Kind: w.Kind, Listen: w.Listen, CPU: w.CPU, Queue: w.Queue,
+			Counters: NamedCounters(w.counters.Values())})
+	}
+	for i, t := range s.tcp {
+		out = append(out, WorkerStats{Name: "tcp" + strconv.Itoa(i), Kind: "tcp", Listen: t.Listen, CPU: -1, Queue: -1,
+			Counters: NamedCounters(t.counters.Values())})
+	}
+	return out
+}
+
+// Stats sums the counters of every worker and reports each.
+func (s *Server) Stats() Stats {
+	var total dataplane.CounterValues
+	for _, w := range s.workers {
+		total.Add(w.counters.Values())
+	}
+	var ts TCPStats
+	for _, t := range s.tcp {
+		total.Add(t.counters.Values())
+		x := t.srv.Stats()
+		ts.Accepted += x.Accepted
+		ts.Refused += x.Refused
+		ts.Garbage += x.Garbage
+		ts.Timeouts += x.Timeouts
+		ts.Open += x.Open
+	}
+	return Stats{Total: NamedCounters(total), Workers: s.workerCounters(), TCP: ts}
+}
+
+var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI", "RCODE12", "RCODE13",
+	"RCODE14", "RCODE15", "BADVERS", "BADKEY", "BADTIME", "BADMODE", "BADNAME", "BADALG", "BADTRUNC", "BADCOOKIE"}
+
+// RcodeName is the mnemonic of an (extended) rcode.
+func RcodeName(rc int) string {
+	if rc >= 0 && rc < len(rcodeNames) {
+		return rcodeNames[rc]
+	}
+	return "RCODE" + strconv.Itoa(rc)
+}
