@@ -1,12 +1,652 @@
 package dataplane
 
+import "github.com/ringdns/ringdns/zone"
+
+const (
+	rcodeNoError  = 0
+	rcodeFormErr  = 1
+	rcodeServFail = 2
+	rcodeNXDomain = 3
+	rcodeNotImp   = 4
+	rcodeRefused  = 5
+	rcodeYXDomain = 6
+	rcodeBadVers  = 16
+
+	// maxChain bounds the CNAME and DNAME steps followed for one query.
+	maxChain = 12
+)
+
+// msgName locates a name already written in the message: pos[i] is the
+// offset of the suffix that starts at label i. Suffix codes in prepared
+// blocks resolve through it.
+type msgName struct {
+	pos    [zone.MaxLabels]uint16
+	labels int
+}
+
+// reply is the message being built in dst.
+type reply struct {
+	buf        []byte // dst up to the size limit, less the room kept for the OPT record
+	n          int
+	an, ns, ar uint16
+	aa, tc     bool
+	rcode      uint16
+	full       bool // a record of the answer or authority section did not fit
+	bad        bool // the reply could not be built (SERVFAIL)
+	do         bool
+
+	// pend is the block whose additional records go after the authority
+	// section; only the last step of an answer has one.
+	pend     uint32
+	pendZone *zone.Zone
+	pendAt   int
+	pendCtx  *msgName
+	pendWild bool
+}
+
 // Answer writes the reply to the DNS query q into dst and returns its length,
 // 0 when the query gets no reply. dst may start at the same address as q (the
 // reply is built in place); it must not otherwise overlap q. tcp selects the
-// size limit: 65535 bytes and no EDNS size over TCP, the client's EDNS size
-// bounded by Config.UDPSize (at least 512) over UDP.
-//
-// IN PROGRESS: the engine is being written; until then every query is dropped.
+// size limit: 65535 bytes over TCP (and len(dst)), the client's EDNS size
+// bounded by Config.UDPSize (at least 512) or 512 without EDNS over UDP.
+// Answer allocates nothing and never reads outside q or writes outside dst.
 func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
-	return 0, Result{Kind: KindDrop, Drop: DropMalformed, Zone: -1}
+	res := Result{Zone: -1}
+	if len(q) < hdrLen {
+		res.Drop = DropShort
+		return 0, res
+	}
+	if q[2]&0x80 != 0 {
+		res.Drop = DropResponse
+		return 0, res
+	}
+	if len(dst) < hdrLen {
+		res.Drop = DropNoSpace
+		return 0, res
+	}
+	var qy query
+	opcode := (q[2] >> 3) & 0xF
+	qd, an, ns, ar := be16(q[4:]), be16(q[6:]), be16(q[8:]), be16(q[10:])
+	if qd == 1 {
+		if l := parseQName(q, &qy.name); l > 0 && hdrLen+l+4 <= len(q) {
+			qy.qsize = l + 4
+			qy.qtype = be16(q[hdrLen+l:])
+			qy.qclass = be16(q[hdrLen+l+2:])
+		}
+	}
+	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
+	if opcode != 0 {
+		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
+	}
+	if qd != 1 || qy.qsize == 0 {
+		qy.qsize = 0
+		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
+	}
+	if !parseRecords(q, hdrLen+qy.qsize, int(an), int(ns), int(ar), &qy) {
+		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
+	}
+	res.EDNS, res.DO = qy.edns, qy.do
+
+	limit := 512
+	switch {
+	case tcp:
+		limit = 65535
+	case qy.edns:
+		limit = min(max(int(qy.udp), 512), s.cfg.UDPSize)
+	}
+	limit = min(limit, len(dst))
+	optLen := 0
+	if qy.edns {
+		optLen = 11
+		if qy.nsid && len(s.cfg.NSID) > 0 {
+			optLen += 4 + len(s.cfg.NSID)
+		}
+	}
+	if hdrLen+qy.qsize+optLen > limit {
+		res.Drop = DropNoSpace
+		return 0, res
+	}
+	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
+	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do, pend: zone.None}
+
+	switch {
+	case qy.edns && qy.vers != 0:
+		r.rcode, res.Kind = rcodeBadVers, KindBadVers
+	case qy.qclass == classCH:
+		s.chaos(&qy, &r, &res)
+	case qy.qclass != classIN:
+		r.rcode, res.Kind = rcodeRefused, KindRefused
+	case qy.qtype == typeOPT:
+		r.rcode, res.Kind = rcodeFormErr, KindFormErr
+	case qy.qtype == typeAXFR || qy.qtype == typeIXFR:
+		// Zone transfers are not served.
+		r.rcode, res.Kind = rcodeRefused, KindRefused
+	default:
+		s.resolve(&qy, &r, &res)
+	}
+	if r.pend != zone.None && !r.full && !r.bad {
+		r.additional()
+	}
+	if r.bad {
+		r.rcode, res.Kind = rcodeServFail, KindServFail
+	}
+	if r.full || r.bad {
+		r.n = hdrLen + qy.qsize
+		r.an, r.ns, r.ar = 0, 0, 0
+		r.aa = r.aa && !r.bad
+		r.tc = r.full && !r.bad
+	}
+	n := r.n
+	if qy.edns {
+		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid)
+		r.ar++
+	}
+	dst[0], dst[1] = id0, id1
+	b2 := 0x80 | fl2&0x79 // QR, opcode and RD kept
+	if r.aa {
+		b2 |= 0x04
+	}
+	if r.tc {
+		b2 |= 0x02
+	}
+	dst[2] = b2
+	dst[3] = fl3&0x10 | byte(r.rcode&0xF) // CD kept (RFC 4035 section 3.1.6)
+	put16(dst[4:], 1)
+	put16(dst[6:], r.an)
+	put16(dst[8:], r.ns)
+	put16(dst[10:], r.ar)
+	res.Rcode, res.TC = r.rcode, r.tc
+	return n, res
+}
+
+// headerOnly answers with the header and, when it was parsed, the question.
+func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte, rcode uint16, kind Kind, res *Result) (int, Result) {
+	n := hdrLen
+	qd := uint16(0)
+	if qy.qsize > 0 && hdrLen+qy.qsize <= len(dst) && hdrLen+qy.qsize <= 512 {
+		copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
+		n += qy.qsize
+		qd = 1
+	}
+	dst[0], dst[1] = id0, id1
+	dst[2] = 0x80 | fl2&0x79
+	dst[3] = fl3&0x10 | byte(rcode)
+	put16(dst[4:], qd)
+	put16(dst[6:], 0)
+	put16(dst[8:], 0)
+	put16(dst[10:], 0)
+	res.Kind, res.Rcode = kind, rcode
+	return n, *res
+}
+
+// writeOPT appends our OPT record (RFC 6891) at n and returns the new length.
+func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool) int {
+	dst[n] = 0
+	put16(dst[n+1:], typeOPT)
+	put16(dst[n+3:], uint16(s.cfg.UDPSize))
+	dst[n+5] = byte(rcode >> 4)
+	dst[n+6] = 0 // version
+	dst[n+7] = 0
+	if do {
+		dst[n+7] = 0x80
+	}
+	dst[n+8] = 0
+	rdlen := 0
+	if nsid && len(s.cfg.NSID) > 0 {
+		rdlen = 4 + len(s.cfg.NSID)
+		put16(dst[n+11:], optNSID)
+		put16(dst[n+13:], uint16(len(s.cfg.NSID)))
+		copy(dst[n+15:], s.cfg.NSID)
+	}
+	put16(dst[n+9:], uint16(rdlen))
+	return n + 11 + rdlen
+}
+
+// resolve selects the zone by longest suffix and answers from it.
+func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
+	nm := &qy.name
+	nm.hashAll()
+	set := s.zones
+	zi := -1
+	if set != nil {
+		for k := nm.labels; k >= 0; k-- {
+			if !set.HasDepth(nm.labels - k) {
+				continue
+			}
+			// DS at a zone's apex belongs to its parent (RFC 4035 section
+			// 3.1.4.1): answer it from the parent when we serve that too.
+			if k == 0 && qy.qtype == typeDS && zi >= 0 && nm.labels > 0 {
+				break
+			}
+			if i := set.Find(nm.suffix(k), nm.hs[k]); i >= 0 {
+				zi = i
+			}
+		}
+	}
+	if zi < 0 {
+		r.rcode, res.Kind = rcodeRefused, KindRefused
+		return
+	}
+	res.Zone = int32(zi)
+	z := set.Zone(zi)
+	var ctx msgName
+	ctx.labels = nm.labels
+	for i := 0; i < nm.labels; i++ {
+		ctx.pos[i] = uint16(hdrLen + int(nm.off[i]))
+	}
+	follow, tgt, at, node := s.step(z, qy, r, res, nm, &ctx, nil)
+	if follow {
+		s.chase(z, qy, r, res, tgt, at, node)
+	}
+}
+
+// chase follows a CNAME (or a name synthesized from a DNAME) inside the
+// zone, step by step, stopping at names outside the zone, at loops and
+// after maxChain steps.
+func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []byte, at int, node uint32) {
+	var cur struct {
+		nm   name
+		ctx  msgName
+		syn  [255]byte
+		seen [maxChain + 1]uint32
+	}
+	cur.seen[0] = node
+	nseen := 1
+	apex := z.Apex()
+	for range maxChain {
+		if !inZone(tgt, apex) {
+			return
+		}
+		if !loadName(&cur.nm, tgt) || !r.locate(at, &cur.ctx) || cur.ctx.labels != cur.nm.labels {
+			return
+		}
+		follow, next, nat, nnode := s.step(z, qy, r, res, &cur.nm, &cur.ctx, cur.syn[:])
+		if !follow {
+			return
+		}
+		for _, v := range cur.seen[:nseen] {
+			if v == nnode {
+				return
+			}
+		}
+		cur.seen[nseen] = nnode
+		nseen++
+		tgt, at = next, nat
+	}
+}
+
+// inZone reports whether the lowercase wire name n is at or below apex.
+func inZone(n, apex []byte) bool {
+	if len(n) < len(apex) {
+		return false
+	}
+	d := len(n) - len(apex)
+	for i := 0; i < len(apex); i++ {
+		if n[d+i] != apex[i] {
+			return false
+		}
+	}
+	for i := 0; i < len(n); i += int(n[i]) + 1 {
+		if i == d {
+			return true
+		}
+	}
+	return false
+}
+
+// loadName fills nm from a lowercase wire name.
+func loadName(nm *name, w []byte) bool {
+	nm.labels = 0
+	n := 0
+	for {
+		if n >= len(w) || n >= len(nm.b) {
+			return false
+		}
+		l := int(w[n])
+		if l == 0 {
+			nm.b[n] = 0
+			nm.off[nm.labels] = uint8(n)
+			nm.n = n + 1
+			break
+		}
+		if n+l+1 > len(w) || n+l+1 >= len(nm.b) || nm.labels >= zone.MaxLabels-1 {
+			return false
+		}
+		nm.off[nm.labels] = uint8(n)
+		nm.labels++
+		copy(nm.b[n:n+l+1], w[n:n+l+1])
+		n += l + 1
+	}
+	nm.hashAll()
+	return true
+}
+
+// locate fills ctx with the label positions of the name written at p.
+func (r *reply) locate(p int, ctx *msgName) bool {
+	ctx.labels = 0
+	for hops := 0; hops < 2*zone.MaxLabels; hops++ {
+		if p >= r.n {
+			return false
+		}
+		l := int(r.buf[p])
+		switch {
+		case l == 0:
+			return true
+		case l&0xC0 == 0xC0:
+			if p+1 >= r.n {
+				return false
+			}
+			p = int(be16(r.buf[p:]) & 0x3FFF)
+		default:
+			if ctx.labels >= zone.MaxLabels {
+				return false
+			}
+			ctx.pos[ctx.labels] = uint16(p)
+			ctx.labels++
+			p += l + 1
+		}
+	}
+	return false
+}
+
+// step answers the name nm (at ctx in the message) from zone z. It returns
+// follow=true with the next name, its position in the message and the node
+// that led there when a CNAME or DNAME must be followed.
+func (s *Snapshot) step(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, syn []byte) (follow bool, tgt []byte, at int, node uint32) {
+	nodes := z.Nodes()
+	al := z.ApexLabels()
+	node = z.ApexNode()
+	if nodes[node].Flags&zone.FlagDNAME != 0 && nm.labels > al {
+		return s.dname(z, qy, r, res, nm, ctx, node, syn)
+	}
+	k := nm.labels - al - 1
+	for ; k >= 0; k-- {
+		n := z.Find(nm.suffix(k), nm.hs[k])
+		if n == zone.None {
+			break
+		}
+		node = n
+		f := nodes[n].Flags
+		if f&zone.FlagDelegation != 0 && (k > 0 || qy.qtype != typeDS) {
+			s.referral(z, r, res, ctx, n)
+			return false, nil, 0, 0
+		}
+		if f&zone.FlagDNAME != 0 && k > 0 {
+			return s.dname(z, qy, r, res, nm, ctx, n, syn)
+		}
+	}
+	if k < 0 {
+		return s.exact(z, qy, r, res, ctx, node, false)
+	}
+	// node is the closest encloser; the name below it does not exist.
+	if nodes[node].Flags&zone.FlagWildcard != 0 {
+		if w := z.FindChild(starLabel[:], node, nm.hs[k+1]); w != zone.None {
+			return s.exact(z, qy, r, res, ctx, w, true)
+		}
+	}
+	r.aa = true
+	r.rcode, res.Kind = rcodeNXDomain, KindNXDomain
+	r.negative(z, ctx)
+	return false, nil, 0, 0
+}
+
+var starLabel = [2]byte{1, '*'}
+
+// exact answers from node, which matches the name (or, with wild set, is
+// the wildcard that does).
+func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *msgName, node uint32, wild bool) (bool, []byte, int, uint32) {
+	nd := &z.Nodes()[node]
+	sets := z.Sets()
+	qt := qy.qtype
+	r.aa = true
+	if nd.Flags&zone.FlagCNAME != 0 && qt != typeCNAME && qt != typeANY && qt != typeRRSIG && qt != typeNSEC {
+		si := z.SetOf(nd, typeCNAME)
+		rs := &sets[si]
+		at := r.n
+		if !r.rrset(z, rs, ctx, wild, &r.an) {
+			return false, nil, 0, 0
+		}
+		res.Kind = KindAnswer
+		names := z.Names()
+		// The owner of the CNAME record is one compression pointer, so its
+		// target starts 12 bytes into the block.
+		return true, names[rs.Target:], at + 12, node
+	}
+	si := zone.None
+	if qt == typeANY {
+		// RFC 8482: one RRset is enough.
+		if nd.NSets > 0 {
+			si = nd.Set0
+		}
+	} else {
+		si = z.SetOf(nd, qt)
+	}
+	if si == zone.None {
+		res.Kind = KindNoData
+		r.negative(z, ctx)
+		return false, nil, 0, 0
+	}
+	rs := &sets[si]
+	at := r.n
+	if !r.rrset(z, rs, ctx, wild, &r.an) {
+		return false, nil, 0, 0
+	}
+	res.Kind = KindAnswer
+	if blk := &z.Blocks()[rs.Block]; blk.NTrim > 0 {
+		r.pend, r.pendZone, r.pendAt, r.pendCtx, r.pendWild = rs.Block, z, at, ctx, wild
+	}
+	return false, nil, 0, 0
+}
+
+// referral writes the delegation at node: NS (and with DO, DS and its
+// RRSIGs) in the authority section, glue as additional records.
+func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, node uint32) {
+	nd := &z.Nodes()[node]
+	sets := z.Sets()
+	res.Kind = KindReferral
+	nsi := z.SetOf(nd, typeNS)
+	ns := &sets[nsi]
+	at := r.n
+	if !r.block(z, ns.Block, ctx, false, &r.ns) {
+		return
+	}
+	if r.do {
+		if dsi := z.SetOf(nd, typeDS); dsi != zone.None {
+			if !r.rrset(z, &sets[dsi], ctx, false, &r.ns) {
+				return
+			}
+		}
+	}
+	r.pend, r.pendZone, r.pendAt, r.pendCtx, r.pendWild = ns.Block, z, at, ctx, false
+}
+
+// dname writes the DNAME at node and the CNAME synthesized from it (RFC
+// 6672), and returns the synthesized target to follow.
+func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, node uint32, syn []byte) (bool, []byte, int, uint32) {
+	nd := &z.Nodes()[node]
+	rs := &z.Sets()[z.SetOf(nd, typeDNAME)]
+	r.aa = true
+	res.Kind = KindAnswer
+	at := r.n
+	if !r.rrset(z, rs, ctx, false, &r.an) {
+		return false, nil, 0, 0
+	}
+	// The target written in the DNAME record (uncompressed) starts 12 bytes
+	// into its block; the synthesized CNAME points to it after copying the
+	// labels of the query name that lie below the DNAME owner.
+	tgtAt := at + 12
+	names := z.Names()
+	tgt := names[rs.Target:]
+	tlen := 0
+	for tgt[tlen] != 0 {
+		tlen += int(tgt[tlen]) + 1
+	}
+	tlen++
+	keep := nm.labels - int(nd.Labels)
+	prefix := int(nm.off[keep])
+	if prefix+tlen > 255 {
+		r.rcode = rcodeYXDomain
+		return false, nil, 0, 0
+	}
+	if syn == nil {
+		// The first step has no synthesis buffer of its own: chase
+		// provides one. Hand over the state needed to synthesize there.
+		return s.dnameChase(z, qy, r, res, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL)
+	}
+	return s.synthesize(z, r, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL, syn)
+}
+
+// dnameChase runs a DNAME synthesis at the first step inside a chase, whose
+// frame owns the buffers a synthesized name needs.
+func (s *Snapshot) dnameChase(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32) (bool, []byte, int, uint32) {
+	var syn [255]byte
+	follow, next, at, n := s.synthesize(z, r, nm, ctx, node, tgt, tgtAt, prefix, ttl, syn[:])
+	if follow {
+		s.chase(z, qy, r, res, next, at, n)
+	}
+	return false, nil, 0, 0
+}
+
+// synthesize writes the CNAME record synthesized from a DNAME and returns
+// its target (lowercase, in syn) to follow.
+func (s *Snapshot) synthesize(z *zone.Zone, r *reply, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32, syn []byte) (bool, []byte, int, uint32) {
+	keep := nm.labels - int(z.Nodes()[node].Labels)
+	rdlen := prefix + 2
+	if r.n+12+rdlen > len(r.buf) || tgtAt > 0x3FFF {
+		r.full = true
+		return false, nil, 0, 0
+	}
+	p := r.n
+	b := r.buf
+	put16(b[p:], 0xC000|ctx.pos[0])
+	put16(b[p+2:], typeCNAME)
+	put16(b[p+4:], classIN)
+	b[p+6], b[p+7], b[p+8], b[p+9] = byte(ttl>>24), byte(ttl>>16), byte(ttl>>8), byte(ttl)
+	put16(b[p+10:], uint16(rdlen))
+	w := p + 12
+	for i := 0; i < keep; i++ {
+		lp := int(ctx.pos[i])
+		l := int(b[lp])
+		copy(b[w:w+l+1], b[lp:lp+l+1])
+		w += l + 1
+	}
+	put16(b[w:], 0xC000|uint16(tgtAt))
+	r.n = w + 2
+	r.an++
+	n := copy(syn, nm.b[:prefix])
+	n += copy(syn[n:], tgt)
+	return true, syn[:n], p + 12, node
+}
+
+// negative writes the SOA (and with DO its RRSIGs) in the authority section.
+func (r *reply) negative(z *zone.Zone, ctx *msgName) {
+	if !r.block(z, z.NegSOA(), ctx, false, &r.ns) {
+		return
+	}
+	if r.do && z.NegSOASig() != zone.None {
+		r.block(z, z.NegSOASig(), ctx, false, &r.ns)
+	}
+}
+
+// rrset writes an RRset's block and, with DO, its signatures.
+func (r *reply) rrset(z *zone.Zone, rs *zone.RRset, ctx *msgName, wild bool, sec *uint16) bool {
+	if !r.block(z, rs.Block, ctx, wild, sec) {
+		return false
+	}
+	if r.do && rs.Sig != zone.None {
+		return r.block(z, rs.Sig, ctx, wild, sec)
+	}
+	return true
+}
+
+// block copies the base part of a prepared block and patches its pointers.
+func (r *reply) block(z *zone.Zone, b uint32, ctx *msgName, wild bool, sec *uint16) bool {
+	if r.full || r.bad {
+		return false
+	}
+	blk := &z.Blocks()[b]
+	n := int(blk.Base)
+	at := r.n
+	if at+n > len(r.buf) {
+		r.full = true
+		return false
+	}
+	copy(r.buf[at:at+n], z.Wire()[blk.Off:blk.Off+uint32(n)])
+	if !r.patch(z, blk, at, 0, n, at, ctx, wild) {
+		r.bad = true
+		return false
+	}
+	r.n += n
+	*sec += blk.Count
+	return true
+}
+
+// additional copies as many additional groups of the pending block as fit.
+// If a required group (in-domain glue) does not fit, TC is set (RFC 9471).
+func (r *reply) additional() {
+	z := r.pendZone
+	blk := &z.Blocks()[r.pend]
+	trims := z.Trims()[blk.Trim : blk.Trim+uint32(blk.NTrim)]
+	room := len(r.buf) - r.n
+	g := 0
+	for g < len(trims) && int(trims[g].End)-int(blk.Base) <= room {
+		g++
+	}
+	if g < int(blk.Req) {
+		r.tc = true
+	}
+	if g == 0 {
+		return
+	}
+	base := int(blk.Base)
+	end := int(trims[g-1].End)
+	dest := r.n
+	copy(r.buf[dest:dest+end-base], z.Wire()[blk.Off+uint32(base):blk.Off+uint32(end)])
+	if !r.patch(z, blk, r.pendAt, base, end, dest, r.pendCtx, r.pendWild) {
+		r.bad = true
+		return
+	}
+	r.n += end - base
+	r.ar += trims[g-1].Count
+}
+
+// patch resolves the pointer codes at block offsets [from, to), which were
+// copied to dest; the block's base part was written at at.
+func (r *reply) patch(z *zone.Zone, blk *zone.Block, at, from, to, dest int, ctx *msgName, wild bool) bool {
+	ps := z.Patches()[blk.Patch : blk.Patch+uint32(blk.NPatch)]
+	gap := dest - from - at
+	for _, p := range ps {
+		if int(p) < from {
+			continue
+		}
+		if int(p) >= to {
+			break
+		}
+		w := dest + int(p) - from
+		code := be16(r.buf[w:])
+		var v int
+		if code >= zone.CodeSuffix {
+			i := int(code & 0x1FFF)
+			if i == 0 && wild {
+				v = int(ctx.pos[0])
+			} else {
+				j := i + ctx.labels - int(blk.Labels)
+				if j < 0 || j >= ctx.labels {
+					return false
+				}
+				v = int(ctx.pos[j])
+			}
+		} else {
+			rel := int(code & 0x1FFF)
+			v = at + rel
+			if rel >= int(blk.Base) {
+				v += gap
+			}
+		}
+		if v > 0x3FFF {
+			return false
+		}
+		put16(r.buf[w:], 0xC000|uint16(v))
+	}
+	return true
 }

@@ -1,6 +1,10 @@
 package dataplane
 
-import "github.com/ringdns/ringdns/zone"
+import (
+	"strings"
+
+	"github.com/ringdns/ringdns/zone"
+)
 
 // Config holds the answer engine's settings that are not zone data.
 type Config struct {
@@ -20,8 +24,15 @@ type Config struct {
 // control plane builds a new one on every reload and publishes it with an
 // atomic pointer swap; workers never lock it.
 type Snapshot struct {
-	zones *zone.Set
-	cfg   Config
+	zones    *zone.Set
+	cfg      Config
+	chaosTab []chaosEntry
+}
+
+// chaosEntry is a CHAOS TXT identity answer prepared at snapshot creation.
+type chaosEntry struct {
+	name  []byte // lowercase wire format
+	rdata []byte // TXT rdata: the text split into strings of at most 255 bytes
 }
 
 // NewSnapshot prepares a snapshot over a zone set.
@@ -35,7 +46,62 @@ func NewSnapshot(set *zone.Set, cfg Config) *Snapshot {
 	if cfg.UDPSize > 65535 {
 		cfg.UDPSize = 65535
 	}
-	return &Snapshot{zones: set, cfg: cfg}
+	s := &Snapshot{zones: set, cfg: cfg}
+	add := func(text string, names ...string) {
+		if text == "" {
+			return
+		}
+		var rd []byte
+		for t := []byte(text); len(t) > 0; {
+			n := min(len(t), 255)
+			rd = append(rd, byte(n))
+			rd = append(rd, t[:n]...)
+			t = t[n:]
+		}
+		for _, nm := range names {
+			var w []byte
+			for _, l := range strings.Split(nm, ".") {
+				w = append(w, byte(len(l)))
+				w = append(w, l...)
+			}
+			s.chaosTab = append(s.chaosTab, chaosEntry{name: append(w, 0), rdata: rd})
+		}
+	}
+	add(cfg.Identity, "id.server", "hostname.bind")
+	add(cfg.Version, "version.bind", "version.server")
+	return s
+}
+
+// chaos answers CHAOS-class queries: TXT for the identity names that are
+// configured, REFUSED for everything else.
+func (s *Snapshot) chaos(qy *query, r *reply, res *Result) {
+	r.rcode, res.Kind = rcodeRefused, KindRefused
+	if qy.qtype != typeTXT && qy.qtype != typeANY {
+		return
+	}
+	for i := range s.chaosTab {
+		e := &s.chaosTab[i]
+		if string(e.name) != string(qy.name.b[:qy.name.n]) {
+			continue
+		}
+		need := 12 + len(e.rdata)
+		if r.n+need > len(r.buf) {
+			r.full = true
+			return
+		}
+		b := r.buf[r.n:]
+		put16(b, 0xC000|hdrLen)
+		put16(b[2:], typeTXT)
+		put16(b[4:], classCH)
+		b[6], b[7], b[8], b[9] = 0, 0, 0, 0
+		put16(b[10:], uint16(len(e.rdata)))
+		copy(b[12:], e.rdata)
+		r.n += need
+		r.an = 1
+		r.aa = true
+		r.rcode, res.Kind = rcodeNoError, KindChaos
+		return
+	}
 }
 
 // Zones returns the snapshot's zone set.

@@ -104,6 +104,9 @@ type Zone struct {
 	// NegSOA and NegSOASig are the blocks of the SOA used in negative
 	// answers, at TTL min(SOA TTL, SOA MINIMUM) (RFC 2308 section 3).
 	negSOA, negSOASig uint32
+
+	apexNode uint32
+	apexHash uint32
 }
 
 type slot struct {
@@ -230,4 +233,6 @@ func (z *Zone) buildIndex() {
 		}
 		z.index[i] = slot{hash: h, node: uint32(idx) + 1}
 	}
+	z.apexHash = hashName(z.apex)
+	z.apexNode = z.find(z.apex, z.apexHash)
 }

@@ -1,0 +1,179 @@
+package dataplane
+
+import "github.com/ringdns/ringdns/zone"
+
+const (
+	hdrLen    = 12
+	typeA     = 1
+	typeNS    = 2
+	typeCNAME = 5
+	typeSOA   = 6
+	typeTXT   = 16
+	typeDS    = 43
+	typeRRSIG = 46
+	typeNSEC  = 47
+	typeDNAME = 39
+	typeOPT   = 41
+	typeIXFR  = 251
+	typeAXFR  = 252
+	typeANY   = 255
+	classIN   = 1
+	classCH   = 3
+
+	optNSID = 3
+)
+
+// query is what the engine needs of a parsed query. It lives on the stack.
+type query struct {
+	qsize  int // bytes of the question section (name, type, class)
+	qtype  uint16
+	qclass uint16
+
+	name   name // the query name, lowercase, with label offsets and suffix hashes
+	edns   bool
+	do     bool
+	nsid   bool
+	udp    uint16 // the client's EDNS UDP payload size
+	vers   uint8
+	formal bool // the header was sound enough for a FORMERR
+}
+
+// name is a lowercase wire-format name with what lookups need: the offset
+// of each label and the hash of each suffix (zone.HashLabel, root-first).
+type name struct {
+	b      [255]byte
+	n      int // bytes, root label included
+	labels int
+	off    [zone.MaxLabels + 1]uint8  // off[labels] is the root label's offset
+	hs     [zone.MaxLabels + 1]uint32 // hs[i]: hash of the suffix starting at label i; hs[labels] is the root's
+}
+
+// suffix returns the suffix of the name starting at label i.
+func (nm *name) suffix(i int) []byte { return nm.b[nm.off[i]:nm.n] }
+
+// hashAll fills hs from the root leftwards.
+func (nm *name) hashAll() {
+	h := zone.HashSeed
+	nm.hs[nm.labels] = h
+	for i := nm.labels - 1; i >= 0; i-- {
+		o := int(nm.off[i])
+		h = zone.HashLabel(h, nm.b[o:o+int(nm.b[o])+1])
+		nm.hs[i] = h
+	}
+}
+
+func be16(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
+
+func put16(p []byte, v uint16) {
+	p[0] = byte(v >> 8)
+	p[1] = byte(v)
+}
+
+// parseQName reads the uncompressed query name at q[12:] into nm, lowered.
+// It returns the name's length in q, or 0 when the name is malformed
+// (compressed, a label over 63 bytes, over 255 bytes, or cut short).
+func parseQName(q []byte, nm *name) int {
+	p := hdrLen
+	n := 0
+	for {
+		if p >= len(q) {
+			return 0
+		}
+		l := int(q[p])
+		if l == 0 {
+			if n >= len(nm.b) {
+				return 0
+			}
+			nm.b[n] = 0
+			nm.off[nm.labels] = uint8(n)
+			n++
+			break
+		}
+		if l > 63 || nm.labels >= zone.MaxLabels-1 || n+l+1 >= 255 || p+l+1 > len(q) {
+			return 0
+		}
+		nm.off[nm.labels] = uint8(n)
+		nm.labels++
+		nm.b[n] = byte(l)
+		for i := 1; i <= l; i++ {
+			c := q[p+i]
+			if c >= 'A' && c <= 'Z' {
+				c += 32
+			}
+			nm.b[n+i] = c
+		}
+		n += l + 1
+		p += l + 1
+	}
+	nm.n = n
+	return p + 1 - hdrLen
+}
+
+// skipName returns the offset just after a possibly compressed name at p,
+// or -1 when it runs past the message or is malformed.
+func skipName(m []byte, p int) int {
+	for {
+		if p >= len(m) {
+			return -1
+		}
+		l := int(m[p])
+		switch {
+		case l == 0:
+			return p + 1
+		case l&0xC0 == 0xC0:
+			if p+2 > len(m) {
+				return -1
+			}
+			return p + 2
+		case l > 63:
+			return -1
+		}
+		p += l + 1
+	}
+}
+
+// parseRecords walks the answer, authority and additional sections of a
+// query from offset p, picking up the OPT record. It reports false when
+// they are malformed: a record cut short, an OPT not in the additional
+// section, two OPTs, an OPT not owned by the root, bad options, or bytes
+// left over after the last record.
+func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
+	total := an + ns + ar
+	for i := 0; i < total; i++ {
+		s := p
+		p = skipName(q, p)
+		if p < 0 || p+10 > len(q) {
+			return false
+		}
+		t := be16(q[p:])
+		rdlen := int(be16(q[p+8:]))
+		rd := p + 10
+		if rd+rdlen > len(q) {
+			return false
+		}
+		if t == typeOPT {
+			if i < an+ns || qy.edns || p != s+1 {
+				return false
+			}
+			qy.edns = true
+			qy.udp = be16(q[p+2:])
+			qy.vers = q[p+5]
+			qy.do = q[p+6]&0x80 != 0
+			for o := rd; o < rd+rdlen; {
+				if o+4 > rd+rdlen {
+					return false
+				}
+				code, olen := be16(q[o:]), int(be16(q[o+2:]))
+				if o+4+olen > rd+rdlen {
+					return false
+				}
+				if code == optNSID {
+					qy.nsid = true
+				}
+				o += 4 + olen
+			}
+		}
+		p = rd + rdlen
+	}
+	return p == len(q)
+}
