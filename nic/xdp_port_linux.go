@@ -1,0 +1,465 @@
+package nic
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// XDPPort is one AF_XDP socket bound to one receive queue, with its own UMEM
+// and rings. It implements Port with FramingEthernet: Receive hands out UMEM
+// frames as they arrived and Send transmits the replies written in place.
+//
+// Frames circulate without copies: fill ring -> kernel -> RX ring -> the
+// worker -> TX ring -> kernel -> completion ring -> fill ring; a dropped
+// packet's frame goes from the worker straight back to the fill ring. Frames
+// that do not fit in the fill ring wait on a free stack inside the port.
+type XDPPort struct {
+	fd       int
+	queue    int
+	zeroCopy bool
+	busyPoll bool
+	umem     *umem
+
+	fill, comp, rx, tx ring
+
+	// rxAddr holds the UMEM address of each slot filled by the last Receive,
+	// so that Send knows which frame each reply is in whatever the worker did
+	// to Packet.Buf. pending is the number of those slots.
+	rxAddr  []uint64
+	pending int
+
+	// free is a stack of frame addresses owned by the port, waiting for
+	// room in the fill ring.
+	free []uint64
+
+	// txOutstanding counts frames handed to the TX ring whose completion has
+	// not been reaped yet.
+	txOutstanding uint32
+
+	pollFds [2]unix.PollFd
+	closeFd int // eventfd written by Close to wake a Receive sleeping in poll
+
+	// busy is set by the worker from the start of Receive until the end of
+	// the Send that returns the batch (or the end of a Receive that returns
+	// nothing). Close sets closed and then waits for busy to clear before it
+	// unmaps anything, so the worker never touches unmapped memory. Both are
+	// sequentially consistent atomics: the worker stores busy then loads
+	// closed, Close stores closed then loads busy, so at least one of them
+	// sees the other.
+	busy   atomic.Bool
+	closed atomic.Bool
+
+	// Counters written only by the worker (load+store, no read-modify-write)
+	// and read by Stats from any goroutine.
+	rxPackets  atomic.Uint64
+	txPackets  atomic.Uint64
+	txRingFull atomic.Uint64
+	txBadLen   atomic.Uint64
+	kickErrs   atomic.Uint64
+
+	mu        sync.Mutex // serialises Close and Stats around the fd
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// XDPStats are the statistics of one AF_XDP socket: the kernel's
+// XDP_STATISTICS and the port's own counters.
+type XDPStats struct {
+	// From the kernel (XDP_STATISTICS).
+	RxDropped            uint64 // dropped for reasons other than invalid descriptors
+	RxInvalidDescs       uint64
+	TxInvalidDescs       uint64
+	RxRingFull           uint64 // dropped because the RX ring was full
+	RxFillRingEmptyDescs uint64 // times the kernel found the fill ring empty
+	TxRingEmptyDescs     uint64
+	// From the port.
+	RxPackets  uint64 // frames handed to the worker
+	TxPackets  uint64 // replies put on the TX ring
+	TxRingFull uint64 // replies dropped because the TX ring was full
+	TxBadLen   uint64 // replies dropped because Len exceeded the frame
+	KickErrors uint64 // TX wakeups that failed with an unexpected error
+}
+
+// xskOpts are the per-socket settings taken from XDPConfig.
+type xskOpts struct {
+	frameSize, frames, ringSize int
+	busyPoll                    bool
+}
+
+// openXDPPort creates an AF_XDP socket with its UMEM and rings and binds it
+// to queue of ifindex with bindFlags (XDP_ZEROCOPY or XDP_COPY) plus
+// XDP_USE_NEED_WAKEUP. The interface is looked up in the calling thread's
+// network namespace.
+func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, err error) {
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("AF_XDP socket (needs CAP_NET_RAW and CONFIG_XDP_SOCKETS): %w", err)
+	}
+	p := &XDPPort{fd: fd, queue: queue, busyPoll: o.busyPoll, closeFd: -1}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+	if p.umem, err = newUMEM(o.frames, o.frameSize); err != nil {
+		return nil, err
+	}
+	if err = p.umem.register(fd); err != nil {
+		return nil, fmt.Errorf("XDP_UMEM_REG of %d frames of %d bytes (raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK if ENOMEM/EPERM): %w",
+			o.frames, o.frameSize, err)
+	}
+	for _, r := range []struct {
+		opt  int
+		name string
+	}{
+		{unix.XDP_UMEM_FILL_RING, "fill"},
+		{unix.XDP_UMEM_COMPLETION_RING, "completion"},
+		{unix.XDP_RX_RING, "RX"},
+		{unix.XDP_TX_RING, "TX"},
+	} {
+		if err = xskSetRingSize(fd, r.opt, o.ringSize); err != nil {
+			return nil, fmt.Errorf("size %s ring to %d: %w", r.name, o.ringSize, err)
+		}
+	}
+	off, err := xskMmapOffsets(fd)
+	if err != nil {
+		return nil, fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
+	}
+	size := uint32(o.ringSize)
+	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size, 8, true); err != nil {
+		return nil, fmt.Errorf("mmap fill ring: %w", err)
+	}
+	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size, 8, false); err != nil {
+		return nil, fmt.Errorf("mmap completion ring: %w", err)
+	}
+	const descSize = 16 // sizeof(struct xdp_desc)
+	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size, descSize, false); err != nil {
+		return nil, fmt.Errorf("mmap RX ring: %w", err)
+	}
+	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size, descSize, true); err != nil {
+		return nil, fmt.Errorf("mmap TX ring: %w", err)
+	}
+
+	p.rxAddr = make([]uint64, o.ringSize)
+	p.free = make([]uint64, 0, o.frames)
+	for i := o.frames - 1; i >= 0; i-- {
+		p.free = append(p.free, uint64(i)*uint64(o.frameSize))
+	}
+	p.refill()
+
+	sa := &unix.SockaddrXDP{Flags: bindFlags | unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	if err = unix.Bind(fd, sa); err != nil {
+		return nil, err
+	}
+	if p.zeroCopy, err = xskZeroCopy(fd); err != nil {
+		return nil, fmt.Errorf("XDP_OPTIONS: %w", err)
+	}
+	if p.closeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	p.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	p.pollFds[1] = unix.PollFd{Fd: int32(p.closeFd), Events: unix.POLLIN}
+	return p, nil
+}
+
+// Framing reports FramingEthernet: packets are whole Ethernet frames.
+func (p *XDPPort) Framing() Framing { return FramingEthernet }
+
+// Queue returns the receive queue the socket is bound to.
+func (p *XDPPort) Queue() int { return p.queue }
+
+// ZeroCopy reports whether the kernel runs the socket in zero-copy mode.
+func (p *XDPPort) ZeroCopy() bool { return p.zeroCopy }
+
+// idleTimeout bounds how long Receive waits before returning n == 0, so that
+// the worker can check for shutdown (the Port contract allows 200 ms).
+const idleTimeout = 100 * time.Millisecond
+
+// Receive fills pkts with received frames; see Port. Packet.Buf runs from the
+// first byte of the frame to the end of its UMEM chunk, so len(Buf) is the
+// chunk size minus the headroom the kernel left in front of the frame (none
+// in copy mode, XDP_PACKET_HEADROOM in zero-copy mode).
+func (p *XDPPort) Receive(pkts []Packet) (int, error) {
+	p.busy.Store(true)
+	if p.closed.Load() {
+		p.busy.Store(false)
+		return 0, ErrClosed
+	}
+	if p.pending > 0 {
+		// The previous batch was never returned with Send: treat its frames
+		// as dropped rather than lose them.
+		p.recycle(p.rxAddr[:p.pending])
+		p.pending = 0
+	}
+	p.reapCompletions()
+	p.refill()
+	want := uint32(min(len(pkts), len(p.rxAddr)))
+	if want == 0 {
+		p.busy.Store(false)
+		return 0, nil
+	}
+	n := p.rx.available(want)
+	if n == 0 {
+		n = p.wait(want)
+		if n == 0 {
+			p.busy.Store(false)
+			if p.closed.Load() {
+				return 0, ErrClosed
+			}
+			return 0, nil
+		}
+	}
+	for i := uint32(0); i < n; i++ {
+		d := p.rx.xdpDesc(p.rx.cachedCons + i)
+		p.rxAddr[i] = d.Addr
+		pkts[i].Buf = p.umem.frameFrom(d.Addr)
+		pkts[i].Len = int(d.Len)
+	}
+	p.rx.release(n)
+	p.pending = int(n)
+	p.rxPackets.Store(p.rxPackets.Load() + uint64(n))
+	return int(n), nil
+}
+
+// wait blocks until the RX ring has frames, Close is called or idleTimeout
+// passes, and returns how many frames are available (up to want).
+func (p *XDPPort) wait(want uint32) uint32 {
+	if p.busyPoll {
+		start := time.Now()
+		for i := 0; ; i++ {
+			if p.fill.needWakeup() {
+				xskKickFill(p.fd)
+			}
+			if p.txOutstanding > 0 {
+				p.kickTx()
+				p.reapCompletions()
+				p.refill()
+			}
+			if n := p.rx.available(want); n > 0 {
+				return n
+			}
+			if i&255 == 255 && (p.closed.Load() || time.Since(start) > idleTimeout) {
+				return 0
+			}
+		}
+	}
+	// Transmissions still in flight must not wait for the next reply: kick
+	// them now, since we are about to sleep.
+	if p.txOutstanding > 0 {
+		p.kickTx()
+	}
+	deadline := time.Now().Add(idleTimeout)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms <= 0 {
+			return 0
+		}
+		// poll on an AF_XDP socket also wakes the driver when the fill ring
+		// asked for it, so no separate fill-ring kick is needed here.
+		xskPoll(&p.pollFds, ms)
+		if p.closed.Load() {
+			return 0
+		}
+		p.reapCompletions()
+		p.refill()
+		if n := p.rx.available(want); n > 0 {
+			return n
+		}
+	}
+}
+
+// Send transmits the replies of the last Receive and returns every frame to
+// the port; see Port. A reply that does not fit in the TX ring or whose Len
+// exceeds its frame is dropped and counted.
+func (p *XDPPort) Send(pkts []Packet) error {
+	if !p.busy.Load() {
+		return errors.New("nic: XDPPort.Send without a preceding Receive")
+	}
+	n := min(len(pkts), p.pending)
+	room := p.tx.free(uint32(n))
+	queued := uint32(0)
+	for i := 0; i < n; i++ {
+		addr := p.rxAddr[i]
+		l := pkts[i].Len
+		if l <= 0 {
+			p.free = append(p.free, addr)
+			continue
+		}
+		if l > len(pkts[i].Buf) || l > int(p.umem.frameSize-uint32(addr&uint64(p.umem.frameSize-1))) {
+			p.txBadLen.Store(p.txBadLen.Load() + 1)
+			p.free = append(p.free, addr)
+			continue
+		}
+		if queued == room {
+			p.txRingFull.Store(p.txRingFull.Load() + 1)
+			p.free = append(p.free, addr)
+			continue
+		}
+		d := p.tx.xdpDesc(p.tx.cachedProd)
+		d.Addr = addr
+		d.Len = uint32(l)
+		d.Options = 0
+		p.tx.cachedProd++
+		queued++
+	}
+	// Slots Receive filled but pkts does not cover are dropped.
+	p.recycle(p.rxAddr[n:p.pending])
+	if queued > 0 {
+		p.tx.submit()
+		p.txOutstanding += queued
+		p.txPackets.Store(p.txPackets.Load() + uint64(queued))
+	}
+	p.refill()
+	if p.txOutstanding > 0 {
+		p.kickTx()
+	}
+	p.reapCompletions()
+	p.refill()
+	p.pending = 0
+	p.busy.Store(false)
+	return nil
+}
+
+// recycle puts frames back on the free stack.
+func (p *XDPPort) recycle(addrs []uint64) {
+	p.free = append(p.free, addrs...)
+}
+
+// kickTx wakes the kernel to transmit when the TX ring asks for it. In copy
+// mode the kernel sends at most a small batch per wakeup and answers EAGAIN
+// when more is left (or when the completion ring is full), so the kick is
+// repeated after reaping completions, a bounded number of times.
+func (p *XDPPort) kickTx() {
+	for i := 0; i < 64; i++ {
+		if !p.tx.needWakeup() {
+			return
+		}
+		switch e := xskKick(p.fd); e {
+		case 0:
+			return
+		case unix.EAGAIN:
+			p.reapCompletions()
+			p.refill()
+			if p.tx.producer.Load() == p.tx.consumer.Load() {
+				return
+			}
+		case unix.EBUSY, unix.ENOBUFS, unix.ENETDOWN:
+			// The device is busy or down: the frames stay on the ring and
+			// the next kick retries.
+			return
+		default:
+			p.kickErrs.Store(p.kickErrs.Load() + 1)
+			return
+		}
+	}
+}
+
+// reapCompletions moves transmitted frames from the completion ring to the
+// free stack.
+func (p *XDPPort) reapCompletions() {
+	n := p.comp.available(p.comp.size)
+	if n == 0 {
+		return
+	}
+	mask := ^uint64(p.umem.frameSize - 1)
+	for i := uint32(0); i < n; i++ {
+		p.free = append(p.free, *p.comp.addr(p.comp.cachedCons + i)&mask)
+	}
+	p.comp.release(n)
+	p.txOutstanding -= n
+}
+
+// refill moves frames from the free stack to the fill ring.
+func (p *XDPPort) refill() {
+	n := p.fill.free(uint32(len(p.free)))
+	if n == 0 {
+		return
+	}
+	top := len(p.free)
+	for i := uint32(0); i < n; i++ {
+		*p.fill.addr(p.fill.cachedProd) = p.free[top-1-int(i)]
+		p.fill.cachedProd++
+	}
+	p.free = p.free[:top-int(n)]
+	p.fill.submit()
+}
+
+// Stats reads the socket's statistics. It may be called from any goroutine.
+func (p *XDPPort) Stats() (XDPStats, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return XDPStats{}, ErrClosed
+	}
+	k, err := xskStatistics(p.fd)
+	if err != nil {
+		return XDPStats{}, fmt.Errorf("XDP_STATISTICS on queue %d: %w", p.queue, err)
+	}
+	return XDPStats{
+		RxDropped:            k.Rx_dropped,
+		RxInvalidDescs:       k.Rx_invalid_descs,
+		TxInvalidDescs:       k.Tx_invalid_descs,
+		RxRingFull:           k.Rx_ring_full,
+		RxFillRingEmptyDescs: k.Rx_fill_ring_empty_descs,
+		TxRingEmptyDescs:     k.Tx_ring_empty_descs,
+		RxPackets:            p.rxPackets.Load(),
+		TxPackets:            p.txPackets.Load(),
+		TxRingFull:           p.txRingFull.Load(),
+		TxBadLen:             p.txBadLen.Load(),
+		KickErrors:           p.kickErrs.Load(),
+	}, nil
+}
+
+// closeWait bounds how long Close waits for the worker to leave Receive/Send.
+const closeWait = 2 * time.Second
+
+// Close stops the port; see Port. A Receive sleeping in poll wakes at once
+// (the close eventfd) and returns ErrClosed. The rings and the UMEM are
+// unmapped only once the worker has handed back its batch; if it does not
+// within closeWait, they stay mapped (a leak, but never a use after unmap)
+// and Close reports it.
+func (p *XDPPort) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.closed.Store(true)
+		if p.closeFd >= 0 {
+			var one = [8]byte{1}
+			unix.Write(p.closeFd, one[:])
+		}
+		deadline := time.Now().Add(closeWait)
+		for p.busy.Load() {
+			if time.Now().After(deadline) {
+				p.closeErr = fmt.Errorf("nic: AF_XDP queue %d: worker did not return its batch within %v; UMEM left mapped", p.queue, closeWait)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		p.release()
+	})
+	return p.closeErr
+}
+
+// release unmaps the rings and the UMEM and closes the descriptors. Closing
+// the socket also removes it from the XSKMAP.
+func (p *XDPPort) release() {
+	for _, r := range []*ring{&p.fill, &p.comp, &p.rx, &p.tx} {
+		r.unmap()
+	}
+	if p.fd >= 0 {
+		unix.Close(p.fd)
+		p.fd = -1
+	}
+	if p.umem != nil {
+		p.umem.unmap()
+	}
+	if p.closeFd >= 0 {
+		unix.Close(p.closeFd)
+		p.closeFd = -1
+	}
+}
