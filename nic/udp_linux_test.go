@@ -1,0 +1,489 @@
+package nic
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// listen opens a UDPPort or fails the test; it is closed at cleanup.
+func listen(t *testing.T, addr string, batch int) *UDPPort {
+	t.Helper()
+	p, err := ListenUDP(addr, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// serveEcho answers every datagram with its bytes reversed until the port
+// is closed, and reports the loop's end on the returned channel.
+func serveEcho(p *UDPPort) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		pkts := make([]Packet, 16)
+		for {
+			n, err := p.Receive(pkts)
+			if err != nil {
+				done <- err
+				return
+			}
+			for i := range pkts[:n] {
+				b := pkts[i].Buf[:pkts[i].Len]
+				for l, r := 0, len(b)-1; l < r; l, r = l+1, r-1 {
+					b[l], b[r] = b[r], b[l]
+				}
+			}
+			if err := p.Send(pkts[:n]); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	return done
+}
+
+func dial(t *testing.T, to netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange sends msg and waits up to a second for the reply.
+func exchange(t *testing.T, c *net.UDPConn, msg []byte) []byte {
+	t.Helper()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 8192)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no reply from %s: %v", c.RemoteAddr(), err)
+	}
+	return buf[:n]
+}
+
+func reversed(b []byte) []byte {
+	r := make([]byte, len(b))
+	for i := range b {
+		r[len(b)-1-i] = b[i]
+	}
+	return r
+}
+
+func TestUDPPortEcho(t *testing.T) {
+	cases := []struct{ listen, dial string }{
+		{"127.0.0.1:0", "127.0.0.1"},
+		{"[::1]:0", "::1"},
+		// Bound to the wildcard, the reply must come from the address the
+		// query was sent to, or the connected client would not accept it.
+		{"0.0.0.0:0", "127.0.0.2"},
+		{"[::]:0", "::1"},
+	}
+	for _, c := range cases {
+		t.Run(c.listen+"->"+c.dial, func(t *testing.T) {
+			p := listen(t, c.listen, 8)
+			if p.LocalAddr().Port() == 0 {
+				t.Fatalf("LocalAddr %s has no port", p.LocalAddr())
+			}
+			if p.Framing() != FramingPayload {
+				t.Fatal("framing is not FramingPayload")
+			}
+			done := serveEcho(p)
+			cl := dial(t, netip.AddrPortFrom(netip.MustParseAddr(c.dial), p.LocalAddr().Port()))
+			for _, msg := range [][]byte{[]byte("hello, ringdns"), {1}, bytes.Repeat([]byte{7, 8, 9}, 1000)} {
+				if got := exchange(t, cl, msg); !bytes.Equal(got, reversed(msg)) {
+					t.Fatalf("reply %q, want %q", got, reversed(msg))
+				}
+			}
+			p.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("serving ended with %v, want ErrClosed", err)
+				}
+			case <-time.After(time.Second):
+				t.Fatal("Receive did not return after Close")
+			}
+		})
+	}
+}
+
+// TestUDPPortPeer checks that Peer decodes to the client's address.
+func TestUDPPortPeer(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		p := listen(t, addr, 4)
+		cl := dial(t, p.LocalAddr())
+		if _, err := cl.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		pkts := make([]Packet, 4)
+		n, err := receiveSome(p, pkts)
+		if err != nil || n != 1 {
+			t.Fatalf("Receive = %d, %v", n, err)
+		}
+		want := cl.LocalAddr().(*net.UDPAddr).AddrPort()
+		if got := pkts[0].Peer.AddrPort(); got != want {
+			t.Fatalf("Peer %s, want %s", got, want)
+		}
+		if got := AddrFrom(want); got != pkts[0].Peer {
+			t.Fatalf("AddrFrom(%s) = %+v, want %+v", want, got, pkts[0].Peer)
+		}
+		if len(pkts[0].Buf) != UDPSlotSize || pkts[0].Len != 1 {
+			t.Fatalf("packet Buf %d bytes, Len %d", len(pkts[0].Buf), pkts[0].Len)
+		}
+		pkts[0].Len = 0
+		if err := p.Send(pkts[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// receiveSome calls Receive until it returns packets or an error, for at
+// most two seconds.
+func receiveSome(p *UDPPort, pkts []Packet) (int, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := p.Receive(pkts)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+	return 0, errors.New("no packet in 2s")
+}
+
+// TestUDPPortBatch queues several datagrams before receiving: one Receive
+// takes them all.
+func TestUDPPortBatch(t *testing.T) {
+	p := listen(t, "127.0.0.1:0", 8)
+	cl := dial(t, p.LocalAddr())
+	for i := 0; i < 5; i++ {
+		if _, err := cl.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // loopback delivery is synchronous; this is margin
+	pkts := make([]Packet, 8)
+	n, err := receiveSome(p, pkts)
+	if err != nil || n != 5 {
+		t.Fatalf("Receive = %d, %v; want all 5 queued datagrams", n, err)
+	}
+	for i := range pkts[:n] {
+		if pkts[i].Len != 1 || pkts[i].Buf[0] != byte(i) {
+			t.Fatalf("packet %d: % x", i, pkts[i].Buf[:pkts[i].Len])
+		}
+	}
+	if err := p.Send(pkts[:n-1]); !errors.Is(err, ErrSendMismatch) {
+		t.Fatalf("Send of a shorter batch = %v, want ErrSendMismatch", err)
+	}
+}
+
+func TestUDPPortIdleAndClose(t *testing.T) {
+	p := listen(t, "127.0.0.1:0", 4)
+	pkts := make([]Packet, 4)
+	start := time.Now()
+	n, err := p.Receive(pkts)
+	if n != 0 || err != nil {
+		t.Fatalf("idle Receive = %d, %v", n, err)
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("idle Receive took %v, the contract allows 200ms", d)
+	}
+
+	// Close from another goroutine while Receive waits in the kernel.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var closedAt time.Time
+	go func() {
+		defer wg.Done()
+		time.Sleep(30 * time.Millisecond)
+		closedAt = time.Now()
+		p.Close()
+	}()
+	for {
+		n, err = p.Receive(pkts)
+		if err != nil || n != 0 {
+			break
+		}
+	}
+	returned := time.Now()
+	wg.Wait()
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Receive after Close = %d, %v", n, err)
+	}
+	// shutdown(2) wakes the blocked call at once; the receive timeout would
+	// take up to 100ms.
+	if d := returned.Sub(closedAt); d > 50*time.Millisecond {
+		t.Errorf("Receive returned %v after Close", d)
+	}
+	if _, err := p.Receive(pkts); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Receive on a closed port = %v", err)
+	}
+	if err := p.Send(pkts[:0]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send on a closed port = %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	// The descriptor is closed once nothing uses it.
+	if _, err := unix.FcntlInt(uintptr(p.fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("fd %d still open after Close (F_GETFD: %v)", p.fd, err)
+	}
+}
+
+// TestUDPPortCloseRace closes ports while their owners receive and send
+// under load from a client; run it with -race.
+func TestUDPPortCloseRace(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		p, err := ListenUDP("127.0.0.1:0", 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := serveEcho(p)
+		cl := dial(t, p.LocalAddr())
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// At most 2000 datagrams, and never past stop.
+			for j := 0; j < 2000; j++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				cl.Write([]byte("q"))
+			}
+		}()
+		time.Sleep(time.Duration(i) * time.Millisecond)
+		var cw sync.WaitGroup
+		for k := 0; k < 3; k++ {
+			cw.Add(1)
+			go func() { defer cw.Done(); p.Close() }()
+		}
+		cw.Wait()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("serving ended with %v", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("serving did not end after Close")
+		}
+		close(stop)
+		wg.Wait()
+	}
+}
+
+func TestUDPPortReusePort(t *testing.T) {
+	a := listen(t, "127.0.0.1:0", 8)
+	b := listen(t, a.LocalAddr().String(), 8)
+	if a.LocalAddr() != b.LocalAddr() {
+		t.Fatalf("bound to %s and %s", a.LocalAddr(), b.LocalAddr())
+	}
+	var mu sync.Mutex
+	served := map[*UDPPort]int{}
+	for _, p := range []*UDPPort{a, b} {
+		go func() {
+			pkts := make([]Packet, 8)
+			for {
+				n, err := p.Receive(pkts)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				served[p] += n
+				mu.Unlock()
+				if p.Send(pkts[:n]) != nil {
+					return
+				}
+			}
+		}()
+	}
+	// The kernel picks a socket by a hash of the client's address and port;
+	// 32 clients all landing on one of two sockets has probability 2^-31.
+	for i := 0; i < 32; i++ {
+		cl := dial(t, a.LocalAddr())
+		if got := exchange(t, cl, []byte{byte(i)}); !bytes.Equal(got, []byte{byte(i)}) {
+			t.Fatalf("reply % x", got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if served[a] == 0 || served[b] == 0 || served[a]+served[b] != 32 {
+		t.Fatalf("served %d and %d of 32 queries", served[a], served[b])
+	}
+}
+
+func TestUDPPortTruncatedAndSendErrors(t *testing.T) {
+	p := listen(t, "127.0.0.1:0", 8)
+	cl := dial(t, p.LocalAddr())
+	if _, err := cl.Write(make([]byte, UDPSlotSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Write([]byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	pkts := make([]Packet, 8)
+	n, err := receiveSome(p, pkts)
+	if err != nil || n != 2 {
+		t.Fatalf("Receive = %d, %v; want the 2 datagrams that fit", n, err)
+	}
+	if p.Truncated() != 1 {
+		t.Fatalf("Truncated = %d", p.Truncated())
+	}
+	// The first reply goes to the limited broadcast address, which the
+	// kernel refuses without SO_BROADCAST; the second must still be sent.
+	pkts[0].Peer = AddrFrom(netip.MustParseAddrPort("255.255.255.255:9"))
+	if err := p.Send(pkts[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if p.SendErrors() != 1 {
+		t.Fatalf("SendErrors = %d, want 1", p.SendErrors())
+	}
+	cl.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 64)
+	m, err := cl.Read(buf)
+	if err != nil || string(buf[:m]) != "two" {
+		t.Fatalf("read %q, %v", buf[:m], err)
+	}
+}
+
+func TestListenUDPErrors(t *testing.T) {
+	for _, c := range []struct {
+		addr  string
+		batch int
+	}{
+		{"localhost:53", 8},
+		{":53", 8},
+		{"127.0.0.1:0", 0},
+		{"127.0.0.1:0", 5000},
+	} {
+		if p, err := ListenUDP(c.addr, c.batch); err == nil {
+			p.Close()
+			t.Errorf("ListenUDP(%q, %d) succeeded", c.addr, c.batch)
+		}
+	}
+}
+
+// TestUDPPortAllocs pins Receive and Send to zero allocations per batch.
+// The client uses raw syscalls on a connected socket, which allocate
+// nothing either.
+func TestUDPPortAllocs(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::]:0"} {
+		p := listen(t, addr, 16)
+		local := p.LocalAddr()
+		if local.Addr().IsUnspecified() {
+			local = netip.AddrPortFrom(netip.IPv6Loopback(), local.Port())
+		}
+		cfd := rawClient(t, local)
+		msg := []byte("allocation-free")
+		reply := make([]byte, 64)
+		pkts := make([]Packet, 16)
+		allocs := testing.AllocsPerRun(200, func() {
+			for i := 0; i < 4; i++ {
+				if _, err := unix.Write(cfd, msg); err != nil {
+					panic(err)
+				}
+			}
+			got := 0
+			for got < 4 {
+				n, err := p.Receive(pkts)
+				if err != nil {
+					panic(err)
+				}
+				got += n
+				if err := p.Send(pkts[:n]); err != nil {
+					panic(err)
+				}
+			}
+			for i := 0; i < 4; i++ {
+				if _, err := unix.Read(cfd, reply); err != nil {
+					panic(err)
+				}
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per batch, want 0", addr, allocs)
+		}
+	}
+}
+
+func rawClient(t *testing.T, to netip.AddrPort) int {
+	t.Helper()
+	domain := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(to.Port()), Addr: to.Addr().As16()}
+	if to.Addr().Is4() {
+		domain = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()}
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	tv := unix.NsecToTimeval(int64(time.Second))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+func BenchmarkUDPPortRoundTrip(b *testing.B) {
+	p, err := ListenUDP("127.0.0.1:0", 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	to := p.LocalAddr()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()}); err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 40)
+	reply := make([]byte, 64)
+	pkts := make([]Packet, 64)
+	const burst = 32
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := 0; i < burst; i++ {
+			unix.Write(fd, msg)
+		}
+		for got := 0; got < burst; {
+			n, err := p.Receive(pkts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+			p.Send(pkts[:n])
+		}
+		for i := 0; i < burst; i++ {
+			unix.Read(fd, reply)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/packet")
+}
