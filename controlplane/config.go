@@ -124,6 +124,9 @@ func ParseConfig(data []byte, source string) (*Config, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if perr.LastKey != "" {
+				return nil, fmt.Errorf("%s:%d: %s: %s", source, perr.Position.Line, perr.LastKey, perr.Message)
+			}
 			return nil, fmt.Errorf("%s:%d: %s", source, perr.Position.Line, perr.Message)
 		}
 		return nil, fmt.Errorf("%s: %w", source, err)

@@ -1,0 +1,214 @@
+package controlplane
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	const full = `
+[server]
+listen = ["127.0.0.1:5300", "[::1]:5300"]
+cpus = "0-1,3"
+udp-size = 1400
+nsid = "ns-a"
+identity = "a.example"
+version = "x"
+control = "/tmp/x.sock"
+metrics = "127.0.0.1:9153"
+tcp-idle-timeout = "3s"
+tcp-max-connections = 10
+batch = 32
+
+[[zone]]
+origin = "Example.COM"
+file = "a.zone"
+
+[[zone]]
+origin = "example.net."
+file = "/abs/b.zone"
+
+[xdp]
+interface = "veth0"
+queues = [0, 1]
+mode = "native"
+zero-copy = "off"
+replace = true
+busy-poll = "50us"
+`
+	c, err := ParseConfig([]byte(full), "full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if !reflect.DeepEqual(s.Listen, []string{"127.0.0.1:5300", "[::1]:5300"}) || s.CPUs != "0-1,3" || s.UDPSize != 1400 ||
+		s.NSID != "ns-a" || s.Identity != "a.example" || s.Version != "x" || s.Control != "/tmp/x.sock" ||
+		s.Metrics != "127.0.0.1:9153" || time.Duration(s.TCPIdleTimeout) != 3*time.Second ||
+		s.TCPMaxConnections != 10 || s.Batch != 32 {
+		t.Errorf("server = %+v", s)
+	}
+	if len(c.Zones) != 2 || c.Zones[0].Origin != "example.com." || c.Zones[1].Origin != "example.net." {
+		t.Errorf("zones = %+v", c.Zones)
+	}
+	x := c.XDP
+	if x == nil || x.Interface != "veth0" || !reflect.DeepEqual(x.Queues, []int{0, 1}) || x.Mode != "native" ||
+		x.ZeroCopy != "off" || !x.Replace || time.Duration(x.BusyPoll) != 50*time.Microsecond {
+		t.Errorf("xdp = %+v", x)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := ParseConfig([]byte("[[zone]]\norigin = \"a.\"\nfile = \"a.zone\"\n"), "min.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if !reflect.DeepEqual(s.Listen, DefaultListen) || s.UDPSize != DefaultUDPSize ||
+		time.Duration(s.TCPIdleTimeout) != DefaultTCPIdleTimeout || s.TCPMaxConnections != DefaultTCPMaxConnections ||
+		s.Batch != DefaultBatch || s.Control == "" || c.XDP != nil {
+		t.Errorf("defaults = %+v", s)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, want string
+	}{
+		{"unknown server key", "[server]\nlisten = []\nlsiten = [\"x\"]\n", "server.lsiten"},
+		{"unknown top-level table", "[sevrer]\nlisten = []\n", "sevrer"},
+		{"unknown zone key", "[[zone]]\norigin = \"a.\"\nfiel = \"a\"\n", "zone.fiel"},
+		{"unknown xdp key", "[xdp]\ninterface = \"lo\"\nqueue = 1\n", "xdp.queue"},
+		{"syntax error has a line", "[server]\n\nlisten = [\n", "bad.toml:"},
+		{"type error", "[server]\nudp-size = \"big\"\n", "udp-size"},
+		{"bad duration", "[server]\ntcp-idle-timeout = \"10 parsecs\"\n", "tcp-idle-timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.toml), "bad.toml")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNormalizeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, want string
+	}{
+		{"listen without port", "[server]\nlisten = [\"127.0.0.1\"]\n", "server.listen"},
+		{"bad cpus", "[server]\ncpus = \"1-0\"\n", "server.cpus"},
+		{"udp-size too small", "[server]\nudp-size = 100\n", "server.udp-size"},
+		{"bad metrics", "[server]\nmetrics = \"localhost\"\n", "server.metrics"},
+		{"zone without file", "[[zone]]\norigin = \"a.\"\n", "file missing"},
+		{"zone without origin", "[[zone]]\nfile = \"a\"\n", "origin missing"},
+		{"duplicate zone", "[[zone]]\norigin = \"A.\"\nfile = \"a\"\n[[zone]]\norigin = \"a\"\nfile = \"b\"\n", "configured twice"},
+		{"xdp without interface", "[xdp]\nmode = \"auto\"\n", "xdp.interface"},
+		{"bad xdp mode", "[xdp]\ninterface = \"lo\"\nmode = \"fast\"\n", "xdp.mode"},
+		{"bad zero-copy", "[xdp]\ninterface = \"lo\"\nzero-copy = \"maybe\"\n", "xdp.zero-copy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.toml), "n.toml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Normalize()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Normalize() = %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigRelativeZones(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.toml")
+	if err := os.WriteFile(p, []byte("[[zone]]\norigin = \"a.\"\nfile = \"z/a.zone\"\n[[zone]]\norigin = \"b.\"\nfile = \"/b.zone\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zones[0].File != filepath.Join(dir, "z/a.zone") || c.Zones[1].File != "/b.zone" {
+		t.Errorf("zone files = %q, %q", c.Zones[0].File, c.Zones[1].File)
+	}
+}
+
+func TestAddZone(t *testing.T) {
+	c := &Config{Zones: []ZoneConfig{{Origin: "a.", File: "1"}}}
+	c.AddZone("A", "2")
+	c.AddZone("b.", "3")
+	want := []ZoneConfig{{Origin: "a.", File: "2"}, {Origin: "b.", File: "3"}}
+	if !reflect.DeepEqual(c.Zones, want) {
+		t.Errorf("zones = %+v, want %+v", c.Zones, want)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+		err  bool
+	}{
+		{"0", []int{0}, false},
+		{"0-1,3", []int{0, 1, 3}, false},
+		{" 3, 1-2 ,1 ", []int{1, 2, 3}, false},
+		{"5-5", []int{5}, false},
+		{"2-1", nil, true},
+		{"a", nil, true},
+		{"-1", nil, true},
+		{"1,", nil, true},
+		{"1-", nil, true},
+		{"0-5000", nil, true},
+	} {
+		got, err := ParseCPUList(tc.in)
+		if (err != nil) != tc.err || (!tc.err && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("ParseCPUList(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+	all, err := ParseCPUList("")
+	if err != nil || len(all) == 0 {
+		t.Errorf("ParseCPUList(\"\") = %v, %v; want the allowed CPUs", all, err)
+	}
+}
+
+func FuzzParseCPUList(f *testing.F) {
+	for _, s := range []string{"0", "0-1,3", "", "2-1", "1,,2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cpus, err := ParseCPUList(s)
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(cpus); i++ {
+			if cpus[i] <= cpus[i-1] {
+				t.Fatalf("ParseCPUList(%q) = %v: not sorted and distinct", s, cpus)
+			}
+		}
+	})
+}
+
+func TestDefaultControlPath(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1234")
+	if got := DefaultControlPath(); got != "/run/user/1234/ringdns.sock" {
+		t.Errorf("with XDG_RUNTIME_DIR: %q", got)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	if got := DefaultControlPath(); got == "" || !strings.HasSuffix(got, ".sock") {
+		t.Errorf("without XDG_RUNTIME_DIR: %q", got)
+	}
+}

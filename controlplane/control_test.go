@@ -1,0 +1,198 @@
+package controlplane
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoHandler answers every request with its own command, and panics on
+// "boom" to show that a handler panic does not take the daemon down.
+type echoHandler struct{}
+
+func (echoHandler) HandleControl(r Request) Reply {
+	if r.Cmd == "boom" {
+		panic("boom")
+	}
+	return OKReply(r)
+}
+
+func startControl(t *testing.T, h ControlHandler) *ControlServer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.sock")
+	s, err := ListenControl(path, h, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestControlProtocol(t *testing.T) {
+	s := startControl(t, echoHandler{})
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket mode = %v, want a socket with 0600", fi.Mode())
+	}
+
+	conn, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	for _, tc := range []struct {
+		name, line string
+		ok         bool
+		want       string // in the error, or the echoed command
+	}{
+		{"status", `{"cmd":"status"}`, true, "status"},
+		{"reload with zones", `{"cmd":"reload","zones":["a.","b."]}`, true, "reload"},
+		{"garbage", `hello`, false, "bad request"},
+		{"binary", "\x00\x01\x02\xff", false, "bad request"},
+		{"unknown field", `{"cmd":"status","x":1}`, false, "unknown field"},
+		{"two objects", `{"cmd":"status"}{"cmd":"zones"}`, false, "one JSON object"},
+		{"wrong type", `{"cmd":7}`, false, "bad request"},
+		{"array", `[1,2]`, false, "bad request"},
+		{"panicking handler", `{"cmd":"boom"}`, false, "internal error"},
+		{"still fine afterwards", `{"cmd":"stats"}`, true, "stats"},
+	} {
+		if _, err := conn.Write([]byte(tc.line + "\n")); err != nil {
+			t.Fatalf("%s: write: %v", tc.name, err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("%s: read: %v", tc.name, err)
+		}
+		var rep Reply
+		if err := json.Unmarshal(line, &rep); err != nil {
+			t.Fatalf("%s: reply %q: %v", tc.name, line, err)
+		}
+		if rep.OK != tc.ok {
+			t.Errorf("%s: ok = %v (%s), want %v", tc.name, rep.OK, rep.Error, tc.ok)
+		}
+		if tc.ok {
+			var echoed Request
+			if err := json.Unmarshal(rep.Data, &echoed); err != nil || echoed.Cmd != tc.want {
+				t.Errorf("%s: echoed %s, %v", tc.name, rep.Data, err)
+			}
+		} else if !strings.Contains(rep.Error, tc.want) {
+			t.Errorf("%s: error %q does not contain %q", tc.name, rep.Error, tc.want)
+		}
+	}
+}
+
+func TestControlOversizedRequest(t *testing.T) {
+	s := startControl(t, echoHandler{})
+	conn, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The server stops reading after the bound, so the write may fail;
+	// what matters is the reply and the closed connection.
+	go conn.Write([]byte(strings.Repeat("x", MaxControlRequest+10) + "\n"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Reply
+	if err := json.Unmarshal(line, &rep); err != nil || rep.OK || !strings.Contains(rep.Error, "longer than") {
+		t.Errorf("reply %q, %v", line, err)
+	}
+	if _, err := r.ReadBytes('\n'); err == nil {
+		t.Error("connection still open after an oversized request")
+	}
+
+	// The server still serves new connections.
+	c, err := DialControl(s.Path(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var echoed Request
+	if rep, err := c.Do(Request{Cmd: "zones"}, &echoed); err != nil || !rep.OK || echoed.Cmd != "zones" {
+		t.Errorf("Do = %+v, %v, %+v", rep, err, echoed)
+	}
+}
+
+func TestControlSocketLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.sock")
+
+	// A stale socket file (nobody listening) is replaced.
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("stale socket not left behind: %v", err)
+	}
+	s, err := ListenControl(path, echoHandler{}, quietLog())
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+
+	// A live socket is not stolen.
+	if s2, err := ListenControl(path, echoHandler{}, quietLog()); err == nil {
+		s2.Close()
+		t.Error("a second server took over a live control socket")
+	}
+
+	// An idle client does not keep Close waiting, and Close removes the file.
+	idle, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited on an idle client")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file still there after Close: %v", err)
+	}
+}
+
+func TestHandleControlCommands(t *testing.T) {
+	cat, _ := newTestCatalog(t, "a.test.", zoneText("a.test.", 1))
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Catalog: cat}
+	for _, tc := range []struct {
+		req  Request
+		ok   bool
+		want string
+	}{
+		{Request{Cmd: "zones"}, true, `"origin":"a.test."`},
+		{Request{Cmd: "reload"}, true, `"status":"unchanged"`},
+		{Request{Cmd: "reload", Zones: []string{"a.test"}}, true, `"status":"unchanged"`},
+		{Request{Cmd: "reload", Zones: []string{"b.test"}}, false, "zone not configured: b.test."},
+		{Request{Cmd: "zones", Zones: []string{"x"}}, false, "takes no zones"},
+		{Request{Cmd: ""}, false, "missing cmd"},
+		{Request{Cmd: "shutdown"}, false, "unknown command"},
+	} {
+		rep := s.HandleControl(tc.req)
+		got := rep.Error + string(rep.Data)
+		if rep.OK != tc.ok || !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: ok %v, %s; want ok %v and %q", tc.req, rep.OK, got, tc.ok, tc.want)
+		}
+	}
+}
