@@ -77,15 +77,17 @@ type XDPConfig struct {
 	Interface string `toml:"interface"`
 	// Queues lists the RX queues to serve; empty means all of them.
 	Queues []int `toml:"queues"`
-	// Mode is "auto", "native" (driver) or "generic" (skb).
+	// Mode is "auto" (driver mode, else generic), "driver" (also spelled
+	// "native") or "generic" (skb mode).
 	Mode string `toml:"mode"`
 	// ZeroCopy is "auto" (prefer zero-copy, fall back to copy mode), "on"
 	// (require it) or "off".
 	ZeroCopy string `toml:"zero-copy"`
 	// Replace detaches an XDP program already attached to the interface.
 	Replace bool `toml:"replace"`
-	// BusyPoll is the SO_BUSY_POLL budget; 0 disables busy polling.
-	BusyPoll Duration `toml:"busy-poll"`
+	// BusyPoll makes the AF_XDP workers spin instead of sleeping in poll()
+	// when their rings are empty: lower latency for a whole CPU each.
+	BusyPoll bool `toml:"busy-poll"`
 }
 
 // Duration is a time.Duration written in TOML as a string such as "10s".
@@ -236,9 +238,11 @@ func (c *Config) Normalize() error {
 		switch x.Mode {
 		case "":
 			x.Mode = "auto"
-		case "auto", "native", "generic":
+		case "native":
+			x.Mode = "driver"
+		case "auto", "driver", "generic":
 		default:
-			errs = append(errs, fmt.Errorf("xdp.mode %q: want auto, native or generic", x.Mode))
+			errs = append(errs, fmt.Errorf("xdp.mode %q: want auto, driver (native) or generic", x.Mode))
 		}
 		switch x.ZeroCopy {
 		case "":
@@ -251,9 +255,6 @@ func (c *Config) Normalize() error {
 			if q < 0 {
 				errs = append(errs, fmt.Errorf("xdp.queues: negative queue %d", q))
 			}
-		}
-		if x.BusyPoll < 0 {
-			errs = append(errs, fmt.Errorf("xdp.busy-poll: negative"))
 		}
 	}
 	return errors.Join(errs...)

@@ -38,7 +38,7 @@ queues = [0, 1]
 mode = "native"
 zero-copy = "off"
 replace = true
-busy-poll = "50us"
+busy-poll = true
 `
 	c, err := ParseConfig([]byte(full), "full.toml")
 	if err != nil {
@@ -58,8 +58,8 @@ busy-poll = "50us"
 		t.Errorf("zones = %+v", c.Zones)
 	}
 	x := c.XDP
-	if x == nil || x.Interface != "veth0" || !reflect.DeepEqual(x.Queues, []int{0, 1}) || x.Mode != "native" ||
-		x.ZeroCopy != "off" || !x.Replace || time.Duration(x.BusyPoll) != 50*time.Microsecond {
+	if x == nil || x.Interface != "veth0" || !reflect.DeepEqual(x.Queues, []int{0, 1}) || x.Mode != "driver" ||
+		x.ZeroCopy != "off" || !x.Replace || !x.BusyPoll {
 		t.Errorf("xdp = %+v", x)
 	}
 }

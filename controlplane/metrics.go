@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/nic"
 )
 
 // MetricsHandler serves the Prometheus metrics of s: its own collector,
@@ -32,6 +33,13 @@ type collector struct {
 	zoneLoads, zoneFailures                                             *prometheus.Desc
 	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
 	tcpConns, tcpOpen                                                   *prometheus.Desc
+	xdp                                                                 []xdpMetric
+}
+
+// xdpMetric is one counter of nic.XDPStats.
+type xdpMetric struct {
+	desc *prometheus.Desc
+	get  func(*nic.XDPStats) uint64
 }
 
 func newCollector(s *Server) *collector {
@@ -63,6 +71,15 @@ func newCollector(s *Server) *collector {
 		buildSecs:      d("reload_build_seconds", "Duration of building the last zone set and snapshot."),
 		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted, refused (over the bound), garbage, timeout.", "result"),
 		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
+		xdp: []xdpMetric{
+			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *nic.XDPStats) uint64 { return x.RxPackets }},
+			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *nic.XDPStats) uint64 { return x.TxPackets }},
+			{d("xdp_rx_dropped_total", "Frames the kernel dropped for the socket (XDP_STATISTICS rx_dropped).", w...), func(x *nic.XDPStats) uint64 { return x.RxDropped }},
+			{d("xdp_rx_ring_full_total", "Frames dropped because the RX ring was full.", w...), func(x *nic.XDPStats) uint64 { return x.RxRingFull }},
+			{d("xdp_fill_ring_empty_total", "Times the kernel found the fill ring empty.", w...), func(x *nic.XDPStats) uint64 { return x.RxFillRingEmptyDescs }},
+			{d("xdp_tx_ring_full_total", "Replies dropped because the TX ring was full.", w...), func(x *nic.XDPStats) uint64 { return x.TxRingFull }},
+			{d("xdp_invalid_descs_total", "Invalid RX and TX descriptors.", w...), func(x *nic.XDPStats) uint64 { return x.RxInvalidDescs + x.TxInvalidDescs }},
+		},
 	}
 }
 
@@ -72,6 +89,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen} {
 		ch <- d
+	}
+	for _, m := range c.xdp {
+		ch <- m.desc
 	}
 }
 
@@ -89,6 +109,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, w := range c.s.workerCounters() {
 		gauge(c.workerInfo, 1, w.Name, w.Kind, w.Listen, strconv.Itoa(w.CPU), strconv.Itoa(w.Queue))
+		if w.XDP != nil {
+			for _, m := range c.xdp {
+				counter(m.desc, m.get(w.XDP), w.Name)
+			}
+		}
 	}
 	emit := func(name string, v dataplane.CounterValues) {
 		counter(c.queries, v.Queries, name)

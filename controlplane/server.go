@@ -20,10 +20,6 @@ import (
 // Version is the daemon's version, reported by ringctl status.
 var Version = "0.1.0-dev"
 
-// ErrXDPUnavailable is returned when the configuration asks for AF_XDP: the
-// AF_XDP backend has not landed in this tree yet.
-var ErrXDPUnavailable = errors.New("AF_XDP is not available yet in this build; serve with kernel sockets (remove -xdp / [xdp])")
-
 // Server is a running ringdns: the zone catalog, the socket workers, the TCP
 // servers, the control socket and the metrics endpoint.
 type Server struct {
@@ -35,6 +31,8 @@ type Server struct {
 	workers []*workerSlot
 	tcp     []*tcpSlot
 	listen  []netip.AddrPort // the addresses served, ports resolved
+
+	xdp *nic.XDP // nil when serving from sockets only
 
 	control *ControlServer
 	metrics *http.Server
@@ -55,6 +53,7 @@ type workerSlot struct {
 	CPU      int
 	Queue    int // AF_XDP queue, -1 for sockets
 	port     nic.Port
+	xdpPort  *nic.XDPPort // nil for sockets
 	worker   *dataplane.Worker
 	counters *dataplane.Counters
 }
@@ -69,9 +68,6 @@ type tcpSlot struct {
 // yet. cfg must have been normalised. On error everything opened is closed
 // again.
 func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
-	if cfg.XDP != nil {
-		return nil, fmt.Errorf("xdp on %s: %w", cfg.XDP.Interface, ErrXDPUnavailable)
-	}
 	if len(cfg.Zones) == 0 {
 		return nil, fmt.Errorf("no zones configured: add a [[zone]] entry or -zone ORIGIN=FILE")
 	}
@@ -125,6 +121,12 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		s.listen = append(s.listen, ap)
 	}
 
+	if cfg.XDP != nil {
+		if err := s.openXDP(cpus); err != nil {
+			return nil, err
+		}
+	}
+
 	if s.control, err = ListenControl(cfg.Server.Control, s, log); err != nil {
 		return nil, err
 	}
@@ -135,6 +137,57 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		s.metrics = &http.Server{Handler: MetricsHandler(s), ReadHeaderTimeout: 5 * time.Second}
 	}
 	return s, nil
+}
+
+// openXDP attaches the AF_XDP data path to the configured interface: one
+// worker per served queue, pinned to the CPUs of the list in turn. The
+// socket workers keep serving the listen addresses; the XDP program
+// redirects only UDP to the first listen address's port (and, when every
+// listen address is a specific, non-loopback one, only to those addresses)
+// and passes everything else, TCP included, to the kernel.
+func (s *Server) openXDP(cpus []int) error {
+	x := s.cfg.XDP
+	port := s.listen[0].Port()
+	var addrs []netip.Addr
+	for _, ap := range s.listen {
+		a := ap.Addr()
+		if a.IsUnspecified() {
+			addrs = nil
+			break
+		}
+		if !a.IsLoopback() {
+			addrs = append(addrs, a.Unmap())
+		}
+	}
+	ifi, err := net.InterfaceByName(x.Interface)
+	if err != nil {
+		return fmt.Errorf("xdp: %w", err)
+	}
+	xcfg := nic.XDPConfig{Interface: x.Interface, Port: port, Addrs: addrs, Mode: x.Mode,
+		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll}
+	if len(x.Queues) > 0 {
+		xcfg.Queues = x.Queues
+	}
+	if s.xdp, err = nic.OpenXDP(xcfg); err != nil {
+		return err
+	}
+	zc := 0
+	for i, p := range s.xdp.Ports() {
+		cpu := cpus[i%len(cpus)]
+		ctr := new(dataplane.Counters)
+		slot := &workerSlot{Name: "xdp" + strconv.Itoa(p.Queue()), Kind: "xdp",
+			Listen: fmt.Sprintf("%s@%d", x.Interface, port), CPU: cpu, Queue: p.Queue(),
+			port: p, xdpPort: p, counters: ctr}
+		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
+			CPU: cpu, Batch: s.cfg.Server.Batch, UDPPort: port, MTU: ifi.MTU}
+		s.workers = append(s.workers, slot)
+		if p.ZeroCopy() {
+			zc++
+		}
+	}
+	s.log.Info("AF_XDP attached", "interface", x.Interface, "mode", s.xdp.Mode(), "queues", len(s.xdp.Ports()),
+		"zero_copy_queues", zc, "port", port, "addrs", addrs)
+	return nil
 }
 
 // Listen returns the addresses served over UDP and TCP, with ports
@@ -207,6 +260,13 @@ func (s *Server) Shutdown() {
 }
 
 func (s *Server) closeAll() {
+	if s.xdp != nil {
+		// Detaching first hands new frames to the kernel, whose sockets are
+		// still open, instead of to AF_XDP sockets about to close.
+		if err := s.xdp.Close(); err != nil {
+			s.log.Error("closing AF_XDP", "err", err)
+		}
+	}
 	for _, w := range s.workers {
 		w.port.Close()
 	}
@@ -291,6 +351,16 @@ func (s *Server) Status() Status {
 		Control: s.control.Path(), Metrics: s.MetricsAddr(), DataPlane: "sockets",
 		Workers: len(s.workers), GoVersion: runtime.Version(),
 	}
+	if s.xdp != nil {
+		zc := 0
+		for _, p := range s.xdp.Ports() {
+			if p.ZeroCopy() {
+				zc++
+			}
+		}
+		st.DataPlane = fmt.Sprintf("AF_XDP on %s (%s mode, %d queues, %d zero-copy) and sockets",
+			s.cfg.XDP.Interface, s.xdp.Mode(), len(s.xdp.Ports()), zc)
+	}
 	for _, ap := range s.listen {
 		st.Listen = append(st.Listen, ap.String())
 	}
@@ -324,6 +394,8 @@ type WorkerStats struct {
 	CPU      int    `json:"cpu"`
 	Queue    int    `json:"queue"`
 	Counters `json:"counters"`
+	// XDP holds the AF_XDP socket's statistics for xdp workers.
+	XDP *nic.XDPStats `json:"xdp,omitempty"`
 }
 
 // Counters is dataplane.CounterValues with named rcodes, kinds and drop
@@ -375,8 +447,14 @@ func NamedCounters(v dataplane.CounterValues) Counters {
 func (s *Server) workerCounters() []WorkerStats {
 	var out []WorkerStats
 	for _, w := range s.workers {
-		out = append(out, WorkerStats{Name: w.Name, Kind: w.Kind, Listen: w.Listen, CPU: w.CPU, Queue: w.Queue,
-			Counters: NamedCounters(w.counters.Values())})
+		ws := WorkerStats{Name: w.Name, Kind: w.Kind, Listen: w.Listen, CPU: w.CPU, Queue: w.Queue,
+			Counters: NamedCounters(w.counters.Values())}
+		if w.xdpPort != nil {
+			if x, err := w.xdpPort.Stats(); err == nil {
+				ws.XDP = &x
+			}
+		}
+		out = append(out, ws)
 	}
 	for i, t := range s.tcp {
 		out = append(out, WorkerStats{Name: "tcp" + strconv.Itoa(i), Kind: "tcp", Listen: t.Listen, CPU: -1, Queue: -1,

@@ -255,9 +255,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "ok: zone %s: serial %d, %d records, %d bytes (%s)\n", r.Origin, r.Serial, r.Records, r.Bytes, r.File)
 	}
-	if cfg.XDP != nil {
-		fmt.Fprintf(stdout, "note: [xdp] is valid but %v\n", controlplane.ErrXDPUnavailable)
-	}
 	if err != nil {
 		failed := 0
 		for _, r := range results {
