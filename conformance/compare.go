@@ -278,21 +278,68 @@ func packOption(opt dns.EDNS0) ([]byte, error) {
 	return buf[15:n], nil
 }
 
-// compareSection compares two sections as multisets of records.
+// compareSection compares two sections as multisets of records. The
+// additional section's kind says which way the sets differ, because a
+// server adding fewer or more optional records is a policy (RFC 1034 4.3.2
+// step 6) that deliberate.txt may accept one way and not the other.
 func compareSection(section string, a, b []dns.RR) []Difference {
 	ca, cb := canonicalKeys(a, true), canonicalKeys(b, true)
-	if onlyA, onlyB := multisetDiff(ca, cb); len(onlyA)+len(onlyB) > 0 {
-		return []Difference{{section, describeSetDiff(onlyA, onlyB)}}
+	if onlyA, onlyB := multisetDiffIndex(ca, cb); len(onlyA)+len(onlyB) > 0 {
+		kind := section
+		switch {
+		case onlyDNSSEC(section, a, onlyA) && onlyDNSSEC(section, b, onlyB):
+			// DNSSEC serving (RRSIG, NSEC, NSEC3, and DS in referrals) is
+			// a feature of its own; its differences are kept apart so
+			// that they do not hide the others.
+			kind = section + "-dnssec"
+		case section == "additional":
+			switch {
+			case len(onlyB) == 0:
+				kind = "additional-missing"
+			case len(onlyA) == 0:
+				kind = "additional-extra"
+			}
+		}
+		return []Difference{{kind, describeSetDiff(pickRR(a, onlyA), pickRR(b, onlyB))}}
 	}
 	ta, tb := canonicalKeys(a, false), canonicalKeys(b, false)
-	if onlyA, onlyB := multisetDiff(ta, tb); len(onlyA)+len(onlyB) > 0 {
-		return []Difference{{section + "-ttl", describeSetDiff(onlyA, onlyB)}}
+	if onlyA, onlyB := multisetDiffIndex(ta, tb); len(onlyA)+len(onlyB) > 0 {
+		return []Difference{{section + "-ttl", describeSetDiff(pickRR(a, onlyA), pickRR(b, onlyB))}}
 	}
 	ea, eb := exactKeys(a), exactKeys(b)
-	if onlyA, onlyB := multisetDiff(ea, eb); len(onlyA)+len(onlyB) > 0 {
-		return []Difference{{section + "-case", describeSetDiff(onlyA, onlyB)}}
+	if onlyA, onlyB := multisetDiffIndex(ea, eb); len(onlyA)+len(onlyB) > 0 {
+		return []Difference{{section + "-case", describeSetDiff(pickRR(a, onlyA), pickRR(b, onlyB))}}
 	}
 	return nil
+}
+
+// onlyDNSSEC reports whether the records at idx are all DNSSEC records:
+// RRSIG, NSEC and NSEC3 anywhere, DS outside the answer (in the answer a DS
+// is what was asked for, and answering it is no DNSSEC feature).
+func onlyDNSSEC(section string, rrs []dns.RR, idx []int) bool {
+	for _, i := range idx {
+		switch rrs[i].Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+		case dns.TypeDS:
+			if section == "answer" {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// pickRR renders the records at the given indexes as they were received,
+// TTL and case included, sorted, so that a report shows what was on the wire.
+func pickRR(rrs []dns.RR, idx []int) []string {
+	out := make([]string, len(idx))
+	for i, j := range idx {
+		out[i] = strings.ReplaceAll(rrs[j].String(), "\t", " ")
+	}
+	sort.Strings(out)
+	return out
 }
 
 func describeSetDiff(onlyA, onlyB []string) string {
@@ -306,28 +353,26 @@ func describeSetDiff(onlyA, onlyB []string) string {
 	return fmt.Sprintf("only reference: [%s] only test: [%s]", clip(onlyA), clip(onlyB))
 }
 
-// multisetDiff returns the elements of a not matched in b and those of b not
-// matched in a, each sorted.
-func multisetDiff(a, b []string) (onlyA, onlyB []string) {
+// multisetDiffIndex returns the indexes of the elements of a not matched in
+// b and of those of b not matched in a.
+func multisetDiffIndex(a, b []string) (onlyA, onlyB []int) {
 	count := make(map[string]int, len(a))
 	for _, s := range a {
 		count[s]++
 	}
-	for _, s := range b {
+	for i, s := range b {
 		if count[s] > 0 {
 			count[s]--
 		} else {
-			onlyB = append(onlyB, s)
+			onlyB = append(onlyB, i)
 		}
 	}
-	for _, s := range a {
+	for i, s := range a {
 		if count[s] > 0 {
 			count[s]--
-			onlyA = append(onlyA, s)
+			onlyA = append(onlyA, i)
 		}
 	}
-	sort.Strings(onlyA)
-	sort.Strings(onlyB)
 	return onlyA, onlyB
 }
 

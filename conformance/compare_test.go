@@ -107,8 +107,23 @@ func TestCompareKinds(t *testing.T) {
 		{name: "answer rdata name case", msg: func(t *testing.T, m *dns.Msg) { m.Answer[0].(*dns.MX).Mx = "MX1.example." }, want: []string{"answer-case"}},
 		{name: "txt case is data", wire: nil, want: nil}, // Built specially below.
 		{name: "authority", msg: func(t *testing.T, m *dns.Msg) { m.Ns = nil }, want: []string{"authority"}},
+		{name: "authority dnssec", msg: func(t *testing.T, m *dns.Msg) {
+			m.Ns = append(m.Ns, mustRR(t, "example. 3600 IN NSEC www.example. NS SOA RRSIG NSEC"))
+		}, want: []string{"authority-dnssec"}},
+		{name: "authority dnssec and more", msg: func(t *testing.T, m *dns.Msg) {
+			m.Ns = []dns.RR{mustRR(t, "example. 3600 IN NSEC www.example. NS SOA RRSIG NSEC")}
+		}, want: []string{"authority"}},
+		{name: "answer ds is no dnssec feature", msg: func(t *testing.T, m *dns.Msg) {
+			m.Answer = append(m.Answer, mustRR(t, "www.example. 300 IN DS 1 13 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+		}, want: []string{"answer"}},
 		{name: "authority ttl", msg: func(t *testing.T, m *dns.Msg) { m.Ns[0].Header().Ttl = 1 }, want: []string{"authority-ttl"}},
-		{name: "additional missing", msg: func(t *testing.T, m *dns.Msg) { m.Extra = m.Extra[1:] }, want: []string{"additional"}},
+		{name: "additional missing", msg: func(t *testing.T, m *dns.Msg) { m.Extra = m.Extra[1:] }, want: []string{"additional-missing"}},
+		{name: "additional extra", msg: func(t *testing.T, m *dns.Msg) {
+			m.Extra = append(m.Extra, mustRR(t, "ns1.example. 300 IN A 192.0.2.53"))
+		}, want: []string{"additional-extra"}},
+		{name: "additional replaced", msg: func(t *testing.T, m *dns.Msg) {
+			m.Extra[0] = mustRR(t, "ns1.example. 300 IN A 192.0.2.53")
+		}, want: []string{"additional"}},
 		{name: "additional ttl", msg: func(t *testing.T, m *dns.Msg) { m.Extra[0].Header().Ttl = 7 }, want: []string{"additional-ttl"}},
 		{name: "opt missing", msg: func(t *testing.T, m *dns.Msg) { m.Extra = m.Extra[:2] }, want: []string{"opt-missing"}},
 		{name: "opt twice", msg: func(t *testing.T, m *dns.Msg) { m.Extra = append(m.Extra, dns.Copy(m.Extra[2])) }, want: []string{"opt-count"}},
@@ -157,7 +172,14 @@ func TestCompareKinds(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("kinds %v, want %v; differences: %v", got, want, Compare(ref, test))
 			}
-			// Symmetry: swapping the servers finds the same kinds.
+			// Symmetry: swapping the servers finds the same kinds, with
+			// missing and extra swapped.
+			swapped := map[string]string{"additional-missing": "additional-extra", "additional-extra": "additional-missing"}
+			for i, k := range want {
+				if s, ok := swapped[k]; ok {
+					want[i] = s
+				}
+			}
 			if got2 := kinds(Compare(test, ref)); !reflect.DeepEqual(got2, want) {
 				t.Errorf("swapped: kinds %v, want %v", got2, want)
 			}
@@ -201,12 +223,13 @@ func TestParseDeliberate(t *testing.T) {
 
 additional zone=deleg.test. category=cut,below-cut qtype=A,NS edns=none,512 do=0 | RFC 9471 section 3: only in-bailiwick glue is required
 flag-aa qname=*.wild.test transport=tcp | RFC 1034 4.3.2
+flag-cd detail="false vs true" | RFC 4035 3.1.6
 `
 	entries, err := ParseDeliberate(strings.NewReader(good), "good")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 || entries[0].Line != 3 || entries[1].Line != 4 {
+	if len(entries) != 3 || entries[0].Line != 3 || entries[1].Line != 4 {
 		t.Fatalf("entries %+v", entries)
 	}
 	e := entries[0]
@@ -243,12 +266,18 @@ flag-aa qname=*.wild.test transport=tcp | RFC 1034 4.3.2
 		t.Error("transport=tcp matches udp")
 	}
 
+	cd := entries[2]
+	if !cd.Matches(q, "udp", Difference{Kind: "flag-cd", Detail: "false vs true"}) || cd.Matches(q, "udp", Difference{Kind: "flag-cd", Detail: "true vs false"}) {
+		t.Error("a quoted detail with spaces does not match as written")
+	}
+
 	for _, bad := range []string{
-		"additional zone=x.",               // No reason.
-		"additional zone=x. | because",     // No RFC.
-		"additional color=red | RFC 1034",  // Unknown key.
-		"additional qtype=NOPE | RFC 1034", // Unknown type.
-		"additional do=yes | RFC 1034",     // Bad value.
+		`flag-cd detail="false vs true | RFC 4035`, // Unterminated quote.
+		"additional zone=x.",                       // No reason.
+		"additional zone=x. | because",             // No RFC.
+		"additional color=red | RFC 1034",          // Unknown key.
+		"additional qtype=NOPE | RFC 1034",         // Unknown type.
+		"additional do=yes | RFC 1034",             // Bad value.
 		"additional transport=quic | RFC 1034",
 		"| RFC 1034", // No kind.
 	} {

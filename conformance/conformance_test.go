@@ -16,6 +16,7 @@ var (
 	seedFlag    = flag.Int64("conformance.seed", 1, "seed of the query corpus")
 	ringdnsFlag = flag.String("conformance.ringdns", "", "ringdns binary to test; empty builds ../cmd/ringdns")
 	verboseFlag = flag.Bool("conformance.v", false, "log the full report even when the test passes")
+	dumpFlag    = flag.String("conformance.dump", "", "write every differing comparison in full to `DIR`/SUITE.txt")
 )
 
 // identity is configured equally on both servers so that CHAOS and NSID
@@ -139,6 +140,16 @@ func compareSuite(t *testing.T, s suite, ref, test *Server, deliberate []*Delibe
 	outcomes, err := Run(ctx, queries, ref.Addr, test.Addr, workers, queryTimeout)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if *dumpFlag != "" {
+		f, err := os.Create(filepath.Join(*dumpFlag, s.name+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := Dump(f, outcomes); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r := NewReport(s.name, outcomes, deliberate)
 	t.Logf("%s: %d queries (seed %d) in %v", s.name, len(queries), *seedFlag, time.Since(start).Round(time.Millisecond))

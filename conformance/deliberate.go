@@ -20,7 +20,7 @@ import (
 //	KIND KEY=VALUE[,VALUE...] ... | REASON
 //
 // where KEY is one of zone, category, qname, qtype, qclass, opcode, edns, do,
-// transport, mutation or detail. Values of one key are alternatives; keys are
+// transport, mutation or detail; a value in double quotes may hold spaces. Values of one key are alternatives; keys are
 // all required to match. qname matches a name exactly or, written *.SUFFIX,
 // any name below SUFFIX; detail matches a substring of the difference's
 // detail. The reason must cite the RFC that allows the difference. Lines
@@ -77,7 +77,10 @@ func ParseDeliberate(r io.Reader, name string) ([]*Deliberate, error) {
 		if !rfcCitation.MatchString(reason) {
 			return nil, fmt.Errorf("%s:%d: the reason cites no RFC", name, line)
 		}
-		fields := strings.Fields(spec)
+		fields, err := splitFields(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", name, line, err)
+		}
 		if len(fields) == 0 {
 			return nil, fmt.Errorf("%s:%d: no kind", name, line)
 		}
@@ -101,6 +104,37 @@ func ParseDeliberate(r io.Reader, name string) ([]*Deliberate, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// splitFields splits a line at spaces outside double quotes and drops the
+// quotes, so that a detail value may hold spaces: detail="false vs true".
+func splitFields(s string) ([]string, error) {
+	var fields []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			have = true
+		case !inQuote && (r == ' ' || r == '\t'):
+			if have {
+				fields = append(fields, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unterminated quote")
+	}
+	if have {
+		fields = append(fields, cur.String())
+	}
+	return fields, nil
 }
 
 func checkValue(key, val string) error {

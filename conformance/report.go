@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -28,6 +29,9 @@ type KindReport struct {
 	Kind       string
 	Count      int
 	Deliberate int
+	// ByCategory counts the differences per zone and query category, which
+	// usually points at the behaviour behind a kind faster than examples.
+	ByCategory map[string]int
 	Examples   []Example
 }
 
@@ -53,10 +57,11 @@ func NewReport(name string, outcomes []Outcome, deliberate []*Deliberate) *Repor
 		for _, d := range o.Diffs {
 			k := r.Kinds[d.Kind]
 			if k == nil {
-				k = &KindReport{Kind: d.Kind}
+				k = &KindReport{Kind: d.Kind, ByCategory: map[string]int{}}
 				r.Kinds[d.Kind] = k
 			}
 			k.Count++
+			k.ByCategory[categoryKey(o)]++
 			var accepted *Deliberate
 			for _, e := range deliberate {
 				if e.Matches(o.Query, o.Transport, d) {
@@ -99,6 +104,68 @@ func (k *KindReport) addExample(e Example) {
 	}
 }
 
+func categoryKey(o *Outcome) string {
+	zone := o.Query.Zone
+	if zone == "" {
+		zone = "-"
+	}
+	return zone + "/" + o.Query.Category + "/" + o.Transport
+}
+
+// topCounts renders the n largest counts of m, largest first.
+func topCounts(m map[string]int, n int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var parts []string
+	for i, k := range keys {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("... (%d more)", len(keys)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Dump writes every comparison that found a difference, with both replies
+// in full, for reading with a pager or grep when examples are not enough.
+func Dump(w io.Writer, outcomes []Outcome) error {
+	for i := range outcomes {
+		o := &outcomes[i]
+		if len(o.Diffs) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "=== %s %s\n", o.Transport, o.Query)
+		for _, d := range o.Diffs {
+			fmt.Fprintf(w, "  %s: %s\n", d.Kind, d.Detail)
+		}
+		for _, side := range []struct {
+			name  string
+			reply []byte
+		}{{"reference", o.Ref}, {"test", o.Test}} {
+			fmt.Fprintf(w, "--- %s\n", side.name)
+			var m dns.Msg
+			switch {
+			case side.reply == nil:
+				fmt.Fprintf(w, "no reply\n")
+			case m.Unpack(side.reply) != nil:
+				fmt.Fprintf(w, "%x\n", side.reply)
+			default:
+				fmt.Fprintf(w, "%s\n", m.String())
+			}
+		}
+	}
+	return nil
+}
+
 // Summary is the one-line result, "N/M identical" first.
 func (r *Report) Summary() string {
 	return fmt.Sprintf("%s: %d/%d identical, %d differ only deliberately, %d differ unexpectedly",
@@ -123,6 +190,7 @@ func (r *Report) String() string {
 	})
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "  %s: %d (%d deliberate)\n", k.Kind, k.Count, k.Deliberate)
+		fmt.Fprintf(&b, "    by category: %s\n", topCounts(k.ByCategory, 6))
 		for _, e := range k.Examples {
 			o := e.Outcome
 			fmt.Fprintf(&b, "    %s %s\n", o.Transport, o.Query)
