@@ -35,13 +35,20 @@ type reply struct {
 	bad        bool // the reply could not be built (SERVFAIL)
 	do         bool
 
-	// pend is the block whose additional records go after the authority
-	// section; only the last step of an answer has one.
-	pend     uint32
-	pendZone *zone.Zone
-	pendAt   int
-	pendCtx  *msgName
-	pendWild bool
+	// dn is a DNAME synthesis found at the first step, which has no
+	// buffer for the synthesized name: chase performs it in its own frame.
+	dn dnamePending
+}
+
+// dnamePending is what a synthesis from a DNAME needs; it holds no
+// pointers so the reply stays on the stack.
+type dnamePending struct {
+	active bool
+	node   uint32
+	tgtOff uint32 // offset of the DNAME target in the zone's names arena
+	tgtAt  int    // where the target was written in the message
+	prefix int    // bytes of the query name below the DNAME owner
+	ttl    uint32
 }
 
 // Answer writes the reply to the DNS query q into dst and returns its length,
@@ -107,7 +114,7 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 		return 0, res
 	}
 	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
-	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do, pend: zone.None}
+	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
 
 	switch {
 	case qy.edns && qy.vers != 0:
@@ -123,9 +130,6 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 		r.rcode, res.Kind = rcodeRefused, KindRefused
 	default:
 		s.resolve(&qy, &r, &res)
-	}
-	if r.pend != zone.None && !r.full && !r.bad {
-		r.additional()
 	}
 	if r.bad {
 		r.rcode, res.Kind = rcodeServFail, KindServFail
@@ -236,19 +240,28 @@ func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
 	}
 	follow, tgt, at, node := s.step(z, qy, r, res, nm, &ctx, nil)
 	if follow {
-		s.chase(z, qy, r, res, tgt, at, node)
+		s.chase(z, qy, r, res, tgt, at, node, nm, &ctx)
 	}
 }
 
 // chase follows a CNAME (or a name synthesized from a DNAME) inside the
 // zone, step by step, stopping at names outside the zone, at loops and
 // after maxChain steps.
-func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []byte, at int, node uint32) {
+func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []byte, at int, node uint32, nm0 *name, ctx0 *msgName) {
 	var cur struct {
 		nm   name
 		ctx  msgName
 		syn  [255]byte
 		seen [maxChain + 1]uint32
+	}
+	if r.dn.active {
+		d := r.dn
+		r.dn.active = false
+		var follow bool
+		follow, tgt, at, node = s.synthesize(z, r, nm0, ctx0, d.node, wireName(z.Names()[d.tgtOff:]), d.tgtAt, d.prefix, d.ttl, cur.syn[:])
+		if !follow {
+			return
+		}
 	}
 	cur.seen[0] = node
 	nseen := 1
@@ -256,6 +269,13 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 	for range maxChain {
 		if !inZone(tgt, apex) {
 			return
+		}
+		// A target already answered in this chain is a loop: stop before
+		// writing it again.
+		for _, v := range cur.seen[:nseen] {
+			if string(z.NodeName(&z.Nodes()[v])) == string(tgt) {
+				return
+			}
 		}
 		if !loadName(&cur.nm, tgt) || !r.locate(at, &cur.ctx) || cur.ctx.labels != cur.nm.labels {
 			return
@@ -273,6 +293,16 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 		nseen++
 		tgt, at = next, nat
 	}
+}
+
+// wireName returns the wire-format name at the start of b (which holds a
+// well-formed name: it comes from the zone's own arena).
+func wireName(b []byte) []byte {
+	i := 0
+	for b[i] != 0 {
+		i += int(b[i]) + 1
+	}
+	return b[:i+1]
 }
 
 // inZone reports whether the lowercase wire name n is at or below apex.
@@ -407,10 +437,9 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 			return false, nil, 0, 0
 		}
 		res.Kind = KindAnswer
-		names := z.Names()
 		// The owner of the CNAME record is one compression pointer, so its
 		// target starts 12 bytes into the block.
-		return true, names[rs.Target:], at + 12, node
+		return true, wireName(z.Names()[rs.Target:]), at + 12, node
 	}
 	si := zone.None
 	if qt == typeANY {
@@ -432,9 +461,9 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 		return false, nil, 0, 0
 	}
 	res.Kind = KindAnswer
-	if blk := &z.Blocks()[rs.Block]; blk.NTrim > 0 {
-		r.pend, r.pendZone, r.pendAt, r.pendCtx, r.pendWild = rs.Block, z, at, ctx, wild
-	}
+	// The step that writes a block with additional records is always the
+	// last, so they can follow at once.
+	r.additional(z, rs.Block, at, ctx, wild)
 	return false, nil, 0, 0
 }
 
@@ -457,7 +486,7 @@ func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, n
 			}
 		}
 	}
-	r.pend, r.pendZone, r.pendAt, r.pendCtx, r.pendWild = ns.Block, z, at, ctx, false
+	r.additional(z, ns.Block, at, ctx, false)
 }
 
 // dname writes the DNAME at node and the CNAME synthesized from it (RFC
@@ -475,13 +504,8 @@ func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *nam
 	// into its block; the synthesized CNAME points to it after copying the
 	// labels of the query name that lie below the DNAME owner.
 	tgtAt := at + 12
-	names := z.Names()
-	tgt := names[rs.Target:]
-	tlen := 0
-	for tgt[tlen] != 0 {
-		tlen += int(tgt[tlen]) + 1
-	}
-	tlen++
+	tgt := wireName(z.Names()[rs.Target:])
+	tlen := len(tgt)
 	keep := nm.labels - int(nd.Labels)
 	prefix := int(nm.off[keep])
 	if prefix+tlen > 255 {
@@ -489,22 +513,12 @@ func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *nam
 		return false, nil, 0, 0
 	}
 	if syn == nil {
-		// The first step has no synthesis buffer of its own: chase
-		// provides one. Hand over the state needed to synthesize there.
-		return s.dnameChase(z, qy, r, res, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL)
+		// The first step has no buffer for the synthesized name: chase
+		// synthesizes in its own frame.
+		r.dn = dnamePending{active: true, node: node, tgtOff: rs.Target, tgtAt: tgtAt, prefix: prefix, ttl: rs.TTL}
+		return true, nil, 0, node
 	}
 	return s.synthesize(z, r, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL, syn)
-}
-
-// dnameChase runs a DNAME synthesis at the first step inside a chase, whose
-// frame owns the buffers a synthesized name needs.
-func (s *Snapshot) dnameChase(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32) (bool, []byte, int, uint32) {
-	var syn [255]byte
-	follow, next, at, n := s.synthesize(z, r, nm, ctx, node, tgt, tgtAt, prefix, ttl, syn[:])
-	if follow {
-		s.chase(z, qy, r, res, next, at, n)
-	}
-	return false, nil, 0, 0
 }
 
 // synthesize writes the CNAME record synthesized from a DNAME and returns
@@ -581,11 +595,17 @@ func (r *reply) block(z *zone.Zone, b uint32, ctx *msgName, wild bool, sec *uint
 	return true
 }
 
-// additional copies as many additional groups of the pending block as fit.
-// If a required group (in-domain glue) does not fit, TC is set (RFC 9471).
-func (r *reply) additional() {
-	z := r.pendZone
-	blk := &z.Blocks()[r.pend]
+// additional copies as many additional groups of block b, whose base part
+// was written at at, as fit. If a required group (in-domain glue) does not
+// fit, TC is set (RFC 9471).
+func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bool) {
+	if r.full || r.bad {
+		return
+	}
+	blk := &z.Blocks()[b]
+	if blk.NTrim == 0 {
+		return
+	}
 	trims := z.Trims()[blk.Trim : blk.Trim+uint32(blk.NTrim)]
 	room := len(r.buf) - r.n
 	g := 0
@@ -602,7 +622,7 @@ func (r *reply) additional() {
 	end := int(trims[g-1].End)
 	dest := r.n
 	copy(r.buf[dest:dest+end-base], z.Wire()[blk.Off+uint32(base):blk.Off+uint32(end)])
-	if !r.patch(z, blk, r.pendAt, base, end, dest, r.pendCtx, r.pendWild) {
+	if !r.patch(z, blk, at, base, end, dest, ctx, wild) {
 		r.bad = true
 		return
 	}

@@ -213,12 +213,14 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	return w.finish(len(set), base, trims, 0)
 }
 
-// additional appends, for each distinct target of set, its A and AAAA
-// records as one group. With required set, targets it accepts come first
-// and their number is returned in *req... (referrals use referralBlock).
+// additional appends, for each distinct target of set that want accepts
+// (all when want is nil), its A and AAAA records as one group.
 func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool, trims *[]Trim) []Trim {
 	seen := map[string]bool{}
 	total := 0
+	if len(*trims) > 0 {
+		total = int((*trims)[len(*trims)-1].Count)
+	}
 	for i := range set {
 		t := targetOf(set[i].typ, b.rdataOf(&set[i]))
 		if t == nil || seen[string(t)] {

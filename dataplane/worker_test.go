@@ -1,0 +1,548 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+
+	"github.com/ringdns/ringdns/nic"
+	"github.com/ringdns/ringdns/nic/nictest"
+	"github.com/ringdns/ringdns/zone"
+)
+
+// workerZone is the zone the worker tests serve. big holds 31 TXT records
+// of about 160 bytes, more than any UDP reply may carry, so that its reply is
+// bounded by the MTU or the EDNS size, not by the data.
+var workerZone = func() string {
+	var b strings.Builder
+	b.WriteString(`$ORIGIN wk.test.
+$TTL 300
+@    IN SOA ns1 hostmaster 7 7200 3600 1209600 300
+@    IN NS  ns1
+ns1  IN A   198.18.0.1
+www  IN A   198.18.0.10
+www  IN AAAA fd53::10
+`)
+	for i := 0; i < 31; i++ {
+		fmt.Fprintf(&b, "big IN TXT \"%03d%s\"\n", i, strings.Repeat("y", 150))
+	}
+	return b.String()
+}()
+
+// workerSnapshot returns a snapshot pointer holding the worker zone.
+func workerSnapshot(t testing.TB) *atomic.Pointer[Snapshot] {
+	t.Helper()
+	z, err := zone.Parse(strings.NewReader(workerZone), "wk.test.", "worker_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := zone.NewSet([]*zone.Zone{z})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p atomic.Pointer[Snapshot]
+	p.Store(NewSnapshot(set, Config{UDPSize: 4096}))
+	return &p
+}
+
+// packQuery builds a query with miekg/dns; edns 0 means no OPT record.
+func packQuery(t testing.TB, id uint16, name string, qtype uint16, edns uint16) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Id = id
+	m.RecursionDesired = false
+	if edns != 0 {
+		m.SetEdns0(edns, false)
+	}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// startWorker runs w.Run in a goroutine; the returned function closes the
+// port and checks that Run returned nil promptly.
+func startWorker(t *testing.T, w *Worker) (stop func()) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- w.Run() }()
+	return func() {
+		t.Helper()
+		w.Port.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run returned %v after Close, want nil", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("Run did not return after Close")
+		}
+	}
+}
+
+// wantAnswer unpacks reply and checks it answers the query id with rcode,
+// TC and the number of answer records (-1: any).
+func wantAnswer(t *testing.T, reply []byte, id uint16, rcode int, tc bool, answers int) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(reply); err != nil {
+		t.Fatalf("reply does not unpack: %v", err)
+	}
+	if m.Id != id || !m.Response || m.Rcode != rcode || m.Truncated != tc {
+		t.Fatalf("reply id %d QR %v rcode %d TC %v, want id %d rcode %d TC %v:\n%v", m.Id, m.Response, m.Rcode, m.Truncated, id, rcode, tc, m)
+	}
+	if answers >= 0 && len(m.Answer) != answers {
+		t.Fatalf("%d answers, want %d:\n%v", len(m.Answer), answers, m)
+	}
+	return m
+}
+
+var peer = nic.AddrFrom(netip.MustParseAddrPort("198.18.0.2:40000"))
+
+func TestWorkerPayload(t *testing.T) {
+	port := nictest.New(nictest.Config{Framing: nic.FramingPayload})
+	var c Counters
+	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
+	stop := startWorker(t, w)
+
+	response := packQuery(t, 4, "www.wk.test.", dns.TypeA, 0)
+	response[2] |= 0x80
+	inputs := [][]byte{
+		packQuery(t, 1, "www.wk.test.", dns.TypeA, 0),
+		packQuery(t, 2, "nothere.wk.test.", dns.TypeA, 1232),
+		packQuery(t, 3, "www.other.test.", dns.TypeAAAA, 0),
+		response,
+		{0, 1, 2},
+	}
+	for _, in := range inputs {
+		if err := port.Inject(in, peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 4096)
+	for i, want := range []struct {
+		id    uint16
+		rcode int
+		ans   int
+	}{{1, dns.RcodeSuccess, 1}, {2, dns.RcodeNameError, 0}, {3, dns.RcodeRefused, 0}} {
+		n, to, ok := port.Take(buf, 2*time.Second)
+		if !ok {
+			t.Fatalf("reply %d missing", i)
+		}
+		if to != peer {
+			t.Fatalf("reply addressed to %v, want the query's peer", to.AddrPort())
+		}
+		m := wantAnswer(t, buf[:n], want.id, want.rcode, false, want.ans)
+		if want.ans == 1 {
+			if a, ok := m.Answer[0].(*dns.A); !ok || a.A.String() != "198.18.0.10" {
+				t.Fatalf("answer %v", m.Answer[0])
+			}
+		}
+	}
+	waitCounted(t, &c, uint64(len(inputs)))
+	stop()
+	v := c.Values()
+	if v.Replies != 3 || v.Drops[DropResponse] != 1 || v.Drops[DropShort] != 1 || v.Rcodes[dns.RcodeNameError] != 1 || v.Kinds[KindRefused] != 1 {
+		t.Fatalf("counters %+v", v)
+	}
+	if st := port.Stats(); st.Sent != 3 || st.Dropped != 2 {
+		t.Fatalf("port stats %+v", st)
+	}
+}
+
+// waitCounted waits until the worker has counted n packets: replies are
+// taken before the batch's Send returns, counters settle after it.
+func waitCounted(t *testing.T, c *Counters, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for c.Queries.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("counted %d packets, want %d", c.Queries.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWorkerEthernet(t *testing.T) {
+	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, BufSize: 2048})
+	var c Counters
+	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1, Batch: 4}
+	stop := startWorker(t, w)
+
+	cases := []struct {
+		spec  frameSpec
+		qtype uint16
+		edns  uint16
+		mtu   int
+		tc    bool
+		ans   int
+	}{
+		{frameSpec{}, dns.TypeA, 0, 0, false, 1},
+		{frameSpec{v6: true}, dns.TypeAAAA, 1232, 0, false, 1},
+		{frameSpec{vlan: 1}, dns.TypeA, 0, 0, false, 1},
+		{frameSpec{v6: true, vlan: 1}, dns.TypeAAAA, 0, 0, false, 1},
+		// 31 TXT records of about 160 bytes: over 4096 with EDNS 4096, the
+		// MTU (default 1500) bounds the reply.
+		{frameSpec{}, dns.TypeTXT, 4096, 0, true, -1},
+		{frameSpec{v6: true}, dns.TypeTXT, 4096, 0, true, -1},
+	}
+	buf := make([]byte, 4096)
+	for i, cs := range cases {
+		name := "www.wk.test."
+		if cs.qtype == dns.TypeTXT {
+			name = "big.wk.test."
+		}
+		cs.spec.payload = packQuery(t, uint16(100+i), name, cs.qtype, cs.edns)
+		q := cs.spec.build()
+		if err := port.Inject(q, nic.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		n, _, ok := port.Take(buf, 2*time.Second)
+		if !ok {
+			t.Fatalf("case %d: no reply", i)
+		}
+		reply := buf[:n]
+		f, ok := ParseFrame(reply, 40000)
+		if !ok {
+			t.Fatalf("case %d: reply frame does not parse: % x", i, reply)
+		}
+		checkReply(t, q, reply, f, reply[f.Payload:])
+		if ipLen := n - f.L3; ipLen > DefaultMTU {
+			t.Fatalf("case %d: IP packet of %d bytes over the MTU", i, ipLen)
+		}
+		wantAnswer(t, reply[f.Payload:], uint16(100+i), dns.RcodeSuccess, cs.tc, cs.ans)
+	}
+
+	// Frames that are not DNS queries to us are dropped and counted.
+	notOurs := [][]byte{
+		frameSpec{payload: packQuery(t, 1, "www.wk.test.", dns.TypeA, 0), dport: 5353}.build(),
+		frameSpec{payload: packQuery(t, 1, "www.wk.test.", dns.TypeA, 0), ihl: 6}.build(),
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 2, 0x08, 0x06, 0, 1}, // ARP
+		{1, 2, 3},
+	}
+	for _, b := range notOurs {
+		if err := port.Inject(b, nic.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCounted(t, &c, uint64(len(cases)+len(notOurs)))
+	stop()
+	v := c.Values()
+	if v.Replies != uint64(len(cases)) || v.Drops[DropFrame] != uint64(len(notOurs)) || v.TC != 2 {
+		t.Fatalf("counters %+v", v)
+	}
+}
+
+// TestWorkerMTU checks the payload limit given to the engine: the smaller of
+// what the buffer holds and what the MTU allows.
+func TestWorkerMTU(t *testing.T) {
+	snap := workerSnapshot(t)
+	for _, c := range []struct {
+		v6      bool
+		mtu     int
+		bufSize int
+		maxIP   int
+	}{
+		{false, 576, 4096, 576},
+		{true, 1280, 4096, 1280},
+		{false, 9000, 1024, 1024 - 14},
+		{true, 0, 4096, 1500},
+	} {
+		port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, BufSize: c.bufSize})
+		var cnt Counters
+		w := &Worker{Port: port, Snapshot: snap, Counters: &cnt, CPU: -1, MTU: c.mtu}
+		q := frameSpec{v6: c.v6, payload: packQuery(t, 9, "big.wk.test.", dns.TypeTXT, 4096)}.build()
+		if err := port.Inject(q, nic.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		pkts := make([]nic.Packet, 4)
+		n, err := port.Receive(pkts)
+		if err != nil || n != 1 {
+			t.Fatalf("Receive = %d, %v", n, err)
+		}
+		w.ServeBatch(pkts[:n])
+		p := pkts[0]
+		if p.Len == 0 {
+			t.Fatalf("MTU %d buffer %d: no reply (counters %+v)", c.mtu, c.bufSize, cnt.Values())
+		}
+		f, ok := ParseFrame(p.Buf[:p.Len], 40000)
+		if !ok {
+			t.Fatal("reply does not parse")
+		}
+		if ip := p.Len - f.L3; ip > c.maxIP || p.Len > c.bufSize {
+			t.Fatalf("MTU %d buffer %d: frame %d bytes, IP %d, want IP <= %d", c.mtu, c.bufSize, p.Len, ip, c.maxIP)
+		} else if ip < c.maxIP-400 {
+			t.Fatalf("MTU %d buffer %d: IP %d bytes, far below the limit %d: the limit is not used", c.mtu, c.bufSize, ip, c.maxIP)
+		}
+		checkReply(t, q, p.Buf[:p.Len], f, p.Buf[f.Payload:p.Len])
+		wantAnswer(t, p.Buf[f.Payload:p.Len], 9, dns.RcodeSuccess, true, -1)
+		port.Send(pkts[:n])
+	}
+}
+
+func TestWorkerNoSnapshotAndSendErrors(t *testing.T) {
+	port := nictest.New(nictest.Config{Framing: nic.FramingPayload})
+	var c Counters
+	var none atomic.Pointer[Snapshot]
+	w := &Worker{Port: port, Snapshot: &none, Counters: &c, CPU: -1}
+	stop := startWorker(t, w)
+	q := packQuery(t, 1, "www.wk.test.", dns.TypeA, 0)
+	for i := 0; i < 3; i++ {
+		port.Inject(q, peer)
+	}
+	waitCounted(t, &c, 3)
+	if v := c.Values(); v.Replies != 0 || v.Drops[DropNone] != 3 {
+		t.Fatalf("without a snapshot: %+v", v)
+	}
+	if _, _, ok := port.Take(make([]byte, 512), 50*time.Millisecond); ok {
+		t.Fatal("a reply without a snapshot")
+	}
+
+	// Publishing a snapshot takes effect from the next batch.
+	none.Store(workerSnapshot(t).Load())
+	port.FailSends(2)
+	for i := 0; i < 3; i++ {
+		port.Inject(q, peer)
+	}
+	if _, _, ok := port.Take(make([]byte, 512), 2*time.Second); !ok {
+		t.Fatal("no reply once a snapshot is published")
+	}
+	waitCounted(t, &c, 6)
+	stop()
+	if v := c.Values(); v.Replies != 3 || v.SendErrs != 2 {
+		t.Fatalf("with 2 failed sends: %+v", v)
+	}
+}
+
+func TestWorkerPinsThread(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("pinning is only observable with 2 CPUs or more")
+	}
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	cpu := -1
+	for i := 0; i < 1024; i++ {
+		if before.IsSet(i) {
+			cpu = i // the last allowed CPU
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		restore, err := pinThread(cpu)
+		if err != nil {
+			errc <- err
+			return
+		}
+		var now unix.CPUSet
+		unix.SchedGetaffinity(0, &now)
+		restore()
+		var after unix.CPUSet
+		unix.SchedGetaffinity(0, &after)
+		switch {
+		case now.Count() != 1 || !now.IsSet(cpu):
+			errc <- fmt.Errorf("pinned set has %d CPUs, want only %d", now.Count(), cpu)
+		case after != before:
+			errc <- errors.New("restore did not bring back the thread's CPU set")
+		default:
+			errc <- nil
+		}
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pinThread(1 << 20); err == nil {
+		t.Fatal("pinning to a CPU that does not exist succeeded")
+	}
+}
+
+// testFrames builds a batch of Ethernet query frames, IPv4 and IPv6.
+func testFrames(t testing.TB, n int) [][]byte {
+	frames := make([][]byte, n)
+	for i := range frames {
+		q := packQuery(t, uint16(i), "www.wk.test.", dns.TypeA, 1232)
+		frames[i] = frameSpec{v6: i%2 == 1, payload: q}.build()
+	}
+	return frames
+}
+
+// TestWorkerServeBatchAllocs pins a whole batch (parse, answer, rewrite,
+// checksums, counting) to zero allocations, on both framings.
+func TestWorkerServeBatchAllocs(t *testing.T) {
+	snap := workerSnapshot(t)
+	frames := testFrames(t, 16)
+	payloads := make([][]byte, 16)
+	for i := range payloads {
+		payloads[i] = packQuery(t, uint16(i), "www.wk.test.", dns.TypeAAAA, 0)
+	}
+	for _, c := range []struct {
+		framing nic.Framing
+		in      [][]byte
+	}{{nic.FramingEthernet, frames}, {nic.FramingPayload, payloads}} {
+		port := nictest.New(nictest.Config{Framing: c.framing})
+		var cnt Counters
+		w := &Worker{Port: port, Snapshot: snap, Counters: &cnt, CPU: -1}
+		pkts := make([]nic.Packet, len(c.in))
+		bufs := make([][]byte, len(c.in))
+		for i := range bufs {
+			bufs[i] = make([]byte, 2048)
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			for i, in := range c.in {
+				pkts[i] = nic.Packet{Buf: bufs[i], Len: copy(bufs[i], in)}
+			}
+			w.ServeBatch(pkts)
+		})
+		if allocs != 0 {
+			t.Errorf("framing %d: %v allocations per batch, want 0", c.framing, allocs)
+		}
+		if v := cnt.Values(); v.Replies != v.Queries || v.Replies == 0 {
+			t.Errorf("framing %d: %d replies to %d queries", c.framing, v.Replies, v.Queries)
+		}
+	}
+}
+
+// TestWorkerLoopAllocs runs the whole loop (Receive, ServeBatch, Send) over
+// the fake port and pins it to zero allocations per batch.
+func TestWorkerLoopAllocs(t *testing.T) {
+	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 64})
+	var c Counters
+	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1, Batch: 16}
+	stop := startWorker(t, w)
+	defer stop()
+	frames := testFrames(t, 16)
+	buf := make([]byte, 2048)
+	allocs := testing.AllocsPerRun(50, func() {
+		for _, f := range frames {
+			if err := port.Inject(f, nic.Addr{}); err != nil {
+				panic(err)
+			}
+		}
+		for range frames {
+			if _, _, ok := port.Take(buf, 2*time.Second); !ok {
+				panic("reply missing")
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch of 16, want 0", allocs)
+	}
+}
+
+// TestWorkerLoopback serves a ListenUDP socket with a Worker and queries it
+// with an ordinary DNS client, over IPv4 and IPv6.
+func TestWorkerLoopback(t *testing.T) {
+	snap := workerSnapshot(t)
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		port, err := nic.ListenUDP(addr, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c Counters
+		w := &Worker{Port: port, Snapshot: snap, Counters: &c, CPU: 0}
+		stop := startWorker(t, w)
+		cl := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSOA} {
+			m := new(dns.Msg)
+			m.SetQuestion("www.wk.test.", qt)
+			if qt == dns.TypeSOA {
+				m.SetQuestion("wk.test.", qt)
+			}
+			r, _, err := cl.Exchange(m, port.LocalAddr().String())
+			if err != nil {
+				t.Fatalf("%s query %d: %v", addr, i, err)
+			}
+			if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != qt {
+				t.Fatalf("%s: reply %v", addr, r)
+			}
+		}
+		// A large reply over UDP is bounded by the client's EDNS size.
+		m := new(dns.Msg)
+		m.SetQuestion("big.wk.test.", dns.TypeTXT)
+		m.SetEdns0(1232, false)
+		cl.UDPSize = 1232
+		r, _, err := cl.Exchange(m, port.LocalAddr().String())
+		if err != nil {
+			t.Fatalf("%s: big: %v", addr, err)
+		}
+		if r == nil || !r.Truncated || r.Len() > 1232 {
+			t.Fatalf("%s: big reply %v", addr, r)
+		}
+		stop()
+		if v := c.Values(); v.Replies != 4 || v.SendErrs != 0 {
+			t.Fatalf("%s: counters %+v", addr, v)
+		}
+		// The client used by miekg/dns is not needed any more; make sure the
+		// port's socket is really gone by binding its address exclusively.
+		lc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(port.LocalAddr()))
+		if err != nil {
+			t.Fatalf("%s still bound after Close: %v", port.LocalAddr(), err)
+		}
+		lc.Close()
+	}
+}
+
+// BenchmarkWorkerEthernet measures ServeBatch on batches of 64 Ethernet
+// frames (half IPv4, half IPv6): parse, answer, rewrite and checksums. The
+// copy that restores each query before its batch is included.
+func BenchmarkWorkerEthernet(b *testing.B) {
+	snap := workerSnapshot(b)
+	frames := testFrames(b, 64)
+	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet})
+	var c Counters
+	w := &Worker{Port: port, Snapshot: snap, Counters: &c, CPU: -1}
+	pkts := make([]nic.Packet, len(frames))
+	slab := make([]byte, len(frames)*2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, f := range frames {
+			buf := slab[i*2048 : (i+1)*2048]
+			pkts[i] = nic.Packet{Buf: buf, Len: copy(buf, f)}
+		}
+		w.ServeBatch(pkts)
+	}
+	if v := c.Values(); v.Replies != v.Queries {
+		b.Fatalf("%d replies to %d queries", v.Replies, v.Queries)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/packet")
+}
+
+// BenchmarkWorkerLoopFake runs the whole loop over the fake port, the
+// goroutine handoff of the fake included.
+func BenchmarkWorkerLoopFake(b *testing.B) {
+	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 128})
+	var c Counters
+	w := &Worker{Port: port, Snapshot: workerSnapshot(b), Counters: &c, CPU: -1}
+	done := make(chan error, 1)
+	go func() { done <- w.Run() }()
+	frames := testFrames(b, 64)
+	buf := make([]byte, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range frames {
+			port.Inject(f, nic.Addr{})
+		}
+		for range frames {
+			if _, _, ok := port.Take(buf, 2*time.Second); !ok {
+				b.Fatal("reply missing")
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/packet")
+	port.Close()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}

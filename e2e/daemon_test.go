@@ -1,0 +1,238 @@
+// Package e2e tests the ringdns and ringctl binaries from the outside: it
+// builds them once, starts the daemon as a subprocess on loopback and talks
+// to it with a miekg/dns client, kdig and ringctl.
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ringdns/ringdns/controlplane"
+)
+
+var (
+	binDir     string
+	ringdnsBin string
+	ringctlBin string
+	repoRoot   string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "ringdns-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Dir(filepath.Dir(file))
+	// The binaries are built once, with the race detector when the tests
+	// themselves run with it, so that a race in the daemon fails the run.
+	args := append([]string{"build"}, raceFlags...)
+	args = append(args, "-o", dir+"/", "./cmd/ringdns", "./cmd/ringctl")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the binaries: %v\n%s", err, out)
+		return 1
+	}
+	ringdnsBin = filepath.Join(dir, "ringdns")
+	ringctlBin = filepath.Join(dir, "ringctl")
+	return m.Run()
+}
+
+// requireTool returns the path of an external tool, or skips the test when
+// it is missing; under CI=true a missing tool fails the test instead, since
+// the test script installs it.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found and CI=true: the test script should have installed it", name)
+		}
+		t.Skipf("%s not installed (apt-get install knot-dnsutils); scripts/test installs it", name)
+	}
+	return p
+}
+
+// syncBuffer collects a subprocess's output for the test log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// daemon is a ringdns subprocess.
+type daemon struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string
+	control string
+	out     *syncBuffer
+	status  controlplane.Status
+	exited  chan struct{}
+	waitErr error
+}
+
+// startDaemon runs ringdns with args and a private control socket, and
+// waits until the control socket answers. Unless args name listen
+// addresses, the daemon listens on free loopback ports (IPv4 and IPv6).
+func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, dir: t.TempDir(), out: &syncBuffer{}, exited: make(chan struct{})}
+	d.control = filepath.Join(d.dir, "control.sock")
+	hasListen := false
+	for _, a := range args {
+		if a == "-listen" {
+			hasListen = true
+		}
+	}
+	if !hasListen {
+		args = append(args, "-listen", "127.0.0.1:0", "-listen", "[::1]:0")
+	}
+	args = append(args, "-control", d.control)
+	d.start(args, []string{"XDG_RUNTIME_DIR=" + d.dir})
+	return d
+}
+
+func (d *daemon) start(args, env []string) {
+	t := d.t
+	t.Helper()
+	d.cmd = exec.Command(ringdnsBin, args...)
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Stdout = d.out
+	d.cmd.Stderr = d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			t.Logf("ringdns %s output:\n%s", strings.Join(args, " "), d.out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-d.exited:
+			t.Fatalf("ringdns exited during startup: %v\n%s", d.waitErr, d.out.String())
+		default:
+		}
+		if c, err := controlplane.DialControl(d.control, 2*time.Second); err == nil {
+			rep, err := c.Do(controlplane.Request{Cmd: controlplane.CmdStatus}, &d.status)
+			c.Close()
+			if err == nil && rep.OK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ringdns control socket not ready after 20 s\n%s", d.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon with SIGTERM, or SIGKILL when it does not exit
+// within 10 seconds. It returns the wait error.
+func (d *daemon) stop() error {
+	select {
+	case <-d.exited:
+		return d.waitErr
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.t.Errorf("ringdns did not exit within 10 s of SIGTERM; killing it")
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	return d.waitErr
+}
+
+// alive fails the test when the daemon has exited.
+func (d *daemon) alive() {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+		d.t.Fatalf("ringdns exited: %v\n%s", d.waitErr, d.out.String())
+	default:
+	}
+}
+
+// addr returns the served address of the given family.
+func (d *daemon) addr(v6 bool) netip.AddrPort {
+	d.t.Helper()
+	for _, l := range d.status.Listen {
+		ap := netip.MustParseAddrPort(l)
+		if ap.Addr().Is6() == v6 {
+			return ap
+		}
+	}
+	d.t.Fatalf("no listen address with v6=%v in %v", v6, d.status.Listen)
+	return netip.AddrPort{}
+}
+
+// ringctl runs the ringctl binary against the daemon and returns its
+// combined output and exit status.
+func (d *daemon) ringctl(args ...string) (string, int) {
+	d.t.Helper()
+	cmd := exec.Command(ringctlBin, append([]string{"-s", d.control}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			d.t.Fatalf("ringctl %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return string(out), code
+}
+
+// runRingdns runs ringdns to completion (the check subcommand).
+func runRingdns(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ringdnsBin, args...)
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
