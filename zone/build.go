@@ -54,9 +54,10 @@ type builder struct {
 
 	nameIdx  map[string]int32
 	names    [][]byte // lowercase wire, builder order
+	arena    []byte   // the current chunk the names are copied into
 	recs     []rec
 	rdata    []byte
-	warnings []string
+	warnings []pendingWarning
 
 	soaMinimum uint32
 	z          *Zone
@@ -73,7 +74,10 @@ func load(data []byte, origin, file string) (*Zone, error) {
 	if err != nil {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin: " + err.Error()}
 	}
-	b := &builder{origin: origin, file: file, data: data, apex: lowerWire(apex), nameIdx: make(map[string]int32)}
+	// Owner names are about a third to a half of the lines of a zone
+	// file; sizing the name map for that spares most of its growth.
+	b := &builder{origin: origin, file: file, data: data, apex: lowerWire(apex),
+		nameIdx: make(map[string]int32, bytes.Count(data, []byte{'\n'})/2)}
 	if err := b.parse(); err != nil {
 		return nil, err
 	}
@@ -89,14 +93,54 @@ func (b *builder) errAt(ord uint32, format string, args ...any) *LoadError {
 	return e
 }
 
-func (b *builder) warnAt(ord uint32, format string, args ...any) {
-	b.warnings = append(b.warnings, b.errAt(ord, format, args...).Error())
+// pendingWarning is a warning whose line is not yet known: lines are found
+// for all warnings in one pass over the file at the end of the build,
+// since a pass per warning would be quadratic in a large zone.
+type pendingWarning struct {
+	ord uint32
+	msg string
 }
 
+func (b *builder) warnAt(ord uint32, format string, args ...any) {
+	b.warnings = append(b.warnings, pendingWarning{ord, fmt.Sprintf(format, args...)})
+}
+
+// locateWarnings renders the warnings with the file and line of each.
+func (b *builder) locateWarnings() []string {
+	if len(b.warnings) == 0 {
+		return nil
+	}
+	s := &lineScanner{}
+	for _, w := range b.warnings {
+		s.targets = append(s.targets, int(w.ord))
+	}
+	slices.Sort(s.targets)
+	s.targets = slices.Compact(s.targets)
+	s.at = make(map[int]lineAt, len(s.targets))
+	s.scan(b.data, b.file, 0)
+	out := make([]string, len(b.warnings))
+	for i, w := range b.warnings {
+		e := &LoadError{Origin: b.origin, File: b.file, Msg: w.msg}
+		if l, ok := s.at[int(w.ord)]; ok {
+			e.File, e.Line = l.file, l.line
+		}
+		out[i] = e.Error()
+	}
+	return out
+}
+
+// nodeFor returns the builder node of the lowercase wire name w, adding it
+// when new. w may be a scratch buffer: a new name is copied into the name
+// arena, so that a zone of millions of names costs no allocation per name.
 func (b *builder) nodeFor(w []byte) int32 {
 	if i, ok := b.nameIdx[string(w)]; ok {
 		return i
 	}
+	if len(b.arena)+len(w) > cap(b.arena) {
+		b.arena = make([]byte, 0, max(1<<20, len(w)))
+	}
+	b.arena = append(b.arena, w...)
+	w = b.arena[len(b.arena)-len(w):]
 	i := int32(len(b.names))
 	b.names = append(b.names, w)
 	b.nameIdx[string(w)] = i
@@ -106,21 +150,34 @@ func (b *builder) nodeFor(w []byte) int32 {
 func (b *builder) parse() error {
 	zp := dns.NewZoneParser(bytes.NewReader(b.data), b.origin, b.file)
 	zp.SetIncludeAllowed(true)
+	// One line per record is the common layout: reserving that many
+	// records up front saves the copies of a growing slice.
+	b.recs = make([]rec, 0, bytes.Count(b.data, []byte{'\n'})+1)
 	buf := make([]byte, 65536+512)
+	var ownerBuf [256]byte
+	// Consecutive records usually share their owner: the previous owner's
+	// text and node spare the conversion and the map lookup.
+	lastName, lastNode := "", int32(-1)
 	var ord uint32
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		if h.Class != dns.ClassINET {
 			return b.errAt(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
 		}
-		owner, err := toWire(h.Name)
-		if err != nil {
-			return b.errAt(ord, "bad owner %q: %v", h.Name, err)
+		var owner []byte
+		if h.Name != lastName || lastNode < 0 {
+			on, err := dns.PackDomainName(h.Name, ownerBuf[:], 0, nil, false)
+			if err != nil {
+				return b.errAt(ord, "bad owner %q: %v", h.Name, err)
+			}
+			owner = ownerBuf[:on]
+			lowerInPlace(owner)
+			if !isSubdomain(owner, b.apex) {
+				return b.errAt(ord, "%s is outside the zone", h.Name)
+			}
+			lastName, lastNode = h.Name, b.nodeFor(owner)
 		}
-		owner = lowerWire(owner)
-		if !isSubdomain(owner, b.apex) {
-			return b.errAt(ord, "%s is outside the zone", h.Name)
-		}
+		owner = b.names[lastNode]
 		n, err := dns.PackRR(rr, buf, 0, nil, false)
 		if err != nil {
 			return b.errAt(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
@@ -131,7 +188,7 @@ func (b *builder) parse() error {
 		if n < rdStart || n-rdStart > 65535 {
 			return b.errAt(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
 		}
-		r := rec{node: b.nodeFor(owner), typ: h.Rrtype, ttl: h.Ttl, rd: uint32(len(b.rdata)), rdl: uint16(n - rdStart), ord: ord}
+		r := rec{node: lastNode, typ: h.Rrtype, ttl: h.Ttl, rd: uint32(len(b.rdata)), rdl: uint16(n - rdStart), ord: ord}
 		switch v := rr.(type) {
 		case *dns.RRSIG:
 			r.covered = v.TypeCovered
@@ -141,6 +198,18 @@ func (b *builder) parse() error {
 		if h.Rrtype == dns.TypeOPT || h.Rrtype == dns.TypeTSIG || h.Rrtype == dns.TypeTKEY || h.Rrtype == dns.TypeANY ||
 			h.Rrtype == dns.TypeAXFR || h.Rrtype == dns.TypeIXFR {
 			return b.errAt(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
+		}
+		// A record may be written with no rdata at all (the form of
+		// dynamic update deletions), which the parser accepts; in a zone
+		// that is an error for every type whose rdata has fields. Types
+		// unknown to the parser, NULL and APL may be empty.
+		if n == rdStart && h.Rrtype != dns.TypeNULL && h.Rrtype != dns.TypeAPL {
+			if _, known := dns.TypeToRR[h.Rrtype]; known {
+				return b.errAt(ord, "%s record without data", dns.Type(h.Rrtype).String())
+			}
+		}
+		if !rdataNamesOK(h.Rrtype, buf[rdStart:n]) {
+			return b.errAt(ord, "%s record with malformed data", dns.Type(h.Rrtype).String())
 		}
 		b.rdata = append(b.rdata, buf[rdStart:n]...)
 		b.recs = append(b.recs, r)
@@ -161,6 +230,44 @@ func (b *builder) parse() error {
 		return e
 	}
 	return nil
+}
+
+// rdataNamesOK checks the names inside the rdata of the types whose names
+// the block writer reads (NS, CNAME, PTR, DNAME, MX, SRV, SOA): each must be
+// a well-formed uncompressed name filling exactly its place. The parser
+// packs a record given with too little data (an MX written "\# 0", say)
+// into short rdata rather than refusing it.
+func rdataNamesOK(typ uint16, rd []byte) bool {
+	switch typ {
+	case dns.TypeNS, dns.TypeCNAME, dns.TypePTR, dns.TypeDNAME:
+		return wireNameLen(rd) == len(rd)
+	case dns.TypeMX:
+		return len(rd) > 2 && wireNameLen(rd[2:]) == len(rd)-2
+	case dns.TypeSRV:
+		return len(rd) > 6 && wireNameLen(rd[6:]) == len(rd)-6
+	case dns.TypeSOA:
+		m := wireNameLen(rd)
+		if m < 0 {
+			return false
+		}
+		r := wireNameLen(rd[m:])
+		return r > 0 && len(rd) == m+r+20
+	}
+	return true
+}
+
+// wireNameLen returns the length of the uncompressed wire name at the start
+// of p, or -1 when p does not start with one.
+func wireNameLen(p []byte) int {
+	for i := 0; i < len(p) && i < 255; i += int(p[i]) + 1 {
+		switch {
+		case p[i] == 0:
+			return i + 1
+		case p[i] > 63:
+			return -1
+		}
+	}
+	return -1
 }
 
 func (b *builder) rdataOf(r *rec) []byte { return b.rdata[r.rd : r.rd+uint32(r.rdl)] }
@@ -210,7 +317,19 @@ func (b *builder) build() (*Zone, error) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(x, y int32) int { return CompareCanonical(b.names[x], b.names[y]) })
+	// Each name gets a sort key whose plain byte order is canonical order,
+	// so the sort compares with one memory comparison instead of walking
+	// labels (see canonicalKey).
+	keyOff := make([]uint32, len(b.names)+1)
+	keys := make([]byte, 0, len(b.names)*24)
+	for i, w := range b.names {
+		keys = appendCanonicalKey(keys, w)
+		keyOff[i+1] = uint32(len(keys))
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		return bytes.Compare(keys[keyOff[x]:keyOff[x+1]], keys[keyOff[y]:keyOff[y+1]])
+	})
+	keys, keyOff = nil, nil
 	newIdx := make([]int32, len(b.names))
 	for n, old := range order {
 		newIdx[old] = int32(n)
@@ -223,8 +342,10 @@ func (b *builder) build() (*Zone, error) {
 		sorted[n] = b.names[old]
 	}
 	b.names = sorted
-	for n, w := range b.names {
-		b.nameIdx[string(w)] = int32(n)
+	// Renumbering in place with the map's own keys hashes each name once
+	// more but allocates no key.
+	for k, old := range b.nameIdx {
+		b.nameIdx[k] = newIdx[old]
 	}
 
 	// Records sorted by node, type (RRSIGs by covered type), then rdata;
@@ -312,8 +433,12 @@ func (b *builder) build() (*Zone, error) {
 		return nil, b.errAt(soa.ord, "no NS records at the apex")
 	}
 	// Parents precede children in canonical order, so one pass in index
-	// order propagates occlusion and finds data below a DNAME.
+	// order propagates occlusion and finds data below a DNAME. dnameAbove
+	// holds, per node, the nearest ancestor with a DNAME (or -1), so that
+	// data several levels below it, under empty non-terminals, is found.
+	dnameAbove := make([]int32, len(z.nodes))
 	for n := range z.nodes {
+		dnameAbove[n] = -1
 		w := b.names[n]
 		if len(w) == len(b.apex) {
 			continue
@@ -326,12 +451,15 @@ func (b *builder) build() (*Zone, error) {
 		if pn.Flags&(FlagDelegation|FlagOccluded) != 0 {
 			z.nodes[n].Flags |= FlagOccluded
 		}
-		if pn.Flags&FlagDNAME != 0 && first[n] >= 0 {
-			return nil, b.errAt(b.recs[first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[p]))
-		}
 		if pn.Flags&FlagDNAME != 0 {
-			// An empty non-terminal below a DNAME exists only because of
-			// data further down, which the check above reports there.
+			dnameAbove[n] = p
+		} else {
+			dnameAbove[n] = dnameAbove[p]
+		}
+		if d := dnameAbove[n]; d >= 0 {
+			if first[n] >= 0 {
+				return nil, b.errAt(b.recs[first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[d]))
+			}
 			z.nodes[n].Flags |= FlagOccluded
 		}
 	}
@@ -373,8 +501,35 @@ func (b *builder) build() (*Zone, error) {
 		return nil, err
 	}
 	z.buildIndex()
-	z.warnings = b.warnings
+	z.warnings = b.locateWarnings()
 	return z, nil
+}
+
+// appendCanonicalKey appends a key for the lowercase wire name w such that
+// bytes.Compare on keys agrees with CompareCanonical on names: the labels
+// from the rightmost, each ended by the two bytes 0x00 0x00, with a 0x00
+// inside a label written as 0x00 0x01. A label that is a prefix of another
+// then sorts first, as RFC 4034 section 6.1 requires, because its end
+// marker is below any byte the longer label can continue with.
+func appendCanonicalKey(dst, w []byte) []byte {
+	var offs [MaxLabels]int
+	n := 0
+	for i := 0; w[i] != 0; i += int(w[i]) + 1 {
+		offs[n] = i
+		n++
+	}
+	for k := n - 1; k >= 0; k-- {
+		o := offs[k]
+		for _, c := range w[o+1 : o+1+int(w[o])] {
+			if c == 0 {
+				dst = append(dst, 0, 1)
+			} else {
+				dst = append(dst, c)
+			}
+		}
+		dst = append(dst, 0, 0)
+	}
+	return dst
 }
 
 func be32(p []byte) uint32 {
@@ -392,13 +547,19 @@ func (b *builder) buildSets(first, count []int32) error {
 		}
 		nd.Set0 = uint32(len(z.sets))
 		recs := b.recs[first[n] : first[n]+count[n]]
-		// RRSIGs are grouped by the type they cover and attached to that
-		// RRset; they sort after every type below 46 and before the rest,
-		// so collect them first.
-		sigs := map[uint16][]rec{}
-		for _, r := range recs {
-			if r.typ == dns.TypeRRSIG {
-				sigs[r.covered] = append(sigs[r.covered], r)
+		// RRSIGs are attached to the RRset they cover. Records are sorted
+		// by type, then covered type, so a node's RRSIGs are one run and
+		// those covering one type a run within it; no map is needed (one
+		// per node was the largest cost of building a big zone's sets).
+		var sigs []rec
+		for i := range recs {
+			if recs[i].typ == dns.TypeRRSIG {
+				j := i
+				for j < len(recs) && recs[j].typ == dns.TypeRRSIG {
+					j++
+				}
+				sigs = recs[i:j]
+				break
 			}
 		}
 		for i := 0; i < len(recs); {
@@ -417,7 +578,7 @@ func (b *builder) buildSets(first, count []int32) error {
 			rs := RRset{Type: set[0].typ, Count: uint16(len(set)), TTL: set[0].ttl, Block: None, Sig: None, Target: None}
 			for _, r := range set[1:] {
 				if r.ttl != rs.TTL {
-					b.warnAt(r.ord, "TTL %d differs from the RRset's TTL %d; %d is served", r.ttl, rs.TTL, rs.TTL)
+					b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.names[n]), typeName(rs.Type), rs.TTL, rs.TTL)
 					break
 				}
 			}
@@ -433,34 +594,63 @@ func (b *builder) buildSets(first, count []int32) error {
 					rs.Block, err = b.rrsetBlock(int32(n), set)
 				}
 				if err != nil {
-					return err
+					return b.locate(err, set[0].ord)
 				}
-				if s := sigs[rs.Type]; len(s) > 0 {
+				if s := coveringRun(sigs, rs.Type); len(s) > 0 {
 					if rs.Sig, err = b.plainBlock(b.names[n], s, 0); err != nil {
-						return err
+						return b.locate(err, s[0].ord)
 					}
 				}
 			}
-			delete(sigs, rs.Type)
 			z.sets = append(z.sets, rs)
 			i = j
 		}
-		for t, s := range sigs {
-			b.warnAt(s[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
+		for i := 0; i < len(sigs); {
+			t := sigs[i].covered
+			run := coveringRun(sigs[i:], t)
+			if t == dns.TypeRRSIG || !slices.ContainsFunc(recs, func(r rec) bool { return r.typ == t }) {
+				b.warnAt(run[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
+			}
+			i += len(run)
 		}
 		nd.NSets = uint16(uint32(len(z.sets)) - nd.Set0)
 		if nd.Flags&FlagApex != 0 {
-			if err := b.negSOABlocks(recs, sigs); err != nil {
-				return err
+			if err := b.negSOABlocks(recs); err != nil {
+				return b.locate(err, recs[0].ord)
 			}
 		}
 	}
 	return nil
 }
 
+// locate gives a block-building error, which knows neither the zone nor
+// the file, the zone's origin and the file and line of the record with
+// ordinal ord, so that it reaches the zone's author like any other error.
+func (b *builder) locate(err error, ord uint32) error {
+	var le *LoadError
+	if errors.As(err, &le) && le.Origin == "" && le.File == "" {
+		return b.errAt(ord, "%s", le.Msg)
+	}
+	return err
+}
+
+// coveringRun returns the RRSIGs of sigs (a node's RRSIG run, sorted by
+// covered type) that cover type t.
+func coveringRun(sigs []rec, t uint16) []rec {
+	i := 0
+	for i < len(sigs) && sigs[i].covered != t {
+		i++
+	}
+	j := i
+	for j < len(sigs) && sigs[j].covered == t {
+		j++
+	}
+	return sigs[i:j]
+}
+
 // negSOABlocks prepares the SOA of negative answers with its TTL lowered to
 // the SOA MINIMUM when that is smaller (RFC 2308 section 3).
-func (b *builder) negSOABlocks(recs []rec, _ map[uint16][]rec) error {
+func (b *builder) negSOABlocks(recs []rec) error {
 	z := b.z
 	var soa []rec
 	var sig []rec
@@ -488,17 +678,24 @@ func (b *builder) negSOABlocks(recs []rec, _ map[uint16][]rec) error {
 // ordinal starts, by scanning the master file text the way the parser
 // reads it. It runs only when an error or warning must name a line.
 func recordLine(data []byte, file string, ord int) (string, int, bool) {
-	s := &lineScanner{target: ord}
+	s := &lineScanner{targets: []int{ord}, at: map[int]lineAt{}}
 	s.scan(data, file, 0)
-	return s.file, s.line, s.found
+	l, ok := s.at[ord]
+	return l.file, l.line, ok
 }
 
+// lineScanner finds where the records with the ordinals in targets
+// (ascending) start; found is set once all are located.
 type lineScanner struct {
-	target int
-	seen   int
-	found  bool
-	file   string
-	line   int
+	targets []int
+	at      map[int]lineAt
+	seen    int
+	found   bool
+}
+
+type lineAt struct {
+	file string
+	line int
 }
 
 // scan walks logical records: a record starts on a line that is not blank
@@ -595,9 +792,12 @@ func (s *lineScanner) scan(data []byte, file string, depth int) {
 			}
 			continue
 		}
-		if s.seen == s.target {
-			s.found, s.file, s.line = true, file, startLine
-			return
+		if k := len(s.at); k < len(s.targets) && s.seen == s.targets[k] {
+			s.at[s.seen] = lineAt{file, startLine}
+			if len(s.at) == len(s.targets) {
+				s.found = true
+				return
+			}
 		}
 		s.seen++
 	}

@@ -78,6 +78,15 @@ func lowerWire(w []byte) []byte {
 	return out
 }
 
+// lowerInPlace lowercases a wire-format name in place.
+func lowerInPlace(w []byte) {
+	for i := 0; i < len(w) && w[i] != 0; i += int(w[i]) + 1 {
+		for j := i + 1; j <= i+int(w[i]) && j < len(w); j++ {
+			w[j] = lowerASCII(w[j])
+		}
+	}
+}
+
 // labelOffsets returns the offset of each label of a wire name, leftmost
 // first, without the root.
 func labelOffsets(w []byte) []int {

@@ -154,7 +154,7 @@ func (z *Zone) NodeName(n *Node) []byte {
 
 // MemoryBytes is the memory held by the table's arenas.
 func (z *Zone) MemoryBytes() int {
-	return len(z.names) + len(z.nodes)*16 + len(z.sets)*24 + len(z.blocks)*28 +
+	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + len(z.blocks)*28 +
 		len(z.wire) + len(z.patches)*2 + len(z.trims)*4 + len(z.index)*8
 }
 
