@@ -26,40 +26,61 @@ func Checksum(b []byte) uint16 {
 // swaps the bytes of the folded result at the end. This is exact because a
 // ones'-complement sum is independent of byte order up to that final swap
 // (RFC 1071 section 2(B)); it saves a byte swap per load.
+//
+// Each 8-byte load is split into its two 32-bit halves, which are added as
+// plain integers to 64-bit accumulators: the carries collect in the upper
+// 32 bits and are folded back at the end, which is what ones'-complement
+// addition does with them anyway. Without a carry chain, the four
+// accumulators are independent and the additions run in parallel; a sum with
+// carries (ADC) would be one serial chain.
 func Sum(b []byte, initial uint32) uint32 {
-	// The accumulator is in little-endian word order; initial is in
+	// The accumulators are in little-endian word order; initial is in
 	// big-endian order, so it is swapped on the way in.
-	acc := uint64(bits.ReverseBytes16(uint16(foldTo16(uint64(initial)))))
-	var c uint64
-	// The main loop adds 32 bytes per iteration with a single carry chain;
-	// the carry out of the last addition is added back in on the next one.
+	a0 := uint64(bits.ReverseBytes16(uint16(foldTo16(uint64(initial)))))
+	var a1, a2, a3 uint64
 	for len(b) >= 32 {
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:16]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:24]), c)
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:32]), c)
+		x0 := binary.LittleEndian.Uint64(b[0:8])
+		x1 := binary.LittleEndian.Uint64(b[8:16])
+		x2 := binary.LittleEndian.Uint64(b[16:24])
+		x3 := binary.LittleEndian.Uint64(b[24:32])
+		a0 += halves(x0)
+		a1 += halves(x1)
+		a2 += halves(x2)
+		a3 += halves(x3)
 		b = b[32:]
 	}
 	for len(b) >= 8 {
-		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)
+		a0 += halves(binary.LittleEndian.Uint64(b[0:8]))
 		b = b[8:]
 	}
 	if len(b) >= 4 {
-		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint32(b[0:4])), c)
+		a1 += uint64(binary.LittleEndian.Uint32(b[0:4]))
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint16(b[0:2])), c)
+		a2 += uint64(binary.LittleEndian.Uint16(b[0:2]))
 		b = b[2:]
 	}
 	if len(b) == 1 {
 		// In little-endian word order the odd byte is the low byte of a word
 		// whose high byte is the zero pad; after the final swap it is the
 		// high byte of a big-endian word, as RFC 1071 pads it.
-		acc, c = bits.Add64(acc, uint64(b[0]), c)
+		a3 += uint64(b[0])
 	}
-	acc, c = bits.Add64(acc, 0, c)
-	acc += c
+	// An accumulator gains less than 2^33 per 32 bytes, so for any b
+	// shorter than 2^33 bytes, far more than a packet, each stays below
+	// 2^61 and their total does not overflow.
+	return leSum(a0 + a1 + a2 + a3)
+}
+
+// halves returns the sum of the two 32-bit halves of x, the form in which
+// Sum accumulates an 8-byte load.
+func halves(x uint64) uint64 { return x&0xffffffff + x>>32 }
+
+// leSum turns a sum accumulated in little-endian word order, as Sum
+// accumulates it, into a partial sum as Sum returns it: folded to 16 bits,
+// in big-endian order. acc may hold carries in its upper bits.
+func leSum(acc uint64) uint32 {
 	return uint32(bits.ReverseBytes16(uint16(foldTo16(acc))))
 }
 

@@ -3,9 +3,11 @@ package dataplane
 import "sync/atomic"
 
 // Counters are the statistics of one worker. Exactly one goroutine (the
-// worker) writes them; it uses atomic loads and stores, not read-modify-write
-// instructions, so an increment costs a plain load and store while readers on
-// other goroutines still see whole values. The padding keeps two workers'
+// worker) writes them, so an update is an atomic load and an atomic store,
+// not a read-modify-write, and readers on other goroutines still see whole
+// values. An atomic store is nonetheless a full barrier on amd64 (an XCHG),
+// so the worker counts a batch in a plain tally on its stack and adds the
+// tally to its Counters once per batch. The padding keeps two workers'
 // counters off each other's cache lines.
 type Counters struct {
 	_        [64]byte
@@ -21,27 +23,76 @@ type Counters struct {
 	_        [64]byte
 }
 
-func inc(c *atomic.Uint64)           { c.Store(c.Load() + 1) }
 func add(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
 
-// Count records one result and, when a reply was sent, its length.
+// Count records one result and, when a reply was sent, its length. It is
+// for writers that count one packet at a time (the TCP service); a worker
+// counts a batch with a tally.
 func (c *Counters) Count(r Result, replyLen int) {
-	inc(&c.Queries)
+	var t tally
+	t.count(r, replyLen)
+	c.flush(&t)
+}
+
+// tally holds the counts of one batch in plain integers.
+type tally struct {
+	queries, replies, bytes, tc, do uint64
+	kinds                           [NumKinds]uint64
+	rcodes                          [24]uint64
+	drops                           [NumDropReasons]uint64
+}
+
+// count records one result and, when a reply was sent, its length.
+func (t *tally) count(r Result, replyLen int) {
+	t.queries++
 	if r.Kind == KindDrop {
-		inc(&c.Drops[r.Drop])
+		t.drops[r.Drop]++
 		return
 	}
-	inc(&c.Replies)
-	add(&c.Bytes, uint64(replyLen))
-	inc(&c.Kinds[r.Kind])
-	if int(r.Rcode) < len(c.Rcodes) {
-		inc(&c.Rcodes[r.Rcode])
+	t.replies++
+	t.bytes += uint64(replyLen)
+	t.kinds[r.Kind]++
+	if int(r.Rcode) < len(t.rcodes) {
+		t.rcodes[r.Rcode]++
 	}
 	if r.TC {
-		inc(&c.TC)
+		t.tc++
 	}
 	if r.DO {
-		inc(&c.DO)
+		t.do++
+	}
+}
+
+// flush adds t to c, storing only the counters that changed.
+func (c *Counters) flush(t *tally) {
+	if t.queries == 0 {
+		return
+	}
+	add(&c.Queries, t.queries)
+	if t.replies != 0 {
+		add(&c.Replies, t.replies)
+		add(&c.Bytes, t.bytes)
+	}
+	if t.tc != 0 {
+		add(&c.TC, t.tc)
+	}
+	if t.do != 0 {
+		add(&c.DO, t.do)
+	}
+	for i, n := range t.kinds {
+		if n != 0 {
+			add(&c.Kinds[i], n)
+		}
+	}
+	for i, n := range t.rcodes {
+		if n != 0 {
+			add(&c.Rcodes[i], n)
+		}
+	}
+	for i, n := range t.drops {
+		if n != 0 {
+			add(&c.Drops[i], n)
+		}
 	}
 }
 
@@ -92,5 +143,5 @@ func (v *CounterValues) Add(o CounterValues) {
 // String names of kinds and drop reasons, for metrics labels.
 var (
 	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail"}
-	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace"}
+	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot"}
 )

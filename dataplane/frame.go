@@ -44,8 +44,9 @@ func (f *Frame) HeaderLen() int { return f.Payload }
 // to port and reports whether it is one the data plane answers. It accepts at
 // most one 802.1Q tag; IPv4 without options (IHL 5) and unfragmented (MF 0,
 // offset 0); IPv6 whose next header is UDP (no extension headers); unicast
-// source and destination MAC and IP addresses; and a source port other than
-// 0, since a reply could not be addressed otherwise. Everything else is left
+// source and destination MAC and IP addresses; and source and destination
+// ports other than 0 (reserved): a reply could not be addressed to source
+// port 0, nor sent from destination port 0, so port 0 matches nothing. Everything else is left
 // to the kernel by the XDP program, or dropped here when it arrives anyway.
 //
 // The IPv4 header checksum and the UDP checksum are not verified: the
@@ -122,7 +123,8 @@ func ParseFrame(b []byte, port uint16) (f Frame, ok bool) {
 		return f, false
 	}
 	udp := b[f.L4 : f.L4+udpHeaderLen]
-	if binary.BigEndian.Uint16(udp[2:4]) != port || binary.BigEndian.Uint16(udp[0:2]) == 0 {
+	sport, dport := binary.BigEndian.Uint16(udp[0:2]), binary.BigEndian.Uint16(udp[2:4])
+	if dport != port || sport == 0 || dport == 0 {
 		return f, false
 	}
 	udpLen := int(binary.BigEndian.Uint16(udp[4:6]))
@@ -174,27 +176,36 @@ func RewriteReply(b []byte, f *Frame, n int) int {
 	udp[6], udp[7] = 0, 0
 
 	// The pseudo-header sum: source and destination addresses (their order
-	// does not change the sum), protocol and UDP length.
+	// does not change the sum), protocol and UDP length. The fixed-size
+	// headers are summed in straight-line code from the same loads that swap
+	// the addresses, in the little-endian order of Sum (see there), rather
+	// than by calls to Sum.
 	var sum uint32
 	if f.IPv6 {
 		ip := b[f.L3 : f.L3+ipv6HeaderLen]
-		swap16(ip[8:24], ip[24:40])
+		s0, s1 := binary.LittleEndian.Uint64(ip[8:16]), binary.LittleEndian.Uint64(ip[16:24])
+		d0, d1 := binary.LittleEndian.Uint64(ip[24:32]), binary.LittleEndian.Uint64(ip[32:40])
+		binary.LittleEndian.PutUint64(ip[8:16], d0)
+		binary.LittleEndian.PutUint64(ip[16:24], d1)
+		binary.LittleEndian.PutUint64(ip[24:32], s0)
+		binary.LittleEndian.PutUint64(ip[32:40], s1)
 		ip[1] &^= 0x30 // the ECN bits straddle bytes 0 and 1: low 2 bits of the traffic class
 		binary.BigEndian.PutUint16(ip[4:6], uint16(udpLen))
 		ip[7] = replyHopLimit
-		sum = Sum(ip[8:40], protoUDP+uint32(udpLen))
+		sum = leSum(halves(s0)+halves(s1)+halves(d0)+halves(d1)) + protoUDP + uint32(udpLen)
 	} else {
 		ip := b[f.L3 : f.L3+ipv4HeaderLen]
-		var a [4]byte
-		copy(a[:], ip[12:16])
-		copy(ip[12:16], ip[16:20])
-		copy(ip[16:20], a[:])
+		src, dst := binary.LittleEndian.Uint32(ip[12:16]), binary.LittleEndian.Uint32(ip[16:20])
+		binary.LittleEndian.PutUint32(ip[12:16], dst)
+		binary.LittleEndian.PutUint32(ip[16:20], src)
 		ip[1] &^= 0x03
 		binary.BigEndian.PutUint16(ip[2:4], uint16(ipv4HeaderLen+udpLen))
 		ip[8] = replyHopLimit
 		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:12], Checksum(ip))
-		sum = Sum(ip[12:20], protoUDP+uint32(udpLen))
+		addrs := uint64(src) + uint64(dst)
+		hdr := addrs + uint64(binary.LittleEndian.Uint32(ip[0:4])) + uint64(binary.LittleEndian.Uint32(ip[4:8])) + uint64(binary.LittleEndian.Uint32(ip[8:12]))
+		binary.BigEndian.PutUint16(ip[10:12], Fold(leSum(hdr)))
+		sum = leSum(addrs) + protoUDP + uint32(udpLen)
 	}
 	c := Fold(Sum(udp, sum))
 	if c == 0 {
@@ -204,12 +215,4 @@ func RewriteReply(b []byte, f *Frame, n int) int {
 	}
 	binary.BigEndian.PutUint16(udp[6:8], c)
 	return end
-}
-
-// swap16 exchanges two 16-byte addresses.
-func swap16(x, y []byte) {
-	var t [16]byte
-	copy(t[:], x[:16])
-	copy(x[:16], y[:16])
-	copy(y[:16], t[:])
 }

@@ -170,6 +170,21 @@ func TestParseFrame(t *testing.T) {
 	}
 }
 
+// TestParseFramePortZero checks that a frame addressed to port 0 is not
+// answered even when port 0 is asked for: its reply would come from the
+// reserved port 0, which no client accepts and ParseFrame itself rejects as
+// a source port.
+func TestParseFramePortZero(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		b := frameSpec{v6: v6, payload: testQuery}.build()
+		f, _ := ParseFrame(b, 53)
+		b[f.L4+2], b[f.L4+3] = 0, 0
+		if _, ok := ParseFrame(b, 0); ok {
+			t.Fatalf("IPv6 %v: a frame to port 0 parsed", v6)
+		}
+	}
+}
+
 // TestParseFrameTruncated cuts valid frames at every length: none may parse
 // unless the cut only removes padding.
 func TestParseFrameTruncated(t *testing.T) {

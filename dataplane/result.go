@@ -22,12 +22,13 @@ const (
 type DropReason uint8
 
 const (
-	DropNone      DropReason = iota
-	DropShort                // shorter than a DNS header
-	DropResponse             // QR=1: never answer a response
-	DropMalformed            // header unsound and question unparsable
-	DropFrame                // link, network or transport header not ours or unsound (AF_XDP)
-	DropNoSpace              // the buffer cannot hold even a minimal reply
+	DropNone       DropReason = iota
+	DropShort                 // shorter than a DNS header
+	DropResponse              // QR=1: never answer a response
+	DropMalformed             // header unsound and question unparsable
+	DropFrame                 // link, network or transport header not ours or unsound (AF_XDP)
+	DropNoSpace               // the buffer cannot hold even a minimal reply
+	DropNoSnapshot            // no snapshot published yet: nothing to answer from
 	NumDropReasons
 )
 

@@ -65,30 +65,10 @@ func (w *Worker) Run() error {
 		batch = DefaultBatch
 	}
 	pkts := make([]nic.Packet, batch)
-	sec, _ := w.Port.(sendErrorCounter)
-	var secBase, errsBase uint64
-	if sec != nil {
-		secBase, errsBase = sec.SendErrors(), w.Counters.SendErrs.Load()
-	}
+	var st sendErrState
+	st.init(w)
 	for {
-		n, err := w.Port.Receive(pkts)
-		if err != nil {
-			if errors.Is(err, nic.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		if n == 0 {
-			continue
-		}
-		w.ServeBatch(pkts[:n])
-		err = w.Port.Send(pkts[:n])
-		if sec != nil {
-			// The port's count is cumulative; the worker is the only writer
-			// of its Counters, so a store keeps them in step.
-			w.Counters.SendErrs.Store(errsBase + sec.SendErrors() - secBase)
-		}
-		if err != nil {
+		if err := w.turn(pkts, &st); err != nil {
 			if errors.Is(err, nic.ErrClosed) {
 				return nil
 			}
@@ -97,20 +77,53 @@ func (w *Worker) Run() error {
 	}
 }
 
+// sendErrState carries what Run needs to publish the port's send errors in
+// Counters.SendErrs.
+type sendErrState struct {
+	sec               sendErrorCounter // nil when the port does not count them
+	secBase, errsBase uint64
+}
+
+func (st *sendErrState) init(w *Worker) {
+	st.sec, _ = w.Port.(sendErrorCounter)
+	if st.sec != nil {
+		st.secBase, st.errsBase = st.sec.SendErrors(), w.Counters.SendErrs.Load()
+	}
+}
+
+// turn is one iteration of Run's loop: receive a batch into pkts, answer it
+// and send it. It returns Receive's or Send's error as it is.
+func (w *Worker) turn(pkts []nic.Packet, st *sendErrState) error {
+	n, err := w.Port.Receive(pkts)
+	if err != nil || n == 0 {
+		return err
+	}
+	w.ServeBatch(pkts[:n])
+	err = w.Port.Send(pkts[:n])
+	if st.sec != nil {
+		// The port's count is cumulative; the worker is the only writer of
+		// its Counters, so a store keeps them in step.
+		w.Counters.SendErrs.Store(st.errsBase + st.sec.SendErrors() - st.secBase)
+	}
+	return err
+}
+
 // ServeBatch answers the packets of one batch in place: it sets every
 // pkts[i].Len to the length of the reply now in pkts[i].Buf, or to 0 for a
 // packet that gets no reply, and counts each packet. It is Run's per-batch
 // work, exported for tests and benchmarks that drive a port themselves.
 func (w *Worker) ServeBatch(pkts []nic.Packet) {
+	// The batch is counted on the stack and published once at the end; see
+	// Counters.
+	var t tally
+	defer w.Counters.flush(&t)
 	snap := w.Snapshot.Load()
 	if snap == nil {
 		// Until the control plane publishes the first snapshot there is
 		// nothing to answer from.
-		// TODO(result.go): DropNone stands for "no snapshot" because Result
-		// has no reason of its own for it; a DropNoSnapshot is requested.
 		for i := range pkts {
 			pkts[i].Len = 0
-			w.Counters.Count(Result{Kind: KindDrop, Drop: DropNone, Zone: -1}, 0)
+			t.count(Result{Kind: KindDrop, Drop: DropNoSnapshot, Zone: -1}, 0)
 		}
 		return
 	}
@@ -125,7 +138,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 		mtu = min(mtu, 65535)
 		for i := range pkts {
-			w.serveFrame(snap, &pkts[i], port, mtu)
+			serveFrame(snap, &pkts[i], port, mtu, &t)
 		}
 		return
 	}
@@ -133,7 +146,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		p := &pkts[i]
 		if p.Len <= 0 || p.Len > len(p.Buf) {
 			p.Len = 0
-			w.Counters.Count(Result{Kind: KindDrop, Drop: DropShort, Zone: -1}, 0)
+			t.count(Result{Kind: KindDrop, Drop: DropShort, Zone: -1}, 0)
 			continue
 		}
 		n, r := snap.Answer(p.Buf, p.Buf[:p.Len], false)
@@ -141,40 +154,45 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			n = 0
 		}
 		p.Len = n
-		w.Counters.Count(r, n)
+		t.count(r, n)
 	}
 }
 
-// serveFrame answers one Ethernet frame in place.
-func (w *Worker) serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int) {
+// serveFrame answers one Ethernet frame in place and counts it in t.
+func serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int, t *tally) {
 	if p.Len < 0 || p.Len > len(p.Buf) {
 		p.Len = 0
-		w.Counters.Count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
+		t.count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
 		return
 	}
 	f, ok := ParseFrame(p.Buf[:p.Len], port)
 	if !ok {
 		p.Len = 0
-		w.Counters.Count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
+		t.count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
 		return
 	}
+	// The engine gets at most the room that both the buffer and the MTU
+	// allow. A reply that would need more is truncated by the engine to the
+	// question and the OPT record, with TC set, so that the client retries
+	// over TCP; it never exceeds the limit.
 	limit := f.PayloadLimit(len(p.Buf), mtu)
 	q := p.Buf[f.Payload : f.Payload+f.PayloadLen]
 	n, r := snap.Answer(p.Buf[f.Payload:f.Payload+limit], q, false)
 	if r.Kind == KindDrop || n <= 0 || n > limit {
-		// An engine that wrote past its limit would be a bug; such a reply is
-		// not sent rather than sent oversized.
+		// An engine that wrote past its limit, or returned an empty reply
+		// it did not call a drop, would be a bug; such a reply is not sent
+		// rather than sent oversized.
 		p.Len = 0
 		if r.Kind != KindDrop {
 			r = Result{Kind: KindDrop, Drop: DropNoSpace, Zone: r.Zone}
 		}
-		w.Counters.Count(r, 0)
+		t.count(r, 0)
 		return
 	}
 	p.Len = RewriteReply(p.Buf, &f, n)
 	// Bytes counts DNS payload, as on payload ports, so that the two
 	// backends' figures compare.
-	w.Counters.Count(r, n)
+	t.count(r, n)
 }
 
 // pinThread locks the calling goroutine to its OS thread and binds that

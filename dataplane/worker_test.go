@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +23,8 @@ import (
 
 // workerZone is the zone the worker tests serve. big holds 31 TXT records
 // of about 160 bytes, more than any UDP reply may carry, so that its reply is
-// bounded by the MTU or the EDNS size, not by the data.
+// bounded by the MTU or the EDNS size, not by the data. t1 to t10 hold 1 to
+// 10 such records, so that their replies grow in steps of 166 bytes.
 var workerZone = func() string {
 	var b strings.Builder
 	b.WriteString(`$ORIGIN wk.test.
@@ -34,6 +37,11 @@ www  IN AAAA fd53::10
 `)
 	for i := 0; i < 31; i++ {
 		fmt.Fprintf(&b, "big IN TXT \"%03d%s\"\n", i, strings.Repeat("y", 150))
+	}
+	for k := 1; k <= 10; k++ {
+		for i := 0; i < k; i++ {
+			fmt.Fprintf(&b, "t%d IN TXT \"%03d%s\"\n", k, i, strings.Repeat("z", 150))
+		}
 	}
 	return b.String()
 }()
@@ -244,8 +252,11 @@ func TestWorkerEthernet(t *testing.T) {
 	}
 }
 
-// TestWorkerMTU checks the payload limit given to the engine: the smaller of
-// what the buffer holds and what the MTU allows.
+// TestWorkerMTU checks the payload limit given to the engine, the smaller
+// of what the buffer holds and what the MTU allows, to the byte: every
+// reply of t1 to t10 that fits under the limit is sent whole, and every one
+// that does not falls back to TC with only the question and the OPT record.
+// A limit set too low or too high turns one of them the wrong way.
 func TestWorkerMTU(t *testing.T) {
 	snap := workerSnapshot(t)
 	for _, c := range []struct {
@@ -262,32 +273,69 @@ func TestWorkerMTU(t *testing.T) {
 		port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, BufSize: c.bufSize})
 		var cnt Counters
 		w := &Worker{Port: port, Snapshot: snap, Counters: &cnt, CPU: -1, MTU: c.mtu}
-		q := frameSpec{v6: c.v6, payload: packQuery(t, 9, "big.wk.test.", dns.TypeTXT, 4096)}.build()
-		if err := port.Inject(q, nic.Addr{}); err != nil {
-			t.Fatal(err)
+		ipHdr := ipv4HeaderLen
+		if c.v6 {
+			ipHdr = ipv6HeaderLen
 		}
+		whole := make([]byte, 65535)
 		pkts := make([]nic.Packet, 4)
-		n, err := port.Receive(pkts)
-		if err != nil || n != 1 {
-			t.Fatalf("Receive = %d, %v", n, err)
+		var fit, truncated int
+		for k := 1; k <= 10; k++ {
+			name := fmt.Sprintf("t%d.wk.test.", k)
+			payload := packQuery(t, uint16(k), name, dns.TypeTXT, 4096)
+			// The reply the engine builds with room to spare; over UDP with
+			// EDNS 4096 it is the same as long as it fits.
+			wn, _ := snap.Load().Answer(whole, payload, true)
+			q := frameSpec{v6: c.v6, payload: payload}.build()
+			if err := port.Inject(q, nic.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := port.Receive(pkts)
+			if err != nil || n != 1 {
+				t.Fatalf("Receive = %d, %v", n, err)
+			}
+			w.ServeBatch(pkts[:n])
+			p := pkts[0]
+			if p.Len == 0 {
+				t.Fatalf("MTU %d buffer %d, %s: no reply (counters %+v)", c.mtu, c.bufSize, name, cnt.Values())
+			}
+			f, ok := ParseFrame(p.Buf[:p.Len], 40000)
+			if !ok {
+				t.Fatal("reply does not parse")
+			}
+			if ip := p.Len - f.L3; ip > c.maxIP || p.Len > c.bufSize {
+				t.Fatalf("MTU %d buffer %d, %s: frame %d bytes, IP %d, want IP <= %d", c.mtu, c.bufSize, name, p.Len, ip, c.maxIP)
+			}
+			reply := p.Buf[f.Payload:p.Len]
+			checkReply(t, q, p.Buf[:p.Len], f, reply)
+			if ipHdr+udpHeaderLen+wn <= c.maxIP {
+				fit++
+				wantAnswer(t, reply, uint16(k), dns.RcodeSuccess, false, k)
+				if !bytes.Equal(reply, whole[:wn]) {
+					t.Fatalf("MTU %d buffer %d, %s: reply differs from the engine's whole reply", c.mtu, c.bufSize, name)
+				}
+			} else {
+				truncated++
+				m := wantAnswer(t, reply, uint16(k), dns.RcodeSuccess, true, 0)
+				if len(m.Ns) != 0 || len(m.Extra) != 1 || m.Extra[0].Header().Rrtype != dns.TypeOPT {
+					t.Fatalf("MTU %d buffer %d, %s: TC reply holds more than the question and OPT:\n%v", c.mtu, c.bufSize, name, m)
+				}
+			}
+			if err := port.Send(pkts[:n]); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, ok := port.Take(whole, time.Second); !ok {
+				t.Fatal("the reply was not sent")
+			}
 		}
-		w.ServeBatch(pkts[:n])
-		p := pkts[0]
-		if p.Len == 0 {
-			t.Fatalf("MTU %d buffer %d: no reply (counters %+v)", c.mtu, c.bufSize, cnt.Values())
+		// The limit must fall between the smallest and the largest reply
+		// for the test to tell anything.
+		if fit == 0 || truncated == 0 {
+			t.Fatalf("MTU %d buffer %d: %d replies fit and %d were truncated; the zone does not straddle the limit", c.mtu, c.bufSize, fit, truncated)
 		}
-		f, ok := ParseFrame(p.Buf[:p.Len], 40000)
-		if !ok {
-			t.Fatal("reply does not parse")
+		if v := cnt.Values(); v.Replies != 10 || v.TC != uint64(truncated) {
+			t.Fatalf("MTU %d buffer %d: counters %+v, want 10 replies, %d TC", c.mtu, c.bufSize, v, truncated)
 		}
-		if ip := p.Len - f.L3; ip > c.maxIP || p.Len > c.bufSize {
-			t.Fatalf("MTU %d buffer %d: frame %d bytes, IP %d, want IP <= %d", c.mtu, c.bufSize, p.Len, ip, c.maxIP)
-		} else if ip < c.maxIP-400 {
-			t.Fatalf("MTU %d buffer %d: IP %d bytes, far below the limit %d: the limit is not used", c.mtu, c.bufSize, ip, c.maxIP)
-		}
-		checkReply(t, q, p.Buf[:p.Len], f, p.Buf[f.Payload:p.Len])
-		wantAnswer(t, p.Buf[f.Payload:p.Len], 9, dns.RcodeSuccess, true, -1)
-		port.Send(pkts[:n])
 	}
 }
 
@@ -302,7 +350,7 @@ func TestWorkerNoSnapshotAndSendErrors(t *testing.T) {
 		port.Inject(q, peer)
 	}
 	waitCounted(t, &c, 3)
-	if v := c.Values(); v.Replies != 0 || v.Drops[DropNone] != 3 {
+	if v := c.Values(); v.Replies != 0 || v.Drops[DropNoSnapshot] != 3 {
 		t.Fatalf("without a snapshot: %+v", v)
 	}
 	if _, _, ok := port.Take(make([]byte, 512), 50*time.Millisecond); ok {
@@ -544,5 +592,89 @@ func BenchmarkWorkerLoopFake(b *testing.B) {
 	port.Close()
 	if err := <-done; err != nil {
 		b.Fatal(err)
+	}
+}
+
+// TestWorkerRootMix runs the worker loop over the root mix with and without
+// DO and checks every reply against the engine's answer to the bare query:
+// the worker must send exactly the engine's reply, in a frame addressed back
+// to the client with valid lengths and checksums.
+func TestWorkerRootMix(t *testing.T) {
+	_, root := snapshots(t)
+	for _, do := range []bool{false, true} {
+		frames := rootMixFrames(t, do)
+		want := make([]byte, 4096)
+		var checked int
+		inspect := func(i int, reply []byte) {
+			if reply == nil {
+				t.Fatalf("DO=%v: frame %d dropped", do, i)
+			}
+			q := frames[i]
+			fq, _ := ParseFrame(q, 53)
+			f, ok := ParseFrame(reply, binary.BigEndian.Uint16(q[fq.L4:]))
+			if !ok {
+				t.Fatalf("DO=%v: reply %d does not parse", do, i)
+			}
+			n, _ := root.Answer(want, q[fq.Payload:fq.Payload+fq.PayloadLen], false)
+			if !bytes.Equal(reply[f.Payload:], want[:n]) {
+				t.Fatalf("DO=%v: reply %d differs from the engine's:\n% x\n% x", do, i, reply[f.Payload:], want[:n])
+			}
+			checkReply(t, q, reply, f, reply[f.Payload:])
+			checked++
+		}
+		w, ring, st := rootMixWorker(t, do, frames, inspect)
+		pkts := make([]nic.Packet, DefaultBatch)
+		for range len(frames) / len(pkts) {
+			if err := w.turn(pkts, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, s := w.Counters.Values(), ring.Stats()
+		if checked != len(frames) || v.Replies != uint64(len(frames)) || s.Replies != v.Replies || s.Bytes <= v.Bytes {
+			t.Fatalf("DO=%v: %d checked, counters %+v, ring %+v", do, checked, v, s)
+		}
+		// The mix holds referrals, NXDOMAIN and apex answers, and with DO
+		// every reply carries DO.
+		if v.Kinds[KindReferral] == 0 || v.Kinds[KindNXDomain] == 0 || v.Kinds[KindAnswer] == 0 || (do && v.DO != v.Replies) || (!do && v.DO != 0) {
+			t.Fatalf("DO=%v: kinds %v, DO %d", do, v.Kinds, v.DO)
+		}
+	}
+}
+
+// TestWorkerRunAllocs pins the worker loop over the root mix to zero
+// allocations per packet, first one turn at a time (Receive, ServeBatch,
+// Send), then through Run itself: Run allocates its batch slice once, so a
+// run of 4096 packets must allocate exactly as much as a run of 64.
+func TestWorkerRunAllocs(t *testing.T) {
+	for _, do := range []bool{false, true} {
+		w, ring, st := rootMixWorker(t, do, nil, nil)
+		pkts := make([]nic.Packet, DefaultBatch)
+		// 100 runs of 4 batches go through the 4096 queries of the mix
+		// six times.
+		allocs := testing.AllocsPerRun(100, func() {
+			for range 4 {
+				if err := w.turn(pkts, st); err != nil {
+					panic(err)
+				}
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("DO=%v: %v allocations per 4 batches of %d, want 0", do, allocs, len(pkts))
+		}
+		run := func(n int) float64 {
+			return testing.AllocsPerRun(5, func() {
+				ring.SetLimit(n)
+				if err := w.Run(); err != nil {
+					panic(err)
+				}
+			})
+		}
+		short, long := run(64), run(4096)
+		if long != short || short > 1 {
+			t.Errorf("DO=%v: Run allocates %v times for 64 packets and %v for 4096, want the same, at most 1", do, short, long)
+		}
+		if v := w.Counters.Values(); v.Replies != v.Queries {
+			t.Errorf("DO=%v: %d replies to %d queries", do, v.Replies, v.Queries)
+		}
 	}
 }
