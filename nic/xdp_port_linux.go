@@ -3,6 +3,7 @@ package nic
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,7 +232,8 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 func (p *XDPPort) wait(want uint32) uint32 {
 	if p.busyPoll {
 		start := time.Now()
-		for i := 0; ; i++ {
+		lastYield := start
+		for i := 1; ; i++ {
 			if p.fill.needWakeup() {
 				xskKickFill(p.fd)
 			}
@@ -243,8 +245,29 @@ func (p *XDPPort) wait(want uint32) uint32 {
 			if n := p.rx.available(want); n > 0 {
 				return n
 			}
-			if i&255 == 255 && (p.closed.Load() || time.Since(start) > idleTimeout) {
+			// closed is read on every spin: it is one load of a line
+			// that only Close writes, and it keeps Close prompt.
+			if p.closed.Load() {
 				return 0
+			}
+			if i&255 == 0 {
+				now := time.Now()
+				if now.Sub(start) > idleTimeout {
+					return 0
+				}
+				// A spinning goroutine keeps its P until the runtime
+				// preempts it, every 10 ms; with one spinner per P the
+				// process's other goroutines (socket workers, the
+				// control socket, TCP, whoever calls Close) would wait
+				// that long for each step. The rings are idle here, so
+				// handing the P over once a millisecond costs no
+				// throughput, and on a worker locked to its thread the
+				// hand-over (tens of microseconds) stays a few percent
+				// of the idle time.
+				if now.Sub(lastYield) >= time.Millisecond {
+					runtime.Gosched()
+					lastYield = time.Now()
+				}
 			}
 		}
 	}
@@ -414,6 +437,12 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 		KickErrors:           p.kickErrs.Load(),
 	}, nil
 }
+
+// SendErrors is the number of replies the port dropped instead of sending:
+// the TX ring was full or the reply's length exceeded its frame. The data
+// plane worker publishes it as its send-error counter. It may be called from
+// any goroutine.
+func (p *XDPPort) SendErrors() uint64 { return p.txRingFull.Load() + p.txBadLen.Load() }
 
 // closeWait bounds how long Close waits for the worker to leave Receive/Send.
 const closeWait = 2 * time.Second
