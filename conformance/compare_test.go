@@ -312,7 +312,45 @@ func TestReportGroupsAndCounts(t *testing.T) {
 	if !strings.HasPrefix(r.Summary(), "t: 1/3 identical") {
 		t.Errorf("summary %q", r.Summary())
 	}
-	if s := r.String(); !strings.Contains(s, "flag-aa: 1 (0 deliberate)") || !strings.Contains(s, "y.a.") {
+	if s := r.String(); !strings.Contains(s, "flag-aa: 1 (0 deliberate, 0 known gap)") || !strings.Contains(s, "y.a.") {
 		t.Errorf("report does not show the unexpected example:\n%s", s)
+	}
+}
+
+// TestGapsApart pins that a known gap is accepted like a deliberate
+// difference but counted and shown apart, and that a gap must name its issue.
+func TestGapsApart(t *testing.T) {
+	q := &Query{Zone: "a.", Category: "nx", Name: "x.a.", Type: dns.TypeA, Class: dns.ClassINET}
+	outcomes := []Outcome{
+		{Query: q, Transport: "udp", Diffs: []Difference{{"authority-dnssec", "nsec"}}},
+		{Query: q, Transport: "udp", Diffs: []Difference{{"authority-dnssec", "nsec"}, {"flag-cd", "false vs true"}}},
+		{Query: q, Transport: "udp", Diffs: []Difference{{"flag-cd", "false vs true"}}},
+		{Query: q, Transport: "udp", Diffs: []Difference{{"flag-aa", "false vs true"}}},
+	}
+	gaps, err := ParseGaps(strings.NewReader("authority-dnssec | issue 3: NSEC proofs are not served yet\n"), "gaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliberate, err := ParseDeliberate(strings.NewReader("flag-cd | RFC 4035 section 3.1.6\n"), "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReport("t", outcomes, append(deliberate, gaps...))
+	if r.Gaps != 2 || r.Accepted != 1 || r.Unexpected != 1 {
+		t.Errorf("report %s", r.Summary())
+	}
+	if k := r.Kinds["authority-dnssec"]; k == nil || k.Gaps != 2 || k.Deliberate != 0 {
+		t.Errorf("authority-dnssec: %+v", k)
+	}
+	if s := r.String(); !strings.Contains(s, "known gap (gaps.txt line 1): issue 3") {
+		t.Errorf("report does not name the gap's issue:\n%s", s)
+	}
+	for _, bad := range []string{
+		"authority-dnssec | RFC 4035 allows nothing of the kind\n",
+		"authority-dnssec\n",
+	} {
+		if _, err := ParseGaps(strings.NewReader(bad), "gaps"); err == nil {
+			t.Errorf("ParseGaps(%q) accepted a gap without an issue", bad)
+		}
 	}
 }

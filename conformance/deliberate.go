@@ -31,6 +31,11 @@ type Deliberate struct {
 	Reason   string
 	Line     int
 	Used     int // How many differences the entry accepted in a run.
+	// Gap marks an entry of the known-gaps file: a difference that is a
+	// missing ringdns feature, tracked by the issue its reason names, not a
+	// choice. Gaps are reported apart from deliberate differences so that
+	// nobody mistakes one for the other.
+	Gap bool
 }
 
 // Matcher is one KEY=VALUE,... condition of a Deliberate entry.
@@ -45,7 +50,10 @@ var deliberateKeys = map[string]bool{
 	"detail": true,
 }
 
-var rfcCitation = regexp.MustCompile(`RFC ?[0-9]{3,4}`)
+var (
+	rfcCitation   = regexp.MustCompile(`RFC ?[0-9]{3,4}`)
+	issueCitation = regexp.MustCompile(`issue [0-9]+`)
+)
 
 // LoadDeliberate reads a deliberate-differences file.
 func LoadDeliberate(path string) ([]*Deliberate, error) {
@@ -57,9 +65,30 @@ func LoadDeliberate(path string) ([]*Deliberate, error) {
 	return ParseDeliberate(f, path)
 }
 
+// LoadGaps reads a known-gaps file. Its lines have the deliberate format,
+// but each reason names the open issue ("issue N") whose work removes the
+// difference instead of an RFC that allows it.
+func LoadGaps(path string) ([]*Deliberate, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseGaps(f, path)
+}
+
+// ParseGaps parses known-gaps entries; name is used in errors.
+func ParseGaps(r io.Reader, name string) ([]*Deliberate, error) {
+	return parseEntries(r, name, true)
+}
+
 // ParseDeliberate parses deliberate-differences entries; name is used in
 // errors, which give the line.
 func ParseDeliberate(r io.Reader, name string) ([]*Deliberate, error) {
+	return parseEntries(r, name, false)
+}
+
+func parseEntries(r io.Reader, name string, gap bool) ([]*Deliberate, error) {
 	var out []*Deliberate
 	sc := bufio.NewScanner(r)
 	line := 0
@@ -74,7 +103,10 @@ func ParseDeliberate(r io.Reader, name string) ([]*Deliberate, error) {
 		if !ok || reason == "" {
 			return nil, fmt.Errorf("%s:%d: no reason after '|'", name, line)
 		}
-		if !rfcCitation.MatchString(reason) {
+		switch {
+		case gap && !issueCitation.MatchString(reason):
+			return nil, fmt.Errorf("%s:%d: the reason names no open issue (\"issue N\")", name, line)
+		case !gap && !rfcCitation.MatchString(reason):
 			return nil, fmt.Errorf("%s:%d: the reason cites no RFC", name, line)
 		}
 		fields, err := splitFields(spec)
@@ -84,7 +116,7 @@ func ParseDeliberate(r io.Reader, name string) ([]*Deliberate, error) {
 		if len(fields) == 0 {
 			return nil, fmt.Errorf("%s:%d: no kind", name, line)
 		}
-		d := &Deliberate{Kind: fields[0], Reason: reason, Line: line}
+		d := &Deliberate{Kind: fields[0], Reason: reason, Line: line, Gap: gap}
 		for _, f := range fields[1:] {
 			k, v, ok := strings.Cut(f, "=")
 			if !ok || !deliberateKeys[k] || v == "" {

@@ -19,7 +19,8 @@ type Report struct {
 	Total      int // Comparisons: one per query and transport.
 	Identical  int
 	Accepted   int // Comparisons whose differences are all deliberate.
-	Unexpected int // Comparisons with at least one difference not deliberate.
+	Gaps       int // Comparisons with a known gap and otherwise only deliberate differences.
+	Unexpected int // Comparisons with at least one difference neither deliberate nor a known gap.
 	Kinds      map[string]*KindReport
 }
 
@@ -29,6 +30,7 @@ type KindReport struct {
 	Kind       string
 	Count      int
 	Deliberate int
+	Gaps       int
 	// ByCategory counts the differences per zone and query category, which
 	// usually points at the behaviour behind a kind faster than examples.
 	ByCategory map[string]int
@@ -53,7 +55,7 @@ func NewReport(name string, outcomes []Outcome, deliberate []*Deliberate) *Repor
 			r.Identical++
 			continue
 		}
-		unexpected := false
+		unexpected, gap := false, false
 		for _, d := range o.Diffs {
 			k := r.Kinds[d.Kind]
 			if k == nil {
@@ -70,16 +72,23 @@ func NewReport(name string, outcomes []Outcome, deliberate []*Deliberate) *Repor
 					break
 				}
 			}
-			if accepted != nil {
-				k.Deliberate++
-			} else {
+			switch {
+			case accepted == nil:
 				unexpected = true
+			case accepted.Gap:
+				k.Gaps++
+				gap = true
+			default:
+				k.Deliberate++
 			}
 			k.addExample(Example{Outcome: o, Diff: d, Deliberate: accepted})
 		}
-		if unexpected {
+		switch {
+		case unexpected:
 			r.Unexpected++
-		} else {
+		case gap:
+			r.Gaps++
+		default:
 			r.Accepted++
 		}
 	}
@@ -168,8 +177,8 @@ func Dump(w io.Writer, outcomes []Outcome) error {
 
 // Summary is the one-line result, "N/M identical" first.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%s: %d/%d identical, %d differ only deliberately, %d differ unexpectedly",
-		r.Name, r.Identical, r.Total, r.Accepted, r.Unexpected)
+	return fmt.Sprintf("%s: %d/%d identical, %d differ only deliberately, %d differ in known gaps, %d differ unexpectedly",
+		r.Name, r.Identical, r.Total, r.Accepted, r.Gaps, r.Unexpected)
 }
 
 // String renders the whole report: the summary and, kind by kind (most
@@ -189,7 +198,7 @@ func (r *Report) String() string {
 		return kinds[i].Kind < kinds[j].Kind
 	})
 	for _, k := range kinds {
-		fmt.Fprintf(&b, "  %s: %d (%d deliberate)\n", k.Kind, k.Count, k.Deliberate)
+		fmt.Fprintf(&b, "  %s: %d (%d deliberate, %d known gap)\n", k.Kind, k.Count, k.Deliberate, k.Gaps)
 		fmt.Fprintf(&b, "    by category: %s\n", topCounts(k.ByCategory, 6))
 		for _, e := range k.Examples {
 			o := e.Outcome
@@ -197,7 +206,10 @@ func (r *Report) String() string {
 			fmt.Fprintf(&b, "      %s\n", e.Diff.Detail)
 			fmt.Fprintf(&b, "      reference: %s\n", Brief(o.Ref))
 			fmt.Fprintf(&b, "      test:      %s\n", Brief(o.Test))
-			if e.Deliberate != nil {
+			switch {
+			case e.Deliberate != nil && e.Deliberate.Gap:
+				fmt.Fprintf(&b, "      known gap (gaps.txt line %d): %s\n", e.Deliberate.Line, e.Deliberate.Reason)
+			case e.Deliberate != nil:
 				fmt.Fprintf(&b, "      deliberate (line %d): %s\n", e.Deliberate.Line, e.Deliberate.Reason)
 			}
 		}
