@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the whole ringdns test suite, as CI runs it.
+#
+# It installs what the tests need on a Debian machine when it is missing
+# (knotd for the conformance test, kdig for the end-to-end tests, iproute2
+# for the AF_XDP tests in network namespaces), then vets and runs every test
+# with the race detector. Run it as root: the AF_XDP and namespace tests need
+# CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, and skip (saying why) without them,
+# except with CI=true, where a skip would hide a lost check and fails instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in knotd:knot kdig:knot-dnsutils kxdpgun:knot-dnsutils dnsperf:dnsperf \
+            ip:iproute2 ping:iputils-ping delv:bind9-dnsutils drill:ldnsutils; do
+	cmd=${pair%%:*} pkg=${pair#*:}
+	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+		need+=("$pkg")
+	fi
+done
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "scripts/test.sh: missing Debian packages: ${need[*]} (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "scripts/test.sh: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# knot's package starts a knotd service where systemd runs; the tests
+	# start their own knotd on loopback ports and need nothing of it.
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go version
+go vet ./...
+go test -race -count=1 -timeout 30m ./...
