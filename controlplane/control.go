@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -62,10 +63,11 @@ type ControlServer struct {
 	handler ControlHandler
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	stopping atomic.Bool
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
@@ -140,6 +142,14 @@ func (s *ControlServer) serveConn(c net.Conn) {
 	enc := json.NewEncoder(c)
 	for {
 		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
+		// Close sets stopping before it shortens the deadlines of open
+		// connections. Checked after this connection set its own deadline,
+		// it means either Close's deadline comes later and wins, or the
+		// connection sees stopping here and ends; never does a deadline
+		// set here outlast Close.
+		if s.stopping.Load() {
+			return
+		}
 		line, err := readLine(r, MaxControlRequest)
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
@@ -190,7 +200,10 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := r.ReadSlice('\n')
-		if len(line)+len(frag) > max {
+		// A full buffer without a newline at max bytes means the line,
+		// newline included, is longer than max: it is refused now rather
+		// than when the client sends more or the idle timeout strikes.
+		if len(line)+len(frag) > max || (errors.Is(err, bufio.ErrBufferFull) && len(line)+len(frag) >= max) {
 			return nil, errLineTooLong
 		}
 		line = append(line, frag...)
@@ -210,6 +223,7 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // Close stops accepting, closes every connection and removes the socket
 // file.
 func (s *ControlServer) Close() error {
+	s.stopping.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {

@@ -127,6 +127,39 @@ func TestControlOversizedRequest(t *testing.T) {
 	}
 }
 
+// TestControlRequestLimit checks both sides of the bound: a request of
+// exactly MaxControlRequest bytes, newline included, is served, and a client
+// that sends more without a newline is refused as soon as the bound is
+// passed, not when it finally sends a newline or falls idle.
+func TestControlRequestLimit(t *testing.T) {
+	s := startControl(t, echoHandler{})
+	conn, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := `{"cmd":"status"}`
+	req += strings.Repeat(" ", MaxControlRequest-1-len(req)) + "\n"
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	go conn.Write([]byte(req))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
+	var rep Reply
+	if err != nil || json.Unmarshal(line, &rep) != nil || !rep.OK {
+		t.Fatalf("request of exactly %d bytes: reply %q, %v", MaxControlRequest, line, err)
+	}
+
+	// No newline, and the client keeps the connection open.
+	go conn.Write([]byte(strings.Repeat("x", MaxControlRequest+10)))
+	line, err = r.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("no reply to an unterminated oversized request: %v", err)
+	}
+	if err := json.Unmarshal(line, &rep); err != nil || rep.OK || !strings.Contains(rep.Error, "longer than") {
+		t.Errorf("reply %q, %v", line, err)
+	}
+}
+
 func TestControlSocketLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.sock")
@@ -194,5 +227,34 @@ func TestHandleControlCommands(t *testing.T) {
 		if rep.OK != tc.ok || !strings.Contains(got, tc.want) {
 			t.Errorf("%+v: ok %v, %s; want ok %v and %q", tc.req, rep.OK, got, tc.ok, tc.want)
 		}
+	}
+}
+
+// TestControlCloseRacesNewConnection closes the server right after a client
+// connected, before the connection's goroutine may have set its first read
+// deadline: Close must still return promptly instead of waiting out the
+// idle timeout of a connection whose deadline it could not shorten.
+func TestControlCloseRacesNewConnection(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		path := filepath.Join(t.TempDir(), "c.sock")
+		s, err := ListenControl(path, echoHandler{}, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			s.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: Close still waiting after 5 s with a fresh connection open", i)
+		}
+		c.Close()
 	}
 }

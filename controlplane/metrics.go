@@ -79,6 +79,8 @@ func newCollector(s *Server) *collector {
 			{d("xdp_fill_ring_empty_total", "Times the kernel found the fill ring empty.", w...), func(x *nic.XDPStats) uint64 { return x.RxFillRingEmptyDescs }},
 			{d("xdp_tx_ring_full_total", "Replies dropped because the TX ring was full.", w...), func(x *nic.XDPStats) uint64 { return x.TxRingFull }},
 			{d("xdp_invalid_descs_total", "Invalid RX and TX descriptors.", w...), func(x *nic.XDPStats) uint64 { return x.RxInvalidDescs + x.TxInvalidDescs }},
+			{d("xdp_tx_bad_length_total", "Replies dropped because their length exceeded the UMEM frame.", w...), func(x *nic.XDPStats) uint64 { return x.TxBadLen }},
+			{d("xdp_kick_errors_total", "TX wakeups (sendto) that failed with an unexpected error.", w...), func(x *nic.XDPStats) uint64 { return x.KickErrors }},
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ringdns/ringdns/dataplane"
@@ -76,9 +77,12 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		return nil, fmt.Errorf("cpus: %w", err)
 	}
 	s = &Server{cfg: cfg, log: log, Catalog: NewCatalog(cfg, log), started: time.Now(), done: make(chan struct{})}
+	// The error returns below set the result s to nil before deferred
+	// calls run, so the cleanup holds the server in a variable of its own.
+	opened := s
 	defer func() {
 		if err != nil {
-			s.closeAll()
+			opened.closeAll()
 		}
 	}()
 
@@ -91,34 +95,9 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("listen %q: %w", l, err)
 		}
-		for i, cpu := range cpus {
-			p, err := nic.ListenUDP(ap.String(), cfg.Server.Batch)
-			if err != nil {
-				return nil, fmt.Errorf("listen udp %s: %w", ap, err)
-			}
-			if i == 0 && ap.Port() == 0 {
-				// Port 0 asks for a free port; every further socket of this
-				// address, and the TCP listener, use the one the first got.
-				ap = p.LocalAddr()
-			}
-			ctr := new(dataplane.Counters)
-			slot := &workerSlot{
-				Name: "udp" + strconv.Itoa(len(s.workers)), Kind: "udp", Listen: ap.String(),
-				CPU: cpu, Queue: -1, port: p, counters: ctr,
-			}
-			slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-				CPU: cpu, Batch: cfg.Server.Batch, UDPPort: ap.Port()}
-			s.workers = append(s.workers, slot)
+		if err := s.openAddress(ap, cpus); err != nil {
+			return nil, err
 		}
-		ln, err := net.Listen("tcp", ap.String())
-		if err != nil {
-			return nil, fmt.Errorf("listen tcp %s: %w", ap, err)
-		}
-		ctr := new(dataplane.Counters)
-		srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), time.Duration(cfg.Server.TCPIdleTimeout),
-			cfg.Server.TCPMaxConnections, ctr, log)
-		s.tcp = append(s.tcp, &tcpSlot{Listen: ap.String(), srv: srv, counters: ctr})
-		s.listen = append(s.listen, ap)
 	}
 
 	if cfg.XDP != nil {
@@ -137,6 +116,65 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		s.metrics = &http.Server{Handler: MetricsHandler(s), ReadHeaderTimeout: 5 * time.Second}
 	}
 	return s, nil
+}
+
+// portZeroAttempts bounds the search for a port free for both UDP and TCP
+// when a listen address asks for port 0.
+const portZeroAttempts = 32
+
+// openAddress opens the UDP sockets (one per CPU) and the TCP listener of
+// one listen address. Port 0 asks for a free port: the first UDP socket
+// gets one from the kernel and every other socket of the address uses it;
+// when that port is taken for TCP, the attempt is undone and another port
+// tried, since the kernel picks UDP and TCP ports independently.
+func (s *Server) openAddress(ap netip.AddrPort, cpus []int) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryAddress(ap, cpus)
+		if err == nil || ap.Port() != 0 || attempt == portZeroAttempts || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
+}
+
+// tryAddress is one attempt of openAddress; on error it closes what it
+// opened and adds nothing to s.
+func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
+	var slots []*workerSlot
+	defer func() {
+		if err != nil {
+			for _, w := range slots {
+				w.port.Close()
+			}
+		}
+	}()
+	for i, cpu := range cpus {
+		p, err := nic.ListenUDP(ap.String(), s.cfg.Server.Batch)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", ap, err)
+		}
+		if i == 0 && ap.Port() == 0 {
+			ap = p.LocalAddr()
+		}
+		ctr := new(dataplane.Counters)
+		slot := &workerSlot{
+			Name: "udp" + strconv.Itoa(len(s.workers)+len(slots)), Kind: "udp", Listen: ap.String(),
+			CPU: cpu, Queue: -1, port: p, counters: ctr,
+		}
+		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
+			CPU: cpu, Batch: s.cfg.Server.Batch, UDPPort: ap.Port()}
+		slots = append(slots, slot)
+	}
+	ln, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		return fmt.Errorf("listen tcp %s: %w", ap, err)
+	}
+	ctr := new(dataplane.Counters)
+	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), time.Duration(s.cfg.Server.TCPIdleTimeout),
+		s.cfg.Server.TCPMaxConnections, ctr, s.log)
+	s.workers = append(s.workers, slots...)
+	s.tcp = append(s.tcp, &tcpSlot{Listen: ap.String(), srv: srv, counters: ctr})
+	s.listen = append(s.listen, ap)
+	return nil
 }
 
 // openXDP attaches the AF_XDP data path to the configured interface: one
@@ -161,7 +199,7 @@ func (s *Server) openXDP(cpus []int) error {
 	}
 	ifi, err := net.InterfaceByName(x.Interface)
 	if err != nil {
-		return fmt.Errorf("xdp: %w", err)
+		return fmt.Errorf("xdp: interface %q: %w (ip link lists the interfaces)", x.Interface, err)
 	}
 	xcfg := nic.XDPConfig{Interface: x.Interface, Port: port, Addrs: addrs, Mode: x.Mode,
 		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll}

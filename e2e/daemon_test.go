@@ -56,6 +56,15 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// childEnv is the environment of the binaries under test: the test's own
+// plus extra. Binaries built with the race detector sleep a second at exit
+// by default (GORACE atexit_sleep_ms), which would make every ringctl call
+// take a second; the sleep is turned off.
+func childEnv(extra ...string) []string {
+	env := append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return append(env, extra...)
+}
+
 // requireTool returns the path of an external tool, or skips the test when
 // it is missing; under CI=true a missing tool fails the test instead, since
 // the test script installs it.
@@ -126,7 +135,7 @@ func (d *daemon) start(args, env []string) {
 	t := d.t
 	t.Helper()
 	d.cmd = exec.Command(ringdnsBin, args...)
-	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Env = childEnv(env...)
 	d.cmd.Stdout = d.out
 	d.cmd.Stderr = d.out
 	if err := d.cmd.Start(); err != nil {
@@ -138,6 +147,9 @@ func (d *daemon) start(args, env []string) {
 	}()
 	t.Cleanup(func() {
 		d.stop()
+		if strings.Contains(d.out.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in ringdns")
+		}
 		if t.Failed() {
 			t.Logf("ringdns %s output:\n%s", strings.Join(args, " "), d.out.String())
 		}
@@ -210,6 +222,7 @@ func (d *daemon) addr(v6 bool) netip.AddrPort {
 func (d *daemon) ringctl(args ...string) (string, int) {
 	d.t.Helper()
 	cmd := exec.Command(ringctlBin, append([]string{"-s", d.control}, args...)...)
+	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
@@ -227,6 +240,7 @@ func runRingdns(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(ringdnsBin, args...)
 	cmd.Dir = repoRoot
+	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
