@@ -10,10 +10,13 @@ const (
 	rcodeNotImp   = 4
 	rcodeRefused  = 5
 	rcodeYXDomain = 6
+	rcodeNotAuth  = 9
 	rcodeBadVers  = 16
 
-	// maxChain bounds the CNAME and DNAME steps followed for one query.
-	maxChain = 12
+	// maxChain bounds the CNAME and DNAME records followed for one query:
+	// five, as Knot DNS follows. A sixth is neither written nor followed,
+	// and the reply ends there without a negative answer.
+	maxChain = 5
 )
 
 // msgName locates a name already written in the message: pos[i] is the
@@ -38,6 +41,15 @@ type reply struct {
 	// dn is a DNAME synthesis found at the first step, which has no
 	// buffer for the synthesized name: chase performs it in its own frame.
 	dn dnamePending
+
+	// follows counts the CNAME and DNAME records followed so far.
+	follows int
+	// dnames are the DNAME records written, with where their targets
+	// are in the message: a DNAME met again in a chain is not written
+	// twice, its synthesis points to the first copy.
+	dnNode  [maxChain]uint32
+	dnTgtAt [maxChain]uint16
+	ndnames int
 }
 
 // dnamePending is what a synthesis from a DNAME needs; it holds no
@@ -82,14 +94,27 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 		}
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
-	if opcode != 0 {
-		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
-	}
+	// An unknown opcode is NOTIMP whatever follows the header; when the
+	// question and the OPT can be read, the reply carries them like any
+	// other (RFC 6891 section 7: OPT in every reply to a query with OPT).
 	if qd != 1 || qy.qsize == 0 {
 		qy.qsize = 0
+		// Without a question the other sections may still be sound: the
+		// FORMERR then carries our OPT when the query had one.
+		if qd == 0 && !parseRecords(q, hdrLen, int(an), int(ns), int(ar), &qy) {
+			qy.edns = false
+		}
+		if opcode != 0 {
+			return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
+		}
 		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
 	}
 	if !parseRecords(q, hdrLen+qy.qsize, int(an), int(ns), int(ar), &qy) {
+		// An OPT in a message that does not parse is not trusted.
+		qy.edns = false
+		if opcode != 0 {
+			return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
+		}
 		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
 	}
 	res.EDNS, res.DO = qy.edns, qy.do
@@ -117,17 +142,27 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
 
 	switch {
+	case opcode != 0:
+		r.rcode, res.Kind = rcodeNotImp, KindNotImp
 	case qy.edns && qy.vers != 0:
 		r.rcode, res.Kind = rcodeBadVers, KindBadVers
 	case qy.qclass == classCH:
 		s.chaos(&qy, &r, &res)
-	case qy.qclass != classIN:
+	case qy.qclass != classIN && qy.qclass != classANY:
+		// QCLASS * matches every class (RFC 1035 section 3.2.5), and IN is
+		// the only class the zones hold: it is answered as IN.
 		r.rcode, res.Kind = rcodeRefused, KindRefused
-	case qy.qtype == typeOPT:
-		r.rcode, res.Kind = rcodeFormErr, KindFormErr
+	case qy.qtype == typeAXFR && !tcp:
+		// A zone transfer needs TCP; over UDP it is not implemented, as
+		// Knot DNS answers it.
+		r.rcode, res.Kind = rcodeNotImp, KindNotImp
 	case qy.qtype == typeAXFR || qy.qtype == typeIXFR:
-		// Zone transfers are not served.
-		r.rcode, res.Kind = rcodeRefused, KindRefused
+		// Zone transfers are not served to anyone: NOTAUTH, the rcode
+		// Knot DNS gives a transfer its ACL denies.
+		r.rcode, res.Kind = rcodeNotAuth, KindRefused
+	case qy.qtype == 0:
+		// Type 0 is reserved (RFC 6895 section 3.1) and names no data.
+		r.rcode, res.Kind = rcodeNotImp, KindNotImp
 	default:
 		s.resolve(&qy, &r, &res)
 	}
@@ -172,14 +207,20 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte,
 		n += qy.qsize
 		qd = 1
 	}
+	arc := uint16(0)
+	if qy.edns && n+15+len(s.cfg.NSID) <= len(dst) {
+		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid)
+		arc = 1
+	}
 	dst[0], dst[1] = id0, id1
 	dst[2] = 0x80 | fl2&0x79
 	dst[3] = fl3&0x10 | byte(rcode)
 	put16(dst[4:], qd)
 	put16(dst[6:], 0)
 	put16(dst[8:], 0)
-	put16(dst[10:], 0)
+	put16(dst[10:], arc)
 	res.Kind, res.Rcode = kind, rcode
+	res.EDNS, res.DO = qy.edns, qy.do
 	return n, *res
 }
 
@@ -284,9 +325,13 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 		if !follow {
 			return
 		}
-		for _, v := range cur.seen[:nseen] {
-			if v == nnode {
-				return
+		// A DNAME met again still synthesizes a new name (the chain
+		// limit ends such a loop); a CNAME node met again is a loop.
+		if z.Nodes()[nnode].Flags&zone.FlagDNAME == 0 {
+			for _, v := range cur.seen[:nseen] {
+				if v == nnode {
+					return
+				}
 			}
 		}
 		cur.seen[nseen] = nnode
@@ -430,24 +475,43 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 	qt := qy.qtype
 	r.aa = true
 	if nd.Flags&zone.FlagCNAME != 0 && qt != typeCNAME && qt != typeANY && qt != typeRRSIG && qt != typeNSEC {
+		if r.follows >= maxChain {
+			res.Kind = KindAnswer
+			return false, nil, 0, 0
+		}
+		r.follows++
 		si := z.SetOf(nd, typeCNAME)
 		rs := &sets[si]
 		at := r.n
+		// Kind is set before writing: an RRset that does not fit still gets
+		// a (truncated) reply, which must not be counted as a drop.
+		res.Kind = KindAnswer
 		if !r.rrset(z, rs, ctx, wild, &r.an) {
 			return false, nil, 0, 0
 		}
-		res.Kind = KindAnswer
 		// The owner of the CNAME record is one compression pointer, so its
 		// target starts 12 bytes into the block.
 		return true, wireName(z.Names()[rs.Target:]), at + 12, node
 	}
 	si := zone.None
-	if qt == typeANY {
+	switch qt {
+	case typeANY:
 		// RFC 8482: one RRset is enough.
 		if nd.NSets > 0 {
 			si = nd.Set0
 		}
-	} else {
+	case typeRRSIG:
+		// RRSIGs are kept with the RRsets they cover; like ANY, one
+		// group is enough: the signatures of the first signed RRset
+		// (RFC 8482 section 7 leaves RRSIG queries to the same policy).
+		for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
+			if sets[i].Sig != zone.None {
+				res.Kind = KindAnswer
+				r.block(z, sets[i].Sig, ctx, wild, &r.an)
+				return false, nil, 0, 0
+			}
+		}
+	default:
 		si = z.SetOf(nd, qt)
 	}
 	if si == zone.None {
@@ -457,10 +521,10 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 	}
 	rs := &sets[si]
 	at := r.n
+	res.Kind = KindAnswer
 	if !r.rrset(z, rs, ctx, wild, &r.an) {
 		return false, nil, 0, 0
 	}
-	res.Kind = KindAnswer
 	// The step that writes a block with additional records is always the
 	// last, so they can follow at once.
 	r.additional(z, rs.Block, at, ctx, wild)
@@ -479,7 +543,9 @@ func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, n
 	if !r.block(z, ns.Block, ctx, false, &r.ns) {
 		return
 	}
-	if r.do {
+	// DS goes with DO from a signed zone only: unsigned, it proves
+	// nothing (Knot DNS adds no DNSSEC records from unsigned zones).
+	if r.do && z.NegSOASig() != zone.None {
 		if dsi := z.SetOf(nd, typeDS); dsi != zone.None {
 			if !r.rrset(z, &sets[dsi], ctx, false, &r.ns) {
 				return
@@ -496,14 +562,28 @@ func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *nam
 	rs := &z.Sets()[z.SetOf(nd, typeDNAME)]
 	r.aa = true
 	res.Kind = KindAnswer
-	at := r.n
-	if !r.rrset(z, rs, ctx, false, &r.an) {
+	if r.follows >= maxChain {
 		return false, nil, 0, 0
 	}
+	r.follows++
 	// The target written in the DNAME record (uncompressed) starts 12 bytes
 	// into its block; the synthesized CNAME points to it after copying the
 	// labels of the query name that lie below the DNAME owner.
-	tgtAt := at + 12
+	tgtAt := -1
+	for i, n := range r.dnNode[:r.ndnames] {
+		if n == node {
+			tgtAt = int(r.dnTgtAt[i])
+		}
+	}
+	if tgtAt < 0 {
+		at := r.n
+		if !r.rrset(z, rs, ctx, false, &r.an) {
+			return false, nil, 0, 0
+		}
+		tgtAt = at + 12
+		r.dnNode[r.ndnames], r.dnTgtAt[r.ndnames] = node, uint16(tgtAt)
+		r.ndnames++
+	}
 	tgt := wireName(z.Names()[rs.Target:])
 	tlen := len(tgt)
 	keep := nm.labels - int(nd.Labels)
@@ -595,9 +675,12 @@ func (r *reply) block(z *zone.Zone, b uint32, ctx *msgName, wild bool, sec *uint
 	return true
 }
 
-// additional copies as many additional groups of block b, whose base part
-// was written at at, as fit. If a required group (in-domain glue) does not
-// fit, TC is set (RFC 9471).
+// additional copies the additional records of block b, whose base part was
+// written at at, as Knot DNS chooses them: group by group (one name's A and
+// AAAA records), each RRset that fits, the AAAA skipped when the A did not
+// fit. If a required group (in-domain glue) does not fit whole, TC is set
+// (RFC 9471). The groups never point into each other, so any may be left
+// out.
 func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bool) {
 	if r.full || r.bad {
 		return
@@ -607,27 +690,72 @@ func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bo
 		return
 	}
 	trims := z.Trims()[blk.Trim : blk.Trim+uint32(blk.NTrim)]
-	room := len(r.buf) - r.n
-	g := 0
-	for g < len(trims) && int(trims[g].End)-int(blk.Base) <= room {
-		g++
-	}
-	if g < int(blk.Req) {
-		r.tc = true
-	}
-	if g == 0 {
+	base := int(blk.Base)
+	last := &trims[len(trims)-1]
+	if int(last.End)-base <= len(r.buf)-r.n {
+		// Everything fits: one copy.
+		r.piece(z, blk, at, base, int(last.End), last.Count, ctx, wild)
 		return
 	}
-	base := int(blk.Base)
-	end := int(trims[g-1].End)
+	wire := z.Wire()[blk.Off:]
+	start, before := base, uint16(0)
+	for g := range trims {
+		end, count := int(trims[g].End), trims[g].Count-before
+		room := len(r.buf) - r.n
+		switch {
+		case end-start <= room:
+			r.piece(z, blk, at, start, end, count, ctx, wild)
+		default:
+			if g < int(blk.Req) {
+				r.tc = true
+			}
+			// The A records lead the group; they go in alone when
+			// they fit, and the AAAA records then cannot.
+			aEnd, aCount := start, uint16(0)
+			for aEnd < end && aCount < count {
+				t, next := recordAt(wire, aEnd)
+				if t != typeA {
+					break
+				}
+				aEnd = next
+				aCount++
+			}
+			if aCount > 0 && aEnd-start <= room {
+				r.piece(z, blk, at, start, aEnd, aCount, ctx, wild)
+			}
+		}
+		if r.bad {
+			return
+		}
+		start, before = end, trims[g].Count
+	}
+}
+
+// piece copies the additional records at block offsets [from, to).
+func (r *reply) piece(z *zone.Zone, blk *zone.Block, at, from, to int, count uint16, ctx *msgName, wild bool) {
 	dest := r.n
-	copy(r.buf[dest:dest+end-base], z.Wire()[blk.Off+uint32(base):blk.Off+uint32(end)])
-	if !r.patch(z, blk, at, base, end, dest, ctx, wild) {
+	copy(r.buf[dest:dest+to-from], z.Wire()[blk.Off+uint32(from):blk.Off+uint32(to)])
+	if !r.patch(z, blk, at, from, to, dest, ctx, wild) {
 		r.bad = true
 		return
 	}
-	r.n += end - base
-	r.ar += trims[g-1].Count
+	r.n += to - from
+	r.ar += count
+}
+
+// recordAt returns the type of the prepared record at offset p of a block
+// and the offset after it. Its owner is literal labels ending in a root
+// label or a two-byte pointer code.
+func recordAt(b []byte, p int) (uint16, int) {
+	for b[p] != 0 && b[p] < 0xC0 {
+		p += int(b[p]) + 1
+	}
+	if b[p] == 0 {
+		p++
+	} else {
+		p += 2
+	}
+	return be16(b[p:]), p + 10 + int(be16(b[p+8:]))
 }
 
 // patch resolves the pointer codes at block offsets [from, to), which were

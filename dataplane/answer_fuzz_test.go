@@ -29,13 +29,31 @@ func seedQueries() [][]byte {
 		b, _ := m.Pack()
 		out = append(out, b)
 	}
-	for _, n := range []string{"www.example.", "alias.example.", "a.b.dn.example.", "x.dnin.example.", "foo.wild.example.", "x.sub.example.", "big.example.", "nope.example.", "example.", "loop1.example.", "www.example.com.", "junk.", ".", "id.server."} {
-		for _, t := range []uint16{dns.TypeA, dns.TypeNS, dns.TypeMX, dns.TypeDS, dns.TypeANY, dns.TypeTXT} {
+	for _, n := range []string{"www.example.", "alias.example.", "a.b.dn.example.", "x.dnin.example.", "foo.wild.example.", "x.sub.example.", "big.example.", "nope.example.", "example.", "loop1.example.", "long1.example.", "c.dnself.example.", "www.example.com.", "junk.", ".", "id.server."} {
+		for _, t := range []uint16{dns.TypeA, dns.TypeNS, dns.TypeMX, dns.TypeDS, dns.TypeANY, dns.TypeTXT, dns.TypeRRSIG} {
 			add(n, t, dns.ClassINET, 0, false)
 			add(n, t, dns.ClassINET, 1232, true)
 		}
 	}
 	add("id.server.", dns.TypeTXT, dns.ClassCHAOS, 512, false)
+	add("www.example.", dns.TypeA, dns.ClassANY, 1232, false)
+	add("example.", dns.TypeAXFR, dns.ClassINET, 1232, false)
+	add("example.", 0, dns.ClassINET, 1232, false)
+	// Referrals at 512 bytes, where the additional records are chosen one
+	// RRset at a time.
+	add("in.", dns.TypeNS, dns.ClassINET, 0, false)
+	add("a.dns.pt.", dns.TypeA, dns.ClassINET, 512, false)
+	// A NOTIFY with OPT, and an OPT without a question.
+	m := new(dns.Msg)
+	m.SetQuestion("example.", dns.TypeSOA)
+	m.Opcode = dns.OpcodeNotify
+	m.SetEdns0(1232, false)
+	b, _ := m.Pack()
+	out = append(out, b)
+	m = new(dns.Msg)
+	m.SetEdns0(1232, true)
+	b, _ = m.Pack()
+	out = append(out, b)
 	return out
 }
 

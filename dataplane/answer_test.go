@@ -183,6 +183,19 @@ func TestAnswerExample(t *testing.T) {
 			Answer: []string{"chain1.example. CNAME chain2.example.", "chain2.example. CNAME www.example.", "www.example. AAAA 2001:db8::80"}},
 		{Name: "CNAME loop stops", QName: "loop1.example.", QType: dns.TypeA, AA: true,
 			Answer: []string{"loop1.example. CNAME loop2.example.", "loop2.example. CNAME loop1.example."}},
+		// Five CNAME records are followed; a sixth is neither written nor
+		// followed, and no negative answer follows (as Knot DNS does).
+		{Name: "CNAME chain limit", QName: "long1.example.", QType: dns.TypeA, AA: true, Authority: []string{},
+			Answer: []string{"long1.example. CNAME long2.example.", "long2.example. CNAME long3.example.", "long3.example. CNAME long4.example.",
+				"long4.example. CNAME long5.example.", "long5.example. CNAME long6.example."}},
+		{Name: "CNAME chain of five ends in data", QName: "long2.example.", QType: dns.TypeA, AA: true, NAnswer: 6},
+		// A DNAME loop: each DNAME is written once, the synthesis goes on
+		// until the chain limit.
+		{Name: "DNAME loop", QName: "c.dnself.example.", QType: dns.TypeA, AA: true, Authority: []string{},
+			Answer: []string{"dnself.example. DNAME x.dnself2.example.", "c.dnself.example. CNAME c.x.dnself2.example.",
+				"dnself2.example. DNAME dnself.example.", "c.x.dnself2.example. CNAME c.x.dnself.example.",
+				"c.x.dnself.example. CNAME c.x.x.dnself2.example.", "c.x.x.dnself2.example. CNAME c.x.x.dnself.example.",
+				"c.x.x.dnself.example. CNAME c.x.x.x.dnself2.example."}},
 		{Name: "CNAME out of zone", QName: "out.example.", QType: dns.TypeA, AA: true, Answer: []string{"out.example. CNAME www.example.net."}, Authority: []string{}},
 		{Name: "CNAME to NXDOMAIN", QName: "tonx.example.", QType: dns.TypeA, AA: true, Rcode: dns.RcodeNameError,
 			Answer: []string{"tonx.example. CNAME nothere.example."}, Authority: []string{soa}},
@@ -203,8 +216,10 @@ func TestAnswerExample(t *testing.T) {
 		{Name: "DS from parent", QName: "sub.example.", QType: dns.TypeDS, AA: true,
 			Answer: []string{"sub.example. DS 12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE7D8D1A3FB0F1C4A1B2C3D4E5"}},
 		{Name: "DS absent at cut", QName: "sib.example.", QType: dns.TypeDS, AA: true, Answer: []string{}, Authority: []string{soa}},
-		{Name: "DS referral with DO", QName: "x.sub.example.", QType: dns.TypeA, EDNS: 1232, DO: true,
-			Authority: []string{"sub.example. NS ns.sub.example.", "sub.example. NS ns.other.example.net.", "sub.example. DS 12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE7D8D1A3FB0F1C4A1B2C3D4E5"}},
+		// The zone is unsigned: its DS proves nothing and is left out even
+		// with DO (the signed root's referrals carry it, see TestAnswerRoot).
+		{Name: "no DS in referral from unsigned zone", QName: "x.sub.example.", QType: dns.TypeA, EDNS: 1232, DO: true,
+			Authority: []string{"sub.example. NS ns.sub.example.", "sub.example. NS ns.other.example.net."}},
 		{Name: "sibling glue", QName: "sib.example.", QType: dns.TypeA,
 			Authority:  []string{"sib.example. NS ns.sub.example.", "sib.example. NS ns1.example."},
 			Additional: []string{"ns.sub.example. A 192.0.2.100", "ns.sub.example. AAAA 2001:db8::100", "ns1.example. A 192.0.2.53", "ns1.example. AAAA 2001:db8::53"}},
@@ -224,11 +239,19 @@ func TestAnswerExample(t *testing.T) {
 		{Name: "fits at 1232", QName: "big.example.", QType: dns.TypeA, EDNS: 1232, AA: true, NAnswer: 40},
 		{Name: "EDNS 100 means 512", QName: "big.example.", QType: dns.TypeA, EDNS: 100, AA: true, TC: true, Answer: []string{}},
 		{Name: "TCP fits", QName: "big.example.", QType: dns.TypeA, TCP: true, AA: true, NAnswer: 40},
-		{Name: "CHAOS id.server", QName: "id.server.", QType: dns.TypeTXT, QClass: dns.ClassCHAOS, AA: true, Answer: []string{"id.server. TXT \"ns.test\""}},
-		{Name: "CHAOS version.bind", QName: "VERSION.BIND.", QType: dns.TypeTXT, QClass: dns.ClassCHAOS, AA: true, Answer: []string{"VERSION.BIND. TXT \"ringdns 0\""}},
+		{Name: "CHAOS id.server", QName: "id.server.", QType: dns.TypeTXT, QClass: dns.ClassCHAOS, Answer: []string{"id.server. TXT \"ns.test\""}},
+		{Name: "CHAOS version.bind", QName: "VERSION.BIND.", QType: dns.TypeTXT, QClass: dns.ClassCHAOS, Answer: []string{"VERSION.BIND. TXT \"ringdns 0\""}},
 		{Name: "CHAOS other", QName: "foo.bind.", QType: dns.TypeTXT, QClass: dns.ClassCHAOS, Rcode: dns.RcodeRefused},
+		{Name: "CHAOS ANY refused", QName: "id.server.", QType: dns.TypeANY, QClass: dns.ClassCHAOS, Rcode: dns.RcodeRefused, Answer: []string{}},
 		{Name: "class HS refused", QName: "www.example.", QType: dns.TypeA, QClass: dns.ClassHESIOD, Rcode: dns.RcodeRefused},
-		{Name: "AXFR refused", QName: "example.", QType: dns.TypeAXFR, Rcode: dns.RcodeRefused},
+		{Name: "class ANY answered as IN", QName: "www.example.", QType: dns.TypeA, QClass: dns.ClassANY, AA: true, Answer: []string{"www.example. A 192.0.2.80"}},
+		{Name: "class ANY NXDOMAIN", QName: "nope.example.", QType: dns.TypeA, QClass: dns.ClassANY, AA: true, Rcode: dns.RcodeNameError, Authority: []string{soa}},
+		{Name: "AXFR over UDP", QName: "example.", QType: dns.TypeAXFR, Rcode: dns.RcodeNotImplemented, Answer: []string{}},
+		{Name: "AXFR over TCP", QName: "example.", QType: dns.TypeAXFR, TCP: true, Rcode: dns.RcodeNotAuth, Answer: []string{}},
+		{Name: "IXFR", QName: "example.", QType: dns.TypeIXFR, EDNS: 1232, Rcode: dns.RcodeNotAuth, Answer: []string{}},
+		{Name: "type 0", QName: "example.", QType: 0, EDNS: 1232, Rcode: dns.RcodeNotImplemented, Answer: []string{}},
+		{Name: "qtype OPT is NODATA", QName: "example.", QType: dns.TypeOPT, AA: true, Answer: []string{}, Authority: []string{soa}},
+		{Name: "qtype RRSIG unsigned is NODATA", QName: "example.", QType: dns.TypeRRSIG, AA: true, Answer: []string{}, Authority: []string{soa}},
 		{Name: "EDNS DO echoes", QName: "www.example.", QType: dns.TypeA, EDNS: 4096, DO: true, AA: true, Answer: []string{"www.example. A 192.0.2.80"}},
 	}
 	for _, c := range cases {
@@ -247,12 +270,30 @@ func TestAnswerRoot(t *testing.T) {
 		{Name: "apex NS", QName: ".", QType: dns.TypeNS, EDNS: 1232, AA: true, Answer: rootNS, NAdd: 26},
 		{Name: "apex DNSKEY", QName: ".", QType: dns.TypeDNSKEY, EDNS: 1232, AA: true, NAnswer: 3},
 		{Name: "apex DNSKEY DO", QName: ".", QType: dns.TypeDNSKEY, EDNS: 1232, DO: true, AA: true, NAnswer: 4},
-		{Name: "TLD referral", QName: "www.example.com.", QType: dns.TypeA, NAdd: 10},
+		// At 512 bytes the f and g A records still fit after the f AAAA is
+		// skipped, as Knot DNS fills the section.
+		{Name: "TLD referral", QName: "www.example.com.", QType: dns.TypeA, NAdd: 12},
+		{Name: "TLD referral skips a AAAA that does not fit", QName: "www.example.com.", QType: dns.TypeA,
+			Additional: []string{
+				"a.gtld-servers.net. A 192.5.6.30", "a.gtld-servers.net. AAAA 2001:503:a83e::2:30",
+				"b.gtld-servers.net. A 192.33.14.30", "b.gtld-servers.net. AAAA 2001:503:231d::2:30",
+				"c.gtld-servers.net. A 192.26.92.30", "c.gtld-servers.net. AAAA 2001:503:83eb::30",
+				"d.gtld-servers.net. A 192.31.80.30", "d.gtld-servers.net. AAAA 2001:500:856e::30",
+				"e.gtld-servers.net. A 192.12.94.30", "e.gtld-servers.net. AAAA 2001:502:1ca1::30",
+				"f.gtld-servers.net. A 192.35.51.30", "g.gtld-servers.net. A 192.42.93.30"}},
+		// The root owner is written without compression hints, so (as in
+		// Knot DNS) the name server names are not compressed against each
+		// other and only two names' addresses fit in 512 bytes.
+		{Name: "apex NS at 512", QName: ".", QType: dns.TypeNS, AA: true, Answer: rootNS,
+			Additional: []string{"a.root-servers.net. A 198.41.0.4", "a.root-servers.net. AAAA 2001:503:ba3e::2:30",
+				"b.root-servers.net. A 192.228.79.201", "b.root-servers.net. AAAA 2001:500:200::b"}},
 		{Name: "TLD referral EDNS", QName: "www.example.com.", QType: dns.TypeA, EDNS: 1232, NAdd: 26},
 		{Name: "TLD referral DO has DS", QName: "example.org.", QType: dns.TypeA, EDNS: 1232, DO: true},
 		{Name: "junk TLD", QName: "foo.bar.invalidtld.", QType: dns.TypeA, Rcode: dns.RcodeNameError, AA: true,
 			Authority: []string{". SOA a.root-servers.net. nstld.verisign-grs.com. 2017082100 1800 900 604800 86400"}},
 		{Name: "DS at TLD", QName: "com.", QType: dns.TypeDS, AA: true, NAnswer: 1},
+		{Name: "RRSIG at apex is one group", QName: ".", QType: dns.TypeRRSIG, EDNS: 1232, AA: true, NAnswer: 1},
+		{Name: "RRSIG at a cut is a referral", QName: "com.", QType: dns.TypeRRSIG, EDNS: 1232, Answer: []string{}},
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) { check(t, s, c) })
@@ -294,8 +335,21 @@ func TestAnswerMalformed(t *testing.T) {
 		{"short", func() []byte { return good()[:11] }, true, 0},
 		{"response dropped", func() []byte { b := good(); b[2] |= 0x80; return b }, true, 0},
 		{"qdcount 0", func() []byte { b := good(); b[5] = 0; return b[:12] }, false, dns.RcodeFormatError},
+		{"qdcount 0 with EDNS", func() []byte {
+			m := new(dns.Msg)
+			m.SetEdns0(1232, true)
+			b, _ := m.Pack()
+			return b
+		}, false, dns.RcodeFormatError},
 		{"qdcount 2", func() []byte { b := good(); b[5] = 2; return b }, false, dns.RcodeFormatError},
 		{"opcode notify", func() []byte { b := good(); b[2] |= 4 << 3; return b }, false, dns.RcodeNotImplemented},
+		{"OPT payload 1 without options", func() []byte {
+			m := new(dns.Msg)
+			m.SetQuestion("www.example.", dns.TypeA)
+			m.SetEdns0(1, false)
+			b, _ := m.Pack()
+			return b
+		}, false, dns.RcodeFormatError},
 		{"cut question", func() []byte { return good()[:20] }, false, dns.RcodeFormatError},
 		{"compressed qname", func() []byte { b := good(); b[12] = 0xC0; b[13] = 12; return b }, false, dns.RcodeFormatError},
 		{"trailing garbage", func() []byte { return append(good(), 1, 2, 3) }, false, dns.RcodeFormatError},
@@ -328,6 +382,17 @@ func TestAnswerMalformed(t *testing.T) {
 		}
 		if r.Rcode != c.rcode {
 			t.Errorf("%s: rcode %s, want %s", c.name, dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode])
+		}
+		// A query whose question and OPT were readable gets both back,
+		// NOTIMP included (RFC 6891 section 7).
+		if c.name == "opcode notify" && (len(r.Question) != 1 || r.IsEdns0() == nil) {
+			t.Errorf("%s: question or OPT missing from the reply:\n%s", c.name, r)
+		}
+		if c.name == "qdcount 0 with EDNS" && (r.IsEdns0() == nil || !r.IsEdns0().Do()) {
+			t.Errorf("%s: OPT missing from the reply:\n%s", c.name, r)
+		}
+		if c.name == "trailing garbage" && r.IsEdns0() != nil {
+			t.Errorf("%s: OPT of a message that does not parse echoed:\n%s", c.name, r)
 		}
 	}
 }

@@ -19,6 +19,7 @@ const (
 	typeANY   = 255
 	classIN   = 1
 	classCH   = 3
+	classANY  = 255
 
 	optNSID = 3
 )
@@ -152,7 +153,10 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 			return false
 		}
 		if t == typeOPT {
-			if i < an+ns || qy.edns || p != s+1 {
+			// An OPT whose payload size field reads 1 (class IN) with
+			// no options is malformed to Knot DNS, which like every
+			// record of a known type in class IN must have rdata there.
+			if i < an+ns || qy.edns || p != s+1 || be16(q[p+2:]) == classIN && rdlen == 0 {
 				return false
 			}
 			qy.edns = true

@@ -76,7 +76,9 @@ func NewSnapshot(set *zone.Set, cfg Config) *Snapshot {
 // configured, REFUSED for everything else.
 func (s *Snapshot) chaos(qy *query, r *reply, res *Result) {
 	r.rcode, res.Kind = rcodeRefused, KindRefused
-	if qy.qtype != typeTXT && qy.qtype != typeANY {
+	// Only TXT is answered: ANY gets REFUSED like any other type, as Knot
+	// DNS answers it.
+	if qy.qtype != typeTXT {
 		return
 	}
 	for i := range s.chaosTab {
@@ -97,8 +99,9 @@ func (s *Snapshot) chaos(qy *query, r *reply, res *Result) {
 		put16(b[10:], uint16(len(e.rdata)))
 		copy(b[12:], e.rdata)
 		r.n += need
+		// No AA: the identity is not data of any zone we are
+		// authoritative for (Knot DNS leaves AA clear here too).
 		r.an = 1
-		r.aa = true
 		r.rcode, res.Kind = rcodeNoError, KindChaos
 		return
 	}

@@ -19,11 +19,22 @@ type blockWriter struct {
 	dict   map[string]uint16 // lowercase suffix written in this block -> offset
 	patch  []uint16
 	err    error
+	// frozen stops names written from becoming compression targets. The
+	// additional part is written frozen, so that its groups point only
+	// into the base part and may be copied one by one, any of them left
+	// out.
+	frozen bool
+	// suf is the one name a compressible rdata name is compared with, as
+	// Knot DNS compresses: the query name at first (the owner stands for
+	// it), then the last name written with at least one literal label.
+	// Knot's replies then have our replies' sizes, so that the same
+	// optional additional records fit in both.
+	suf []byte
 }
 
 func (b *builder) newWriter(owner []byte) *blockWriter {
 	w := &blockWriter{z: b.z, start: len(b.z.wire), owner: owner, labels: countLabels(owner),
-		sfx: map[string]int{}, dict: map[string]uint16{}}
+		sfx: map[string]int{}, dict: map[string]uint16{}, suf: owner}
 	for i, o := range labelOffsets(owner) {
 		w.sfx[string(owner[o:])] = i
 	}
@@ -32,18 +43,37 @@ func (b *builder) newWriter(owner []byte) *blockWriter {
 
 func (w *blockWriter) rel() int { return len(w.z.wire) - w.start }
 
-// name writes a wire-format name. With compress set, the longest suffix
-// already available (in the owner name or earlier in the block) becomes a
-// pointer code. isOwner says the name is a record's owner; in a wildcard
-// block only owners may refer to the whole owner name (which will be the
-// query name), never rdata, whose "*" must stay literal.
+// name writes a wire-format name. With compress set, an owner's longest
+// suffix already available (in the owner name or earlier in the block)
+// becomes a pointer code; an rdata name is compressed only as far as it
+// shares trailing labels with w.suf. isOwner says the name is a record's
+// owner; in a wildcard block only owners may refer to the whole owner
+// name (which will be the query name), never rdata, whose "*" must stay
+// literal.
 func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 	offs := labelOffsets(n)
 	lower := lowerWire(n)
 	wild := w.owner[0] == 1 && w.owner[1] == '*'
 	k := 0
 	code := -1
-	if compress {
+	if compress && !isOwner {
+		// Only the labels n shares with w.suf may be replaced by a
+		// pointer; the suffix is found in the owner or the block.
+		k = len(offs) - commonLabels(lower, w.suf)
+		if k < len(offs) {
+			suf := string(lower[offs[k]:])
+			if i, ok := w.sfx[suf]; ok && !(i == 0 && wild) {
+				code = CodeSuffix | i
+			} else if r, ok := w.dict[suf]; ok {
+				code = CodeInternal | int(r)
+			} else {
+				k = len(offs)
+			}
+		}
+		if k > 0 {
+			w.suf = lower
+		}
+	} else if compress {
 		for ; k < len(offs); k++ {
 			suf := string(lower[offs[k]:])
 			if i, ok := w.sfx[suf]; ok && !(i == 0 && wild && !isOwner) {
@@ -59,7 +89,7 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 		k = len(offs)
 	}
 	base := w.rel()
-	for j := 0; j < k; j++ {
+	for j := 0; j < k && !w.frozen; j++ {
 		if r := base + offs[j]; r < MaxInternal {
 			if _, ok := w.dict[string(lower[offs[j]:])]; !ok {
 				w.dict[string(lower[offs[j]:])] = uint16(r)
@@ -73,6 +103,16 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 		return
 	}
 	w.z.wire = append(w.z.wire, n...)
+}
+
+// commonLabels counts the trailing labels two lowercase wire names share.
+func commonLabels(a, b []byte) int {
+	ao, bo := labelOffsets(a), labelOffsets(b)
+	n := 0
+	for n < len(ao) && n < len(bo) && string(a[ao[len(ao)-1-n]:]) == string(b[bo[len(bo)-1-n]:]) {
+		n++
+	}
+	return n
 }
 
 // compressedRdata reports the types whose rdata names may be compressed
@@ -97,6 +137,11 @@ func nameLen(p []byte) int {
 // rr writes one record.
 func (w *blockWriter) rr(owner []byte, typ uint16, ttl uint32, rd []byte) {
 	z := w.z
+	// Knot DNS writes the root owner without its compression hint, which
+	// sets the compared name back to the query name (here the owner).
+	if len(owner) == 1 {
+		w.suf = w.owner
+	}
 	w.name(owner, true, true)
 	z.wire = binary.BigEndian.AppendUint16(z.wire, typ)
 	z.wire = binary.BigEndian.AppendUint16(z.wire, dns.ClassINET)
@@ -140,6 +185,9 @@ func (w *blockWriter) rr(owner []byte, typ uint16, ttl uint32, rd []byte) {
 // remember makes the uncompressed name n, written at block offset at, a
 // compression target for later names.
 func (w *blockWriter) remember(n []byte, at int) {
+	if w.frozen {
+		return
+	}
 	lower := lowerWire(n)
 	for _, o := range labelOffsets(n) {
 		if r := at + o; r < MaxInternal {
@@ -203,14 +251,28 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	}
 	base := w.rel()
 	var trims []Trim
+	w.frozen = true
 	switch set[0].typ {
-	case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
-		trims = b.additional(w, set, nil, &trims)
+	case dns.TypeNS:
+		// Name servers that are glue (at or below a zone cut) come
+		// first, then those with authoritative addresses, as Knot DNS
+		// orders them; each group is optional outside a referral.
+		b.additional(w, set, b.isGlue, &trims)
+		b.additional(w, set, func(t []byte) bool { return !b.isGlue(t) }, &trims)
+	case dns.TypeMX, dns.TypeSRV:
+		b.additional(w, set, nil, &trims)
 	}
 	if w.err != nil {
 		return None, w.err
 	}
 	return w.finish(len(set), base, trims, 0)
+}
+
+// isGlue reports whether the name is a node at or below a zone cut of the
+// zone: its addresses are glue, not authoritative data.
+func (b *builder) isGlue(name []byte) bool {
+	n, ok := b.nameIdx[string(name)]
+	return ok && b.z.nodes[n].Flags&(FlagDelegation|FlagOccluded) != 0
 }
 
 // additional appends, for each distinct target of set that want accepts
@@ -240,12 +302,14 @@ func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool
 	return *trims
 }
 
-// addresses writes the A and AAAA records of name, if the zone has it, and
-// returns how many were written.
+// addresses writes the A and AAAA records of name, if the zone has it or a
+// wildcard that covers it, and returns how many were written.
 func (b *builder) addresses(w *blockWriter, name []byte) int {
 	n, ok := b.nameIdx[string(name)]
 	if !ok {
-		return 0
+		if n, ok = b.wildcardFor(name); !ok {
+			return 0
+		}
 	}
 	written := 0
 	for _, r := range b.recsOf(n) {
@@ -255,6 +319,23 @@ func (b *builder) addresses(w *blockWriter, name []byte) int {
 		}
 	}
 	return written
+}
+
+// wildcardFor returns the wildcard node that would synthesize the missing
+// name: the "*" child of its closest existing ancestor in the zone.
+func (b *builder) wildcardFor(name []byte) (int32, bool) {
+	if !isSubdomain(name, b.apex) {
+		return 0, false
+	}
+	for w := name; len(w) > len(b.apex); {
+		w = parentWire(w)
+		if _, ok := b.nameIdx[string(w)]; ok {
+			star := append([]byte{1, '*'}, w...)
+			n, ok := b.nameIdx[string(star)]
+			return n, ok
+		}
+	}
+	return 0, false
 }
 
 // recsOf returns the records of builder node n (records are sorted by node).
@@ -287,6 +368,7 @@ func (b *builder) referralBlock(node int32, set []rec) (uint32, error) {
 	}
 	base := w.rel()
 	var trims []Trim
+	w.frozen = true
 	b.additional(w, set, func(t []byte) bool { return isSubdomain(t, owner) }, &trims)
 	req := len(trims)
 	b.additional(w, set, func(t []byte) bool { return !isSubdomain(t, owner) }, &trims)
