@@ -106,14 +106,17 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		}
 	}
 
-	if s.control, err = ListenControl(cfg.Server.Control, s, log); err != nil {
-		return nil, err
-	}
 	if cfg.Server.Metrics != "" {
 		if s.metLn, err = net.Listen("tcp", cfg.Server.Metrics); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 		s.metrics = &http.Server{Handler: MetricsHandler(s), ReadHeaderTimeout: 5 * time.Second}
+	}
+	// The control socket serves requests from the moment it exists, and
+	// its handlers read the server's fields: it is opened last, once every
+	// field they read has been set.
+	if s.control, err = ListenControl(cfg.Server.Control, s, log); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -233,7 +236,7 @@ func (s *Server) openXDP(cpus []int) error {
 func (s *Server) Listen() []netip.AddrPort { return s.listen }
 
 // ControlPath is the control socket's file name.
-func (s *Server) ControlPath() string { return s.control.Path() }
+func (s *Server) ControlPath() string { return s.cfg.Server.Control }
 
 // MetricsAddr is the metrics endpoint's address, "" when disabled.
 func (s *Server) MetricsAddr() string {
@@ -386,7 +389,7 @@ type Status struct {
 func (s *Server) Status() Status {
 	st := Status{
 		Version: Version, PID: os.Getpid(), Uptime: time.Since(s.started).Seconds(),
-		Control: s.control.Path(), Metrics: s.MetricsAddr(), DataPlane: "sockets",
+		Control: s.cfg.Server.Control, Metrics: s.MetricsAddr(), DataPlane: "sockets",
 		Workers: len(s.workers), GoVersion: runtime.Version(),
 	}
 	if s.xdp != nil {
