@@ -56,7 +56,9 @@ type Port interface {
 	// the packet received in that slot, and gives every buffer in pkts back
 	// to the Port. pkts must be exactly the slice filled by the preceding
 	// Receive (pkts[:n]). A failure to send one reply is counted by the Port
-	// and does not stop the rest of the batch.
+	// and does not stop the rest of the batch. After a Receive that returned
+	// n == 0, Send(pkts[:0]) is valid on every Port: it returns nil, or
+	// ErrClosed once the Port is closed.
 	Send(pkts []Packet) error
 	// Close releases the Port's resources. It is safe to call from another
 	// goroutine and more than once.

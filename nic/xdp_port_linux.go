@@ -301,6 +301,18 @@ func (p *XDPPort) wait(want uint32) uint32 {
 // exceeds its frame is dropped and counted.
 func (p *XDPPort) Send(pkts []Packet) error {
 	if !p.busy.Load() {
+		// A Receive that returned no packets (an idle interval or
+		// ErrClosed) has already cleared busy, so Close may have unmapped
+		// the rings: the empty batch it filled is handed back here without
+		// touching them. The Port contract allows this Send, and a worker
+		// that sends every batch unconditionally must not die on its first
+		// idle interval.
+		if len(pkts) == 0 && p.pending == 0 {
+			if p.closed.Load() {
+				return ErrClosed
+			}
+			return nil
+		}
 		return errors.New("nic: XDPPort.Send without a preceding Receive")
 	}
 	n := min(len(pkts), p.pending)
