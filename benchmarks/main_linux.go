@@ -1,0 +1,453 @@
+// Command benchmarks measures ringdns side by side with Knot DNS and NSD on
+// the same machine, zones, queries and load generators, and writes the
+// results as Markdown and CSV. See README.md in this directory.
+//
+//	sudo go run ./benchmarks            the full matrix (about 20 minutes)
+//	sudo go run ./benchmarks -quick     one short run per server (a smoke test)
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options of one harness run.
+type Options struct {
+	Quick      bool
+	Runs       int
+	Seconds    int
+	FixedRate  int // queries per second of the fixed-rate runs
+	ZoneSets   []string
+	Servers    []ServerKind
+	Unpinned   bool
+	TwoQueues  bool
+	Reload     bool
+	TLDSize    int
+	Out        string // results directory
+	Scratch    string // generated zones and query files
+	RootZone   string
+	ServerCPU  int
+	LoadCPU    int
+	SkipMissng bool
+}
+
+func main() {
+	var o Options
+	var zones, servers string
+	flag.BoolVar(&o.Quick, "quick", false, "one short run per server on the small zone: a smoke test of the harness")
+	flag.IntVar(&o.Runs, "runs", 3, "saturation runs per server and load generator")
+	flag.IntVar(&o.Seconds, "seconds", 8, "length of each run")
+	flag.IntVar(&o.FixedRate, "fixed-rate", 100000, "offered queries per second of the fixed-rate runs")
+	flag.StringVar(&zones, "zones", "small,root,tld", "zone sets to measure")
+	flag.StringVar(&servers, "servers", strings.Join(serverNames(allServers), ","), "servers to measure")
+	flag.BoolVar(&o.Unpinned, "unpinned", false, "also run with server and generator unpinned")
+	flag.BoolVar(&o.TwoQueues, "two-queues", true, "also measure the AF_XDP servers on a two-queue veth (small zone)")
+	flag.BoolVar(&o.Reload, "reload", true, "measure ringdns reloading its zone every second under load")
+	flag.IntVar(&o.TLDSize, "tld-size", 1000000, "delegations in the generated TLD zone")
+	flag.StringVar(&o.Out, "out", "", "results directory (default: benchmarks/results beside this source)")
+	flag.StringVar(&o.Scratch, "scratch", "", "scratch directory for zones and query files (default: a new temporary one)")
+	flag.StringVar(&o.RootZone, "root-zone", "", "root zone file (default: zone/testdata/root.zone)")
+	probe := flag.String("probe", "", "internal: probe ADDR:PORT for an answer and exit")
+	probeZone := flag.String("probe-zone", ".", "internal: zone whose SOA the probe asks for")
+	probeTimeout := flag.Duration("probe-timeout", time.Minute, "internal: how long the probe tries")
+	flag.Parse()
+	if *probe != "" {
+		probeMain(*probe, *probeZone, *probeTimeout)
+	}
+	o.ZoneSets = strings.Split(zones, ",")
+	for _, s := range strings.Split(servers, ",") {
+		o.Servers = append(o.Servers, ServerKind(s))
+	}
+	if err := Run(o, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "benchmarks: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func serverNames(ks []ServerKind) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return out
+}
+
+// repoRoot finds the module root from the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the ringdns module")
+		}
+		dir = parent
+	}
+}
+
+// Run measures the matrix of o and writes its results.
+func Run(o Options, log *os.File) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root: it creates network namespaces and attaches XDP programs")
+	}
+	if o.Quick {
+		o.Runs, o.Seconds, o.ZoneSets, o.Reload, o.FixedRate, o.TwoQueues = 1, 2, []string{"small"}, false, 20000, false
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join(root, "benchmarks", "results")
+	}
+	if o.RootZone == "" {
+		o.RootZone = filepath.Join(root, "zone", "testdata", "root.zone")
+	}
+	if o.Scratch == "" {
+		if o.Scratch, err = os.MkdirTemp("", "ringdns-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(o.Scratch)
+	}
+	bins, err := build(root, o.Scratch)
+	if err != nil {
+		return err
+	}
+	cpus := runtime.NumCPU()
+	if cpus < 2 {
+		return errors.New("needs two CPUs: one for the server, one for the load generator")
+	}
+	o.ServerCPU, o.LoadCPU = 1, 0
+
+	topo, err := NewTopology(1)
+	if err != nil {
+		return err
+	}
+	defer topo.Close()
+
+	res := &Results{Machine: machineInfo(), Versions: versions(bins), Options: o, Started: time.Now()}
+	for _, name := range o.ZoneSets {
+		if name == "" {
+			continue
+		}
+		set, err := makeZoneSet(name, o)
+		if err != nil {
+			return fmt.Errorf("zone set %s: %v", name, err)
+		}
+		fmt.Fprintf(log, "== zone set %s: %d records\n", set.Name, set.Records)
+		for _, kind := range o.Servers {
+			if kind == NullXDP && set.Name != "small" {
+				// The null responder never looks at the zone: one zone set
+				// measures it.
+				continue
+			}
+			if err := measureServer(res, o, bins, topo, set, kind, log); err != nil {
+				fmt.Fprintf(log, "   %s: %v\n", kind, err)
+				res.Errors = append(res.Errors, fmt.Sprintf("%s/%s: %v", set.Name, kind, err))
+			}
+		}
+	}
+	if o.TwoQueues {
+		if err := measureTwoQueues(res, o, bins, log); err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("two queues: %v", err))
+		}
+	}
+	res.Finished = time.Now()
+	md, csv, err := res.Write(o.Out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "results: %s and %s\n", md, csv)
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("%d measurements failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
+	}
+	return nil
+}
+
+func makeZoneSet(name string, o Options) (*ZoneSet, error) {
+	dir := filepath.Join(o.Scratch, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	switch name {
+	case "small":
+		return SmallZone(dir, 1)
+	case "root":
+		return RootZone(dir, o.RootZone, 1)
+	case "tld":
+		return TLDZone(dir, o.TLDSize, 1)
+	}
+	return nil, fmt.Errorf("unknown zone set %q (small, root, tld)", name)
+}
+
+// build compiles ringdns, ringctl and the null responder into dir and
+// finds knotd and nsd.
+func build(root, dir string) (Binaries, error) {
+	var b Binaries
+	for _, t := range []struct {
+		pkg string
+		out *string
+	}{{"./cmd/ringdns", &b.Ringdns}, {"./cmd/ringctl", &b.Ringctl}, {"./benchmarks/nullresponder", &b.Null}, {"./benchmarks", &b.Probe}} {
+		*t.out = filepath.Join(dir, filepath.Base(t.pkg))
+		cmd := exec.Command("go", "build", "-o", *t.out, t.pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return b, fmt.Errorf("go build %s: %v: %s", t.pkg, err, out)
+		}
+	}
+	for _, t := range []struct {
+		name, pkg string
+		out       *string
+	}{{"knotd", "knot", &b.Knotd}, {"nsd", "nsd", &b.NSD}} {
+		p, err := exec.LookPath(t.name)
+		if err != nil {
+			p, err = exec.LookPath("/usr/sbin/" + t.name)
+		}
+		if err != nil {
+			return b, fmt.Errorf("%s not found: install the Debian package %s", t.name, t.pkg)
+		}
+		*t.out = p
+	}
+	for _, tool := range []string{"kxdpgun", "dnsperf", "kdig", "taskset"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return b, fmt.Errorf("%s not found: install knot-dnsutils, dnsperf and util-linux", tool)
+		}
+	}
+	return b, nil
+}
+
+// measureServer runs every load of the matrix against one server.
+func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, kind ServerKind, log *os.File) error {
+	dir := filepath.Join(o.Scratch, "run-"+set.Name+"-"+string(kind))
+	startTimeout := 120 * time.Second
+	srv, err := StartServer(kind, bins, topo, set.Zone, dir, o.ServerCPU, startTimeout)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(topo)
+	row := func(load string, pinned bool) *Row {
+		r := &Row{ZoneSet: set.Name, Server: kind, Load: load, Pinned: pinned, Records: set.Records}
+		res.Rows = append(res.Rows, r)
+		return r
+	}
+	start := row("start-up", true)
+	start.Ready, start.MemoryKiB = srv.Ready, srv.MemoryKiB()
+	fmt.Fprintf(log, "   %-12s ready in %v, %.1f MiB\n", kind, srv.Ready.Round(time.Millisecond), float64(start.MemoryKiB)/1024)
+
+	measure := func(r *Row, f func() (Load, error)) error {
+		k0, _ := srv.RepliesByKind(bins)
+		m0, s0 := SampleMachine(), srv.CPUTicks()
+		l, err := f()
+		m1, s1 := SampleMachine(), srv.CPUTicks()
+		if err != nil {
+			return err
+		}
+		if k1, err := srv.RepliesByKind(bins); err == nil && k1 != nil {
+			x, all := k1["xdp"]-k0["xdp"], k1["xdp"]+k1["udp"]-k0["xdp"]-k0["udp"]
+			if all > 0 {
+				r.XDPShare = append(r.XDPShare, float64(x)/float64(all))
+			}
+		}
+		r.add(l, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
+		if l.Answered == 0 {
+			return fmt.Errorf("%s: %s sent %d queries and got no answer", r.Load, l.Generator, l.Sent)
+		}
+		return nil
+	}
+	pinModes := []bool{true}
+	if o.Unpinned {
+		pinModes = append(pinModes, false)
+	}
+	for _, pinned := range pinModes {
+		cpu := o.LoadCPU
+		if !pinned {
+			cpu = -1
+			for _, pid := range srv.PIDs() {
+				run("taskset", "-a", "-p", "-c", "0-"+fmt.Sprint(runtime.NumCPU()-1), fmt.Sprint(pid))
+			}
+		}
+		sat := row("kxdpgun saturation", pinned)
+		rate := 2000000
+		if o.Quick {
+			rate = o.FixedRate
+		}
+		for range o.Runs {
+			if err := measure(sat, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, o.Seconds, cpu) }); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(log, "   %-12s kxdpgun %s\n", kind, sat.summary())
+		if !pinned {
+			continue
+		}
+		if !o.Quick {
+			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
+			if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, o.Seconds, cpu) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(log, "   %-12s fixed   %s\n", kind, fixed.summary())
+		}
+		dsat := row("dnsperf saturation", pinned)
+		if err := measure(dsat, func() (Load, error) { return Dnsperf(topo, set.DnsperfQueries, set.DO, 0, o.Seconds, cpu) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "   %-12s dnsperf %s\n", kind, dsat.summary())
+		dfix := row("dnsperf 20k/s", pinned)
+		if err := measure(dfix, func() (Load, error) { return Dnsperf(topo, set.DnsperfQueries, set.DO, 20000, o.Seconds, cpu) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "   %-12s dnsperf 20k/s %s\n", kind, dfix.summary())
+	}
+	if o.Reload && (kind == RingdnsXDP || kind == RingdnsUDP) {
+		return measureReload(res, o, bins, topo, set, srv, log)
+	}
+	return nil
+}
+
+// measureReload offers half of the server's saturation rate for 30 s with
+// and without a zone reload every second, and compares the loss.
+func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, srv *Server, log *os.File) error {
+	var sat *Row
+	for _, r := range res.Rows {
+		if r.ZoneSet == set.Name && r.Server == srv.Kind && r.Load == "kxdpgun saturation" && r.Pinned {
+			sat = r
+		}
+	}
+	if sat == nil || len(sat.QPS) == 0 {
+		return errors.New("no saturation figure to halve")
+	}
+	rate := int(median(sat.QPS) / 2)
+	const seconds = 30
+	for _, reload := range []bool{false, true} {
+		name := fmt.Sprintf("kxdpgun %dk/s, no reloads", rate/1000)
+		if reload {
+			name = fmt.Sprintf("kxdpgun %dk/s, reload every 1 s", rate/1000)
+		}
+		r := &Row{ZoneSet: set.Name, Server: srv.Kind, Load: name, Pinned: true, Records: set.Records}
+		res.Rows = append(res.Rows, r)
+		stop := make(chan struct{})
+		reloads, failures := 0, 0
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if !reload {
+				return
+			}
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					// A comment appended changes the file's content, so
+					// the reload rebuilds the zone instead of keeping an
+					// unchanged one, without changing what it serves.
+					if f, err := os.OpenFile(set.Zone.Path, os.O_APPEND|os.O_WRONLY, 0); err == nil {
+						fmt.Fprintf(f, "; benchmark reload %d\n", reloads)
+						f.Close()
+					}
+					if err := srv.Reload(bins); err != nil {
+						failures++
+					}
+					reloads++
+				}
+			}
+		}()
+		m0, s0 := SampleMachine(), srv.CPUTicks()
+		l, err := Kxdpgun(topo, set.KxdpQueries, rate, seconds, o.LoadCPU)
+		m1, s1 := SampleMachine(), srv.CPUTicks()
+		close(stop)
+		<-done
+		if err != nil {
+			return err
+		}
+		r.add(l, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
+		r.Reloads, r.ReloadFailures = reloads, failures
+		if reload && failures > 0 {
+			return fmt.Errorf("%d of %d reloads failed", failures, reloads)
+		}
+		fmt.Fprintf(log, "   %-12s %s: %s, %d reloads (%d failed)\n", srv.Kind, name, r.summary(), reloads, failures)
+	}
+	return nil
+}
+
+// measureTwoQueues serves the small zone from both queues of a two-queue
+// veth with the AF_XDP servers, each free to use both CPUs (ringdns pins a
+// worker per queue to its own CPU; Knot gets a UDP worker per queue), and
+// kxdpgun sending from two threads. With two cores shared by server and
+// generator, added throughput is not expected: the figure that matters is
+// the whole-machine CPU per answer at the fixed rate, against one queue.
+func measureTwoQueues(res *Results, o Options, bins Binaries, log *os.File) error {
+	topo, err := NewTopology(2)
+	if err != nil {
+		return err
+	}
+	defer topo.Close()
+	set, err := makeZoneSet("small", o)
+	if err != nil {
+		return err
+	}
+	set.Name = "small, 2 queues"
+	fmt.Fprintf(log, "== zone set %s\n", set.Name)
+	for _, kind := range []ServerKind{RingdnsXDP, KnotXDP} {
+		if !slices.Contains(o.Servers, kind) {
+			continue
+		}
+		dir := filepath.Join(o.Scratch, "run-2q-"+string(kind))
+		srv, err := StartServer(kind, bins, topo, set.Zone, dir, -1, 120*time.Second)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer srv.Stop(topo)
+			// kxdpgun 3.2 sends from one queue of a veth (it sizes its
+			// threads by the "combined" channels veth does not have), so
+			// dnsperf, whose many source ports the kernel hashes over both
+			// TX queues, offers the two-queue load.
+			for _, l := range []struct {
+				name string
+				rate int
+				runs int
+			}{{"dnsperf saturation", 0, o.Runs}, {"dnsperf 20k/s", 20000, 1}} {
+				r := &Row{ZoneSet: set.Name, Server: kind, Load: l.name, Pinned: false, Records: set.Records}
+				res.Rows = append(res.Rows, r)
+				for range l.runs {
+					k0, _ := srv.RepliesByKind(bins)
+					m0, s0 := SampleMachine(), srv.CPUTicks()
+					ld, err := Dnsperf(topo, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
+					m1, s1 := SampleMachine(), srv.CPUTicks()
+					if err != nil {
+						return err
+					}
+					r.add(ld, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
+					if k1, err := srv.RepliesByKind(bins); err == nil && k1 != nil {
+						if all := k1["xdp"] + k1["udp"] - k0["xdp"] - k0["udp"]; all > 0 {
+							r.XDPShare = append(r.XDPShare, float64(k1["xdp"]-k0["xdp"])/float64(all))
+						}
+						r.QueueReplies = []uint64{k1["xdp0"] - k0["xdp0"], k1["xdp1"] - k0["xdp1"]}
+					}
+				}
+				fmt.Fprintf(log, "   %-12s %s: %s, per queue %v\n", kind, l.name, r.summary(), r.QueueReplies)
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Row is one server under one load on one zone set, over its runs.
+type Row struct {
+	ZoneSet string
+	Server  ServerKind
+	Load    string
+	Pinned  bool
+	Records int
+
+	QPS, Loss         []float64 // per run
+	XDPShare          []float64 // ringdns: fraction of UDP answers sent through the AF_XDP rings, per run
+	ServerNs, WholeNs []float64 // CPU nanoseconds per answer, per run
+	P50, P99, P999    float64   // microseconds, dnsperf runs only (last run)
+	Ready             time.Duration
+	MemoryKiB         uint64
+	QueueReplies      []uint64 // ringdns on a multi-queue veth: answers per queue in the last run
+	Reloads           int
+	ReloadFailures    int
+}
+
+func (r *Row) add(l Load, serverSec, wholeSec float64) {
+	r.QPS = append(r.QPS, l.QPS())
+	r.Loss = append(r.Loss, l.Loss())
+	if l.Answered > 0 {
+		r.ServerNs = append(r.ServerNs, serverSec*1e9/float64(l.Answered))
+		r.WholeNs = append(r.WholeNs, wholeSec*1e9/float64(l.Answered))
+	}
+	if l.P50 > 0 {
+		r.P50, r.P99, r.P999 = l.P50, l.P99, l.P999
+	}
+}
+
+func (r *Row) summary() string {
+	s := fmt.Sprintf("%s qps, loss %.1f%%, server %s ns/answer, machine %s ns/answer",
+		spread(r.QPS, 1), 100*median(r.Loss), spread(r.ServerNs, 1), spread(r.WholeNs, 1))
+	if len(r.XDPShare) > 0 {
+		s += fmt.Sprintf(", %.1f%% through AF_XDP", 100*median(r.XDPShare))
+	}
+	return s
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread renders the median and, over several runs, the minimum and maximum.
+func spread(v []float64, unit float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	f := func(x float64) string {
+		x /= unit
+		switch {
+		case x >= 10000:
+			return fmt.Sprintf("%.0fk", x/1000)
+		default:
+			return fmt.Sprintf("%.0f", x)
+		}
+	}
+	if len(v) == 1 {
+		return f(v[0])
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return fmt.Sprintf("%s (%s-%s)", f(median(s)), f(s[0]), f(s[len(s)-1]))
+}
+
+// Results is a whole harness run.
+type Results struct {
+	Machine, Versions []string
+	Options           Options
+	Started, Finished time.Time
+	Rows              []*Row
+	Errors            []string
+}
+
+// Write stores the results as Markdown and CSV named by the start time.
+func (res *Results) Write(dir string) (md, csvPath string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	stamp := res.Started.UTC().Format("20060102-150405")
+	if res.Options.Quick {
+		stamp += "-quick"
+	}
+	md = filepath.Join(dir, stamp+".md")
+	csvPath = filepath.Join(dir, stamp+".csv")
+	if err := os.WriteFile(md, []byte(res.Markdown()), 0o644); err != nil {
+		return "", "", err
+	}
+	f, err := os.Create(csvPath)
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	w := csv.NewWriter(f)
+	w.Write([]string{"zone_set", "records", "server", "load", "pinned", "run", "qps", "loss", "server_ns_per_answer",
+		"machine_ns_per_answer", "xdp_share", "p50_us", "p99_us", "p999_us", "ready_ms", "memory_kib", "reloads", "reload_failures"})
+	for _, r := range res.Rows {
+		n := max(len(r.QPS), 1)
+		for i := range n {
+			at := func(v []float64) string {
+				if i < len(v) {
+					return strconv.FormatFloat(v[i], 'f', 1, 64)
+				}
+				return ""
+			}
+			w.Write([]string{r.ZoneSet, strconv.Itoa(r.Records), string(r.Server), r.Load, strconv.FormatBool(r.Pinned),
+				strconv.Itoa(i + 1), at(r.QPS), at(r.Loss), at(r.ServerNs), at(r.WholeNs), at(r.XDPShare),
+				fmt.Sprintf("%.1f", r.P50), fmt.Sprintf("%.1f", r.P99), fmt.Sprintf("%.1f", r.P999),
+				strconv.FormatInt(r.Ready.Milliseconds(), 10), strconv.FormatUint(r.MemoryKiB, 10),
+				strconv.Itoa(r.Reloads), strconv.Itoa(r.ReloadFailures)})
+		}
+	}
+	w.Flush()
+	return md, csvPath, w.Error()
+}
+
+// Markdown renders the results as tables, one per zone set.
+func (res *Results) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# ringdns benchmarks, %s\n\n", res.Started.UTC().Format(time.RFC3339))
+	for _, m := range res.Machine {
+		fmt.Fprintf(&b, "- %s\n", m)
+	}
+	for _, v := range res.Versions {
+		fmt.Fprintf(&b, "- %s\n", v)
+	}
+	o := res.Options
+	fmt.Fprintf(&b, "- %d run(s) of %d s per saturation figure; server on CPU %d, load generator on CPU %d; one veth queue\n",
+		o.Runs, o.Seconds, o.ServerCPU, o.LoadCPU)
+	fmt.Fprintf(&b, "- command: `sudo go run ./benchmarks %s`\n\n", strings.Join(os.Args[1:], " "))
+	sets := []string{}
+	seen := map[string]bool{}
+	for _, r := range res.Rows {
+		if !seen[r.ZoneSet] {
+			seen[r.ZoneSet] = true
+			sets = append(sets, r.ZoneSet)
+		}
+	}
+	for _, s := range sets {
+		fmt.Fprintf(&b, "## Zone set %s\n\n", s)
+		fmt.Fprintf(&b, "| server | load | pinned | answers/s median (min-max) | loss | server CPU ns/answer | whole-machine ns/answer | latency p50/p99/p99.9 µs |\n")
+		fmt.Fprintf(&b, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range res.Rows {
+			if r.ZoneSet != s || r.Load == "start-up" {
+				continue
+			}
+			lat := "-"
+			if r.P50 > 0 {
+				lat = fmt.Sprintf("%.0f / %.0f / %.0f", r.P50, r.P99, r.P999)
+			}
+			load := r.Load
+			if r.Server == RingdnsXDP && len(r.XDPShare) > 0 {
+				load += fmt.Sprintf(" (%.1f%% via rings)", 100*median(r.XDPShare))
+			}
+			if len(r.QueueReplies) > 0 {
+				load += fmt.Sprintf(" (answers per queue %v)", r.QueueReplies)
+			}
+			if r.Reloads > 0 {
+				load += fmt.Sprintf(" (%d reloads, %d failed)", r.Reloads, r.ReloadFailures)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %v | %s | %.2f%% | %s | %s | %s |\n", r.Server, load, r.Pinned,
+				spread(r.QPS, 1), 100*median(r.Loss), spread(r.ServerNs, 1), spread(r.WholeNs, 1), lat)
+		}
+		fmt.Fprintf(&b, "\n| server | start to first answer | memory after load (PSS) |\n| --- | --- | --- |\n")
+		for _, r := range res.Rows {
+			if r.ZoneSet == s && r.Load == "start-up" {
+				fmt.Fprintf(&b, "| %s | %.3f s | %.1f MiB |\n", r.Server, r.Ready.Seconds(), float64(r.MemoryKiB)/1024)
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Errors) > 0 {
+		b.WriteString("## Failed measurements\n\n")
+		for _, e := range res.Errors {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+func machineInfo() []string {
+	var out []string
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		out = append(out, "kernel "+strings.TrimSpace(string(b)))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				out = append(out, "CPU "+strings.TrimSpace(v))
+				break
+			}
+		}
+	}
+	out = append(out, fmt.Sprintf("%d CPUs, %s", runtime.NumCPU(), runtime.Version()))
+	return out
+}
+
+func versions(b Binaries) []string {
+	var out []string
+	for _, c := range [][]string{{b.Knotd, "--version"}, {b.NSD, "-v"}, {"kxdpgun", "--version"}, {"dnsperf", "-h"}} {
+		o, _ := exec.Command(c[0], c[1:]...).CombinedOutput()
+		for _, line := range strings.Split(string(o), "\n") {
+			if strings.Contains(strings.ToLower(line), "version") {
+				out = append(out, filepath.Base(c[0])+": "+strings.TrimSpace(line))
+				break
+			}
+		}
+	}
+	if o, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		out = append(out, "ringdns: "+strings.TrimSpace(string(o)))
+	}
+	return out
+}
