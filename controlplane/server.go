@@ -251,6 +251,20 @@ func (s *Server) MetricsAddr() string {
 // worker that fails shuts the whole server down, since its socket would
 // otherwise silently stop answering its share of the traffic.
 func (s *Server) Run() error {
+	// Each packet worker spends its idle time blocked in a system call
+	// (poll or recvmmsg) on a locked thread, holding a P while it does.
+	// With no P left idle, the runtime's monitor takes the P back from
+	// every such call after 20 µs and wakes every 20 µs to look, and the
+	// worker must win a P back when its packet arrives: at low rates that
+	// costs more CPU than the answers. A P per blocking worker on top of
+	// the CPUs' own keeps one idle, so the monitor backs off to 10 ms and
+	// a worker returns from its system call without a hand-over. An
+	// operator's GOMAXPROCS is left as it is.
+	if os.Getenv("GOMAXPROCS") == "" {
+		if want := runtime.NumCPU() + len(s.workers); runtime.GOMAXPROCS(0) < want {
+			runtime.GOMAXPROCS(want)
+		}
+	}
 	for _, w := range s.workers {
 		s.wg.Add(1)
 		go func() {

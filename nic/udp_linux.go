@@ -249,7 +249,10 @@ func (p *UDPPort) Receive(pkts []Packet) (int, error) {
 	if !p.acquire() {
 		return 0, ErrClosed
 	}
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.rmsgs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
+	// Raw, for the reasons given at xskPoll: a preemption signal ends the
+	// wait with EINTR (a socket with SO_RCVTIMEO is never restarted), and
+	// Receive then returns no packets for the worker to come back.
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.rmsgs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
 	p.release()
 	if p.closed() {
 		return 0, ErrClosed
@@ -324,7 +327,7 @@ func (p *UDPPort) Send(pkts []Packet) error {
 	// ends after at most m failures plus the retries.
 	retries := 0
 	for sent := 0; sent < m; {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.smsgs[sent])), uintptr(m-sent), unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.smsgs[sent])), uintptr(m-sent), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case e == 0 && r > 0:
 			sent += int(r)
