@@ -148,13 +148,30 @@ type zoneIndex struct {
 	owners map[string]*owner
 	keys   []string // Sorted, for a deterministic walk.
 	ents   []string
+	// nsec3 holds the owners of NSEC3 records, sorted. They are names of
+	// the zone on the wire but not in its tree (RFC 5155 section 7.2.9), so
+	// they are kept out of owners, where they would pass for ordinary names.
+	nsec3 []string
+	// signed is set when the apex has a DNSKEY.
+	signed bool
 }
 
 func indexZone(z *Zone) *zoneIndex {
 	ix := &zoneIndex{z: z, owners: map[string]*owner{}}
+	nsec3 := map[string]bool{}
 	for _, rr := range z.Records {
 		h := rr.Header()
 		key := strings.ToLower(h.Name)
+		if isNSEC3Record(rr) {
+			if !nsec3[key] {
+				nsec3[key] = true
+				ix.nsec3 = append(ix.nsec3, key)
+			}
+			continue
+		}
+		if h.Rrtype == dns.TypeDNSKEY && key == z.Origin {
+			ix.signed = true
+		}
 		o := ix.owners[key]
 		if o == nil {
 			o = &owner{name: h.Name, key: key}
@@ -167,6 +184,7 @@ func indexZone(z *Zone) *zoneIndex {
 		}
 	}
 	sort.Strings(ix.keys)
+	sort.Strings(ix.nsec3)
 	ents := map[string]bool{}
 	for _, key := range ix.keys {
 		for p := parent(key); p != "" && p != z.Origin && dns.IsSubDomain(z.Origin, p); p = parent(p) {
@@ -180,6 +198,32 @@ func indexZone(z *Zone) *zoneIndex {
 	}
 	sort.Strings(ix.ents)
 	return ix
+}
+
+// isNSEC3Record reports whether rr belongs to the NSEC3 chain: an NSEC3 or
+// its signature.
+func isNSEC3Record(rr dns.RR) bool {
+	if sig, ok := rr.(*dns.RRSIG); ok {
+		return sig.TypeCovered == dns.TypeNSEC3
+	}
+	return rr.Header().Rrtype == dns.TypeNSEC3
+}
+
+// dnssecType reports whether t is a type a signer adds beside the data.
+func dnssecType(t uint16) bool {
+	return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3
+}
+
+// dataTypes returns ts without the types a signer adds, the types a
+// wildcard synthesises answers of.
+func dataTypes(ts []uint16) []uint16 {
+	var out []uint16
+	for _, t := range ts {
+		if !dnssecType(t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func containsType(ts []uint16, t uint16) bool {
@@ -265,11 +309,15 @@ func (g *generator) zone(z *Zone, all []*Zone) {
 		// A crafted zone is small and each of its names is an edge case
 		// whose answer depends on the EDNS size (truncation) and DO: ask
 		// every base query with each EDNS setting.
+		signed := ix.signed
 		add = func(cat, name string, t uint16) {
 			for _, size := range []int{0, 512, 1232, 4096} {
 				q := Query{Zone: origin, Category: cat, Name: name, Type: t, Class: dns.ClassINET, EDNS: size}
 				if size != 0 {
-					q.DO = g.rng.Intn(2) == 0
+					// A signed zone's answers differ with DO most, and
+					// at 512 and 1232 octets its signatures and proofs
+					// are what truncates: ask those with DO always.
+					q.DO = g.rng.Intn(2) == 0 || signed && size != 4096
 					q.NSID = g.rng.Intn(20) == 0
 				}
 				g.addFixed(q)
@@ -323,13 +371,23 @@ func (g *generator) zone(z *Zone, all []*Zone) {
 				add("wildcard-literal", o.name, t)
 			}
 			base := o.name[2:]
-			for _, t := range o.types {
+			data := dataTypes(o.types)
+			for _, t := range data {
 				add("wildcard", child(g.label("w"), base), t)
 			}
 			add("wildcard-nodata", child(g.label("w"), base), g.lacking(o.types))
 			add("wildcard-nodata", child(g.label("w"), base), g.lacking(o.types))
-			add("wildcard", child(g.label("w"), child(g.label("w"), base)), o.types[0])
+			if len(data) > 0 {
+				add("wildcard", child(g.label("w"), child(g.label("w"), base)), data[0])
+			}
 			add("wildcard", child(g.label("w"), base), dns.TypeANY)
+			if ix.signed {
+				// The signer's own types asked at a synthesised name,
+				// apart from the data types above: how a server answers
+				// for the wildcard's RRSIG and NSEC is an edge case of
+				// its own.
+				add("wildcard", child(g.label("w"), base), pick(g.rng, dns.TypeRRSIG, dns.TypeNSEC))
+			}
 		default:
 			for _, t := range o.types {
 				add("owner-type", o.name, t)
@@ -353,6 +411,13 @@ func (g *generator) zone(z *Zone, all []*Zone) {
 		add("ent", e, dns.TypeA)
 		add("ent", e, g.lacking(nil))
 		add("ent", child(g.label("c"), e), dns.TypeA)
+	}
+
+	// NSEC3 owners exist on the wire only: a query for one is answered as
+	// for a name that does not exist (RFC 5155 section 7.2.9), whatever
+	// its type, NSEC3 included.
+	for _, name := range ix.nsec3 {
+		add("nsec3-owner", name, pick(g.rng, dns.TypeNSEC3, dns.TypeNSEC3, dns.TypeA, dns.TypeRRSIG, dns.TypeANY))
 	}
 
 	// Names that do not exist at the top of the zone, for NXDOMAIN (junk

@@ -249,7 +249,12 @@ func (m Matcher) matches(q *Query, transport string, d Difference) bool {
 func (m Matcher) matchOne(v string, q *Query, transport string, d Difference) bool {
 	switch m.Key {
 	case "zone":
-		return strings.EqualFold(dns.Fqdn(v), dns.Fqdn(q.Zone)) || (v == "none" && q.Zone == "")
+		// A server-wide probe belongs to no zone and matches only "none":
+		// dns.Fqdn would turn its empty zone into the root's ".".
+		if q.Zone == "" {
+			return v == "none"
+		}
+		return strings.EqualFold(dns.Fqdn(v), dns.Fqdn(q.Zone))
 	case "category":
 		return v == q.Category
 	case "qname":

@@ -7,6 +7,11 @@
 // when it answers as the one they already run, so every difference is either
 // a bug or an entry in testdata/deliberate.txt that names its RFC reason.
 //
+// The suites, one pair of servers each: the real signed root zone; the
+// crafted edge-case zones of testdata; and those zones signed in the test
+// with fresh keys (ldns-keygen and ldns-signzone), once with NSEC, once with
+// NSEC3 and once with NSEC3 opt-out, served as signed files by both servers.
+//
 // The comparison policy, written once here because the kinds in reports and
 // in deliberate.txt refer to it:
 //

@@ -22,6 +22,9 @@ type Report struct {
 	Gaps       int // Comparisons with a known gap and otherwise only deliberate differences.
 	Unexpected int // Comparisons with at least one difference neither deliberate nor a known gap.
 	Kinds      map[string]*KindReport
+	// ByGap counts the differences each known-gaps entry accepted in this
+	// run, to show what remains of each gap suite by suite.
+	ByGap map[*Deliberate]int
 }
 
 // KindReport is one kind of difference: how often it was seen, how often a
@@ -47,7 +50,7 @@ type Example struct {
 // NewReport classifies the outcomes of a run against the deliberate list,
 // counting in each entry how often it was used.
 func NewReport(name string, outcomes []Outcome, deliberate []*Deliberate) *Report {
-	r := &Report{Name: name, Kinds: map[string]*KindReport{}}
+	r := &Report{Name: name, Kinds: map[string]*KindReport{}, ByGap: map[*Deliberate]int{}}
 	for i := range outcomes {
 		o := &outcomes[i]
 		r.Total++
@@ -77,6 +80,7 @@ func NewReport(name string, outcomes []Outcome, deliberate []*Deliberate) *Repor
 				unexpected = true
 			case accepted.Gap:
 				k.Gaps++
+				r.ByGap[accepted]++
 				gap = true
 			default:
 				k.Deliberate++
@@ -179,6 +183,25 @@ func Dump(w io.Writer, outcomes []Outcome) error {
 func (r *Report) Summary() string {
 	return fmt.Sprintf("%s: %d/%d identical, %d differ only deliberately, %d differ in known gaps, %d differ unexpectedly",
 		r.Name, r.Identical, r.Total, r.Accepted, r.Gaps, r.Unexpected)
+}
+
+// GapEntries renders the differences accepted per known-gaps entry, in
+// file order, as "; by entry: gaps.txt:LINE KIND=N ...", or "" when none was.
+func (r *Report) GapEntries() string {
+	entries := make([]*Deliberate, 0, len(r.ByGap))
+	for e := range r.ByGap {
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 {
+		return ""
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Line < entries[j].Line })
+	var b strings.Builder
+	b.WriteString("; by entry:")
+	for _, e := range entries {
+		fmt.Fprintf(&b, " gaps.txt:%d %s=%d", e.Line, e.Kind, r.ByGap[e])
+	}
+	return b.String()
 }
 
 // String renders the whole report: the summary and, kind by kind (most

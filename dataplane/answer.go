@@ -50,6 +50,15 @@ type reply struct {
 	dnNode  [maxChain]uint32
 	dnTgtAt [maxChain]uint16
 	ndnames int
+
+	// proofs are the proof blocks (NSEC or NSEC3 with RRSIGs) of the
+	// authority section, in order: proofs[:nproved] are written, the rest
+	// wait for the end of the answer section (dnssec.go).
+	proofs  [maxProofs]uint32
+	nproofs int
+	nproved int
+	// wildCE is the closest encloser of the name a wildcard answered.
+	wildCE uint32
 }
 
 // dnamePending is what a synthesis from a DNAME needs; it holds no
@@ -283,6 +292,7 @@ func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
 	if follow {
 		s.chase(z, qy, r, res, tgt, at, node, nm, &ctx)
 	}
+	r.flushProofs(z)
 }
 
 // chase follows a CNAME (or a name synthesized from a DNAME) inside the
@@ -437,13 +447,13 @@ func (s *Snapshot) step(z *zone.Zone, qy *query, r *reply, res *Result, nm *name
 	k := nm.labels - al - 1
 	for ; k >= 0; k-- {
 		n := z.Find(nm.suffix(k), nm.hs[k])
-		if n == zone.None {
+		if n == zone.None || nodes[n].Flags&zone.FlagNSEC3Owner != 0 {
 			break
 		}
 		node = n
 		f := nodes[n].Flags
 		if f&zone.FlagDelegation != 0 && (k > 0 || qy.qtype != typeDS) {
-			s.referral(z, r, res, ctx, n)
+			s.referral(z, r, res, ctx, n, nm, k)
 			return false, nil, 0, 0
 		}
 		if f&zone.FlagDNAME != 0 && k > 0 {
@@ -451,17 +461,24 @@ func (s *Snapshot) step(z *zone.Zone, qy *query, r *reply, res *Result, nm *name
 		}
 	}
 	if k < 0 {
-		return s.exact(z, qy, r, res, ctx, node, false)
+		return s.exact(z, qy, r, res, ctx, node, false, nm)
 	}
 	// node is the closest encloser; the name below it does not exist.
 	if nodes[node].Flags&zone.FlagWildcard != 0 {
 		if w := z.FindChild(starLabel[:], node, nm.hs[k+1]); w != zone.None {
-			return s.exact(z, qy, r, res, ctx, w, true)
+			if r.proving(z) {
+				r.wildCE = node
+				r.denyCloser(z, nm, k, node, w, qy.qtype == typeNSEC)
+			}
+			return s.exact(z, qy, r, res, ctx, w, true, nm)
 		}
 	}
 	r.aa = true
 	r.rcode, res.Kind = rcodeNXDomain, KindNXDomain
 	r.negative(z, ctx)
+	if r.proving(z) {
+		r.denyName(z, nm, k, node)
+	}
 	return false, nil, 0, 0
 }
 
@@ -469,7 +486,7 @@ var starLabel = [2]byte{1, '*'}
 
 // exact answers from node, which matches the name (or, with wild set, is
 // the wildcard that does).
-func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *msgName, node uint32, wild bool) (bool, []byte, int, uint32) {
+func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *msgName, node uint32, wild bool, nm *name) (bool, []byte, int, uint32) {
 	nd := &z.Nodes()[node]
 	sets := z.Sets()
 	qt := qy.qtype
@@ -517,6 +534,9 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 	if si == zone.None {
 		res.Kind = KindNoData
 		r.negative(z, ctx)
+		if r.proving(z) {
+			r.denyType(z, nm, node, wild)
+		}
 		return false, nil, 0, 0
 	}
 	rs := &sets[si]
@@ -526,14 +546,15 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 		return false, nil, 0, 0
 	}
 	// The step that writes a block with additional records is always the
-	// last, so they can follow at once.
+	// last, so they can follow at once, after the authority section.
+	r.flushProofs(z)
 	r.additional(z, rs.Block, at, ctx, wild)
 	return false, nil, 0, 0
 }
 
 // referral writes the delegation at node: NS (and with DO, DS and its
 // RRSIGs) in the authority section, glue as additional records.
-func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, node uint32) {
+func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, node uint32, nm *name, k int) {
 	nd := &z.Nodes()[node]
 	sets := z.Sets()
 	res.Kind = KindReferral
@@ -550,8 +571,13 @@ func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, n
 			if !r.rrset(z, &sets[dsi], ctx, false, &r.ns) {
 				return
 			}
+		} else if r.proving(z) {
+			// An insecure delegation: prove that no DS exists (RFC
+			// 4035 section 3.1.4, RFC 5155 section 7.2.7).
+			r.denyDS(z, nm, k, node)
 		}
 	}
+	r.flushProofs(z)
 	r.additional(z, ns.Block, at, ctx, false)
 }
 

@@ -107,6 +107,10 @@ type Zone struct {
 
 	apexNode uint32
 	apexHash uint32
+
+	// denial indexes the NSEC or NSEC3 chain of a signed zone (dnssec.go);
+	// nil when the zone has none.
+	denial *denial
 }
 
 type slot struct {
@@ -155,7 +159,7 @@ func (z *Zone) NodeName(n *Node) []byte {
 // MemoryBytes is the memory held by the table's arenas.
 func (z *Zone) MemoryBytes() int {
 	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + len(z.blocks)*28 +
-		len(z.wire) + len(z.patches)*2 + len(z.trims)*4 + len(z.index)*8
+		len(z.wire) + len(z.patches)*2 + len(z.trims)*4 + len(z.index)*8 + z.denialBytes()
 }
 
 // Find returns the index of the node named name (lowercase wire format)

@@ -1,0 +1,441 @@
+package zone
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base32"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Denial-of-existence methods of a signed zone.
+const (
+	DenialNone  uint8 = iota // unsigned, or signed without an NSEC or NSEC3 chain
+	DenialNSEC               // NSEC (RFC 4034, RFC 4035)
+	DenialNSEC3              // NSEC3 (RFC 5155)
+)
+
+// FlagNSEC3Owner marks a node that holds only NSEC3 records (and their
+// RRSIGs): a hashed owner name, which is not a name of the zone's data
+// (RFC 5155 section 7.2.8) and is answered as if it did not exist.
+const FlagNSEC3Owner uint16 = 1 << 8
+
+// MaxNSEC3Iterations is the most additional NSEC3 iterations a zone loads
+// with no warning (RFC 9276 section 3.2 asks for 0; validators may treat
+// more than 100 as insecure, section 3.2 and RFC 9276 appendix).
+const MaxNSEC3Iterations = 100
+
+// nsec3HashLen is the length of an NSEC3 SHA-1 hash, the only hash
+// algorithm defined (RFC 5155 section 11).
+const nsec3HashLen = sha1.Size
+
+// denial holds what the answer engine needs to prove that names and types
+// do not exist. Proof blocks hold one NSEC or NSEC3 RRset followed by its
+// RRSIGs; their owner names are written out in full up to the zone's apex,
+// which is their only compression target, so that they can be copied into
+// any reply for a name of the zone (the apex is always a suffix of it).
+type denial struct {
+	mode uint8
+
+	// The proof blocks live in arenas of their own, apart from the
+	// table's, laid out alike (see Block).
+	blocks  []Block
+	wire    []byte
+	patches []uint16
+
+	// nsecAt is, per node, the proof block of the nearest node at or
+	// before it in canonical order that has an NSEC RRset: the node's own
+	// NSEC when it has one, otherwise the NSEC that covers it. None before
+	// the first NSEC.
+	nsecAt []uint32
+
+	// NSEC3: the parameters, the hashes of the NSEC3 owners in ascending
+	// order (nsec3HashLen bytes each) and the proof block of each.
+	salt       []byte
+	iterations uint16
+	hashes     []byte
+	hashBlocks []uint32
+	// match is, per node, the proof block of the NSEC3 whose hash is the
+	// node's, or None (an opt-out delegation, say); wild is, for nodes
+	// with a match, the proof block of the NSEC3 covering the wildcard
+	// below the node (None when the wildcard exists).
+	match []uint32
+	wild  []uint32
+}
+
+// Denial is the zone's denial-of-existence method (DenialNone, DenialNSEC
+// or DenialNSEC3).
+func (z *Zone) Denial() uint8 {
+	if z.denial == nil {
+		return DenialNone
+	}
+	return z.denial.mode
+}
+
+// ProofBlocks, ProofWire and ProofPatches are the arenas of the proof
+// blocks that NSECAt, NSEC3Match, NSEC3Wild and NSEC3Cover return indexes
+// into. They are shared, immutable data: callers must not modify them.
+func (z *Zone) ProofBlocks() []Block   { return z.denial.blocks }
+func (z *Zone) ProofWire() []byte      { return z.denial.wire }
+func (z *Zone) ProofPatches() []uint16 { return z.denial.patches }
+
+// denialBytes is the memory held by the denial index.
+func (z *Zone) denialBytes() int {
+	d := z.denial
+	if d == nil {
+		return 0
+	}
+	return len(d.blocks)*28 + len(d.wire) + len(d.patches)*2 + len(d.nsecAt)*4 +
+		len(d.hashes) + len(d.hashBlocks)*4 + len(d.match)*4 + len(d.wild)*4
+}
+
+// NSECAt returns the proof block of node n's NSEC or, when n has none (an
+// empty non-terminal, say), of the NSEC that covers it; None when there is
+// none. In an NSEC zone only.
+func (z *Zone) NSECAt(n uint32) uint32 { return z.denial.nsecAt[n] }
+
+// NSEC3Match returns the proof block of the NSEC3 matching node n, or None.
+// In an NSEC3 zone only.
+func (z *Zone) NSEC3Match(n uint32) uint32 { return z.denial.match[n] }
+
+// NSEC3Wild returns the proof block of the NSEC3 that covers the wildcard
+// below node n, or None. In an NSEC3 zone only.
+func (z *Zone) NSEC3Wild(n uint32) uint32 { return z.denial.wild[n] }
+
+// NSEC3Cover returns the proof block of the NSEC3 that covers (or, when
+// the name's hash is an NSEC3 owner, matches) the lowercase wire name. It
+// hashes the name with the zone's salt and iterations and allocates
+// nothing. In an NSEC3 zone only.
+func (z *Zone) NSEC3Cover(name []byte) uint32 {
+	var h [nsec3HashLen]byte
+	d := z.denial
+	nsec3Hash(&h, name, d.salt, int(d.iterations))
+	return d.hashBlocks[d.cover(h[:])]
+}
+
+// nsec3Hash computes the NSEC3 hash of a lowercase wire name (RFC 5155
+// section 5): SHA-1 over the name and the salt, then iterations times over
+// the previous digest and the salt. The buffer lives on the stack.
+func nsec3Hash(out *[nsec3HashLen]byte, name, salt []byte, iterations int) {
+	var buf [255 + 255]byte
+	n := copy(buf[:], name)
+	n += copy(buf[n:], salt)
+	h := sha1.Sum(buf[:n])
+	for range iterations {
+		n = copy(buf[:], h[:])
+		n += copy(buf[n:], salt)
+		h = sha1.Sum(buf[:n])
+	}
+	*out = h
+}
+
+// cover returns the index of the hash that covers or matches h: the
+// greatest one not above it, or the last when h is below them all (the
+// chain wraps around).
+func (d *denial) cover(h []byte) int {
+	n := len(d.hashBlocks)
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if bytes.Compare(d.hashes[m*nsec3HashLen:(m+1)*nsec3HashLen], h) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return n - 1
+	}
+	return lo - 1
+}
+
+var nsec3Base32 = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// proofBlock prepares an NSEC or NSEC3 RRset with its RRSIGs as one block
+// whose only compression target outside itself is the zone's apex.
+func (b *builder) proofBlock(owner []byte, set, sigs []rec) (uint32, error) {
+	w := b.newWriter(b.apex)
+	for i := range set {
+		w.rr(owner, set[i].typ, set[i].ttl, b.rdataOf(&set[i]))
+	}
+	for i := range sigs {
+		w.rr(owner, sigs[i].typ, sigs[i].ttl, b.rdataOf(&sigs[i]))
+	}
+	return w.finish(len(set)+len(sigs), w.rel(), nil, 0)
+}
+
+// nodeRecs returns, per node, its run of b.recs (sorted by node).
+func (b *builder) nodeRecs() [][2]int32 {
+	runs := make([][2]int32, len(b.z.nodes))
+	for i := range runs {
+		runs[i] = [2]int32{-1, -1}
+	}
+	for i := 0; i < len(b.recs); {
+		j := i
+		for j < len(b.recs) && b.recs[j].node == b.recs[i].node {
+			j++
+		}
+		runs[b.recs[i].node] = [2]int32{int32(i), int32(j)}
+		i = j
+	}
+	return runs
+}
+
+// ofType returns the records of recs of type t, and the RRSIGs among recs
+// covering t.
+func ofType(recs []rec, t uint16) (set, sigs []rec) {
+	for i := range recs {
+		switch {
+		case recs[i].typ == t:
+			set = append(set, recs[i])
+		case recs[i].typ == dns.TypeRRSIG && recs[i].covered == t:
+			sigs = append(sigs, recs[i])
+		}
+	}
+	return set, sigs
+}
+
+// buildDenial checks the zone's DNSSEC data and prepares the indexes of its
+// NSEC or NSEC3 chain. Problems are warnings: the zone is served as it is,
+// and validators judge the answers (a broken chain makes some of them
+// bogus, which the operator must hear about but which does not stop the
+// rest of the zone from being served).
+func (b *builder) buildDenial() error {
+	z := b.z
+	// Proof blocks are written by the table's block writer into empty
+	// arenas, which then become the denial index's own: the table's
+	// arenas stay as they were.
+	wire, blocks, patches, trims := z.wire, z.blocks, z.patches, z.trims
+	z.wire, z.blocks, z.patches, z.trims = nil, nil, nil, nil
+	defer func() {
+		if z.denial != nil {
+			z.denial.wire, z.denial.blocks, z.denial.patches = z.wire, z.blocks, z.patches
+		}
+		z.wire, z.blocks, z.patches, z.trims = wire, blocks, patches, trims
+	}()
+	runs := b.nodeRecs()
+	apex := uint32(z.apexNode)
+	ar := runs[apex]
+	apexRecs := b.recs[ar[0]:ar[1]]
+	var hasKey, hasNSEC, hasParam bool
+	var param *rec
+	for i := range apexRecs {
+		switch apexRecs[i].typ {
+		case dns.TypeDNSKEY:
+			hasKey = true
+		case dns.TypeNSEC:
+			hasNSEC = true
+		case dns.TypeNSEC3PARAM:
+			if !hasParam {
+				hasParam, param = true, &apexRecs[i]
+			}
+		}
+	}
+	var firstSig, firstNSEC3 = -1, -1
+	for i := range b.recs {
+		if firstSig < 0 && b.recs[i].typ == dns.TypeRRSIG {
+			firstSig = i
+		}
+		if firstNSEC3 < 0 && b.recs[i].typ == dns.TypeNSEC3 {
+			firstNSEC3 = i
+		}
+	}
+	if firstSig < 0 && !hasNSEC && firstNSEC3 < 0 {
+		return nil
+	}
+	if firstSig >= 0 && !hasKey {
+		b.warnAt(b.recs[firstSig].ord, "zone has RRSIG records but no DNSKEY at the apex: validators cannot use its signatures")
+	}
+	switch {
+	case hasNSEC:
+		return b.buildNSEC(runs)
+	case hasParam || firstNSEC3 >= 0:
+		if param == nil {
+			param = &b.recs[firstNSEC3]
+		}
+		return b.buildNSEC3(runs, param)
+	}
+	return nil
+}
+
+// authoritative reports whether node n is data the zone answers for (not
+// glue or occluded) and has records: the names an NSEC chain must list.
+func (b *builder) authoritative(n int, runs [][2]int32) bool {
+	return runs[n][0] >= 0 && b.z.nodes[n].Flags&(FlagOccluded|FlagNSEC3Owner) == 0
+}
+
+func (b *builder) buildNSEC(runs [][2]int32) error {
+	z := b.z
+	d := &denial{mode: DenialNSEC, nsecAt: make([]uint32, len(z.nodes))}
+	prev := None
+	// The chain is checked as it is walked: each NSEC's next name must be
+	// the next name that has an NSEC, the last one's the apex, and every
+	// authoritative name must have one.
+	var pendNext []byte // the next name the previous NSEC announced
+	var pendOrd uint32
+	pendOwner := -1
+	gap := false
+	warnGap := func(ord uint32, format string, args ...any) {
+		if !gap {
+			gap = true
+			b.warnAt(ord, "NSEC chain broken: "+format+"; the first gap is reported, denials near it will not validate", args...)
+		}
+	}
+	for n := range z.nodes {
+		r := runs[n]
+		if r[0] >= 0 {
+			set, sigs := ofType(b.recs[r[0]:r[1]], dns.TypeNSEC)
+			if len(set) > 0 {
+				blk, err := b.proofBlock(b.names[n], set, sigs)
+				if err != nil {
+					return b.locate(err, set[0].ord)
+				}
+				prev = blk
+				if pendOwner >= 0 && !bytes.Equal(pendNext, b.names[n]) {
+					warnGap(pendOrd, "the NSEC at %s points to %s, but the next name with an NSEC is %s",
+						wireString(b.names[pendOwner]), wireString(pendNext), wireString(b.names[n]))
+				}
+				pendNext = lowerWire(b.rdataOf(&set[0])[:nameLen(b.rdataOf(&set[0]))])
+				pendOwner, pendOrd = n, set[0].ord
+			} else if b.authoritative(n, runs) {
+				warnGap(b.recs[r[0]].ord, "%s has data but no NSEC record", wireString(b.names[n]))
+			}
+		}
+		d.nsecAt[n] = prev
+	}
+	if pendOwner >= 0 && !bytes.Equal(pendNext, b.apex) {
+		warnGap(pendOrd, "the last NSEC, at %s, points to %s instead of the apex", wireString(b.names[pendOwner]), wireString(pendNext))
+	}
+	z.denial = d
+	return nil
+}
+
+// nsec3Entry is one NSEC3 RRset while the chain is built.
+type nsec3Entry struct {
+	hash, next []byte
+	node       int
+	block      uint32
+	optOut     bool
+	ord        uint32
+}
+
+func (b *builder) buildNSEC3(runs [][2]int32, param *rec) error {
+	z := b.z
+	prd := b.rdataOf(param)
+	if len(prd) < 5 || int(prd[4]) > len(prd)-5 {
+		b.warnAt(param.ord, "malformed %s record: NSEC3 denials are not served", typeName(param.typ))
+		return nil
+	}
+	if prd[0] != dns.SHA1 {
+		b.warnAt(param.ord, "NSEC3 hash algorithm %d is unknown: NSEC3 denials are not served", prd[0])
+		return nil
+	}
+	d := &denial{mode: DenialNSEC3, iterations: uint16(prd[2])<<8 | uint16(prd[3]), salt: append([]byte(nil), prd[5:5+int(prd[4])]...)}
+	if d.iterations > MaxNSEC3Iterations {
+		b.warnAt(param.ord, "NSEC3 uses %d additional iterations, over %d: validators may treat the zone as insecure or bogus (RFC 9276)", d.iterations, MaxNSEC3Iterations)
+	}
+	var entries []nsec3Entry
+	for n := range z.nodes {
+		r := runs[n]
+		if r[0] < 0 {
+			continue
+		}
+		recs := b.recs[r[0]:r[1]]
+		set, sigs := ofType(recs, dns.TypeNSEC3)
+		if len(set) == 0 {
+			continue
+		}
+		w := b.names[n]
+		h, err := nsec3Base32.DecodeString(strings.ToUpper(string(w[1 : 1+int(w[0])])))
+		if err != nil || len(h) != nsec3HashLen || !bytes.Equal(parentWire(w), b.apex) {
+			b.warnAt(set[0].ord, "NSEC3 owner %s is not a hash directly below the apex; the record is ignored", wireString(w))
+			continue
+		}
+		rd := b.rdataOf(&set[0])
+		// Hash algorithm, flags, iterations, salt, then the next hash.
+		if len(rd) < 5 || 5+int(rd[4])+1 > len(rd) {
+			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
+			continue
+		}
+		sl := int(rd[4])
+		if !bytes.Equal(rd[5:5+sl], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
+			b.warnAt(set[0].ord, "NSEC3 at %s has other parameters than the zone's NSEC3PARAM", wireString(w))
+		}
+		hl := int(rd[5+sl])
+		if 6+sl+hl > len(rd) {
+			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
+			continue
+		}
+		blk, err := b.proofBlock(w, set, sigs)
+		if err != nil {
+			return b.locate(err, set[0].ord)
+		}
+		only := true
+		for i := range recs {
+			if recs[i].typ != dns.TypeNSEC3 && (recs[i].typ != dns.TypeRRSIG || recs[i].covered != dns.TypeNSEC3) {
+				only = false
+			}
+		}
+		if only {
+			z.nodes[n].Flags |= FlagNSEC3Owner
+		}
+		entries = append(entries, nsec3Entry{hash: h, next: rd[6+sl : 6+sl+hl], node: n, block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
+	}
+	if len(entries) == 0 {
+		b.warnAt(param.ord, "zone has NSEC3PARAM but no usable NSEC3 records: NSEC3 denials are not served")
+		return nil
+	}
+	slices.SortFunc(entries, func(x, y nsec3Entry) int { return bytes.Compare(x.hash, y.hash) })
+	gap := false
+	warnGap := func(ord uint32, format string, args ...any) {
+		if !gap {
+			gap = true
+			b.warnAt(ord, "NSEC3 chain broken: "+format+"; the first gap is reported, denials near it will not validate", args...)
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		nx := &entries[(i+1)%len(entries)]
+		if !bytes.Equal(e.next, nx.hash) {
+			warnGap(e.ord, "the NSEC3 at %s points to %s, but the next hash in the zone is %s",
+				wireString(b.names[e.node]), strings.ToLower(nsec3Base32.EncodeToString(e.next)), strings.ToLower(nsec3Base32.EncodeToString(nx.hash)))
+		}
+		d.hashes = append(d.hashes, e.hash...)
+		d.hashBlocks = append(d.hashBlocks, e.block)
+	}
+	d.match = make([]uint32, len(z.nodes))
+	d.wild = make([]uint32, len(z.nodes))
+	var h [nsec3HashLen]byte
+	var star [256]byte
+	star[0], star[1] = 1, '*'
+	for n := range z.nodes {
+		d.match[n], d.wild[n] = None, None
+		nd := &z.nodes[n]
+		if nd.Flags&(FlagOccluded|FlagNSEC3Owner) != 0 {
+			continue
+		}
+		w := b.names[n]
+		nsec3Hash(&h, w, d.salt, int(d.iterations))
+		c := d.cover(h[:])
+		if bytes.Equal(d.hashes[c*nsec3HashLen:(c+1)*nsec3HashLen], h[:]) {
+			d.match[n] = d.hashBlocks[c]
+		} else {
+			// An insecure delegation covered by an opt-out NSEC3 has
+			// none of its own (RFC 5155 section 6), nor has an empty
+			// non-terminal that leads only to such delegations.
+			if runs[n][0] >= 0 && !(nd.Flags&FlagDelegation != 0 && entries[c].optOut) {
+				warnGap(b.recs[runs[n][0]].ord, "%s has no NSEC3 record", wireString(w))
+			}
+			continue
+		}
+		if len(w)+2 <= 255 && nd.Flags&FlagWildcard == 0 {
+			copy(star[2:], w)
+			nsec3Hash(&h, star[:2+len(w)], d.salt, int(d.iterations))
+			d.wild[n] = d.hashBlocks[d.cover(h[:])]
+		}
+	}
+	z.denial = d
+	return nil
+}
