@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/miekg/dns"
@@ -15,10 +16,12 @@ type blockWriter struct {
 	start  int
 	owner  []byte // lowercase wire owner the suffix codes refer to
 	labels int
-	sfx    map[string]int    // lowercase suffix of the owner -> labels stripped
-	dict   map[string]uint16 // lowercase suffix written in this block -> offset
-	patch  []uint16
-	err    error
+	// ownerOffs are the owner's label offsets: the owner's suffix with i
+	// labels stripped starts at ownerOffs[i] (see ownerSuffix).
+	ownerOffs []uint8
+	dict      *nameTable // lowercase suffix written in this block -> offset
+	patch     []uint16
+	err       error
 	// frozen stops names written from becoming compression targets. The
 	// additional part is written frozen, so that its groups point only
 	// into the base part and may be copied one by one, any of them left
@@ -30,15 +33,40 @@ type blockWriter struct {
 	// Knot's replies then have our replies' sizes, so that the same
 	// optional additional records fit in both.
 	suf []byte
+
+	// lower holds the lowercase copy of the name being written, sufBuf
+	// the copy of suf when suf is not the owner.
+	lower  [256]byte
+	sufBuf [256]byte
 }
 
+// newWriter starts a block for owner. The builder has one writer, reset
+// here for each block with its scratch kept (see nameTable): blocks are
+// prepared one at a time, and a writer is not used after its block's
+// finish.
 func (b *builder) newWriter(owner []byte) *blockWriter {
-	w := &blockWriter{z: b.z, start: len(b.z.wire), owner: owner, labels: countLabels(owner),
-		sfx: map[string]int{}, dict: map[string]uint16{}, suf: owner}
-	for i, o := range labelOffsets(owner) {
-		w.sfx[string(owner[o:])] = i
+	w := b.wr
+	if w == nil {
+		w = &blockWriter{dict: newNameTable()}
+		b.wr = w
 	}
+	w.dict.reset()
+	w.z, w.start, w.owner, w.labels = b.z, len(b.z.wire), owner, countLabels(owner)
+	w.ownerOffs = labelOffsetsInto(w.ownerOffs[:0], owner)
+	w.patch, w.err, w.frozen, w.suf = w.patch[:0], nil, false, owner
 	return w
+}
+
+// ownerSuffix returns how many labels must be stripped from the owner to
+// leave the lowercase name s, if s is a suffix of the owner (the root
+// aside). Only one suffix of the owner has the length of s.
+func (w *blockWriter) ownerSuffix(s []byte) (int, bool) {
+	for i, o := range w.ownerOffs {
+		if len(w.owner)-int(o) == len(s) {
+			return i, bytes.Equal(w.owner[o:], s)
+		}
+	}
+	return 0, false
 }
 
 func (w *blockWriter) rel() int { return len(w.z.wire) - w.start }
@@ -51,8 +79,9 @@ func (w *blockWriter) rel() int { return len(w.z.wire) - w.start }
 // name (which will be the query name), never rdata, whose "*" must stay
 // literal.
 func (w *blockWriter) name(n []byte, compress, isOwner bool) {
-	offs := labelOffsets(n)
-	lower := lowerWire(n)
+	var offArr [MaxLabels]uint8
+	offs := labelOffsetsInto(offArr[:0], n)
+	lower := lowerInto(w.lower[:], n)
 	wild := w.owner[0] == 1 && w.owner[1] == '*'
 	k := 0
 	code := -1
@@ -61,26 +90,27 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 		// pointer; the suffix is found in the owner or the block.
 		k = len(offs) - commonLabels(lower, w.suf)
 		if k < len(offs) {
-			suf := string(lower[offs[k]:])
-			if i, ok := w.sfx[suf]; ok && !(i == 0 && wild) {
+			suf := lower[offs[k]:]
+			if i, ok := w.ownerSuffix(suf); ok && !(i == 0 && wild) {
 				code = CodeSuffix | i
-			} else if r, ok := w.dict[suf]; ok {
+			} else if r, ok := w.dict.get(suf); ok {
 				code = CodeInternal | int(r)
 			} else {
 				k = len(offs)
 			}
 		}
 		if k > 0 {
-			w.suf = lower
+			// lower is scratch for the next name: keep a copy.
+			w.suf = w.sufBuf[:copy(w.sufBuf[:], lower)]
 		}
 	} else if compress {
 		for ; k < len(offs); k++ {
-			suf := string(lower[offs[k]:])
-			if i, ok := w.sfx[suf]; ok && !(i == 0 && wild && !isOwner) {
+			suf := lower[offs[k]:]
+			if i, ok := w.ownerSuffix(suf); ok && !(i == 0 && wild && !isOwner) {
 				code = CodeSuffix | i
 				break
 			}
-			if r, ok := w.dict[suf]; ok {
+			if r, ok := w.dict.get(suf); ok {
 				code = CodeInternal | int(r)
 				break
 			}
@@ -90,10 +120,8 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 	}
 	base := w.rel()
 	for j := 0; j < k && !w.frozen; j++ {
-		if r := base + offs[j]; r < MaxInternal {
-			if _, ok := w.dict[string(lower[offs[j]:])]; !ok {
-				w.dict[string(lower[offs[j]:])] = uint16(r)
-			}
+		if r := base + int(offs[j]); r < MaxInternal {
+			w.dict.add(lower[offs[j]:], uint16(r))
 		}
 	}
 	if code >= 0 {
@@ -107,9 +135,10 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 
 // commonLabels counts the trailing labels two lowercase wire names share.
 func commonLabels(a, b []byte) int {
-	ao, bo := labelOffsets(a), labelOffsets(b)
+	var aa, ba [MaxLabels]uint8
+	ao, bo := labelOffsetsInto(aa[:0], a), labelOffsetsInto(ba[:0], b)
 	n := 0
-	for n < len(ao) && n < len(bo) && string(a[ao[len(ao)-1-n]:]) == string(b[bo[len(bo)-1-n]:]) {
+	for n < len(ao) && n < len(bo) && bytes.Equal(a[ao[len(ao)-1-n]:], b[bo[len(bo)-1-n]:]) {
 		n++
 	}
 	return n
@@ -188,12 +217,11 @@ func (w *blockWriter) remember(n []byte, at int) {
 	if w.frozen {
 		return
 	}
-	lower := lowerWire(n)
-	for _, o := range labelOffsets(n) {
-		if r := at + o; r < MaxInternal {
-			if _, ok := w.dict[string(lower[o:])]; !ok {
-				w.dict[string(lower[o:])] = uint16(r)
-			}
+	var offArr [MaxLabels]uint8
+	lower := lowerInto(w.lower[:], n)
+	for _, o := range labelOffsetsInto(offArr[:0], n) {
+		if r := at + int(o); r < MaxInternal {
+			w.dict.add(lower[o:], uint16(r))
 		}
 	}
 }
@@ -228,15 +256,16 @@ func (b *builder) plainBlock(owner []byte, recs []rec, ttl uint32) (uint32, erro
 	return w.finish(len(recs), w.rel(), nil, 0)
 }
 
-// targetOf returns the lowercase name in an NS, MX or SRV rdata.
-func targetOf(typ uint16, rd []byte) []byte {
+// targetOf returns the lowercase name in an NS, MX or SRV rdata, written
+// into dst (at least 255 bytes), or nil for other types.
+func targetOf(dst []byte, typ uint16, rd []byte) []byte {
 	switch typ {
 	case dns.TypeNS:
-		return lowerWire(rd)
+		return lowerInto(dst, rd)
 	case dns.TypeMX:
-		return lowerWire(rd[2:])
+		return lowerInto(dst, rd[2:])
 	case dns.TypeSRV:
-		return lowerWire(rd[6:])
+		return lowerInto(dst, rd[6:])
 	}
 	return nil
 }
@@ -250,7 +279,9 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 		w.rr(owner, set[i].typ, set[i].ttl, b.rdataOf(&set[i]))
 	}
 	base := w.rel()
-	var trims []Trim
+	// The builder's trim scratch is reused: finish copies the trims.
+	trims := b.trimBuf[:0]
+	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
 	switch set[0].typ {
 	case dns.TypeNS:
@@ -271,24 +302,30 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 // isGlue reports whether the name is a node at or below a zone cut of the
 // zone: its addresses are glue, not authoritative data.
 func (b *builder) isGlue(name []byte) bool {
-	n, ok := b.nameIdx[string(name)]
+	n, ok := b.lookup(name)
 	return ok && b.z.nodes[n].Flags&(FlagDelegation|FlagOccluded) != 0
 }
 
 // additional appends, for each distinct target of set that want accepts
 // (all when want is nil), its A and AAAA records as one group.
 func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool, trims *[]Trim) []Trim {
-	seen := map[string]bool{}
+	// The targets already considered; one table reused for every call.
+	if b.seen == nil {
+		b.seen = newNameTable()
+	}
+	seen := b.seen
+	seen.reset()
 	total := 0
 	if len(*trims) > 0 {
 		total = int((*trims)[len(*trims)-1].Count)
 	}
 	for i := range set {
-		t := targetOf(set[i].typ, b.rdataOf(&set[i]))
-		if t == nil || seen[string(t)] {
+		// b.tgt is free until the next target: addresses writes from
+		// it into the block before this loop comes round again.
+		t := targetOf(b.tgt[:], set[i].typ, b.rdataOf(&set[i]))
+		if t == nil || !seen.add(t, 0) {
 			continue
 		}
-		seen[string(t)] = true
 		if want != nil && !want(t) {
 			continue
 		}
@@ -305,7 +342,12 @@ func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool
 // addresses writes the A and AAAA records of name, if the zone has it or a
 // wildcard that covers it, and returns how many were written.
 func (b *builder) addresses(w *blockWriter, name []byte) int {
-	n, ok := b.nameIdx[string(name)]
+	// A name outside the zone is neither a node nor under a wildcard; a
+	// big zone's out-of-zone name servers are spared the lookup.
+	if !isSubdomain(name, b.apex) {
+		return 0
+	}
+	n, ok := b.lookup(name)
 	if !ok {
 		if n, ok = b.wildcardFor(name); !ok {
 			return 0
@@ -329,31 +371,25 @@ func (b *builder) wildcardFor(name []byte) (int32, bool) {
 	}
 	for w := name; len(w) > len(b.apex); {
 		w = parentWire(w)
-		if _, ok := b.nameIdx[string(w)]; ok {
-			star := append([]byte{1, '*'}, w...)
-			n, ok := b.nameIdx[string(star)]
-			return n, ok
+		if _, ok := b.lookup(w); ok {
+			// w is at least one label shorter than a name of at most
+			// 255 bytes, so "*" and w fit the stack buffer.
+			var buf [256]byte
+			buf[0], buf[1] = 1, '*'
+			return b.lookup(append(buf[:2], w...))
 		}
 	}
 	return 0, false
 }
 
-// recsOf returns the records of builder node n (records are sorted by node).
+// recsOf returns the records of node n, from the per-node runs the build
+// records (b.first, b.count) once the records are sorted, before any block
+// is prepared.
 func (b *builder) recsOf(n int32) []rec {
-	lo, hi := 0, len(b.recs)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if b.recs[m].node < n {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	if b.first[n] < 0 {
+		return nil
 	}
-	e := lo
-	for e < len(b.recs) && b.recs[e].node == n {
-		e++
-	}
-	return b.recs[lo:e]
+	return b.recs[b.first[n] : b.first[n]+b.count[n]]
 }
 
 // referralBlock prepares the referral at a zone cut: the NS RRset for the
@@ -367,7 +403,8 @@ func (b *builder) referralBlock(node int32, set []rec) (uint32, error) {
 		w.rr(owner, set[i].typ, set[i].ttl, b.rdataOf(&set[i]))
 	}
 	base := w.rel()
-	var trims []Trim
+	trims := b.trimBuf[:0]
+	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
 	b.additional(w, set, func(t []byte) bool { return isSubdomain(t, owner) }, &trims)
 	req := len(trims)

@@ -1,12 +1,14 @@
 package zone
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,22 +19,35 @@ import (
 // LoadFile loads and validates the zone with the given origin from a master
 // file. $INCLUDE paths are relative to the including file. The error, when
 // not nil, is a *LoadError naming the file and line of the first problem.
+//
+// The file is parsed as it is read, never held whole in memory (a TLD's
+// file is over a hundred megabytes, which would stay resident through the
+// whole build); it is read again only to find the line of an error or
+// warning.
 func LoadFile(origin, path string) (*Zone, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error()}
 	}
-	return load(data, origin, path)
+	defer f.Close()
+	lines, size, err := countLines(f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error()}
+	}
+	return load(nil, bufio.NewReaderSize(f, 64<<10), lines, size, origin, path)
 }
 
 // Parse loads and validates a zone from r; file names it in errors and is
 // the base for relative $INCLUDE paths.
 func Parse(r io.Reader, origin, file string) (*Zone, error) {
-	data, err := io.ReadAll(r)
+	data, err := readAll(r)
 	if err != nil {
 		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error()}
 	}
-	return load(data, origin, file)
+	return load(data, nil, bytes.Count(data, []byte{'\n'}), len(data), origin, file)
 }
 
 // rec is one parsed resource record before the table is built.
@@ -49,15 +64,38 @@ type rec struct {
 type builder struct {
 	origin string
 	file   string
-	data   []byte
-	apex   []byte
+	// data is the zone's text when it was given whole (Parse); a file
+	// (LoadFile) is read as src instead, and data is read from the file
+	// only if an error or warning needs a line number (see text).
+	data  []byte
+	src   io.Reader
+	lines int // lines of the text, for sizing the builder's arrays
+	size  int // bytes of the text
+	apex  []byte
 
-	nameIdx  map[string]int32
-	names    [][]byte // lowercase wire, builder order
-	arena    []byte   // the current chunk the names are copied into
+	// idx is an open-addressing hash index of names (see buildmem.go):
+	// node+1 of b.names by the hash of the name. Before the canonical
+	// sort it numbers names in builder order; after it, it is renumbered
+	// in place and becomes the zone's own index. Go maps with string keys
+	// cost about four times as much memory per name and were a large part
+	// of the peak of a big zone's build.
+	idx      []slot
+	idxN     int
+	names    [][]byte // lowercase wire, builder order; after the sort, canonical order, in z.names
+	arena    []byte   // the current chunk the names are copied into, until the sort
 	recs     []rec
 	rdata    []byte
 	warnings []pendingWarning
+
+	// first and count give each node's run of recs once they are sorted.
+	first, count []int32
+
+	// Scratch reused from block to block, so that preparing millions of
+	// blocks allocates nothing per block (see newWriter).
+	wr      *blockWriter
+	seen    *nameTable
+	trimBuf []Trim
+	tgt     [256]byte
 
 	soaMinimum uint32
 	z          *Zone
@@ -65,7 +103,9 @@ type builder struct {
 
 var parseErrRE = regexp.MustCompile(`^(?:(.*): )?dns: (.*) at line: (\d+):\d+$`)
 
-func load(data []byte, origin, file string) (*Zone, error) {
+// load builds a zone from data, or from src when data is nil; lines and
+// size describe the text, to size the builder's arrays.
+func load(data []byte, src io.Reader, lines, size int, origin, file string) (*Zone, error) {
 	origin = dns.Fqdn(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin"}
@@ -75,11 +115,24 @@ func load(data []byte, origin, file string) (*Zone, error) {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin: " + err.Error()}
 	}
 	// Owner names are about a third to a half of the lines of a zone
-	// file; sizing the name map for that spares most of its growth.
-	b := &builder{origin: origin, file: file, data: data, apex: lowerWire(apex),
-		nameIdx: make(map[string]int32, bytes.Count(data, []byte{'\n'})/2)}
+	// file; sizing the name index for that spares most of its growth.
+	b := &builder{origin: origin, file: file, data: data, src: src, lines: lines, size: size, apex: lowerWire(apex)}
+	if src == nil {
+		b.src = bytes.NewReader(data)
+	}
+	b.initIndex(lines / 2)
 	if err := b.parse(); err != nil {
 		return nil, err
+	}
+	// The parser leaves behind several times the memory the parsed zone
+	// holds (an object per record and per token). The build is about to
+	// allocate the table's large arrays; collecting first lets them reuse
+	// that memory rather than add to it, which in a big zone lowers the
+	// peak by a few hundred megabytes for one collection of a heap that is
+	// nearly all pointer-free arrays (tens of milliseconds). Small zones
+	// are left to the collector's own pacing.
+	if b.size > bigText {
+		runtime.GC()
 	}
 	return b.build()
 }
@@ -87,7 +140,7 @@ func load(data []byte, origin, file string) (*Zone, error) {
 // errAt returns a LoadError located at the record with the given ordinal.
 func (b *builder) errAt(ord uint32, format string, args ...any) *LoadError {
 	e := &LoadError{Origin: b.origin, File: b.file, Msg: fmt.Sprintf(format, args...)}
-	if f, l, ok := recordLine(b.data, b.file, int(ord)); ok {
+	if f, l, ok := recordLine(b.text(), b.file, int(ord)); ok {
 		e.File, e.Line = f, l
 	}
 	return e
@@ -117,7 +170,7 @@ func (b *builder) locateWarnings() []string {
 	slices.Sort(s.targets)
 	s.targets = slices.Compact(s.targets)
 	s.at = make(map[int]lineAt, len(s.targets))
-	s.scan(b.data, b.file, 0)
+	s.scan(b.text(), b.file, 0)
 	out := make([]string, len(b.warnings))
 	for i, w := range b.warnings {
 		e := &LoadError{Origin: b.origin, File: b.file, Msg: w.msg}
@@ -133,26 +186,21 @@ func (b *builder) locateWarnings() []string {
 // when new. w may be a scratch buffer: a new name is copied into the name
 // arena, so that a zone of millions of names costs no allocation per name.
 func (b *builder) nodeFor(w []byte) int32 {
-	if i, ok := b.nameIdx[string(w)]; ok {
-		return i
-	}
-	if len(b.arena)+len(w) > cap(b.arena) {
-		b.arena = make([]byte, 0, max(1<<20, len(w)))
-	}
-	b.arena = append(b.arena, w...)
-	w = b.arena[len(b.arena)-len(w):]
-	i := int32(len(b.names))
-	b.names = append(b.names, w)
-	b.nameIdx[string(w)] = i
-	return i
+	n, _ := b.addName(w)
+	return n
 }
 
 func (b *builder) parse() error {
-	zp := dns.NewZoneParser(bytes.NewReader(b.data), b.origin, b.file)
+	zp := dns.NewZoneParser(b.src, b.origin, b.file)
 	zp.SetIncludeAllowed(true)
 	// One line per record is the common layout: reserving that many
 	// records up front saves the copies of a growing slice.
-	b.recs = make([]rec, 0, bytes.Count(b.data, []byte{'\n'})+1)
+	b.recs = make([]rec, 0, b.lines+1)
+	// Rdata in wire format is rarely more than half the size of the text
+	// it is written in; reserving that spares the copies of a growing
+	// slice, and pages of the reservation never written are never
+	// resident.
+	b.rdata = make([]byte, 0, b.size/2)
 	buf := make([]byte, 65536+512)
 	var ownerBuf [256]byte
 	// Consecutive records usually share their owner: the previous owner's
@@ -279,7 +327,7 @@ func (b *builder) build() (*Zone, error) {
 	b.z = z
 
 	// The SOA: exactly one, at the apex.
-	apexNode, hasApex := b.nameIdx[string(b.apex)]
+	apexNode, hasApex := b.lookup(b.apex)
 	var soa *rec
 	for i := range b.recs {
 		r := &b.recs[i]
@@ -302,13 +350,20 @@ func (b *builder) build() (*Zone, error) {
 
 	// Empty non-terminals: every ancestor of every name down to the apex
 	// becomes a node, so that a closest-encloser walk finds every level.
+	// known is the last parent found to exist: names come in file order,
+	// where siblings and children mostly follow each other, so comparing
+	// with it spares most lookups of a big zone.
+	var known []byte
 	for i := 0; i < len(b.names); i++ {
 		for w := b.names[i]; len(w) > len(b.apex); {
 			w = parentWire(w)
-			if _, ok := b.nameIdx[string(w)]; ok {
+			if bytes.Equal(w, known) {
 				break
 			}
-			b.nodeFor(w)
+			if _, added := b.addName(w); !added {
+				known = w
+				break
+			}
 		}
 	}
 
@@ -337,31 +392,13 @@ func (b *builder) build() (*Zone, error) {
 	for i := range b.recs {
 		b.recs[i].node = newIdx[b.recs[i].node]
 	}
-	sorted := make([][]byte, len(order))
-	for n, old := range order {
-		sorted[n] = b.names[old]
-	}
-	b.names = sorted
-	// Renumbering in place with the map's own keys hashes each name once
-	// more but allocates no key.
-	for k, old := range b.nameIdx {
-		b.nameIdx[k] = newIdx[old]
-	}
+	b.placeNames(order)
+	order = nil
+	b.renumberIndex(newIdx)
 
 	// Records sorted by node, type (RRSIGs by covered type), then rdata;
-	// exact duplicates removed.
-	slices.SortStableFunc(b.recs, func(x, y rec) int {
-		if x.node != y.node {
-			return int(x.node) - int(y.node)
-		}
-		if x.typ != y.typ {
-			return int(x.typ) - int(y.typ)
-		}
-		if x.covered != y.covered {
-			return int(x.covered) - int(y.covered)
-		}
-		return bytes.Compare(b.rdataOf(&x), b.rdataOf(&y))
-	})
+	// exact duplicates removed (the first of them kept).
+	b.sortRecs(len(b.names))
 	out := b.recs[:0]
 	for i := range b.recs {
 		r := b.recs[i]
@@ -376,20 +413,8 @@ func (b *builder) build() (*Zone, error) {
 	b.recs = out
 	z.records = len(b.recs)
 
-	// Nodes and their flags.
-	z.nodes = make([]Node, len(b.names))
-	for n, w := range b.names {
-		nd := &z.nodes[n]
-		nd.Name = uint32(len(z.names))
-		nd.Len = uint8(len(w))
-		nd.Labels = uint8(countLabels(w))
-		nd.Set0 = None
-		z.names = append(z.names, w...)
-		if w[0] == 1 && w[1] == '*' {
-			nd.Flags |= FlagIsWildcard
-		}
-	}
-	z.nodes[b.nameIdx[string(b.apex)]].Flags |= FlagApex
+	// Node flags (the nodes themselves were made by placeNames).
+	z.nodes[z.apexNode].Flags |= FlagApex
 	// Per node, the record range and which types it has.
 	first := make([]int32, len(z.nodes))
 	count := make([]int32, len(z.nodes))
@@ -403,6 +428,7 @@ func (b *builder) build() (*Zone, error) {
 		}
 		count[r.node]++
 	}
+	b.first, b.count = first, count
 	has := func(n int32, t uint16) int32 {
 		if first[n] < 0 {
 			return -1
@@ -429,7 +455,7 @@ func (b *builder) build() (*Zone, error) {
 			nd.Flags |= FlagDNAME
 		}
 	}
-	if has(b.nameIdx[string(b.apex)], dns.TypeNS) < 0 {
+	if has(int32(z.apexNode), dns.TypeNS) < 0 {
 		return nil, b.errAt(soa.ord, "no NS records at the apex")
 	}
 	// Parents precede children in canonical order, so one pass in index
@@ -437,13 +463,14 @@ func (b *builder) build() (*Zone, error) {
 	// holds, per node, the nearest ancestor with a DNAME (or -1), so that
 	// data several levels below it, under empty non-terminals, is found.
 	dnameAbove := make([]int32, len(z.nodes))
+	var parents parentFinder
 	for n := range z.nodes {
 		dnameAbove[n] = -1
 		w := b.names[n]
+		p := parents.visit(b, int32(n))
 		if len(w) == len(b.apex) {
 			continue
 		}
-		p := b.nameIdx[string(parentWire(w))]
 		pn := &z.nodes[p]
 		if w[0] == 1 && w[1] == '*' {
 			pn.Flags |= FlagWildcard
@@ -497,10 +524,19 @@ func (b *builder) build() (*Zone, error) {
 		}
 	}
 
+	// The sort keys and the sort's second array of records are garbage
+	// now: in a big zone, collect them before the table's arrays are
+	// allocated, so that those reuse the memory (see load).
+	if b.size > bigText {
+		runtime.GC()
+	}
+	b.reserveTable(first, count)
 	if err := b.buildSets(first, count); err != nil {
 		return nil, err
 	}
-	z.buildIndex()
+	if err := b.buildDenial(); err != nil {
+		return nil, err
+	}
 	z.warnings = b.locateWarnings()
 	return z, nil
 }
@@ -584,7 +620,8 @@ func (b *builder) buildSets(first, count []int32) error {
 			}
 			if rs.Type == dns.TypeCNAME || rs.Type == dns.TypeDNAME {
 				rs.Target = uint32(len(z.names))
-				z.names = append(z.names, lowerWire(b.rdataOf(&set[0]))...)
+				z.names = append(z.names, b.rdataOf(&set[0])...)
+				lowerInPlace(z.names[rs.Target:])
 			}
 			if nd.Flags&FlagOccluded == 0 || rs.Type == dns.TypeDS && nd.Flags&FlagDelegation != 0 {
 				var err error
