@@ -97,8 +97,14 @@ func StartServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	default:
 		return nil, fmt.Errorf("unknown server %q", kind)
 	}
+	// ringdns and the null responder pin their packet workers themselves
+	// (-cpus, -cpu) and leave the rest of the process (reloads, the garbage
+	// collector) to the scheduler, as they would run in production. Knot
+	// and NSD are confined to the CPU as a whole; they do no other work
+	// during a run.
+	selfPinned := kind == RingdnsXDP || kind == RingdnsUDP || kind == NullXDP
 	full := t.InServer(args...)
-	if cpu >= 0 {
+	if cpu >= 0 && !selfPinned {
 		full = t.InServer(append([]string{"taskset", "-c", cpus}, args...)...)
 	}
 	s.cmd = exec.Command(full[0], full[1:]...)
@@ -116,7 +122,7 @@ func StartServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	s.Ready = time.Since(s.started)
 	// knotd pins each worker thread to a CPU of its own choosing, whatever
 	// taskset said (NOTES.md): pin all its threads again.
-	if cpu >= 0 {
+	if cpu >= 0 && !selfPinned {
 		for _, pid := range s.PIDs() {
 			run("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid))
 		}
