@@ -107,7 +107,18 @@ func SmallZone(dir string, seed uint64) (*ZoneSet, error) {
 // most: queries for names under TLDs that do not exist (NXDOMAIN with two
 // NSECs when DO is set), referrals to existing TLDs, and a few apex
 // queries; DO=1 on 80%, as resolvers validate.
-func RootZone(dir, path string, seed uint64) (*ZoneSet, error) {
+func RootZone(dir, src string, seed uint64) (*ZoneSet, error) {
+	// The zone is served from a copy in the scratch directory: the reload
+	// measurement appends to the file it serves, and the repository's copy
+	// must stay as it is.
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "root.zone")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

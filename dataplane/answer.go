@@ -706,7 +706,8 @@ func (r *reply) block(z *zone.Zone, b uint32, ctx *msgName, wild bool, sec *uint
 // AAAA records), each RRset that fits, the AAAA skipped when the A did not
 // fit. If a required group (in-domain glue) does not fit whole, TC is set
 // (RFC 9471). The groups never point into each other, so any may be left
-// out.
+// out. With DO, the RRSIGs of the signed RRsets among them follow
+// (additionalSigs).
 func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bool) {
 	if r.full || r.bad {
 		return
@@ -718,13 +719,23 @@ func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bo
 	trims := z.Trims()[blk.Trim : blk.Trim+uint32(blk.NTrim)]
 	base := int(blk.Base)
 	last := &trims[len(trims)-1]
-	if int(last.End)-base <= len(r.buf)-r.n {
+	from, room := r.n, len(r.buf)-r.n
+	if int(last.End)-base <= room {
 		// Everything fits: one copy.
 		r.piece(z, blk, at, base, int(last.End), last.Count, ctx, wild)
-		return
+	} else {
+		r.additionalGroups(z, blk, trims, at, ctx, wild)
 	}
+	if r.do && blk.Flags&zone.BlockAddSigs != 0 && !r.bad {
+		r.additionalSigs(z, blk, trims, from, room)
+	}
+}
+
+// additionalGroups copies the additional groups of blk one by one, as many
+// as fit (see additional).
+func (r *reply) additionalGroups(z *zone.Zone, blk *zone.Block, trims []zone.Trim, at int, ctx *msgName, wild bool) {
 	wire := z.Wire()[blk.Off:]
-	start, before := base, uint16(0)
+	start, before := int(blk.Base), uint16(0)
 	for g := range trims {
 		end, count := int(trims[g].End), trims[g].Count-before
 		room := len(r.buf) - r.n
@@ -755,6 +766,85 @@ func (r *reply) additional(z *zone.Zone, b uint32, at int, ctx *msgName, wild bo
 		}
 		start, before = end, trims[g].Count
 	}
+}
+
+// additionalSigs appends the RRSIGs of the signed address RRsets that
+// additional wrote from message offset from, with room bytes free then, as
+// Knot DNS adds them: after all the addresses, in their order, each
+// optional, the first that does not fit ending them (no TC: RFC 4035
+// section 3.1.1 lets additional signatures go). Glue has none. The
+// choices of additional are replayed from the group sizes rather than
+// recorded, so that the reply carries no state for them.
+func (r *reply) additionalSigs(z *zone.Zone, blk *zone.Block, trims []zone.Trim, from, room int) {
+	wire := z.Wire()[blk.Off:]
+	start, before := int(blk.Base), uint16(0)
+	p := from // where the group's records start in the message
+	for g := range trims {
+		end, count := int(trims[g].End), trims[g].Count-before
+		start0 := start
+		start, before = end, trims[g].Count
+		// A records lead the group, AAAA records follow.
+		aEnd, aCount := start0, uint16(0)
+		for aEnd < end && aCount < count {
+			t, next := recordAt(wire, aEnd)
+			if t != typeA {
+				break
+			}
+			aEnd = next
+			aCount++
+		}
+		whole := end-start0 <= room
+		if !whole && (aCount == 0 || aEnd-start0 > room) {
+			continue // not written
+		}
+		sigA, sigAAAA := z.AdditionalSigs(blk, g)
+		if aCount > 0 && sigA != zone.None && !r.sig(z, sigA, p) {
+			return
+		}
+		if whole && aEnd < end && sigAAAA != zone.None && !r.sig(z, sigAAAA, p+aEnd-start0) {
+			return
+		}
+		if !whole {
+			end = aEnd
+		}
+		room -= end - start0
+		p += end - start0
+	}
+}
+
+// sig appends the RRSIG block b covering the RRset whose first record was
+// written at message offset p, and reports whether it fitted. The block's
+// owners are codes for its whole owner name (zone.plainBlock): each becomes
+// a pointer to that record's owner, which also names a wildcard's
+// expansion as the covered records do.
+func (r *reply) sig(z *zone.Zone, b uint32, p int) bool {
+	blk := &z.Blocks()[b]
+	n := int(blk.Base)
+	at := r.n
+	if at+n > len(r.buf) {
+		return false
+	}
+	if r.buf[p]&0xC0 == 0xC0 {
+		// The owner is itself a pointer: point where it does.
+		p = int(be16(r.buf[p:]) & 0x3FFF)
+	}
+	if p > 0x3FFF {
+		// Beyond a pointer's reach (a large TCP reply): the signatures
+		// are optional and end here.
+		return false
+	}
+	copy(r.buf[at:at+n], z.Wire()[blk.Off:blk.Off+uint32(n)])
+	for _, pp := range z.Patches()[blk.Patch : blk.Patch+uint32(blk.NPatch)] {
+		w := at + int(pp)
+		if be16(r.buf[w:]) != zone.CodeSuffix {
+			r.bad = true
+			return false
+		}
+		put16(r.buf[w:], 0xC000|uint16(p))
+	}
+	r.n += n
+	r.ar += blk.Count
+	return true
 }
 
 // piece copies the additional records at block offsets [from, to).

@@ -191,7 +191,41 @@ func (nm *name) label(i int) []byte {
 // precedes any name below the missing one. The nodes after ce are its
 // descendants then names that sort after them all, so a binary search that
 // compares only the label of each descendant just below ce finds it.
+//
+// A node with many children (the apex of a TLD or the root, which every
+// NXDOMAIN reaches) has them indexed with the first bytes of their labels
+// (zone.WideChildren): the search then runs over those keys, which lie
+// together in memory, and reads a child's name only when the keys tie.
 func below(z *zone.Zone, ce uint32, label []byte) uint32 {
+	nodes := z.Nodes()
+	names := z.Names()
+	if keys, kids, end, ok := z.WideChildren(ce); ok {
+		key := zone.LabelKey(label)
+		// lo becomes the number of children that sort before label.
+		lo, hi := 0, len(keys)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			k := keys[m]
+			if k < key || k == key && childBefore(names, &nodes[kids[m]], label) {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		switch {
+		case lo == 0:
+			return ce
+		case lo < len(kids):
+			return kids[lo] - 1
+		default:
+			return end - 1
+		}
+	}
+	return belowSearch(z, ce, label)
+}
+
+// belowSearch is below by a binary search over the nodes that follow ce.
+func belowSearch(z *zone.Zone, ce uint32, label []byte) uint32 {
 	nodes := z.Nodes()
 	names := z.Names()
 	c := &nodes[ce]
@@ -225,6 +259,12 @@ func below(z *zone.Zone, ce uint32, label []byte) uint32 {
 		}
 	}
 	return uint32(lo - 1)
+}
+
+// childBefore reports whether the first label of node nd sorts before label.
+func childBefore(names []byte, nd *zone.Node, label []byte) bool {
+	w := names[nd.Name : nd.Name+uint32(nd.Len)]
+	return string(w[1:1+int(w[0])]) < string(label)
 }
 
 // denyName adds the proof that nm does not exist (RFC 4035 section

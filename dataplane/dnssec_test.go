@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -320,6 +321,113 @@ func TestDenialTruncation(t *testing.T) {
 	r, _, _ := ask(t, root, Case{QName: "junk.", QType: dns.TypeA, EDNS: 1232, DO: true})
 	if g := brief(r.Ns); strings.Join(g, ",") != ". SOA,. RRSIG SOA,juniper. NSEC,juniper. RRSIG NSEC,. NSEC,. RRSIG NSEC" {
 		t.Errorf("root NXDOMAIN authority %q", g)
+	}
+}
+
+// With DO, the signed address RRsets of the additional section bring their
+// RRSIGs, after all the addresses, as Knot DNS adds them; glue has none.
+// They are optional: with less room the last goes without TC, and without
+// DO none comes.
+func TestAdditionalSignatures(t *testing.T) {
+	for _, sz := range signZones(t) {
+		for _, c := range []struct {
+			qname string
+			qtype uint16
+			want  []string
+		}{
+			{"signed.test.", dns.TypeNS, []string{"ns1.signed.test. A", "ns1.signed.test. RRSIG A"}},
+			{"mx.signed.test.", dns.TypeMX, []string{"www.signed.test. A", "www.signed.test. AAAA", "www.signed.test. RRSIG A", "www.signed.test. RRSIG AAAA"}},
+			{"host.insecure.signed.test.", dns.TypeA, []string{"ns.insecure.signed.test. A"}},
+			{"host.secure.signed.test.", dns.TypeA, []string{"ns.secure.signed.test. A"}},
+		} {
+			name := sz.mode + " " + c.qname + " " + dns.TypeToString[c.qtype]
+			r, wire, _ := ask(t, sz.snap, Case{QName: c.qname, QType: c.qtype, EDNS: 1232, DO: true})
+			if g := brief(r.Extra); strings.Join(g, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("%s: additional\n got  %q\n want %q\n%s", name, g, c.want, r)
+			}
+			for _, rr := range r.Extra {
+				if sig, ok := rr.(*dns.RRSIG); ok && sig.SignerName != "signed.test." {
+					t.Errorf("%s: RRSIG signed by %s", name, sig.SignerName)
+				}
+			}
+			plain, _, _ := ask(t, sz.snap, Case{QName: c.qname, QType: c.qtype, EDNS: 1232})
+			for _, rr := range plain.Extra {
+				if rr.Header().Rrtype == dns.TypeRRSIG {
+					t.Errorf("%s: RRSIG in the additional section without DO", name)
+				}
+			}
+			if len(r.Extra) < 2 || r.Extra[len(r.Extra)-2].Header().Rrtype != dns.TypeRRSIG {
+				continue
+			}
+			// One byte less than the whole reply: the last RRSIG goes,
+			// the rest stays, TC stays clear.
+			m := new(dns.Msg)
+			m.SetQuestion(c.qname, c.qtype)
+			m.SetEdns0(1232, true)
+			q, _ := m.Pack()
+			dst := make([]byte, len(wire)-1)
+			n, _ := sz.snap.Answer(dst, q, false)
+			short := new(dns.Msg)
+			if err := short.Unpack(dst[:n]); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			want := c.want[:len(c.want)-1]
+			if g := brief(short.Extra); short.Truncated || strings.Join(g, "\n") != strings.Join(want, "\n") {
+				t.Errorf("%s in %d bytes: TC %v, additional\n got  %q\n want %q", name, len(dst), short.Truncated, g, want)
+			}
+			if a := testing.AllocsPerRun(20, func() { sz.snap.Answer(dst, q, false) }); a != 0 {
+				t.Errorf("%s: %v allocations per answer", name, a)
+			}
+		}
+	}
+}
+
+// The children index of wide nodes finds the same predecessor as the
+// binary search over all the nodes, for labels of existing children, labels
+// next to them (one byte more or less, a prefix, a longer label sharing the
+// eight-byte key) and random ones. (An existing child's own label, which
+// below is not asked for, gives the node before that child in both.)
+func TestBelowWideChildren(t *testing.T) {
+	_, root := snapshots(t)
+	z := root.Zones().Zones()[0]
+	rng := rand.New(rand.NewPCG(3, 4))
+	wide := 0
+	for ce := range uint32(len(z.Nodes())) {
+		_, kids, _, ok := z.WideChildren(ce)
+		if !ok {
+			continue
+		}
+		wide++
+		var labels [][]byte
+		for _, k := range kids {
+			w := z.NodeName(&z.Nodes()[k])
+			l := w[1 : 1+int(w[0])]
+			labels = append(labels, l, l[:len(l)-1], append(append([]byte{}, l...), 0), append(append([]byte{}, l...), "zzzzzzzz"...))
+			if len(l) > 0 {
+				up := append([]byte{}, l...)
+				up[len(up)-1]++
+				labels = append(labels, up)
+			}
+		}
+		for range 2000 {
+			l := make([]byte, 1+rng.IntN(12))
+			for i := range l {
+				l[i] = "*-0123456789abcdefghijklmnopqrstuvwxyz"[rng.IntN(38)]
+			}
+			labels = append(labels, l)
+		}
+		labels = append(labels, []byte{}, []byte("*"), []byte{0xff, 0xff})
+		for _, l := range labels {
+			if len(l) == 0 {
+				continue
+			}
+			if got, want := below(z, ce, l), belowSearch(z, ce, l); got != want {
+				t.Fatalf("below(%d, %q) = %d, binary search %d", ce, l, got, want)
+			}
+		}
+	}
+	if wide == 0 {
+		t.Fatal("the root zone has no indexed node")
 	}
 }
 

@@ -3,6 +3,7 @@ package zone
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -13,6 +14,7 @@ import (
 // the block.
 type blockWriter struct {
 	z      *Zone
+	b      *builder
 	start  int
 	owner  []byte // lowercase wire owner the suffix codes refer to
 	labels int
@@ -51,7 +53,7 @@ func (b *builder) newWriter(owner []byte) *blockWriter {
 		b.wr = w
 	}
 	w.dict.reset()
-	w.z, w.start, w.owner, w.labels = b.z, len(b.z.wire), owner, countLabels(owner)
+	w.z, w.b, w.start, w.owner, w.labels = b.z, b, len(b.z.wire), owner, countLabels(owner)
 	w.ownerOffs = labelOffsetsInto(w.ownerOffs[:0], owner)
 	w.patch, w.err, w.frozen, w.suf = w.patch[:0], nil, false, owner
 	return w
@@ -226,8 +228,10 @@ func (w *blockWriter) remember(n []byte, at int) {
 	}
 }
 
-// finish records the block and returns its index.
-func (w *blockWriter) finish(count int, base int, trims []Trim, req int) (uint32, error) {
+// finish records the block and returns its index. sigNodes, when not
+// nil, holds per additional group the node whose address RRsets it holds
+// if they are signed, else -1 (see additional).
+func (w *blockWriter) finish(count int, base int, trims []Trim, req int, sigNodes []int32) (uint32, error) {
 	z := w.z
 	total := w.rel()
 	if total > 65535 {
@@ -238,8 +242,58 @@ func (w *blockWriter) finish(count int, base int, trims []Trim, req int) (uint32
 		NTrim: uint16(len(trims)), Req: uint16(req), Labels: uint8(w.labels)}
 	z.patches = append(z.patches, w.patch...)
 	z.trims = append(z.trims, trims...)
+	if slices.ContainsFunc(sigNodes, func(n int32) bool { return n >= 0 }) {
+		// The RRSIG blocks of the groups' addresses may not be built
+		// yet (their nodes may come later): the slots are reserved
+		// here and filled once every RRset has its blocks
+		// (resolveAddSigs).
+		blk.Flags |= BlockAddSigs
+		for _, n := range sigNodes {
+			if n >= 0 {
+				w.b.sigFix = append(w.b.sigFix, sigFix{at: uint32(len(z.trims)), node: n})
+			}
+			z.trims = append(z.trims, sigTrim(None), sigTrim(None))
+		}
+	}
 	z.blocks = append(z.blocks, blk)
 	return uint32(len(z.blocks) - 1), nil
+}
+
+// sigFix is a pair of additional-signature slots to fill: the A and AAAA
+// RRSIG blocks of node, at Trims()[at] and [at+1].
+type sigFix struct {
+	at   uint32
+	node int32
+}
+
+// resolveAddSigs fills the additional-signature slots that finish
+// reserved, now that every RRset has its blocks.
+func (b *builder) resolveAddSigs() {
+	z := b.z
+	for _, f := range b.sigFix {
+		nd := &z.nodes[f.node]
+		for k, t := range [2]uint16{dns.TypeA, dns.TypeAAAA} {
+			if si := z.SetOf(nd, t); si != None {
+				z.trims[f.at+uint32(k)] = sigTrim(z.sets[si].Sig)
+			}
+		}
+	}
+	b.sigFix = nil
+}
+
+// signedAddresses reports whether node n holds RRSIGs over its A or AAAA
+// records that the table keeps: those of authoritative data, not glue
+// (nodes below a zone cut get no blocks, signatures included).
+func (b *builder) signedAddresses(n int32) bool {
+	if b.z.nodes[n].Flags&FlagOccluded != 0 {
+		return false
+	}
+	for _, r := range b.recsOf(n) {
+		if r.typ == dns.TypeRRSIG && (r.covered == dns.TypeA || r.covered == dns.TypeAAAA) {
+			return true
+		}
+	}
+	return false
 }
 
 // plainBlock prepares the records of one RRset (or RRSIG group) with no
@@ -253,7 +307,7 @@ func (b *builder) plainBlock(owner []byte, recs []rec, ttl uint32) (uint32, erro
 		}
 		w.rr(owner, recs[i].typ, t, b.rdataOf(&recs[i]))
 	}
-	return w.finish(len(recs), w.rel(), nil, 0)
+	return w.finish(len(recs), w.rel(), nil, 0, nil)
 }
 
 // targetOf returns the lowercase name in an NS, MX or SRV rdata, written
@@ -281,6 +335,7 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	base := w.rel()
 	// The builder's trim scratch is reused: finish copies the trims.
 	trims := b.trimBuf[:0]
+	b.sigNodes = b.sigNodes[:0]
 	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
 	switch set[0].typ {
@@ -296,7 +351,7 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	if w.err != nil {
 		return None, w.err
 	}
-	return w.finish(len(set), base, trims, 0)
+	return w.finish(len(set), base, trims, 0, b.sigNodes)
 }
 
 // isGlue reports whether the name is a node at or below a zone cut of the
@@ -329,28 +384,33 @@ func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool
 		if want != nil && !want(t) {
 			continue
 		}
-		n := b.addresses(w, t)
+		n, node := b.addresses(w, t)
 		if n == 0 {
 			continue
 		}
 		total += n
 		*trims = append(*trims, Trim{End: uint16(w.rel()), Count: uint16(total)})
+		if !b.signedAddresses(node) {
+			node = -1
+		}
+		b.sigNodes = append(b.sigNodes, node)
 	}
 	return *trims
 }
 
 // addresses writes the A and AAAA records of name, if the zone has it or a
-// wildcard that covers it, and returns how many were written.
-func (b *builder) addresses(w *blockWriter, name []byte) int {
+// wildcard that covers it, and returns how many were written and the node
+// they came from.
+func (b *builder) addresses(w *blockWriter, name []byte) (int, int32) {
 	// A name outside the zone is neither a node nor under a wildcard; a
 	// big zone's out-of-zone name servers are spared the lookup.
 	if !isSubdomain(name, b.apex) {
-		return 0
+		return 0, -1
 	}
 	n, ok := b.lookup(name)
 	if !ok {
 		if n, ok = b.wildcardFor(name); !ok {
-			return 0
+			return 0, -1
 		}
 	}
 	written := 0
@@ -360,7 +420,7 @@ func (b *builder) addresses(w *blockWriter, name []byte) int {
 			written++
 		}
 	}
-	return written
+	return written, n
 }
 
 // wildcardFor returns the wildcard node that would synthesize the missing
@@ -404,10 +464,11 @@ func (b *builder) referralBlock(node int32, set []rec) (uint32, error) {
 	}
 	base := w.rel()
 	trims := b.trimBuf[:0]
+	b.sigNodes = b.sigNodes[:0]
 	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
 	b.additional(w, set, func(t []byte) bool { return isSubdomain(t, owner) }, &trims)
 	req := len(trims)
 	b.additional(w, set, func(t []byte) bool { return !isSubdomain(t, owner) }, &trims)
-	return w.finish(len(set), base, trims, req)
+	return w.finish(len(set), base, trims, req, b.sigNodes)
 }

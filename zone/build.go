@@ -96,6 +96,11 @@ type builder struct {
 	seen    *nameTable
 	trimBuf []Trim
 	tgt     [256]byte
+	// sigNodes holds, per additional group of the block being prepared,
+	// the node of its addresses when they are signed, else -1; sigFix
+	// the slots finish reserved for their RRSIG blocks.
+	sigNodes []int32
+	sigFix   []sigFix
 
 	soaMinimum uint32
 	z          *Zone
@@ -534,6 +539,7 @@ func (b *builder) build() (*Zone, error) {
 	if err := b.buildSets(first, count); err != nil {
 		return nil, err
 	}
+	b.resolveAddSigs()
 	if err := b.buildDenial(); err != nil {
 		return nil, err
 	}

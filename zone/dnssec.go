@@ -63,7 +63,22 @@ type denial struct {
 	// below the node (None when the wildcard exists).
 	match []uint32
 	wild  []uint32
+
+	// NSEC: the children of the nodes with many of them (see
+	// WideChildren), for the search of the name before a missing one.
+	// kids is, per node, its entry in kidNodes and kidKeys, or None;
+	// kidNodes[e] is the number of children c, kidNodes[e+1:e+1+c] the
+	// children in order and kidNodes[e+1+c] the end of the node's
+	// subtree; kidKeys[e+1:e+1+c] the children's label keys (LabelKey).
+	kids     []uint32
+	kidNodes []uint32
+	kidKeys  []uint64
 }
+
+// wideChildren is the fewest children a node of an NSEC zone needs for
+// its children to be indexed: below it, a binary search over the nodes
+// that follow costs little more.
+const wideChildren = 16
 
 // Denial is the zone's denial-of-existence method (DenialNone, DenialNSEC
 // or DenialNSEC3).
@@ -88,7 +103,109 @@ func (z *Zone) denialBytes() int {
 		return 0
 	}
 	return len(d.blocks)*28 + len(d.wire) + len(d.patches)*2 + len(d.nsecAt)*4 +
-		len(d.hashes) + len(d.hashBlocks)*4 + len(d.match)*4 + len(d.wild)*4
+		len(d.hashes) + len(d.hashBlocks)*4 + len(d.match)*4 + len(d.wild)*4 +
+		len(d.kids)*4 + len(d.kidNodes)*4 + len(d.kidKeys)*8
+}
+
+// LabelKey is the first eight bytes of a lowercase label (without its
+// length byte), big-endian, zero-padded. Keys order as labels do in
+// canonical order (RFC 4034 section 6.1) wherever they differ: a padding
+// zero only meets a real byte where the shorter label ends, and a label
+// sorts before any it is a prefix of. Equal keys say nothing.
+func LabelKey(label []byte) uint64 {
+	var k uint64
+	for i := range 8 {
+		k <<= 8
+		if i < len(label) {
+			k |= uint64(label[i])
+		}
+	}
+	return k
+}
+
+// WideChildren returns, in an NSEC zone, the children of node n in
+// canonical order with their LabelKeys, and the end of n's subtree (the
+// index of the first node after its last descendant), when n has at least
+// wideChildren children; ok is false otherwise.
+func (z *Zone) WideChildren(n uint32) (keys []uint64, kids []uint32, end uint32, ok bool) {
+	d := z.denial
+	if d == nil || d.kids == nil || d.kids[n] == None {
+		return nil, nil, 0, false
+	}
+	e := d.kids[n]
+	c := d.kidNodes[e]
+	return d.kidKeys[e+1 : e+1+c], d.kidNodes[e+1 : e+1+c], d.kidNodes[e+1+c], true
+}
+
+// buildChildren indexes the children of the nodes that have many. The
+// nodes are in canonical order, a depth-first walk of the tree in which
+// every name between the apex and a node is a node too (empty
+// non-terminals included), so a node's parent is the nearest node before
+// it with one label less and a stack of the current path finds it.
+func (d *denial) buildChildren(z *Zone) {
+	n := len(z.nodes)
+	parent := make([]uint32, n)
+	nkids := make([]uint32, n)
+	end := make([]uint32, n)
+	var path []uint32
+	for i := range z.nodes {
+		l := z.nodes[i].Labels
+		for len(path) > 0 && z.nodes[path[len(path)-1]].Labels >= l {
+			end[path[len(path)-1]] = uint32(i)
+			path = path[:len(path)-1]
+		}
+		parent[i] = None
+		if len(path) > 0 {
+			p := path[len(path)-1]
+			if z.nodes[p].Labels != l-1 {
+				// A missing ancestor: the tree is not what the
+				// search needs, and below() keeps to its binary
+				// search.
+				return
+			}
+			parent[i] = p
+			nkids[p]++
+		}
+		path = append(path, uint32(i))
+	}
+	for _, p := range path {
+		end[p] = uint32(n)
+	}
+	kids := make([]uint32, n)
+	total := 0
+	for i := range kids {
+		kids[i] = None
+		if nkids[i] >= wideChildren {
+			kids[i] = uint32(total)
+			total += int(nkids[i]) + 2
+		}
+	}
+	if total == 0 {
+		return
+	}
+	d.kids = kids
+	d.kidNodes = make([]uint32, total)
+	d.kidKeys = make([]uint64, total)
+	fill := make([]uint32, n) // per wide node, its children placed so far
+	for i := range z.nodes {
+		p := parent[i]
+		if p == None || kids[p] == None {
+			continue
+		}
+		e := kids[p]
+		j := e + 1 + fill[p]
+		fill[p]++
+		nd := &z.nodes[i]
+		w := z.names[nd.Name : nd.Name+uint32(nd.Len)]
+		d.kidNodes[j] = uint32(i)
+		d.kidKeys[j] = LabelKey(w[1 : 1+int(w[0])])
+	}
+	for i, e := range kids {
+		if e != None {
+			d.kidNodes[e] = nkids[i]
+			d.kidNodes[e+1+nkids[i]] = end[i]
+		}
+	}
 }
 
 // NSECAt returns the proof block of node n's NSEC or, when n has none (an
@@ -163,7 +280,7 @@ func (b *builder) proofBlock(owner []byte, set, sigs []rec) (uint32, error) {
 	for i := range sigs {
 		w.rr(owner, sigs[i].typ, sigs[i].ttl, b.rdataOf(&sigs[i]))
 	}
-	return w.finish(len(set)+len(sigs), w.rel(), nil, 0)
+	return w.finish(len(set)+len(sigs), w.rel(), nil, 0, nil)
 }
 
 // nodeRecs returns, per node, its run of b.recs (sorted by node).
@@ -308,6 +425,7 @@ func (b *builder) buildNSEC(runs [][2]int32) error {
 	if pendOwner >= 0 && !bytes.Equal(pendNext, b.apex) {
 		warnGap(pendOrd, "the last NSEC, at %s, points to %s instead of the apex", wireString(b.names[pendOwner]), wireString(pendNext))
 	}
+	d.buildChildren(z)
 	z.denial = d
 	return nil
 }

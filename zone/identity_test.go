@@ -50,7 +50,10 @@ func tableHash(z *Zone) string {
 // not move these digests).
 //
 // A deliberate change to what the build produces must update the digests;
-// the failure message prints the new ones.
+// the failure message prints the new ones. They were last updated when
+// Block gained its Flags byte (signed additional data): the zones here are
+// unsigned, so every Flags is 0, and the tables hashed without that byte
+// still gave the previous digests.
 func TestTableIdentity(t *testing.T) {
 	delegations := func() []byte {
 		var buf bytes.Buffer
@@ -64,13 +67,13 @@ func TestTableIdentity(t *testing.T) {
 		data         func() []byte
 		want         string
 	}{
-		{".", rootFile, nil, "04a1857efc191d25468d3d410695b1c2227cd107895a2f8c01cb09ad376f25da"},
-		{"deleg.", "generated", delegations, "715a80794656bc6f1facca8d9982f3d1cf0cc77560887ec528cb89fa63c99b1f"},
-		{"big.test.", "testdata/identity/big.test.zone", nil, "3e92a0f2a1cbf1b3901f2eba699ef6176a55e506ab8c11b2b7d6c5ac548e55fb"},
-		{"chain.test.", "testdata/identity/chain.test.zone", nil, "4833147ce2552679bc6f55e81aeab14170b5cfd81e81b004ddc5739f33cab3e1"},
-		{"wild.test.", "testdata/identity/wild.test.zone", nil, "65ed80887d02c7d437e46e95f1bda532c4fcfe2c84ce422d8d6fa37b72984872"},
-		{"deleg.test.", "testdata/identity/deleg.test.zone", nil, "650ca72157e2729b0f382f228164a28cee8f40c41f3e18b3b0fca3310a8a8fca"},
-		{"example.", "testdata/identity/example.zone", nil, "bc1f3c6e8b8105c33075644cdda7eae17a5195f1c70e68bc7d6b0e5cb6fbfc0c"},
+		{".", rootFile, nil, "a29aff061fef3c5f0a4d087c95736ab6d2b409e64674b824b75b96510cfc9988"},
+		{"deleg.", "generated", delegations, "e8b9af1c0b72c03e5b062dd73c0cd48f573316e403f23e0f3e38346bddfcf995"},
+		{"big.test.", "testdata/identity/big.test.zone", nil, "a365c6d10c984db213e8ffcc179448cb989874db85bfdc3e1bd2c88dd56ad221"},
+		{"chain.test.", "testdata/identity/chain.test.zone", nil, "c87435c995c1632ed3661aeaa35fc09cda532c1ebd7ca6cbcc4b9ca07c334fc2"},
+		{"wild.test.", "testdata/identity/wild.test.zone", nil, "bfabcce0209b17c8636e16619d48847821371840bcb88c374623646fddd5a85e"},
+		{"deleg.test.", "testdata/identity/deleg.test.zone", nil, "9a08e64a7e8041a81186e26a754fe533a27f6253d96369d47d2a1fc4ad90b180"},
+		{"example.", "testdata/identity/example.zone", nil, "2711f25882039192918362915fc629fa0a01333df53604c177384da8d7f2b63e"},
 	} {
 		var z *Zone
 		var err error

@@ -64,7 +64,18 @@ type Block struct {
 	NTrim  uint16 // additional groups
 	Req    uint16 // leading additional groups that must fit (in-domain glue, RFC 9471), else TC
 	Labels uint8  // labels of the owner name the codes refer to
+	Flags  uint8  // BlockAddSigs
 }
+
+// Block flags.
+const (
+	// BlockAddSigs marks a block whose additional groups include signed
+	// address RRsets: Trims() then holds, after the block's NTrim groups,
+	// the RRSIG blocks of each group's A and AAAA RRsets (see
+	// AdditionalSigs). It sits in the Block's padding, so that blocks
+	// without it cost nothing more.
+	BlockAddSigs uint8 = 1 << iota
+)
 
 // Trim ends an additional group: End is the offset within the block just
 // after the group, Count the additional records up to and including it.
@@ -72,6 +83,20 @@ type Trim struct {
 	End   uint16
 	Count uint16
 }
+
+// AdditionalSigs returns the blocks of the RRSIGs covering the A and the
+// AAAA RRset of additional group g of block b, None for an RRset that is
+// absent or unsigned (glue). b must have BlockAddSigs. A block index is
+// stored as two Trim-sized halves, low half in End, so that the arena
+// needs no second index.
+func (z *Zone) AdditionalSigs(b *Block, g int) (a, aaaa uint32) {
+	t := z.trims[b.Trim+uint32(b.NTrim)+2*uint32(g):]
+	return uint32(t[0].End) | uint32(t[0].Count)<<16, uint32(t[1].End) | uint32(t[1].Count)<<16
+}
+
+// sigTrim stores block index v as a Trim-sized half pair (see
+// AdditionalSigs).
+func sigTrim(v uint32) Trim { return Trim{End: uint16(v), Count: uint16(v >> 16)} }
 
 // Pointer codes stored in prepared blocks.
 const (
@@ -151,7 +176,11 @@ func (z *Zone) Patches() []uint16 { return z.patches }
 func (z *Zone) Trims() []Trim     { return z.trims }
 func (z *Zone) NegSOA() uint32    { return z.negSOA }
 func (z *Zone) NegSOASig() uint32 { return z.negSOASig }
-func (z *Zone) ApexNode() uint32  { return z.find(z.apex, hashName(z.apex)) }
+
+// ApexNode is the index of the apex's node, found once when the name index
+// is built: every answer starts there.
+func (z *Zone) ApexNode() uint32 { return z.apexNode }
+
 func (z *Zone) NodeName(n *Node) []byte {
 	return z.names[n.Name : n.Name+uint32(n.Len)]
 }
