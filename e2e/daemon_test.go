@@ -131,10 +131,22 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
+// start runs ringdns with args and env added to childEnv's; see run.
 func (d *daemon) start(args, env []string) {
+	d.t.Helper()
+	d.run(exec.Command(ringdnsBin, args...), env)
+}
+
+// run starts cmd, which runs ringdns directly or execs it (ip netns exec
+// does), with env added to childEnv's, and waits until the control socket
+// d.control answers a status request, whose reply it keeps in d.status.
+// The test's cleanup stops the daemon, fails the test when the race
+// detector reported a race, and logs the daemon's output when the test
+// failed.
+func (d *daemon) run(cmd *exec.Cmd, env []string) {
 	t := d.t
 	t.Helper()
-	d.cmd = exec.Command(ringdnsBin, args...)
+	d.cmd = cmd
 	d.cmd.Env = childEnv(env...)
 	d.cmd.Stdout = d.out
 	d.cmd.Stderr = d.out
@@ -151,7 +163,7 @@ func (d *daemon) start(args, env []string) {
 			t.Errorf("the race detector found a data race in ringdns")
 		}
 		if t.Failed() {
-			t.Logf("ringdns %s output:\n%s", strings.Join(args, " "), d.out.String())
+			t.Logf("%s output:\n%s", strings.Join(cmd.Args, " "), d.out.String())
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)

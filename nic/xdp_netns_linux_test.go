@@ -22,109 +22,29 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/ringdns/ringdns/internal/netns"
+	"github.com/ringdns/ringdns/internal/netns/netnstest"
 )
 
-// vethNet is a pair of network namespaces joined by a two-queue veth pair:
-// the server side holds 198.18.0.1/24 and fd53::1/64, the client side
-// 198.18.0.2/24 and fd53::2/64. Nothing is created in the test's own
-// namespace; deleting the namespaces removes the veth pair.
-type vethNet struct {
-	serverNS, clientNS string
-	serverIf, clientIf string
-}
-
-var vethSeq atomic.Int32
-
-func run(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+// vethNet is a netns.Pair with two queues: the server end holds
+// 198.18.0.1/24 and fd53::1/64, the client end 198.18.0.2/24 and
+// fd53::2/64. Nothing is created in the test's own namespace; the test's
+// cleanup deletes the namespaces, which removes the veth pair, after the
+// cleanups of what the test opened in them.
+type vethNet struct{ *netns.Pair }
 
 func newVethNet(t testing.TB) *vethNet {
 	t.Helper()
 	requirePrivileges(t)
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("iproute2 (ip) is required")
-		}
-		t.Skip("skipping: iproute2 (ip) is not installed")
-	}
-	id := fmt.Sprintf("%d-%d", os.Getpid(), vethSeq.Add(1))
-	v := &vethNet{
-		serverNS: "rdx-" + id + "-s",
-		clientNS: "rdx-" + id + "-c",
-		serverIf: "rdxs" + id,
-		clientIf: "rdxc" + id,
-	}
-	if len(v.serverIf) > 15 {
-		v.serverIf, v.clientIf = v.serverIf[:15], v.clientIf[:15]
-	}
-	run(t, "ip", "netns", "add", v.serverNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", v.serverNS).Run() })
-	run(t, "ip", "netns", "add", v.clientNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", v.clientNS).Run() })
-	run(t, "ip", "-n", v.serverNS, "link", "add", v.serverIf, "numtxqueues", "2", "numrxqueues", "2",
-		"type", "veth", "peer", "name", v.clientIf, "netns", v.clientNS, "numtxqueues", "2", "numrxqueues", "2")
-	for _, s := range []struct{ ns, dev, v4, v6 string }{
-		{v.serverNS, v.serverIf, "198.18.0.1/24", "fd53::1/64"},
-		{v.clientNS, v.clientIf, "198.18.0.2/24", "fd53::2/64"},
-	} {
-		run(t, "ip", "-n", s.ns, "addr", "add", s.v4, "dev", s.dev)
-		run(t, "ip", "-n", s.ns, "addr", "add", s.v6, "dev", s.dev, "nodad")
-		run(t, "ip", "-n", s.ns, "link", "set", "lo", "up")
-		run(t, "ip", "-n", s.ns, "link", "set", s.dev, "up")
-	}
-	return v
-}
-
-// inNetns runs fn on a thread switched into the named namespace. Sockets and
-// BPF links created by fn belong to that namespace and stay usable from any
-// thread afterwards. If the thread cannot be switched back it is left locked,
-// so the Go runtime retires it instead of reusing it.
-func inNetns(t testing.TB, name string, fn func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open("/var/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", name, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns back from %s: %w", name, err)
-			return // the thread stays locked and exits with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return &vethNet{netnstest.NewPair(t, netns.Config{Name: "rdx", Queues: 2})}
 }
 
 func (v *vethNet) openXDP(t testing.TB, cfg XDPConfig) (*XDP, error) {
 	t.Helper()
-	cfg.Interface = v.serverIf
+	cfg.Interface = v.ServerIf
 	var x *XDP
-	err := inNetns(t, v.serverNS, func() error {
+	err := netns.Do(v.ServerNS, func() error {
 		var err error
 		x, err = OpenXDP(cfg)
 		return err
@@ -140,8 +60,8 @@ func (v *vethNet) openXDP(t testing.TB, cfg XDPConfig) (*XDP, error) {
 func (v *vethNet) xdpProgOn(t testing.TB) uint32 {
 	t.Helper()
 	var st xdpState
-	err := inNetns(t, v.serverNS, func() error {
-		ifi, err := net.InterfaceByName(v.serverIf)
+	err := netns.Do(v.ServerNS, func() error {
+		ifi, err := net.InterfaceByName(v.ServerIf)
 		if err != nil {
 			return err
 		}
@@ -330,7 +250,7 @@ type udpClients struct {
 func (v *vethNet) newClients(t testing.TB, server netip.AddrPort, count int) *udpClients {
 	t.Helper()
 	c := &udpClients{}
-	err := inNetns(t, v.clientNS, func() error {
+	err := netns.Do(v.ClientNS, func() error {
 		fam := unix.AF_INET6
 		var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(server.Port()), Addr: server.Addr().As16()}
 		if server.Addr().Is4() {
@@ -445,7 +365,7 @@ func TestXDPEchoNetns(t *testing.T) {
 				sent, ok := c.exchange(10, deadline, q, r)
 				if sent != 160 || ok != sent {
 					t.Errorf("%s: %d sent, %d echoed correctly, want 160", server, sent, ok)
-					v.logCounters(t)
+					t.Log(v.Counters())
 				}
 			}
 			var total uint64
@@ -474,7 +394,7 @@ func TestXDPEchoNetns(t *testing.T) {
 			// The kernel still handles what the program passes: ICMP
 			// echo, neighbour discovery and TCP (even to port 53).
 			for _, addr := range []string{"198.18.0.1", "fd53::1"} {
-				if err := v.ping(t, netip.MustParseAddr(addr)); err != nil {
+				if err := netns.Ping(v.ClientNS, netip.MustParseAddr(addr), 3, 500*time.Millisecond); err != nil {
 					t.Errorf("ping %s while XDP is attached: %v", addr, err)
 				}
 			}
@@ -493,7 +413,7 @@ func TestXDPEchoNetns(t *testing.T) {
 func checkTCP(t *testing.T, v *vethNet, addr string) {
 	t.Helper()
 	var ln net.Listener
-	if err := inNetns(t, v.serverNS, func() error {
+	if err := netns.Do(v.ServerNS, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err
@@ -511,7 +431,7 @@ func checkTCP(t *testing.T, v *vethNet, addr string) {
 		io.Copy(c, io.LimitReader(c, 6))
 	}()
 	var conn net.Conn
-	if err := inNetns(t, v.clientNS, func() error {
+	if err := netns.Do(v.ClientNS, func() error {
 		var err error
 		conn, err = net.DialTimeout("tcp", addr, 10*time.Second)
 		return err
@@ -638,8 +558,8 @@ func TestXDPRefusesForeignProgram(t *testing.T) {
 			v := newVethNet(t)
 			foreign := passProgram(t)
 			var l link.Link
-			err := inNetns(t, v.serverNS, func() error {
-				ifi, err := net.InterfaceByName(v.serverIf)
+			err := netns.Do(v.ServerNS, func() error {
+				ifi, err := net.InterfaceByName(v.ServerIf)
 				if err != nil {
 					return err
 				}
@@ -666,7 +586,7 @@ func TestXDPRefusesForeignProgram(t *testing.T) {
 				t.Fatalf("OpenXDP over a foreign program: %v, want ErrXDPBusy", err)
 			}
 			t.Logf("refusal: %v", err)
-			for _, want := range []string{v.serverIf, fmt.Sprintf("id %d", fid), "foreign_pass", "Replace"} {
+			for _, want := range []string{v.ServerIf, fmt.Sprintf("id %d", fid), "foreign_pass", "Replace"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
@@ -720,8 +640,8 @@ func TestXDPKillLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", v.serverNS, exe, "-test.run=^TestXDPHelperProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"="+v.serverIf)
+	cmd := exec.Command("ip", "netns", "exec", v.ServerNS, exe, "-test.run=^TestXDPHelperProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), helperEnv+"="+v.ServerIf)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -755,7 +675,7 @@ func TestXDPKillLeavesNothing(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("helper did not attach within 10 s")
 	}
-	show := run(t, "ip", "-n", v.serverNS, "-d", "link", "show", "dev", v.serverIf)
+	show := netnstest.Run(t, "ip", "-n", v.ServerNS, "-d", "link", "show", "dev", v.ServerIf)
 	if !strings.Contains(show, "prog/xdp") {
 		t.Fatalf("helper attached but ip -d link show has no XDP program:\n%s", show)
 	}
@@ -765,7 +685,7 @@ func TestXDPKillLeavesNothing(t *testing.T) {
 	cmd.Wait()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		show = run(t, "ip", "-n", v.serverNS, "-d", "link", "show", "dev", v.serverIf)
+		show = netnstest.Run(t, "ip", "-n", v.ServerNS, "-d", "link", "show", "dev", v.ServerIf)
 		if !strings.Contains(show, "prog/xdp") && !strings.Contains(show, " xdp") {
 			return
 		}
@@ -774,63 +694,6 @@ func TestXDPKillLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// ping sends ICMP echo requests from the client namespace to dst over a raw
-// socket until one is answered, at most three tries of 500 ms each.
-func (v *vethNet) ping(t testing.TB, dst netip.Addr) error {
-	t.Helper()
-	var fd int
-	err := inNetns(t, v.clientNS, func() error {
-		var err error
-		if dst.Is4() {
-			fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
-		} else {
-			// The kernel fills in the ICMPv6 checksum on raw ICMPv6 sockets.
-			fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	tv := unix.Timeval{Usec: 500000}
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
-	}
-	var sa unix.Sockaddr = &unix.SockaddrInet6{Addr: dst.As16()}
-	reqType, replyType := byte(128), byte(129)
-	if dst.Is4() {
-		sa = &unix.SockaddrInet4{Addr: dst.As4()}
-		reqType, replyType = 8, 0
-	}
-	id := uint16(os.Getpid())
-	buf := make([]byte, 1500)
-	for seq := uint16(1); seq <= 3; seq++ {
-		req := []byte{reqType, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq), 'r', 'd', 'x', 0}
-		if dst.Is4() {
-			binary.BigEndian.PutUint16(req[2:4], ^onesSum(0, req))
-		}
-		if err := unix.Sendto(fd, req, 0, sa); err != nil {
-			return err
-		}
-		for {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil {
-				break // timed out: try the next sequence number
-			}
-			b := buf[:n]
-			if dst.Is4() && n >= 20 {
-				b = b[int(b[0]&0x0f)*4:] // raw IPv4 sockets include the IP header
-			}
-			if len(b) >= 8 && b[0] == replyType && binary.BigEndian.Uint16(b[4:6]) == id &&
-				binary.BigEndian.Uint16(b[6:8]) == seq {
-				return nil
-			}
-		}
-	}
-	return errors.New("no echo reply to 3 requests")
 }
 
 // BenchmarkXDPEcho measures the echo responder over the veth pair: b.N
@@ -882,19 +745,6 @@ func BenchmarkXDPEcho(b *testing.B) {
 	b.Logf("sent %d echoed %d; queue 0 rx %d tx %d, queue 1 rx %d tx %d, rx dropped %d+%d",
 		sent, got, st[0].RxPackets, st[0].TxPackets, st[1].RxPackets, st[1].TxPackets,
 		st[0].RxDropped+st[0].RxRingFull, st[1].RxDropped+st[1].RxRingFull)
-}
-
-// logCounters logs the kernel's view of both namespaces (link statistics and
-// the SNMP counters) so that a lost datagram can be placed: dropped by a
-// device, by the UDP layer (checksum, buffer) or never sent.
-func (v *vethNet) logCounters(t testing.TB) {
-	t.Helper()
-	for _, ns := range []string{v.serverNS, v.clientNS} {
-		out, _ := exec.Command("ip", "-n", ns, "-s", "-s", "link", "show").CombinedOutput()
-		t.Logf("ip -n %s -s -s link show:\n%s", ns, out)
-		out, _ = exec.Command("ip", "netns", "exec", ns, "nstat", "-asz").CombinedOutput()
-		t.Logf("nstat in %s:\n%s", ns, out)
-	}
 }
 
 // TestXDPSendErrors checks that a reply longer than its frame is dropped,
