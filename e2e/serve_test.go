@@ -176,10 +176,14 @@ func TestDefaultRun(t *testing.T) {
 	if d.status.DataPlane != "sockets" {
 		t.Errorf("data plane %q, want sockets", d.status.DataPlane)
 	}
-	// The hint is printed before the control socket answers, so it is in
-	// the output by now.
+	// The control socket answers as soon as it exists, a moment before
+	// the daemon prints its hint: wait for the hint a little.
 	for _, hint := range []string{"kdig @127.0.0.1 -p 5353 example. SOA", "kdig @::1 -p 5353 example. SOA",
 		"ringctl -s " + d.control + " status"} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(d.out.String(), hint) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if !strings.Contains(d.out.String(), hint) {
 			t.Errorf("startup output lacks the hint %q:\n%s", hint, d.out.String())
 		}
