@@ -47,6 +47,10 @@ var ErrSendMismatch = errors.New("nic: Send was not given the packets of the pre
 // reply from it, since a client accepts a reply only from the address it
 // asked.
 type UDPPort struct {
+	// quiet is set after a receive timed out, and skips the short raw
+	// wait until traffic returns (see recv).
+	quiet bool
+
 	fd      int
 	local   netip.AddrPort
 	pktinfo bool
@@ -249,10 +253,7 @@ func (p *UDPPort) Receive(pkts []Packet) (int, error) {
 	if !p.acquire() {
 		return 0, ErrClosed
 	}
-	// Raw, for the reasons given at xskPoll: a preemption signal ends the
-	// wait with EINTR (a socket with SO_RCVTIMEO is never restarted), and
-	// Receive then returns no packets for the worker to come back.
-	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(p.fd), uintptr(unsafe.Pointer(&p.rmsgs[0])), uintptr(n), unix.MSG_WAITFORONE, 0, 0)
+	r, e := p.recv(n)
 	p.release()
 	if p.closed() {
 		return 0, ErrClosed
@@ -277,6 +278,35 @@ func (p *UDPPort) Receive(pkts []Packet) (int, error) {
 	}
 	p.nrecv = k
 	return k, nil
+}
+
+// recv fills up to n messages. Under load a raw, non-blocking recvmmsg
+// finds packets waiting; when none are, the worker waits first in a short raw
+// poll and only then in a scheduled, blocking recvmmsg, for the reasons given
+// at xskPollRaw: raw calls spare light traffic the scheduler's hand-overs,
+// and the scheduled wait lets an idle server sleep.
+func (p *UDPPort) recv(n int) (uintptr, unix.Errno) {
+	msgs := uintptr(unsafe.Pointer(&p.rmsgs[0]))
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(p.fd), msgs, uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+	if e != unix.EAGAIN {
+		return r, e
+	}
+	if !p.quiet {
+		pfd := unix.PollFd{Fd: int32(p.fd), Events: unix.POLLIN}
+		if k, _, _ := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, rawWaitMS); k > 0 {
+			r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(p.fd), msgs, uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+			if e != unix.EAGAIN {
+				return r, e
+			}
+		}
+	}
+	// Blocks until a packet, the socket's receive timeout, or Close's
+	// shutdown. A timeout means a whole idle interval: until traffic
+	// returns, the short raw wait above is skipped, so that an idle socket
+	// costs the process nothing between its wake-ups.
+	r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(p.fd), msgs, uintptr(n), unix.MSG_WAITFORONE, 0, 0)
+	p.quiet = e == unix.EAGAIN
+	return r, e
 }
 
 // Send implements Port. It sends every reply (Len > 0) to its packet's

@@ -63,6 +63,10 @@ type XDPPort struct {
 	txBadLen   atomic.Uint64
 	kickErrs   atomic.Uint64
 
+	// quiet is set when a whole idle interval passed without a frame, and
+	// makes the next waits scheduled system calls only (see wait).
+	quiet bool
+
 	mu        sync.Mutex // serialises Close and Stats around the fd
 	closeOnce sync.Once
 	closeErr  error
@@ -277,20 +281,31 @@ func (p *XDPPort) wait(want uint32) uint32 {
 		p.kickTx()
 	}
 	deadline := time.Now().Add(idleTimeout)
-	for {
+	for first := true; ; first = false {
 		ms := int(time.Until(deadline) / time.Millisecond)
 		if ms <= 0 {
+			// A whole idle interval without traffic: the next waits are
+			// scheduled from the start, so that an idle port costs the
+			// process nothing between its wake-ups.
+			p.quiet = true
 			return 0
 		}
 		// poll on an AF_XDP socket also wakes the driver when the fill ring
-		// asked for it, so no separate fill-ring kick is needed here.
-		xskPoll(&p.pollFds, ms)
+		// asked for it, so no separate fill-ring kick is needed here. While
+		// traffic flows, the first wait of an idle spell is raw and short
+		// (see xskPollRaw), the rest scheduled.
+		if first && !p.quiet {
+			xskPollRaw(&p.pollFds, min(ms, rawWaitMS))
+		} else {
+			xskPoll(&p.pollFds, ms)
+		}
 		if p.closed.Load() {
 			return 0
 		}
 		p.reapCompletions()
 		p.refill()
 		if n := p.rx.available(want); n > 0 {
+			p.quiet = false
 			return n
 		}
 	}
