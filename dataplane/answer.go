@@ -1,6 +1,10 @@
 package dataplane
 
-import "github.com/ringdns/ringdns/zone"
+import (
+	"math/bits"
+
+	"github.com/ringdns/ringdns/zone"
+)
 
 const (
 	rcodeNoError  = 0
@@ -59,6 +63,25 @@ type reply struct {
 	nproved int
 	// wildCE is the closest encloser of the name a wildcard answered.
 	wildCE uint32
+
+	// acc is the ones'-complement sum (RFC 1071) of the records written
+	// after the question, for the UDP checksum: acc[0] of words at even
+	// message offsets, acc[1] of words at odd offsets, whose bytes are
+	// swapped when the two are combined (at the end of answer). Blocks come
+	// with their sums, so most of the reply is never read again; see
+	// addBytes and patch.
+	acc [2]uint64
+}
+
+// addBytes adds the bytes written at buf[from:to] to the reply's sum.
+func (r *reply) addBytes(from, to int) {
+	r.acc[from&1] += uint64(Sum(r.buf[from:to], 0))
+}
+
+// repatch adds to the reply's sum the change of the 16-bit word at w from
+// old to v: in ones' complement, subtracting old is adding its complement.
+func (r *reply) repatch(w int, old, v uint16) {
+	r.acc[w&1] += uint64(^old) + uint64(v)
 }
 
 // dnamePending is what a synthesis from a DNAME needs; it holds no
@@ -79,18 +102,27 @@ type dnamePending struct {
 // bounded by Config.UDPSize (at least 512) or 512 without EDNS over UDP.
 // Answer allocates nothing and never reads outside q or writes outside dst.
 func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
+	n, _, res := s.answer(dst, q, tcp)
+	return n, res
+}
+
+// answer is Answer that also returns the ones'-complement sum of the reply
+// (Sum(dst[:n], 0), up to the equivalence of 0 and 0xffff), which it builds
+// from the prepared blocks' own sums rather than by reading the reply
+// again: the AF_XDP path's UDP checksum needs it.
+func (s *Snapshot) answer(dst, q []byte, tcp bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if len(q) < hdrLen {
 		res.Drop = DropShort
-		return 0, res
+		return 0, 0, res
 	}
 	if q[2]&0x80 != 0 {
 		res.Drop = DropResponse
-		return 0, res
+		return 0, 0, res
 	}
 	if len(dst) < hdrLen {
 		res.Drop = DropNoSpace
-		return 0, res
+		return 0, 0, res
 	}
 	var qy query
 	opcode := (q[2] >> 3) & 0xF
@@ -145,7 +177,7 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 	}
 	if hdrLen+qy.qsize+optLen > limit {
 		res.Drop = DropNoSpace
-		return 0, res
+		return 0, 0, res
 	}
 	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
 	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
@@ -180,6 +212,7 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 	}
 	if r.full || r.bad {
 		r.n = hdrLen + qy.qsize
+		r.acc = [2]uint64{}
 		r.an, r.ns, r.ar = 0, 0, 0
 		r.aa = r.aa && !r.bad
 		r.tc = r.full && !r.bad
@@ -204,11 +237,34 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 	put16(dst[8:], r.ns)
 	put16(dst[10:], r.ar)
 	res.Rcode, res.TC = r.rcode, r.tc
-	return n, res
+	// The header and the OPT record are summed from the values just
+	// written rather than read back, which would stall loads on the
+	// byte stores not yet retired; the question is summed as copied,
+	// and the records between come with r.acc.
+	sum := uint64(id0)<<8 | uint64(id1)
+	sum += uint64(b2)<<8 | uint64(dst[3])
+	sum += 1 + uint64(r.an) + uint64(r.ns) + uint64(r.ar)
+	if q := dst[hdrLen:]; qy.qsize/8*8+8 <= len(q) {
+		sum += uint64(sumMasked(q, qy.qsize))
+	} else {
+		sum += uint64(Sum(q[:qy.qsize], 0))
+	}
+	if qy.edns {
+		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid)
+	}
+	sum += r.acc[0] + uint64(swapSum(r.acc[1]))
+	return n, foldTo16(sum), res
+}
+
+// swapSum folds an odd-offset sum to 16 bits and swaps its bytes, which
+// turns it into its contribution to the sum of the words at even offsets
+// (RFC 1071 section 2(B)).
+func swapSum(acc uint64) uint32 {
+	return uint32(bits.ReverseBytes16(uint16(foldTo16(acc))))
 }
 
 // headerOnly answers with the header and, when it was parsed, the question.
-func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte, rcode uint16, kind Kind, res *Result) (int, Result) {
+func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte, rcode uint16, kind Kind, res *Result) (int, uint32, Result) {
 	n := hdrLen
 	qd := uint16(0)
 	if qy.qsize > 0 && hdrLen+qy.qsize <= len(dst) && hdrLen+qy.qsize <= 512 {
@@ -230,7 +286,26 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte,
 	put16(dst[10:], arc)
 	res.Kind, res.Rcode = kind, rcode
 	res.EDNS, res.DO = qy.edns, qy.do
-	return n, *res
+	return n, Sum(dst[:n], 0), *res
+}
+
+// optSum returns the ones'-complement sum (unfolded) of the OPT record
+// writeOPT writes with the same arguments, as if it started at an even
+// offset: bytes 0, 0, 41, size, size, extended rcode, 0, DO, 0, rdlen,
+// rdlen, then the NSID option.
+func (s *Snapshot) optSum(rcode uint16, do, nsid bool) uint64 {
+	size := uint64(uint16(s.cfg.UDPSize))
+	sum := uint64(typeOPT)<<8 + size>>8 + (size&0xff)<<8 + uint64(rcode>>4&0xff)
+	if do {
+		sum += 0x80
+	}
+	if nsid && len(s.cfg.NSID) > 0 {
+		rdlen := 4 + uint64(len(s.cfg.NSID))
+		sum += rdlen>>8 + (rdlen&0xff)<<8
+		// The option starts at the odd offset 11: its words are swapped.
+		sum += uint64(swapSum(optNSID + uint64(len(s.cfg.NSID)) + uint64(Sum(s.cfg.NSID, 0))))
+	}
+	return sum
 }
 
 // writeOPT appends our OPT record (RFC 6891) at n and returns the new length.
@@ -651,6 +726,7 @@ func (s *Snapshot) synthesize(z *zone.Zone, r *reply, nm *name, ctx *msgName, no
 		w += l + 1
 	}
 	put16(b[w:], 0xC000|uint16(tgtAt))
+	r.addBytes(p, w+2)
 	r.n = w + 2
 	r.an++
 	n := copy(syn, nm.b[:prefix])
@@ -692,6 +768,7 @@ func (r *reply) block(z *zone.Zone, b uint32, ctx *msgName, wild bool, sec *uint
 		return false
 	}
 	copy(r.buf[at:at+n], z.Wire()[blk.Off:blk.Off+uint32(n)])
+	r.acc[at&1] += uint64(blk.Sum)
 	if !r.patch(z, blk, at, 0, n, at, ctx, wild) {
 		r.bad = true
 		return false
@@ -834,6 +911,7 @@ func (r *reply) sig(z *zone.Zone, b uint32, p int) bool {
 		return false
 	}
 	copy(r.buf[at:at+n], z.Wire()[blk.Off:blk.Off+uint32(n)])
+	r.acc[at&1] += uint64(blk.Sum)
 	for _, pp := range z.Patches()[blk.Patch : blk.Patch+uint32(blk.NPatch)] {
 		w := at + int(pp)
 		if be16(r.buf[w:]) != zone.CodeSuffix {
@@ -841,6 +919,7 @@ func (r *reply) sig(z *zone.Zone, b uint32, p int) bool {
 			return false
 		}
 		put16(r.buf[w:], 0xC000|uint16(p))
+		r.repatch(w, zone.CodeSuffix, 0xC000|uint16(p))
 	}
 	r.n += n
 	r.ar += blk.Count
@@ -851,6 +930,12 @@ func (r *reply) sig(z *zone.Zone, b uint32, p int) bool {
 func (r *reply) piece(z *zone.Zone, blk *zone.Block, at, from, to int, count uint16, ctx *msgName, wild bool) {
 	dest := r.n
 	copy(r.buf[dest:dest+to-from], z.Wire()[blk.Off+uint32(from):blk.Off+uint32(to)])
+	if from == int(blk.Base) && to == int(blk.Len) {
+		// The whole additional part, whose sum the block carries.
+		r.acc[dest&1] += uint64(z.AdditionalSum(blk))
+	} else {
+		r.addBytes(dest, dest+to-from)
+	}
 	if !r.patch(z, blk, at, from, to, dest, ctx, wild) {
 		r.bad = true
 		return
@@ -911,6 +996,7 @@ func (r *reply) patch(z *zone.Zone, blk *zone.Block, at, from, to, dest int, ctx
 			return false
 		}
 		put16(r.buf[w:], 0xC000|uint16(v))
+		r.repatch(w, code, 0xC000|uint16(v))
 	}
 	return true
 }

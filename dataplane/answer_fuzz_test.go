@@ -77,12 +77,14 @@ func FuzzAnswer(f *testing.F) {
 		for _, inPlace := range []bool{false, true} {
 			fill(dst)
 			var n int
+			var sum uint32
 			if inPlace {
 				copy(dst, q)
-				n, _ = snap.Answer(dst, dst[:len(q)], tcp)
+				n, sum, _ = snap.answer(dst, dst[:len(q)], tcp)
 			} else {
-				n, _ = snap.Answer(dst, q, tcp)
+				n, sum, _ = snap.answer(dst, q, tcp)
 			}
+			checkAnswerSum(t, dst[:n], sum)
 			if n > len(dst) || (!tcp && n > 4096) {
 				t.Fatalf("reply of %d bytes", n)
 			}
@@ -103,6 +105,55 @@ func FuzzAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAnswerSum checks the ones'-complement sum the engine built for
+// reply (answer) against one computed from its bytes. 0 and 0xffff are the
+// same number in ones' complement, so the two are compared modulo 0xffff.
+func checkAnswerSum(t *testing.T, reply []byte, sum uint32) {
+	t.Helper()
+	if want := refSum(reply, 0); foldTo16(uint64(sum))%0xffff != want%0xffff {
+		t.Fatalf("engine's sum %#04x, the reply's %#04x: % x", sum, want, reply)
+	}
+}
+
+// TestAnswerSum checks the engine's reply sums over the seed queries, the
+// root mix with and without DO, and every query size limit from 512 bytes
+// up, so that replies truncated at each additional group and denial proof
+// are covered as well as whole ones.
+func TestAnswerSum(t *testing.T) {
+	s, root := snapshots(t)
+	dst := make([]byte, 65535)
+	qs := seedQueries()
+	qs = append(qs, rootMix(t, false)[:256]...)
+	qs = append(qs, rootMix(t, true)[:256]...)
+	// NSID (of an even and an odd length, moving what follows it) and
+	// BADVERS, whose extended rcode sits in the OPT record.
+	for _, name := range []string{"www.example.", "nope.example.", "junk."} {
+		for _, vers := range []uint8{0, 1} {
+			m := new(dns.Msg)
+			m.SetQuestion(name, dns.TypeA)
+			m.SetEdns0(1232, true)
+			o := m.IsEdns0()
+			o.SetVersion(vers)
+			o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+			q, _ := m.Pack()
+			qs = append(qs, q)
+		}
+	}
+	odd := NewSnapshot(s.Zones(), Config{NSID: []byte("odd"), UDPSize: 1232})
+	for _, q := range qs {
+		for _, snap := range []*Snapshot{s, root, odd} {
+			for _, tcp := range []bool{false, true} {
+				n, sum, _ := snap.answer(dst, q, tcp)
+				checkAnswerSum(t, dst[:n], sum)
+			}
+			for limit := 12; limit < 1400; limit += 7 {
+				n, sum, _ := snap.answer(dst[:limit], q, false)
+				checkAnswerSum(t, dst[:n], sum)
+			}
+		}
+	}
 }
 
 // TestNoAllocs pins zero allocations for every kind of answer.

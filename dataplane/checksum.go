@@ -100,3 +100,18 @@ func foldTo16(s uint64) uint32 {
 func Fold(sum uint32) uint16 {
 	return ^uint16(foldTo16(uint64(sum)))
 }
+
+// sumMasked returns Sum(b[:n], 0) for a short n, reading b in whole 8-byte
+// words and masking off the bytes of the last one past n, where Sum would
+// take a branch for each of its tail sizes: on the question section, whose
+// length varies from one query to the next, those branches mispredict.
+// b must hold n/8*8+8 bytes.
+func sumMasked(b []byte, n int) uint32 {
+	var a uint64
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		a += halves(binary.LittleEndian.Uint64(b[i:]))
+	}
+	a += halves(binary.LittleEndian.Uint64(b[i:]) & (1<<(8*(n-i)) - 1))
+	return leSum(a)
+}

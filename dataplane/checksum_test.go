@@ -137,3 +137,20 @@ func BenchmarkChecksum(b *testing.B) {
 }
 
 var sink16 uint16
+
+// TestSumMasked checks sumMasked against the reference for every length up
+// to 300, with random bytes past the end that it must ignore.
+func TestSumMasked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	buf := make([]byte, 320)
+	for n := 0; n <= 300; n++ {
+		for range 8 {
+			for i := range buf {
+				buf[i] = byte(rng.Uint32())
+			}
+			if got, want := sumMasked(buf[:n/8*8+8], n), refSum(buf[:n], 0); got != want {
+				t.Fatalf("%d bytes: sumMasked %#04x, want %#04x", n, got, want)
+			}
+		}
+	}
+}

@@ -123,6 +123,20 @@ func (r *reply) writeProof(z *zone.Zone, b uint32, q *qname) bool {
 		buf[at+lb] = 0
 	}
 	copy(buf[at+nw:], rest)
+	if matched == 0 && nw == ownerEnd {
+		// The owner is written as stored: the block's sum is the sum.
+		r.acc[at&1] += uint64(blk.Sum)
+	} else {
+		// The owner as written is its kept labels and a pointer; the
+		// rest is the block's sum less that of the owner as stored,
+		// placed where the block would start if the rest kept its
+		// offset in it (ones' complement: subtracting is adding the
+		// complement). The sums read the zone's bytes, not the ones
+		// just stored in the message.
+		r.acc[at&1] += uint64(Sum(src[:lb], 0))
+		r.acc[(at+lb)&1] += 0xC000 | uint64(q.pos[q.labels-matched])
+		r.acc[(at+nw-ownerEnd)&1] += uint64(blk.Sum) + uint64(^uint16(Sum(src[:ownerEnd], 0)))
+	}
 	delta := nw - ownerEnd
 	for _, pp := range z.ProofPatches()[blk.Patch : blk.Patch+uint32(blk.NPatch)] {
 		if int(pp) < ownerEnd {
@@ -153,6 +167,7 @@ func (r *reply) writeProof(z *zone.Zone, b uint32, q *qname) bool {
 			return false
 		}
 		put16(buf[w:], 0xC000|uint16(v))
+		r.repatch(w, code, 0xC000|uint16(v))
 	}
 	r.n += nw + len(rest)
 	r.ns += blk.Count

@@ -631,7 +631,8 @@ func FuzzAnswerSigned(f *testing.F) {
 		snap := zs[int(which)%len(zs)].snap
 		q = q[:len(q):len(q)]
 		fill(dst)
-		n, _ := snap.Answer(dst, q, which&4 != 0)
+		n, sum, _ := snap.answer(dst, q, which&4 != 0)
+		checkAnswerSum(t, dst[:n], sum)
 		if n == 0 {
 			return
 		}

@@ -161,6 +161,13 @@ func (f *Frame) PayloadLimit(bufLen, mtu int) int {
 // label. The caller guarantees f.Payload+n <= len(b) and n <= 65535-28, which
 // PayloadLimit ensures for any MTU up to 65535.
 func RewriteReply(b []byte, f *Frame, n int) int {
+	return rewriteReply(b, f, n, Sum(b[f.Payload:f.Payload+n], 0))
+}
+
+// rewriteReply is RewriteReply given the partial ones'-complement sum of
+// the payload (Sum(b[f.Payload:f.Payload+n], 0), or any value that folds
+// alike), which the answer engine builds as it writes the reply.
+func rewriteReply(b []byte, f *Frame, n int, payloadSum uint32) int {
 	end := f.Payload + n
 	b = b[:end]
 	var mac [6]byte
@@ -207,7 +214,10 @@ func RewriteReply(b []byte, f *Frame, n int) int {
 		binary.BigEndian.PutUint16(ip[10:12], Fold(leSum(hdr)))
 		sum = leSum(addrs) + protoUDP + uint32(udpLen)
 	}
-	c := Fold(Sum(udp, sum))
+	// The UDP header: the ports (swapped, which does not change their
+	// sum), the length, and the checksum field, still 0.
+	sum += uint32(be16(udp[0:2])) + uint32(be16(udp[2:4])) + uint32(udpLen)
+	c := Fold(sum + payloadSum)
 	if c == 0 {
 		// Zero means "no checksum" in UDP (and is forbidden over IPv6); the
 		// ones'-complement equivalent 0xffff is sent instead (RFC 768).

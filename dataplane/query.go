@@ -1,6 +1,10 @@
 package dataplane
 
-import "github.com/ringdns/ringdns/zone"
+import (
+	"encoding/binary"
+
+	"github.com/ringdns/ringdns/zone"
+)
 
 const (
 	hdrLen    = 12
@@ -63,6 +67,19 @@ func (nm *name) hashAll() {
 	}
 }
 
+// lower8 maps A-Z to a-z in each of the eight bytes of x and leaves every
+// other byte alone, with no branches: per byte, the low seven bits plus
+// 0x80-'A' reach the top bit when the byte is at least 'A', plus 0x80-'Z'-1
+// when it is above 'Z' (neither sum carries into the next byte), and a byte
+// with its top bit set is no letter.
+func lower8(x uint64) uint64 {
+	const low7, top = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	b := x & low7
+	ge := b + 0x0101010101010101*(0x80-'A')
+	gt := b + 0x0101010101010101*(0x80-'Z'-1)
+	return x | (ge&^gt&^x&top)>>2
+}
+
 func be16(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
 
 func put16(p []byte, v uint16) {
@@ -96,7 +113,15 @@ func parseQName(q []byte, nm *name) int {
 		nm.off[nm.labels] = uint8(n)
 		nm.labels++
 		nm.b[n] = byte(l)
-		for i := 1; i <= l; i++ {
+		// Eight bytes at a time while the query and nm.b hold eight more,
+		// the last word running past the label: the bytes it writes
+		// beyond are overwritten by the next label or the root's, and
+		// those past the name are never read.
+		i := 1
+		for ; i <= l && p+i+8 <= len(q) && n+i+8 <= len(nm.b); i += 8 {
+			binary.LittleEndian.PutUint64(nm.b[n+i:], lower8(binary.LittleEndian.Uint64(q[p+i:])))
+		}
+		for ; i <= l; i++ {
 			c := q[p+i]
 			if c >= 'A' && c <= 'Z' {
 				c += 32

@@ -98,6 +98,7 @@ func (s *Snapshot) chaos(qy *query, r *reply, res *Result) {
 		b[6], b[7], b[8], b[9] = 0, 0, 0, 0
 		put16(b[10:], uint16(len(e.rdata)))
 		copy(b[12:], e.rdata)
+		r.addBytes(r.n, r.n+need)
 		r.n += need
 		// No AA: the identity is not data of any zone we are
 		// authoritative for (Knot DNS leaves AA clear here too).

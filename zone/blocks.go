@@ -240,8 +240,13 @@ func (w *blockWriter) finish(count int, base int, trims []Trim, req int, sigNode
 	blk := Block{Off: uint32(w.start), Patch: uint32(len(z.patches)), Trim: uint32(len(z.trims)),
 		Len: uint16(total), Base: uint16(base), NPatch: uint16(len(w.patch)), Count: uint16(count),
 		NTrim: uint16(len(trims)), Req: uint16(req), Labels: uint8(w.labels)}
+	wire := z.wire[w.start : w.start+total]
+	blk.Sum = onesSum(wire[:base])
 	z.patches = append(z.patches, w.patch...)
 	z.trims = append(z.trims, trims...)
+	if len(trims) > 0 {
+		z.trims = append(z.trims, Trim{End: onesSum(wire[base:])})
+	}
 	if slices.ContainsFunc(sigNodes, func(n int32) bool { return n >= 0 }) {
 		// The RRSIG blocks of the groups' addresses may not be built
 		// yet (their nodes may come later): the slots are reserved

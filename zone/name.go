@@ -2,6 +2,8 @@ package zone
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -17,15 +19,48 @@ const MaxLabels = 128
 const HashSeed uint32 = 2166136261
 
 // HashLabel extends the hash of a name by one more label on its left. label
-// is the label's length byte followed by its bytes, already lowercase. It is
-// FNV-1a over the label; the zone index, the zone set and the answer engine
-// all use it, so one pass over a query name serves every lookup.
+// is the label's length byte followed by its bytes, already lowercase. The
+// zone index, the zone set and the answer engine all use it, so one pass
+// over a query name serves every lookup.
+//
+// It reads the label eight bytes at a time rather than byte by byte (as the
+// FNV-1a it replaces did, a multiply per byte in one serial chain): a label
+// of 4 to 8 bytes, length byte included, is two overlapping 4-byte loads; a
+// longer one is 8-byte loads, the last overlapping the one before; a shorter
+// one its first, middle and last bytes. The length byte is read in every
+// case, so each such word determines the label's bytes. Each word is mixed
+// into the hash with one 64x64->128-bit multiply whose halves are xored,
+// which spreads every input bit over the low bits the index takes.
 func HashLabel(h uint32, label []byte) uint32 {
-	for _, c := range label {
-		h ^= uint32(c)
-		h *= 16777619
+	x := uint64(h)
+	n := len(label)
+	var w uint64
+	switch {
+	case n > 8:
+		for i := 0; i < n-8; i += 8 {
+			x = mulFold(binary.LittleEndian.Uint64(label[i:])^hashK0, x^hashK1)
+		}
+		w = binary.LittleEndian.Uint64(label[n-8:])
+	case n >= 4:
+		w = uint64(binary.LittleEndian.Uint32(label)) | uint64(binary.LittleEndian.Uint32(label[n-4:]))<<32
+	default:
+		w = uint64(label[0]) | uint64(label[n>>1])<<8 | uint64(label[n-1])<<16
 	}
-	return h
+	x = mulFold(w^hashK0, x^hashK1)
+	return uint32(x) ^ uint32(x>>32)
+}
+
+// The multipliers of HashLabel: odd 64-bit constants with well-spread bits
+// (the first two of wyhash's), far from any word a label loads.
+const (
+	hashK0 = 0xa0761d6478bd642f
+	hashK1 = 0xe7037ed1a0b428db
+)
+
+// mulFold returns the xor of the two halves of the 128-bit product a*b.
+func mulFold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // hashName hashes a lowercase wire-format name (root-first, as HashLabel).

@@ -65,6 +65,13 @@ type Block struct {
 	Req    uint16 // leading additional groups that must fit (in-domain glue, RFC 9471), else TC
 	Labels uint8  // labels of the owner name the codes refer to
 	Flags  uint8  // BlockAddSigs
+	// Sum is the ones'-complement sum (RFC 1071) of the base part's
+	// 16-bit big-endian words as stored, pointer codes included, folded to
+	// 16 bits. Ones'-complement sums add, so the answer engine builds the
+	// UDP checksum of a reply from the sums of the blocks it copies,
+	// corrected for the codes it patches, instead of summing the reply
+	// again. It sits in the Block's padding.
+	Sum uint16
 }
 
 // Block flags.
@@ -72,13 +79,17 @@ const (
 	// BlockAddSigs marks a block whose additional groups include signed
 	// address RRsets: Trims() then holds, after the block's NTrim groups,
 	// the RRSIG blocks of each group's A and AAAA RRsets (see
-	// AdditionalSigs). It sits in the Block's padding, so that blocks
-	// without it cost nothing more.
+	// AdditionalSigs).
 	BlockAddSigs uint8 = 1 << iota
 )
 
 // Trim ends an additional group: End is the offset within the block just
 // after the group, Count the additional records up to and including it.
+//
+// A block with additional groups has one more Trim after its NTrim groups,
+// whose End holds the ones'-complement sum of the whole additional part
+// (block offsets Base to Len, summed as if it started at an even offset)
+// and whose Count is 0 (see AdditionalSum).
 type Trim struct {
 	End   uint16
 	Count uint16
@@ -90,8 +101,31 @@ type Trim struct {
 // stored as two Trim-sized halves, low half in End, so that the arena
 // needs no second index.
 func (z *Zone) AdditionalSigs(b *Block, g int) (a, aaaa uint32) {
-	t := z.trims[b.Trim+uint32(b.NTrim)+2*uint32(g):]
+	t := z.trims[b.Trim+uint32(b.NTrim)+1+2*uint32(g):]
 	return uint32(t[0].End) | uint32(t[0].Count)<<16, uint32(t[1].End) | uint32(t[1].Count)<<16
+}
+
+// AdditionalSum returns the ones'-complement sum of the whole additional
+// part of block b, which must have additional groups (see Trim).
+func (z *Zone) AdditionalSum(b *Block) uint16 {
+	return z.trims[b.Trim+uint32(b.NTrim)].End
+}
+
+// onesSum returns the ones'-complement sum of b's 16-bit big-endian words,
+// an odd final byte padded with zero, folded to 16 bits (RFC 1071). It runs
+// once per block at build time; the data plane has its own fast Sum.
+func onesSum(b []byte) uint16 {
+	var s uint64
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint64(b[i])<<8 | uint64(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint64(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
 }
 
 // sigTrim stores block index v as a Trim-sized half pair (see
