@@ -52,10 +52,19 @@ func Kxdpgun(t *Topology, queryFile string, rate int, seconds int, cpu int) (Loa
 		args = append(args, "-F", strconv.Itoa(cpu))
 	}
 	args = append(args, serverV4)
-	cmd := command(t.InClient(args...))
-	out, err := runBounded(cmd, time.Duration(seconds+30)*time.Second)
-	// kxdpgun leaves its XDP program on the client's interface.
-	run("ip", "-n", t.ClientNS, "link", "set", "dev", t.ClientIf, "xdp", "off")
+	var out []byte
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		out, err = runBounded(command(t.InClient(args...)), time.Duration(seconds+30)*time.Second)
+		// kxdpgun leaves its XDP program on the client's interface.
+		run("ip", "-n", t.ClientNS, "link", "set", "dev", t.ClientIf, "xdp", "off")
+		// The socket of the previous run may not be released yet when the
+		// next starts ("requested resource is busy"): wait and try again.
+		if !bytes.Contains(out, []byte("resource is busy")) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		return Load{}, fmt.Errorf("kxdpgun: %v: %s", err, out)
 	}
