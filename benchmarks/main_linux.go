@@ -30,6 +30,7 @@ type Options struct {
 	Unpinned   bool
 	TwoQueues  bool
 	NDR        bool
+	SignTLD    bool
 	Reload     bool
 	TLDSize    int
 	Out        string // results directory
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&zones, "zones", "small,root,tld", "zone sets to measure")
 	flag.StringVar(&servers, "servers", strings.Join(serverNames(allServers), ","), "servers to measure")
 	flag.BoolVar(&o.Unpinned, "unpinned", false, "also run with server and generator unpinned")
+	flag.BoolVar(&o.SignTLD, "sign-tld", true, "sign the generated TLD zone with NSEC3 (ldns-signzone) and set DO on 80% of its queries")
 	flag.BoolVar(&o.NDR, "ndr", true, "search each server's highest kxdpgun rate with at most 1% loss (small and root zone sets)")
 	flag.BoolVar(&o.TwoQueues, "two-queues", true, "also measure the AF_XDP servers on a two-queue veth (small zone)")
 	flag.BoolVar(&o.Reload, "reload", true, "measure ringdns reloading its zone every second under load")
@@ -190,7 +192,7 @@ func makeZoneSet(name string, o Options) (*ZoneSet, error) {
 	case "root":
 		return RootZone(dir, o.RootZone, 1)
 	case "tld":
-		return TLDZone(dir, o.TLDSize, 1)
+		return TLDZone(dir, o.TLDSize, 1, o.SignTLD)
 	}
 	return nil, fmt.Errorf("unknown zone set %q (small, root, tld)", name)
 }
