@@ -825,15 +825,7 @@ func (r *reply) additionalGroups(z *zone.Zone, blk *zone.Block, trims []zone.Tri
 			}
 			// The A records lead the group; they go in alone when
 			// they fit, and the AAAA records then cannot.
-			aEnd, aCount := start, uint16(0)
-			for aEnd < end && aCount < count {
-				t, next := recordAt(wire, aEnd)
-				if t != typeA {
-					break
-				}
-				aEnd = next
-				aCount++
-			}
+			aEnd, aCount := leadingA(wire, start, end, count)
 			if aCount > 0 && aEnd-start <= room {
 				r.piece(z, blk, at, start, aEnd, aCount, ctx, wild)
 			}
@@ -843,6 +835,22 @@ func (r *reply) additionalGroups(z *zone.Zone, blk *zone.Block, trims []zone.Tri
 		}
 		start, before = end, trims[g].Count
 	}
+}
+
+// leadingA returns the end and number of the A records that lead the
+// additional group of count records in wire[start:end]; AAAA records, if
+// any, follow them.
+func leadingA(wire []byte, start, end int, count uint16) (aEnd int, aCount uint16) {
+	aEnd = start
+	for aEnd < end && aCount < count {
+		t, next := recordAt(wire, aEnd)
+		if t != typeA {
+			break
+		}
+		aEnd = next
+		aCount++
+	}
+	return aEnd, aCount
 }
 
 // additionalSigs appends the RRSIGs of the signed address RRsets that
@@ -860,16 +868,7 @@ func (r *reply) additionalSigs(z *zone.Zone, blk *zone.Block, trims []zone.Trim,
 		end, count := int(trims[g].End), trims[g].Count-before
 		start0 := start
 		start, before = end, trims[g].Count
-		// A records lead the group, AAAA records follow.
-		aEnd, aCount := start0, uint16(0)
-		for aEnd < end && aCount < count {
-			t, next := recordAt(wire, aEnd)
-			if t != typeA {
-				break
-			}
-			aEnd = next
-			aCount++
-		}
+		aEnd, aCount := leadingA(wire, start0, end, count)
 		whole := end-start0 <= room
 		if !whole && (aCount == 0 || aEnd-start0 > room) {
 			continue // not written
