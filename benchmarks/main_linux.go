@@ -7,9 +7,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,17 +41,22 @@ type Options struct {
 	ServerCPU  int
 	LoadCPU    int
 	SkipMissng bool
+	Loads      map[string]bool // which loads to run: saturation, ndr, fixed, dnsperf
 }
+
+// allLoads are the loads -loads can select, in the order they run.
+var allLoads = []string{"saturation", "ndr", "fixed", "dnsperf"}
 
 func main() {
 	var o Options
-	var zones, servers string
+	var zones, servers, loads string
 	flag.BoolVar(&o.Quick, "quick", false, "one short run per server on the small zone: a smoke test of the harness")
 	flag.IntVar(&o.Runs, "runs", 3, "saturation runs per server and load generator")
 	flag.IntVar(&o.Seconds, "seconds", 5, "length of each run")
 	flag.IntVar(&o.FixedRate, "fixed-rate", 100000, "offered queries per second of the fixed-rate runs")
 	flag.StringVar(&zones, "zones", "small,root,tld", "zone sets to measure")
 	flag.StringVar(&servers, "servers", strings.Join(serverNames(allServers), ","), "servers to measure")
+	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to run per server: saturation (kxdpgun), ndr (highest rate with <= 1% loss), fixed (kxdpgun at -fixed-rate), dnsperf (saturation and 20k/s)")
 	flag.BoolVar(&o.Unpinned, "unpinned", false, "also run with server and generator unpinned")
 	flag.BoolVar(&o.SignTLD, "sign-tld", true, "sign the generated TLD zone with NSEC3 (ldns-signzone) and set DO on 80% of its queries")
 	flag.BoolVar(&o.NDR, "ndr", true, "search each server's highest kxdpgun rate with at most 1% loss (small and root zone sets)")
@@ -69,6 +76,17 @@ func main() {
 	o.ZoneSets = strings.Split(zones, ",")
 	for _, s := range strings.Split(servers, ",") {
 		o.Servers = append(o.Servers, ServerKind(s))
+	}
+	o.Loads = map[string]bool{}
+	for _, l := range strings.Split(loads, ",") {
+		if l == "" {
+			continue
+		}
+		if !slices.Contains(allLoads, l) {
+			fmt.Fprintf(os.Stderr, "benchmarks: unknown load %q in -loads (known: %s)\n", l, strings.Join(allLoads, ", "))
+			os.Exit(2)
+		}
+		o.Loads[l] = true
 	}
 	if err := Run(o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "benchmarks: %v\n", err)
@@ -103,9 +121,16 @@ func repoRoot() (string, error) {
 }
 
 // Run measures the matrix of o and writes its results.
-func Run(o Options, log *os.File) error {
+func Run(o Options, log io.Writer) error {
+	log = &stamped{w: log, start: time.Now()}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it creates network namespaces and attaches XDP programs")
+	}
+	if o.Loads == nil {
+		o.Loads = map[string]bool{}
+		for _, l := range allLoads {
+			o.Loads[l] = true
+		}
 	}
 	if o.Quick {
 		o.Runs, o.Seconds, o.ZoneSets, o.Reload, o.FixedRate, o.TwoQueues = 1, 2, []string{"small"}, false, 20000, false
@@ -152,15 +177,36 @@ func Run(o Options, log *os.File) error {
 			return fmt.Errorf("zone set %s: %v", name, err)
 		}
 		fmt.Fprintf(log, "== zone set %s: %d records\n", set.Name, set.Records)
-		for _, kind := range o.Servers {
-			if kind == NullXDP && set.Name != "small" {
-				// The null responder never looks at the zone: one zone set
-				// measures it.
-				continue
+		// The packet path on this VM drifts between a fast and a slow state
+		// for tens of seconds at a time, whatever the server (README.md), so
+		// measuring one server's runs back to back compares the servers at
+		// different times. Where servers start in a second, the saturation
+		// and fixed-rate runs go round the servers instead: round r is run r
+		// of every server. The TLD set keeps its runs together, since its
+		// servers take up to a minute to load.
+		rounds := 1
+		if set.Name != "tld" && !o.Quick {
+			rounds = o.Runs
+		}
+		failed := map[ServerKind]bool{}
+		for r := range rounds {
+			if rounds > 1 {
+				fmt.Fprintf(log, "-- round %d of %d\n", r+1, rounds)
 			}
-			if err := measureServer(res, o, bins, topo, set, kind, log); err != nil {
-				fmt.Fprintf(log, "   %s: %v\n", kind, err)
-				res.Errors = append(res.Errors, fmt.Sprintf("%s/%s: %v", set.Name, kind, err))
+			for _, kind := range o.Servers {
+				if kind == NullXDP && set.Name != "small" {
+					// The null responder never looks at the zone: one zone
+					// set measures it.
+					continue
+				}
+				if failed[kind] {
+					continue
+				}
+				if err := measureServer(res, o, bins, topo, set, kind, round{r, rounds}, log); err != nil {
+					fmt.Fprintf(log, "   %s: %v\n", kind, err)
+					res.Errors = append(res.Errors, fmt.Sprintf("%s/%s: %v", set.Name, kind, err))
+					failed[kind] = true
+				}
 			}
 		}
 	}
@@ -170,6 +216,7 @@ func Run(o Options, log *os.File) error {
 		}
 	}
 	res.Finished = time.Now()
+	res.sortRows()
 	md, csv, err := res.Write(o.Out)
 	if err != nil {
 		return err
@@ -233,8 +280,14 @@ func build(root, dir string) (Binaries, error) {
 	return b, nil
 }
 
-// measureServer runs every load of the matrix against one server.
-func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, kind ServerKind, log *os.File) error {
+// round says which of the interleaved rounds over the servers a call of
+// measureServer is: round 0 of n runs every load, the others add one run to
+// the saturation and fixed-rate rows.
+type round struct{ i, n int }
+
+// measureServer runs the loads of the matrix that round rd holds against one
+// server.
+func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, kind ServerKind, rd round, log io.Writer) error {
 	dir := filepath.Join(o.Scratch, "run-"+set.Name+"-"+string(kind))
 	startTimeout := 120 * time.Second
 	srv, err := StartServer(kind, bins, topo, set.Zone, dir, o.ServerCPU, startTimeout)
@@ -243,13 +296,28 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 	}
 	defer srv.Stop(topo)
 	row := func(load string, pinned bool) *Row {
+		for _, r := range res.Rows {
+			if r.ZoneSet == set.Name && r.Server == kind && r.Load == load && r.Pinned == pinned {
+				return r
+			}
+		}
 		r := &Row{ZoneSet: set.Name, Server: kind, Load: load, Pinned: pinned, Records: set.Records}
 		res.Rows = append(res.Rows, r)
 		return r
 	}
+	// Within a round of several, each load adds one run; the loads that are
+	// measured once (dnsperf, the unpinned pass) run in the first round, and
+	// those that build on the saturation median (the highest rate with at
+	// most 1% loss, the reload test) in the last.
+	runs, first, last := o.Runs, rd.i == 0, rd.i == rd.n-1
+	if rd.n > 1 {
+		runs = 1
+	}
 	start := row("start-up", true)
-	start.Ready, start.MemoryKiB = srv.Ready, srv.MemoryKiB()
-	fmt.Fprintf(log, "   %-12s ready in %v, %.1f MiB\n", kind, srv.Ready.Round(time.Millisecond), float64(start.MemoryKiB)/1024)
+	if first {
+		start.Ready, start.MemoryKiB = srv.Ready, srv.MemoryKiB()
+	}
+	fmt.Fprintf(log, "   %-12s ready in %v, %.1f MiB\n", kind, srv.Ready.Round(time.Millisecond), float64(srv.MemoryKiB())/1024)
 
 	measure := func(r *Row, f func() (Load, error)) error {
 		k0, _ := srv.RepliesByKind(bins)
@@ -272,7 +340,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		return nil
 	}
 	pinModes := []bool{true}
-	if o.Unpinned {
+	if o.Unpinned && first {
 		pinModes = append(pinModes, false)
 	}
 	for _, pinned := range pinModes {
@@ -283,33 +351,46 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 				run("taskset", "-a", "-p", "-c", "0-"+fmt.Sprint(runtime.NumCPU()-1), fmt.Sprint(pid))
 			}
 		}
-		sat := row("kxdpgun saturation", pinned)
-		rate := 2000000
-		if o.Quick {
-			rate = o.FixedRate
-		}
-		for range o.Runs {
-			if err := measure(sat, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, o.Seconds, cpu) }); err != nil {
-				return err
+		// The highest rate search starts from the saturation figure.
+		var sat *Row
+		if o.Loads["saturation"] || o.Loads["ndr"] || !pinned {
+			sat = row("kxdpgun saturation", pinned)
+			rate := 2000000
+			if o.Quick {
+				rate = o.FixedRate
 			}
+			n := runs
+			if !pinned {
+				n = o.Runs
+			}
+			for range n {
+				if err := measure(sat, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, o.Seconds, cpu) }); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(log, "   %-12s kxdpgun %s\n", kind, sat.summary())
 		}
-		fmt.Fprintf(log, "   %-12s kxdpgun %s\n", kind, sat.summary())
 		if !pinned {
 			continue
 		}
-		if !o.Quick && o.NDR && set.Name != "tld" {
+		if !o.Quick && o.NDR && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
 			if err := measureNDR(row("kxdpgun highest rate with loss <= 1%", pinned), median(sat.QPS), measure,
 				func(rate int) (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, ndrSeconds, cpu) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, res.Rows[len(res.Rows)-1].summary())
 		}
-		if !o.Quick {
+		if !o.Quick && o.Loads["fixed"] {
 			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
-			if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, o.Seconds, cpu) }); err != nil {
-				return err
+			for range runs {
+				if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, o.Seconds, cpu) }); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(log, "   %-12s fixed   %s\n", kind, fixed.summary())
+		}
+		if !o.Loads["dnsperf"] || !first {
+			continue
 		}
 		dsat := row("dnsperf saturation", pinned)
 		if err := measure(dsat, func() (Load, error) { return Dnsperf(topo, set.DnsperfQueries, set.DO, 0, o.Seconds, cpu) }); err != nil {
@@ -322,7 +403,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		}
 		fmt.Fprintf(log, "   %-12s dnsperf 20k/s %s\n", kind, dfix.summary())
 	}
-	if o.Reload && kind == RingdnsXDP {
+	if o.Reload && o.Loads["saturation"] && last && kind == RingdnsXDP {
 		return measureReload(res, o, bins, topo, set, srv, log)
 	}
 	return nil
@@ -330,7 +411,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 
 // measureReload offers half of the server's saturation rate for 30 s with
 // and without a zone reload every second, and compares the loss.
-func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, srv *Server, log *os.File) error {
+func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, srv *Server, log io.Writer) error {
 	var sat *Row
 	for _, r := range res.Rows {
 		if r.ZoneSet == set.Name && r.Server == srv.Kind && r.Load == "kxdpgun saturation" && r.Pinned {
@@ -402,7 +483,7 @@ func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *
 // kxdpgun sending from two threads. With two cores shared by server and
 // generator, added throughput is not expected: the figure that matters is
 // the whole-machine CPU per answer at the fixed rate, against one queue.
-func measureTwoQueues(res *Results, o Options, bins Binaries, log *os.File) error {
+func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) error {
 	topo, err := NewTopology(2)
 	if err != nil {
 		return err
@@ -490,4 +571,34 @@ func measureNDR(r *Row, saturation float64, measure func(*Row, func() (Load, err
 	}
 	r.QPS, r.Loss, r.ServerNs, r.WholeNs, r.XDPShare = best.QPS, best.Loss, best.ServerNs, best.WholeNs, best.XDPShare
 	return nil
+}
+
+// stamped prefixes every line written through it with the time since the
+// run started, so that a log shows where a full run spends its minutes.
+type stamped struct {
+	w     io.Writer
+	start time.Time
+	mid   bool // the last write ended inside a line
+}
+
+func (s *stamped) Write(p []byte) (int, error) {
+	n := len(p)
+	var b bytes.Buffer
+	for len(p) > 0 {
+		if !s.mid {
+			d := time.Since(s.start).Round(time.Second)
+			fmt.Fprintf(&b, "[%02d:%02d] ", int(d.Minutes()), int(d.Seconds())%60)
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			b.Write(p)
+			s.mid = true
+			break
+		}
+		b.Write(p[:i+1])
+		p = p[i+1:]
+		s.mid = false
+	}
+	_, err := s.w.Write(b.Bytes())
+	return n, err
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -149,7 +151,7 @@ func (res *Results) Markdown() string {
 		fmt.Fprintf(&b, "- %s\n", v)
 	}
 	o := res.Options
-	fmt.Fprintf(&b, "- %d run(s) of %d s per saturation figure; server on CPU %d, load generator on CPU %d; one veth queue\n",
+	fmt.Fprintf(&b, "- %d run(s) of %d s per saturation and fixed-rate figure; server on CPU %d, load generator on CPU %d; one veth queue\n",
 		o.Runs, o.Seconds, o.ServerCPU, o.LoadCPU)
 	fmt.Fprintf(&b, "- command: `sudo go run ./benchmarks %s`\n\n", strings.Join(os.Args[1:], " "))
 	sets := []string{}
@@ -234,4 +236,47 @@ func versions(b Binaries) []string {
 		out = append(out, "ringdns: "+strings.TrimSpace(string(o)))
 	}
 	return out
+}
+
+// sortRows orders the rows as a reader looks for them: by zone set and
+// server in the order they were first measured, then pinned before
+// unpinned, then by load (saturation first, the reload pair last), whatever
+// order the interleaved rounds added them in.
+func (res *Results) sortRows() {
+	first := func(key func(*Row) string) map[string]int {
+		m := map[string]int{}
+		for _, r := range res.Rows {
+			if _, ok := m[key(r)]; !ok {
+				m[key(r)] = len(m)
+			}
+		}
+		return m
+	}
+	sets := first(func(r *Row) string { return r.ZoneSet })
+	servers := first(func(r *Row) string { return string(r.Server) })
+	rank := func(load string) int {
+		for i, p := range []string{"start-up", "kxdpgun saturation", "kxdpgun highest", "kxdpgun", "dnsperf saturation", "dnsperf"} {
+			if strings.HasPrefix(load, p) {
+				if strings.Contains(load, "reload") || strings.Contains(load, "no reloads") {
+					return 10
+				}
+				return i
+			}
+		}
+		return 20
+	}
+	slices.SortStableFunc(res.Rows, func(a, b *Row) int {
+		return cmp.Or(
+			cmp.Compare(sets[a.ZoneSet], sets[b.ZoneSet]),
+			cmp.Compare(servers[string(a.Server)], servers[string(b.Server)]),
+			cmp.Compare(boolRank(!a.Pinned), boolRank(!b.Pinned)),
+			cmp.Compare(rank(a.Load), rank(b.Load)))
+	})
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
