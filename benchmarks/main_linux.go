@@ -32,6 +32,7 @@ type Options struct {
 	Unpinned   bool
 	TwoQueues  bool
 	NDR        bool
+	NDRSockets bool // also search the kernel-socket servers' highest rate
 	SignTLD    bool
 	Reload     bool
 	TLDSize    int
@@ -52,14 +53,15 @@ func main() {
 	var zones, servers, loads string
 	flag.BoolVar(&o.Quick, "quick", false, "one short run per server on the small zone: a smoke test of the harness")
 	flag.IntVar(&o.Runs, "runs", 3, "saturation runs per server and load generator")
-	flag.IntVar(&o.Seconds, "seconds", 5, "length of each run")
+	flag.IntVar(&o.Seconds, "seconds", 4, "length of each saturation and dnsperf run")
 	flag.IntVar(&o.FixedRate, "fixed-rate", 100000, "offered queries per second of the fixed-rate runs")
 	flag.StringVar(&zones, "zones", "small,root,tld", "zone sets to measure")
 	flag.StringVar(&servers, "servers", strings.Join(serverNames(allServers), ","), "servers to measure")
 	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to run per server: saturation (kxdpgun), ndr (highest rate with <= 1% loss), fixed (kxdpgun at -fixed-rate), dnsperf (saturation and 20k/s)")
 	flag.BoolVar(&o.Unpinned, "unpinned", false, "also run with server and generator unpinned")
 	flag.BoolVar(&o.SignTLD, "sign-tld", true, "sign the generated TLD zone with NSEC3 (ldns-signzone) and set DO on 80% of its queries")
-	flag.BoolVar(&o.NDR, "ndr", true, "search each server's highest kxdpgun rate with at most 1% loss (small and root zone sets)")
+	flag.BoolVar(&o.NDR, "ndr", true, "search the AF_XDP servers' highest kxdpgun rate with at most 1% loss (small and root zone sets)")
+	flag.BoolVar(&o.NDRSockets, "ndr-sockets", false, "search the kernel-socket servers' highest rate with at most 1% loss too (about 2.5 minutes more)")
 	flag.BoolVar(&o.TwoQueues, "two-queues", true, "also measure the AF_XDP servers on a two-queue veth (small zone)")
 	flag.BoolVar(&o.Reload, "reload", true, "measure ringdns reloading its zone every second under load")
 	flag.IntVar(&o.TLDSize, "tld-size", 1000000, "delegations in the generated TLD zone")
@@ -373,9 +375,10 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		if !pinned {
 			continue
 		}
-		if !o.Quick && o.NDR && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
+		xdp := kind == RingdnsXDP || kind == KnotXDP || kind == NullXDP
+		if !o.Quick && o.NDR && (xdp || o.NDRSockets) && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
 			if err := measureNDR(row("kxdpgun highest rate with loss <= 1%", pinned), median(sat.QPS), measure,
-				func(rate int) (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, ndrSeconds, cpu) }); err != nil {
+				func(rate int) (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, shortSeconds, cpu) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, res.Rows[len(res.Rows)-1].summary())
@@ -383,7 +386,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		if !o.Quick && o.Loads["fixed"] {
 			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
 			for range runs {
-				if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, o.Seconds, cpu) }); err != nil {
+				if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, shortSeconds, cpu) }); err != nil {
 					return err
 				}
 			}
@@ -550,8 +553,10 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 	return nil
 }
 
-// ndrSeconds is the length of each step of the loss-bounded rate search.
-const ndrSeconds = 3
+// shortSeconds is the length of each step of the loss-bounded rate search
+// and of each fixed-rate run: at a steady offered rate, 3 s measure loss and
+// CPU per answer as well as a longer run here.
+const shortSeconds = 3
 
 // measureNDR finds, by bisection between a tenth of the saturation rate and
 // the rate offered at saturation, the highest offered rate the server

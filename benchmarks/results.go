@@ -151,8 +151,8 @@ func (res *Results) Markdown() string {
 		fmt.Fprintf(&b, "- %s\n", v)
 	}
 	o := res.Options
-	fmt.Fprintf(&b, "- %d run(s) of %d s per saturation and fixed-rate figure; server on CPU %d, load generator on CPU %d; one veth queue\n",
-		o.Runs, o.Seconds, o.ServerCPU, o.LoadCPU)
+	fmt.Fprintf(&b, "- %d run(s) per saturation and fixed-rate figure, of %d s (saturation, dnsperf) and %d s (fixed rate, each step of the highest-rate search); server on CPU %d, load generator on CPU %d; one veth queue\n",
+		o.Runs, o.Seconds, shortSeconds, o.ServerCPU, o.LoadCPU)
 	fmt.Fprintf(&b, "- command: `sudo go run ./benchmarks %s`\n\n", strings.Join(os.Args[1:], " "))
 	sets := []string{}
 	seen := map[string]bool{}
