@@ -2,7 +2,7 @@
 // the same machine, zones, queries and load generators, and writes the
 // results as Markdown and CSV. See README.md in this directory.
 //
-//	sudo go run ./benchmarks            the full matrix (about 20 minutes)
+//	sudo go run ./benchmarks            the full matrix (about 18 minutes)
 //	sudo go run ./benchmarks -quick     one short run per server (a smoke test)
 package main
 
