@@ -364,10 +364,11 @@ func (p *XDPPort) Send(pkts []Packet) error {
 		p.txOutstanding += queued
 		p.txPackets.Store(p.txPackets.Load() + uint64(queued))
 	}
-	p.refill()
 	if p.txOutstanding > 0 {
 		p.kickTx()
 	}
+	// One refill after the reap returns both the dropped frames and the
+	// transmitted ones to the fill ring.
 	p.reapCompletions()
 	p.refill()
 	p.pending = 0
