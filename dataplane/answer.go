@@ -102,15 +102,17 @@ type dnamePending struct {
 // bounded by Config.UDPSize (at least 512) or 512 without EDNS over UDP.
 // Answer allocates nothing and never reads outside q or writes outside dst.
 func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
-	n, _, res := s.answer(dst, q, tcp)
+	n, _, res := s.answer(dst, q, tcp, false)
 	return n, res
 }
 
-// answer is Answer that also returns the ones'-complement sum of the reply
-// (Sum(dst[:n], 0), up to the equivalence of 0 and 0xffff), which it builds
-// from the prepared blocks' own sums rather than by reading the reply
-// again: the AF_XDP path's UDP checksum needs it.
-func (s *Snapshot) answer(dst, q []byte, tcp bool) (int, uint32, Result) {
+// answer is Answer that, when withSum is set, also returns the
+// ones'-complement sum of the reply (Sum(dst[:n], 0), up to the equivalence
+// of 0 and 0xffff), which it builds from the prepared blocks' own sums
+// rather than by reading the reply again: the AF_XDP path's UDP checksum
+// needs it. The payload paths (kernel sockets, TCP) have no use for it and
+// skip its final assembly; the sum returned is then 0.
+func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if len(q) < hdrLen {
 		res.Drop = DropShort
@@ -135,9 +137,14 @@ func (s *Snapshot) answer(dst, q []byte, tcp bool) (int, uint32, Result) {
 		}
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
-	// An unknown opcode is NOTIMP whatever follows the header; when the
-	// question and the OPT can be read, the reply carries them like any
-	// other (RFC 6891 section 7: OPT in every reply to a query with OPT).
+	// A query that does not parse is FORMERR, and an unknown opcode NOTIMP
+	// whatever follows the header; when the question and the OPT can be
+	// read, the reply carries them like any other (RFC 6891 section 7: OPT
+	// in every reply to a query with OPT).
+	badRcode, badKind := uint16(rcodeFormErr), KindFormErr
+	if opcode != 0 {
+		badRcode, badKind = rcodeNotImp, KindNotImp
+	}
 	if qd != 1 || qy.qsize == 0 {
 		qy.qsize = 0
 		// Without a question the other sections may still be sound: the
@@ -145,18 +152,12 @@ func (s *Snapshot) answer(dst, q []byte, tcp bool) (int, uint32, Result) {
 		if qd == 0 && !parseRecords(q, hdrLen, int(an), int(ns), int(ar), &qy) {
 			qy.edns = false
 		}
-		if opcode != 0 {
-			return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
-		}
-		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
+		return s.headerOnly(dst, q, &qy, badRcode, badKind, &res, withSum)
 	}
 	if !parseRecords(q, hdrLen+qy.qsize, int(an), int(ns), int(ar), &qy) {
 		// An OPT in a message that does not parse is not trusted.
 		qy.edns = false
-		if opcode != 0 {
-			return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeNotImp, KindNotImp, &res)
-		}
-		return s.headerOnly(dst, q, &qy, id0, id1, fl2, fl3, rcodeFormErr, KindFormErr, &res)
+		return s.headerOnly(dst, q, &qy, badRcode, badKind, &res, withSum)
 	}
 	res.EDNS, res.DO = qy.edns, qy.do
 
@@ -237,6 +238,9 @@ func (s *Snapshot) answer(dst, q []byte, tcp bool) (int, uint32, Result) {
 	put16(dst[8:], r.ns)
 	put16(dst[10:], r.ar)
 	res.Rcode, res.TC = r.rcode, r.tc
+	if !withSum {
+		return n, 0, res
+	}
 	// The header and the OPT record are summed from the values just
 	// written rather than read back, which would stall loads on the
 	// byte stores not yet retired; the question is summed as copied,
@@ -263,8 +267,10 @@ func swapSum(acc uint64) uint32 {
 	return uint32(bits.ReverseBytes16(uint16(foldTo16(acc))))
 }
 
-// headerOnly answers with the header and, when it was parsed, the question.
-func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte, rcode uint16, kind Kind, res *Result) (int, uint32, Result) {
+// headerOnly answers with the header and, when it was parsed, the question;
+// see answer for withSum.
+func (s *Snapshot) headerOnly(dst, q []byte, qy *query, rcode uint16, kind Kind, res *Result, withSum bool) (int, uint32, Result) {
+	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
 	n := hdrLen
 	qd := uint16(0)
 	if qy.qsize > 0 && hdrLen+qy.qsize <= len(dst) && hdrLen+qy.qsize <= 512 {
@@ -286,6 +292,9 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, id0, id1, fl2, fl3 byte,
 	put16(dst[10:], arc)
 	res.Kind, res.Rcode = kind, rcode
 	res.EDNS, res.DO = qy.edns, qy.do
+	if !withSum {
+		return n, 0, *res
+	}
 	return n, Sum(dst[:n], 0), *res
 }
 

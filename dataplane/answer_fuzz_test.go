@@ -80,9 +80,9 @@ func FuzzAnswer(f *testing.F) {
 			var sum uint32
 			if inPlace {
 				copy(dst, q)
-				n, sum, _ = snap.answer(dst, dst[:len(q)], tcp)
+				n, sum, _ = snap.answer(dst, dst[:len(q)], tcp, true)
 			} else {
-				n, sum, _ = snap.answer(dst, q, tcp)
+				n, sum, _ = snap.answer(dst, q, tcp, true)
 			}
 			checkAnswerSum(t, dst[:n], sum)
 			if n > len(dst) || (!tcp && n > 4096) {
@@ -145,11 +145,11 @@ func TestAnswerSum(t *testing.T) {
 	for _, q := range qs {
 		for _, snap := range []*Snapshot{s, root, odd} {
 			for _, tcp := range []bool{false, true} {
-				n, sum, _ := snap.answer(dst, q, tcp)
+				n, sum, _ := snap.answer(dst, q, tcp, true)
 				checkAnswerSum(t, dst[:n], sum)
 			}
 			for limit := 12; limit < 1400; limit += 7 {
-				n, sum, _ := snap.answer(dst[:limit], q, false)
+				n, sum, _ := snap.answer(dst[:limit], q, false, true)
 				checkAnswerSum(t, dst[:n], sum)
 			}
 		}

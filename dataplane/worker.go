@@ -177,7 +177,7 @@ func serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int, t *tally) {
 	// over TCP; it never exceeds the limit.
 	limit := f.PayloadLimit(len(p.Buf), mtu)
 	q := p.Buf[f.Payload : f.Payload+f.PayloadLen]
-	n, sum, r := snap.answer(p.Buf[f.Payload:f.Payload+limit], q, false)
+	n, sum, r := snap.answer(p.Buf[f.Payload:f.Payload+limit], q, false, true)
 	if r.Kind == KindDrop || n <= 0 || n > limit {
 		// An engine that wrote past its limit, or returned an empty reply
 		// it did not call a drop, would be a bug; such a reply is not sent
