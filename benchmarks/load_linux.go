@@ -16,13 +16,12 @@ import (
 // Load is what one run of a load generator measured.
 type Load struct {
 	Generator string
-	Offered   float64 // queries per second sent (target rate for fixed-rate runs)
 	Sent      uint64
 	Answered  uint64
 	Seconds   float64
 	// Latency percentiles in microseconds, from dnsperf's per-query output;
 	// zero for kxdpgun, which does not measure latency.
-	P50, P90, P99, P999 float64
+	P50, P99, P999 float64
 }
 
 // QPS is the answers per second of the run.
@@ -57,7 +56,7 @@ func Kxdpgun(t *Topology, queryFile string, rate int, seconds int, cpu int) (Loa
 	for attempt := 0; attempt < 3; attempt++ {
 		out, err = runBounded(command(t.InClient(args...)), time.Duration(seconds+30)*time.Second)
 		// kxdpgun leaves its XDP program on the client's interface.
-		run("ip", "-n", t.ClientNS, "link", "set", "dev", t.ClientIf, "xdp", "off")
+		t.DetachClientXDP()
 		// The socket of the previous run may not be released yet when the
 		// next starts ("requested resource is busy"): wait and try again.
 		if !bytes.Contains(out, []byte("resource is busy")) {
@@ -68,7 +67,7 @@ func Kxdpgun(t *Topology, queryFile string, rate int, seconds int, cpu int) (Loa
 	if err != nil {
 		return Load{}, fmt.Errorf("kxdpgun: %v: %s", err, out)
 	}
-	l := Load{Generator: "kxdpgun", Offered: float64(rate)}
+	l := Load{Generator: "kxdpgun"}
 	m1, m2 := kxdpQueries.FindSubmatch(out), kxdpReplies.FindSubmatch(out)
 	if m1 == nil || m2 == nil {
 		return l, fmt.Errorf("kxdpgun printed no totals: %s", out)
@@ -110,7 +109,7 @@ func Dnsperf(t *Topology, queryFile string, do bool, rate int, seconds int, cpu 
 // parseDnsperf reads dnsperf's summary and, from its verbose lines
 // ("> NOERROR name type 0.000123"), the latency of every answer.
 func parseDnsperf(out []byte, rate float64) (Load, error) {
-	l := Load{Generator: "dnsperf", Offered: rate}
+	l := Load{Generator: "dnsperf"}
 	var lat []float64
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -133,9 +132,6 @@ func parseDnsperf(out []byte, rate float64) (Load, error) {
 	if l.Seconds == 0 || l.Sent == 0 {
 		return l, fmt.Errorf("dnsperf printed no summary: %s", tail(out))
 	}
-	if rate == 0 {
-		l.Offered = float64(l.Sent) / l.Seconds
-	}
 	sort.Float64s(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -143,7 +139,7 @@ func parseDnsperf(out []byte, rate float64) (Load, error) {
 		}
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
 	}
-	l.P50, l.P90, l.P99, l.P999 = pct(0.50), pct(0.90), pct(0.99), pct(0.999)
+	l.P50, l.P99, l.P999 = pct(0.50), pct(0.99), pct(0.999)
 	return l, nil
 }
 

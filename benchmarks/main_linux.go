@@ -39,9 +39,6 @@ type Options struct {
 	Out        string // results directory
 	Scratch    string // generated zones and query files
 	RootZone   string
-	ServerCPU  int
-	LoadCPU    int
-	SkipMissng bool
 	Loads      map[string]bool // which loads to run: saturation, ndr, fixed, dnsperf
 }
 
@@ -68,13 +65,7 @@ func main() {
 	flag.StringVar(&o.Out, "out", "", "results directory (default: benchmarks/results beside this source)")
 	flag.StringVar(&o.Scratch, "scratch", "", "scratch directory for zones and query files (default: a new temporary one)")
 	flag.StringVar(&o.RootZone, "root-zone", "", "root zone file (default: zone/testdata/root.zone)")
-	probe := flag.String("probe", "", "internal: probe ADDR:PORT for an answer and exit")
-	probeZone := flag.String("probe-zone", ".", "internal: zone whose SOA the probe asks for")
-	probeTimeout := flag.Duration("probe-timeout", time.Minute, "internal: how long the probe tries")
 	flag.Parse()
-	if *probe != "" {
-		probeMain(*probe, *probeZone, *probeTimeout)
-	}
 	o.ZoneSets = strings.Split(zones, ",")
 	for _, s := range strings.Split(servers, ",") {
 		o.Servers = append(o.Servers, ServerKind(s))
@@ -152,8 +143,11 @@ func Run(o Options, log io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(o.Scratch)
+	} else if o.Scratch, err = filepath.Abs(o.Scratch); err != nil {
+		// The signer runs in the scratch directory with paths inside it.
+		return err
 	}
-	bins, err := build(root, o.Scratch)
+	bins, err := build(root, o.Scratch, needSigner(o))
 	if err != nil {
 		return err
 	}
@@ -161,7 +155,6 @@ func Run(o Options, log io.Writer) error {
 	if cpus < 2 {
 		return errors.New("needs two CPUs: one for the server, one for the load generator")
 	}
-	o.ServerCPU, o.LoadCPU = 1, 0
 
 	topo, err := NewTopology(1)
 	if err != nil {
@@ -248,12 +241,12 @@ func makeZoneSet(name string, o Options) (*ZoneSet, error) {
 
 // build compiles ringdns, ringctl and the null responder into dir and
 // finds knotd and nsd.
-func build(root, dir string) (Binaries, error) {
+func build(root, dir string, signer bool) (Binaries, error) {
 	var b Binaries
 	for _, t := range []struct {
 		pkg string
 		out *string
-	}{{"./cmd/ringdns", &b.Ringdns}, {"./cmd/ringctl", &b.Ringctl}, {"./benchmarks/nullresponder", &b.Null}, {"./benchmarks", &b.Probe}} {
+	}{{"./cmd/ringdns", &b.Ringdns}, {"./cmd/ringctl", &b.Ringctl}, {"./benchmarks/nullresponder", &b.Null}} {
 		*t.out = filepath.Join(dir, filepath.Base(t.pkg))
 		cmd := exec.Command("go", "build", "-o", *t.out, t.pkg)
 		cmd.Dir = root
@@ -274,13 +267,27 @@ func build(root, dir string) (Binaries, error) {
 		}
 		*t.out = p
 	}
-	for _, tool := range []string{"kxdpgun", "dnsperf", "kdig", "taskset"} {
+	tools := []string{"kxdpgun", "dnsperf", "taskset"}
+	if signer {
+		tools = append(tools, "ldns-keygen", "ldns-signzone")
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return b, fmt.Errorf("%s not found: install knot-dnsutils, dnsperf and util-linux", tool)
+			return b, fmt.Errorf("%s not found: install knot-dnsutils, dnsperf, util-linux and ldnsutils", tool)
 		}
 	}
 	return b, nil
 }
+
+// needSigner reports whether the run signs the TLD zone, so that a missing
+// signer is reported before the first measurement rather than minutes in.
+func needSigner(o Options) bool {
+	return o.SignTLD && slices.Contains(o.ZoneSets, "tld")
+}
+
+// The CPUs of the pinned runs: the server's packet worker on one, the load
+// generator on the other.
+const serverCPU, loadCPU = 1, 0
 
 // round says which of the interleaved rounds over the servers a call of
 // measureServer is: round 0 of n runs every load, the others add one run to
@@ -292,21 +299,12 @@ type round struct{ i, n int }
 func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, kind ServerKind, rd round, log io.Writer) error {
 	dir := filepath.Join(o.Scratch, "run-"+set.Name+"-"+string(kind))
 	startTimeout := 120 * time.Second
-	srv, err := StartServer(kind, bins, topo, set.Zone, dir, o.ServerCPU, startTimeout)
+	srv, err := StartServer(kind, bins, topo, set.Zone, dir, serverCPU, startTimeout)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop(topo)
-	row := func(load string, pinned bool) *Row {
-		for _, r := range res.Rows {
-			if r.ZoneSet == set.Name && r.Server == kind && r.Load == load && r.Pinned == pinned {
-				return r
-			}
-		}
-		r := &Row{ZoneSet: set.Name, Server: kind, Load: load, Pinned: pinned, Records: set.Records}
-		res.Rows = append(res.Rows, r)
-		return r
-	}
+	row := func(load string, pinned bool) *Row { return res.row(set, kind, load, pinned) }
 	// Within a round of several, each load adds one run; the loads that are
 	// measured once (dnsperf, the unpinned pass) run in the first round, and
 	// those that build on the saturation median (the highest rate with at
@@ -322,31 +320,15 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 	fmt.Fprintf(log, "   %-12s ready in %v, %.1f MiB\n", kind, srv.Ready.Round(time.Millisecond), float64(srv.MemoryKiB())/1024)
 
 	measure := func(r *Row, f func() (Load, error)) error {
-		k0, _ := srv.RepliesByKind(bins)
-		m0, s0 := SampleMachine(), srv.CPUTicks()
-		l, err := f()
-		m1, s1 := SampleMachine(), srv.CPUTicks()
-		if err != nil {
-			return err
-		}
-		if k1, err := srv.RepliesByKind(bins); err == nil && k1 != nil {
-			x, all := k1["xdp"]-k0["xdp"], k1["xdp"]+k1["udp"]-k0["xdp"]-k0["udp"]
-			if all > 0 {
-				r.XDPShare = append(r.XDPShare, float64(x)/float64(all))
-			}
-		}
-		r.add(l, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
-		if l.Answered == 0 {
-			return fmt.Errorf("%s: %s sent %d queries and got no answer", r.Load, l.Generator, l.Sent)
-		}
-		return nil
+		_, err := measureRun(srv, bins, r, f)
+		return err
 	}
 	pinModes := []bool{true}
 	if o.Unpinned && first {
 		pinModes = append(pinModes, false)
 	}
 	for _, pinned := range pinModes {
-		cpu := o.LoadCPU
+		cpu := loadCPU
 		if !pinned {
 			cpu = -1
 			for _, pid := range srv.PIDs() {
@@ -377,11 +359,12 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		}
 		xdp := kind == RingdnsXDP || kind == KnotXDP || kind == NullXDP
 		if !o.Quick && o.NDR && (xdp || o.NDRSockets) && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
-			if err := measureNDR(row("kxdpgun highest rate with loss <= 1%", pinned), median(sat.QPS), measure,
+			ndr := row("kxdpgun highest rate with loss <= 1%", pinned)
+			if err := measureNDR(ndr, median(sat.QPS), measure,
 				func(rate int) (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, shortSeconds, cpu) }); err != nil {
 				return err
 			}
-			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, res.Rows[len(res.Rows)-1].summary())
+			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, ndr.summary())
 		}
 		if !o.Quick && o.Loads["fixed"] {
 			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
@@ -406,25 +389,16 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		}
 		fmt.Fprintf(log, "   %-12s dnsperf 20k/s %s\n", kind, dfix.summary())
 	}
-	if o.Reload && o.Loads["saturation"] && last && kind == RingdnsXDP {
-		return measureReload(res, o, bins, topo, set, srv, log)
+	if sat := row("kxdpgun saturation", true); o.Reload && o.Loads["saturation"] && last && kind == RingdnsXDP && len(sat.QPS) > 0 {
+		return measureReload(res, bins, topo, set, srv, median(sat.QPS), log)
 	}
 	return nil
 }
 
 // measureReload offers half of the server's saturation rate for 30 s with
 // and without a zone reload every second, and compares the loss.
-func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *ZoneSet, srv *Server, log io.Writer) error {
-	var sat *Row
-	for _, r := range res.Rows {
-		if r.ZoneSet == set.Name && r.Server == srv.Kind && r.Load == "kxdpgun saturation" && r.Pinned {
-			sat = r
-		}
-	}
-	if sat == nil || len(sat.QPS) == 0 {
-		return errors.New("no saturation figure to halve")
-	}
-	rate := int(median(sat.QPS) / 2)
+func measureReload(res *Results, bins Binaries, topo *Topology, set *ZoneSet, srv *Server, saturation float64, log io.Writer) error {
+	rate := int(saturation / 2)
 	// The reload phase lasts 30 s; the baseline at
 	// the same rate only has to show the loss without reloads, which at half
 	// of saturation is steady within seconds.
@@ -437,8 +411,7 @@ func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *
 		if reload {
 			name = fmt.Sprintf("kxdpgun %dk/s, reload every 1 s", rate/1000)
 		}
-		r := &Row{ZoneSet: set.Name, Server: srv.Kind, Load: name, Pinned: true, Records: set.Records}
-		res.Rows = append(res.Rows, r)
+		r := res.row(set, srv.Kind, name, true)
 		stop := make(chan struct{})
 		reloads, failures := 0, 0
 		done := make(chan struct{})
@@ -468,15 +441,15 @@ func measureReload(res *Results, o Options, bins Binaries, topo *Topology, set *
 				}
 			}
 		}()
-		m0, s0 := SampleMachine(), srv.CPUTicks()
-		l, err := Kxdpgun(topo, set.KxdpQueries, rate, seconds, o.LoadCPU)
-		m1, s1 := SampleMachine(), srv.CPUTicks()
-		close(stop)
-		<-done
+		_, err := measureRun(srv, bins, r, func() (Load, error) {
+			l, err := Kxdpgun(topo, set.KxdpQueries, rate, seconds, loadCPU)
+			close(stop)
+			<-done
+			return l, err
+		})
 		if err != nil {
 			return err
 		}
-		r.add(l, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
 		r.Reloads, r.ReloadFailures = reloads, failures
 		if reload && failures > 0 {
 			return fmt.Errorf("%d of %d reloads failed", failures, reloads)
@@ -524,22 +497,16 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 				rate int
 				runs int
 			}{{"dnsperf saturation", 0, o.Runs}, {"dnsperf 20k/s", 20000, 1}} {
-				r := &Row{ZoneSet: set.Name, Server: kind, Load: l.name, Pinned: false, Records: set.Records}
-				res.Rows = append(res.Rows, r)
+				r := res.row(set, kind, l.name, false)
 				for range l.runs {
-					k0, _ := srv.RepliesByKind(bins)
-					m0, s0 := SampleMachine(), srv.CPUTicks()
-					ld, err := Dnsperf(topo, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
-					m1, s1 := SampleMachine(), srv.CPUTicks()
+					d, err := measureRun(srv, bins, r, func() (Load, error) {
+						return Dnsperf(topo, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
+					})
 					if err != nil {
 						return err
 					}
-					r.add(ld, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
-					if k1, err := srv.RepliesByKind(bins); err == nil && k1 != nil {
-						if all := k1["xdp"] + k1["udp"] - k0["xdp"] - k0["udp"]; all > 0 {
-							r.XDPShare = append(r.XDPShare, float64(k1["xdp"]-k0["xdp"])/float64(all))
-						}
-						r.QueueReplies = []uint64{k1["xdp0"] - k0["xdp0"], k1["xdp1"] - k0["xdp1"]}
+					if d != nil {
+						r.QueueReplies = []uint64{d["xdp0"], d["xdp1"]}
 					}
 				}
 				fmt.Fprintf(log, "   %-12s %s: %s, per queue %v\n", kind, l.name, r.summary(), r.QueueReplies)
@@ -557,6 +524,37 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 // and of each fixed-rate run: at a steady offered rate, 3 s measure loss and
 // CPU per answer as well as a longer run here.
 const shortSeconds = 3
+
+// measureRun runs f, one load against srv, and adds to r what it measured:
+// answers, loss, the server's and the whole machine's CPU per answer, and
+// for ringdns the share of answers sent through the rings. It also returns
+// the change of ringdns's replies by kind ("xdp", "udp", "xdp0", ...), or
+// nil for the other servers.
+func measureRun(srv *Server, bins Binaries, r *Row, f func() (Load, error)) (map[string]uint64, error) {
+	k0, _ := srv.RepliesByKind(bins)
+	m0, s0 := SampleMachine(), srv.CPUTicks()
+	l, err := f()
+	m1, s1 := SampleMachine(), srv.CPUTicks()
+	if err != nil {
+		return nil, err
+	}
+	r.add(l, float64(s1-s0)/clockTick, BusySeconds(m0, m1, runtime.NumCPU()))
+	if l.Answered == 0 {
+		return nil, fmt.Errorf("%s: %s sent %d queries and got no answer", r.Load, l.Generator, l.Sent)
+	}
+	k1, err := srv.RepliesByKind(bins)
+	if err != nil || k1 == nil || k0 == nil {
+		return nil, nil
+	}
+	d := map[string]uint64{}
+	for k, v := range k1 {
+		d[k] = v - k0[k]
+	}
+	if all := d["xdp"] + d["udp"]; all > 0 {
+		r.XDPShare = append(r.XDPShare, float64(d["xdp"])/float64(all))
+	}
+	return d, nil
+}
 
 // measureNDR finds, by bisection between a tenth of the saturation rate and
 // the rate offered at saturation, the highest offered rate the server

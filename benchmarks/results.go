@@ -152,7 +152,7 @@ func (res *Results) Markdown() string {
 	}
 	o := res.Options
 	fmt.Fprintf(&b, "- %d run(s) per saturation and fixed-rate figure, of %d s (saturation, dnsperf) and %d s (fixed rate, each step of the highest-rate search); server on CPU %d, load generator on CPU %d; one veth queue\n",
-		o.Runs, o.Seconds, shortSeconds, o.ServerCPU, o.LoadCPU)
+		o.Runs, o.Seconds, shortSeconds, serverCPU, loadCPU)
 	fmt.Fprintf(&b, "- command: `sudo go run ./benchmarks %s`\n\n", strings.Join(os.Args[1:], " "))
 	sets := []string{}
 	seen := map[string]bool{}
@@ -279,4 +279,18 @@ func boolRank(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// row returns the row of set, server, load and pinning, adding it when
+// there is none yet: the interleaved rounds add runs to the rows earlier
+// rounds made.
+func (res *Results) row(set *ZoneSet, kind ServerKind, load string, pinned bool) *Row {
+	for _, r := range res.Rows {
+		if r.ZoneSet == set.Name && r.Server == kind && r.Load == load && r.Pinned == pinned {
+			return r
+		}
+	}
+	r := &Row{ZoneSet: set.Name, Server: kind, Load: load, Pinned: pinned, Records: set.Records}
+	res.Rows = append(res.Rows, r)
+	return r
 }

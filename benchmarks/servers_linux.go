@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
+	"github.com/ringdns/ringdns/internal/netns"
 )
 
 // ServerKind names one server setup of the matrix.
@@ -32,7 +35,6 @@ var allServers = []ServerKind{RingdnsXDP, RingdnsUDP, KnotXDP, KnotUDP, NSD, Nul
 // Binaries are the programs the harness runs.
 type Binaries struct {
 	Ringdns, Ringctl, Null string
-	Probe                  string // this harness, built, for its -probe mode
 	Knotd, NSD             string
 }
 
@@ -115,7 +117,7 @@ func StartServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	}
 	s.done = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(t, z, bins.Probe, timeout); err != nil {
+	if err := s.waitReady(t, z, timeout); err != nil {
 		s.Stop(t)
 		return nil, fmt.Errorf("%s: %v\n%s", kind, err, s.log.String())
 	}
@@ -130,31 +132,44 @@ func StartServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	return s, nil
 }
 
-// waitReady probes with SOA queries from the client namespace, over the
-// veth, until one is answered. The probe is this program itself, run again
-// in the namespace (see probeMain), because kdig waits at least a second
-// for a lost first query and start-up times are measured here.
-func (s *Server) waitReady(t *Topology, z ZoneFile, self string, timeout time.Duration) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
+// waitReady sends SOA queries for z's origin over the veth every 20 ms until
+// one is answered (the null responder's REFUSED counts), the server exits or
+// timeout passes. The socket is opened in the client namespace and used from
+// here (netns.Do): kdig would wait at least a second for a lost first query,
+// and start-up times are measured here.
+func (s *Server) waitReady(t *Topology, z ZoneFile, timeout time.Duration) error {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(z.Origin), dns.TypeSOA)
+	q, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	var c net.Conn
+	if err := netns.Do(t.ClientNS, func() (err error) {
+		c, err = net.Dial("udp", serverV4+":53")
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 65535)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		select {
 		case <-s.done:
-			cancel()
-		case <-ctx.Done():
+			return errors.New("exited during start-up")
+		default:
 		}
-	}()
-	argv := t.InClient(self, "-probe", serverV4+":53", "-probe-zone", z.Origin, "-probe-timeout", timeout.String())
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
-	select {
-	case <-s.done:
-		return errors.New("exited during start-up")
-	default:
+		c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := c.Write(q); err != nil {
+			// ICMP unreachable until the server listens: try again.
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if n, err := c.Read(buf); err == nil && n >= 12 && buf[0] == q[0] && buf[1] == q[1] {
+			return nil
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, out)
-	}
-	return nil
+	return fmt.Errorf("no answer from %s within %v", serverV4, timeout)
 }
 
 // PIDs are the server's process and its descendants (NSD forks), read

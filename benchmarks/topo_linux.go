@@ -51,6 +51,12 @@ func NewTopology(queues int) (*Topology, error) {
 // and kxdpgun leave theirs attached when they exit (NOTES.md).
 func (t *Topology) DetachXDP() {
 	run("ip", "-n", t.ServerNS, "link", "set", "dev", t.ServerIf, "xdp", "off")
+	t.DetachClientXDP()
+}
+
+// DetachClientXDP removes the XDP program from the client's side, where
+// kxdpgun leaves its own.
+func (t *Topology) DetachClientXDP() {
 	run("ip", "-n", t.ClientNS, "link", "set", "dev", t.ClientIf, "xdp", "off")
 }
 

@@ -22,7 +22,6 @@ type ZoneSet struct {
 	KxdpQueries, DnsperfQueries string
 	DO                          bool
 	Records                     int
-	Note                        string
 }
 
 // queryLine is one query of a mix.
@@ -196,14 +195,12 @@ func TLDZone(dir string, n int, seed uint64, sign bool) (*ZoneSet, error) {
 	if err := f.Close(); err != nil {
 		return nil, err
 	}
-	note := fmt.Sprintf("%d delegations, unsigned", n)
 	if sign {
 		signed, added, err := signNSEC3(dir, origin, path)
 		if err != nil {
 			return nil, err
 		}
 		path, records = signed, records+added
-		note = fmt.Sprintf("%d delegations, signed with NSEC3 (opt-out flag, 0 iterations)", n)
 	}
 	rng := rand.New(rand.NewPCG(seed, 3))
 	var qs []queryLine
@@ -215,7 +212,7 @@ func TLDZone(dir string, n int, seed uint64, sign bool) (*ZoneSet, error) {
 			qs = append(qs, queryLine{fmt.Sprintf("%s.%s", randLabel(rng, 8), origin), "A", do})
 		}
 	}
-	set := &ZoneSet{Name: "tld", Zone: ZoneFile{origin, path}, Records: records, Note: note}
+	set := &ZoneSet{Name: "tld", Zone: ZoneFile{origin, path}, Records: records}
 	return set, writeQueries(dir, "tld", qs, set)
 }
 
