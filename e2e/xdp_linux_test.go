@@ -41,26 +41,6 @@ www  IN A    198.18.0.53
 www  IN AAAA fd53::53
 `
 
-// requireXDPPrivileges skips the test unless it runs as root with iproute2,
-// the only way to create the namespaces and attach XDP programs. Under
-// CI=true, where the tests run as root, it never skips: it fails instead.
-func requireXDPPrivileges(t *testing.T) {
-	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root (network namespaces, CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)"
-	} else if err := netns.Available(); err != nil {
-		reason = err.Error()
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("AF_XDP end-to-end test %s, and CI=true forbids skipping it", reason)
-	}
-	t.Skipf("skipping the AF_XDP end-to-end test: it %s", reason)
-}
-
 // xdpNet is a netns.Pair with two queues.
 type xdpNet struct{ *netns.Pair }
 
@@ -216,7 +196,7 @@ func (n *xdpNet) linkShow(t *testing.T) string {
 var xdpMACRE = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
 
 func TestXDPDaemon(t *testing.T) {
-	requireXDPPrivileges(t)
+	netnstest.Require(t)
 	requireTool(t, "kdig")
 	for _, mode := range []string{"driver", "generic"} {
 		t.Run(mode, func(t *testing.T) { testXDPDaemon(t, mode) })

@@ -32,7 +32,7 @@ const (
 	ctlWords = 8
 )
 
-// ErrSendMismatch is returned by UDPPort.Send when it is not given the
+// ErrSendMismatch is returned by a Port's Send when it is not given the
 // packets of the preceding Receive.
 var ErrSendMismatch = errors.New("nic: Send was not given the packets of the preceding Receive")
 

@@ -36,7 +36,7 @@ func TestXDPPortSendEmptyBatch(t *testing.T) {
 
 // TestXDPSendEveryBatchNetns runs workers that call Send after every
 // Receive, the empty batch of an idle interval included, as the Port
-// contract allows (benchmarks/nullresponder does). Such a worker used to
+// contract allows. Such a worker used to
 // get "Send without a preceding Receive" on its first idle interval and
 // stop, so the socket stayed bound and the program kept redirecting into a
 // ring nobody read: every query was lost. Here the workers go through

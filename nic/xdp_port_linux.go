@@ -1,7 +1,6 @@
 package nic
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -37,10 +36,6 @@ type XDPPort struct {
 	// free is a stack of frame addresses owned by the port, waiting for
 	// room in the fill ring.
 	free []uint64
-
-	// txOutstanding counts frames handed to the TX ring whose completion has
-	// not been reaped yet.
-	txOutstanding uint32
 
 	pollFds [2]unix.PollFd
 	closeFd int // eventfd written by Close to wake a Receive sleeping in poll
@@ -241,7 +236,7 @@ func (p *XDPPort) wait(want uint32) uint32 {
 			if p.fill.needWakeup() {
 				xskKickFill(p.fd)
 			}
-			if p.txOutstanding > 0 {
+			if p.txInFlight() > 0 {
 				p.kickTx()
 				p.reapCompletions()
 				p.refill()
@@ -277,7 +272,7 @@ func (p *XDPPort) wait(want uint32) uint32 {
 	}
 	// Transmissions still in flight must not wait for the next reply: kick
 	// them now, since we are about to sleep.
-	if p.txOutstanding > 0 {
+	if p.txInFlight() > 0 {
 		p.kickTx()
 	}
 	deadline := time.Now().Add(idleTimeout)
@@ -328,7 +323,7 @@ func (p *XDPPort) Send(pkts []Packet) error {
 			}
 			return nil
 		}
-		return errors.New("nic: XDPPort.Send without a preceding Receive")
+		return ErrSendMismatch
 	}
 	n := min(len(pkts), p.pending)
 	room := p.tx.free(uint32(n))
@@ -361,10 +356,9 @@ func (p *XDPPort) Send(pkts []Packet) error {
 	p.recycle(p.rxAddr[n:p.pending])
 	if queued > 0 {
 		p.tx.submit()
-		p.txOutstanding += queued
 		p.txPackets.Store(p.txPackets.Load() + uint64(queued))
 	}
-	if p.txOutstanding > 0 {
+	if p.txInFlight() > 0 {
 		p.kickTx()
 	}
 	// One refill after the reap returns both the dropped frames and the
@@ -410,6 +404,13 @@ func (p *XDPPort) kickTx() {
 	}
 }
 
+// txInFlight is the number of frames handed to the TX ring whose
+// completion has not been reaped yet: every frame queued comes back
+// through the completion ring, and both indices start at 0.
+func (p *XDPPort) txInFlight() uint32 {
+	return p.tx.cachedProd - p.comp.cachedCons
+}
+
 // reapCompletions moves transmitted frames from the completion ring to the
 // free stack.
 func (p *XDPPort) reapCompletions() {
@@ -422,7 +423,6 @@ func (p *XDPPort) reapCompletions() {
 		p.free = append(p.free, *p.comp.addr(p.comp.cachedCons + i)&mask)
 	}
 	p.comp.release(n)
-	p.txOutstanding -= n
 }
 
 // refill moves frames from the free stack to the fill ring.
