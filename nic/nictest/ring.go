@@ -41,11 +41,13 @@ type Ring struct {
 	packets [][]byte
 	slab    []byte
 
-	next    int     // index in packets of the next packet to deliver
-	nextBuf int     // index of the next buffer to fill
-	pending []int32 // buffer of each packet handed out by the last Receive
-	from    []int32 // packet index of each packet handed out by the last Receive
-	limit   int64   // packets still to deliver; negative means no limit
+	next    int   // index in packets of the next packet to deliver
+	nextBuf int   // index of the next buffer to fill
+	limit   int64 // packets still to deliver; negative means no limit
+
+	// The last Receive handed out batchN packets: packet batchFrom+i of
+	// packets (wrapping) in buffer batchBuf+i (wrapping), for i < batchN.
+	batchN, batchBuf, batchFrom int
 
 	closed                            atomic.Bool
 	received, replies, dropped, bytes atomic.Uint64
@@ -77,8 +79,6 @@ func NewRing(cfg RingConfig, packets [][]byte) *Ring {
 		cfg:     cfg,
 		packets: make([][]byte, len(packets)),
 		slab:    make([]byte, cfg.Buffers*cfg.BufSize),
-		pending: make([]int32, 0, cfg.Buffers),
-		from:    make([]int32, 0, cfg.Buffers),
 		limit:   -1,
 	}
 	for i, p := range packets {
@@ -87,8 +87,8 @@ func NewRing(cfg RingConfig, packets [][]byte) *Ring {
 	return r
 }
 
-func (r *Ring) buf(i int32) []byte {
-	off := int(i) * r.cfg.BufSize
+func (r *Ring) buf(i int) []byte {
+	off := i * r.cfg.BufSize
 	return r.slab[off : off+r.cfg.BufSize : off+r.cfg.BufSize]
 }
 
@@ -107,19 +107,17 @@ func (r *Ring) Receive(pkts []nic.Packet) (int, error) {
 	if r.closed.Load() || r.limit == 0 {
 		return 0, nic.ErrClosed
 	}
-	if len(r.pending) != 0 {
+	if r.batchN != 0 {
 		return 0, ErrContract
 	}
 	n := min(len(pkts), r.cfg.Buffers)
 	if r.limit > 0 && int64(n) > r.limit {
 		n = int(r.limit)
 	}
+	r.batchN, r.batchBuf, r.batchFrom = n, r.nextBuf, r.next
 	for i := 0; i < n; i++ {
-		bi := int32(r.nextBuf)
-		b := r.buf(bi)
+		b := r.buf(r.nextBuf)
 		pkts[i] = nic.Packet{Buf: b, Len: copy(b, r.packets[r.next]), Peer: r.cfg.Peer}
-		r.pending = append(r.pending, bi)
-		r.from = append(r.from, int32(r.next))
 		if r.nextBuf++; r.nextBuf == r.cfg.Buffers {
 			r.nextBuf = 0
 		}
@@ -137,17 +135,15 @@ func (r *Ring) Receive(pkts []nic.Packet) (int, error) {
 // Send implements nic.Port: it checks that pkts are the packets of the
 // preceding Receive, counts them and frees their buffers.
 func (r *Ring) Send(pkts []nic.Packet) error {
-	defer func() {
-		r.pending = r.pending[:0]
-		r.from = r.from[:0]
-	}()
-	if len(pkts) != len(r.pending) {
+	n := r.batchN
+	r.batchN = 0
+	if len(pkts) != n {
 		return ErrContract
 	}
 	var replies, dropped, bytes uint64
 	for i := range pkts {
 		p := &pkts[i]
-		b := r.buf(r.pending[i])
+		b := r.buf((r.batchBuf + i) % r.cfg.Buffers)
 		if len(p.Buf) == 0 || &p.Buf[0] != &b[0] || p.Len > len(b) {
 			return ErrContract
 		}
@@ -162,7 +158,7 @@ func (r *Ring) Send(pkts []nic.Packet) error {
 			if p.Len > 0 {
 				reply = p.Buf[:p.Len]
 			}
-			r.cfg.Inspect(int(r.from[i]), reply)
+			r.cfg.Inspect((r.batchFrom+i)%len(r.packets), reply)
 		}
 	}
 	r.replies.Add(replies)
