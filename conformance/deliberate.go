@@ -56,25 +56,20 @@ var (
 )
 
 // LoadDeliberate reads a deliberate-differences file.
-func LoadDeliberate(path string) ([]*Deliberate, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ParseDeliberate(f, path)
-}
+func LoadDeliberate(path string) ([]*Deliberate, error) { return loadEntries(path, ParseDeliberate) }
 
 // LoadGaps reads a known-gaps file. Its lines have the deliberate format,
 // but each reason names the open issue ("issue N") whose work removes the
 // difference instead of an RFC that allows it.
-func LoadGaps(path string) ([]*Deliberate, error) {
+func LoadGaps(path string) ([]*Deliberate, error) { return loadEntries(path, ParseGaps) }
+
+func loadEntries(path string, parse func(io.Reader, string) ([]*Deliberate, error)) ([]*Deliberate, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return ParseGaps(f, path)
+	return parse(f, path)
 }
 
 // ParseGaps parses known-gaps entries; name is used in errors.

@@ -313,23 +313,14 @@ func readKey(base string) (*dns.DNSKEY, crypto.Signer, error) {
 // readRRs parses a file of records with absolute names, such as the .key
 // and .ds files of ldns-keygen.
 func readRRs(path string) ([]dns.RR, error) {
-	f, err := os.Open(path)
+	z, err := LoadZone(".", path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	zp := dns.NewZoneParser(f, ".", path)
-	var rrs []dns.RR
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		rrs = append(rrs, rr)
-	}
-	if err := zp.Err(); err != nil {
-		return nil, err
-	}
-	if len(rrs) == 0 {
+	if len(z.Records) == 0 {
 		return nil, fmt.Errorf("%s: no records", path)
 	}
-	return rrs, nil
+	return z.Records, nil
 }
 
 // writeZone writes records one a line with absolute names, a master file

@@ -66,7 +66,6 @@ type ControlServer struct {
 	stopping atomic.Bool
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
-	closed   bool
 	wg       sync.WaitGroup
 }
 
@@ -118,7 +117,7 @@ func (s *ControlServer) serve() {
 			continue
 		}
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= maxControlConns {
+		if s.stopping.Load() || len(s.conns) >= maxControlConns {
 			s.mu.Unlock()
 			c.Close()
 			continue
@@ -225,9 +224,10 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 func (s *ControlServer) Close() error {
 	s.stopping.Store(true)
 	s.mu.Lock()
-	s.closed = true
 	for c := range s.conns {
-		// A reload in progress finishes; its reply write then fails.
+		// A command in progress finishes and its reply is written (the
+		// write has a deadline of its own); the connection ends at its
+		// next read.
 		c.SetReadDeadline(time.Now())
 	}
 	s.mu.Unlock()

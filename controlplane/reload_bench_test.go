@@ -87,15 +87,16 @@ func readLoad(tb testing.TB, cur *atomic.Pointer[dataplane.Snapshot], readers in
 // measures them for ringctl.
 //
 //	go test -run - -bench ReloadRoot -benchtime 10x ./controlplane/
-func BenchmarkReloadRootUnderLoad(b *testing.B) {
+//
+// rootCatalog loads a catalog holding the root zone fixture from a copy in
+// a temporary directory, and returns it with the copy's path and the
+// fixture's content.
+func rootCatalog(b *testing.B) (cat *Catalog, path string, orig []byte) {
 	orig, err := os.ReadFile(rootZone)
 	if err != nil {
 		b.Skipf("root zone fixture: %v", err)
 	}
-	// Two contents that differ by a comment, so that the content hash
-	// changes on every reload and the zone is rebuilt.
-	versions := [][]byte{orig, append(slices.Clone(orig), "; changed\n"...)}
-	path := filepath.Join(b.TempDir(), "root.zone")
+	path = filepath.Join(b.TempDir(), "root.zone")
 	if err := os.WriteFile(path, orig, 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -104,10 +105,18 @@ func BenchmarkReloadRootUnderLoad(b *testing.B) {
 	if err := c.Normalize(); err != nil {
 		b.Fatal(err)
 	}
-	cat := NewCatalog(c, quietLog())
+	cat = NewCatalog(c, quietLog())
 	if _, err := cat.Load(); err != nil {
 		b.Fatal(err)
 	}
+	return cat, path, orig
+}
+
+func BenchmarkReloadRootUnderLoad(b *testing.B) {
+	cat, path, orig := rootCatalog(b)
+	// Two contents that differ by a comment, so that the content hash
+	// changes on every reload and the zone is rebuilt.
+	versions := [][]byte{orig, append(slices.Clone(orig), "; changed\n"...)}
 	stop := readLoad(b, &cat.Current, max(1, runtime.GOMAXPROCS(0)-1))
 	var swaps, builds []float64
 	var total time.Duration
@@ -140,23 +149,7 @@ func BenchmarkReloadRootUnderLoad(b *testing.B) {
 // pointer while readers load it for every query. It is what a reload costs
 // the data plane; everything before it happens on the side.
 func BenchmarkSnapshotSwap(b *testing.B) {
-	orig, err := os.ReadFile(rootZone)
-	if err != nil {
-		b.Skipf("root zone fixture: %v", err)
-	}
-	path := filepath.Join(b.TempDir(), "root.zone")
-	if err := os.WriteFile(path, orig, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	c := &Config{}
-	c.AddZone(".", path)
-	if err := c.Normalize(); err != nil {
-		b.Fatal(err)
-	}
-	cat := NewCatalog(c, quietLog())
-	if _, err := cat.Load(); err != nil {
-		b.Fatal(err)
-	}
+	cat, _, _ := rootCatalog(b)
 	a := cat.Current.Load()
 	other := dataplane.NewSnapshot(a.Zones(), cat.cfg)
 	snaps := [2]*dataplane.Snapshot{a, other}

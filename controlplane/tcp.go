@@ -43,7 +43,6 @@ type TCPServer struct {
 	stopping atomic.Bool
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
-	closed   bool
 	wg       sync.WaitGroup
 }
 
@@ -94,7 +93,7 @@ func (s *TCPServer) Serve() error {
 			continue
 		}
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.maxConns {
+		if s.stopping.Load() || len(s.conns) >= s.maxConns {
 			s.mu.Unlock()
 			s.refused.Add(1)
 			// RFC 7766 section 6.2.2 lets a server close connections it
@@ -194,7 +193,6 @@ func (s *TCPServer) Stats() TCPStats {
 func (s *TCPServer) Close() error {
 	s.stopping.Store(true)
 	s.mu.Lock()
-	s.closed = true
 	for c := range s.conns {
 		// The connection goroutine checks stopping after setting its own
 		// deadline, so this deadline is never overwritten by a longer one

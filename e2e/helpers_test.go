@@ -47,14 +47,7 @@ const brokenZoneLine = 6
 
 // brokenZone is testZone with an unparsable address on brokenZoneLine.
 func brokenZone(origin string, serial uint32) string {
-	return fmt.Sprintf(`$ORIGIN %[1]s
-$TTL 300
-@     IN SOA ns1 hostmaster %[2]d 7200 3600 1209600 300
-      IN NS  ns1
-ns1   IN A   192.0.2.53
-www   IN A   192.0.2.800
-ver   IN TXT "serial %[2]d"
-`, origin, serial)
+	return strings.Replace(testZone(origin, serial), "A   192.0.2.80\n", "A   192.0.2.800\n", 1)
 }
 
 // writeFileAtomic replaces path with text through a rename, so that the
