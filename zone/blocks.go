@@ -23,7 +23,6 @@ type blockWriter struct {
 	ownerOffs []uint8
 	dict      *nameTable // lowercase suffix written in this block -> offset
 	patch     []uint16
-	err       error
 	// frozen stops names written from becoming compression targets. The
 	// additional part is written frozen, so that its groups point only
 	// into the base part and may be copied one by one, any of them left
@@ -55,7 +54,7 @@ func (b *builder) newWriter(owner []byte) *blockWriter {
 	w.dict.reset()
 	w.z, w.b, w.start, w.owner, w.labels = b.z, b, len(b.z.wire), owner, countLabels(owner)
 	w.ownerOffs = labelOffsetsInto(w.ownerOffs[:0], owner)
-	w.patch, w.err, w.frozen, w.suf = w.patch[:0], nil, false, owner
+	w.patch, w.frozen, w.suf = w.patch[:0], false, owner
 	return w
 }
 
@@ -353,9 +352,6 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	case dns.TypeMX, dns.TypeSRV:
 		b.additional(w, set, nil, &trims)
 	}
-	if w.err != nil {
-		return None, w.err
-	}
 	return w.finish(len(set), base, trims, 0, b.sigNodes)
 }
 
@@ -367,8 +363,9 @@ func (b *builder) isGlue(name []byte) bool {
 }
 
 // additional appends, for each distinct target of set that want accepts
-// (all when want is nil), its A and AAAA records as one group.
-func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool, trims *[]Trim) []Trim {
+// (all when want is nil), its A and AAAA records as one group, and a Trim
+// for the group to trims.
+func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool, trims *[]Trim) {
 	// The targets already considered; one table reused for every call.
 	if b.seen == nil {
 		b.seen = newNameTable()
@@ -400,7 +397,6 @@ func (b *builder) additional(w *blockWriter, set []rec, want func(t []byte) bool
 		}
 		b.sigNodes = append(b.sigNodes, node)
 	}
-	return *trims
 }
 
 // addresses writes the A and AAAA records of name, if the zone has it or a
@@ -429,11 +425,9 @@ func (b *builder) addresses(w *blockWriter, name []byte) (int, int32) {
 }
 
 // wildcardFor returns the wildcard node that would synthesize the missing
-// name: the "*" child of its closest existing ancestor in the zone.
+// name, which must be in the zone: the "*" child of its closest existing
+// ancestor.
 func (b *builder) wildcardFor(name []byte) (int32, bool) {
-	if !isSubdomain(name, b.apex) {
-		return 0, false
-	}
 	for w := name; len(w) > len(b.apex); {
 		w = parentWire(w)
 		if _, ok := b.lookup(w); ok {

@@ -209,7 +209,7 @@ func (b *builder) parse() error {
 	buf := make([]byte, 65536+512)
 	var ownerBuf [256]byte
 	// Consecutive records usually share their owner: the previous owner's
-	// text and node spare the conversion and the map lookup.
+	// text and node spare the conversion and the node lookup.
 	lastName, lastNode := "", int32(-1)
 	var ord uint32
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
@@ -224,7 +224,7 @@ func (b *builder) parse() error {
 				return b.errAt(ord, "bad owner %q: %v", h.Name, err)
 			}
 			owner = ownerBuf[:on]
-			lowerInPlace(owner)
+			lowerInto(owner, owner)
 			if !isSubdomain(owner, b.apex) {
 				return b.errAt(ord, "%s is outside the zone", h.Name)
 			}
@@ -379,7 +379,7 @@ func (b *builder) build() (*Zone, error) {
 	}
 	// Each name gets a sort key whose plain byte order is canonical order,
 	// so the sort compares with one memory comparison instead of walking
-	// labels (see canonicalKey).
+	// labels (see appendCanonicalKey).
 	keyOff := make([]uint32, len(b.names)+1)
 	keys := make([]byte, 0, len(b.names)*24)
 	for i, w := range b.names {
@@ -535,8 +535,8 @@ func (b *builder) build() (*Zone, error) {
 	if b.size > bigText {
 		runtime.GC()
 	}
-	b.reserveTable(first, count)
-	if err := b.buildSets(first, count); err != nil {
+	b.reserveTable()
+	if err := b.buildSets(); err != nil {
 		return nil, err
 	}
 	b.resolveAddSigs()
@@ -578,17 +578,23 @@ func be32(p []byte) uint32 {
 	return uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3])
 }
 
+// hasBlock reports whether an RRset of type t at node nd gets a block of
+// its own: every RRset but those occluded by a zone cut or a DNAME, except
+// the DS at a cut, which the parent side serves.
+func hasBlock(nd *Node, t uint16) bool {
+	return nd.Flags&FlagOccluded == 0 || t == dns.TypeDS && nd.Flags&FlagDelegation != 0
+}
+
 // buildSets groups each node's records into RRsets and prepares their blocks.
-func (b *builder) buildSets(first, count []int32) error {
+func (b *builder) buildSets() error {
 	z := b.z
 	for n := range z.nodes {
 		nd := &z.nodes[n]
-		if first[n] < 0 {
-			nd.Set0 = uint32(len(z.sets))
+		nd.Set0 = uint32(len(z.sets))
+		recs := b.recsOf(int32(n))
+		if recs == nil {
 			continue
 		}
-		nd.Set0 = uint32(len(z.sets))
-		recs := b.recs[first[n] : first[n]+count[n]]
 		// RRSIGs are attached to the RRset they cover. Records are sorted
 		// by type, then covered type, so a node's RRSIGs are one run and
 		// those covering one type a run within it; no map is needed (one
@@ -627,9 +633,10 @@ func (b *builder) buildSets(first, count []int32) error {
 			if rs.Type == dns.TypeCNAME || rs.Type == dns.TypeDNAME {
 				rs.Target = uint32(len(z.names))
 				z.names = append(z.names, b.rdataOf(&set[0])...)
-				lowerInPlace(z.names[rs.Target:])
+				t := z.names[rs.Target:] // exactly the target name
+				lowerInto(t, t)
 			}
-			if nd.Flags&FlagOccluded == 0 || rs.Type == dns.TypeDS && nd.Flags&FlagDelegation != 0 {
+			if hasBlock(nd, rs.Type) {
 				var err error
 				if nd.Flags&FlagDelegation != 0 && rs.Type == dns.TypeNS {
 					rs.Block, err = b.referralBlock(int32(n), set)
@@ -695,16 +702,7 @@ func coveringRun(sigs []rec, t uint16) []rec {
 // the SOA MINIMUM when that is smaller (RFC 2308 section 3).
 func (b *builder) negSOABlocks(recs []rec) error {
 	z := b.z
-	var soa []rec
-	var sig []rec
-	for _, r := range recs {
-		if r.typ == dns.TypeSOA {
-			soa = append(soa, r)
-		}
-		if r.typ == dns.TypeRRSIG && r.covered == dns.TypeSOA {
-			sig = append(sig, r)
-		}
-	}
+	soa, sig := ofType(recs, dns.TypeSOA)
 	ttl := min(soa[0].ttl, b.soaMinimum)
 	var err error
 	if z.negSOA, err = b.plainBlock(b.apex, soa, ttl); err != nil {

@@ -109,7 +109,8 @@ func (t *nameTable) grow() {
 }
 
 // lowerInto writes the lowercase form of the wire name w into dst (at
-// least len(w) long) and returns it.
+// least len(w) long) and returns it. dst may be w itself: each byte is read
+// before it is written.
 func lowerInto(dst, w []byte) []byte {
 	dst = dst[:len(w)]
 	for i := 0; i < len(w); {
@@ -123,7 +124,8 @@ func lowerInto(dst, w []byte) []byte {
 	return dst
 }
 
-// labelOffsetsInto is labelOffsets appending to dst, which the caller
+// labelOffsetsInto appends the offset of each label of the wire name w,
+// leftmost first and without the root, to dst, which the caller
 // reuses (or keeps on its stack) so that no slice is allocated per name.
 func labelOffsetsInto(dst []uint8, w []byte) []uint8 {
 	for i := 0; w[i] != 0; i += int(w[i]) + 1 {
@@ -153,7 +155,7 @@ func (b *builder) initIndex(hint int) {
 func (b *builder) lookup(w []byte) (int32, bool) {
 	h := hashName(w)
 	mask := uint32(len(b.idx) - 1)
-	for i := (h * 0x9E3779B1) & mask; ; i = (i + 1) & mask {
+	for i := slotOf(h, mask); ; i = (i + 1) & mask {
 		s := b.idx[i]
 		if s.node == 0 {
 			return 0, false
@@ -171,7 +173,7 @@ func (b *builder) lookup(w []byte) (int32, bool) {
 func (b *builder) addName(w []byte) (int32, bool) {
 	h := hashName(w)
 	mask := uint32(len(b.idx) - 1)
-	i := (h * 0x9E3779B1) & mask
+	i := slotOf(h, mask)
 	for ; b.idx[i].node != 0; i = (i + 1) & mask {
 		if s := b.idx[i]; s.hash == h && bytes.Equal(b.names[s.node-1], w) {
 			return int32(s.node - 1), false
@@ -194,7 +196,7 @@ func (b *builder) addName(w []byte) (int32, bool) {
 			if s.node == 0 {
 				continue
 			}
-			j := (s.hash * 0x9E3779B1) & mask
+			j := slotOf(s.hash, mask)
 			for b.idx[j].node != 0 {
 				j = (j + 1) & mask
 			}
@@ -280,19 +282,16 @@ func (b *builder) renumberIndex(newIdx []int32) {
 // naming it). A zone whose blocks need more grows the arena; one that
 // needs less leaves pages of it that are never written, and so never
 // resident.
-func (b *builder) reserveTable(first, count []int32) {
+func (b *builder) reserveTable() {
 	z := b.z
 	sets, blocks, wire, patches, trims := 0, 2, 0, 0, 0
 	for n := range z.nodes {
-		if first[n] < 0 {
+		recs := b.recsOf(int32(n))
+		if recs == nil {
 			continue
 		}
 		nd := &z.nodes[n]
 		owner := b.names[n]
-		recs := b.recs[first[n] : first[n]+count[n]]
-		blocked := func(t uint16) bool {
-			return nd.Flags&FlagOccluded == 0 || t == dns.TypeDS && nd.Flags&FlagDelegation != 0
-		}
 		for i := 0; i < len(recs); {
 			j := i
 			for j < len(recs) && recs[j].typ == recs[i].typ && recs[j].covered == recs[i].covered {
@@ -302,7 +301,7 @@ func (b *builder) reserveTable(first, count []int32) {
 			switch {
 			case t == dns.TypeRRSIG:
 				c := recs[i].covered
-				if c != dns.TypeRRSIG && blocked(c) && slices.ContainsFunc(recs, func(r rec) bool { return r.typ == c }) {
+				if c != dns.TypeRRSIG && hasBlock(nd, c) && slices.ContainsFunc(recs, func(r rec) bool { return r.typ == c }) {
 					blocks++
 					for _, r := range recs[i:j] {
 						wire += 12 + int(r.rdl)
@@ -311,7 +310,7 @@ func (b *builder) reserveTable(first, count []int32) {
 				}
 			default:
 				sets++
-				if blocked(t) {
+				if hasBlock(nd, t) {
 					blocks++
 					for k := i; k < j; k++ {
 						r := &recs[k]

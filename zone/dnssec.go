@@ -283,23 +283,6 @@ func (b *builder) proofBlock(owner []byte, set, sigs []rec) (uint32, error) {
 	return w.finish(len(set)+len(sigs), w.rel(), nil, 0, nil)
 }
 
-// nodeRecs returns, per node, its run of b.recs (sorted by node).
-func (b *builder) nodeRecs() [][2]int32 {
-	runs := make([][2]int32, len(b.z.nodes))
-	for i := range runs {
-		runs[i] = [2]int32{-1, -1}
-	}
-	for i := 0; i < len(b.recs); {
-		j := i
-		for j < len(b.recs) && b.recs[j].node == b.recs[i].node {
-			j++
-		}
-		runs[b.recs[i].node] = [2]int32{int32(i), int32(j)}
-		i = j
-	}
-	return runs
-}
-
 // ofType returns the records of recs of type t, and the RRSIGs among recs
 // covering t.
 func ofType(recs []rec, t uint16) (set, sigs []rec) {
@@ -332,10 +315,8 @@ func (b *builder) buildDenial() error {
 		}
 		z.wire, z.blocks, z.patches, z.trims = wire, blocks, patches, trims
 	}()
-	runs := b.nodeRecs()
 	apex := uint32(z.apexNode)
-	ar := runs[apex]
-	apexRecs := b.recs[ar[0]:ar[1]]
+	apexRecs := b.recsOf(int32(apex))
 	var hasKey, hasNSEC, hasParam bool
 	var param *rec
 	for i := range apexRecs {
@@ -367,23 +348,23 @@ func (b *builder) buildDenial() error {
 	}
 	switch {
 	case hasNSEC:
-		return b.buildNSEC(runs)
+		return b.buildNSEC()
 	case hasParam || firstNSEC3 >= 0:
 		if param == nil {
 			param = &b.recs[firstNSEC3]
 		}
-		return b.buildNSEC3(runs, param)
+		return b.buildNSEC3(param)
 	}
 	return nil
 }
 
 // authoritative reports whether node n is data the zone answers for (not
 // glue or occluded) and has records: the names an NSEC chain must list.
-func (b *builder) authoritative(n int, runs [][2]int32) bool {
-	return runs[n][0] >= 0 && b.z.nodes[n].Flags&(FlagOccluded|FlagNSEC3Owner) == 0
+func (b *builder) authoritative(n int) bool {
+	return b.first[n] >= 0 && b.z.nodes[n].Flags&(FlagOccluded|FlagNSEC3Owner) == 0
 }
 
-func (b *builder) buildNSEC(runs [][2]int32) error {
+func (b *builder) buildNSEC() error {
 	z := b.z
 	d := &denial{mode: DenialNSEC, nsecAt: make([]uint32, len(z.nodes))}
 	prev := None
@@ -401,9 +382,8 @@ func (b *builder) buildNSEC(runs [][2]int32) error {
 		}
 	}
 	for n := range z.nodes {
-		r := runs[n]
-		if r[0] >= 0 {
-			set, sigs := ofType(b.recs[r[0]:r[1]], dns.TypeNSEC)
+		if recs := b.recsOf(int32(n)); recs != nil {
+			set, sigs := ofType(recs, dns.TypeNSEC)
 			if len(set) > 0 {
 				blk, err := b.proofBlock(b.names[n], set, sigs)
 				if err != nil {
@@ -416,8 +396,8 @@ func (b *builder) buildNSEC(runs [][2]int32) error {
 				}
 				pendNext = lowerWire(b.rdataOf(&set[0])[:nameLen(b.rdataOf(&set[0]))])
 				pendOwner, pendOrd = n, set[0].ord
-			} else if b.authoritative(n, runs) {
-				warnGap(b.recs[r[0]].ord, "%s has data but no NSEC record", wireString(b.names[n]))
+			} else if b.authoritative(n) {
+				warnGap(recs[0].ord, "%s has data but no NSEC record", wireString(b.names[n]))
 			}
 		}
 		d.nsecAt[n] = prev
@@ -439,7 +419,7 @@ type nsec3Entry struct {
 	ord        uint32
 }
 
-func (b *builder) buildNSEC3(runs [][2]int32, param *rec) error {
+func (b *builder) buildNSEC3(param *rec) error {
 	z := b.z
 	prd := b.rdataOf(param)
 	if len(prd) < 5 || int(prd[4]) > len(prd)-5 {
@@ -456,11 +436,10 @@ func (b *builder) buildNSEC3(runs [][2]int32, param *rec) error {
 	}
 	var entries []nsec3Entry
 	for n := range z.nodes {
-		r := runs[n]
-		if r[0] < 0 {
+		recs := b.recsOf(int32(n))
+		if recs == nil {
 			continue
 		}
-		recs := b.recs[r[0]:r[1]]
 		set, sigs := ofType(recs, dns.TypeNSEC3)
 		if len(set) == 0 {
 			continue
@@ -490,13 +469,9 @@ func (b *builder) buildNSEC3(runs [][2]int32, param *rec) error {
 		if err != nil {
 			return b.locate(err, set[0].ord)
 		}
-		only := true
-		for i := range recs {
-			if recs[i].typ != dns.TypeNSEC3 && (recs[i].typ != dns.TypeRRSIG || recs[i].covered != dns.TypeNSEC3) {
-				only = false
-			}
-		}
-		if only {
+		// ofType split recs into the NSEC3 records and their signatures:
+		// the node holds nothing else when those are all of them.
+		if len(set)+len(sigs) == len(recs) {
 			z.nodes[n].Flags |= FlagNSEC3Owner
 		}
 		entries = append(entries, nsec3Entry{hash: h, next: rd[6+sl : 6+sl+hl], node: n, block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
@@ -543,8 +518,8 @@ func (b *builder) buildNSEC3(runs [][2]int32, param *rec) error {
 			// An insecure delegation covered by an opt-out NSEC3 has
 			// none of its own (RFC 5155 section 6), nor has an empty
 			// non-terminal that leads only to such delegations.
-			if runs[n][0] >= 0 && !(nd.Flags&FlagDelegation != 0 && entries[c].optOut) {
-				warnGap(b.recs[runs[n][0]].ord, "%s has no NSEC3 record", wireString(w))
+			if b.first[n] >= 0 && !(nd.Flags&FlagDelegation != 0 && entries[c].optOut) {
+				warnGap(b.recs[b.first[n]].ord, "%s has no NSEC3 record", wireString(w))
 			}
 			continue
 		}

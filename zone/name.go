@@ -100,37 +100,7 @@ func toWire(name string) ([]byte, error) {
 }
 
 // lowerWire returns a lowercase copy of a wire-format name.
-func lowerWire(w []byte) []byte {
-	out := make([]byte, len(w))
-	for i := 0; i < len(w); {
-		l := int(w[i])
-		out[i] = w[i]
-		for j := i + 1; j <= i+l; j++ {
-			out[j] = lowerASCII(w[j])
-		}
-		i += l + 1
-	}
-	return out
-}
-
-// lowerInPlace lowercases a wire-format name in place.
-func lowerInPlace(w []byte) {
-	for i := 0; i < len(w) && w[i] != 0; i += int(w[i]) + 1 {
-		for j := i + 1; j <= i+int(w[i]) && j < len(w); j++ {
-			w[j] = lowerASCII(w[j])
-		}
-	}
-}
-
-// labelOffsets returns the offset of each label of a wire name, leftmost
-// first, without the root.
-func labelOffsets(w []byte) []int {
-	var offs []int
-	for i := 0; w[i] != 0; i += int(w[i]) + 1 {
-		offs = append(offs, i)
-	}
-	return offs
-}
+func lowerWire(w []byte) []byte { return lowerInto(make([]byte, len(w)), w) }
 
 // countLabels is the number of labels of a wire name, the root not counted.
 func countLabels(w []byte) int {

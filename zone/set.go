@@ -30,7 +30,7 @@ func NewSet(zones []*Zone) (*Set, error) {
 			return nil, fmt.Errorf("zone %s is configured twice", z.origin)
 		}
 		h := hashName(z.apex)
-		k := (h * 0x9E3779B1) & s.mask
+		k := slotOf(h, s.mask)
 		for s.index[k].node != 0 {
 			k = (k + 1) & s.mask
 		}
@@ -54,7 +54,7 @@ func (s *Set) HasDepth(labels int) bool {
 // Find returns the index of the zone whose apex is name (lowercase wire
 // format, hash h), or -1. It allocates nothing.
 func (s *Set) Find(name []byte, h uint32) int {
-	k := (h * 0x9E3779B1) & s.mask
+	k := slotOf(h, s.mask)
 	for {
 		sl := s.index[k]
 		if sl.node == 0 {

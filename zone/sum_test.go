@@ -96,7 +96,7 @@ func TestIndexProbes(t *testing.T) {
 				t.Fatalf("%s: node %d (%s) not found", z.Origin(), i, wireString(name))
 			}
 			probes := 1
-			for k := (h * 0x9E3779B1) & z.mask; z.index[k].node != uint32(i)+1; k = (k + 1) & z.mask {
+			for k := slotOf(h, z.mask); z.index[k].node != uint32(i)+1; k = (k + 1) & z.mask {
 				probes++
 			}
 			total += probes

@@ -230,7 +230,7 @@ func (z *Zone) MemoryBytes() int {
 func (z *Zone) Find(name []byte, h uint32) uint32 { return z.find(name, h) }
 
 func (z *Zone) find(name []byte, h uint32) uint32 {
-	i := (h * 0x9E3779B1) & z.mask
+	i := slotOf(h, z.mask)
 	for {
 		s := z.index[i]
 		if s.node == 0 {
@@ -252,7 +252,7 @@ func (z *Zone) FindChild(label []byte, parent uint32, parentHash uint32) uint32 
 	h := HashLabel(parentHash, label)
 	p := &z.nodes[parent]
 	pn := z.names[p.Name : p.Name+uint32(p.Len)]
-	i := (h * 0x9E3779B1) & z.mask
+	i := slotOf(h, z.mask)
 	for {
 		s := z.index[i]
 		if s.node == 0 {
@@ -281,20 +281,19 @@ func (z *Zone) SetOf(n *Node, t uint16) uint32 {
 	return None
 }
 
+// slotOf is the first index slot probed for a name of hash h: the hash is
+// multiplied by a Fibonacci constant so that its high bits reach the slot
+// number too. Every index and name table of the package probes from here.
+func slotOf(h, mask uint32) uint32 { return (h * 0x9E3779B1) & mask }
+
 func (z *Zone) buildIndex() {
-	size := 1
-	for size < len(z.nodes)*2 {
-		size <<= 1
-	}
-	if size < 2 {
-		size = 2
-	}
+	size := indexSize(len(z.nodes))
 	z.index = make([]slot, size)
 	z.mask = uint32(size - 1)
 	for idx := range z.nodes {
 		n := &z.nodes[idx]
 		h := hashName(z.names[n.Name : n.Name+uint32(n.Len)])
-		i := (h * 0x9E3779B1) & z.mask
+		i := slotOf(h, z.mask)
 		for z.index[i].node != 0 {
 			i = (i + 1) & z.mask
 		}

@@ -726,3 +726,13 @@ func TestLoadManyWarningsNameTheirLines(t *testing.T) {
 		}
 	}
 }
+
+// labelOffsets returns the offset of each label of a wire name, leftmost
+// first, without the root.
+func labelOffsets(w []byte) []int {
+	var offs []int
+	for i := 0; w[i] != 0; i += int(w[i]) + 1 {
+		offs = append(offs, i)
+	}
+	return offs
+}
