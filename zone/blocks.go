@@ -13,7 +13,7 @@ import (
 // when the block is copied into a message) and against names earlier in
 // the block.
 type blockWriter struct {
-	z      *Zone
+	a      *arenas // where the blocks go: the table's or the proofs'
 	b      *builder
 	start  int
 	owner  []byte // lowercase wire owner the suffix codes refer to
@@ -52,7 +52,7 @@ func (b *builder) newWriter(owner []byte) *blockWriter {
 		b.wr = w
 	}
 	w.dict.reset()
-	w.z, w.b, w.start, w.owner, w.labels = b.z, b, len(b.z.wire), owner, countLabels(owner)
+	w.a, w.b, w.start, w.owner, w.labels = b.out, b, len(b.out.wire), owner, countLabels(owner)
 	w.ownerOffs = labelOffsetsInto(w.ownerOffs[:0], owner)
 	w.patch, w.frozen, w.suf = w.patch[:0], false, owner
 	return w
@@ -70,7 +70,7 @@ func (w *blockWriter) ownerSuffix(s []byte) (int, bool) {
 	return 0, false
 }
 
-func (w *blockWriter) rel() int { return len(w.z.wire) - w.start }
+func (w *blockWriter) rel() int { return len(w.a.wire) - w.start }
 
 // name writes a wire-format name. With compress set, an owner's longest
 // suffix already available (in the owner name or earlier in the block)
@@ -126,12 +126,12 @@ func (w *blockWriter) name(n []byte, compress, isOwner bool) {
 		}
 	}
 	if code >= 0 {
-		w.z.wire = append(w.z.wire, n[:offs[k]]...)
+		w.a.wire = append(w.a.wire, n[:offs[k]]...)
 		w.patch = append(w.patch, uint16(w.rel()))
-		w.z.wire = binary.BigEndian.AppendUint16(w.z.wire, uint16(code))
+		w.a.wire = binary.BigEndian.AppendUint16(w.a.wire, uint16(code))
 		return
 	}
-	w.z.wire = append(w.z.wire, n...)
+	w.a.wire = append(w.a.wire, n...)
 }
 
 // commonLabels counts the trailing labels two lowercase wire names share.
@@ -166,7 +166,7 @@ func nameLen(p []byte) int {
 
 // rr writes one record.
 func (w *blockWriter) rr(owner []byte, typ uint16, ttl uint32, rd []byte) {
-	z := w.z
+	z := w.a
 	// Knot DNS writes the root owner without its compression hint, which
 	// sets the compared name back to the query name (here the owner).
 	if len(owner) == 1 {
@@ -231,7 +231,7 @@ func (w *blockWriter) remember(n []byte, at int) {
 // nil, holds per additional group the node whose address RRsets it holds
 // if they are signed, else -1 (see additional).
 func (w *blockWriter) finish(count int, base int, trims []Trim, req int, sigNodes []int32) (uint32, error) {
-	z := w.z
+	z := w.a
 	total := w.rel()
 	if total > 65535 {
 		return None, &LoadError{Msg: "RRset of " + wireString(w.owner) + " is too large (over 65535 bytes)"}

@@ -104,6 +104,7 @@ type builder struct {
 
 	soaMinimum uint32
 	z          *Zone
+	out        *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
 }
 
 var parseErrRE = regexp.MustCompile(`^(?:(.*): )?dns: (.*) at line: (\d+):\d+$`)
@@ -329,7 +330,7 @@ func typeName(t uint16) string { return dns.Type(t).String() }
 
 func (b *builder) build() (*Zone, error) {
 	z := &Zone{origin: b.origin, file: b.file, apex: b.apex, apexLabels: countLabels(b.apex)}
-	b.z = z
+	b.z, b.out = z, &z.arenas
 
 	// The SOA: exactly one, at the apex.
 	apexNode, hasApex := b.lookup(b.apex)

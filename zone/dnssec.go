@@ -41,9 +41,7 @@ type denial struct {
 
 	// The proof blocks live in arenas of their own, apart from the
 	// table's, laid out alike (see Block).
-	blocks  []Block
-	wire    []byte
-	patches []uint16
+	arenas
 
 	// nsecAt is, per node, the proof block of the nearest node at or
 	// before it in canonical order that has an NSEC RRset: the node's own
@@ -102,7 +100,7 @@ func (z *Zone) denialBytes() int {
 	if d == nil {
 		return 0
 	}
-	return len(d.blocks)*28 + len(d.wire) + len(d.patches)*2 + len(d.nsecAt)*4 +
+	return d.arenas.bytes() + len(d.nsecAt)*4 +
 		len(d.hashes) + len(d.hashBlocks)*4 + len(d.match)*4 + len(d.wild)*4 +
 		len(d.kids)*4 + len(d.kidNodes)*4 + len(d.kidKeys)*8
 }
@@ -304,16 +302,15 @@ func ofType(recs []rec, t uint16) (set, sigs []rec) {
 // rest of the zone from being served).
 func (b *builder) buildDenial() error {
 	z := b.z
-	// Proof blocks are written by the table's block writer into empty
-	// arenas, which then become the denial index's own: the table's
-	// arenas stay as they were.
-	wire, blocks, patches, trims := z.wire, z.blocks, z.patches, z.trims
-	z.wire, z.blocks, z.patches, z.trims = nil, nil, nil, nil
+	// Proof blocks are written by the table's block writer into arenas
+	// of their own, which become the denial index's.
+	var proof arenas
+	b.out = &proof
 	defer func() {
+		b.out = &z.arenas
 		if z.denial != nil {
-			z.denial.wire, z.denial.blocks, z.denial.patches = z.wire, z.blocks, z.patches
+			z.denial.arenas = proof
 		}
-		z.wire, z.blocks, z.patches, z.trims = wire, blocks, patches, trims
 	}()
 	apex := uint32(z.apexNode)
 	apexRecs := b.recsOf(int32(apex))

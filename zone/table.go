@@ -150,15 +150,12 @@ type Zone struct {
 	apex       []byte // lowercase wire
 	apexLabels int
 
-	names   []byte
-	nodes   []Node
-	sets    []RRset
-	blocks  []Block
-	wire    []byte
-	patches []uint16
-	trims   []Trim
-	index   []slot
-	mask    uint32
+	names []byte
+	nodes []Node
+	sets  []RRset
+	arenas
+	index []slot
+	mask  uint32
 
 	// NegSOA and NegSOASig are the blocks of the SOA used in negative
 	// answers, at TTL min(SOA TTL, SOA MINIMUM) (RFC 2308 section 3).
@@ -221,8 +218,13 @@ func (z *Zone) NodeName(n *Node) []byte {
 
 // MemoryBytes is the memory held by the table's arenas.
 func (z *Zone) MemoryBytes() int {
-	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + len(z.blocks)*28 +
-		len(z.wire) + len(z.patches)*2 + len(z.trims)*4 + len(z.index)*8 + z.denialBytes()
+	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + z.arenas.bytes() +
+		len(z.index)*8 + z.denialBytes()
+}
+
+// bytes is the memory the arenas' elements take.
+func (a *arenas) bytes() int {
+	return len(a.blocks)*28 + len(a.wire) + len(a.patches)*2 + len(a.trims)*4
 }
 
 // Find returns the index of the node named name (lowercase wire format)
@@ -279,6 +281,17 @@ func (z *Zone) SetOf(n *Node, t uint16) uint32 {
 		}
 	}
 	return None
+}
+
+// arenas hold prepared answers: the blocks, the wire bytes they point into,
+// their compression patches and trims (see Block). A zone's table has one
+// set; the proof blocks of its NSEC or NSEC3 chain have another, laid out
+// alike, so that one block writer serves both.
+type arenas struct {
+	blocks  []Block
+	wire    []byte
+	patches []uint16
+	trims   []Trim
 }
 
 // slotOf is the first index slot probed for a name of hash h: the hash is
