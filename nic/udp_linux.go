@@ -283,7 +283,7 @@ func (p *UDPPort) Receive(pkts []Packet) (int, error) {
 // recv fills up to n messages. Under load a raw, non-blocking recvmmsg
 // finds packets waiting; when none are, the worker waits first in a short raw
 // poll and only then in a scheduled, blocking recvmmsg, for the reasons given
-// at xskPollRaw: raw calls spare light traffic the scheduler's hand-overs,
+// at rawWaitMS: raw calls spare light traffic the scheduler's hand-overs,
 // and the scheduled wait lets an idle server sleep.
 func (p *UDPPort) recv(n int) (uintptr, unix.Errno) {
 	msgs := uintptr(unsafe.Pointer(&p.rmsgs[0]))
@@ -292,8 +292,8 @@ func (p *UDPPort) recv(n int) (uintptr, unix.Errno) {
 		return r, e
 	}
 	if !p.quiet {
-		pfd := unix.PollFd{Fd: int32(p.fd), Events: unix.POLLIN}
-		if k, _, _ := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&pfd)), 1, rawWaitMS); k > 0 {
+		pfd := [1]unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+		if pollRaw(pfd[:], rawWaitMS) > 0 {
 			r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(p.fd), msgs, uintptr(n), unix.MSG_DONTWAIT, 0, 0)
 			if e != unix.EAGAIN {
 				return r, e

@@ -288,11 +288,11 @@ func (p *XDPPort) wait(want uint32) uint32 {
 		// poll on an AF_XDP socket also wakes the driver when the fill ring
 		// asked for it, so no separate fill-ring kick is needed here. While
 		// traffic flows, the first wait of an idle spell is raw and short
-		// (see xskPollRaw), the rest scheduled.
+		// (see rawWaitMS), the rest scheduled.
 		if first && !p.quiet {
-			xskPollRaw(&p.pollFds, min(ms, rawWaitMS))
+			pollRaw(p.pollFds[:], min(ms, rawWaitMS))
 		} else {
-			xskPoll(&p.pollFds, ms)
+			pollSched(p.pollFds[:], ms)
 		}
 		if p.closed.Load() {
 			return 0

@@ -272,43 +272,6 @@ func xskKickFill(fd int) {
 	unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 }
 
-// The port's kicks are raw system calls, and so is the first, short wait
-// of an idle spell while traffic flows: they do not tell the Go scheduler
-// they block. Under light traffic a worker sleeps in poll once per small
-// batch, and a scheduled system call then costs more than the answers: the
-// runtime hands the worker's P away, its monitor thread wakes to do so and is
-// woken again when the call returns, and the worker must win a P back. A raw
-// call keeps its P, which is why the control plane gives the process a P per
-// worker on top of one per CPU. A raw wait lasts at most rawWaitMS, well
-// under the 10 ms after which the runtime preempts a goroutine that seems to
-// run (its signal would end the wait with EINTR, harmlessly). Once a whole
-// idle interval passes without traffic, the port waits with scheduled calls
-// only until traffic returns, so that an idle server sleeps: raw waits kept
-// the monitor thread busy even then.
-//
-// Measured here with one AF_XDP worker at 20k queries/s (kxdpgun), CPU per
-// answer: 5.7-6.0 µs with scheduled waits, 3.3-3.8 µs with this scheme; an
-// idle daemon with six workers: 2-3 ms of CPU per second either way (22 ms
-// with raw waits always).
-
-// rawWaitMS bounds the raw wait at the start of an idle spell.
-const rawWaitMS = 5
-
-// xskPollRaw is xskPoll as a raw system call; timeoutMS must not exceed
-// rawWaitMS.
-func xskPollRaw(fds *[2]unix.PollFd, timeoutMS int) {
-	fds[0].Revents, fds[1].Revents = 0, 0
-	unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 2, uintptr(timeoutMS))
-}
-
-// xskPoll waits up to timeoutMS for fds[0] to become readable or fds[1] (the
-// close eventfd) to be signalled. The array lives in the port, so this makes
-// no allocation.
-func xskPoll(fds *[2]unix.PollFd, timeoutMS int) {
-	fds[0].Revents, fds[1].Revents = 0, 0
-	unix.Syscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 2, uintptr(timeoutMS))
-}
-
 // frameFrom returns the UMEM bytes of the frame holding address addr, from addr
 // to the frame's end. The slice aliases the mapping (no copy, no allocation).
 func (u *umem) frameFrom(addr uint64) []byte {
