@@ -340,13 +340,7 @@ func TestTCP(t *testing.T) {
 			}
 			defer c.Close()
 			// A query answered proves the server took the connection.
-			q := new(dns.Msg)
-			q.SetQuestion("example.", dns.TypeSOA)
-			c.SetDeadline(time.Now().Add(queryTimeout))
-			if err := c.WriteMsg(q); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.ReadMsg(); err != nil {
+			if _, err := connExchange(c, "example.", dns.TypeSOA); err != nil {
 				t.Fatalf("connection %d of 4: %v", i+1, err)
 			}
 			held = append(held, c)

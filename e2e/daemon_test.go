@@ -236,15 +236,7 @@ func (d *daemon) ringctl(args ...string) (string, int) {
 	cmd := exec.Command(ringctlBin, append([]string{"-s", d.control}, args...)...)
 	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			d.t.Fatalf("ringctl %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return string(out), code
+	return string(out), exitCode(d.t, fmt.Sprintf("ringctl %v", args), err)
 }
 
 // runRingdns runs ringdns to completion (the check subcommand).
@@ -254,11 +246,5 @@ func runRingdns(t *testing.T, args ...string) (string, int) {
 	cmd.Dir = repoRoot
 	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			return string(out), ee.ExitCode()
-		}
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return string(out), exitCode(t, "ringdns", err)
 }

@@ -95,6 +95,23 @@ func exchange(addr netip.AddrPort, tcp bool, name string, qtype uint16) (*dns.Ms
 	return r, nil
 }
 
+// connExchange asks one question over an open DNS connection (TCP), for
+// the tests that keep a connection across reloads or hold it open, and
+// checks the reply's ID.
+func connExchange(c *dns.Conn, name string, qtype uint16) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	c.SetDeadline(time.Now().Add(queryTimeout))
+	if err := c.WriteMsg(q); err != nil {
+		return nil, err
+	}
+	r, err := c.ReadMsg()
+	if err == nil && r.Id != q.Id {
+		err = fmt.Errorf("reply id %d to query %d", r.Id, q.Id)
+	}
+	return r, err
+}
+
 // mustExchange is exchange that fails the test on error.
 func mustExchange(t *testing.T, addr netip.AddrPort, tcp bool, name string, qtype uint16) *dns.Msg {
 	t.Helper()
@@ -153,13 +170,21 @@ func (d *daemon) waitExit(limit time.Duration) int {
 	case <-time.After(limit):
 		d.t.Fatalf("ringdns still running after %v\n%s", limit, d.out.String())
 	}
-	if d.waitErr == nil {
+	return exitCode(d.t, "waiting for ringdns", d.waitErr)
+}
+
+// exitCode is the exit status err reports from waiting for a process: 0
+// for nil, the status for an *exec.ExitError. Any other error (the process
+// could not be started or waited for) fails t.
+func exitCode(t testing.TB, what string, err error) int {
+	t.Helper()
+	if err == nil {
 		return 0
 	}
-	if ee, ok := d.waitErr.(*exec.ExitError); ok {
+	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	}
-	d.t.Fatalf("waiting for ringdns: %v", d.waitErr)
+	t.Fatalf("%s: %v", what, err)
 	return -1
 }
 
@@ -212,13 +237,7 @@ func runDaemonToExit(t *testing.T, limit time.Duration, args ...string) (string,
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); ok {
-			return buf.String(), ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return buf.String(), 0
+		return buf.String(), exitCode(t, "ringdns", err)
 	case <-time.After(limit):
 		cmd.Process.Kill()
 		<-done

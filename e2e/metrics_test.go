@@ -26,8 +26,15 @@ func scrape(t *testing.T, addr string) (map[string]float64, http.Header) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %s, %v\n%s", resp.Status, err, body)
 	}
+	return parseMetrics(t, string(body)), resp.Header
+}
+
+// parseMetrics returns each sample line's value of a metrics page in
+// Prometheus text format by its name with labels, exactly as written.
+func parseMetrics(t *testing.T, body string) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || line[0] == '#' {
@@ -40,7 +47,7 @@ func scrape(t *testing.T, addr string) (map[string]float64, http.Header) {
 		}
 		out[line[:i]] = v
 	}
-	return out, resp.Header
+	return out
 }
 
 // sumMetric adds the samples of one metric whose labels contain every

@@ -227,17 +227,7 @@ func (c *loadClient) run(stop <-chan struct{}, published func(uint32) bool) {
 		if conn == nil {
 			return exchange(c.addr, false, name, qtype)
 		}
-		q := new(dns.Msg)
-		q.SetQuestion(name, qtype)
-		conn.SetDeadline(time.Now().Add(queryTimeout))
-		if err := conn.WriteMsg(q); err != nil {
-			return nil, err
-		}
-		r, err := conn.ReadMsg()
-		if err == nil && r.Id != q.Id {
-			err = fmt.Errorf("reply id %d to query %d", r.Id, q.Id)
-		}
-		return r, err
+		return connExchange(conn, name, qtype)
 	}
 	var last uint32
 	// The pause keeps the clients from taking both CPUs of a small machine
@@ -361,13 +351,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	defer persist.Close()
 	persistSerial := func() (uint32, error) {
-		q := new(dns.Msg)
-		q.SetQuestion(origin, dns.TypeSOA)
-		persist.SetDeadline(time.Now().Add(queryTimeout))
-		if err := persist.WriteMsg(q); err != nil {
-			return 0, err
-		}
-		r, err := persist.ReadMsg()
+		r, err := connExchange(persist, origin, dns.TypeSOA)
 		if err != nil {
 			return 0, err
 		}

@@ -180,11 +180,7 @@ func TestDefaultRun(t *testing.T) {
 	// the daemon prints its hint: wait for the hint a little.
 	for _, hint := range []string{"kdig @127.0.0.1 -p 5353 example. SOA", "kdig @::1 -p 5353 example. SOA",
 		"ringctl -s " + d.control + " status"} {
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(d.out.String(), hint) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if !strings.Contains(d.out.String(), hint) {
+		if !poll(5*time.Second, func() bool { return strings.Contains(d.out.String(), hint) }) {
 			t.Errorf("startup output lacks the hint %q:\n%s", hint, d.out.String())
 		}
 	}
@@ -212,15 +208,7 @@ func TestDefaultRun(t *testing.T) {
 // stopCode sends SIGTERM and returns the exit code.
 func (d *daemon) stopCode() int {
 	d.t.Helper()
-	err := d.stop()
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	d.t.Fatalf("ringdns: %v", err)
-	return -1
+	return exitCode(d.t, "ringdns", d.stop())
 }
 
 // TestConfigFile serves from a TOML file and checks the flags that override

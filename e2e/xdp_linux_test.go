@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,7 +147,7 @@ func (n *xdpNet) kdig(t *testing.T, args ...string) string {
 
 // scrapeMetrics fetches the daemon's metrics from the client namespace over
 // TCP, which also proves that TCP to the server's address reaches the
-// kernel past the XDP program.
+// kernel past the XDP program, and returns the page without its HTTP header.
 func (n *xdpNet) scrapeMetrics() (string, error) {
 	var conn net.Conn
 	if err := netns.Do(n.ClientNS, func() error {
@@ -171,20 +169,11 @@ func (n *xdpNet) scrapeMetrics() (string, error) {
 	if !bytes.HasPrefix(body, []byte("HTTP/1.0 200")) && !bytes.HasPrefix(body, []byte("HTTP/1.1 200")) {
 		return "", fmt.Errorf("metrics: %.200s", body)
 	}
-	return string(body), nil
-}
-
-// xdpMetricValue returns the value of one sample in Prometheus text format.
-func xdpMetricValue(body, name, labels string) (float64, bool) {
-	sc := bufio.NewScanner(strings.NewReader(body))
-	prefix := name + "{" + labels + "} "
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f, err == nil
-		}
+	_, page, ok := bytes.Cut(body, []byte("\r\n\r\n"))
+	if !ok {
+		return "", fmt.Errorf("metrics: no end of the HTTP header in %.200s", body)
 	}
-	return 0, false
+	return string(page), nil
 }
 
 // linkShow returns ip -d link show of the server interface.
@@ -329,10 +318,11 @@ func testXDPDaemon(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatalf("metrics over TCP with the XDP program attached: %v", err)
 	}
+	metrics := parseMetrics(t, body)
 	var metricTx float64
 	for _, q := range []int{0, 1} {
-		v, ok := xdpMetricValue(body, "ringdns_xdp_tx_packets_total", fmt.Sprintf(`worker="xdp%d"`, q))
-		if !ok {
+		v, n := sumMetric(metrics, "ringdns_xdp_tx_packets_total", fmt.Sprintf(`worker="xdp%d"`, q))
+		if n == 0 {
 			t.Errorf("metrics have no ringdns_xdp_tx_packets_total for worker xdp%d", q)
 		}
 		metricTx += v
@@ -347,16 +337,12 @@ func testXDPDaemon(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	<-d.exited
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		show := n.linkShow(t)
-		if !strings.Contains(show, "prog/xdp") && !strings.Contains(show, " xdp ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("XDP program still attached to %s 5 s after kill -9:\n%s", n.ServerIf, show)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var show string
+	if !poll(5*time.Second, func() bool {
+		show = n.linkShow(t)
+		return !strings.Contains(show, "prog/xdp") && !strings.Contains(show, " xdp ")
+	}) {
+		t.Fatalf("XDP program still attached to %s 5 s after kill -9:\n%s", n.ServerIf, show)
 	}
 	// With the program gone the kernel handles port 53 again, and nothing
 	// listens there any more.
