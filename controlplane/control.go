@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,10 +62,8 @@ type ControlServer struct {
 	handler ControlHandler
 	log     *slog.Logger
 
-	stopping atomic.Bool
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
+	conns  connSet
+	accept sync.WaitGroup // the accept loop
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
@@ -95,58 +92,25 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	s := &ControlServer{path: path, ln: ln, handler: h, log: log, conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.serve()
+	s := &ControlServer{path: path, ln: ln, handler: h, log: log}
+	s.accept.Add(1)
+	go func() {
+		defer s.accept.Done()
+		s.conns.acceptLoop(s.ln, maxControlConns, s.log, s.serveConn, nil)
+	}()
 	return s, nil
 }
 
 // Path is the socket's file name.
 func (s *ControlServer) Path() string { return s.path }
 
-func (s *ControlServer) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warn("control socket accept", "err", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		s.mu.Lock()
-		if s.stopping.Load() || len(s.conns) >= maxControlConns {
-			s.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c)
-	}
-}
-
 func (s *ControlServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
+	defer s.conns.done(c)
 	r := bufio.NewReaderSize(c, 4096)
 	enc := json.NewEncoder(c)
 	for {
 		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
-		// Close sets stopping before it shortens the deadlines of open
-		// connections. Checked after this connection set its own deadline,
-		// it means either Close's deadline comes later and wins, or the
-		// connection sees stopping here and ends; never does a deadline
-		// set here outlast Close.
-		if s.stopping.Load() {
+		if s.conns.stopped() { // see connSet.stopped
 			return
 		}
 		line, err := readLine(r, MaxControlRequest)
@@ -222,17 +186,10 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // Close stops accepting, closes every connection and removes the socket
 // file.
 func (s *ControlServer) Close() error {
-	s.stopping.Store(true)
-	s.mu.Lock()
-	for c := range s.conns {
-		// A command in progress finishes and its reply is written (the
-		// write has a deadline of its own); the connection ends at its
-		// next read.
-		c.SetReadDeadline(time.Now())
-	}
-	s.mu.Unlock()
+	s.conns.stop()
 	err := s.ln.Close()
-	s.wg.Wait()
+	s.accept.Wait()
+	s.conns.wait(0)
 	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}

@@ -40,10 +40,7 @@ type TCPServer struct {
 	garbage  atomic.Uint64 // connections closed for a malformed length
 	timeouts atomic.Uint64 // connections closed idle or stalled
 
-	stopping atomic.Bool
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
+	conns connSet
 }
 
 // TCPStats are the TCP server's connection counters.
@@ -61,7 +58,7 @@ type TCPStats struct {
 func NewTCPServer(ln net.Listener, answer func() AnswerFunc, idle time.Duration, maxConns int,
 	counters *dataplane.Counters, log *slog.Logger) *TCPServer {
 	return &TCPServer{ln: ln, answer: answer, idle: idle, maxConns: maxConns, counters: counters,
-		log: log, conns: map[net.Conn]struct{}{}}
+		log: log}
 }
 
 // SnapshotAnswer adapts the published snapshot pointer to the TCP server.
@@ -80,33 +77,13 @@ func (s *TCPServer) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *TCPServer) Serve() error {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Running out of file descriptors is transient; back off a
-			// little instead of spinning.
-			s.log.Warn("tcp accept", "err", err)
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		s.mu.Lock()
-		if s.stopping.Load() || len(s.conns) >= s.maxConns {
-			s.mu.Unlock()
-			s.refused.Add(1)
-			// RFC 7766 section 6.2.2 lets a server close connections it
-			// cannot serve; the client retries or falls back.
-			c.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
+	// RFC 7766 section 6.2.2 lets a server close connections it cannot
+	// serve; the client retries or falls back.
+	s.conns.acceptLoop(s.ln, s.maxConns, s.log, func(c net.Conn) {
 		s.accepted.Add(1)
-		go s.serveConn(c)
-	}
+		s.serveConn(c)
+	}, func() { s.refused.Add(1) })
+	return nil
 }
 
 // serveConn answers the queries of one connection in order. A query's
@@ -114,19 +91,13 @@ func (s *TCPServer) Serve() error {
 // server begins waiting for it, so a client that trickles bytes is closed
 // just like a silent one.
 func (s *TCPServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
+	defer s.conns.done(c)
 	r := bufio.NewReaderSize(c, 4096)
 	w := bufio.NewWriterSize(c, 4096)
 	buf := make([]byte, 2+65535)
 	for {
 		c.SetReadDeadline(time.Now().Add(s.idle))
-		if s.stopping.Load() {
+		if s.conns.stopped() { // see connSet.stopped
 			return
 		}
 		if _, err := io.ReadFull(r, buf[:2]); err != nil {
@@ -180,38 +151,16 @@ func (s *TCPServer) noteReadErr(err error) {
 
 // Stats reads the connection counters.
 func (s *TCPServer) Stats() TCPStats {
-	s.mu.Lock()
-	open := len(s.conns)
-	s.mu.Unlock()
 	return TCPStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Garbage: s.garbage.Load(),
-		Timeouts: s.timeouts.Load(), Open: open}
+		Timeouts: s.timeouts.Load(), Open: s.conns.open()}
 }
 
 // Close stops accepting and ends every connection after the query in hand.
 // A connection whose reply cannot be written within a second is closed
 // under it.
 func (s *TCPServer) Close() error {
-	s.stopping.Store(true)
-	s.mu.Lock()
-	for c := range s.conns {
-		// The connection goroutine checks stopping after setting its own
-		// deadline, so this deadline is never overwritten by a longer one
-		// that would keep Close waiting.
-		c.SetReadDeadline(time.Now())
-	}
-	s.mu.Unlock()
+	s.conns.stop()
 	err := s.ln.Close()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		<-done
-	}
+	s.conns.wait(time.Second)
 	return err
 }
