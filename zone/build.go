@@ -103,7 +103,11 @@ type builder struct {
 	sigFix   []sigFix
 
 	soaMinimum uint32
-	z          *Zone
+	// parent is, per node, the node one label up (-1 for the apex); every
+	// ancestor of a node is a node (placeNames makes the empty
+	// non-terminals).
+	parent []int32
+	z      *Zone
 	out        *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
 }
 
@@ -470,10 +474,12 @@ func (b *builder) build() (*Zone, error) {
 	// data several levels below it, under empty non-terminals, is found.
 	dnameAbove := make([]int32, len(z.nodes))
 	var parents parentFinder
+	b.parent = make([]int32, len(z.nodes))
 	for n := range z.nodes {
 		dnameAbove[n] = -1
 		w := b.names[n]
 		p := parents.visit(b, int32(n))
+		b.parent[n] = p
 		if len(w) == len(b.apex) {
 			continue
 		}

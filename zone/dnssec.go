@@ -135,39 +135,20 @@ func (z *Zone) WideChildren(n uint32) (keys []uint64, kids []uint32, end uint32,
 	return d.kidKeys[e+1 : e+1+c], d.kidNodes[e+1 : e+1+c], d.kidNodes[e+1+c], true
 }
 
-// buildChildren indexes the children of the nodes that have many. The
-// nodes are in canonical order, a depth-first walk of the tree in which
-// every name between the apex and a node is a node too (empty
-// non-terminals included), so a node's parent is the nearest node before
-// it with one label less and a stack of the current path finds it.
-func (d *denial) buildChildren(z *Zone) {
+// buildChildren indexes the children of the nodes that have many, from
+// each node's parent as the build found it (-1 for the apex).
+func (d *denial) buildChildren(z *Zone, parent []int32) {
 	n := len(z.nodes)
-	parent := make([]uint32, n)
+	// Nodes are in canonical order, so each node's subtree is the run of
+	// nodes from it up to end, which a pass from the last node up collects.
 	nkids := make([]uint32, n)
 	end := make([]uint32, n)
-	var path []uint32
-	for i := range z.nodes {
-		l := z.nodes[i].Labels
-		for len(path) > 0 && z.nodes[path[len(path)-1]].Labels >= l {
-			end[path[len(path)-1]] = uint32(i)
-			path = path[:len(path)-1]
-		}
-		parent[i] = None
-		if len(path) > 0 {
-			p := path[len(path)-1]
-			if z.nodes[p].Labels != l-1 {
-				// A missing ancestor: the tree is not what the
-				// search needs, and below() keeps to its binary
-				// search.
-				return
-			}
-			parent[i] = p
+	for i := n - 1; i >= 0; i-- {
+		end[i] = max(end[i], uint32(i)+1)
+		if p := parent[i]; p >= 0 {
 			nkids[p]++
+			end[p] = max(end[p], end[i])
 		}
-		path = append(path, uint32(i))
-	}
-	for _, p := range path {
-		end[p] = uint32(n)
 	}
 	kids := make([]uint32, n)
 	total := 0
@@ -187,7 +168,7 @@ func (d *denial) buildChildren(z *Zone) {
 	fill := make([]uint32, n) // per wide node, its children placed so far
 	for i := range z.nodes {
 		p := parent[i]
-		if p == None || kids[p] == None {
+		if p < 0 || kids[p] == None {
 			continue
 		}
 		e := kids[p]
@@ -402,7 +383,7 @@ func (b *builder) buildNSEC() error {
 	if pendOwner >= 0 && !bytes.Equal(pendNext, b.apex) {
 		warnGap(pendOrd, "the last NSEC, at %s, points to %s instead of the apex", wireString(b.names[pendOwner]), wireString(pendNext))
 	}
-	d.buildChildren(z)
+	d.buildChildren(z, b.parent)
 	z.denial = d
 	return nil
 }
