@@ -59,6 +59,20 @@ type ZoneFile struct {
 // pinned to cpu (or unpinned when cpu < 0), and waits until it answers the
 // zone's SOA over UDP (at most timeout).
 func StartServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir string, cpu int, timeout time.Duration) (*Server, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := startServer(kind, bins, t, z, dir, cpu, timeout)
+		// The kernel releases the AF_XDP sockets of the previous server
+		// a moment after its process has exited, and the rounds start
+		// the next server at once: a bind that finds the queue still
+		// taken is tried again, as kxdpgun's is.
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "resource busy") {
+			return s, err
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func startServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir string, cpu int, timeout time.Duration) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
