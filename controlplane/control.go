@@ -67,17 +67,11 @@ type ControlServer struct {
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
-// socket left by a crashed daemon is removed; a socket that still accepts
-// connections belongs to a running daemon and is an error.
+// socket left by a crashed daemon is removed; anything else already at path
+// is an error (see removeStaleSocket).
 func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlServer, error) {
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("control socket %s: another ringdns is running there", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("control socket %s: removing stale socket: %w", path, err)
-		}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
 	}
 	// The umask makes the kernel create the socket file with mode 0600, so
 	// there is no moment in which another user could connect. The umask is
@@ -99,6 +93,65 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 		s.conns.acceptLoop(s.ln, maxControlConns, s.log, s.serveConn, nil)
 	}()
 	return s, nil
+}
+
+// removeStaleSocket removes the socket file at path if nobody listens on
+// it, which is what a daemon killed with SIGKILL leaves behind. Anything
+// else is refused and left alone: -control naming an existing file by
+// mistake must not delete it, a symbolic link may point anywhere, and a
+// socket that accepts connections, or that this process may not connect to,
+// belongs to someone else.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("control socket %s: the path %s, not a socket; remove it or choose another path with -control or server.control",
+			path, describeFileType(fi.Mode()))
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("control socket %s: something is listening on it (another ringdns?); stop it or choose another path", path)
+	}
+	// Only a refused connection says nobody listens. A full backlog, a
+	// timeout or a permission error says nothing of the kind.
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("control socket %s: a socket is there and connecting to it failed (%v); not removing it", path, err)
+	}
+	// The file removed must be the socket just probed, not something put
+	// in its place meanwhile.
+	if again, err := os.Lstat(path); err != nil || !os.SameFile(fi, again) {
+		return fmt.Errorf("control socket %s: replaced while checking whether it was stale; not removing it", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("control socket %s: removing stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// describeFileType says what kind of file a mode is, for errors.
+func describeFileType(m os.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "is a regular file"
+	case os.ModeDir:
+		return "is a directory"
+	case os.ModeSymlink:
+		return "is a symbolic link"
+	case os.ModeNamedPipe:
+		return "is a named pipe"
+	case os.ModeSocket:
+		return "is a socket"
+	case os.ModeDevice, os.ModeDevice | os.ModeCharDevice:
+		return "is a device"
+	default:
+		return "is a " + m.Type().String() + " file"
+	}
 }
 
 // Path is the socket's file name.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -165,15 +166,7 @@ func TestControlSocketLifecycle(t *testing.T) {
 	path := filepath.Join(dir, "c.sock")
 
 	// A stale socket file (nobody listening) is replaced.
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	ln.Close()
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("stale socket not left behind: %v", err)
-	}
+	staleSocket(t, path)
 	s, err := ListenControl(path, echoHandler{}, quietLog())
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
@@ -256,5 +249,99 @@ func TestControlCloseRacesNewConnection(t *testing.T) {
 			t.Fatalf("round %d: Close still waiting after 5 s with a fresh connection open", i)
 		}
 		c.Close()
+	}
+}
+
+// TestControlRefusesWhatIsNotAStaleSocket checks that ListenControl removes
+// only a socket file nobody listens on: anything else at the path (a file
+// the operator mistyped -control onto, a directory, a symbolic link, a live
+// socket) is left alone and named in the error.
+func TestControlRefusesWhatIsNotAStaleSocket(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, path string)
+		want string // in the error
+	}{
+		{"regular file", func(t *testing.T, path string) {
+			writeFile(t, path, "precious data\n")
+		}, "is a regular file"},
+		{"empty file", func(t *testing.T, path string) {
+			writeFile(t, path, "")
+		}, "is a regular file"},
+		{"directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a directory"},
+		{"symbolic link to a file", func(t *testing.T, path string) {
+			target := path + ".target"
+			writeFile(t, target, "precious data\n")
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a symbolic link"},
+		{"dangling symbolic link", func(t *testing.T, path string) {
+			if err := os.Symlink(path+".nowhere", path); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a symbolic link"},
+		{"symbolic link to a stale socket", func(t *testing.T, path string) {
+			target := path + ".target"
+			staleSocket(t, target)
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a symbolic link"},
+		{"named pipe", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a named pipe"},
+		{"live socket", func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+		}, "something is listening on it"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.sock")
+			tc.make(t, path)
+			before, err := os.Lstat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ListenControl(path, echoHandler{}, quietLog())
+			if err == nil {
+				s.Close()
+				t.Fatalf("ListenControl took over the path")
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name %s and say %q", err, path, tc.want)
+			}
+			after, err := os.Lstat(path)
+			if err != nil {
+				t.Fatalf("the %s is gone: %v", tc.name, err)
+			}
+			if !os.SameFile(before, after) || before.Mode() != after.Mode() || before.Size() != after.Size() {
+				t.Errorf("the %s was changed: %v %d, now %v %d", tc.name, before.Mode(), before.Size(), after.Mode(), after.Size())
+			}
+		})
+	}
+}
+
+// staleSocket leaves a socket file at path that nobody listens on, as a
+// daemon killed with SIGKILL does.
+func staleSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("stale socket not left behind: %v", err)
 	}
 }
