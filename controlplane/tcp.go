@@ -90,14 +90,25 @@ func (s *TCPServer) Serve() error {
 // whole message must arrive within the idle timeout that starts when the
 // server begins waiting for it, so a client that trickles bytes is closed
 // just like a silent one.
+//
+// Replies are written through a buffer so that the replies to queries
+// pipelined in one segment leave together, but each query is answered on
+// its own (RFC 7766 section 6.2.1): whatever is buffered is flushed before
+// the server waits for bytes that have not arrived, and before the
+// connection ends for any reason, so a reply is never held hostage by the
+// query after it.
 func (s *TCPServer) serveConn(c net.Conn) {
 	defer s.conns.done(c)
 	r := bufio.NewReaderSize(c, 4096)
 	w := bufio.NewWriterSize(c, 4096)
+	defer s.flush(c, w)
 	buf := make([]byte, 2+65535)
 	for {
 		c.SetReadDeadline(time.Now().Add(s.idle))
 		if s.conns.stopped() { // see connSet.stopped
+			return
+		}
+		if !frameBuffered(r) && !s.flush(c, w) {
 			return
 		}
 		if _, err := io.ReadFull(r, buf[:2]); err != nil {
@@ -132,14 +143,27 @@ func (s *TCPServer) serveConn(c net.Conn) {
 		if _, err := w.Write(buf[:2+m]); err != nil {
 			return
 		}
-		// Replies to pipelined queries already buffered are sent together;
-		// otherwise the reply goes out now.
-		if r.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return
-			}
-		}
 	}
+}
+
+// frameBuffered reports whether r holds a whole length-prefixed message,
+// which can be read without waiting for the client.
+func frameBuffered(r *bufio.Reader) bool {
+	if r.Buffered() < 2 {
+		return false
+	}
+	l, _ := r.Peek(2)
+	return r.Buffered() >= 2+int(binary.BigEndian.Uint16(l))
+}
+
+// flush sends the replies buffered in w, under the idle timeout as every
+// write is. It reports whether the connection may go on.
+func (s *TCPServer) flush(c net.Conn, w *bufio.Writer) bool {
+	if w.Buffered() == 0 {
+		return true
+	}
+	c.SetWriteDeadline(time.Now().Add(s.idle))
+	return w.Flush() == nil
 }
 
 func (s *TCPServer) noteReadErr(err error) {

@@ -243,3 +243,76 @@ func TestTCPCloseWithOpenConnections(t *testing.T) {
 	}
 	expectClosed(t, c, 2*time.Second)
 }
+
+// TestTCPReplyNotHeldBack checks that each query is answered on its own
+// (RFC 7766 section 6.2.1): a reply must go out even when the bytes that
+// follow its query are the start of a query that never completes, or a
+// message that ends the connection.
+func TestTCPReplyNotHeldBack(t *testing.T) {
+	response := query(2, 0)
+	response[4] |= 0x80 // QR=1
+	for _, c := range []struct {
+		name string
+		next []byte // sent in the same write as a complete query
+		// closes says the server ends the connection after the reply;
+		// otherwise it waits for the rest of next until the idle timeout.
+		closes bool
+	}{
+		{"partial length", []byte{0}, false},
+		{"partial query", query(2, 0)[:5], false},
+		{"garbage frame", []byte{0, 5, 1, 2, 3, 4, 5}, true},
+		{"zero-length frame", []byte{0, 0}, true},
+		{"response", response, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The idle timeout is longer than the wait for the reply, so a
+			// reply held back until the connection ends is not mistaken
+			// for one sent on time.
+			s, _ := startTCP(t, 4*time.Second, 4)
+			conn, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(append(query(1, 0), c.next...)); err != nil {
+				t.Fatal(err)
+			}
+			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			var l [2]byte
+			if _, err := io.ReadFull(conn, l[:]); err != nil {
+				t.Fatalf("no reply to the complete query within 2 s: %v", err)
+			}
+			m := make([]byte, binary.BigEndian.Uint16(l[:]))
+			if _, err := io.ReadFull(conn, m); err != nil || binary.BigEndian.Uint16(m) != 1 {
+				t.Fatalf("reply: %x, %v; want id 1", m, err)
+			}
+			if c.closes {
+				expectClosed(t, conn, 2*time.Second)
+			}
+		})
+	}
+}
+
+// TestTCPReplyBeforeIdleClose sends a query and the start of another that
+// never completes: the first reply must reach the client before the idle
+// timeout closes the connection.
+func TestTCPReplyBeforeIdleClose(t *testing.T) {
+	s, _ := startTCP(t, 300*time.Millisecond, 4)
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(append(query(1, 0), 0, 14, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the close first, reading everything sent before it.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed cleanly after the idle timeout: %v", err)
+	}
+	if len(got) != 2+14 || binary.BigEndian.Uint16(got[2:]) != 1 {
+		t.Fatalf("before the close the server sent %x, want the reply to query 1", got)
+	}
+}
