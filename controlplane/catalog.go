@@ -27,6 +27,11 @@ var ErrNoZones = errors.New("no zone loaded")
 // configured.
 var ErrUnknownZone = errors.New("zone not configured")
 
+// MaxReloadZones bounds the zone names in one reload request. Each name is
+// looked up among the configured zones; more than this is a script gone
+// wrong, and a reload without names reloads every zone anyway.
+const MaxReloadZones = 1024
+
 // Catalog holds the configured zones, the version of each that is being
 // served, and the published snapshot. It is the only writer of the snapshot
 // pointer that the workers and the TCP server read.
@@ -138,13 +143,19 @@ func (c *Catalog) Load() (*ReloadResult, error) {
 
 // Reload re-reads the named zones (every zone when names is empty), keeps
 // the served version of any zone that fails, and publishes the result with
-// one pointer swap. The error is about the request itself (an unknown
-// zone); failed zones are reported in the result.
+// one pointer swap. A zone named more than once, in any spelling that
+// names the same zone, is reloaded once. The error is about the request
+// itself (an unknown zone, too many names); failed zones are reported in
+// the result.
 func (c *Catalog) Reload(names []string) (*ReloadResult, error) {
 	return c.reload(names)
 }
 
 func (c *Catalog) reload(names []string) (*ReloadResult, error) {
+	if len(names) > MaxReloadZones {
+		return nil, fmt.Errorf("reload names %d zones; at most %d per request (split the list, or reload without names to reload every zone)",
+			len(names), MaxReloadZones)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := time.Now()
@@ -152,12 +163,16 @@ func (c *Catalog) reload(names []string) (*ReloadResult, error) {
 	todo := c.entries
 	if len(names) > 0 {
 		todo = nil
+		seen := make(map[*zoneEntry]bool, len(names))
 		for _, n := range names {
 			e := c.find(CanonicalOrigin(n))
 			if e == nil {
 				return nil, fmt.Errorf("%w: %s", ErrUnknownZone, CanonicalOrigin(n))
 			}
-			todo = append(todo, e)
+			if !seen[e] {
+				seen[e] = true
+				todo = append(todo, e)
+			}
 		}
 	}
 

@@ -180,3 +180,75 @@ func TestCatalogMissingFile(t *testing.T) {
 		t.Errorf("CheckZones = %+v, %v", res, err)
 	}
 }
+
+// TestCatalogReloadDuplicateNames checks that a zone named more than once
+// in one reload, in any of the spellings zone names compare equal under, is
+// read and built once, and that a request naming more zones than the bound
+// is refused before any work.
+func TestCatalogReloadDuplicateNames(t *testing.T) {
+	cat, dir := newTestCatalog(t, "a.test.", zoneText("a.test.", 1), "b.test.", zoneText("b.test.", 10))
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	// A broken file makes every attempt count: each build of it fails and
+	// adds one to the zone's failures.
+	writeFile(t, filepath.Join(dir, "a.test.zone"), brokenZone)
+	for _, tc := range []struct {
+		name  string
+		names []string
+		want  []string // the zones reloaded, in order
+	}{
+		{"same spelling", []string{"a.test.", "a.test."}, []string{"a.test."}},
+		{"case and trailing dot", []string{"a.test", "A.TEST.", "b.test", "a.Test", "B.TEST."}, []string{"a.test.", "b.test."}},
+		{"as many as allowed", manyNames("A.test", MaxReloadZones), []string{"a.test."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := zoneFailures(t, cat, "a.test.")
+			res, err := cat.Reload(tc.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, z := range res.Zones {
+				got = append(got, z.Origin)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("reloaded %d zones (%.40s...), want %v", len(got), strings.Join(got, " "), tc.want)
+			}
+			if n := zoneFailures(t, cat, "a.test.") - before; n != 1 {
+				t.Errorf("a.test. was built %d times, want once", n)
+			}
+			if res.Failed != 1 {
+				t.Errorf("failed = %d, want 1", res.Failed)
+			}
+		})
+	}
+
+	before := zoneFailures(t, cat, "a.test.")
+	_, err := cat.Reload(manyNames("a.test.", MaxReloadZones+1))
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("at most %d", MaxReloadZones)) {
+		t.Errorf("reload naming %d zones: %v, want a refusal", MaxReloadZones+1, err)
+	}
+	if zoneFailures(t, cat, "a.test.") != before {
+		t.Error("a refused reload built a zone")
+	}
+}
+
+func manyNames(name string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = name
+	}
+	return names
+}
+
+func zoneFailures(t *testing.T, cat *Catalog, origin string) uint64 {
+	t.Helper()
+	for _, z := range cat.Zones() {
+		if z.Origin == origin {
+			return z.Failures
+		}
+	}
+	t.Fatalf("zone %s not configured", origin)
+	return 0
+}
