@@ -108,7 +108,7 @@ type builder struct {
 	// non-terminals).
 	parent []int32
 	z      *Zone
-	out        *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
+	out    *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
 }
 
 var parseErrRE = regexp.MustCompile(`^(?:(.*): )?dns: (.*) at line: (\d+):\d+$`)
