@@ -32,6 +32,15 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 go version
+# Every Go file in the tree (vendored code aside, should there ever be any)
+# must be as gofmt writes it; the unformatted ones are listed and the run
+# stops here, before anything slower.
+unformatted=$(find . -path ./.git -prune -o -name vendor -prune -o -name '*.go' -print0 | xargs -0 gofmt -l)
+if [ -n "$unformatted" ]; then
+	echo "scripts/test.sh: these files are not gofmt-clean (gofmt -w FILE fixes them):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
 go vet ./...
 # The benchmark harness's smoke test saturates both CPUs with kxdpgun for
 # a minute; it runs on its own afterwards so that its load cannot make the
