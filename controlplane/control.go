@@ -47,12 +47,35 @@ type ControlHandler interface {
 }
 
 // Limits of the control socket. They keep a confused or hostile local
-// client from holding memory or goroutines.
+// client from holding memory or goroutines, and from locking ringctl out.
 const (
-	MaxControlRequest   = 64 << 10
-	maxControlConns     = 16
-	controlIdleTimeout  = 60 * time.Second
+	MaxControlRequest = 64 << 10
+
+	// maxControlConns is the number of control connections served at
+	// once. A connection arriving when that many are open closes the one
+	// that has waited longest for its next request (see admit), so idle
+	// connections never keep ringctl out; only when every one of them is
+	// carrying out a request is the newcomer refused, with a reply that
+	// says so.
+	maxControlConns = 16
+	// controlAcceptLimit bounds the connections the accept loop takes at
+	// once: the ones served, those on their way out after being displaced,
+	// and newcomers about to displace one or be refused. Beyond it a
+	// connection is closed unread, which the client reports as a likely
+	// overload (see closedErr).
+	controlAcceptLimit = 2 * maxControlConns
+
 	controlWriteTimeout = 10 * time.Second
+)
+
+// Idle timeouts of the control socket, variables so that tests can shorten
+// them. A connection must send its first complete request within
+// controlFirstRequestTimeout: ringctl sends its request as soon as it
+// connects, and a client that connects and says nothing is stuck or
+// leaking connections. Between requests a client may wait longer.
+var (
+	controlFirstRequestTimeout = 5 * time.Second
+	controlIdleTimeout         = 60 * time.Second
 )
 
 // ControlServer serves the control socket.
@@ -64,6 +87,20 @@ type ControlServer struct {
 
 	conns  connSet
 	accept sync.WaitGroup // the accept loop
+
+	mu   sync.Mutex // guards open and the state of every controlConn
+	open map[*controlConn]struct{}
+}
+
+// controlConn is one served control connection, as admit sees it.
+type controlConn struct {
+	net.Conn
+	// waitingSince is when the connection began waiting for its next
+	// request, zero while it carries one out.
+	waitingSince time.Time
+	// displaced is set when a newcomer took the connection's place: it
+	// ends at its next read, after replying to a request already read.
+	displaced bool
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
@@ -90,7 +127,7 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 	s.accept.Add(1)
 	go func() {
 		defer s.accept.Done()
-		s.conns.acceptLoop(s.ln, maxControlConns, s.log, s.serveConn, nil)
+		s.conns.acceptLoop(s.ln, controlAcceptLimit, s.log, s.serveConn, nil)
 	}()
 	return s, nil
 }
@@ -159,11 +196,23 @@ func (s *ControlServer) Path() string { return s.path }
 
 func (s *ControlServer) serveConn(c net.Conn) {
 	defer s.conns.done(c)
-	r := bufio.NewReaderSize(c, 4096)
 	enc := json.NewEncoder(c)
+	cc := &controlConn{Conn: c}
+	if !s.admit(cc) {
+		// The refusal is the reply to whatever the client sends first.
+		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+		enc.Encode(Reply{Error: fmt.Sprintf("too many control connections: all %d are carrying out requests; try again when they are done", maxControlConns)})
+		return
+	}
+	defer s.leave(cc)
+	r := bufio.NewReaderSize(c, 4096)
+	timeout := controlFirstRequestTimeout
 	for {
-		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
-		if s.conns.stopped() { // see connSet.stopped
+		c.SetReadDeadline(time.Now().Add(timeout))
+		// Both checks come after the deadline is set, for the reason
+		// connSet.stopped gives: stop and admit each cut the deadline of a
+		// connection they find waiting.
+		if s.conns.stopped() || !s.waiting(cc) {
 			return
 		}
 		line, err := readLine(r, MaxControlRequest)
@@ -178,12 +227,74 @@ func (s *ControlServer) serveConn(c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
+		s.busy(cc)
 		reply := s.handle(line)
 		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
 		if err := enc.Encode(reply); err != nil {
 			return
 		}
+		timeout = controlIdleTimeout
 	}
+}
+
+// admit counts cc among the served connections. When maxControlConns are
+// served already, the one that has waited longest for a request makes
+// room: a connection waiting is cheap to drop and its client can connect
+// again, while a fresh one is most likely ringctl with a request on its
+// way. When none is waiting, cc is refused.
+func (s *ControlServer) admit(cc *controlConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = map[*controlConn]struct{}{}
+	}
+	if len(s.open) >= maxControlConns {
+		var oldest *controlConn
+		for o := range s.open {
+			if !o.waitingSince.IsZero() && (oldest == nil || o.waitingSince.Before(oldest.waitingSince)) {
+				oldest = o
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		oldest.displaced = true
+		oldest.SetReadDeadline(time.Now())
+		delete(s.open, oldest)
+		s.log.Warn("control connections at their bound: closed the one idle longest",
+			"limit", maxControlConns, "idle", time.Since(oldest.waitingSince).Round(time.Millisecond))
+	}
+	s.open[cc] = struct{}{}
+	return true
+}
+
+// waiting marks cc as waiting for a request, unless it was displaced. A
+// connection keeps the time it began waiting until it sends a request:
+// empty lines do not make it look fresh.
+func (s *ControlServer) waiting(cc *controlConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cc.displaced {
+		return false
+	}
+	if cc.waitingSince.IsZero() {
+		cc.waitingSince = time.Now()
+	}
+	return true
+}
+
+// busy marks cc as carrying out a request, which admit does not displace.
+func (s *ControlServer) busy(cc *controlConn) {
+	s.mu.Lock()
+	cc.waitingSince = time.Time{}
+	s.mu.Unlock()
+}
+
+// leave stops counting cc.
+func (s *ControlServer) leave(cc *controlConn) {
+	s.mu.Lock()
+	delete(s.open, cc)
+	s.mu.Unlock()
 }
 
 // handle decodes and carries out one request. A panic in a handler is
@@ -260,6 +371,7 @@ func OKReply(v any) Reply {
 
 // ControlClient is a connection to a daemon's control socket.
 type ControlClient struct {
+	path    string
 	conn    net.Conn
 	r       *bufio.Reader
 	timeout time.Duration
@@ -272,7 +384,23 @@ func DialControl(path string, timeout time.Duration) (*ControlClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w (is ringdns running? use -s PATH)", path, err)
 	}
-	return &ControlClient{conn: c, r: bufio.NewReaderSize(c, 64<<10), timeout: timeout}, nil
+	return &ControlClient{path: path, conn: c, r: bufio.NewReaderSize(c, 64<<10), timeout: timeout}, nil
+}
+
+// closedErr turns an error from writing a request or reading its reply
+// into one that says what happened. A daemon closes a connection without
+// a reply when it is over its bound of connections or stopping; the
+// client sees that as a broken pipe, a reset or an end of file.
+func (c *ControlClient) closedErr(err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		return fmt.Errorf("ringdns at %s closed the connection before replying: too many control connections open (limit %d), or is it stopping?",
+			c.path, maxControlConns)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("no reply from ringdns at %s within %s", c.path, c.timeout)
+	default:
+		return fmt.Errorf("ringdns at %s: %w", c.path, err)
+	}
 }
 
 // Do sends one request and waits for its reply. When the reply carries
@@ -283,12 +411,15 @@ func (c *ControlClient) Do(req Request, out any) (Reply, error) {
 		return Reply{}, err
 	}
 	c.conn.SetDeadline(time.Now().Add(c.timeout))
-	if _, err := c.conn.Write(append(b, '\n')); err != nil {
-		return Reply{}, err
+	// A write that finds the connection closed may still leave a reply to
+	// read: a daemon that refuses a connection replies and closes it
+	// without waiting for the request.
+	if _, err := c.conn.Write(append(b, '\n')); err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return Reply{}, c.closedErr(err)
 	}
 	line, err := c.r.ReadBytes('\n')
 	if err != nil {
-		return Reply{}, fmt.Errorf("reading reply: %w", err)
+		return Reply{}, c.closedErr(err)
 	}
 	var rep Reply
 	if err := json.Unmarshal(line, &rep); err != nil {

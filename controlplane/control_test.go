@@ -3,6 +3,9 @@ package controlplane
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -343,5 +346,215 @@ func staleSocket(t *testing.T, path string) {
 	ln.Close()
 	if _, err := os.Lstat(path); err != nil {
 		t.Fatalf("stale socket not left behind: %v", err)
+	}
+}
+
+// openIdle opens n control connections and waits until the server counts
+// them all. Connections with an odd index send one request and read its
+// reply first, so both kinds of idle connection are held: one that never
+// spoke and one waiting between requests.
+func openIdle(t *testing.T, s *ControlServer, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("unix", s.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i%2 == 1 {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte(`{"cmd":"status"}` + "\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bufio.NewReader(c).ReadBytes('\n'); err != nil {
+				t.Fatalf("idle connection %d: no reply: %v", i, err)
+			}
+		}
+		conns = append(conns, c)
+	}
+	// The connections are counted when their goroutines start; 10 s is
+	// far more than that takes even on a loaded machine.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.conns.open() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server counts %d of %d connections after 10 s", s.conns.open(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return conns
+}
+
+// TestControlIdleConnectionsDoNotLockOut fills the control socket's
+// connection bound with idle connections: a client must still get its
+// request through at once, not after an idle timeout. The timeout given to
+// the client (10 s) is only there so that a failure does not hang; the
+// server is expected to answer in milliseconds.
+func TestControlIdleConnectionsDoNotLockOut(t *testing.T) {
+	s := startControl(t, echoHandler{})
+	openIdle(t, s, maxControlConns)
+	for i := 0; i < 3; i++ {
+		c, err := DialControl(s.Path(), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var echoed Request
+		rep, err := c.Do(Request{Cmd: "status"}, &echoed)
+		c.Close()
+		if err != nil || !rep.OK || echoed.Cmd != "status" {
+			t.Fatalf("client %d with %d idle connections open: %+v, %v", i, maxControlConns, rep, err)
+		}
+	}
+}
+
+// blockingHandler holds every "block" request until release is closed,
+// and tells entered when it starts holding one.
+type blockingHandler struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h blockingHandler) HandleControl(r Request) Reply {
+	if r.Cmd == "block" {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return OKReply(r)
+}
+
+// TestControlAllBusyRefusedWithReason fills the bound with connections
+// that are all carrying out requests: none can be dropped, so a new client
+// is refused, and it is told why instead of seeing its connection reset.
+func TestControlAllBusyRefusedWithReason(t *testing.T) {
+	h := blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
+	s := startControl(t, h)
+	released := false
+	release := func() {
+		if !released {
+			close(h.release)
+			released = true
+		}
+	}
+	defer release()
+	for i := 0; i < maxControlConns; i++ {
+		c, err := net.Dial("unix", s.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(`{"cmd":"block"}` + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-h.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request %d not being carried out after 10 s", i)
+		}
+	}
+	c, err := DialControl(s.Path(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rep, err := c.Do(Request{Cmd: "status"}, nil)
+	if err != nil || rep.OK || !strings.Contains(rep.Error, "too many control connections") ||
+		!strings.Contains(rep.Error, fmt.Sprint(maxControlConns)) {
+		t.Errorf("client over the bound with every connection busy: %+v, %v; want a reply saying too many control connections (%d)",
+			rep, err, maxControlConns)
+	}
+
+	// Once the requests are done, clients get through again.
+	release()
+	c2, err := DialControl(s.Path(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if rep, err := c2.Do(Request{Cmd: "status"}, nil); err != nil || !rep.OK {
+		t.Errorf("client after the busy requests ended: %+v, %v", rep, err)
+	}
+}
+
+// TestControlClientClosedBeforeReply checks what the client says when the
+// daemon closes the connection without a reply, which is what it does to a
+// connection over its hard bound: the path and the likely reason, not
+// "broken pipe" or "EOF".
+func TestControlClientClosedBeforeReply(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(net.Conn)
+	}{
+		{"closed at once", func(c net.Conn) { c.Close() }},
+		{"closed after reading the request", func(c net.Conn) {
+			bufio.NewReader(c).ReadBytes('\n')
+			c.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.sock")
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					tc.serve(c)
+				}
+			}()
+			c, err := DialControl(path, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Do(Request{Cmd: "status"}, nil)
+			if err == nil {
+				t.Fatal("Do succeeded without a reply")
+			}
+			for _, want := range []string{path, "closed the connection before replying", "too many control connections", fmt.Sprint(maxControlConns)} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestControlFirstRequestTimeout checks that a connection that sends no
+// request is closed after the first-request timeout, shortened here to
+// 200 ms, while one that has sent a request may wait longer for its next.
+// The 10 s deadlines only keep a failure from hanging.
+func TestControlFirstRequestTimeout(t *testing.T) {
+	old := controlFirstRequestTimeout
+	controlFirstRequestTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { controlFirstRequestTimeout = old })
+	s := startControl(t, echoHandler{})
+
+	silent, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	talker, err := DialControl(s.Path(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer talker.Close()
+	if rep, err := talker.Do(Request{Cmd: "status"}, nil); err != nil || !rep.OK {
+		t.Fatalf("first request: %+v, %v", rep, err)
+	}
+
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("silent connection: read %d bytes, %v; want it closed by the server", n, err)
+	}
+	// The silent connection was closed after the first-request timeout,
+	// so the talker has now waited longer than that for its next request.
+	if rep, err := talker.Do(Request{Cmd: "zones"}, nil); err != nil || !rep.OK {
+		t.Errorf("second request after %v: %+v, %v", controlFirstRequestTimeout, rep, err)
 	}
 }
