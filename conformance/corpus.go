@@ -399,6 +399,9 @@ func (g *generator) zone(z *Zone, all []*Zone) {
 			}
 			add("nx-child", child(g.label("c"), o.name), pick(g.rng, dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX))
 			add("nx-neighbour", neighbour(g, o.name), pick(g.rng, dns.TypeA, dns.TypeAAAA, dns.TypeTXT))
+			if containsType(o.types, dns.TypeDNAME) {
+				g.belowDNAME(ix, o, add)
+			}
 		}
 	}
 
@@ -434,6 +437,40 @@ func (g *generator) zone(z *Zone, all []*Zone) {
 	if p := parent(origin); p != "" && !servedBy(p, all) {
 		add("out-of-zone", p, dns.TypeSOA)
 		add("out-of-zone", p, dns.TypeDS)
+	}
+}
+
+// maxBelowDNAME bounds the names below one DNAME whose rewrite exists that
+// belowDNAME asks for.
+const maxBelowDNAME = 4
+
+// belowDNAME adds the queries for names below the DNAME at o. A CNAME
+// question there is answered by the synthesized CNAME alone (RFC 1034
+// section 4.3.2 step 3a, RFC 6672 section 3.2); other types follow it. Both
+// are asked for a name whose rewrite does not exist and for names whose
+// rewrite does, so that a server that wrongly follows the synthesized CNAME
+// shows it by an NXDOMAIN or a NODATA.
+func (g *generator) belowDNAME(ix *zoneIndex, o *owner, add func(cat, name string, t uint16)) {
+	add("below-dname", child(g.label("d"), o.name), dns.TypeCNAME)
+	for _, rr := range ix.z.Records {
+		d, ok := rr.(*dns.DNAME)
+		if !ok || strings.ToLower(d.Hdr.Name) != o.key {
+			continue
+		}
+		target := strings.ToLower(d.Target)
+		n := 0
+		for _, key := range ix.keys {
+			if n == maxBelowDNAME {
+				break
+			}
+			if key == target || !dns.IsSubDomain(target, key) || ix.belowCut(key) {
+				continue
+			}
+			name := key[:len(key)-len(target)] + o.name
+			add("below-dname", name, dns.TypeCNAME)
+			add("below-dname", name, ix.owners[key].types[0])
+			n++
+		}
 	}
 }
 

@@ -393,7 +393,7 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 		d := r.dn
 		r.dn.active = false
 		var follow bool
-		follow, tgt, at, node = s.synthesize(z, r, nm0, ctx0, d.node, wireName(z.Names()[d.tgtOff:]), d.tgtAt, d.prefix, d.ttl, cur.syn[:])
+		follow, tgt, at, node = s.synthesize(z, r, qy.qtype, nm0, ctx0, d.node, wireName(z.Names()[d.tgtOff:]), d.tgtAt, d.prefix, d.ttl, cur.syn[:])
 		if !follow {
 			return
 		}
@@ -708,12 +708,15 @@ func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *nam
 		r.dn = dnamePending{active: true, node: node, tgtOff: rs.Target, tgtAt: tgtAt, prefix: prefix, ttl: rs.TTL}
 		return true, nil, 0, node
 	}
-	return s.synthesize(z, r, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL, syn)
+	return s.synthesize(z, r, qy.qtype, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL, syn)
 }
 
 // synthesize writes the CNAME record synthesized from a DNAME and returns
-// its target (lowercase, in syn) to follow.
-func (s *Snapshot) synthesize(z *zone.Zone, r *reply, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32, syn []byte) (bool, []byte, int, uint32) {
+// its target (lowercase, in syn) to follow, unless qt is CNAME: the
+// synthesized CNAME is then the answer to the question and the reply ends
+// with it (RFC 1034 section 4.3.2 step 3a, RFC 6672 section 3.2), as Knot
+// DNS and NSD answer, rather than with its target's data or denial.
+func (s *Snapshot) synthesize(z *zone.Zone, r *reply, qt uint16, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32, syn []byte) (bool, []byte, int, uint32) {
 	keep := nm.labels - int(z.Nodes()[node].Labels)
 	rdlen := prefix + 2
 	if r.n+12+rdlen > len(r.buf) || tgtAt > 0x3FFF {
@@ -738,6 +741,9 @@ func (s *Snapshot) synthesize(z *zone.Zone, r *reply, nm *name, ctx *msgName, no
 	r.addBytes(p, w+2)
 	r.n = w + 2
 	r.an++
+	if qt == typeCNAME {
+		return false, nil, 0, 0
+	}
 	n := copy(syn, nm.b[:prefix])
 	n += copy(syn[n:], tgt)
 	return true, syn[:n], p + 12, node

@@ -229,6 +229,25 @@ func TestAnswerExample(t *testing.T) {
 		{Name: "DNAME in zone followed", QName: "x.dnin.example.", QType: dns.TypeA, AA: true, Rcode: dns.RcodeNameError,
 			Answer: []string{"dnin.example. DNAME www.example.", "x.dnin.example. CNAME x.www.example."}, Authority: []string{soa}},
 		{Name: "DNAME YXDOMAIN", QName: strings.Repeat("abcdefghij.", 20) + "dlong.example.", QType: dns.TypeA, AA: true, Rcode: dns.RcodeYXDomain, NAnswer: 1},
+		{Name: "DNAME to existing data followed", QName: "a.b.dnent.example.", QType: dns.TypeA, AA: true,
+			Answer: []string{"dnent.example. DNAME ent.example.", "a.b.dnent.example. CNAME a.b.ent.example.", "a.b.ent.example. A 192.0.2.7"}, Authority: []string{}},
+		// A CNAME question below a DNAME is answered by the synthesized
+		// CNAME, which is not followed (RFC 1034 section 4.3.2 step 3a, RFC
+		// 6672 section 3.2), as Knot DNS and NSD answer: no NXDOMAIN or
+		// NODATA from its target, whether the target exists or not.
+		{Name: "DNAME CNAME query, target missing", QName: "x.dnin.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"dnin.example. DNAME www.example.", "x.dnin.example. CNAME x.www.example."}},
+		{Name: "DNAME CNAME query, target exists", QName: "a.b.dnent.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"dnent.example. DNAME ent.example.", "a.b.dnent.example. CNAME a.b.ent.example."}},
+		{Name: "DNAME CNAME query, target below a DNAME", QName: "c.dnself.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"dnself.example. DNAME x.dnself2.example.", "c.dnself.example. CNAME c.x.dnself2.example."}},
+		{Name: "DNAME CNAME query out of zone", QName: "a.dn.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"dn.example. DNAME example.net.", "a.dn.example. CNAME a.example.net."}},
+		{Name: "DNAME CNAME query YXDOMAIN", QName: strings.Repeat("abcdefghij.", 20) + "dlong.example.", QType: dns.TypeCNAME, AA: true, Rcode: dns.RcodeYXDomain, NAnswer: 1},
+		{Name: "CNAME query at the head of a chain", QName: "chain1.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"chain1.example. CNAME chain2.example."}},
+		{Name: "CNAME query to a missing name", QName: "tonx.example.", QType: dns.TypeCNAME, AA: true, Authority: []string{},
+			Answer: []string{"tonx.example. CNAME nothere.example."}},
 		{Name: "SRV additional", QName: "_sip._tcp.example.", QType: dns.TypeSRV, AA: true,
 			Answer: []string{"_sip._tcp.example. SRV 0 5 5060 www.example."}, Additional: []string{"www.example. A 192.0.2.80", "www.example. AAAA 2001:db8::80"}},
 		{Name: "MX two targets", QName: "mx2.example.", QType: dns.TypeMX, AA: true, NAdd: 3, NAnswer: 2},

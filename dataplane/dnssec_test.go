@@ -169,6 +169,16 @@ var denialCases = []denialCase{
 		proofs: []string{"match *.wild.signed.test.", "match wild.signed.test.", "cover foo.wild.signed.test."}},
 	{name: "CNAME", qname: "alias.signed.test.", qtype: dns.TypeA, aa: true,
 		answer: []string{"alias.signed.test. CNAME", "alias.signed.test. RRSIG CNAME", "www.signed.test. A", "www.signed.test. RRSIG A"}, auth: []string{}},
+	// Below a DNAME the DNAME comes with its RRSIG and the synthesized
+	// CNAME with none (RFC 6672 section 5.3: it is not signed); a CNAME
+	// question stops at the synthesized CNAME, with no proof from its
+	// target, which for other types is answered as usual.
+	{name: "DNAME", qname: "a.b.zdn.signed.test.", qtype: dns.TypeA, aa: true,
+		answer: []string{"zdn.signed.test. DNAME", "zdn.signed.test. RRSIG DNAME", "a.b.zdn.signed.test. CNAME", "a.b.ent.signed.test. A", "a.b.ent.signed.test. RRSIG A"}, auth: []string{}},
+	{name: "DNAME CNAME query", qname: "a.b.zdn.signed.test.", qtype: dns.TypeCNAME, aa: true,
+		answer: []string{"zdn.signed.test. DNAME", "zdn.signed.test. RRSIG DNAME", "a.b.zdn.signed.test. CNAME"}, auth: []string{}},
+	{name: "DNAME CNAME query, target missing", qname: "nope.zdn.signed.test.", qtype: dns.TypeCNAME, aa: true,
+		answer: []string{"zdn.signed.test. DNAME", "zdn.signed.test. RRSIG DNAME", "nope.zdn.signed.test. CNAME"}, auth: []string{}},
 	{name: "insecure referral", qname: "host.insecure.signed.test.", qtype: dns.TypeA, answer: []string{},
 		auth:   []string{"insecure.signed.test. NS", "insecure.signed.test. NSEC", "insecure.signed.test. RRSIG NSEC"},
 		proofs: []string{"match insecure.signed.test."}},
