@@ -1,6 +1,9 @@
 package nic
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrClosed is returned by Receive and Send once the Port has been closed.
 var ErrClosed = errors.New("nic: port closed")
@@ -63,4 +66,30 @@ type Port interface {
 	// Close releases the Port's resources. It is safe to call from another
 	// goroutine and more than once.
 	Close() error
+}
+
+// Originator is a Port that also sends packets of its own, not replies to
+// packets it received: the shape of a load generator. Its owner interleaves
+// the two halves freely: Poll (or Receive) then Send hands back received
+// packets; Alloc then Transmit sends new ones. Each half follows its own
+// contract; only Close may be called from another goroutine.
+type Originator interface {
+	Port
+	// Poll is Receive without waiting: it returns 0 at once when nothing has
+	// arrived. A Send of pkts[:n] follows it, as after Receive.
+	Poll(pkts []Packet) (n int, err error)
+	// Alloc hands out up to len(pkts) free buffers for new packets: it sets
+	// pkts[i].Buf to a whole buffer and pkts[i].Len to 0 for i < n. It
+	// returns n == 0 when every buffer is in flight or the port is closed.
+	// Buffers for received packets come first, so sending never starves
+	// receiving. A Transmit of pkts[:n] must follow before the next Alloc.
+	Alloc(pkts []Packet) (n int)
+	// Transmit sends every pkts[i] whose Len is above zero and gives the
+	// others back; pkts must be exactly the slice filled by the preceding
+	// Alloc. After an Alloc that returned 0, Transmit(pkts[:0]) is valid.
+	Transmit(pkts []Packet) error
+	// Wait sleeps until a packet has arrived, d has passed, or the port is
+	// closed, whichever comes first. It also pushes out transmissions
+	// still queued, since the caller is about to idle.
+	Wait(d time.Duration)
 }

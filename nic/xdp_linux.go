@@ -32,6 +32,9 @@ type XDPConfig struct {
 	Frames    int          // UMEM frames per socket, default 4096
 	RingSize  int          // entries of each of the four rings, a power of two, default 2048
 	BusyPoll  bool         // spin instead of poll() when the rings are empty
+	// MatchSource makes the program redirect UDP from Port and Addrs
+	// instead of to them: the replies a client (a load generator) awaits.
+	MatchSource bool
 }
 
 // XDP is the AF_XDP data path of one interface: the XDP program, its
@@ -103,7 +106,7 @@ func OpenXDP(cfg XDPConfig) (*XDP, error) {
 			x.Close()
 		}
 	}()
-	if x.filter, err = newXDPFilter(cfg.Port, cfg.Addrs, nq); err != nil {
+	if x.filter, err = newXDPFilter(cfg.Port, cfg.Addrs, nq, cfg.MatchSource); err != nil {
 		return nil, fmt.Errorf("XDP program for %s: %w", cfg.Interface, err)
 	}
 	o := xskOpts{frameSize: cfg.FrameSize, frames: cfg.Frames, ringSize: cfg.RingSize, busyPoll: cfg.BusyPoll}

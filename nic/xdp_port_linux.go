@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,11 @@ type XDPPort struct {
 	// to Packet.Buf. pending is the number of those slots.
 	rxAddr  []uint64
 	pending int
+
+	// txAddr holds the UMEM address of each frame handed out by the last
+	// Alloc (see Originator), and txPending their number.
+	txAddr    []uint64
+	txPending int
 
 	// free is a stack of frame addresses owned by the port, waiting for
 	// room in the fill ring.
@@ -126,6 +132,13 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 			return nil, fmt.Errorf("size %s ring to %d: %w", r.name, o.ringSize, err)
 		}
 	}
+	// In copy mode the kernel sends at most a budget of frames per wakeup
+	// (32 by default) and asks to be woken again for the rest. Since Linux
+	// 6.17 the budget can be raised up to the TX ring's size, which saves
+	// the repeated sendto of a large batch; older kernels refuse the option
+	// and keep 32, which only costs those extra calls.
+	budget := int32(o.ringSize)
+	xskSetsockopt(fd, unix.XDP_MAX_TX_SKB_BUDGET, unsafe.Pointer(&budget), unsafe.Sizeof(budget))
 	off, err := xskMmapOffsets(fd)
 	if err != nil {
 		return nil, fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
@@ -146,6 +159,7 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 	}
 
 	p.rxAddr = make([]uint64, o.ringSize)
+	p.txAddr = make([]uint64, o.ringSize)
 	p.free = make([]uint64, 0, o.frames)
 	for i := o.frames - 1; i >= 0; i-- {
 		p.free = append(p.free, uint64(i)*uint64(o.frameSize))
@@ -185,6 +199,11 @@ const idleTimeout = 100 * time.Millisecond
 // chunk size minus the headroom the kernel left in front of the frame (none
 // in copy mode, XDP_PACKET_HEADROOM in zero-copy mode).
 func (p *XDPPort) Receive(pkts []Packet) (int, error) {
+	return p.receive(pkts, true)
+}
+
+// receive is Receive, waiting for a frame only when wait is set.
+func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 	p.busy.Store(true)
 	if p.closed.Load() {
 		p.busy.Store(false)
@@ -204,7 +223,7 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 		return 0, nil
 	}
 	n := p.rx.available(want)
-	if n == 0 {
+	if n == 0 && wait {
 		n = p.wait(want)
 		if n == 0 {
 			p.busy.Store(false)
@@ -213,6 +232,10 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 			}
 			return 0, nil
 		}
+	}
+	if n == 0 {
+		p.busy.Store(false)
+		return 0, nil
 	}
 	for i := uint32(0); i < n; i++ {
 		d := p.rx.xdpDesc(p.rx.cachedCons + i)

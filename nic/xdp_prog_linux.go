@@ -46,7 +46,11 @@ func be16(v uint16) int32 { return int32(v>>8 | v<<8&0xff00) }
 // empty) a destination address in addrs. Everything else, and any frame on a
 // queue without a socket, passes to the kernel, so ARP, neighbour discovery,
 // ICMP, TCP and fragments keep working.
-func newXDPFilter(port uint16, addrs []netip.Addr, queues int) (*xdpFilter, error) {
+//
+// With source set the program matches the other direction, as a client's
+// does: UDP from port and (when addrs is not empty) from a source address in
+// addrs, which is how a load generator takes in the replies to its queries.
+func newXDPFilter(port uint16, addrs []netip.Addr, queues int, source bool) (*xdpFilter, error) {
 	f := &xdpFilter{}
 	ok := false
 	defer func() {
@@ -93,7 +97,7 @@ func newXDPFilter(port uint16, addrs []netip.Addr, queues int) (*xdpFilter, erro
 		Name:         xdpProgName,
 		Type:         ebpf.XDP,
 		License:      "Dual MIT/GPL",
-		Instructions: f.instructions(port, filter),
+		Instructions: f.instructions(port, filter, source),
 	}
 	f.prog, err = ebpf.NewProgram(spec)
 	if err != nil {
@@ -132,8 +136,9 @@ func addrSet(name string, size uint32, addrs []netip.Addr) (*ebpf.Map, error) {
 // instructions returns the program. Registers: R6 holds the xdp_md context
 // across helper calls, R7 the start of the network header, R8 data_end.
 // Every packet read is preceded by a bounds check against data_end, which
-// the verifier insists on.
-func (f *xdpFilter) instructions(port uint16, filter bool) asm.Instructions {
+// the verifier insists on. With source the port and addresses are matched
+// against the packet's source fields instead of its destination fields.
+func (f *xdpFilter) instructions(port uint16, filter, source bool) asm.Instructions {
 	const (
 		ethHLen  = 14
 		vlanHLen = 4
@@ -147,6 +152,12 @@ func (f *xdpFilter) instructions(port uint16, filter bool) asm.Instructions {
 		ctxDataEnd   = 4  // data_end
 		ctxRxQueueID = 16 // rx_queue_index
 	)
+	// Offsets of the matched fields: the UDP port from the start of the
+	// UDP header, the addresses from the start of the IP header.
+	udpPort, v4Addr, v6Addr := int16(2), int16(16), int16(24)
+	if source {
+		udpPort, v4Addr, v6Addr = 0, 12, 8
+	}
 	p := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.LoadMem(asm.R2, asm.R6, ctxData, asm.Word),
@@ -178,12 +189,12 @@ func (f *xdpFilter) instructions(port uint16, filter bool) asm.Instructions {
 		asm.JNE.Imm(asm.R3, 0, "pass"),
 		asm.LoadMem(asm.R3, asm.R7, 9, asm.Byte),
 		asm.JNE.Imm(asm.R3, protoUDP, "pass"),
-		asm.LoadMem(asm.R3, asm.R7, ipv4HLen+2, asm.Half),
+		asm.LoadMem(asm.R3, asm.R7, ipv4HLen+udpPort, asm.Half),
 		asm.JNE.Imm(asm.R3, be16(port), "pass"),
 	}
 	if filter {
 		p = append(p,
-			asm.LoadMem(asm.R3, asm.R7, 16, asm.Word),
+			asm.LoadMem(asm.R3, asm.R7, v4Addr, asm.Word),
 			asm.StoreMem(asm.RFP, -4, asm.R3, asm.Word),
 			asm.LoadMapPtr(asm.R1, f.v4.FD()),
 			asm.Mov.Reg(asm.R2, asm.RFP),
@@ -205,14 +216,14 @@ func (f *xdpFilter) instructions(port uint16, filter bool) asm.Instructions {
 		asm.JNE.Imm(asm.R3, 0x60, "pass"),
 		asm.LoadMem(asm.R3, asm.R7, 6, asm.Byte),
 		asm.JNE.Imm(asm.R3, protoUDP, "pass"),
-		asm.LoadMem(asm.R3, asm.R7, ipv6HLen+2, asm.Half),
+		asm.LoadMem(asm.R3, asm.R7, ipv6HLen+udpPort, asm.Half),
 		asm.JNE.Imm(asm.R3, be16(port), "pass"),
 	)
 	if filter {
 		p = append(p,
-			asm.LoadMem(asm.R3, asm.R7, 24, asm.DWord),
+			asm.LoadMem(asm.R3, asm.R7, v6Addr, asm.DWord),
 			asm.StoreMem(asm.RFP, -16, asm.R3, asm.DWord),
-			asm.LoadMem(asm.R3, asm.R7, 32, asm.DWord),
+			asm.LoadMem(asm.R3, asm.R7, v6Addr+8, asm.DWord),
 			asm.StoreMem(asm.RFP, -8, asm.R3, asm.DWord),
 			asm.LoadMapPtr(asm.R1, f.v6.FD()),
 			asm.Mov.Reg(asm.R2, asm.RFP),

@@ -189,47 +189,61 @@ func TestXDPFilterProgram(t *testing.T) {
 	requirePrivileges(t)
 	arp := make([]byte, 28)
 	cases := []struct {
-		name  string
-		addrs []string
-		frame []byte
-		want  uint32
+		name   string
+		addrs  []string
+		frame  []byte
+		want   uint32
+		source bool // the client's program: match source port and addresses
 	}{
-		{"ipv4", nil, buildFrame(frameSpec{}), xdpRedirect},
-		{"ipv6", nil, buildFrame(frameSpec{ipv6: true}), xdpRedirect},
-		{"vlan ipv4", nil, buildFrame(frameSpec{vlan: true}), xdpRedirect},
-		{"vlan ipv6", nil, buildFrame(frameSpec{vlan: true, ipv6: true}), xdpRedirect},
-		{"ipv4 wrong port", nil, buildFrame(frameSpec{dstPort: 54}), xdpPass},
-		{"ipv4 source port 53 only", nil, buildFrame(frameSpec{srcPort: 53, dstPort: 5353}), xdpPass},
-		{"ipv6 wrong port", nil, buildFrame(frameSpec{ipv6: true, dstPort: 853}), xdpPass},
-		{"ipv4 fragment MF", nil, buildFrame(frameSpec{fragOff: 0x2000}), xdpPass},
-		{"ipv4 fragment offset", nil, buildFrame(frameSpec{fragOff: 0x0010}), xdpPass},
-		{"ipv4 DF is fine", nil, buildFrame(frameSpec{fragOff: 0x4000}), xdpRedirect},
-		{"ipv4 options", nil, buildFrame(frameSpec{ihl: 6}), xdpPass},
-		{"ipv6 extension header", nil, buildFrame(frameSpec{ipv6: true, extHeader: true}), xdpPass},
-		{"ipv4 tcp", nil, buildFrame(frameSpec{proto: 6}), xdpPass},
-		{"ipv6 tcp", nil, buildFrame(frameSpec{ipv6: true, proto: 6}), xdpPass},
-		{"arp", nil, append(buildFrame(frameSpec{ethType: 0x0806, truncate: 14}), arp...), xdpPass},
+		{"ipv4", nil, buildFrame(frameSpec{}), xdpRedirect, false},
+		{"ipv6", nil, buildFrame(frameSpec{ipv6: true}), xdpRedirect, false},
+		{"vlan ipv4", nil, buildFrame(frameSpec{vlan: true}), xdpRedirect, false},
+		{"vlan ipv6", nil, buildFrame(frameSpec{vlan: true, ipv6: true}), xdpRedirect, false},
+		{"ipv4 wrong port", nil, buildFrame(frameSpec{dstPort: 54}), xdpPass, false},
+		{"ipv4 source port 53 only", nil, buildFrame(frameSpec{srcPort: 53, dstPort: 5353}), xdpPass, false},
+		{"ipv6 wrong port", nil, buildFrame(frameSpec{ipv6: true, dstPort: 853}), xdpPass, false},
+		{"ipv4 fragment MF", nil, buildFrame(frameSpec{fragOff: 0x2000}), xdpPass, false},
+		{"ipv4 fragment offset", nil, buildFrame(frameSpec{fragOff: 0x0010}), xdpPass, false},
+		{"ipv4 DF is fine", nil, buildFrame(frameSpec{fragOff: 0x4000}), xdpRedirect, false},
+		{"ipv4 options", nil, buildFrame(frameSpec{ihl: 6}), xdpPass, false},
+		{"ipv6 extension header", nil, buildFrame(frameSpec{ipv6: true, extHeader: true}), xdpPass, false},
+		{"ipv4 tcp", nil, buildFrame(frameSpec{proto: 6}), xdpPass, false},
+		{"ipv6 tcp", nil, buildFrame(frameSpec{ipv6: true, proto: 6}), xdpPass, false},
+		{"arp", nil, append(buildFrame(frameSpec{ethType: 0x0806, truncate: 14}), arp...), xdpPass, false},
 		{"double vlan", nil, func() []byte {
 			f := buildFrame(frameSpec{vlan: true})
 			// Make the inner EtherType another 802.1Q tag.
 			binary.BigEndian.PutUint16(f[16:], 0x8100)
 			return f
-		}(), xdpPass},
-		{"truncated eth only", nil, buildFrame(frameSpec{truncate: 14}), xdpPass},
-		{"truncated ipv4 header", nil, buildFrame(frameSpec{truncate: 14 + 19}), xdpPass},
-		{"truncated udp header", nil, buildFrame(frameSpec{truncate: 14 + 20 + 7}), xdpPass},
-		{"udp header only", nil, buildFrame(frameSpec{truncate: 14 + 20 + 8}), xdpRedirect},
-		{"truncated ipv6 header", nil, buildFrame(frameSpec{ipv6: true, truncate: 14 + 39}), xdpPass},
-		{"truncated ipv6 udp", nil, buildFrame(frameSpec{ipv6: true, truncate: 14 + 40 + 7}), xdpPass},
-		{"truncated vlan", nil, buildFrame(frameSpec{vlan: true, truncate: 17}), xdpPass},
-		{"ipv4 listed address", []string{"198.18.0.1", "fd53::1"}, buildFrame(frameSpec{}), xdpRedirect},
-		{"ipv4 second listed address", []string{"198.18.0.9", "198.18.0.1"}, buildFrame(frameSpec{}), xdpRedirect},
-		{"ipv4 wrong address", []string{"198.18.0.9", "fd53::1"}, buildFrame(frameSpec{}), xdpPass},
-		{"ipv6 listed address", []string{"198.18.0.1", "fd53::1"}, buildFrame(frameSpec{ipv6: true}), xdpRedirect},
-		{"ipv6 wrong address", []string{"198.18.0.1", "fd53::9"}, buildFrame(frameSpec{ipv6: true}), xdpPass},
-		{"ipv6 when only ipv4 listed", []string{"198.18.0.1"}, buildFrame(frameSpec{ipv6: true}), xdpPass},
-		{"vlan ipv6 listed address", []string{"fd53::1"}, buildFrame(frameSpec{ipv6: true, vlan: true}), xdpRedirect},
-		{"ipv4-mapped listed address", []string{"::ffff:198.18.0.1"}, buildFrame(frameSpec{}), xdpRedirect},
+		}(), xdpPass, false},
+		{"truncated eth only", nil, buildFrame(frameSpec{truncate: 14}), xdpPass, false},
+		{"truncated ipv4 header", nil, buildFrame(frameSpec{truncate: 14 + 19}), xdpPass, false},
+		{"truncated udp header", nil, buildFrame(frameSpec{truncate: 14 + 20 + 7}), xdpPass, false},
+		{"udp header only", nil, buildFrame(frameSpec{truncate: 14 + 20 + 8}), xdpRedirect, false},
+		{"truncated ipv6 header", nil, buildFrame(frameSpec{ipv6: true, truncate: 14 + 39}), xdpPass, false},
+		{"truncated ipv6 udp", nil, buildFrame(frameSpec{ipv6: true, truncate: 14 + 40 + 7}), xdpPass, false},
+		{"truncated vlan", nil, buildFrame(frameSpec{vlan: true, truncate: 17}), xdpPass, false},
+		{"ipv4 listed address", []string{"198.18.0.1", "fd53::1"}, buildFrame(frameSpec{}), xdpRedirect, false},
+		{"ipv4 second listed address", []string{"198.18.0.9", "198.18.0.1"}, buildFrame(frameSpec{}), xdpRedirect, false},
+		{"ipv4 wrong address", []string{"198.18.0.9", "fd53::1"}, buildFrame(frameSpec{}), xdpPass, false},
+		{"ipv6 listed address", []string{"198.18.0.1", "fd53::1"}, buildFrame(frameSpec{ipv6: true}), xdpRedirect, false},
+		{"ipv6 wrong address", []string{"198.18.0.1", "fd53::9"}, buildFrame(frameSpec{ipv6: true}), xdpPass, false},
+		{"ipv6 when only ipv4 listed", []string{"198.18.0.1"}, buildFrame(frameSpec{ipv6: true}), xdpPass, false},
+		{"vlan ipv6 listed address", []string{"fd53::1"}, buildFrame(frameSpec{ipv6: true, vlan: true}), xdpRedirect, false},
+		{"ipv4-mapped listed address", []string{"::ffff:198.18.0.1"}, buildFrame(frameSpec{}), xdpRedirect, false},
+
+		// A load generator's program takes in replies: UDP from the server's
+		// port and address, whatever the destination port.
+		{"client ipv4 reply", []string{"198.18.0.1"}, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.1"), dst: netip.MustParseAddr("198.18.0.2"), srcPort: 53, dstPort: 40001}), xdpRedirect, true},
+		{"client ipv6 reply", []string{"fd53::1"}, buildFrame(frameSpec{ipv6: true, src: netip.MustParseAddr("fd53::1"), dst: netip.MustParseAddr("fd53::2"), srcPort: 53, dstPort: 40001}), xdpRedirect, true},
+		{"client vlan ipv6 reply", []string{"fd53::1"}, buildFrame(frameSpec{vlan: true, ipv6: true, src: netip.MustParseAddr("fd53::1"), dst: netip.MustParseAddr("fd53::2"), srcPort: 53, dstPort: 40001}), xdpRedirect, true},
+		{"client reply from another address", []string{"198.18.0.1"}, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.9"), dst: netip.MustParseAddr("198.18.0.2"), srcPort: 53, dstPort: 40001}), xdpPass, true},
+		{"client ipv6 reply from another address", []string{"fd53::1"}, buildFrame(frameSpec{ipv6: true, src: netip.MustParseAddr("fd53::9"), dst: netip.MustParseAddr("fd53::2"), srcPort: 53, dstPort: 40001}), xdpPass, true},
+		{"client reply from another port", []string{"198.18.0.1"}, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.1"), dst: netip.MustParseAddr("198.18.0.2"), srcPort: 5353, dstPort: 40001}), xdpPass, true},
+		{"client query to port 53 passes", []string{"198.18.0.1"}, buildFrame(frameSpec{}), xdpPass, true},
+		{"client any address", nil, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.7"), dst: netip.MustParseAddr("198.18.0.2"), srcPort: 53, dstPort: 40001}), xdpRedirect, true},
+		{"client fragment passes", []string{"198.18.0.1"}, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.1"), srcPort: 53, dstPort: 40001, fragOff: 0x2000}), xdpPass, true},
+		{"client tcp passes", []string{"198.18.0.1"}, buildFrame(frameSpec{src: netip.MustParseAddr("198.18.0.1"), srcPort: 53, dstPort: 40001, proto: 6}), xdpPass, true},
 	}
 	// bpf_redirect_map answers XDP_REDIRECT only when the queue's slot of the
 	// XSKMAP holds a socket, so slot 0 (the queue Program.Test runs on) gets
@@ -245,7 +259,7 @@ func TestXDPFilterProgram(t *testing.T) {
 			for _, a := range c.addrs {
 				addrs = append(addrs, netip.MustParseAddr(a))
 			}
-			f, err := newXDPFilter(53, addrs, 2)
+			f, err := newXDPFilter(53, addrs, 2, c.source)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +282,7 @@ func TestXDPFilterProgram(t *testing.T) {
 // on a queue without a socket goes to the kernel rather than being dropped.
 func TestXDPFilterEmptySlotPasses(t *testing.T) {
 	requirePrivileges(t)
-	f, err := newXDPFilter(53, nil, 2)
+	f, err := newXDPFilter(53, nil, 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}

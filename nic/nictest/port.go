@@ -42,6 +42,12 @@ type Config struct {
 	// Idle is how long Receive waits before returning 0 packets. 0 means
 	// 20 ms; the nic.Port contract allows at most 200 ms.
 	Idle time.Duration
+	// Loopback, when set, turns the port into a wire that answers itself:
+	// every packet sent with Transmit is passed to Loopback, which rewrites
+	// it in place into the packet to receive and returns that packet's
+	// length (0 drops it), and is then queued for Receive or Poll instead
+	// of for Take. It is called with the port's lock held.
+	Loopback func(b []byte, n int) int
 }
 
 // Port is an in-memory nic.Port. Inject, Take, the counters and Close may be
@@ -55,6 +61,7 @@ type Port struct {
 	free    []int32 // indices of free buffers, used as a stack
 	inQ     ring    // injected packets, oldest first
 	pending []int32 // buffer of each packet handed out by the last Receive
+	alloced []int32 // buffer of each packet handed out by the last Alloc
 	outQ    ring    // replies not yet taken
 	outBufs []byte  // reply copies, one BufSize slot per outQ entry
 
@@ -122,6 +129,7 @@ func New(cfg Config) *Port {
 		free:     make([]int32, 0, cfg.Buffers),
 		inQ:      ring{items: make([]item, cfg.Buffers)},
 		pending:  make([]int32, 0, cfg.Buffers),
+		alloced:  make([]int32, 0, cfg.Buffers),
 		outQ:     ring{items: make([]item, cfg.Replies)},
 		outBufs:  make([]byte, cfg.Replies*cfg.BufSize),
 		inReady:  make(chan struct{}, 1),
@@ -181,7 +189,17 @@ func (p *Port) Inject(pkt []byte, peer nic.Addr) error {
 
 // Receive implements nic.Port.
 func (p *Port) Receive(pkts []nic.Packet) (int, error) {
-	idle := false
+	return p.receive(pkts, false)
+}
+
+// Poll implements nic.Originator.
+func (p *Port) Poll(pkts []nic.Packet) (int, error) {
+	return p.receive(pkts, true)
+}
+
+// receive is Receive, or Poll when now is set.
+func (p *Port) receive(pkts []nic.Packet, now bool) (int, error) {
+	idle := now
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -349,4 +367,111 @@ func (p *Port) Close() error {
 		close(p.done)
 	}
 	return nil
+}
+
+var _ nic.Originator = (*Port)(nil)
+
+// Alloc implements nic.Originator: it hands out free buffers, the same ones
+// Inject fills.
+func (p *Port) Alloc(pkts []nic.Packet) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, p.alloced...)
+	p.alloced = p.alloced[:0]
+	if p.closed {
+		return 0
+	}
+	n := min(len(pkts), len(p.free))
+	for i := 0; i < n; i++ {
+		b := p.free[len(p.free)-1]
+		p.free = p.free[:len(p.free)-1]
+		p.alloced = append(p.alloced, b)
+		pkts[i] = nic.Packet{Buf: p.buf(b)}
+	}
+	return n
+}
+
+// Transmit implements nic.Originator. Without Loopback, packets go to the
+// reply queue for Take, as Send's replies do; with it, they come back for
+// Receive.
+func (p *Port) Transmit(pkts []nic.Packet) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(pkts) != len(p.alloced) {
+		p.free = append(p.free, p.alloced...)
+		p.alloced = p.alloced[:0]
+		return ErrContract
+	}
+	for i := range pkts {
+		b := p.buf(p.alloced[i])
+		if len(pkts[i].Buf) == 0 || &pkts[i].Buf[0] != &b[0] || pkts[i].Len > len(b) {
+			p.free = append(p.free, p.alloced...)
+			p.alloced = p.alloced[:0]
+			return ErrContract
+		}
+	}
+	if p.closed {
+		p.free = append(p.free, p.alloced...)
+		p.alloced = p.alloced[:0]
+		return nic.ErrClosed
+	}
+	sent, looped := false, false
+	for i := range pkts {
+		pk := &pkts[i]
+		b := p.alloced[i]
+		switch {
+		case pk.Len <= 0:
+			p.dropped++
+			p.free = append(p.free, b)
+		case p.failSends > 0:
+			p.failSends--
+			p.sendErrs++
+			p.free = append(p.free, b)
+		case p.cfg.Loopback != nil:
+			p.sent++
+			if n := p.cfg.Loopback(p.buf(b), pk.Len); n > 0 {
+				p.inQ.push(item{buf: b, len: n}) // cannot fail: len(inQ) == Buffers
+				looped = true
+			} else {
+				p.free = append(p.free, b)
+			}
+		case p.outQ.size == len(p.outQ.items):
+			p.overflow++
+			p.free = append(p.free, b)
+		default:
+			slot := int32((p.outQ.head + p.outQ.size) % len(p.outQ.items))
+			copy(p.outBuf(slot), pk.Buf[:pk.Len])
+			p.outQ.push(item{buf: slot, len: pk.Len, peer: pk.Peer})
+			p.sent++
+			sent = true
+			p.free = append(p.free, b)
+		}
+	}
+	p.alloced = p.alloced[:0]
+	if sent {
+		signal(p.outReady)
+	}
+	if looped {
+		signal(p.inReady)
+	}
+	return nil
+}
+
+// Wait implements nic.Originator.
+func (p *Port) Wait(d time.Duration) {
+	p.mu.Lock()
+	ready := p.inQ.size > 0 || p.closed
+	p.mu.Unlock()
+	if ready || d <= 0 {
+		return
+	}
+	p.recvTmr.Reset(d)
+	select {
+	case <-p.inReady:
+		// Put the token back: Receive consumes it.
+		signal(p.inReady)
+	case <-p.recvTmr.C:
+	case <-p.done:
+	}
+	p.recvTmr.Stop()
 }
