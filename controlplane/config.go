@@ -55,10 +55,18 @@ type ServerConfig struct {
 	Control string `toml:"control"`
 	// Metrics is the "ADDR:PORT" of the Prometheus endpoint; empty disables it.
 	Metrics string `toml:"metrics"`
-	// TCPIdleTimeout closes a TCP connection that has not sent a complete
-	// query for this long. TCPMaxConnections bounds concurrent connections.
+	// TCPIdleTimeout closes a TCP connection that has not begun a query
+	// for this long; TCPMessageTimeout one whose query, begun, is not
+	// complete this long after its first byte. TCPMaxConnections bounds
+	// concurrent connections, TCPMaxPerAddress and TCPMaxPerPrefix those
+	// of one address and of one /24 (IPv4) or /56 (IPv6); a new connection
+	// over a bound takes the place of the connection idle longest within
+	// it.
 	TCPIdleTimeout    Duration `toml:"tcp-idle-timeout"`
+	TCPMessageTimeout Duration `toml:"tcp-message-timeout"`
 	TCPMaxConnections int      `toml:"tcp-max-connections"`
+	TCPMaxPerAddress  int      `toml:"tcp-max-connections-per-address"`
+	TCPMaxPerPrefix   int      `toml:"tcp-max-connections-per-prefix"`
 	// Batch is the number of packets a socket worker handles per batch.
 	Batch int `toml:"batch"`
 }
@@ -112,6 +120,24 @@ const (
 	DefaultTCPIdleTimeout    = 10 * time.Second
 	DefaultTCPMaxConnections = 256
 	DefaultBatch             = 64
+)
+
+// Defaults of the TCP bounds that keep one client from holding the TCP
+// service.
+const (
+	// DefaultTCPMessageTimeout is Knot DNS's tcp-io-timeout: a client sends
+	// a query of a few hundred bytes in one segment, so half a second
+	// from its first byte to its last is a generous wait even over a long
+	// path, and it is all a client that stalls mid-query holds its place.
+	DefaultTCPMessageTimeout = 500 * time.Millisecond
+	// DefaultTCPMaxPerAddress lets one address hold a sixteenth of the
+	// default table: RFC 7766 section 6.2.2 asks a client for one
+	// connection to a server, so sixteen leave room for a few clients
+	// behind one NAT address. DefaultTCPMaxPerPrefix lets one /24 or /56,
+	// which an attacker can fill with addresses, hold a quarter, so that
+	// filling the table takes four of them.
+	DefaultTCPMaxPerAddress = 16
+	DefaultTCPMaxPerPrefix  = 64
 )
 
 // DefaultListen is where ringdns serves when nothing else is configured.
@@ -203,11 +229,27 @@ func (c *Config) Normalize() error {
 	if s.TCPIdleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("server.tcp-idle-timeout: negative"))
 	}
-	if s.TCPMaxConnections == 0 {
-		s.TCPMaxConnections = DefaultTCPMaxConnections
+	if s.TCPMessageTimeout == 0 {
+		s.TCPMessageTimeout = Duration(DefaultTCPMessageTimeout)
 	}
-	if s.TCPMaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("server.tcp-max-connections: negative"))
+	if s.TCPMessageTimeout < 0 {
+		errs = append(errs, fmt.Errorf("server.tcp-message-timeout: negative"))
+	}
+	for _, b := range []struct {
+		key string
+		v   *int
+		def int
+	}{
+		{"tcp-max-connections", &s.TCPMaxConnections, DefaultTCPMaxConnections},
+		{"tcp-max-connections-per-address", &s.TCPMaxPerAddress, DefaultTCPMaxPerAddress},
+		{"tcp-max-connections-per-prefix", &s.TCPMaxPerPrefix, DefaultTCPMaxPerPrefix},
+	} {
+		if *b.v == 0 {
+			*b.v = b.def
+		}
+		if *b.v < 0 {
+			errs = append(errs, fmt.Errorf("server.%s: negative", b.key))
+		}
 	}
 	if s.Batch == 0 {
 		s.Batch = DefaultBatch

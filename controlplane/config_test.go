@@ -21,7 +21,10 @@ version = "x"
 control = "/tmp/x.sock"
 metrics = "127.0.0.1:9153"
 tcp-idle-timeout = "3s"
+tcp-message-timeout = "250ms"
 tcp-max-connections = 10
+tcp-max-connections-per-address = 2
+tcp-max-connections-per-prefix = 5
 batch = 32
 
 [[zone]]
@@ -51,7 +54,8 @@ busy-poll = true
 	if !reflect.DeepEqual(s.Listen, []string{"127.0.0.1:5300", "[::1]:5300"}) || s.CPUs != "0-1,3" || s.UDPSize != 1400 ||
 		s.NSID != "ns-a" || s.Identity != "a.example" || s.Version != "x" || s.Control != "/tmp/x.sock" ||
 		s.Metrics != "127.0.0.1:9153" || time.Duration(s.TCPIdleTimeout) != 3*time.Second ||
-		s.TCPMaxConnections != 10 || s.Batch != 32 {
+		time.Duration(s.TCPMessageTimeout) != 250*time.Millisecond || s.TCPMaxConnections != 10 ||
+		s.TCPMaxPerAddress != 2 || s.TCPMaxPerPrefix != 5 || s.Batch != 32 {
 		t.Errorf("server = %+v", s)
 	}
 	if len(c.Zones) != 2 || c.Zones[0].Origin != "example.com." || c.Zones[1].Origin != "example.net." {
@@ -75,6 +79,8 @@ func TestConfigDefaults(t *testing.T) {
 	s := c.Server
 	if !reflect.DeepEqual(s.Listen, DefaultListen) || s.UDPSize != DefaultUDPSize ||
 		time.Duration(s.TCPIdleTimeout) != DefaultTCPIdleTimeout || s.TCPMaxConnections != DefaultTCPMaxConnections ||
+		time.Duration(s.TCPMessageTimeout) != DefaultTCPMessageTimeout ||
+		s.TCPMaxPerAddress != DefaultTCPMaxPerAddress || s.TCPMaxPerPrefix != DefaultTCPMaxPerPrefix ||
 		s.Batch != DefaultBatch || s.Control == "" || c.XDP != nil {
 		t.Errorf("defaults = %+v", s)
 	}
@@ -112,6 +118,9 @@ func TestNormalizeErrors(t *testing.T) {
 		{"bad cpus", "[server]\ncpus = \"1-0\"\n", "server.cpus"},
 		{"udp-size too small", "[server]\nudp-size = 100\n", "server.udp-size"},
 		{"bad metrics", "[server]\nmetrics = \"localhost\"\n", "server.metrics"},
+		{"negative message timeout", "[server]\ntcp-message-timeout = \"-1s\"\n", "server.tcp-message-timeout"},
+		{"negative per-address bound", "[server]\ntcp-max-connections-per-address = -1\n", "server.tcp-max-connections-per-address"},
+		{"negative per-prefix bound", "[server]\ntcp-max-connections-per-prefix = -1\n", "server.tcp-max-connections-per-prefix"},
 		{"zone without file", "[[zone]]\norigin = \"a.\"\n", "file missing"},
 		{"zone without origin", "[[zone]]\nfile = \"a\"\n", "origin missing"},
 		{"duplicate zone", "[[zone]]\norigin = \"A.\"\nfile = \"a\"\n[[zone]]\norigin = \"a\"\nfile = \"b\"\n", "configured twice"},

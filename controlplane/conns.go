@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,11 +14,131 @@ import (
 // loop that bounds the open connections, and a shutdown that ends every
 // connection at its next read and waits for its goroutine. The zero value
 // is ready to use.
+//
+// The TCP service also bounds the connections of one source (an address,
+// and the /24 or /56 around it), and makes room for a new connection by
+// closing the one that has been idle longest. A connection is idle while
+// its server waits for the first byte of a message with nothing in hand:
+// no part of a message read and no reply unsent. Closing it loses nothing
+// the client has not been told (RFC 7766 section 6.2.3 lets a server close
+// idle connections; the client reconnects).
 type connSet struct {
 	stopping atomic.Bool
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*connEntry
+	idle     connList // every idle connection, the longest idle first
+	addrs    map[netip.Addr]*connSource
+	prefixes map[netip.Prefix]*connSource
 	wg       sync.WaitGroup
+}
+
+// connLimits bound a connSet's connections. A zero per-source bound is no
+// bound.
+type connLimits struct {
+	max       int // connections open at once
+	perAddr   int // from one address
+	perPrefix int // from one /24 (IPv4) or /56 (IPv6)
+	// evictIdle makes a new connection over a bound close the connection
+	// idle longest within that bound (the source's, or the whole set's)
+	// instead of being refused. It is refused only when none there is
+	// idle.
+	evictIdle bool
+}
+
+// Source prefixes: the blocks one operator usually holds. A /24 is the
+// smallest IPv4 block routed on the Internet; a /56 is the usual IPv6
+// assignment to one site (RFC 6177), where an attacker may pick any of
+// 2^72 addresses.
+const (
+	sourcePrefix4 = 24
+	sourcePrefix6 = 56
+)
+
+// admission is what admit decided about a new connection.
+type admission int
+
+const (
+	admitted         admission = iota
+	admittedEvicting           // admitted after closing an idle connection
+	refusedFull                // the set is full of busy connections, or stopping
+	refusedSource              // the source's address or prefix is at its bound, all busy
+)
+
+// connEntry is one open connection of a connSet.
+type connEntry struct {
+	conn    net.Conn
+	addr    netip.Addr   // invalid when the peer has no IP address (Unix sockets)
+	prefix  netip.Prefix // the block around addr
+	idle    bool         // on the idle lists
+	evicted bool         // closed to make room; no longer in the set
+	// links are the entry's places in the idle lists: the set's, its
+	// prefix's and its address's.
+	links [3]connLink
+}
+
+// Indices of connEntry.links.
+const (
+	linkAll = iota
+	linkPrefix
+	linkAddr
+)
+
+type connLink struct{ prev, next *connEntry }
+
+// connList is a list of idle entries threaded through one of their links,
+// oldest first. Moving a connection between idle and busy allocates
+// nothing.
+type connList struct{ oldest, newest *connEntry }
+
+func (l *connList) push(e *connEntry, k int) {
+	e.links[k] = connLink{prev: l.newest}
+	if l.newest != nil {
+		l.newest.links[k].next = e
+	} else {
+		l.oldest = e
+	}
+	l.newest = e
+}
+
+func (l *connList) remove(e *connEntry, k int) {
+	p, n := e.links[k].prev, e.links[k].next
+	if p != nil {
+		p.links[k].next = n
+	} else {
+		l.oldest = n
+	}
+	if n != nil {
+		n.links[k].prev = p
+	} else {
+		l.newest = p
+	}
+	e.links[k] = connLink{}
+}
+
+// connSource counts the connections of one address or prefix.
+type connSource struct {
+	n    int
+	idle connList
+}
+
+// sourceOf returns the address of c's peer, without a zone and with an
+// IPv4-mapped address unmapped, and the prefix around it; ok is false when
+// the peer has no IP address.
+func sourceOf(c net.Conn) (addr netip.Addr, prefix netip.Prefix, ok bool) {
+	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
+	if !isTCP {
+		return netip.Addr{}, netip.Prefix{}, false
+	}
+	addr = ta.AddrPort().Addr().Unmap().WithZone("")
+	if !addr.IsValid() {
+		return netip.Addr{}, netip.Prefix{}, false
+	}
+	bits := sourcePrefix6
+	if addr.Is4() {
+		bits = sourcePrefix4
+	}
+	prefix, _ = addr.Prefix(bits)
+	return addr, prefix, true
 }
 
 // acceptLoop accepts connections from ln until it is closed. Each
@@ -25,6 +146,17 @@ type connSet struct {
 // it ends; one over max open connections, or arriving while the set stops,
 // is closed at once and reported to refused (which may be nil).
 func (s *connSet) acceptLoop(ln net.Listener, max int, log *slog.Logger, serve func(net.Conn), refused func()) {
+	s.acceptLimited(ln, connLimits{max: max}, log, func(e *connEntry) { serve(e.conn) }, func(a admission) {
+		if a >= refusedFull && refused != nil {
+			refused()
+		}
+	})
+}
+
+// acceptLimited is acceptLoop under lim: serve gets the connection's entry,
+// for setIdle, and must call done(e.conn) when it ends. Every admission is
+// reported to note.
+func (s *connSet) acceptLimited(ln net.Listener, lim connLimits, log *slog.Logger, serve func(*connEntry), note func(admission)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -37,38 +169,167 @@ func (s *connSet) acceptLoop(ln net.Listener, max int, log *slog.Logger, serve f
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		if !s.admit(c, max) {
+		e, a, victim := s.admit(c, lim)
+		if victim != nil {
+			victim.Close()
+		}
+		note(a)
+		if e == nil {
 			c.Close()
-			if refused != nil {
-				refused()
-			}
 			continue
 		}
-		go serve(c)
+		go serve(e)
 	}
 }
 
-// admit adds c unless the set is stopping or already holds max connections.
+// admit adds c unless the set is stopping or a bound of lim refuses it,
+// and returns its entry. When it closes an idle connection to make room,
+// it returns that connection for the caller to close outside the lock.
 // Stopping is read under the lock that stop takes after setting it, so a
 // connection is either admitted before stop looks at the set, or refused.
-func (s *connSet) admit(c net.Conn, max int) bool {
+func (s *connSet) admit(c net.Conn, lim connLimits) (e *connEntry, a admission, victim net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopping.Load() || len(s.conns) >= max {
+	if s.stopping.Load() {
+		return nil, refusedFull, nil
+	}
+	e = &connEntry{conn: c}
+	var addr, prefix *connSource
+	if lim.perAddr > 0 || lim.perPrefix > 0 {
+		var ok bool
+		if e.addr, e.prefix, ok = sourceOf(c); ok {
+			addr, prefix = s.addrs[e.addr], s.prefixes[e.prefix]
+		}
+	}
+	// The narrowest bound goes first: a victim taken there frees a place
+	// in the wider ones too, since it shares the new connection's address
+	// (and so its prefix).
+	a = admitted
+	for _, b := range [...]struct {
+		src   *connSource
+		bound int
+	}{{addr, lim.perAddr}, {prefix, lim.perPrefix}} {
+		if b.src == nil || b.bound <= 0 || b.src.n < b.bound {
+			continue
+		}
+		v := b.src.idle.oldest
+		if !lim.evictIdle || v == nil {
+			return nil, refusedSource, nil
+		}
+		s.evict(v)
+		victim, a = v.conn, admittedEvicting
+	}
+	if len(s.conns) >= lim.max {
+		v := s.idle.oldest
+		if !lim.evictIdle || v == nil {
+			return nil, refusedFull, nil
+		}
+		s.evict(v)
+		victim, a = v.conn, admittedEvicting
+	}
+
+	if s.conns == nil {
+		s.conns = map[net.Conn]*connEntry{}
+		s.addrs = map[netip.Addr]*connSource{}
+		s.prefixes = map[netip.Prefix]*connSource{}
+	}
+	s.conns[c] = e
+	if e.addr.IsValid() {
+		// The lookups above may predate the maps or the eviction of the
+		// source's last connection, so they are repeated.
+		if addr = s.addrs[e.addr]; addr == nil {
+			addr = new(connSource)
+			s.addrs[e.addr] = addr
+		}
+		if prefix = s.prefixes[e.prefix]; prefix == nil {
+			prefix = new(connSource)
+			s.prefixes[e.prefix] = prefix
+		}
+		addr.n++
+		prefix.n++
+	}
+	// A new connection has nothing in hand: it is idle until its first
+	// byte arrives.
+	s.markIdle(e, true)
+	s.wg.Add(1)
+	return e, a, victim
+}
+
+// evict takes the idle entry v out of the set; its goroutine sees that
+// when it next calls setIdle, or fails on the closed connection first.
+// The caller holds the lock and closes v.conn.
+func (s *connSet) evict(v *connEntry) {
+	s.remove(v)
+	v.evicted = true
+}
+
+// remove takes e out of the set, its lists and its sources' counts. The
+// caller holds the lock.
+func (s *connSet) remove(e *connEntry) {
+	s.markIdle(e, false)
+	delete(s.conns, e.conn)
+	if !e.addr.IsValid() {
+		return
+	}
+	if a := s.addrs[e.addr]; a != nil {
+		if a.n--; a.n == 0 {
+			delete(s.addrs, e.addr)
+		}
+	}
+	if p := s.prefixes[e.prefix]; p != nil {
+		if p.n--; p.n == 0 {
+			delete(s.prefixes, e.prefix)
+		}
+	}
+}
+
+// markIdle puts e on the idle lists or takes it off them. The caller
+// holds the lock.
+func (s *connSet) markIdle(e *connEntry, idle bool) {
+	if e.idle == idle {
+		return
+	}
+	e.idle = idle
+	lists := [3]*connList{linkAll: &s.idle}
+	if e.addr.IsValid() {
+		if p := s.prefixes[e.prefix]; p != nil {
+			lists[linkPrefix] = &p.idle
+		}
+		if a := s.addrs[e.addr]; a != nil {
+			lists[linkAddr] = &a.idle
+		}
+	}
+	for k, l := range lists {
+		if l == nil {
+			continue
+		}
+		if idle {
+			l.push(e, k)
+		} else {
+			l.remove(e, k)
+		}
+	}
+}
+
+// setIdle records whether e's connection is idle. It returns false when
+// the connection was evicted: its goroutine must end without touching it
+// further.
+func (s *connSet) setIdle(e *connEntry, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.evicted {
 		return false
 	}
-	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
+	s.markIdle(e, idle)
 	return true
 }
 
 // done removes and closes c; its goroutine ends.
 func (s *connSet) done(c net.Conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	if e := s.conns[c]; e != nil {
+		s.remove(e)
+	}
 	s.mu.Unlock()
 	c.Close()
 	s.wg.Done()

@@ -69,7 +69,7 @@ func newCollector(s *Server) *collector {
 		reloadFailures: d("reload_failures_total", "Reloads in which at least one zone failed."),
 		swapSecs:       d("reload_swap_seconds", "Duration of the last snapshot pointer swap."),
 		buildSecs:      d("reload_build_seconds", "Duration of building the last zone set and snapshot."),
-		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted, refused (over the bound), garbage, timeout.", "result"),
+		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted; refused (the table full of busy connections); per-source (the source's bound full of busy connections); evicted (closed idle to make room for a new one); garbage; timeout (idle, or a query incomplete).", "result"),
 		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *nic.XDPStats) uint64 { return x.RxPackets }},
@@ -145,15 +145,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var ts TCPStats
 	for i, t := range c.s.tcp {
 		emit("tcp"+strconv.Itoa(i), t.counters.Values())
-		x := t.srv.Stats()
-		ts.Accepted += x.Accepted
-		ts.Refused += x.Refused
-		ts.Garbage += x.Garbage
-		ts.Timeouts += x.Timeouts
-		ts.Open += x.Open
+		ts.Add(t.srv.Stats())
 	}
 	counter(c.tcpConns, ts.Accepted, "accepted")
 	counter(c.tcpConns, ts.Refused, "refused")
+	counter(c.tcpConns, ts.PerSource, "per-source")
+	counter(c.tcpConns, ts.Evicted, "evicted")
 	counter(c.tcpConns, ts.Garbage, "garbage")
 	counter(c.tcpConns, ts.Timeouts, "timeout")
 	gauge(c.tcpOpen, float64(ts.Open))

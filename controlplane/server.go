@@ -172,8 +172,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 		return fmt.Errorf("listen tcp %s: %w", ap, err)
 	}
 	ctr := new(dataplane.Counters)
-	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), time.Duration(s.cfg.Server.TCPIdleTimeout),
-		s.cfg.Server.TCPMaxConnections, ctr, s.log)
+	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), s.cfg.Server.TCPLimits(), ctr, s.log)
 	s.workers = append(s.workers, slots...)
 	s.tcp = append(s.tcp, &tcpSlot{Listen: ap.String(), srv: srv, counters: ctr})
 	s.listen = append(s.listen, ap)
@@ -527,12 +526,7 @@ func (s *Server) Stats() Stats {
 	var ts TCPStats
 	for _, t := range s.tcp {
 		total.Add(t.counters.Values())
-		x := t.srv.Stats()
-		ts.Accepted += x.Accepted
-		ts.Refused += x.Refused
-		ts.Garbage += x.Garbage
-		ts.Timeouts += x.Timeouts
-		ts.Open += x.Open
+		ts.Add(t.srv.Stats())
 	}
 	return Stats{Total: NamedCounters(total), Workers: s.workerCounters(), TCP: ts}
 }

@@ -23,11 +23,10 @@ type AnswerFunc func(dst, q []byte, tcp bool) (int, dataplane.Result)
 // are read and answered in place, so pipelined queries are answered in
 // order and nothing is allocated per query.
 type TCPServer struct {
-	ln       net.Listener
-	answer   func() AnswerFunc
-	idle     time.Duration
-	maxConns int
-	log      *slog.Logger
+	ln     net.Listener
+	answer func() AnswerFunc
+	lim    TCPLimits
+	log    *slog.Logger
 
 	// counters is written by every connection goroutine; Counters allow one
 	// writer at a time, so countMu serialises the writes. Readers load the
@@ -35,30 +34,68 @@ type TCPServer struct {
 	countMu  sync.Mutex
 	counters *dataplane.Counters
 
-	accepted atomic.Uint64
-	refused  atomic.Uint64 // connections closed at once: over the bound
-	garbage  atomic.Uint64 // connections closed for a malformed length
-	timeouts atomic.Uint64 // connections closed idle or stalled
+	accepted  atomic.Uint64
+	refused   atomic.Uint64 // connections closed at once: the table full of busy ones
+	perSource atomic.Uint64 // connections closed at once: their source's bound full of busy ones
+	evicted   atomic.Uint64 // idle connections closed to make room for a new one
+	garbage   atomic.Uint64 // connections closed for a malformed length
+	timeouts  atomic.Uint64 // connections closed idle, or with a message incomplete
 
 	conns connSet
 }
 
+// TCPLimits bound a TCP server's connections and how long it waits for
+// its clients. A zero per-source bound is no bound.
+type TCPLimits struct {
+	// Idle is how long a connection may wait for the first byte of its
+	// next query; Message how long from a query's first byte to its last.
+	// A reply's write may take Idle.
+	Idle, Message time.Duration
+	// MaxConns bounds the connections open at once. When that many are
+	// open, a new one takes the place of the connection idle longest, and
+	// is refused only when none is idle.
+	MaxConns int
+	// PerAddr and PerPrefix bound the connections from one address and
+	// from one /24 (IPv4) or /56 (IPv6) in the same way: a new connection
+	// over the bound takes the place of the source's connection idle
+	// longest, and is refused when none of the source's is idle.
+	PerAddr, PerPrefix int
+}
+
+// TCPLimits are the TCP limits of a normalised configuration.
+func (c *ServerConfig) TCPLimits() TCPLimits {
+	return TCPLimits{Idle: time.Duration(c.TCPIdleTimeout), Message: time.Duration(c.TCPMessageTimeout),
+		MaxConns: c.TCPMaxConnections, PerAddr: c.TCPMaxPerAddress, PerPrefix: c.TCPMaxPerPrefix}
+}
+
 // TCPStats are the TCP server's connection counters.
 type TCPStats struct {
-	Accepted uint64 `json:"accepted"`
-	Refused  uint64 `json:"refused"`
-	Garbage  uint64 `json:"garbage"`
-	Timeouts uint64 `json:"timeouts"`
-	Open     int    `json:"open"`
+	Accepted  uint64 `json:"accepted"`
+	Refused   uint64 `json:"refused"`
+	PerSource uint64 `json:"per_source"`
+	Evicted   uint64 `json:"evicted"`
+	Garbage   uint64 `json:"garbage"`
+	Timeouts  uint64 `json:"timeouts"`
+	Open      int    `json:"open"`
+}
+
+// Add adds the counters of o to t.
+func (t *TCPStats) Add(o TCPStats) {
+	t.Accepted += o.Accepted
+	t.Refused += o.Refused
+	t.PerSource += o.PerSource
+	t.Evicted += o.Evicted
+	t.Garbage += o.Garbage
+	t.Timeouts += o.Timeouts
+	t.Open += o.Open
 }
 
 // NewTCPServer serves on ln. answer returns the AnswerFunc of the snapshot
 // to use for the next query; it is called once per query so that a reload
 // takes effect on open connections too.
-func NewTCPServer(ln net.Listener, answer func() AnswerFunc, idle time.Duration, maxConns int,
+func NewTCPServer(ln net.Listener, answer func() AnswerFunc, lim TCPLimits,
 	counters *dataplane.Counters, log *slog.Logger) *TCPServer {
-	return &TCPServer{ln: ln, answer: answer, idle: idle, maxConns: maxConns, counters: counters,
-		log: log}
+	return &TCPServer{ln: ln, answer: answer, lim: lim, counters: counters, log: log}
 }
 
 // SnapshotAnswer adapts the published snapshot pointer to the TCP server.
@@ -78,18 +115,31 @@ func (s *TCPServer) Addr() net.Addr { return s.ln.Addr() }
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *TCPServer) Serve() error {
 	// RFC 7766 section 6.2.2 lets a server close connections it cannot
-	// serve; the client retries or falls back.
-	s.conns.acceptLoop(s.ln, s.maxConns, s.log, func(c net.Conn) {
-		s.accepted.Add(1)
-		s.serveConn(c)
-	}, func() { s.refused.Add(1) })
+	// serve; the client retries or falls back. Closing the connection idle
+	// longest instead of refusing a new one keeps a client that holds
+	// connections open without using them from locking others out.
+	lim := connLimits{max: s.lim.MaxConns, perAddr: s.lim.PerAddr, perPrefix: s.lim.PerPrefix, evictIdle: true}
+	s.conns.acceptLimited(s.ln, lim, s.log, s.serveConn, func(a admission) {
+		switch a {
+		case admittedEvicting:
+			s.evicted.Add(1)
+			fallthrough
+		case admitted:
+			s.accepted.Add(1)
+		case refusedSource:
+			s.perSource.Add(1)
+		default:
+			s.refused.Add(1)
+		}
+	})
 	return nil
 }
 
-// serveConn answers the queries of one connection in order. A query's
-// whole message must arrive within the idle timeout that starts when the
-// server begins waiting for it, so a client that trickles bytes is closed
-// just like a silent one.
+// serveConn answers the queries of one connection in order. Between
+// queries the connection is idle and may wait for the idle timeout; from
+// a query's first byte, the rest of it must arrive within the message
+// timeout, so a client that trickles bytes or stops mid-query holds its
+// place for no longer than that.
 //
 // Replies are written through a buffer so that the replies to queries
 // pipelined in one segment leave together, but each query is answered on
@@ -97,15 +147,31 @@ func (s *TCPServer) Serve() error {
 // the server waits for bytes that have not arrived, and before the
 // connection ends for any reason, so a reply is never held hostage by the
 // query after it.
-func (s *TCPServer) serveConn(c net.Conn) {
+func (s *TCPServer) serveConn(e *connEntry) {
+	c := e.conn
 	defer s.conns.done(c)
 	r := bufio.NewReaderSize(c, 4096)
 	w := bufio.NewWriterSize(c, 4096)
 	defer s.flush(c, w)
 	buf := make([]byte, 2+65535)
 	for {
-		c.SetReadDeadline(time.Now().Add(s.idle))
-		if s.conns.stopped() { // see connSet.stopped
+		if r.Buffered() == 0 {
+			// Nothing in hand once the replies are out: the connection is
+			// idle, and may be closed to make room for another, until the
+			// first byte of the next query arrives.
+			if !s.flush(c, w) || !s.conns.setIdle(e, true) || !s.readDeadline(c, s.lim.Idle) {
+				return
+			}
+			_, err := r.Peek(1)
+			if !s.conns.setIdle(e, false) {
+				return // evicted
+			}
+			if err != nil {
+				s.noteReadErr(err)
+				return
+			}
+		}
+		if !s.readDeadline(c, s.lim.Message) {
 			return
 		}
 		if !frameBuffered(r) && !s.flush(c, w) {
@@ -139,11 +205,19 @@ func (s *TCPServer) serveConn(c net.Conn) {
 			return
 		}
 		binary.BigEndian.PutUint16(buf[:2], uint16(m))
-		c.SetWriteDeadline(time.Now().Add(s.idle))
+		c.SetWriteDeadline(time.Now().Add(s.lim.Idle))
 		if _, err := w.Write(buf[:2+m]); err != nil {
 			return
 		}
 	}
+}
+
+// readDeadline sets c's read deadline d from now and reports whether the
+// connection may go on: it may not once Close has begun (see
+// connSet.stopped).
+func (s *TCPServer) readDeadline(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	return !s.conns.stopped()
 }
 
 // frameBuffered reports whether r holds a whole length-prefixed message,
@@ -162,7 +236,7 @@ func (s *TCPServer) flush(c net.Conn, w *bufio.Writer) bool {
 	if w.Buffered() == 0 {
 		return true
 	}
-	c.SetWriteDeadline(time.Now().Add(s.idle))
+	c.SetWriteDeadline(time.Now().Add(s.lim.Idle))
 	return w.Flush() == nil
 }
 
@@ -175,8 +249,8 @@ func (s *TCPServer) noteReadErr(err error) {
 
 // Stats reads the connection counters.
 func (s *TCPServer) Stats() TCPStats {
-	return TCPStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Garbage: s.garbage.Load(),
-		Timeouts: s.timeouts.Load(), Open: s.conns.open()}
+	return TCPStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), PerSource: s.perSource.Load(),
+		Evicted: s.evicted.Load(), Garbage: s.garbage.Load(), Timeouts: s.timeouts.Load(), Open: s.conns.open()}
 }
 
 // Close stops accepting and ends every connection after the query in hand.

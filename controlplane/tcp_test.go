@@ -35,14 +35,21 @@ func echoAnswer(dst, q []byte, tcp bool) (int, dataplane.Result) {
 	return n, dataplane.Result{Kind: dataplane.KindAnswer, Zone: 0}
 }
 
+// startTCP serves echoAnswer on a loopback port with a message timeout
+// equal to the idle timeout and no per-source bounds.
 func startTCP(t *testing.T, idle time.Duration, maxConns int) (*TCPServer, *dataplane.Counters) {
+	t.Helper()
+	return startTCPLimits(t, TCPLimits{Idle: idle, Message: idle, MaxConns: maxConns})
+}
+
+func startTCPLimits(t *testing.T, lim TCPLimits) (*TCPServer, *dataplane.Counters) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctr := new(dataplane.Counters)
-	s := NewTCPServer(ln, func() AnswerFunc { return echoAnswer }, idle, maxConns, ctr, quietLog())
+	s := NewTCPServer(ln, func() AnswerFunc { return echoAnswer }, lim, ctr, quietLog())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve() }()
 	t.Cleanup(func() {
@@ -183,51 +190,13 @@ func TestTCPGarbageAndStalls(t *testing.T) {
 	}
 }
 
-func TestTCPConnectionBound(t *testing.T) {
-	s, _ := startTCP(t, 5*time.Second, 2)
-	var open []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", s.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		// A round trip makes sure the server has accepted the connection.
-		c.Write(query(uint16(i), 0))
-		readReply(t, c)
-		open = append(open, c)
-	}
-	over, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer over.Close()
-	expectClosed(t, over, 2*time.Second)
-	if st := s.Stats(); st.Refused != 1 || st.Open != 2 {
-		t.Errorf("stats = %+v; want 1 refused, 2 open", st)
-	}
-
-	// Closing one makes room for another.
-	open[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Open != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	c, err := net.Dial("tcp", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write(query(5, 0))
-	readReply(t, c)
-}
-
 func TestTCPCloseWithOpenConnections(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewTCPServer(ln, func() AnswerFunc { return echoAnswer }, time.Minute, 4, new(dataplane.Counters), quietLog())
+	s := NewTCPServer(ln, func() AnswerFunc { return echoAnswer }, TCPLimits{Idle: time.Minute, Message: time.Minute, MaxConns: 4},
+		new(dataplane.Counters), quietLog())
 	go s.Serve()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -316,3 +285,276 @@ func TestTCPReplyBeforeIdleClose(t *testing.T) {
 		t.Fatalf("before the close the server sent %x, want the reply to query 1", got)
 	}
 }
+
+// dialFrom connects to s from the loopback address src, so that a test
+// can play several sources: all of 127/8 is local.
+func dialFrom(t *testing.T, s *TCPServer, src string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// roundTrip asks query id on c and checks the reply.
+func roundTrip(t *testing.T, c net.Conn, id uint16) {
+	t.Helper()
+	if _, err := c.Write(query(id, 0)); err != nil {
+		t.Fatalf("query %d: %v", id, err)
+	}
+	if m := readReply(t, c); binary.BigEndian.Uint16(m) != id {
+		t.Fatalf("reply to query %d has id %d", id, binary.BigEndian.Uint16(m))
+	}
+}
+
+// idleConns counts the server's idle connections.
+func idleConns(s *TCPServer) int {
+	s.conns.mu.Lock()
+	defer s.conns.mu.Unlock()
+	n := 0
+	for e := s.conns.idle.oldest; e != nil; e = e.links[linkAll].next {
+		n++
+	}
+	return n
+}
+
+// waitIdle waits until the server counts want idle connections: a client
+// has its reply a moment before the server marks the connection idle, and
+// the tests need to know which connection has been idle longest.
+func waitIdle(t *testing.T, s *TCPServer, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for idleConns(s) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle connections after 5 s, want %d", idleConns(s), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// partial is the first three bytes of query 99: a connection that has
+// sent it is busy until the rest arrives.
+var partial = query(99, 0)[:3]
+
+// finish sends the rest of query 99 on a connection that sent partial and
+// checks the reply.
+func finish(t *testing.T, c net.Conn) {
+	t.Helper()
+	if _, err := c.Write(query(99, 0)[3:]); err != nil {
+		t.Fatal(err)
+	}
+	if m := readReply(t, c); binary.BigEndian.Uint16(m) != 99 {
+		t.Fatalf("reply to query 99 has id %d", binary.BigEndian.Uint16(m))
+	}
+}
+
+// TestTCPMessageTimeout checks that a query begun must be complete within
+// the message timeout, far shorter than the idle timeout, while a client
+// that sends its query in pieces within it, or waits between queries, is
+// served.
+func TestTCPMessageTimeout(t *testing.T) {
+	// The idle timeout is far longer than the test, so only the message
+	// timeout can close a connection here. The message timeout is four
+	// times the gap the slow client leaves, which a loaded machine does not
+	// stretch that far.
+	const message = 2 * time.Second
+	s, _ := startTCPLimits(t, TCPLimits{Idle: time.Minute, Message: message, MaxConns: 8})
+	silent := dialFrom(t, s, "127.0.0.1")
+	roundTrip(t, silent, 1)
+
+	slow := dialFrom(t, s, "127.0.0.1")
+	q := query(2, 0)
+	slow.Write(q[:1])
+	time.Sleep(message / 4)
+	slow.Write(q[1:7])
+	time.Sleep(message / 4)
+	slow.Write(q[7:])
+	if m := readReply(t, slow); binary.BigEndian.Uint16(m) != 2 {
+		t.Fatalf("slow client: reply id %d", binary.BigEndian.Uint16(m))
+	}
+
+	for _, c := range []struct {
+		name string
+		send []byte
+		want int // replies before the close
+	}{
+		{"half a length", []byte{0}, 0},
+		{"half a query", query(3, 0)[:9], 0},
+		{"a query and half of the next", append(query(3, 0), query(4, 0)[:9]...), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := s.Stats().Timeouts
+			conn := dialFrom(t, s, "127.0.0.1")
+			start := time.Now()
+			conn.Write(c.send)
+			for i := 0; i < c.want; i++ {
+				readReply(t, conn)
+			}
+			expectClosed(t, conn, 10*time.Second)
+			if d := time.Since(start); d < message/2 {
+				t.Errorf("closed after %v, before the message timeout of %v", d, message)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for s.Stats().Timeouts == before && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if s.Stats().Timeouts != before+1 {
+				t.Errorf("timeouts %d, want %d", s.Stats().Timeouts, before+1)
+			}
+		})
+	}
+	// The connection that waited between its queries all along is open.
+	roundTrip(t, silent, 5)
+}
+
+// TestTCPEvictsIdleWhenFull fills the table: a new connection takes the
+// place of the one idle longest, and is refused only when none is idle.
+func TestTCPEvictsIdleWhenFull(t *testing.T) {
+	s, _ := startTCPLimits(t, TCPLimits{Idle: time.Minute, Message: time.Minute, MaxConns: 2})
+	a := dialFrom(t, s, "127.0.0.1")
+	roundTrip(t, a, 1)
+	waitIdle(t, s, 1)
+	b := dialFrom(t, s, "127.0.0.1")
+	roundTrip(t, b, 2)
+	waitIdle(t, s, 2)
+	// a has been idle longest; it makes room for c.
+	c := dialFrom(t, s, "127.0.0.1")
+	roundTrip(t, c, 3)
+	expectClosed(t, a, 2*time.Second)
+	roundTrip(t, b, 4)
+	if st := s.Stats(); st.Evicted != 1 || st.Refused != 0 || st.Open != 2 {
+		t.Errorf("stats = %+v; want 1 evicted, none refused, 2 open", st)
+	}
+
+	// With both busy mid-query, a new connection is refused at once and
+	// theirs are kept.
+	b.Write(partial)
+	c.Write(partial)
+	waitIdle(t, s, 0)
+	d := dialFrom(t, s, "127.0.0.1")
+	expectClosed(t, d, 2*time.Second)
+	finish(t, b)
+	finish(t, c)
+	if st := s.Stats(); st.Evicted != 1 || st.Refused != 1 || st.Open != 2 {
+		t.Errorf("stats = %+v; want 1 evicted, 1 refused, 2 open", st)
+	}
+}
+
+// TestTCPPerAddressBound bounds the connections of one address: a new
+// connection over it takes the place of that address's connection idle
+// longest, not another address's, and is refused when all of the
+// address's are busy. The prefix and table bounds are out of reach.
+func TestTCPPerAddressBound(t *testing.T) {
+	s, _ := startTCPLimits(t, TCPLimits{Idle: time.Minute, Message: time.Minute, MaxConns: 10, PerAddr: 2, PerPrefix: 10})
+	a := dialFrom(t, s, "127.0.0.2")
+	roundTrip(t, a, 1)
+	waitIdle(t, s, 1)
+	b := dialFrom(t, s, "127.0.0.2")
+	roundTrip(t, b, 2)
+	waitIdle(t, s, 2)
+	c := dialFrom(t, s, "127.0.0.3")
+	roundTrip(t, c, 3)
+	waitIdle(t, s, 3)
+
+	d := dialFrom(t, s, "127.0.0.2")
+	roundTrip(t, d, 4)
+	expectClosed(t, a, 2*time.Second)
+	roundTrip(t, b, 5)
+	roundTrip(t, c, 6)
+	if st := s.Stats(); st.Evicted != 1 || st.PerSource != 0 || st.Open != 3 {
+		t.Errorf("stats = %+v; want 1 evicted, none refused, 3 open", st)
+	}
+
+	b.Write(partial)
+	d.Write(partial)
+	waitIdle(t, s, 1) // c
+	e := dialFrom(t, s, "127.0.0.2")
+	expectClosed(t, e, 2*time.Second)
+	// Another address is still welcome, and the busy connections are kept.
+	roundTrip(t, dialFrom(t, s, "127.0.0.3"), 7)
+	finish(t, b)
+	finish(t, d)
+	roundTrip(t, c, 8)
+	if st := s.Stats(); st.Evicted != 1 || st.PerSource != 1 || st.Refused != 0 {
+		t.Errorf("stats = %+v; want 1 evicted, 1 refused per source", st)
+	}
+}
+
+// TestTCPPerPrefixBound bounds the connections of one /24, from addresses
+// each under their own bound: a new connection over it takes the place of
+// the /24's connection idle longest, whichever address holds it, and
+// another /24 is not affected.
+func TestTCPPerPrefixBound(t *testing.T) {
+	s, _ := startTCPLimits(t, TCPLimits{Idle: time.Minute, Message: time.Minute, MaxConns: 10, PerAddr: 10, PerPrefix: 3})
+	var conns []net.Conn
+	for i, src := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3"} {
+		c := dialFrom(t, s, src)
+		roundTrip(t, c, uint16(i))
+		waitIdle(t, s, i+1)
+		conns = append(conns, c)
+	}
+	a, b, c := conns[0], conns[1], conns[2]
+
+	d := dialFrom(t, s, "127.0.0.4")
+	roundTrip(t, d, 10)
+	expectClosed(t, a, 2*time.Second)
+	other := dialFrom(t, s, "127.0.1.2")
+	roundTrip(t, other, 11)
+	roundTrip(t, b, 12)
+	roundTrip(t, c, 13)
+	if st := s.Stats(); st.Evicted != 1 || st.PerSource != 0 || st.Open != 4 {
+		t.Errorf("stats = %+v; want 1 evicted, none refused, 4 open", st)
+	}
+
+	for _, busy := range []net.Conn{b, c, d} {
+		busy.Write(partial)
+	}
+	waitIdle(t, s, 1) // other
+	e := dialFrom(t, s, "127.0.0.5")
+	expectClosed(t, e, 2*time.Second)
+	roundTrip(t, dialFrom(t, s, "127.0.1.3"), 14)
+	for _, busy := range []net.Conn{b, c, d} {
+		finish(t, busy)
+	}
+	if st := s.Stats(); st.Evicted != 1 || st.PerSource != 1 || st.Refused != 0 {
+		t.Errorf("stats = %+v; want 1 evicted, 1 refused per source", st)
+	}
+}
+
+// TestSourceOf checks the source address and prefix a connection is
+// counted under.
+func TestSourceOf(t *testing.T) {
+	for _, c := range []struct {
+		remote net.Addr
+		addr   string
+		prefix string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.77"), Port: 53}, "192.0.2.77", "192.0.2.0/24"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.77"), Port: 53}, "192.0.2.77", "192.0.2.0/24"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2ff:1::1"), Port: 53}, "2001:db8:1:2ff:1::1", "2001:db8:1:200::/56"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0", Port: 53}, "fe80::1", "fe80::/56"},
+		{&net.UnixAddr{Name: "/run/x.sock", Net: "unix"}, "", ""},
+	} {
+		addr, prefix, ok := sourceOf(fakeConn{remote: c.remote})
+		if c.addr == "" {
+			if ok {
+				t.Errorf("%v: source %v %v, want none", c.remote, addr, prefix)
+			}
+			continue
+		}
+		if !ok || addr.String() != c.addr || prefix.String() != c.prefix {
+			t.Errorf("%v: source %v %v (%v), want %s %s", c.remote, addr, prefix, ok, c.addr, c.prefix)
+		}
+	}
+}
+
+// fakeConn is a net.Conn with only a remote address.
+type fakeConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c fakeConn) RemoteAddr() net.Addr { return c.remote }

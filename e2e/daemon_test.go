@@ -21,10 +21,11 @@ import (
 )
 
 var (
-	binDir     string
-	ringdnsBin string
-	ringctlBin string
-	repoRoot   string
+	binDir      string
+	ringdnsBin  string
+	ringctlBin  string
+	ringperfBin string
+	repoRoot    string
 )
 
 func TestMain(m *testing.M) {
@@ -44,7 +45,7 @@ func runMain(m *testing.M) int {
 	// The binaries are built once, with the race detector when the tests
 	// themselves run with it, so that a race in the daemon fails the run.
 	args := append([]string{"build"}, raceFlags...)
-	args = append(args, "-o", dir+"/", "./cmd/ringdns", "./cmd/ringctl")
+	args = append(args, "-o", dir+"/", "./cmd/ringdns", "./cmd/ringctl", "./cmd/ringperf")
 	cmd := exec.Command("go", args...)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -53,6 +54,7 @@ func runMain(m *testing.M) int {
 	}
 	ringdnsBin = filepath.Join(dir, "ringdns")
 	ringctlBin = filepath.Join(dir, "ringctl")
+	ringperfBin = filepath.Join(dir, "ringperf")
 	return m.Run()
 }
 

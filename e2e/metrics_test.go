@@ -110,6 +110,8 @@ func TestMetrics(t *testing.T) {
 		{"ringdns_reloads_total", nil, 1},
 		{"ringdns_reload_failures_total", nil, 0},
 		{"ringdns_tcp_connections_total", []string{`result="accepted"`}, tcp},
+		{"ringdns_tcp_connections_total", []string{`result="per-source"`}, 0},
+		{"ringdns_tcp_connections_total", []string{`result="evicted"`}, 0},
 		{"ringdns_worker_info", []string{`kind="tcp"`}, 2},
 		{"ringdns_worker_info", []string{`kind="udp"`}, float64(d.status.Workers)},
 	} {
