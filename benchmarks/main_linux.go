@@ -81,7 +81,7 @@ func main() {
 		}
 		o.Loads[l] = true
 	}
-	if err := Run(o, os.Stdout); err != nil {
+	if _, err := Run(o, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "benchmarks: %v\n", err)
 		os.Exit(1)
 	}
@@ -113,11 +113,14 @@ func repoRoot() (string, error) {
 	}
 }
 
-// Run measures the matrix of o and writes its results.
-func Run(o Options, log io.Writer) error {
+// Run measures the matrix of o, writes its results and returns them. Its
+// error says which measurements of the project's own programs failed; peers
+// that cannot run here, or fail during the run, are reported in the results
+// instead.
+func Run(o Options, log io.Writer) (*Results, error) {
 	log = &stamped{w: log, start: time.Now()}
 	if os.Geteuid() != 0 {
-		return errors.New("needs root: it creates network namespaces and attaches XDP programs")
+		return nil, errors.New("needs root: it creates network namespaces and attaches XDP programs")
 	}
 	if o.Loads == nil {
 		o.Loads = map[string]bool{}
@@ -130,7 +133,7 @@ func Run(o Options, log io.Writer) error {
 	}
 	root, err := repoRoot()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.Out == "" {
 		o.Out = filepath.Join(root, "benchmarks", "results")
@@ -140,36 +143,50 @@ func Run(o Options, log io.Writer) error {
 	}
 	if o.Scratch == "" {
 		if o.Scratch, err = os.MkdirTemp("", "ringdns-bench-"); err != nil {
-			return err
+			return nil, err
 		}
 		defer os.RemoveAll(o.Scratch)
 	} else if o.Scratch, err = filepath.Abs(o.Scratch); err != nil {
 		// The signer runs in the scratch directory with paths inside it.
-		return err
+		return nil, err
 	}
 	bins, err := build(root, o.Scratch, needSigner(o))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cpus := runtime.NumCPU()
 	if cpus < 2 {
-		return errors.New("needs two CPUs: one for the server, one for the load generator")
+		return nil, errors.New("needs two CPUs: one for the server, one for the load generator")
 	}
 
 	topo, err := NewTopology(1)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer topo.Close()
 
 	res := &Results{Machine: machineInfo(), Versions: versions(bins), Options: o, Started: time.Now()}
+	fmt.Fprintf(log, "== peers (each tried in the topology)\n")
+	if res.Peers, err = checkPeers(bins, topo, filepath.Join(o.Scratch, "peers")); err != nil {
+		return res, err
+	}
+	for _, p := range res.Peers {
+		if p.Available() {
+			fmt.Fprintf(log, "   %-12s available\n", p.Name)
+			continue
+		}
+		fmt.Fprintf(log, "   %-12s unavailable: %s\n", p.Name, p.Reason)
+		if p.Required {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s, the project's own %s, cannot run here: %s", p.Name, p.Role, p.Reason))
+		}
+	}
 	for _, name := range o.ZoneSets {
 		if name == "" {
 			continue
 		}
 		set, err := makeZoneSet(name, o)
 		if err != nil {
-			return fmt.Errorf("zone set %s: %v", name, err)
+			return res, fmt.Errorf("zone set %s: %v", name, err)
 		}
 		fmt.Fprintf(log, "== zone set %s: %d records\n", set.Name, set.Records)
 		// The packet path on this VM drifts between a fast and a slow state
@@ -194,12 +211,12 @@ func Run(o Options, log io.Writer) error {
 					// set measures it.
 					continue
 				}
-				if failed[kind] {
+				if failed[kind] || !res.usable(string(kind)) {
 					continue
 				}
 				if err := measureServer(res, o, bins, topo, set, kind, round{r, rounds}, log); err != nil {
 					fmt.Fprintf(log, "   %s: %v\n", kind, err)
-					res.Errors = append(res.Errors, fmt.Sprintf("%s/%s: %v", set.Name, kind, err))
+					res.failed(set.Name, kind, err)
 					failed[kind] = true
 				}
 			}
@@ -214,13 +231,16 @@ func Run(o Options, log io.Writer) error {
 	res.sortRows()
 	md, csv, err := res.Write(o.Out)
 	if err != nil {
-		return err
+		return res, err
 	}
 	fmt.Fprintf(log, "results: %s and %s\n", md, csv)
-	if len(res.Errors) > 0 {
-		return fmt.Errorf("%d measurements failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
+	if len(res.PeerErrors) > 0 {
+		fmt.Fprintf(log, "peers that failed during the run (reported, not a failure of the run): %s\n", strings.Join(res.PeerErrors, "; "))
 	}
-	return nil
+	if len(res.Errors) > 0 {
+		return res, fmt.Errorf("%d measurements failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
+	}
+	return res, nil
 }
 
 func makeZoneSet(name string, o Options) (*ZoneSet, error) {
@@ -239,41 +259,58 @@ func makeZoneSet(name string, o Options) (*ZoneSet, error) {
 	return nil, fmt.Errorf("unknown zone set %q (small, root, tld)", name)
 }
 
-// build compiles ringdns, ringctl and the null responder into dir and
-// finds knotd and nsd.
+// build compiles ringdns, ringctl, the null responder and ringperf into dir
+// and finds the peers' programs. The project's own servers must build; a
+// peer that is not installed, or ringperf when it does not build, is
+// recorded in Binaries.Missing for the peers' check to report.
 func build(root, dir string, signer bool) (Binaries, error) {
-	var b Binaries
+	b := Binaries{Missing: map[string]string{}}
 	for _, t := range []struct {
 		pkg string
 		out *string
-	}{{"./cmd/ringdns", &b.Ringdns}, {"./cmd/ringctl", &b.Ringctl}, {"./benchmarks/nullresponder", &b.Null}} {
-		*t.out = filepath.Join(dir, filepath.Base(t.pkg))
-		cmd := exec.Command("go", "build", "-o", *t.out, t.pkg)
+	}{{"./cmd/ringdns", &b.Ringdns}, {"./cmd/ringctl", &b.Ringctl}, {"./benchmarks/nullresponder", &b.Null}, {"./cmd/ringperf", &b.Ringperf}} {
+		out := filepath.Join(dir, filepath.Base(t.pkg))
+		cmd := exec.Command("go", "build", "-o", out, t.pkg)
 		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return b, fmt.Errorf("go build %s: %v: %s", t.pkg, err, out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			err = fmt.Errorf("go build %s: %v: %s", t.pkg, err, bytes.TrimSpace(msg))
+			if t.out == &b.Ringperf {
+				b.Missing[string(Ringperf)] = err.Error()
+				continue
+			}
+			return b, err
 		}
+		*t.out = out
 	}
 	for _, t := range []struct {
 		name, pkg string
 		out       *string
-	}{{"knotd", "knot", &b.Knotd}, {"nsd", "nsd", &b.NSD}} {
+		peers     []string
+	}{
+		{"knotd", "knot", &b.Knotd, []string{string(KnotXDP), string(KnotUDP)}},
+		{"nsd", "nsd", &b.NSD, []string{string(NSD)}},
+		{"kxdpgun", "knot-dnsutils", &b.Kxdpgun, []string{string(Kxdpgun)}},
+		{"dnsperf", "dnsperf", &b.Dnsperf, []string{string(Dnsperf)}},
+	} {
 		p, err := exec.LookPath(t.name)
 		if err != nil {
 			p, err = exec.LookPath("/usr/sbin/" + t.name)
 		}
 		if err != nil {
-			return b, fmt.Errorf("%s not found: install the Debian package %s", t.name, t.pkg)
+			for _, peer := range t.peers {
+				b.Missing[peer] = fmt.Sprintf("%s is not installed (Debian package %s)", t.name, t.pkg)
+			}
+			continue
 		}
 		*t.out = p
 	}
-	tools := []string{"kxdpgun", "dnsperf", "taskset"}
+	tools := []string{"taskset"}
 	if signer {
 		tools = append(tools, "ldns-keygen", "ldns-signzone")
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return b, fmt.Errorf("%s not found: install knot-dnsutils, dnsperf, util-linux and ldnsutils", tool)
+			return b, fmt.Errorf("%s not found: install util-linux and ldnsutils", tool)
 		}
 	}
 	return b, nil
@@ -337,7 +374,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		}
 		// The highest rate search starts from the saturation figure.
 		var sat *Row
-		if o.Loads["saturation"] || o.Loads["ndr"] || !pinned {
+		if (o.Loads["saturation"] || o.Loads["ndr"] || !pinned) && res.usable(string(Kxdpgun)) {
 			sat = row("kxdpgun saturation", pinned)
 			rate := 2000000
 			if o.Quick {
@@ -348,7 +385,7 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 				n = o.Runs
 			}
 			for range n {
-				if err := measure(sat, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, o.Seconds, cpu) }); err != nil {
+				if err := measure(sat, func() (Load, error) { return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, o.Seconds, cpu) }); err != nil {
 					return err
 				}
 			}
@@ -361,30 +398,38 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		if !o.Quick && o.NDR && (xdp || o.NDRSockets) && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
 			ndr := row("kxdpgun highest rate with loss <= 1%", pinned)
 			if err := measureNDR(ndr, median(sat.QPS), measure,
-				func(rate int) (Load, error) { return Kxdpgun(topo, set.KxdpQueries, rate, shortSeconds, cpu) }); err != nil {
+				func(rate int) (Load, error) {
+					return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, shortSeconds, cpu)
+				}); err != nil {
 				return err
 			}
 			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, ndr.summary())
 		}
-		if !o.Quick && o.Loads["fixed"] {
+		if !o.Quick && o.Loads["fixed"] && res.usable(string(Kxdpgun)) {
 			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
 			for range runs {
-				if err := measure(fixed, func() (Load, error) { return Kxdpgun(topo, set.KxdpQueries, o.FixedRate, shortSeconds, cpu) }); err != nil {
+				if err := measure(fixed, func() (Load, error) {
+					return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, o.FixedRate, shortSeconds, cpu)
+				}); err != nil {
 					return err
 				}
 			}
 			fmt.Fprintf(log, "   %-12s fixed   %s\n", kind, fixed.summary())
 		}
-		if !o.Loads["dnsperf"] || !first {
+		if !o.Loads["dnsperf"] || !first || !res.usable(string(Dnsperf)) {
 			continue
 		}
 		dsat := row("dnsperf saturation", pinned)
-		if err := measure(dsat, func() (Load, error) { return Dnsperf(topo, set.DnsperfQueries, set.DO, 0, o.Seconds, cpu) }); err != nil {
+		if err := measure(dsat, func() (Load, error) {
+			return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, 0, o.Seconds, cpu)
+		}); err != nil {
 			return err
 		}
 		fmt.Fprintf(log, "   %-12s dnsperf %s\n", kind, dsat.summary())
 		dfix := row("dnsperf 20k/s", pinned)
-		if err := measure(dfix, func() (Load, error) { return Dnsperf(topo, set.DnsperfQueries, set.DO, 20000, o.Seconds, cpu) }); err != nil {
+		if err := measure(dfix, func() (Load, error) {
+			return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, 20000, o.Seconds, cpu)
+		}); err != nil {
 			return err
 		}
 		fmt.Fprintf(log, "   %-12s dnsperf 20k/s %s\n", kind, dfix.summary())
@@ -442,7 +487,7 @@ func measureReload(res *Results, bins Binaries, topo *Topology, set *ZoneSet, sr
 			}
 		}()
 		_, err := measureRun(srv, bins, r, func() (Load, error) {
-			l, err := Kxdpgun(topo, set.KxdpQueries, rate, seconds, loadCPU)
+			l, err := KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, seconds, loadCPU)
 			close(stop)
 			<-done
 			return l, err
@@ -478,43 +523,43 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 	set.Name = "small, 2 queues"
 	fmt.Fprintf(log, "== zone set %s\n", set.Name)
 	for _, kind := range []ServerKind{RingdnsXDP, KnotXDP} {
-		if !slices.Contains(o.Servers, kind) {
+		if !slices.Contains(o.Servers, kind) || !res.usable(string(kind)) || !res.usable(string(Dnsperf)) {
 			continue
 		}
 		dir := filepath.Join(o.Scratch, "run-2q-"+string(kind))
 		srv, err := StartServer(kind, bins, topo, set.Zone, dir, -1, 120*time.Second)
-		if err != nil {
-			return err
-		}
-		err = func() error {
-			defer srv.Stop(topo)
-			// kxdpgun 3.2 sends from one queue of a veth (it sizes its
-			// threads by the "combined" channels veth does not have), so
-			// dnsperf, whose many source ports the kernel hashes over both
-			// TX queues, offers the two-queue load.
-			for _, l := range []struct {
-				name string
-				rate int
-				runs int
-			}{{"dnsperf saturation", 0, o.Runs}, {"dnsperf 20k/s", 20000, 1}} {
-				r := res.row(set, kind, l.name, false)
-				for range l.runs {
-					d, err := measureRun(srv, bins, r, func() (Load, error) {
-						return Dnsperf(topo, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
-					})
-					if err != nil {
-						return err
+		if err == nil {
+			err = func() error {
+				defer srv.Stop(topo)
+				// kxdpgun 3.2 sends from one queue of a veth (it sizes its
+				// threads by the "combined" channels veth does not have), so
+				// dnsperf, whose many source ports the kernel hashes over both
+				// TX queues, offers the two-queue load.
+				for _, l := range []struct {
+					name string
+					rate int
+					runs int
+				}{{"dnsperf saturation", 0, o.Runs}, {"dnsperf 20k/s", 20000, 1}} {
+					r := res.row(set, kind, l.name, false)
+					for range l.runs {
+						d, err := measureRun(srv, bins, r, func() (Load, error) {
+							return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
+						})
+						if err != nil {
+							return err
+						}
+						if d != nil {
+							r.QueueReplies = []uint64{d["xdp0"], d["xdp1"]}
+						}
 					}
-					if d != nil {
-						r.QueueReplies = []uint64{d["xdp0"], d["xdp1"]}
-					}
+					fmt.Fprintf(log, "   %-12s %s: %s, per queue %v\n", kind, l.name, r.summary(), r.QueueReplies)
 				}
-				fmt.Fprintf(log, "   %-12s %s: %s, per queue %v\n", kind, l.name, r.summary(), r.QueueReplies)
-			}
-			return nil
-		}()
+				return nil
+			}()
+		}
 		if err != nil {
-			return err
+			fmt.Fprintf(log, "   %s: %v\n", kind, err)
+			res.failed(set.Name, kind, err)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,10 +24,10 @@ type Row struct {
 	Pinned  bool
 	Records int
 
+	Loads             []Load    // what the generator reported, per run
 	QPS, Loss         []float64 // per run
 	XDPShare          []float64 // ringdns: fraction of UDP answers sent through the AF_XDP rings, per run
 	ServerNs, WholeNs []float64 // CPU nanoseconds per answer, per run
-	P50, P99, P999    float64   // microseconds, dnsperf runs only (last run)
 	Ready             time.Duration
 	MemoryKiB         uint64
 	QueueReplies      []uint64 // ringdns on a multi-queue veth: answers per queue in the last run
@@ -35,15 +36,25 @@ type Row struct {
 }
 
 func (r *Row) add(l Load, serverSec, wholeSec float64) {
+	r.Loads = append(r.Loads, l)
 	r.QPS = append(r.QPS, l.QPS())
 	r.Loss = append(r.Loss, l.Loss())
 	if l.Answered > 0 {
 		r.ServerNs = append(r.ServerNs, serverSec*1e9/float64(l.Answered))
 		r.WholeNs = append(r.WholeNs, wholeSec*1e9/float64(l.Answered))
 	}
-	if l.P50 > 0 {
-		r.P50, r.P99, r.P999 = l.P50, l.P99, l.P999
+}
+
+// latency is the median over the runs that measured latency of the
+// percentile pick takes from each.
+func (r *Row) latency(pick func(Load) float64) float64 {
+	var v []float64
+	for _, l := range r.Loads {
+		if l.P50 > 0 {
+			v = append(v, pick(l))
+		}
 	}
+	return median(v)
 }
 
 func (r *Row) summary() string {
@@ -94,8 +105,72 @@ type Results struct {
 	Machine, Versions []string
 	Options           Options
 	Started, Finished time.Time
+	Peers             []PeerStatus // what the check at start found
 	Rows              []*Row
-	Errors            []string
+	// Errors are the failed measurements of the project's own programs
+	// (ringdns, the null responder, ringperf): they fail the run.
+	// PeerErrors are those of peers that passed the check at start but
+	// failed later: reported, and the peer is left out from then on.
+	Errors, PeerErrors []string
+	// gone holds the peers, servers and generators, that failed during the
+	// run.
+	gone map[string]bool
+}
+
+// ours reports whether name is one of the project's own programs, whose
+// failure fails the run.
+func ours(name string) bool {
+	switch name {
+	case string(RingdnsXDP), string(RingdnsUDP), string(NullXDP), string(Ringperf):
+		return true
+	}
+	return false
+}
+
+// usable reports whether a server or generator passed the check at start
+// (the project's own servers are not checked) and has not failed since.
+func (res *Results) usable(name string) bool {
+	if res.gone[name] {
+		return false
+	}
+	for _, p := range res.Peers {
+		if p.Name == name {
+			return p.Available()
+		}
+	}
+	return true
+}
+
+// unavailable returns why peer name could not run here, or "".
+func (res *Results) unavailable(name string) string {
+	for _, p := range res.Peers {
+		if p.Name == name {
+			return p.Reason
+		}
+	}
+	return ""
+}
+
+// failed records err, a failed measurement of server kind on zone set
+// where, against whoever failed: the generator for a generator's own
+// failure, else the server. A peer that failed is left out from then on;
+// the project's own programs are tried again on the next zone set.
+func (res *Results) failed(where string, kind ServerKind, err error) {
+	who := string(kind)
+	var le *loadError
+	if errors.As(err, &le) {
+		who = string(le.gen)
+	}
+	msg := fmt.Sprintf("%s/%s: %v", where, kind, err)
+	if ours(who) {
+		res.Errors = append(res.Errors, msg)
+		return
+	}
+	res.PeerErrors = append(res.PeerErrors, msg)
+	if res.gone == nil {
+		res.gone = map[string]bool{}
+	}
+	res.gone[who] = true
 }
 
 // Write stores the results as Markdown and CSV named by the start time.
@@ -118,8 +193,21 @@ func (res *Results) Write(dir string) (md, csvPath string, err error) {
 	}
 	defer f.Close()
 	w := csv.NewWriter(f)
-	w.Write([]string{"zone_set", "records", "server", "load", "pinned", "run", "qps", "loss", "server_ns_per_answer",
-		"machine_ns_per_answer", "xdp_share", "p50_us", "p99_us", "p999_us", "ready_ms", "memory_kib", "reloads", "reload_failures"})
+	w.Write([]string{"zone_set", "records", "server", "generator", "load", "pinned", "run", "qps", "sent", "answered", "lost", "loss",
+		"server_ns_per_answer", "machine_ns_per_answer", "xdp_share", "min_us", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+		"rcodes", "truncated", "unmatched", "ready_ms", "memory_kib", "reloads", "reload_failures", "unavailable"})
+	// The peers that could not run come first, with the reason the system
+	// gave: a reader of the CSV alone sees why their rows are missing.
+	for _, p := range res.Peers {
+		if p.Available() {
+			continue
+		}
+		server, gen := p.Name, ""
+		if p.Role != "server" {
+			server, gen = "", p.Name
+		}
+		w.Write([]string{"", "", server, gen, "unavailable", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", p.Reason})
+	}
 	for _, r := range res.Rows {
 		n := max(len(r.QPS), 1)
 		for i := range n {
@@ -129,15 +217,56 @@ func (res *Results) Write(dir string) (md, csvPath string, err error) {
 				}
 				return ""
 			}
-			w.Write([]string{r.ZoneSet, strconv.Itoa(r.Records), string(r.Server), r.Load, strconv.FormatBool(r.Pinned),
-				strconv.Itoa(i + 1), at(r.QPS), at(r.Loss), at(r.ServerNs), at(r.WholeNs), at(r.XDPShare),
-				fmt.Sprintf("%.1f", r.P50), fmt.Sprintf("%.1f", r.P99), fmt.Sprintf("%.1f", r.P999),
+			var l Load
+			if i < len(r.Loads) {
+				l = r.Loads[i]
+			}
+			us := func(v float64) string {
+				if l.P50 == 0 {
+					return ""
+				}
+				return strconv.FormatFloat(v, 'f', 1, 64)
+			}
+			loss := ""
+			if i < len(r.Loss) {
+				loss = strconv.FormatFloat(r.Loss[i], 'f', 5, 64)
+			}
+			w.Write([]string{r.ZoneSet, strconv.Itoa(r.Records), string(r.Server), l.Generator, r.Load, strconv.FormatBool(r.Pinned),
+				strconv.Itoa(i + 1), at(r.QPS), count(l.Sent, l), count(l.Answered, l), count(l.Lost, l), loss,
+				at(r.ServerNs), at(r.WholeNs), at(r.XDPShare),
+				us(l.Min), us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max),
+				rcodes(l.Rcodes), count(l.Truncated, l), count(l.Unmatched, l),
 				strconv.FormatInt(r.Ready.Milliseconds(), 10), strconv.FormatUint(r.MemoryKiB, 10),
-				strconv.Itoa(r.Reloads), strconv.Itoa(r.ReloadFailures)})
+				strconv.Itoa(r.Reloads), strconv.Itoa(r.ReloadFailures), ""})
 		}
 	}
 	w.Flush()
 	return md, csvPath, w.Error()
+}
+
+// count renders a counter of a run, or nothing for a row without runs
+// (start-up).
+func count(v uint64, l Load) string {
+	if l.Generator == "" {
+		return ""
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+// rcodes renders answers by RCODE as "NOERROR=9000 NXDOMAIN=1000", sorted
+// by name.
+func rcodes(m map[string]uint64) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+// cell makes s safe inside a Markdown table cell.
+func cell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 
 // Markdown renders the results as tables, one per zone set.
@@ -154,6 +283,18 @@ func (res *Results) Markdown() string {
 	fmt.Fprintf(&b, "- %d run(s) per saturation and fixed-rate figure, of %d s (saturation, dnsperf) and %d s (fixed rate, each step of the highest-rate search); server on CPU %d, load generator on CPU %d; one veth queue\n",
 		o.Runs, o.Seconds, shortSeconds, serverCPU, loadCPU)
 	fmt.Fprintf(&b, "- command: `sudo go run ./benchmarks %s`\n\n", strings.Join(os.Args[1:], " "))
+	if len(res.Peers) > 0 {
+		b.WriteString("## Peers on this machine\n\nEach was tried in the topology before the measurements; one that could not run is left out, with the reason the system gave.\n\n")
+		b.WriteString("| peer | role | status |\n| --- | --- | --- |\n")
+		for _, p := range res.Peers {
+			status := "available"
+			if !p.Available() {
+				status = "unavailable: " + p.Reason
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", p.Name, p.Role, cell(status))
+		}
+		b.WriteString("\n")
+	}
 	sets := []string{}
 	seen := map[string]bool{}
 	for _, r := range res.Rows {
@@ -164,15 +305,16 @@ func (res *Results) Markdown() string {
 	}
 	for _, s := range sets {
 		fmt.Fprintf(&b, "## Zone set %s\n\n", s)
-		fmt.Fprintf(&b, "| server | load | pinned | answers/s median (min-max) | loss | server CPU ns/answer | whole-machine ns/answer | latency p50/p99/p99.9 µs |\n")
+		fmt.Fprintf(&b, "| server | load | pinned | answers/s median (min-max) | loss | server CPU ns/answer | whole-machine ns/answer | latency p50/p90/p99/p99.9 µs |\n")
 		fmt.Fprintf(&b, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, r := range res.Rows {
 			if r.ZoneSet != s || r.Load == "start-up" {
 				continue
 			}
 			lat := "-"
-			if r.P50 > 0 {
-				lat = fmt.Sprintf("%.0f / %.0f / %.0f", r.P50, r.P99, r.P999)
+			if p50 := r.latency(func(l Load) float64 { return l.P50 }); p50 > 0 {
+				lat = fmt.Sprintf("%.0f / %.0f / %.0f / %.0f", p50, r.latency(func(l Load) float64 { return l.P90 }),
+					r.latency(func(l Load) float64 { return l.P99 }), r.latency(func(l Load) float64 { return l.P999 }))
 			}
 			load := r.Load
 			if r.Server == RingdnsXDP && len(r.XDPShare) > 0 {
@@ -187,6 +329,11 @@ func (res *Results) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %s | %v | %s | %.2f%% | %s | %s | %s |\n", r.Server, load, r.Pinned,
 				spread(r.QPS, 1), 100*median(r.Loss), spread(r.ServerNs, 1), spread(r.WholeNs, 1), lat)
 		}
+		for _, kind := range o.Servers {
+			if why := res.unavailable(string(kind)); why != "" {
+				fmt.Fprintf(&b, "| %s | %s | | - | - | - | - | - |\n", kind, cell("unavailable: "+why))
+			}
+		}
 		fmt.Fprintf(&b, "\n| server | start to first answer | memory after load (PSS) |\n| --- | --- | --- |\n")
 		for _, r := range res.Rows {
 			if r.ZoneSet == s && r.Load == "start-up" {
@@ -195,10 +342,13 @@ func (res *Results) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	if len(res.Errors) > 0 {
+	if len(res.Errors)+len(res.PeerErrors) > 0 {
 		b.WriteString("## Failed measurements\n\n")
 		for _, e := range res.Errors {
 			fmt.Fprintf(&b, "- %s\n", e)
+		}
+		for _, e := range res.PeerErrors {
+			fmt.Fprintf(&b, "- (peer) %s\n", e)
 		}
 	}
 	return b.String()
@@ -223,7 +373,10 @@ func machineInfo() []string {
 
 func versions(b Binaries) []string {
 	var out []string
-	for _, c := range [][]string{{b.Knotd, "--version"}, {b.NSD, "-v"}, {"kxdpgun", "--version"}, {"dnsperf", "-h"}} {
+	for _, c := range [][]string{{b.Knotd, "--version"}, {b.NSD, "-v"}, {b.Kxdpgun, "--version"}, {b.Dnsperf, "-h"}} {
+		if c[0] == "" {
+			continue // not installed: the peers' check reports it
+		}
 		o, _ := exec.Command(c[0], c[1:]...).CombinedOutput()
 		for _, line := range strings.Split(string(o), "\n") {
 			if strings.Contains(strings.ToLower(line), "version") {
@@ -233,7 +386,7 @@ func versions(b Binaries) []string {
 		}
 	}
 	if o, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		out = append(out, "ringdns: "+strings.TrimSpace(string(o)))
+		out = append(out, "ringdns and ringperf: "+strings.TrimSpace(string(o)))
 	}
 	return out
 }

@@ -35,8 +35,23 @@ var allServers = []ServerKind{RingdnsXDP, RingdnsUDP, KnotXDP, KnotUDP, NSD, Nul
 // Binaries are the programs the harness runs.
 type Binaries struct {
 	Ringdns, Ringctl, Null string
+	Ringperf               string
 	Knotd, NSD             string
+	Kxdpgun, Dnsperf       string
+	// Missing says, per peer (checkedPeers' names), why its program is
+	// not there: not installed, or ringperf did not build.
+	Missing map[string]string
 }
+
+// StartError is a server's failure to start, with what it printed.
+type StartError struct {
+	Kind ServerKind
+	Err  error
+	Log  []byte
+}
+
+func (e *StartError) Error() string { return fmt.Sprintf("%s: %v\n%s", e.Kind, e.Err, e.Log) }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // Server is one running server process in the server namespace.
 type Server struct {
@@ -133,7 +148,7 @@ func startServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	go func() { s.cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(t, z, timeout); err != nil {
 		s.Stop(t)
-		return nil, fmt.Errorf("%s: %v\n%s", kind, err, s.log.String())
+		return nil, &StartError{kind, err, s.log.Bytes()}
 	}
 	s.Ready = time.Since(s.started)
 	// knotd pins each worker thread to a CPU of its own choosing, whatever

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/ringdns/ringdns/internal/netns"
 )
@@ -58,6 +59,13 @@ func (t *Topology) DetachXDP() {
 // kxdpgun leaves its own.
 func (t *Topology) DetachClientXDP() {
 	run("ip", "-n", t.ClientNS, "link", "set", "dev", t.ClientIf, "xdp", "off")
+}
+
+// ServerXDPAttached reports whether an XDP program is attached to the
+// server's side.
+func (t *Topology) ServerXDPAttached() bool {
+	out, err := netns.Run("ip", "-n", t.ServerNS, "link", "show", "dev", t.ServerIf)
+	return err == nil && strings.Contains(out, "prog/xdp")
 }
 
 // Close detaches XDP programs and deletes both namespaces, which deletes

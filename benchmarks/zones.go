@@ -17,11 +17,13 @@ import (
 type ZoneSet struct {
 	Name string
 	Zone ZoneFile
-	// KxdpQueries holds "name type [E|D]" lines for kxdpgun; DnsperfQueries
-	// "name type" lines for dnsperf, which sets DO for all or none (DO).
-	KxdpQueries, DnsperfQueries string
-	DO                          bool
-	Records                     int
+	// Queries holds "name type E|D" lines (EDNS on every query, DO where
+	// the line says D) for ringperf and kxdpgun; DnsperfQueries the same
+	// queries as "name type" lines for dnsperf, which sets DO for all or
+	// none (DO).
+	Queries, DnsperfQueries string
+	DO                      bool
+	Records                 int
 }
 
 // queryLine is one query of a mix.
@@ -31,17 +33,17 @@ type queryLine struct {
 }
 
 func writeQueries(dir, name string, qs []queryLine, set *ZoneSet) error {
-	kx, err := os.Create(filepath.Join(dir, name+".kxdpgun"))
+	qf, err := os.Create(filepath.Join(dir, name+".queries"))
 	if err != nil {
 		return err
 	}
-	defer kx.Close()
+	defer qf.Close()
 	dp, err := os.Create(filepath.Join(dir, name+".dnsperf"))
 	if err != nil {
 		return err
 	}
 	defer dp.Close()
-	wk, wd := bufio.NewWriter(kx), bufio.NewWriter(dp)
+	wq, wd := bufio.NewWriter(qf), bufio.NewWriter(dp)
 	dos := 0
 	for _, q := range qs {
 		flag := "E"
@@ -49,16 +51,16 @@ func writeQueries(dir, name string, qs []queryLine, set *ZoneSet) error {
 			flag = "D"
 			dos++
 		}
-		fmt.Fprintf(wk, "%s %s %s\n", q.name, q.typ, flag)
+		fmt.Fprintf(wq, "%s %s %s\n", q.name, q.typ, flag)
 		fmt.Fprintf(wd, "%s %s\n", q.name, q.typ)
 	}
-	if err := wk.Flush(); err != nil {
+	if err := wq.Flush(); err != nil {
 		return err
 	}
 	if err := wd.Flush(); err != nil {
 		return err
 	}
-	set.KxdpQueries, set.DnsperfQueries = kx.Name(), dp.Name()
+	set.Queries, set.DnsperfQueries = qf.Name(), dp.Name()
 	set.DO = dos*2 > len(qs)
 	return nil
 }
