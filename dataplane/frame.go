@@ -44,10 +44,12 @@ func (f *Frame) HeaderLen() int { return f.Payload }
 // to port and reports whether it is one the data plane answers. It accepts at
 // most one 802.1Q tag; IPv4 without options (IHL 5) and unfragmented (MF 0,
 // offset 0); IPv6 whose next header is UDP (no extension headers); unicast
-// source and destination MAC and IP addresses; and source and destination
-// ports other than 0 (reserved): a reply could not be addressed to source
-// port 0, nor sent from destination port 0, so port 0 matches nothing. Everything else is left
-// to the kernel by the XDP program, or dropped here when it arrives anyway.
+// source and destination MAC and IP addresses; and a destination port other
+// than 0 (reserved): a reply could not be sent from it, so port 0 matches
+// nothing. Everything else is left to the kernel by the XDP program, or
+// dropped here when it arrives anyway. The source port is not vetted here:
+// the worker drops queries from port 0 and the other reflection ports (see
+// reflectionPort) on every backend alike, and counts them apart.
 //
 // The IPv4 header checksum and the UDP checksum are not verified: the
 // Ethernet FCS has already been checked by the NIC, and a corrupted query
@@ -123,8 +125,8 @@ func ParseFrame(b []byte, port uint16) (f Frame, ok bool) {
 		return f, false
 	}
 	udp := b[f.L4 : f.L4+udpHeaderLen]
-	sport, dport := binary.BigEndian.Uint16(udp[0:2]), binary.BigEndian.Uint16(udp[2:4])
-	if dport != port || sport == 0 || dport == 0 {
+	dport := binary.BigEndian.Uint16(udp[2:4])
+	if dport != port || dport == 0 {
 		return f, false
 	}
 	udpLen := int(binary.BigEndian.Uint16(udp[4:6]))

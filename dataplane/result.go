@@ -29,6 +29,7 @@ const (
 	DropFrame                 // link, network or transport header not ours or unsound (AF_XDP)
 	DropNoSpace               // the buffer cannot hold even a minimal reply
 	DropNoSnapshot            // no snapshot published yet: nothing to answer from
+	DropReflection            // UDP source port of a service that answers anything (see reflectionPort)
 	NumDropReasons
 )
 

@@ -144,6 +144,11 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	}
 	for i := range pkts {
 		p := &pkts[i]
+		if port, ok := peerPort(&p.Peer); ok && reflectionPort(port) {
+			p.Len = 0
+			t.count(Result{Kind: KindDrop, Drop: DropReflection, Zone: -1}, 0)
+			continue
+		}
 		if p.Len <= 0 || p.Len > len(p.Buf) {
 			p.Len = 0
 			t.count(Result{Kind: KindDrop, Drop: DropShort, Zone: -1}, 0)
@@ -171,6 +176,11 @@ func serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int, t *tally) {
 		t.count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
 		return
 	}
+	if reflectionPort(be16(p.Buf[f.L4:])) {
+		p.Len = 0
+		t.count(Result{Kind: KindDrop, Drop: DropReflection, Zone: -1}, 0)
+		return
+	}
 	// The engine gets at most the room that both the buffer and the MTU
 	// allow. A reply that would need more is truncated by the engine to the
 	// question and the OPT record, with TC set, so that the client retries
@@ -193,6 +203,85 @@ func serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int, t *tally) {
 	// Bytes counts DNS payload, as on payload ports, so that the two
 	// backends' figures compare.
 	t.count(r, n)
+}
+
+// reflectionPorts are the UDP source ports whose queries get no reply at
+// all, not even a FORMERR or NOTIMP: what arrives "from" them is forged or
+// comes from a service that answers whatever it is sent, and a reply would
+// start a loop (our reply draws its answer, which we would answer again) or
+// turn us into a reflector aimed at that service. BIND drops queries from
+// a shorter list (7, 13, 19 and 37: ns_client_dropport in lib/ns/client.c);
+// Knot DNS 3.2 answers queries from any port (checked on loopback from
+// ports 7 and 19), though it sends nothing back to a datagram it cannot
+// parse, to which ringdns answers FORMERR. The list is chosen so that real
+// DNS clients keep being answered:
+//
+//   - 0: reserved (RFC 6335); no host sends from it and no reply can be
+//     addressed to it.
+//   - 7 echo, 13 daytime, 17 qotd, 19 chargen, 37 time: answer any datagram
+//     whatever it holds (RFC 862, 867, 865, 864, 868): BIND's list, and
+//     qotd, which behaves alike.
+//   - 69 tftp, 111 sunrpc, 123 ntp, 137 netbios-ns, 138 netbios-dgm,
+//     161 snmp, 162 snmptrap, 177 xdmcp, 389 cldap, 427 slp, 520 rip,
+//     623 ipmi, 1900 ssdp, 3283 apple-arms, 3702 ws-discovery, 5683 coap,
+//     11211 memcached: the UDP services on the published amplification
+//     lists (US-CERT TA14-017A and its updates, CVE-2023-29552 for SLP),
+//     several of which answer a malformed datagram with an error that we
+//     would in turn answer with FORMERR.
+//
+// Below 1024 a port needs privilege to bind, and the one DNS clients query
+// from is 53 (resolvers with a fixed query source port; a DNS server that
+// gets our reply drops it as a response, so no loop): 53 stays answered. Above 1023 only ports below every common ephemeral range
+// (Linux 32768-60999, Windows and macOS 49152-65535) are listed; a client
+// whose range starts lower (FreeBSD 10000, OpenBSD 1024) and happens to
+// pick one of the five loses that query and retries from another port.
+// Reflectors inside the ephemeral ranges (10001, 27015, 37810, ...) are not
+// listed, since any resolver may query from them. 5353 stays answered: mDNS
+// queriers send unicast queries from it (RFC 6762 section 6.7).
+var reflectionPorts = [...]uint16{
+	0, 7, 13, 17, 19, 37, 69, 111, 123, 137, 138, 161, 162, 177, 389, 427, 520, 623,
+	1900, 3283, 3702, 5683, 11211,
+}
+
+// reflectionLow is the bitmap of reflectionPorts below 1024, which
+// reflectionPort reads with one load instead of comparing.
+var reflectionLow = func() (b [1024 / 64]uint64) {
+	for _, p := range reflectionPorts {
+		if p < 1024 {
+			b[p/64] |= 1 << (p % 64)
+		}
+	}
+	return b
+}()
+
+// reflectionPort reports whether a UDP query from source port p is dropped
+// unanswered (see reflectionPorts). It is the rule of both the AF_XDP and
+// the socket path, and costs a compare and a load below 1024, two compares
+// from an ephemeral port, a few more in between; TestReflectionPorts checks
+// it against the list for every port.
+func reflectionPort(p uint16) bool {
+	if p < 1024 {
+		return reflectionLow[p/64]&(1<<(p%64)) != 0
+	}
+	if p > 11211 {
+		return false
+	}
+	switch p {
+	case 1900, 3283, 3702, 5683, 11211:
+		return true
+	}
+	return false
+}
+
+// peerPort returns the UDP port of a peer address from a payload port:
+// sin_port and sin6_port both sit at bytes 2 and 3 of the socket address,
+// in network order. ok is false when the port gave no address (Len below
+// 4), which leaves nothing to check.
+func peerPort(a *nic.Addr) (port uint16, ok bool) {
+	if a.Len < 4 {
+		return 0, false
+	}
+	return be16(a.Raw[2:4]), true
 }
 
 // pinThread locks the calling goroutine to its OS thread and binds that

@@ -426,8 +426,9 @@ func testFrames(t testing.TB, n int) [][]byte {
 	return frames
 }
 
-// TestWorkerServeBatchAllocs pins a whole batch (parse, answer, rewrite,
-// checksums, counting) to zero allocations, on both framings.
+// TestWorkerServeBatchAllocs pins a whole batch (parse, the source port
+// check, answer, rewrite, checksums, counting) to zero allocations, on both
+// framings.
 func TestWorkerServeBatchAllocs(t *testing.T) {
 	snap := workerSnapshot(t)
 	frames := testFrames(t, 16)
@@ -449,7 +450,9 @@ func TestWorkerServeBatchAllocs(t *testing.T) {
 		}
 		allocs := testing.AllocsPerRun(100, func() {
 			for i, in := range c.in {
-				pkts[i] = nic.Packet{Buf: bufs[i], Len: copy(bufs[i], in)}
+				// The peer, ignored on Ethernet ports, makes payload
+				// packets go through the reflection-port check.
+				pkts[i] = nic.Packet{Buf: bufs[i], Len: copy(bufs[i], in), Peer: peer}
 			}
 			w.ServeBatch(pkts)
 		})
@@ -675,6 +678,139 @@ func TestWorkerRunAllocs(t *testing.T) {
 		}
 		if v := w.Counters.Values(); v.Replies != v.Queries {
 			t.Errorf("DO=%v: %d replies to %d queries", do, v.Replies, v.Queries)
+		}
+	}
+}
+
+// TestReflectionPorts checks reflectionPort against reflectionPorts for
+// every port, and the choices the list's comment argues for by name.
+func TestReflectionPorts(t *testing.T) {
+	listed := map[uint16]bool{}
+	for _, p := range reflectionPorts {
+		listed[p] = true
+	}
+	for p := 0; p <= 65535; p++ {
+		if got := reflectionPort(uint16(p)); got != listed[uint16(p)] {
+			t.Errorf("reflectionPort(%d) = %v, but the port is listed: %v", p, got, listed[uint16(p)])
+		}
+	}
+	for _, c := range []struct {
+		port uint16
+		drop bool
+		why  string
+	}{
+		{0, true, "reserved"},
+		{7, true, "echo"},
+		{13, true, "daytime"},
+		{17, true, "qotd"},
+		{19, true, "chargen"},
+		{37, true, "time"},
+		{123, true, "ntp"},
+		{1900, true, "ssdp"},
+		{11211, true, "memcached"},
+		{53, false, "resolvers with a fixed query source port"},
+		{5353, false, "mDNS legacy unicast queries"},
+		{1023, false, "privileged, not a reflector"},
+		{1024, false, "first unprivileged port"},
+		{32768, false, "Linux ephemeral range"},
+		{49152, false, "Windows and macOS ephemeral range"},
+		{65535, false, "last port"},
+	} {
+		if got := reflectionPort(c.port); got != c.drop {
+			t.Errorf("port %d (%s): dropped %v, want %v", c.port, c.why, got, c.drop)
+		}
+	}
+}
+
+// TestWorkerReflectionPorts runs the worker over both framings, IPv4 and
+// IPv6, with a query and a garbage datagram (which would get FORMERR) from
+// each source port: those from reflection ports get no reply and are
+// counted as reflection-port drops, the others are answered.
+func TestWorkerReflectionPorts(t *testing.T) {
+	ports := []struct {
+		port uint16
+		drop bool
+	}{{0, true}, {7, true}, {19, true}, {37, true}, {123, true}, {11211, true}, {53, false}, {5353, false}, {40000, false}}
+	garbage := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0} // no question, a byte after the header: FORMERR
+	for _, framing := range []nic.Framing{nic.FramingPayload, nic.FramingEthernet} {
+		for _, v6 := range []bool{false, true} {
+			port := nictest.New(nictest.Config{Framing: framing})
+			var c Counters
+			w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
+			stop := startWorker(t, w)
+			want := map[uint16]bool{} // the IDs of the replies expected, true for FORMERR
+			drops := 0
+			for i, pc := range ports {
+				for k, payload := range [][]byte{packQuery(t, 0, "www.wk.test.", dns.TypeA, 0), garbage} {
+					id := uint16(2*i + k + 1)
+					payload = append([]byte(nil), payload...)
+					binary.BigEndian.PutUint16(payload, id)
+					pkt, from := payload, nic.Addr{}
+					if framing == nic.FramingEthernet {
+						pkt = frameSpec{v6: v6, payload: payload, sport: pc.port}.build()
+						if pc.port == 0 {
+							// frameSpec takes 0 for its default port.
+							f, _ := ParseFrame(pkt, 53)
+							pkt[f.L4], pkt[f.L4+1] = 0, 0
+						}
+					} else {
+						a := netip.MustParseAddr("198.18.0.2")
+						if v6 {
+							a = netip.MustParseAddr("fd53::2")
+						}
+						from = nic.AddrFrom(netip.AddrPortFrom(a, pc.port))
+					}
+					if err := port.Inject(pkt, from); err != nil {
+						t.Fatal(err)
+					}
+					if pc.drop {
+						drops++
+					} else {
+						want[id] = k == 1
+					}
+				}
+			}
+			waitCounted(t, &c, uint64(2*len(ports)))
+			stop()
+			buf := make([]byte, 4096)
+			for range want {
+				n, to, ok := port.Take(buf, time.Second)
+				if !ok {
+					t.Fatalf("framing %d v6 %v: %d replies, want %d", framing, v6, port.Stats().Sent, len(want))
+				}
+				reply := buf[:n]
+				if framing == nic.FramingEthernet {
+					// The reply goes to the query's source port, which is
+					// the port to parse it for.
+					l4 := ethHeaderLen + ipv4HeaderLen
+					if v6 {
+						l4 = ethHeaderLen + ipv6HeaderLen
+					}
+					f, ok := ParseFrame(reply, binary.BigEndian.Uint16(reply[l4+2:]))
+					if !ok {
+						t.Fatalf("framing %d v6 %v: reply frame does not parse", framing, v6)
+					}
+					reply = reply[f.Payload:]
+				} else if p := to.AddrPort().Port(); reflectionPort(p) {
+					t.Fatalf("reply sent to reflection port %d", p)
+				}
+				id := binary.BigEndian.Uint16(reply)
+				formerr, ok := want[id]
+				if !ok {
+					t.Fatalf("framing %d v6 %v: unexpected reply %d (a dropped query's, or a duplicate)", framing, v6, id)
+				}
+				delete(want, id)
+				if rc := reply[3] & 0xf; formerr && rc != dns.RcodeFormatError || !formerr && rc != dns.RcodeSuccess {
+					t.Fatalf("framing %d v6 %v: reply %d has rcode %d", framing, v6, id, rc)
+				}
+			}
+			if st := port.Stats(); st.Sent != uint64(2*len(ports)-drops) {
+				t.Errorf("framing %d v6 %v: %d replies sent, want %d", framing, v6, st.Sent, 2*len(ports)-drops)
+			}
+			if v := c.Values(); v.Drops[DropReflection] != uint64(drops) || v.Replies != uint64(2*len(ports)-drops) {
+				t.Errorf("framing %d v6 %v: %d reflection drops and %d replies, want %d and %d (counters %+v)",
+					framing, v6, v.Drops[DropReflection], v.Replies, drops, 2*len(ports)-drops, v)
+			}
 		}
 	}
 }
