@@ -30,7 +30,51 @@ type connSet struct {
 	addrs    map[netip.Addr]*connSource
 	prefixes map[netip.Prefix]*connSource
 	wg       sync.WaitGroup
+
+	// retry paces the accept loop when accepting fails.
+	retry acceptRetry
 }
+
+// acceptRetry paces an accept loop whose Accept fails, and keeps it from
+// flooding the log. Running out of file descriptors is the usual failure
+// and a transient one: the loop pauses, for longer each time up to max,
+// and tries again. It warns at the first failure and then at most once
+// per every, saying how many failures it did not report. The zero value
+// uses the defaults below; only the accept loop's goroutine uses it.
+type acceptRetry struct {
+	min, max, every time.Duration
+
+	pause    time.Duration // the pause after the last failure, 0 after a success
+	warned   time.Time     // when the last warning was logged
+	unlogged int           // failures since then
+}
+
+// Defaults of acceptRetry. A pause of at most 100 ms costs nothing while
+// descriptors are short, and delays a connection waiting in the listen
+// queue by no more than that once they are back.
+const (
+	acceptPauseMin   = 5 * time.Millisecond
+	acceptPauseMax   = 100 * time.Millisecond
+	acceptWarnPeriod = 10 * time.Second
+)
+
+// failed records a failed Accept on ln, warns when due, and pauses.
+func (r *acceptRetry) failed(log *slog.Logger, ln net.Listener, err error) {
+	if r.min == 0 {
+		r.min, r.max, r.every = acceptPauseMin, acceptPauseMax, acceptWarnPeriod
+	}
+	r.pause = min(max(2*r.pause, r.min), r.max)
+	r.unlogged++
+	if now := time.Now(); r.warned.IsZero() || now.Sub(r.warned) >= r.every {
+		log.Warn("accepting connections failed; retrying", "addr", ln.Addr().String(), "err", err,
+			"failures", r.unlogged, "pause", r.pause, "next_warning_in", r.every)
+		r.warned, r.unlogged = now, 0
+	}
+	time.Sleep(r.pause)
+}
+
+// succeeded ends a run of failures: the next one pauses briefly again.
+func (r *acceptRetry) succeeded() { r.pause = 0 }
 
 // connLimits bound a connSet's connections. A zero per-source bound is no
 // bound.
@@ -163,12 +207,10 @@ func (s *connSet) acceptLimited(ln net.Listener, lim connLimits, log *slog.Logge
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Running out of file descriptors is transient; back off a
-			// little instead of spinning.
-			log.Warn("accept", "addr", ln.Addr().String(), "err", err)
-			time.Sleep(20 * time.Millisecond)
+			s.retry.failed(log, ln, err)
 			continue
 		}
+		s.retry.succeeded()
 		e, a, victim := s.admit(c, lim)
 		if victim != nil {
 			victim.Close()
@@ -322,6 +364,17 @@ func (s *connSet) setIdle(e *connEntry, idle bool) bool {
 	}
 	s.markIdle(e, idle)
 	return true
+}
+
+// setConnIdle is setIdle for the connection c, for a server that learns
+// of its connections' state by connection (net/http's ConnState). A
+// connection no longer in the set is left alone.
+func (s *connSet) setConnIdle(c net.Conn, idle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.conns[c]; e != nil {
+		s.markIdle(e, idle)
+	}
 }
 
 // done removes and closes c; its goroutine ends.

@@ -1,8 +1,14 @@
 package controlplane
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +28,117 @@ func MetricsHandler(s *Server) http.Handler {
 	reg.MustRegister(collectors.NewGoCollector())
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// metricsLimits bound the metrics endpoint, so that its clients cannot
+// take the descriptors and goroutines the DNS service needs.
+type metricsLimits struct {
+	// maxConns bounds the connections open at once. A new connection over
+	// it takes the place of the connection idle longest (between requests,
+	// or connected and silent), and is refused at once only when every one
+	// is carrying out a request, which the timeouts below bound.
+	maxConns int
+	// readHeader bounds the wait for a request's header from its first
+	// byte, or from the connection's start; read the whole request; write
+	// the reply; idle the wait for the next request on a kept-alive
+	// connection.
+	readHeader, read, write, idle time.Duration
+}
+
+// defaultMetricsLimits suit Prometheus: a scraper or two keep a connection
+// each, ask once per scrape interval (a minute at most, usually, which the
+// idle timeout covers) and read a reply of some kilobytes at once.
+var defaultMetricsLimits = metricsLimits{
+	maxConns:   16,
+	readHeader: 5 * time.Second,
+	read:       10 * time.Second,
+	write:      30 * time.Second,
+	idle:       90 * time.Second,
+}
+
+// serveMetrics makes the metrics endpoint's HTTP server for h on ln under
+// lim. Serve the returned server on the returned listener, which bounds
+// the connections; closing the server closes both.
+func serveMetrics(ln net.Listener, h http.Handler, lim metricsLimits, log *slog.Logger) (net.Listener, *http.Server) {
+	ml := &metricsListener{Listener: ln, lim: connLimits{max: lim.maxConns, evictIdle: true}, log: log}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		ConnState:         ml.connState,
+		// What net/http logs comes from clients (bad requests and the
+		// like): through the daemon's log, at most once per
+		// acceptWarnPeriod.
+		ErrorLog: slog.NewLogLogger(&limitedHandler{Handler: log.Handler(), every: acceptWarnPeriod}, slog.LevelWarn),
+	}
+	return ml, srv
+}
+
+// metricsListener bounds the connections of the metrics endpoint with a
+// connSet whose entries net/http's ConnState hook marks idle and busy.
+// Failed accepts are retried here, under connSet's back-off and its
+// limited warnings, instead of by net/http, which logs each one.
+type metricsListener struct {
+	net.Listener
+	lim   connLimits
+	log   *slog.Logger
+	conns connSet
+}
+
+// Accept returns the next connection admitted under the bound.
+func (l *metricsListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			l.conns.retry.failed(l.log, l.Listener, err)
+			continue
+		}
+		l.conns.retry.succeeded()
+		e, _, victim := l.conns.admit(c, l.lim)
+		if victim != nil {
+			victim.Close()
+		}
+		if e == nil {
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// connState follows net/http's view of each connection: new and idle ones
+// may be closed to make room, active ones may not.
+func (l *metricsListener) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew, http.StateIdle:
+		l.conns.setConnIdle(c, true)
+	case http.StateActive:
+		l.conns.setConnIdle(c, false)
+	case http.StateHijacked, http.StateClosed:
+		l.conns.done(c)
+	}
+}
+
+// limitedHandler passes at most one record per every to Handler and drops
+// the rest: a client that provokes a log line per request cannot flood the
+// log.
+type limitedHandler struct {
+	slog.Handler
+	every time.Duration
+	last  atomic.Int64 // UnixNano of the last record passed
+}
+
+func (h *limitedHandler) Handle(ctx context.Context, r slog.Record) error {
+	last, now := h.last.Load(), time.Now().UnixNano()
+	if last != 0 && now-last < int64(h.every) || !h.last.CompareAndSwap(last, now) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
 }
 
 // collector is a prometheus.Collector over a Server.

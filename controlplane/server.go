@@ -106,12 +106,22 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		}
 	}
 
+	budget := s.shareDescriptors()
+	metricsConns := 0
 	if cfg.Server.Metrics != "" {
-		if s.metLn, err = net.Listen("tcp", cfg.Server.Metrics); err != nil {
+		if metricsConns, err = budget.metricsConns(); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", cfg.Server.Metrics)
+		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
-		s.metrics = &http.Server{Handler: MetricsHandler(s), ReadHeaderTimeout: 5 * time.Second}
+		lim := defaultMetricsLimits
+		lim.maxConns = metricsConns
+		s.metLn, s.metrics = serveMetrics(ln, MetricsHandler(s), lim, log)
 	}
+	log.Info("file descriptors", "rlimit_nofile", budget.limit, "open", budget.open, "reserved_tcp", budget.tcp,
+		"reserved_control", budget.control, "spare", descriptorMargin, "metrics_connections", metricsConns)
 	// The control socket serves requests from the moment it exists, and
 	// its handlers read the server's fields: it is opened last, once every
 	// field they read has been set.
@@ -329,7 +339,10 @@ func (s *Server) closeAll() {
 	}
 	if s.metrics != nil {
 		s.metrics.Close()
-	} else if s.metLn != nil {
+	}
+	if s.metLn != nil {
+		// The server closes only a listener it serves; this one may not
+		// have been served yet.
 		s.metLn.Close()
 	}
 	if s.control != nil {

@@ -2,8 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,6 +139,85 @@ func TestMetrics(t *testing.T) {
 	after, _ := sumMetric(m2, "ringdns_queries_total")
 	if after != before+1 {
 		t.Errorf("queries_total went from %v to %v after one query", before, after)
+	}
+	d.alive()
+}
+
+// TestMetricsFloodKeepsDNS runs the daemon with few file descriptors and
+// opens connections to the metrics endpoint, each kept alive after a
+// scrape as Prometheus keeps its own, until there are more of them than
+// the process could hold: DNS over TCP, the control socket and a new
+// scrape are served all along, the endpoint closes the connections over
+// its bound, and the log says so at most a few times.
+func TestMetricsFloodKeepsDNS(t *testing.T) {
+	t.Parallel()
+	// 200 descriptors: the sockets, 8 TCP connections, the control socket
+	// and the spare descriptors fit, with some left for the metrics
+	// endpoint. The flood asks for more than all of them.
+	const nofile, flood = 200, 300
+	conf := filepath.Join(t.TempDir(), "flood.toml")
+	writeFileAtomic(t, conf, fmt.Sprintf("[server]\ntcp-max-connections = 8\n[[zone]]\norigin = \"example.\"\nfile = %q\n", exampleZone()))
+	d := &daemon{t: t, dir: t.TempDir(), out: &syncBuffer{}, exited: make(chan struct{})}
+	d.control = filepath.Join(d.dir, "control.sock")
+	args := []string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, nofile), ringdnsBin,
+		"-config", conf, "-listen", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-control", d.control}
+	d.run(exec.Command("sh", args...), []string{"XDG_RUNTIME_DIR=" + d.dir})
+	if !strings.Contains(d.out.String(), "rlimit_nofile="+fmt.Sprint(nofile)) {
+		t.Errorf("the daemon did not log its descriptor budget under RLIMIT_NOFILE %d", nofile)
+	}
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < flood; i++ {
+		c, err := net.DialTimeout("tcp", d.status.Metrics, queryTimeout)
+		if err != nil {
+			t.Fatalf("connection %d to the metrics endpoint: %v", i, err)
+		}
+		conns = append(conns, c)
+		// A daemon out of descriptors leaves the connection in its listen
+		// queue, unanswered: the flood has done its worst, and DNS is
+		// checked below.
+		c.SetDeadline(time.Now().Add(queryTimeout))
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: ringdns\r\n\r\n"); err != nil {
+			t.Logf("scrape %d: %v", i, err)
+			break
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Logf("scrape %d: %v", i, err)
+			break
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// DNS over TCP, the control socket and the endpoint itself answer.
+	if err := exampleCases[0].check(mustExchange(t, d.addr(false), true, "example.", dns.TypeSOA)); err != nil {
+		t.Error(err)
+	}
+	if out, code := d.ringctl("status"); code != 0 {
+		t.Errorf("ringctl status during the flood: exit %d\n%s", code, out)
+	}
+	m, _ := scrape(t, d.status.Metrics)
+	if _, n := sumMetric(m, "ringdns_queries_total"); n == 0 {
+		t.Error("scrape during the flood: no ringdns_queries_total")
+	}
+	// All but the newest connections were closed to make room.
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed++
+		}
+	}
+	if closed < flood-32 {
+		t.Errorf("%d of %d flooding connections closed; the endpoint's bound is at most 16", closed, flood)
+	}
+	if n := strings.Count(d.out.String(), "accepting connections failed"); n > 2 {
+		t.Errorf("the log warns %d times of failed accepts", n)
 	}
 	d.alive()
 }
