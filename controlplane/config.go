@@ -383,15 +383,10 @@ func AllowedCPUs() []int {
 }
 
 // DefaultControlPath is the control socket path used when none is
-// configured: $XDG_RUNTIME_DIR/ringdns.sock for a user session,
-// /run/ringdns.sock for root, else a per-user name under /tmp. ringctl uses
-// the same rule, so both agree without flags.
+// configured: ringdns.sock in $XDG_RUNTIME_DIR for a user session, in
+// /run/ringdns/ for root, else in a private directory /tmp/ringdns-UID/
+// (see defaultControlDir). ringctl uses the same rule, so both agree
+// without flags.
 func DefaultControlPath() string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "ringdns.sock")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/ringdns.sock"
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("ringdns-%d.sock", os.Getuid()))
+	return filepath.Join(defaultControlDir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()).path, controlSocketName)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -106,7 +107,17 @@ type controlConn struct {
 // ListenControl creates the control socket at path with mode 0600. A stale
 // socket left by a crashed daemon is removed; anything else already at path
 // is an error (see removeStaleSocket).
+//
+// A socket in the default directory (see defaultControlDir) is only put
+// there once the directory is known to be the daemon's own: created mode
+// 0700 when ringdns makes it, or found to be a directory of the daemon's
+// user that no one else may write to.
 func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlServer, error) {
+	if d := defaultControlDir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()); filepath.Dir(filepath.Clean(path)) == d.path {
+		if err := d.prepare(os.Geteuid()); err != nil {
+			return nil, err
+		}
+	}
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
@@ -130,6 +141,131 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 		s.conns.acceptLoop(s.ln, controlAcceptLimit, s.log, s.serveConn, nil)
 	}()
 	return s, nil
+}
+
+// controlDir is the directory of the default control socket.
+type controlDir struct {
+	path string
+	// create is set when ringdns makes the directory itself, mode 0700,
+	// and then it must have that mode. A directory from the environment
+	// must exist already, and may be readable by others: what would let
+	// another user put a socket there is write permission.
+	create bool
+	// fix says what the operator can do about a directory refused.
+	fix string
+}
+
+// controlSocketName is the default control socket's name in its directory.
+const controlSocketName = "ringdns.sock"
+
+// defaultControlDir picks the directory of the default control socket from
+// $XDG_RUNTIME_DIR (xdg) and the effective user. It is always a directory
+// only its owner may enter: a socket named directly in a directory every
+// user can write, such as /tmp, can be taken first by another user, who
+// then keeps ringdns from starting or answers ringctl in its place.
+// $XDG_RUNTIME_DIR is private by its specification (which also says to
+// ignore a relative value); root's /run is writable by root only, and
+// ringdns makes /run/ringdns for the socket; anyone else gets a directory
+// of their own under the temporary directory, ringdns-UID. Either is made
+// mode 0700.
+func defaultControlDir(xdg string, euid int) controlDir {
+	if filepath.IsAbs(xdg) {
+		return controlDir{path: filepath.Clean(xdg),
+			fix: "check $XDG_RUNTIME_DIR, or choose a socket elsewhere with -control or server.control"}
+	}
+	fix := "remove it (ringdns creates it, mode 0700), or choose a socket elsewhere with -control or server.control"
+	if euid == 0 {
+		return controlDir{path: "/run/ringdns", create: true, fix: fix}
+	}
+	return controlDir{path: filepath.Join(os.TempDir(), fmt.Sprintf("ringdns-%d", euid)), create: true, fix: fix}
+}
+
+// prepare makes the directory if ringdns creates it, and checks that it is
+// a directory (not a symbolic link to one) owned by euid that no one else
+// may write to (see create). A directory that fails is left alone: it may
+// be another user's, made to catch the socket.
+func (d controlDir) prepare(euid int) error {
+	if d.create {
+		err := os.Mkdir(d.path, 0o700)
+		if err == nil {
+			// A umask that takes the owner's bits must not leave a
+			// directory that the check below then refuses.
+			err = os.Chmod(d.path, 0o700)
+		}
+		if err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("control socket directory %s: %w; choose a socket elsewhere with -control or server.control", d.path, err)
+		}
+	}
+	fi, err := os.Lstat(d.path)
+	if err != nil {
+		return fmt.Errorf("control socket directory %s: %w; %s", d.path, err, d.fix)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("control socket directory %s %s, not a directory; %s", d.path, describeFileType(fi.Mode()), d.fix)
+	}
+	if uid := fileOwner(fi); uid != euid {
+		return fmt.Errorf("control socket directory %s belongs to uid %d, not to uid %d that ringdns runs as: another user may have made it to catch the control socket; %s",
+			d.path, uid, euid, d.fix)
+	}
+	perm := fi.Mode().Perm()
+	if d.create && perm != 0o700 {
+		return fmt.Errorf("control socket directory %s has mode %#o, not the 0700 ringdns makes it with: chmod 700 %s, or %s",
+			d.path, perm, d.path, d.fix)
+	}
+	if perm&0o022 != 0 {
+		return fmt.Errorf("control socket directory %s has mode %#o: other users may write to it; chmod go-w %s, or %s",
+			d.path, perm, d.path, d.fix)
+	}
+	return nil
+}
+
+// fileOwner is the uid that owns the file fi describes.
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+// CheckDefaultControl checks, for a client about to talk to the default
+// control socket at path, that no other user can have put it there: the
+// socket and its directory must belong to the client's own user or root,
+// and the directory must not be writable by anyone else (it need not be
+// private: a daemon run by root may keep its socket in a directory others
+// can read). A socket named by the operator (ringctl -s) is not checked:
+// that is their choice, and may well be another user's daemon.
+func CheckDefaultControl(path string) error {
+	euid := os.Geteuid()
+	trusted := func(uid int) bool { return uid == euid || uid == 0 }
+	hint := "; if this is the daemon you mean, name it with -s PATH"
+	dir := filepath.Dir(path)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w (is ringdns running? use -s PATH)", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("control socket directory %s %s, not a directory: refusing to trust it%s", dir, describeFileType(fi.Mode()), hint)
+	}
+	if uid := fileOwner(fi); !trusted(uid) {
+		return fmt.Errorf("control socket directory %s belongs to uid %d, neither you (uid %d) nor root: another user may have put a listener there posing as ringdns%s",
+			dir, uid, euid, hint)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("control socket directory %s is writable by other users (mode %#o): one of them may have put a listener there posing as ringdns%s",
+			dir, perm, hint)
+	}
+	fi, err = os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w (is ringdns running? use -s PATH)", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("control socket %s %s, not a socket%s", path, describeFileType(fi.Mode()), hint)
+	}
+	if uid := fileOwner(fi); !trusted(uid) {
+		return fmt.Errorf("control socket %s belongs to uid %d, neither you (uid %d) nor root: it may be another user's listener posing as ringdns%s",
+			path, uid, euid, hint)
+	}
+	return nil
 }
 
 // removeStaleSocket removes the socket file at path if nobody listens on

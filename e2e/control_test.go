@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +49,87 @@ func TestControlIdleConnectionsDoNotLockOut(t *testing.T) {
 		}
 	}
 	d.alive()
+}
+
+// TestControlPathRefusals starts ringdns where its control socket cannot
+// safely go: it must exit with an error naming the path and what is wrong,
+// and leave what it found untouched.
+func TestControlPathRefusals(t *testing.T) {
+	t.Parallel()
+	const nobody = 65534
+	for _, tc := range []struct {
+		name  string
+		root  bool                                    // needs root, to chown
+		setup func(t *testing.T, dir string) []string // returns the arguments
+		want  func(dir string) string                 // in the output
+	}{
+		{"-control names a regular file", false, func(t *testing.T, dir string) []string {
+			f := filepath.Join(dir, "precious.txt")
+			if err := os.WriteFile(f, []byte("precious data\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"-control", f}
+		}, func(dir string) string {
+			return filepath.Join(dir, "precious.txt") + ": the path is a regular file, not a socket"
+		}},
+		{"default directory of another user", true, func(t *testing.T, dir string) []string {
+			if err := os.Chown(dir, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, func(dir string) string {
+			return fmt.Sprintf("control socket directory %s belongs to uid %d", dir, nobody)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root && os.Geteuid() != 0 {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("this test needs root (to chown a directory to another user), and CI=true forbids skipping it")
+				}
+				t.Skip("skipping: this test needs root, to chown a directory to another user")
+			}
+			dir := filepath.Join(t.TempDir(), "run")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			args := append(tc.setup(t, dir), "-zone", "example.="+exampleZone(), "-listen", "127.0.0.1:0")
+			before := snapshotDir(t, dir)
+			// ringdns refuses before it serves, in milliseconds; one that
+			// serves instead is killed after 20 s, and the exit status
+			// (-1) fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, ringdnsBin, args...)
+			cmd.Env = childEnv("XDG_RUNTIME_DIR=" + dir)
+			out, err := cmd.CombinedOutput()
+			if code := exitCode(t, "ringdns", err); code != 1 || !strings.Contains(string(out), tc.want(dir)) {
+				t.Errorf("ringdns %v: exit %d, want 1 and %q in\n%s", args, code, tc.want(dir), out)
+			}
+			if after := snapshotDir(t, dir); after != before {
+				t.Errorf("the directory changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// snapshotDir describes dir and its entries: names, modes and sizes.
+func snapshotDir(t *testing.T, dir string) string {
+	t.Helper()
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fmt.Sprintf("%v", fi.Mode())
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s += fmt.Sprintf(" %s %v %d", e.Name(), info.Mode(), info.Size())
+	}
+	return s
 }

@@ -27,7 +27,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ringctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	sock := fs.String("s", controlplane.DefaultControlPath(), "control socket `PATH`")
+	sock := fs.String("s", controlplane.DefaultControlPath(), "control socket `PATH` (the default is used only if it and its directory belong to you or root)")
 	asJSON := fs.Bool("json", false, "print the daemon's reply as JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a reply after this long (reloads of large zones take a while)")
 	fs.Usage = func() {
@@ -55,6 +55,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// The default path is where another local user could have put a
+	// listener posing as ringdns; a path named with -s is trusted as given.
+	named := false
+	fs.Visit(func(f *flag.Flag) { named = named || f.Name == "s" })
+	if !named {
+		if err := controlplane.CheckDefaultControl(*sock); err != nil {
+			fmt.Fprintf(stderr, "ringctl: %v\n", err)
+			return 1
+		}
+	}
 	c, err := controlplane.DialControl(*sock, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringctl: %v\n", err)

@@ -45,7 +45,7 @@ func (o *options) register(fs *flag.FlagSet, serving bool) {
 	fs.Var(&o.listen, "listen", "UDP and TCP address `ADDR:PORT` (repeatable; replaces the file's list)")
 	fs.StringVar(&o.xdp, "xdp", "", "also serve UDP from AF_XDP rings on `IFACE`, all its RX queues (the [xdp] table has more settings)")
 	fs.StringVar(&o.cpus, "cpus", "", "CPU `LIST` for the workers, e.g. 0-1,3 (default: all allowed CPUs)")
-	fs.StringVar(&o.control, "control", "", "control socket `PATH` (default: $XDG_RUNTIME_DIR/ringdns.sock, /run/ringdns.sock for root, else /tmp/ringdns-UID.sock)")
+	fs.StringVar(&o.control, "control", "", "control socket `PATH` (default: $XDG_RUNTIME_DIR/ringdns.sock, /run/ringdns/ringdns.sock for root, else /tmp/ringdns-UID/ringdns.sock)")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR:PORT`")
 }
 
