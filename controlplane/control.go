@@ -54,29 +54,33 @@ const (
 
 	// maxControlConns is the number of control connections served at
 	// once. A connection arriving when that many are open closes the one
-	// that has waited longest for its next request (see admit), so idle
-	// connections never keep ringctl out; only when every one of them is
-	// carrying out a request is the newcomer refused, with a reply that
-	// says so.
+	// idle longest (see connLimits.evictIdle), so connections left open
+	// never keep ringctl out; only when every one of them is carrying out
+	// a request is the newcomer closed unread, which the client reports
+	// (see closedErr).
 	maxControlConns = 16
-	// controlAcceptLimit bounds the connections the accept loop takes at
-	// once: the ones served, those on their way out after being displaced,
-	// and newcomers about to displace one or be refused. Beyond it a
-	// connection is closed unread, which the client reports as a likely
-	// overload (see closedErr).
-	controlAcceptLimit = 2 * maxControlConns
+	// controlAcceptLimit is the most connections the control socket holds
+	// at once, for the file descriptors reserved for it: the bound, and a
+	// newcomer accepted before it is refused or the connection it displaces
+	// is closed.
+	controlAcceptLimit = maxControlConns + 1
 
 	controlWriteTimeout = 10 * time.Second
 )
 
-// Idle timeouts of the control socket, variables so that tests can shorten
-// them. A connection must send its first complete request within
+// Read timeouts of the control socket, variables so that tests can shorten
+// them. A connection must begin its first request within
 // controlFirstRequestTimeout: ringctl sends its request as soon as it
 // connects, and a client that connects and says nothing is stuck or
-// leaking connections. Between requests a client may wait longer.
+// leaking connections. Between requests a client may wait longer. A
+// request must be complete within controlRequestTimeout of its first byte:
+// ringctl writes it at once, and a connection in the middle of a request
+// is not idle, so one that stalls there holds its place no longer than
+// this.
 var (
 	controlFirstRequestTimeout = 5 * time.Second
 	controlIdleTimeout         = 60 * time.Second
+	controlRequestTimeout      = 5 * time.Second
 )
 
 // ControlServer serves the control socket.
@@ -88,20 +92,6 @@ type ControlServer struct {
 
 	conns  connSet
 	accept sync.WaitGroup // the accept loop
-
-	mu   sync.Mutex // guards open and the state of every controlConn
-	open map[*controlConn]struct{}
-}
-
-// controlConn is one served control connection, as admit sees it.
-type controlConn struct {
-	net.Conn
-	// waitingSince is when the connection began waiting for its next
-	// request, zero while it carries one out.
-	waitingSince time.Time
-	// displaced is set when a newcomer took the connection's place: it
-	// ends at its next read, after replying to a request already read.
-	displaced bool
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
@@ -138,7 +128,12 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 	s.accept.Add(1)
 	go func() {
 		defer s.accept.Done()
-		s.conns.acceptLoop(s.ln, controlAcceptLimit, s.log, s.serveConn, nil)
+		lim := connLimits{max: maxControlConns, evictIdle: true}
+		s.conns.acceptLimited(s.ln, lim, s.log, s.serveConn, func(a admission) {
+			if a == refusedFull && !s.conns.stopped() {
+				s.log.Warn("control connection refused: every one open is carrying out a request", "limit", maxControlConns)
+			}
+		})
 	}()
 	return s, nil
 }
@@ -330,25 +325,27 @@ func describeFileType(m os.FileMode) string {
 // Path is the socket's file name.
 func (s *ControlServer) Path() string { return s.path }
 
-func (s *ControlServer) serveConn(c net.Conn) {
+// serveConn serves one control connection. While it waits for the first
+// byte of a request with nothing read, the connection is idle: a newcomer
+// over the bound may close it, which loses nothing the client was not
+// told.
+func (s *ControlServer) serveConn(e *connEntry) {
+	c := e.conn
 	defer s.conns.done(c)
-	enc := json.NewEncoder(c)
-	cc := &controlConn{Conn: c}
-	if !s.admit(cc) {
-		// The refusal is the reply to whatever the client sends first.
-		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
-		enc.Encode(Reply{Error: fmt.Sprintf("too many control connections: all %d are carrying out requests; try again when they are done", maxControlConns)})
-		return
-	}
-	defer s.leave(cc)
 	r := bufio.NewReaderSize(c, 4096)
-	timeout := controlFirstRequestTimeout
+	enc := json.NewEncoder(c)
+	idle := controlFirstRequestTimeout
 	for {
-		c.SetReadDeadline(time.Now().Add(timeout))
-		// Both checks come after the deadline is set, for the reason
-		// connSet.stopped gives: stop and admit each cut the deadline of a
-		// connection they find waiting.
-		if s.conns.stopped() || !s.waiting(cc) {
+		if r.Buffered() == 0 {
+			if !s.conns.setIdle(e, true) || !s.readDeadline(c, idle) {
+				return
+			}
+			_, err := r.Peek(1)
+			if !s.conns.setIdle(e, false) || err != nil {
+				return
+			}
+		}
+		if !s.readDeadline(c, controlRequestTimeout) {
 			return
 		}
 		line, err := readLine(r, MaxControlRequest)
@@ -363,74 +360,21 @@ func (s *ControlServer) serveConn(c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
-		s.busy(cc)
 		reply := s.handle(line)
 		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
 		if err := enc.Encode(reply); err != nil {
 			return
 		}
-		timeout = controlIdleTimeout
+		idle = controlIdleTimeout
 	}
 }
 
-// admit counts cc among the served connections. When maxControlConns are
-// served already, the one that has waited longest for a request makes
-// room: a connection waiting is cheap to drop and its client can connect
-// again, while a fresh one is most likely ringctl with a request on its
-// way. When none is waiting, cc is refused.
-func (s *ControlServer) admit(cc *controlConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.open == nil {
-		s.open = map[*controlConn]struct{}{}
-	}
-	if len(s.open) >= maxControlConns {
-		var oldest *controlConn
-		for o := range s.open {
-			if !o.waitingSince.IsZero() && (oldest == nil || o.waitingSince.Before(oldest.waitingSince)) {
-				oldest = o
-			}
-		}
-		if oldest == nil {
-			return false
-		}
-		oldest.displaced = true
-		oldest.SetReadDeadline(time.Now())
-		delete(s.open, oldest)
-		s.log.Warn("control connections at their bound: closed the one idle longest",
-			"limit", maxControlConns, "idle", time.Since(oldest.waitingSince).Round(time.Millisecond))
-	}
-	s.open[cc] = struct{}{}
-	return true
-}
-
-// waiting marks cc as waiting for a request, unless it was displaced. A
-// connection keeps the time it began waiting until it sends a request:
-// empty lines do not make it look fresh.
-func (s *ControlServer) waiting(cc *controlConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cc.displaced {
-		return false
-	}
-	if cc.waitingSince.IsZero() {
-		cc.waitingSince = time.Now()
-	}
-	return true
-}
-
-// busy marks cc as carrying out a request, which admit does not displace.
-func (s *ControlServer) busy(cc *controlConn) {
-	s.mu.Lock()
-	cc.waitingSince = time.Time{}
-	s.mu.Unlock()
-}
-
-// leave stops counting cc.
-func (s *ControlServer) leave(cc *controlConn) {
-	s.mu.Lock()
-	delete(s.open, cc)
-	s.mu.Unlock()
+// readDeadline sets c's read deadline d from now and reports whether the
+// connection may go on: it may not once Close has begun (see
+// connSet.stopped).
+func (s *ControlServer) readDeadline(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	return !s.conns.stopped()
 }
 
 // handle decodes and carries out one request. A panic in a handler is

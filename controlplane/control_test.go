@@ -424,7 +424,7 @@ func (h blockingHandler) HandleControl(r Request) Reply {
 
 // TestControlAllBusyRefusedWithReason fills the bound with connections
 // that are all carrying out requests: none can be dropped, so a new client
-// is refused, and it is told why instead of seeing its connection reset.
+// is refused, and the client says why instead of "broken pipe".
 func TestControlAllBusyRefusedWithReason(t *testing.T) {
 	h := blockingHandler{entered: make(chan struct{}), release: make(chan struct{})}
 	s := startControl(t, h)
@@ -457,9 +457,9 @@ func TestControlAllBusyRefusedWithReason(t *testing.T) {
 	}
 	defer c.Close()
 	rep, err := c.Do(Request{Cmd: "status"}, nil)
-	if err != nil || rep.OK || !strings.Contains(rep.Error, "too many control connections") ||
-		!strings.Contains(rep.Error, fmt.Sprint(maxControlConns)) {
-		t.Errorf("client over the bound with every connection busy: %+v, %v; want a reply saying too many control connections (%d)",
+	if err == nil || !strings.Contains(err.Error(), "too many control connections") ||
+		!strings.Contains(err.Error(), fmt.Sprint(maxControlConns)) {
+		t.Errorf("client over the bound with every connection busy: %+v, %v; want an error saying too many control connections (limit %d)",
 			rep, err, maxControlConns)
 	}
 
@@ -760,5 +760,36 @@ func mkdir(perm os.FileMode, uid int) func(t *testing.T, dir string) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestControlRequestTimeout checks that a request begun and never finished
+// is cut off after the request timeout, shortened here to 200 ms, even
+// between requests, where an idle client may wait a minute: a connection
+// in the middle of a request is not idle, so a newcomer cannot take its
+// place. The 10 s deadline only keeps a failure from hanging.
+func TestControlRequestTimeout(t *testing.T) {
+	old := controlRequestTimeout
+	controlRequestTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { controlRequestTimeout = old })
+	s := startControl(t, echoHandler{})
+	c, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := c.Write([]byte(`{"cmd":"status"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadBytes('\n'); err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	if _, err := c.Write([]byte(`{"cmd":`)); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := r.ReadBytes('\n'); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %q, %v; want the half-sent request cut off", line, err)
 	}
 }
