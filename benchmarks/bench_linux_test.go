@@ -2,9 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -65,9 +67,35 @@ func TestQuickMatrix(t *testing.T) {
 		}
 		return false
 	}
-	for _, name := range []string{string(RingdnsXDP), string(RingdnsUDP), string(NullXDP)} {
+	for _, name := range []string{string(RingdnsXDP), string(RingdnsUDP), string(NullXDP), string(Ringperf)} {
 		if !measured(name) {
 			t.Errorf("%s, the project's own, was not measured", name)
+		}
+	}
+	// The summary README.md shows, with the null responder as the cost of
+	// bare AF_XDP.
+	if !strings.Contains(bodies[".md"], "## Summary") || !strings.Contains(bodies[".md"], "null-xdp (bare AF_XDP)") ||
+		!strings.Contains(bodies[".md"], "What bare AF_XDP costs here") {
+		t.Errorf("the .md has no summary with the null responder's line")
+	}
+	// ringperf against dnsperf on knot-udp: measured at both rates, or
+	// said why not.
+	if res.AgreementNote != "" {
+		t.Logf("agreement: %s", res.AgreementNote)
+		if res.usable(string(KnotUDP)) && res.usable(string(Dnsperf)) {
+			t.Errorf("ringperf was not compared with dnsperf although both and knot-udp could run: %s", res.AgreementNote)
+		}
+	} else {
+		for _, rate := range agreementRates {
+			for _, gen := range []string{"ringperf", "dnsperf"} {
+				r := res.findRow(agreementSet, KnotUDP, fmt.Sprintf("%s %dk/s", gen, rate/1000), true)
+				if r == nil || len(r.Loads) == 0 || r.Loads[0].Answered == 0 || r.Loads[0].P50 == 0 {
+					t.Errorf("no %s run at %dk/s with answers and latency against knot-udp: %+v", gen, rate/1000, r)
+				}
+			}
+		}
+		if !strings.Contains(bodies[".md"], "## ringperf against dnsperf") {
+			t.Errorf("the .md has no comparison of ringperf with dnsperf")
 		}
 	}
 	if len(res.Peers) != len(checkedPeers) {
@@ -75,7 +103,7 @@ func TestQuickMatrix(t *testing.T) {
 	}
 	for _, p := range res.Peers {
 		if p.Available() {
-			if !measured(p.Name) && p.Name != string(Ringperf) {
+			if !measured(p.Name) {
 				t.Errorf("%s passed the check but was not measured", p.Name)
 			}
 			continue
@@ -274,6 +302,66 @@ func TestFailedAttribution(t *testing.T) {
 		}
 		if !res.usable(c.stillRun) {
 			t.Errorf("%s, %v: %s left out, but it did not fail", c.server, c.err, c.stillRun)
+		}
+	}
+}
+
+// TestParseLoads reads each generator's output as captured here
+// (testdata/loads: each generator sent 50-60 queries, "www.example. A",
+// "nx.example. A" and "example. SOA" in turn, to knotd over the veth).
+func TestParseLoads(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("testdata", "loads", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rp, err := parseRingperf(read("ringperf.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp, err := parseDnsperf(read("dnsperf.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kx, err := parseKxdpgun(read("kxdpgun.out"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		got, want Load
+	}{
+		{rp, Load{Generator: "ringperf", Sent: 50, Answered: 50, Lost: 0, Seconds: 0.9997265214285714,
+			Min: 50.496, P50: 195.583, P90: 238.591, P99: 259.071, P999: 259.071, Max: 259.701,
+			Rcodes: map[string]uint64{"NOERROR": 33, "NXDOMAIN": 17}, ReplyBytes: 3577,
+			Queues: []QueueLoad{{Queue: 0, CPU: -1, Sent: 50, Answered: 50}}, Mode: "driver"}},
+		// dnsperf's percentiles come from its per-answer lines.
+		{dp, Load{Generator: "dnsperf", Sent: 50, Answered: 50, Lost: 0, Seconds: 1.000321,
+			Min: 131, P50: 172, P90: 4024, P99: 4127, P999: 4127, Max: 4127,
+			Rcodes: map[string]uint64{"NOERROR": 33, "NXDOMAIN": 17}}},
+		{kx, Load{Generator: "kxdpgun", Sent: 60, Answered: 60, Lost: 0, Seconds: 1,
+			Rcodes: map[string]uint64{"NOERROR": 40, "NXDOMAIN": 20}}},
+	} {
+		// Latencies are parsed from decimal seconds: compare them to the
+		// nanosecond.
+		near := func(a, b float64) bool { return a-b < 1e-3 && b-a < 1e-3 }
+		g, w := c.got, c.want
+		if !near(g.Min, w.Min) || !near(g.P50, w.P50) || !near(g.P90, w.P90) || !near(g.P99, w.P99) || !near(g.P999, w.P999) || !near(g.Max, w.Max) {
+			t.Errorf("%s latency: got min %v p50 %v p90 %v p99 %v p999 %v max %v, want %v %v %v %v %v %v", w.Generator,
+				g.Min, g.P50, g.P90, g.P99, g.P999, g.Max, w.Min, w.P50, w.P90, w.P99, w.P999, w.Max)
+		}
+		g.Min, g.P50, g.P90, g.P99, g.P999, g.Max = w.Min, w.P50, w.P90, w.P99, w.P999, w.Max
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s:\n got %+v\nwant %+v", w.Generator, g, w)
+		}
+	}
+
+	// A ringperf result without the fields every result has is an error,
+	// not a run of zeros.
+	for _, bad := range []string{"", "ringperf: no such interface\n", `{"sent": 5, "answered": 5}`, `{"sent": 5,`} {
+		if _, err := parseRingperf([]byte(bad)); err == nil {
+			t.Errorf("parseRingperf(%q) accepted it", bad)
 		}
 	}
 }

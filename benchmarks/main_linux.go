@@ -1,8 +1,9 @@
 // Command benchmarks measures ringdns side by side with Knot DNS and NSD on
-// the same machine, zones, queries and load generators, and writes the
-// results as Markdown and CSV. See README.md in this directory.
+// the same machine, zones, queries and load generator (ringperf, with
+// kxdpgun and dnsperf as cross-checks), and writes the results as Markdown
+// and CSV. See README.md in this directory.
 //
-//	sudo go run ./benchmarks            the full matrix (about 18 minutes)
+//	sudo go run ./benchmarks            the full matrix (about 22 minutes)
 //	sudo go run ./benchmarks -quick     one short run per server (a smoke test)
 package main
 
@@ -43,7 +44,7 @@ type Options struct {
 }
 
 // allLoads are the loads -loads can select, in the order they run.
-var allLoads = []string{"saturation", "ndr", "fixed", "dnsperf"}
+var allLoads = []string{"saturation", "ndr", "fixed", "kxdpgun", "dnsperf", "agreement"}
 
 func main() {
 	var o Options
@@ -54,10 +55,10 @@ func main() {
 	flag.IntVar(&o.FixedRate, "fixed-rate", 100000, "offered queries per second of the fixed-rate runs")
 	flag.StringVar(&zones, "zones", "small,root,tld", "zone sets to measure")
 	flag.StringVar(&servers, "servers", strings.Join(serverNames(allServers), ","), "servers to measure")
-	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to run per server: saturation (kxdpgun), ndr (highest rate with <= 1% loss), fixed (kxdpgun at -fixed-rate), dnsperf (saturation and 20k/s)")
+	flag.StringVar(&loads, "loads", strings.Join(allLoads, ","), "loads to run: per server saturation (ringperf flat out), ndr (ringperf's highest rate with <= 1% loss), fixed (ringperf at -fixed-rate), kxdpgun (saturation, where kxdpgun can run), dnsperf (saturation and 20k/s); once, agreement (ringperf against dnsperf at 20k and 100k/s on knot-udp)")
 	flag.BoolVar(&o.Unpinned, "unpinned", false, "also run with server and generator unpinned")
 	flag.BoolVar(&o.SignTLD, "sign-tld", true, "sign the generated TLD zone with NSEC3 (ldns-signzone) and set DO on 80% of its queries")
-	flag.BoolVar(&o.NDR, "ndr", true, "search the AF_XDP servers' highest kxdpgun rate with at most 1% loss (small and root zone sets)")
+	flag.BoolVar(&o.NDR, "ndr", true, "search the AF_XDP servers' highest ringperf rate with at most 1% loss (small and root zone sets)")
 	flag.BoolVar(&o.NDRSockets, "ndr-sockets", false, "search the kernel-socket servers' highest rate with at most 1% loss too (about 2.5 minutes more)")
 	flag.BoolVar(&o.TwoQueues, "two-queues", true, "also measure the AF_XDP servers on a two-queue veth (small zone)")
 	flag.BoolVar(&o.Reload, "reload", true, "measure ringdns reloading its zone every second under load")
@@ -222,6 +223,9 @@ func Run(o Options, log io.Writer) (*Results, error) {
 			}
 		}
 	}
+	if o.Loads["agreement"] {
+		measureAgreement(res, o, bins, topo, log)
+	}
 	if o.TwoQueues {
 		if err := measureTwoQueues(res, o, bins, log); err != nil {
 			res.Errors = append(res.Errors, fmt.Sprintf("two queues: %v", err))
@@ -343,9 +347,9 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 	defer srv.Stop(topo)
 	row := func(load string, pinned bool) *Row { return res.row(set, kind, load, pinned) }
 	// Within a round of several, each load adds one run; the loads that are
-	// measured once (dnsperf, the unpinned pass) run in the first round, and
-	// those that build on the saturation median (the highest rate with at
-	// most 1% loss, the reload test) in the last.
+	// measured once (kxdpgun, dnsperf, the unpinned pass) run in the first
+	// round, and those that build on the saturation median (the highest
+	// rate with at most 1% loss, the reload test) in the last.
 	runs, first, last := o.Runs, rd.i == 0, rd.i == rd.n-1
 	if rd.n > 1 {
 		runs = 1
@@ -360,10 +364,17 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 		_, err := measureRun(srv, bins, r, f)
 		return err
 	}
+	ringperf := func(rate int, seconds float64, cpu int) func() (Load, error) {
+		return func() (Load, error) {
+			return RingperfLoad(topo, bins.Ringperf, RingperfRun{Queries: set.Queries, Rate: rate, Seconds: seconds, CPU: cpu})
+		}
+	}
+	logRow := func(r *Row) { fmt.Fprintf(log, "   %-12s %s: %s\n", kind, r.Load, r.summary()) }
 	pinModes := []bool{true}
 	if o.Unpinned && first {
 		pinModes = append(pinModes, false)
 	}
+	var sat *Row // the pinned saturation row, which the search and the reload test start from
 	for _, pinned := range pinModes {
 		cpu := loadCPU
 		if !pinned {
@@ -372,72 +383,92 @@ func measureServer(res *Results, o Options, bins Binaries, topo *Topology, set *
 				run("taskset", "-a", "-p", "-c", "0-"+fmt.Sprint(runtime.NumCPU()-1), fmt.Sprint(pid))
 			}
 		}
-		// The highest rate search starts from the saturation figure.
-		var sat *Row
-		if (o.Loads["saturation"] || o.Loads["ndr"] || !pinned) && res.usable(string(Kxdpgun)) {
-			sat = row("kxdpgun saturation", pinned)
-			rate := 2000000
-			if o.Quick {
-				rate = o.FixedRate
-			}
+		satName, satRate := saturationLoad(o)
+		if (o.Loads["saturation"] || o.Loads["ndr"] || !pinned) && res.usable(string(Ringperf)) {
+			r := row(satName, pinned)
 			n := runs
 			if !pinned {
 				n = o.Runs
 			}
 			for range n {
-				if err := measure(sat, func() (Load, error) { return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, o.Seconds, cpu) }); err != nil {
+				if err := measure(r, ringperf(satRate, float64(o.Seconds), cpu)); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(log, "   %-12s kxdpgun %s\n", kind, sat.summary())
+			logRow(r)
+			if pinned {
+				sat = r
+			}
 		}
 		if !pinned {
 			continue
 		}
 		xdp := kind == RingdnsXDP || kind == KnotXDP || kind == NullXDP
 		if !o.Quick && o.NDR && (xdp || o.NDRSockets) && o.Loads["ndr"] && last && sat != nil && set.Name != "tld" {
-			ndr := row("kxdpgun highest rate with loss <= 1%", pinned)
+			ndr := row("ringperf highest rate with loss <= 1%", pinned)
 			if err := measureNDR(ndr, median(sat.QPS), measure,
-				func(rate int) (Load, error) {
-					return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, shortSeconds, cpu)
-				}); err != nil {
+				func(rate int) (Load, error) { return ringperf(rate, shortSeconds, cpu)() }); err != nil {
 				return err
 			}
-			fmt.Fprintf(log, "   %-12s ndr     %s\n", kind, ndr.summary())
+			logRow(ndr)
 		}
-		if !o.Quick && o.Loads["fixed"] && res.usable(string(Kxdpgun)) {
-			fixed := row(fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), pinned)
+		if !o.Quick && o.Loads["fixed"] && res.usable(string(Ringperf)) {
+			fixed := row(fmt.Sprintf("ringperf %dk/s", o.FixedRate/1000), pinned)
 			for range runs {
-				if err := measure(fixed, func() (Load, error) {
-					return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, o.FixedRate, shortSeconds, cpu)
-				}); err != nil {
+				if err := measure(fixed, ringperf(o.FixedRate, shortSeconds, cpu)); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(log, "   %-12s fixed   %s\n", kind, fixed.summary())
+			logRow(fixed)
+		}
+		// kxdpgun, where it can run, is a cross-check of ringperf and a
+		// link to the figures measured with it before: one run per server
+		// and zone set.
+		if o.Loads["kxdpgun"] && first && res.usable(string(Kxdpgun)) {
+			name, rate := "kxdpgun saturation", 2000000
+			if o.Quick {
+				name, rate = fmt.Sprintf("kxdpgun %dk/s", o.FixedRate/1000), o.FixedRate
+			}
+			kx := row(name, pinned)
+			if err := measure(kx, func() (Load, error) {
+				return KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, o.Seconds, cpu)
+			}); err != nil {
+				return err
+			}
+			logRow(kx)
 		}
 		if !o.Loads["dnsperf"] || !first || !res.usable(string(Dnsperf)) {
 			continue
 		}
-		dsat := row("dnsperf saturation", pinned)
-		if err := measure(dsat, func() (Load, error) {
-			return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, 0, o.Seconds, cpu)
-		}); err != nil {
-			return err
+		for _, rate := range []int{0, 20000} {
+			name := "dnsperf saturation"
+			if rate > 0 {
+				name = fmt.Sprintf("dnsperf %dk/s", rate/1000)
+			}
+			r := row(name, pinned)
+			if err := measure(r, func() (Load, error) {
+				return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, rate, o.Seconds, cpu)
+			}); err != nil {
+				return err
+			}
+			logRow(r)
 		}
-		fmt.Fprintf(log, "   %-12s dnsperf %s\n", kind, dsat.summary())
-		dfix := row("dnsperf 20k/s", pinned)
-		if err := measure(dfix, func() (Load, error) {
-			return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, 20000, o.Seconds, cpu)
-		}); err != nil {
-			return err
-		}
-		fmt.Fprintf(log, "   %-12s dnsperf 20k/s %s\n", kind, dfix.summary())
 	}
-	if sat := row("kxdpgun saturation", true); o.Reload && o.Loads["saturation"] && last && kind == RingdnsXDP && len(sat.QPS) > 0 {
+	if o.Reload && o.Loads["saturation"] && last && kind == RingdnsXDP && sat != nil && len(sat.QPS) > 0 {
 		return measureReload(res, bins, topo, set, srv, median(sat.QPS), log)
 	}
 	return nil
+}
+
+// saturationLoad names the load of the saturation rows and gives its rate.
+// ringperf flat out (rate 0) saturates every server here from one core; in
+// quick mode it offers the fixed rate instead, which exercises the same path
+// without loading the machine.
+func saturationLoad(o Options) (string, int) {
+	if o.Quick {
+		return fmt.Sprintf("ringperf %dk/s", o.FixedRate/1000), o.FixedRate
+	}
+	return "ringperf saturation", 0
 }
 
 // measureReload offers half of the server's saturation rate for 30 s with
@@ -452,9 +483,9 @@ func measureReload(res *Results, bins Binaries, topo *Topology, set *ZoneSet, sr
 		if reload {
 			seconds = 30
 		}
-		name := fmt.Sprintf("kxdpgun %dk/s, no reloads", rate/1000)
+		name := fmt.Sprintf("ringperf %dk/s, no reloads", rate/1000)
 		if reload {
-			name = fmt.Sprintf("kxdpgun %dk/s, reload every 1 s", rate/1000)
+			name = fmt.Sprintf("ringperf %dk/s, reload every 1 s", rate/1000)
 		}
 		r := res.row(set, srv.Kind, name, true)
 		stop := make(chan struct{})
@@ -487,7 +518,7 @@ func measureReload(res *Results, bins Binaries, topo *Topology, set *ZoneSet, sr
 			}
 		}()
 		_, err := measureRun(srv, bins, r, func() (Load, error) {
-			l, err := KxdpgunLoad(topo, bins.Kxdpgun, set.Queries, rate, seconds, loadCPU)
+			l, err := RingperfLoad(topo, bins.Ringperf, RingperfRun{Queries: set.Queries, Rate: rate, Seconds: float64(seconds), CPU: loadCPU})
 			close(stop)
 			<-done
 			return l, err
@@ -504,13 +535,87 @@ func measureReload(res *Results, bins Binaries, topo *Topology, set *ZoneSet, sr
 	return nil
 }
 
+// agreementRates are the rates at which ringperf is compared with dnsperf:
+// both reach them here (dnsperf saturates its core at 100-180k/s).
+var agreementRates = []int{20000, 100000}
+
+// agreementSet names the rows of the comparison of ringperf with dnsperf.
+const agreementSet = "small, ringperf against dnsperf"
+
+// measureAgreement measures how far ringperf's figures agree with
+// dnsperf's, an independent generator over kernel sockets: both offer
+// knot-udp, a peer that serves the same way whoever asks, the same queries
+// (dnsperf's file, no EDNS unless the set asks for DO, as dnsperf sends
+// them) at the same rates from the same CPU, in alternate runs so that both
+// meet the same drift. The figures compared are the answered rate and the
+// median latency.
+func measureAgreement(res *Results, o Options, bins Binaries, topo *Topology, log io.Writer) {
+	fmt.Fprintf(log, "== %s (knot-udp)\n", agreementSet)
+	for _, need := range []string{string(KnotUDP), string(Dnsperf), string(Ringperf)} {
+		if !res.usable(need) {
+			why := res.unavailable(need)
+			if why == "" {
+				why = "it failed earlier in the run"
+			}
+			res.AgreementNote = fmt.Sprintf("not measured: %s cannot run here: %s", need, why)
+			fmt.Fprintf(log, "   %s\n", res.AgreementNote)
+			return
+		}
+	}
+	set, err := makeZoneSet("small", o)
+	if err != nil {
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", agreementSet, err))
+		return
+	}
+	set.Name = agreementSet
+	runs, seconds := o.Runs, o.Seconds
+	if o.Quick {
+		runs = 1
+	}
+	err = func() error {
+		srv, err := StartServer(KnotUDP, bins, topo, set.Zone, filepath.Join(o.Scratch, "run-agreement"), serverCPU, 120*time.Second)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop(topo)
+		for _, rate := range agreementRates {
+			rr := res.row(set, KnotUDP, fmt.Sprintf("ringperf %dk/s", rate/1000), true)
+			dr := res.row(set, KnotUDP, fmt.Sprintf("dnsperf %dk/s", rate/1000), true)
+			for range runs {
+				if _, err := measureRun(srv, bins, rr, func() (Load, error) {
+					return RingperfLoad(topo, bins.Ringperf, RingperfRun{Queries: set.DnsperfQueries, Rate: rate,
+						Seconds: float64(seconds), CPU: loadCPU, NoEDNS: !set.DO, DO: set.DO})
+				}); err != nil {
+					return err
+				}
+				if _, err := measureRun(srv, bins, dr, func() (Load, error) {
+					return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, rate, seconds, loadCPU)
+				}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(log, "   %s: %s\n   %s: %s\n", rr.Load, rr.summary(), dr.Load, dr.summary())
+		}
+		return nil
+	}()
+	if err != nil {
+		fmt.Fprintf(log, "   %v\n", err)
+		res.failed(agreementSet, KnotUDP, err)
+	}
+}
+
 // measureTwoQueues serves the small zone from both queues of a two-queue
 // veth with the AF_XDP servers, each free to use both CPUs (ringdns pins a
 // worker per queue to its own CPU; Knot gets a UDP worker per queue), and
-// kxdpgun sending from two threads. With two cores shared by server and
-// generator, added throughput is not expected: the figure that matters is
-// the whole-machine CPU per answer at the fixed rate, against one queue.
+// ringperf sending from both client queues: on a veth the client's TX queue
+// i arrives on the server's RX queue i, so each server queue gets a share.
+// With two cores shared by server and generator, added throughput is not
+// expected: the figure that matters is the whole-machine CPU per answer at
+// the fixed rate, against one queue.
 func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) error {
+	if !res.usable(string(Ringperf)) {
+		return nil
+	}
 	topo, err := NewTopology(2)
 	if err != nil {
 		return err
@@ -523,7 +628,7 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 	set.Name = "small, 2 queues"
 	fmt.Fprintf(log, "== zone set %s\n", set.Name)
 	for _, kind := range []ServerKind{RingdnsXDP, KnotXDP} {
-		if !slices.Contains(o.Servers, kind) || !res.usable(string(kind)) || !res.usable(string(Dnsperf)) {
+		if !slices.Contains(o.Servers, kind) || !res.usable(string(kind)) {
 			continue
 		}
 		dir := filepath.Join(o.Scratch, "run-2q-"+string(kind))
@@ -531,19 +636,15 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 		if err == nil {
 			err = func() error {
 				defer srv.Stop(topo)
-				// kxdpgun 3.2 sends from one queue of a veth (it sizes its
-				// threads by the "combined" channels veth does not have), so
-				// dnsperf, whose many source ports the kernel hashes over both
-				// TX queues, offers the two-queue load.
 				for _, l := range []struct {
 					name string
 					rate int
-					runs int
-				}{{"dnsperf saturation", 0, o.Runs}, {"dnsperf 20k/s", 20000, 1}} {
+				}{{"ringperf saturation, 2 queues", 0}, {fmt.Sprintf("ringperf %dk/s, 2 queues", o.FixedRate/1000), o.FixedRate}} {
 					r := res.row(set, kind, l.name, false)
-					for range l.runs {
+					for range o.Runs {
 						d, err := measureRun(srv, bins, r, func() (Load, error) {
-							return DnsperfLoad(topo, bins.Dnsperf, set.DnsperfQueries, set.DO, l.rate, o.Seconds, -1)
+							return RingperfLoad(topo, bins.Ringperf, RingperfRun{Queries: set.Queries, Rate: l.rate,
+								Seconds: float64(o.Seconds), CPU: -1, Queues: "0,1"})
 						})
 						if err != nil {
 							return err
@@ -552,7 +653,11 @@ func measureTwoQueues(res *Results, o Options, bins Binaries, log io.Writer) err
 							r.QueueReplies = []uint64{d["xdp0"], d["xdp1"]}
 						}
 					}
-					fmt.Fprintf(log, "   %-12s %s: %s, per queue %v\n", kind, l.name, r.summary(), r.QueueReplies)
+					perQueue := ""
+					if len(r.QueueReplies) > 0 {
+						perQueue = fmt.Sprintf(", server answers per queue %v", r.QueueReplies)
+					}
+					fmt.Fprintf(log, "   %-12s %s: %s%s\n", kind, l.name, r.summary(), perQueue)
 				}
 				return nil
 			}()

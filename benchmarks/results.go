@@ -63,6 +63,9 @@ func (r *Row) summary() string {
 	if len(r.XDPShare) > 0 {
 		s += fmt.Sprintf(", %.1f%% through AF_XDP", 100*median(r.XDPShare))
 	}
+	if p50 := r.latency(func(l Load) float64 { return l.P50 }); p50 > 0 {
+		s += fmt.Sprintf(", latency p50 %.0f µs, p99 %.0f µs", p50, r.latency(func(l Load) float64 { return l.P99 }))
+	}
 	return s
 }
 
@@ -112,6 +115,9 @@ type Results struct {
 	// PeerErrors are those of peers that passed the check at start but
 	// failed later: reported, and the peer is left out from then on.
 	Errors, PeerErrors []string
+	// AgreementNote says why ringperf was not compared with dnsperf, when
+	// it was not.
+	AgreementNote string
 	// gone holds the peers, servers and generators, that failed during the
 	// run.
 	gone map[string]bool
@@ -295,6 +301,8 @@ func (res *Results) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	res.summary(&b)
+	res.agreement(&b)
 	sets := []string{}
 	seen := map[string]bool{}
 	for _, r := range res.Rows {
@@ -321,7 +329,14 @@ func (res *Results) Markdown() string {
 				load += fmt.Sprintf(" (%.1f%% via rings)", 100*median(r.XDPShare))
 			}
 			if len(r.QueueReplies) > 0 {
-				load += fmt.Sprintf(" (answers per queue %v)", r.QueueReplies)
+				load += fmt.Sprintf(" (server answers per queue %v)", r.QueueReplies)
+			}
+			if n := len(r.Loads); n > 0 && len(r.Loads[n-1].Queues) > 1 {
+				var qs []string
+				for _, q := range r.Loads[n-1].Queues {
+					qs = append(qs, fmt.Sprintf("%d: %d/%d", q.Queue, q.Answered, q.Sent))
+				}
+				load += fmt.Sprintf(" (ringperf answered/sent per queue %s)", strings.Join(qs, ", "))
 			}
 			if r.Reloads > 0 {
 				load += fmt.Sprintf(" (%d reloads, %d failed)", r.Reloads, r.ReloadFailures)
@@ -334,9 +349,11 @@ func (res *Results) Markdown() string {
 				fmt.Fprintf(&b, "| %s | %s | | - | - | - | - | - |\n", kind, cell("unavailable: "+why))
 			}
 		}
-		fmt.Fprintf(&b, "\n| server | start to first answer | memory after load (PSS) |\n| --- | --- | --- |\n")
+		head := "\n| server | start to first answer | memory after load (PSS) |\n| --- | --- | --- |\n"
 		for _, r := range res.Rows {
 			if r.ZoneSet == s && r.Load == "start-up" {
+				b.WriteString(head)
+				head = ""
 				fmt.Fprintf(&b, "| %s | %.3f s | %.1f MiB |\n", r.Server, r.Ready.Seconds(), float64(r.MemoryKiB)/1024)
 			}
 		}
@@ -352,6 +369,124 @@ func (res *Results) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// findRow returns the row of zone set, server and load, or nil.
+func (res *Results) findRow(set string, kind ServerKind, load string, pinned bool) *Row {
+	for _, r := range res.Rows {
+		if r.ZoneSet == set && r.Server == kind && r.Load == load && r.Pinned == pinned {
+			return r
+		}
+	}
+	return nil
+}
+
+// summary writes the table README.md shows: per zone set and server,
+// ringperf's saturation rate, the highest rate with at most 1% loss, CPU
+// per answer at saturation and at the fixed rate, and the latency at the
+// fixed rate. The null responder's line is what bare AF_XDP costs here.
+// Servers that could not run are listed with "unavailable".
+func (res *Results) summary(b *strings.Builder) {
+	o := res.Options
+	fixed := fmt.Sprintf("ringperf %dk/s", o.FixedRate/1000)
+	sat, _ := saturationLoad(o)
+	var sets []string
+	for _, r := range res.Rows {
+		// The one-queue zone sets only: the comparison of generators and
+		// the two-queue runs have sections of their own.
+		if r.Load == sat && r.Pinned && r.ZoneSet != agreementSet && !strings.Contains(r.ZoneSet, "queues") && !slices.Contains(sets, r.ZoneSet) {
+			sets = append(sets, r.ZoneSet)
+		}
+	}
+	if len(sets) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## Summary\n\nringperf on CPU %d, the server on CPU %d, one veth queue. Answers/s under %s: median (min-max) of the runs; "+
+		"≤1%% loss: the highest rate answered with at most 1%% loss; CPU in ns per answer, medians; latency at %dk/s in µs, medians.\n\n", loadCPU, serverCPU, sat, o.FixedRate/1000)
+	fmt.Fprintf(b, "| zone set | server | answers/s, %s | ≤1%% loss | server CPU/answer | whole machine/answer, %s | whole machine/answer at %dk/s | latency p50 / p99 at %dk/s |\n",
+		sat, sat, o.FixedRate/1000, o.FixedRate/1000)
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, set := range sets {
+		label := set
+		for _, r := range res.Rows {
+			if r.ZoneSet != set || r.Load != sat || !r.Pinned {
+				continue
+			}
+			name := string(r.Server)
+			if r.Server == NullXDP {
+				name += " (bare AF_XDP)"
+			}
+			ndr, fx := "-", "-"
+			if n := res.findRow(set, r.Server, "ringperf highest rate with loss <= 1%", true); n != nil {
+				ndr = spread(n.QPS, 1)
+			}
+			lat := "-"
+			if f := res.findRow(set, r.Server, fixed, true); f != nil {
+				fx = medianOf(f.WholeNs)
+				if p50 := f.latency(func(l Load) float64 { return l.P50 }); p50 > 0 {
+					lat = fmt.Sprintf("%.0f / %.0f", p50, f.latency(func(l Load) float64 { return l.P99 }))
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, name, spread(r.QPS, 1), ndr,
+				medianOf(r.ServerNs), medianOf(r.WholeNs), fx, lat)
+			label = ""
+		}
+		for _, kind := range o.Servers {
+			if why := res.unavailable(string(kind)); why != "" && (kind != NullXDP || set == "small") {
+				fmt.Fprintf(b, "| %s | %s | unavailable here (see Peers) | | | | | |\n", label, kind)
+				label = ""
+			}
+		}
+	}
+	b.WriteString("\n")
+	// The floor, in words: the null responder does no DNS work at all.
+	if r := res.findRow("small", NullXDP, sat, true); r != nil && len(r.QPS) > 0 {
+		fmt.Fprintf(b, "What bare AF_XDP costs here (null-xdp on the small set: the project's nic package turning every query around as REFUSED, no DNS work, driven by ringperf): %s answers/s under %s, %s ns of server CPU and %s ns of whole-machine CPU per answer",
+			spread(r.QPS, 1), sat, medianOf(r.ServerNs), medianOf(r.WholeNs))
+		if f := res.findRow("small", NullXDP, fixed, true); f != nil && f != r {
+			fmt.Fprintf(b, "; %s ns of whole-machine CPU per answer at %dk/s", medianOf(f.WholeNs), o.FixedRate/1000)
+		}
+		b.WriteString(".\n\n")
+	}
+}
+
+// medianOf renders the median of v as spread does, or "-" for no runs.
+func medianOf(v []float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	return spread([]float64{median(v)}, 1)
+}
+
+// agreement writes how far ringperf's answered rate and median latency
+// agree with dnsperf's at the rates both reach.
+func (res *Results) agreement(b *strings.Builder) {
+	if res.AgreementNote != "" {
+		fmt.Fprintf(b, "## ringperf against dnsperf\n\n%s\n\n", res.AgreementNote)
+		return
+	}
+	var lines []string
+	for _, rate := range agreementRates {
+		rp := res.findRow(agreementSet, KnotUDP, fmt.Sprintf("ringperf %dk/s", rate/1000), true)
+		dp := res.findRow(agreementSet, KnotUDP, fmt.Sprintf("dnsperf %dk/s", rate/1000), true)
+		if rp == nil || dp == nil || len(rp.QPS) == 0 || len(dp.QPS) == 0 {
+			continue
+		}
+		p50 := func(l Load) float64 { return l.P50 }
+		rq, dq, rl, dl := median(rp.QPS), median(dp.QPS), rp.latency(p50), dp.latency(p50)
+		lines = append(lines, fmt.Sprintf("| %dk/s | %d | %s | %s | %+.1f%% | %.0f | %.0f | %+.1f%% |", rate/1000, len(rp.QPS),
+			spread(rp.QPS, 1), spread(dp.QPS, 1), 100*(rq/dq-1), rl, dl, 100*(rl/dl-1)))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	b.WriteString("## ringperf against dnsperf\n\nknot-udp on the small zone, the same queries (dnsperf's file, no EDNS) at the same rate from the same CPU, runs alternating. " +
+		"Answers/s: median (min-max); p50: median over the runs of each run's median latency, µs; differences are ringperf's relative to dnsperf's.\n\n")
+	b.WriteString("| offered | runs | ringperf answers/s | dnsperf answers/s | difference | ringperf p50 | dnsperf p50 | difference |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n")
 }
 
 func machineInfo() []string {
@@ -408,7 +543,7 @@ func (res *Results) sortRows() {
 	sets := first(func(r *Row) string { return r.ZoneSet })
 	servers := first(func(r *Row) string { return string(r.Server) })
 	rank := func(load string) int {
-		for i, p := range []string{"start-up", "kxdpgun saturation", "kxdpgun highest", "kxdpgun", "dnsperf saturation", "dnsperf"} {
+		for i, p := range []string{"start-up", "ringperf saturation", "ringperf highest", "ringperf", "kxdpgun", "dnsperf saturation", "dnsperf"} {
 			if strings.HasPrefix(load, p) {
 				if strings.Contains(load, "reload") || strings.Contains(load, "no reloads") {
 					return 10
@@ -438,10 +573,8 @@ func boolRank(b bool) int {
 // there is none yet: the interleaved rounds add runs to the rows earlier
 // rounds made.
 func (res *Results) row(set *ZoneSet, kind ServerKind, load string, pinned bool) *Row {
-	for _, r := range res.Rows {
-		if r.ZoneSet == set.Name && r.Server == kind && r.Load == load && r.Pinned == pinned {
-			return r
-		}
+	if r := res.findRow(set.Name, kind, load, pinned); r != nil {
+		return r
 	}
 	r := &Row{ZoneSet: set.Name, Server: kind, Load: load, Pinned: pinned, Records: set.Records}
 	res.Rows = append(res.Rows, r)

@@ -42,9 +42,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
-# The benchmark harness's smoke test saturates both CPUs with kxdpgun for
-# a minute; it runs on its own afterwards so that its load cannot make the
-# timing-bound tests (the conformance exchange, the AF_XDP tests) flaky.
+# The benchmark harness's smoke test loads both CPUs with ringperf and
+# dnsperf for a minute and a half; it runs on its own afterwards so that its
+# load cannot make the timing-bound tests (the conformance exchange, the
+# AF_XDP tests) flaky.
 go test -race -count=1 -timeout 30m $(go list ./... | grep -v '/benchmarks$')
 go test -count=1 -timeout 10m ./benchmarks/
 # Every Go benchmark once, so that the README's benchmark command keeps
