@@ -181,8 +181,11 @@ func Run(o Options, log io.Writer) (*Results, error) {
 			res.Errors = append(res.Errors, fmt.Sprintf("%s, the project's own %s, cannot run here: %s", p.Name, p.Role, p.Reason))
 		}
 	}
+	// The zone sets are measured only for the loads run per server:
+	// -loads agreement alone measures just that.
+	perServer := o.Loads["saturation"] || o.Loads["ndr"] || o.Loads["fixed"] || o.Loads["kxdpgun"] || o.Loads["dnsperf"]
 	for _, name := range o.ZoneSets {
-		if name == "" {
+		if name == "" || !perServer {
 			continue
 		}
 		set, err := makeZoneSet(name, o)
@@ -226,7 +229,7 @@ func Run(o Options, log io.Writer) (*Results, error) {
 	if o.Loads["agreement"] {
 		measureAgreement(res, o, bins, topo, log)
 	}
-	if o.TwoQueues {
+	if o.TwoQueues && (o.Loads["saturation"] || o.Loads["fixed"]) {
 		if err := measureTwoQueues(res, o, bins, log); err != nil {
 			res.Errors = append(res.Errors, fmt.Sprintf("two queues: %v", err))
 		}

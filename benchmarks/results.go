@@ -474,15 +474,22 @@ func (res *Results) agreement(b *strings.Builder) {
 		}
 		p50 := func(l Load) float64 { return l.P50 }
 		rq, dq, rl, dl := median(rp.QPS), median(dp.QPS), rp.latency(p50), dp.latency(p50)
-		lines = append(lines, fmt.Sprintf("| %dk/s | %d | %s | %s | %+.1f%% | %.0f | %.0f | %+.1f%% |", rate/1000, len(rp.QPS),
-			spread(rp.QPS, 1), spread(dp.QPS, 1), 100*(rq/dq-1), rl, dl, 100*(rl/dl-1)))
+		// Full figures: the differences sought are of a few percent.
+		exact := func(v []float64) string {
+			sorted := append([]float64(nil), v...)
+			sort.Float64s(sorted)
+			return fmt.Sprintf("%.0f (%.0f-%.0f)", median(v), sorted[0], sorted[len(sorted)-1])
+		}
+		lines = append(lines, fmt.Sprintf("| %dk/s | %d | %s | %s | %+.1f%% | %.2f%% | %.2f%% | %.0f | %.0f | %+.1f%% |", rate/1000, len(rp.QPS),
+			exact(rp.QPS), exact(dp.QPS), 100*(rq/dq-1), 100*median(rp.Loss), 100*median(dp.Loss), rl, dl, 100*(rl/dl-1)))
 	}
 	if len(lines) == 0 {
 		return
 	}
 	b.WriteString("## ringperf against dnsperf\n\nknot-udp on the small zone, the same queries (dnsperf's file, no EDNS) at the same rate from the same CPU, runs alternating. " +
-		"Answers/s: median (min-max); p50: median over the runs of each run's median latency, µs; differences are ringperf's relative to dnsperf's.\n\n")
-	b.WriteString("| offered | runs | ringperf answers/s | dnsperf answers/s | difference | ringperf p50 | dnsperf p50 | difference |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		"Answers/s: median (min-max); loss: median; p50: median over the runs of each run's median latency, µs; differences are ringperf's relative to dnsperf's.\n\n")
+	b.WriteString("| offered | runs | ringperf answers/s | dnsperf answers/s | difference | ringperf loss | dnsperf loss | ringperf p50 | dnsperf p50 | difference |\n" +
+		"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
