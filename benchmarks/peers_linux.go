@@ -139,8 +139,8 @@ func probeServer(kind ServerKind, bins Binaries, t *Topology, z ZoneFile, dir st
 	return ""
 }
 
-// verifierLog is the block of libbpf's output that holds the kernel
-// verifier's log of a refused program.
+// libbpf prints the kernel verifier's log of a refused program between
+// these two lines.
 var (
 	verifierBegin = regexp.MustCompile(`-- BEGIN PROG LOAD LOG --\s*$`)
 	verifierEnd   = regexp.MustCompile(`^-- END PROG LOAD LOG --`)
