@@ -357,6 +357,10 @@ func (b *builder) build() (*Zone, error) {
 	}
 	sr := b.rdataOf(soa)
 	z.serial = be32(sr[len(sr)-20:])
+	// soa points into b.recs, which the sort below reorders in place (or
+	// replaces): only its ordinal is kept for the error about the apex's
+	// NS records.
+	soaOrd := soa.ord
 
 	// Empty non-terminals: every ancestor of every name down to the apex
 	// becomes a node, so that a closest-encloser walk finds every level.
@@ -466,7 +470,7 @@ func (b *builder) build() (*Zone, error) {
 		}
 	}
 	if has(int32(z.apexNode), dns.TypeNS) < 0 {
-		return nil, b.errAt(soa.ord, "no NS records at the apex")
+		return nil, b.errAt(soaOrd, "no NS records at the apex")
 	}
 	// Parents precede children in canonical order, so one pass in index
 	// order propagates occlusion and finds data below a DNAME. dnameAbove

@@ -252,6 +252,10 @@ func TestLoadErrors(t *testing.T) {
 		{"second SOA", head + "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n", 5, "more than one SOA record at the apex"},
 		{"SOA below the apex", head + "sub SOA ns1 hostmaster 1 7200 3600 1209600 300\n", 5, "SOA record at sub.example.com., not at the apex"},
 		{"no NS at the apex", "$TTL 3600\n\n@ SOA ns1 hostmaster 1 2 3 4 5\nns1 A 192.0.2.1\n", 3, "no NS records at the apex"},
+		// The apex's records are sorted by type before this check, so the
+		// A record sorts ahead of the SOA: the error must still name the
+		// SOA's line, not whatever record took its place in the sort.
+		{"no NS at the apex, A beside the SOA", "$TTL 3600\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ A 192.0.2.1\n", 2, "no NS records at the apex"},
 		{"CNAME beside A", head + "www CNAME ns1\nwww A 192.0.2.2\n", 5, "CNAME at www.example.com. beside other data (A)"},
 		{"A before CNAME", head + "www A 192.0.2.2\nwww CNAME ns1\n", 6, "CNAME at www.example.com. beside other data (A)"},
 		{"CNAME at the apex", head + "@ CNAME elsewhere.example.net.\n", 5, "CNAME at example.com. beside other data (NS)"},
