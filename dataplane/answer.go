@@ -1,8 +1,7 @@
 package dataplane
 
 import (
-	"math/bits"
-
+	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/zone"
 )
 
@@ -75,7 +74,7 @@ type reply struct {
 
 // addBytes adds the bytes written at buf[from:to] to the reply's sum.
 func (r *reply) addBytes(from, to int) {
-	r.acc[from&1] += uint64(Sum(r.buf[from:to], 0))
+	r.acc[from&1] += uint64(onessum.Sum(r.buf[from:to], 0))
 }
 
 // repatch adds to the reply's sum the change of the 16-bit word at w from
@@ -107,7 +106,7 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 }
 
 // answer is Answer that, when withSum is set, also returns the
-// ones'-complement sum of the reply (Sum(dst[:n], 0), up to the equivalence
+// ones'-complement sum of the reply (onessum.Sum(dst[:n], 0), up to the equivalence
 // of 0 and 0xffff), which it builds from the prepared blocks' own sums
 // rather than by reading the reply again: the AF_XDP path's UDP checksum
 // needs it. The payload paths (kernel sockets, TCP) have no use for it and
@@ -249,22 +248,15 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 	sum += uint64(b2)<<8 | uint64(dst[3])
 	sum += 1 + uint64(r.an) + uint64(r.ns) + uint64(r.ar)
 	if q := dst[hdrLen:]; qy.qsize/8*8+8 <= len(q) {
-		sum += uint64(sumMasked(q, qy.qsize))
+		sum += uint64(onessum.SumMasked(q, qy.qsize))
 	} else {
-		sum += uint64(Sum(q[:qy.qsize], 0))
+		sum += uint64(onessum.Sum(q[:qy.qsize], 0))
 	}
 	if qy.edns {
 		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid)
 	}
-	sum += r.acc[0] + uint64(swapSum(r.acc[1]))
-	return n, foldTo16(sum), res
-}
-
-// swapSum folds an odd-offset sum to 16 bits and swaps its bytes, which
-// turns it into its contribution to the sum of the words at even offsets
-// (RFC 1071 section 2(B)).
-func swapSum(acc uint64) uint32 {
-	return uint32(bits.ReverseBytes16(uint16(foldTo16(acc))))
+	sum += r.acc[0] + uint64(onessum.Swap(r.acc[1]))
+	return n, onessum.Reduce(sum), res
 }
 
 // headerOnly answers with the header and, when it was parsed, the question;
@@ -295,7 +287,7 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, rcode uint16, kind Kind,
 	if !withSum {
 		return n, 0, *res
 	}
-	return n, Sum(dst[:n], 0), *res
+	return n, onessum.Sum(dst[:n], 0), *res
 }
 
 // optSum returns the ones'-complement sum (unfolded) of the OPT record
@@ -312,7 +304,7 @@ func (s *Snapshot) optSum(rcode uint16, do, nsid bool) uint64 {
 		rdlen := 4 + uint64(len(s.cfg.NSID))
 		sum += rdlen>>8 + (rdlen&0xff)<<8
 		// The option starts at the odd offset 11: its words are swapped.
-		sum += uint64(swapSum(optNSID + uint64(len(s.cfg.NSID)) + uint64(Sum(s.cfg.NSID, 0))))
+		sum += uint64(onessum.Swap(optNSID + uint64(len(s.cfg.NSID)) + uint64(onessum.Sum(s.cfg.NSID, 0))))
 	}
 	return sum
 }

@@ -1,6 +1,9 @@
 package dataplane
 
-import "github.com/ringdns/ringdns/zone"
+import (
+	"github.com/ringdns/ringdns/internal/onessum"
+	"github.com/ringdns/ringdns/zone"
+)
 
 // maxProofs bounds the proof blocks of one reply: three for an NSEC3 name
 // error, two for a wildcard NODATA, one per wildcard met in a CNAME chain.
@@ -133,9 +136,9 @@ func (r *reply) writeProof(z *zone.Zone, b uint32, q *qname) bool {
 		// offset in it (ones' complement: subtracting is adding the
 		// complement). The sums read the zone's bytes, not the ones
 		// just stored in the message.
-		r.acc[at&1] += uint64(Sum(src[:lb], 0))
+		r.acc[at&1] += uint64(onessum.Sum(src[:lb], 0))
 		r.acc[(at+lb)&1] += 0xC000 | uint64(q.pos[q.labels-matched])
-		r.acc[(at+nw-ownerEnd)&1] += uint64(blk.Sum) + uint64(^uint16(Sum(src[:ownerEnd], 0)))
+		r.acc[(at+nw-ownerEnd)&1] += uint64(blk.Sum) + uint64(^uint16(onessum.Sum(src[:ownerEnd], 0)))
 	}
 	delta := nw - ownerEnd
 	for _, pp := range z.ProofPatches()[blk.Patch : blk.Patch+uint32(blk.NPatch)] {

@@ -1,6 +1,10 @@
 package dataplane
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/ringdns/ringdns/internal/onessum"
+)
 
 // Header sizes and field values of the frames the AF_XDP path answers.
 const (
@@ -163,11 +167,11 @@ func (f *Frame) PayloadLimit(bufLen, mtu int) int {
 // label. The caller guarantees f.Payload+n <= len(b) and n <= 65535-28, which
 // PayloadLimit ensures for any MTU up to 65535.
 func RewriteReply(b []byte, f *Frame, n int) int {
-	return rewriteReply(b, f, n, Sum(b[f.Payload:f.Payload+n], 0))
+	return rewriteReply(b, f, n, onessum.Sum(b[f.Payload:f.Payload+n], 0))
 }
 
 // rewriteReply is RewriteReply given the partial ones'-complement sum of
-// the payload (Sum(b[f.Payload:f.Payload+n], 0), or any value that folds
+// the payload (onessum.Sum(b[f.Payload:f.Payload+n], 0), or any value that folds
 // alike), which the answer engine builds as it writes the reply.
 func rewriteReply(b []byte, f *Frame, n int, payloadSum uint32) int {
 	end := f.Payload + n
@@ -187,8 +191,8 @@ func rewriteReply(b []byte, f *Frame, n int, payloadSum uint32) int {
 	// The pseudo-header sum: source and destination addresses (their order
 	// does not change the sum), protocol and UDP length. The fixed-size
 	// headers are summed in straight-line code from the same loads that swap
-	// the addresses, in the little-endian order of Sum (see there), rather
-	// than by calls to Sum.
+	// the addresses, in the little-endian order of onessum.Sum (see there),
+	// rather than by calls to it.
 	var sum uint32
 	if f.IPv6 {
 		ip := b[f.L3 : f.L3+ipv6HeaderLen]
@@ -201,7 +205,7 @@ func rewriteReply(b []byte, f *Frame, n int, payloadSum uint32) int {
 		ip[1] &^= 0x30 // the ECN bits straddle bytes 0 and 1: low 2 bits of the traffic class
 		binary.BigEndian.PutUint16(ip[4:6], uint16(udpLen))
 		ip[7] = replyHopLimit
-		sum = leSum(halves(s0)+halves(s1)+halves(d0)+halves(d1)) + protoUDP + uint32(udpLen)
+		sum = onessum.Swap(onessum.Halves(s0)+onessum.Halves(s1)+onessum.Halves(d0)+onessum.Halves(d1)) + protoUDP + uint32(udpLen)
 	} else {
 		ip := b[f.L3 : f.L3+ipv4HeaderLen]
 		src, dst := binary.LittleEndian.Uint32(ip[12:16]), binary.LittleEndian.Uint32(ip[16:20])
@@ -213,13 +217,13 @@ func rewriteReply(b []byte, f *Frame, n int, payloadSum uint32) int {
 		ip[10], ip[11] = 0, 0
 		addrs := uint64(src) + uint64(dst)
 		hdr := addrs + uint64(binary.LittleEndian.Uint32(ip[0:4])) + uint64(binary.LittleEndian.Uint32(ip[4:8])) + uint64(binary.LittleEndian.Uint32(ip[8:12]))
-		binary.BigEndian.PutUint16(ip[10:12], Fold(leSum(hdr)))
-		sum = leSum(addrs) + protoUDP + uint32(udpLen)
+		binary.BigEndian.PutUint16(ip[10:12], onessum.Fold(onessum.Swap(hdr)))
+		sum = onessum.Swap(addrs) + protoUDP + uint32(udpLen)
 	}
 	// The UDP header: the ports (swapped, which does not change their
 	// sum), the length, and the checksum field, still 0.
 	sum += uint32(be16(udp[0:2])) + uint32(be16(udp[2:4])) + uint32(udpLen)
-	c := Fold(sum + payloadSum)
+	c := onessum.Fold(sum + payloadSum)
 	if c == 0 {
 		// Zero means "no checksum" in UDP (and is forbidden over IPv6); the
 		// ones'-complement equivalent 0xffff is sent instead (RFC 768).

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ringdns/ringdns/internal/netns"
 	"github.com/ringdns/ringdns/internal/netns/netnstest"
+	"github.com/ringdns/ringdns/internal/onessum"
 )
 
 // vethNet is a netns.Pair with two queues: the server end holds
@@ -164,7 +165,7 @@ func echoFrame(b []byte, n int) int {
 		copy(ip[16:20], a[:])
 		ip[8] = 64
 		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:12], ^onesSum(0, ip))
+		binary.BigEndian.PutUint16(ip[10:12], onessum.Checksum(ip))
 	case 0x86dd:
 		if len(f) < l3+48 {
 			return 0

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringdns/ringdns/internal/onessum"
 )
 
 // requirePrivileges skips a test that needs root (BPF, AF_XDP, namespaces)
@@ -124,7 +126,7 @@ func buildFrame(s frameSpec) []byte {
 		for i := 20; i < hl; i++ {
 			b = append(b, 1) // NOP options
 		}
-		binary.BigEndian.PutUint16(b[l3+10:], ^onesSum(0, b[l3:l3+hl]))
+		binary.BigEndian.PutUint16(b[l3+10:], onessum.Checksum(b[l3:l3+hl]))
 	}
 	l4 := len(b)
 	b = binary.BigEndian.AppendUint16(b, s.srcPort)
@@ -146,23 +148,6 @@ func buildFrame(s frameSpec) []byte {
 	return b
 }
 
-// onesSum adds b as big-endian 16-bit words to sum in ones' complement.
-func onesSum(sum uint32, b []byte) uint16 {
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
-
-// udpChecksum computes the UDP checksum of seg (header with a zero checksum
-// field, then payload) under the pseudo-header taken from the IP header ip.
 func udpChecksum(ip, seg []byte, v6 bool) uint16 {
 	var pseudo [40]byte
 	var p []byte
@@ -177,8 +162,7 @@ func udpChecksum(ip, seg []byte, v6 bool) uint16 {
 		binary.BigEndian.PutUint16(pseudo[10:], uint16(len(seg)))
 		p = pseudo[:12]
 	}
-	s := onesSum(0, p)
-	c := ^onesSum(uint32(s), seg)
+	c := onessum.Fold(onessum.Sum(seg, onessum.Sum(p, 0)))
 	if c == 0 {
 		c = 0xffff
 	}

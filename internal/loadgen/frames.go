@@ -9,7 +9,7 @@ import (
 	"net/netip"
 
 	"github.com/miekg/dns"
-	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/internal/onessum"
 )
 
 // Link says where frames go: the addresses of every layer.
@@ -128,7 +128,7 @@ func (f *Frames) frame(l Link, src, dst netip.Addr, payload []byte) []byte {
 		b = append(b, 0, 0, 0x40, 0, 64, 17, 0, 0) // ID 0, DF, TTL 64, UDP
 		b = append(b, src.AsSlice()...)
 		b = append(b, dst.AsSlice()...)
-		binary.BigEndian.PutUint16(b[ip+10:], dataplane.Checksum(b[ip:]))
+		binary.BigEndian.PutUint16(b[ip+10:], onessum.Checksum(b[ip:]))
 	} else {
 		b = binary.BigEndian.AppendUint16(b, 0x86dd)
 		b = append(b, 0x60, 0, 0, 0)
@@ -160,7 +160,7 @@ func udpSum(ip, seg []byte, v6 bool) uint32 {
 		binary.BigEndian.PutUint16(pseudo[10:], uint16(len(seg)))
 		p = pseudo[:12]
 	}
-	return dataplane.Sum(seg, dataplane.Sum(p, 0))
+	return onessum.Sum(seg, onessum.Sum(p, 0))
 }
 
 // Len is the number of frames.
@@ -177,7 +177,7 @@ func (f *Frames) Put(dst []byte, i int, sport, id uint16) int {
 	l4 := f.l4
 	binary.BigEndian.PutUint16(dst[l4:], sport)
 	binary.BigEndian.PutUint16(dst[l4+8:], id)
-	c := dataplane.Fold(f.sum[i] + uint32(sport) + uint32(id))
+	c := onessum.Fold(f.sum[i] + uint32(sport) + uint32(id))
 	if c == 0 {
 		// A computed checksum of zero is sent as all ones: zero means "no
 		// checksum" in IPv4 and is invalid in IPv6 (RFC 768, RFC 8200).

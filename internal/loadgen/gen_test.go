@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/nic"
 	"github.com/ringdns/ringdns/nic/nictest"
 )
@@ -91,7 +91,7 @@ func checkFrame(t *testing.T, b []byte, v6 bool, sport, id uint16) *dns.Msg {
 		}
 		pseudo = append(append([]byte{}, ip[8:40]...), 0, 0, byte((len(b)-l4)>>8), byte(len(b)-l4), 0, 0, 0, 17)
 	} else {
-		if c := dataplane.Checksum(ip); c != 0 {
+		if c := onessum.Checksum(ip); c != 0 {
 			t.Errorf("IPv4 header checksum does not verify (%#x)", c)
 		}
 		if binary.BigEndian.Uint16(ip[2:]) != uint16(len(b)-14) {
@@ -101,7 +101,7 @@ func checkFrame(t *testing.T, b []byte, v6 bool, sport, id uint16) *dns.Msg {
 	}
 	// A segment with a correct checksum sums to 0xffff with its
 	// pseudo-header, so the checksum computed over both is 0.
-	if c := dataplane.Fold(dataplane.Sum(b[l4:], dataplane.Sum(pseudo, 0))); c != 0 {
+	if c := onessum.Fold(onessum.Sum(b[l4:], onessum.Sum(pseudo, 0))); c != 0 {
 		t.Errorf("UDP checksum does not verify (%#x)", c)
 	}
 	if binary.BigEndian.Uint16(b[l4+6:]) == 0 {

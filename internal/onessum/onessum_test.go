@@ -1,6 +1,7 @@
-package dataplane
+package onessum
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -138,7 +139,7 @@ func BenchmarkChecksum(b *testing.B) {
 
 var sink16 uint16
 
-// TestSumMasked checks sumMasked against the reference for every length up
+// TestSumMasked checks SumMasked against the reference for every length up
 // to 300, with random bytes past the end that it must ignore.
 func TestSumMasked(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -148,9 +149,37 @@ func TestSumMasked(t *testing.T) {
 			for i := range buf {
 				buf[i] = byte(rng.Uint32())
 			}
-			if got, want := sumMasked(buf[:n/8*8+8], n), refSum(buf[:n], 0); got != want {
-				t.Fatalf("%d bytes: sumMasked %#04x, want %#04x", n, got, want)
+			if got, want := SumMasked(buf[:n/8*8+8], n), refSum(buf[:n], 0); got != want {
+				t.Fatalf("%d bytes: SumMasked %#04x, want %#04x", n, got, want)
 			}
+		}
+	}
+}
+
+// TestSwapAndHalves checks the pieces that code summing fixed headers from
+// its own loads uses: Halves over little-endian 8-byte loads, then Swap,
+// gives Sum; and Swap of the sum of words at odd offsets, added to the sum
+// of the words at even offsets, gives the sum of the whole.
+func TestSwapAndHalves(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	buf := make([]byte, 64)
+	for range 1000 {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		var acc uint64
+		for i := 0; i < len(buf); i += 8 {
+			acc += Halves(binary.LittleEndian.Uint64(buf[i:]))
+		}
+		if got, want := Swap(acc), refSum(buf, 0); got != want {
+			t.Fatalf("Swap of little-endian halves %#04x, want %#04x", got, want)
+		}
+		// Split at an odd offset: the second part's words straddle the
+		// words of the whole, so its sum joins with its bytes swapped.
+		odd := 1 + 2*int(rng.Uint32()%31)
+		joined := Reduce(uint64(Sum(buf[:odd], 0)) + uint64(Swap(uint64(Sum(buf[odd:], 0)))))
+		if got, want := ^uint16(joined), refChecksum(buf); got != want {
+			t.Fatalf("split at odd offset %d: %#04x, want %#04x", odd, got, want)
 		}
 	}
 }

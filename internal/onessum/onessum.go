@@ -1,4 +1,4 @@
-package dataplane
+package onessum
 
 import (
 	"encoding/binary"
@@ -37,7 +37,7 @@ func Checksum(b []byte) uint16 {
 func Sum(b []byte, initial uint32) uint32 {
 	// The accumulators are in little-endian word order; initial is in
 	// big-endian order, so it is swapped on the way in.
-	a0 := uint64(bits.ReverseBytes16(uint16(foldTo16(uint64(initial)))))
+	a0 := uint64(bits.ReverseBytes16(uint16(Reduce(uint64(initial)))))
 	var a1, a2, a3 uint64
 	for len(b) >= 32 {
 		// Zero-extending 32-bit loads split the words with no masks or
@@ -51,7 +51,7 @@ func Sum(b []byte, initial uint32) uint32 {
 		b = b[32:]
 	}
 	for len(b) >= 8 {
-		a0 += halves(binary.LittleEndian.Uint64(b[0:8]))
+		a0 += Halves(binary.LittleEndian.Uint64(b[0:8]))
 		b = b[8:]
 	}
 	if len(b) >= 4 {
@@ -71,23 +71,44 @@ func Sum(b []byte, initial uint32) uint32 {
 	// An accumulator gains less than 2^33 per 32 bytes, so for any b
 	// shorter than 2^33 bytes, far more than a packet, each stays below
 	// 2^61 and their total does not overflow.
-	return leSum(a0 + a1 + a2 + a3)
+	return Swap(a0 + a1 + a2 + a3)
 }
 
-// halves returns the sum of the two 32-bit halves of x, the form in which
-// Sum accumulates an 8-byte load.
-func halves(x uint64) uint64 { return x&0xffffffff + x>>32 }
-
-// leSum turns a sum accumulated in little-endian word order, as Sum
-// accumulates it, into a partial sum as Sum returns it: folded to 16 bits,
-// in big-endian order. acc may hold carries in its upper bits.
-func leSum(acc uint64) uint32 {
-	return uint32(bits.ReverseBytes16(uint16(foldTo16(acc))))
+// SumMasked returns Sum(b[:n], 0) for a short n, reading b in whole 8-byte
+// words and masking off the bytes of the last one past n, where Sum would
+// take a branch for each of its tail sizes: on a DNS question, whose length
+// varies from one query to the next, those branches mispredict. b must hold
+// n/8*8+8 bytes; the bytes past n are read but do not count.
+func SumMasked(b []byte, n int) uint32 {
+	var a uint64
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		a += Halves(binary.LittleEndian.Uint64(b[i:]))
+	}
+	a += Halves(binary.LittleEndian.Uint64(b[i:]) & (1<<(8*(n-i)) - 1))
+	return Swap(a)
 }
 
-// foldTo16 folds a 64-bit ones'-complement sum to 16 bits with end-around
-// carries.
-func foldTo16(s uint64) uint32 {
+// Halves returns the sum of the two 32-bit halves of x: how an 8-byte
+// little-endian load joins a sum accumulated in 64 bits, to be turned into
+// a partial sum by Swap. Code that sums fixed headers from the loads it
+// already made (nic's reply rewrite) uses it instead of calling Sum.
+func Halves(x uint64) uint64 { return x&0xffffffff + x>>32 }
+
+// Swap reduces acc to 16 bits (see Reduce) and swaps its two bytes. It turns
+// a sum of byte-swapped words into a partial sum of big-endian words, as Sum
+// returns it: a sum accumulated from little-endian loads (with Halves), or
+// the sum of the words at odd offsets of a message, whose bytes straddle
+// the big-endian words of the whole (RFC 1071 section 2(B)).
+func Swap(acc uint64) uint32 {
+	return uint32(bits.ReverseBytes16(uint16(Reduce(acc))))
+}
+
+// Reduce folds a 64-bit sum of 16-bit words, with its carries in the upper
+// bits, to a 16-bit partial sum with end-around carries: the form Sum
+// returns, not complemented. Partial sums can be added as plain integers
+// and reduced once at the end.
+func Reduce(s uint64) uint32 {
 	s = (s >> 32) + (s & 0xffffffff) // at most 33 bits
 	s = (s >> 16) + (s & 0xffff)     // at most 0x1fffe + 1
 	s = (s >> 16) + (s & 0xffff)
@@ -98,20 +119,5 @@ func foldTo16(s uint64) uint32 {
 // Fold turns a partial sum (from Sum, or several added together) into the
 // checksum to store: folded to 16 bits and complemented.
 func Fold(sum uint32) uint16 {
-	return ^uint16(foldTo16(uint64(sum)))
-}
-
-// sumMasked returns Sum(b[:n], 0) for a short n, reading b in whole 8-byte
-// words and masking off the bytes of the last one past n, where Sum would
-// take a branch for each of its tail sizes: on the question section, whose
-// length varies from one query to the next, those branches mispredict.
-// b must hold n/8*8+8 bytes.
-func sumMasked(b []byte, n int) uint32 {
-	var a uint64
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		a += halves(binary.LittleEndian.Uint64(b[i:]))
-	}
-	a += halves(binary.LittleEndian.Uint64(b[i:]) & (1<<(8*(n-i)) - 1))
-	return leSum(a)
+	return ^uint16(Reduce(uint64(sum)))
 }
