@@ -332,11 +332,55 @@ func (b *builder) rdataOf(r *rec) []byte { return b.rdata[r.rd : r.rd+uint32(r.r
 
 func typeName(t uint16) string { return dns.Type(t).String() }
 
+// build turns the parsed records into the zone's table, phase by phase.
+// Each phase relies on what the ones before it established. The checks
+// among them keep the order they have always had, so that of a zone's
+// several problems its author is told the same one first.
 func (b *builder) build() (*Zone, error) {
 	z := &Zone{origin: b.origin, file: b.file, apex: b.apex, apexLabels: countLabels(b.apex)}
 	b.z, b.out = z, &z.arenas
+	soaOrd, err := b.checkSOA()
+	if err != nil {
+		return nil, err
+	}
+	b.addEmptyNonTerminals()
+	b.sortNames()
+	b.sortRecords()
+	b.findRuns()
+	b.flagNodes()
+	if err := b.checkApexNS(soaOrd); err != nil {
+		return nil, err
+	}
+	if err := b.occlude(); err != nil {
+		return nil, err
+	}
+	if err := b.checkCNAMEs(); err != nil {
+		return nil, err
+	}
+	// The sort keys and the sort's second array of records are garbage
+	// now: in a big zone, collect them before the table's arrays are
+	// allocated, so that those reuse the memory (see load).
+	if b.size > bigText {
+		runtime.GC()
+	}
+	b.reserveTable()
+	if err := b.buildSets(); err != nil {
+		return nil, err
+	}
+	b.resolveAddSigs()
+	if err := b.buildDenial(); err != nil {
+		return nil, err
+	}
+	z.warnings = b.locateWarnings()
+	return z, nil
+}
 
-	// The SOA: exactly one, at the apex.
+// checkSOA establishes that the zone has one SOA record and that it is at
+// the apex (copies of the same record count once: the sort removes them),
+// and takes the zone's serial from it. It returns the SOA's ordinal, not a
+// pointer to it: the sort reorders b.recs in place, and a later error
+// about the apex must still name the SOA's line.
+func (b *builder) checkSOA() (uint32, error) {
 	apexNode, hasApex := b.lookup(b.apex)
 	var soa *rec
 	for i := range b.recs {
@@ -345,28 +389,29 @@ func (b *builder) build() (*Zone, error) {
 			continue
 		}
 		if !hasApex || r.node != apexNode {
-			return nil, b.errAt(r.ord, "SOA record at %s, not at the apex", wireString(b.names[r.node]))
+			return 0, b.errAt(r.ord, "SOA record at %s, not at the apex", wireString(b.names[r.node]))
 		}
 		if soa != nil && !bytes.Equal(b.rdataOf(soa), b.rdataOf(r)) {
-			return nil, b.errAt(r.ord, "more than one SOA record at the apex")
+			return 0, b.errAt(r.ord, "more than one SOA record at the apex")
 		}
 		soa = r
 	}
 	if soa == nil {
-		return nil, &LoadError{Origin: b.origin, File: b.file, Msg: "no SOA record at the apex"}
+		return 0, &LoadError{Origin: b.origin, File: b.file, Msg: "no SOA record at the apex"}
 	}
 	sr := b.rdataOf(soa)
-	z.serial = be32(sr[len(sr)-20:])
-	// soa points into b.recs, which the sort below reorders in place (or
-	// replaces): only its ordinal is kept for the error about the apex's
-	// NS records.
-	soaOrd := soa.ord
+	b.z.serial = be32(sr[len(sr)-20:])
+	return soa.ord, nil
+}
 
-	// Empty non-terminals: every ancestor of every name down to the apex
-	// becomes a node, so that a closest-encloser walk finds every level.
-	// known is the last parent found to exist: names come in file order,
-	// where siblings and children mostly follow each other, so comparing
-	// with it spares most lookups of a big zone.
+// addEmptyNonTerminals makes every ancestor of every name, down to the
+// apex, a name of its own, so that a closest-encloser walk finds every
+// level and every node's parent is a node. known is the last parent found
+// to exist: names come in file order, where siblings and children mostly
+// follow each other, so comparing with it spares most lookups of a big
+// zone. The names it adds are visited in turn, so their ancestors are
+// added too.
+func (b *builder) addEmptyNonTerminals() {
 	var known []byte
 	for i := 0; i < len(b.names); i++ {
 		for w := b.names[i]; len(w) > len(b.apex); {
@@ -380,15 +425,36 @@ func (b *builder) build() (*Zone, error) {
 			}
 		}
 	}
+}
 
-	// Canonical order.
+// sortNames puts the names in canonical order (RFC 4034 section 6.1) and
+// makes the zone's nodes in that order (placeNames), renumbering the
+// records and the name index to match. From here on a node's number is its
+// place in canonical order, so a node's parent and ancestors come before
+// it and its descendants right after it.
+func (b *builder) sortNames() {
+	order := b.canonicalOrder()
+	newIdx := make([]int32, len(b.names))
+	for n, old := range order {
+		newIdx[old] = int32(n)
+	}
+	for i := range b.recs {
+		b.recs[i].node = newIdx[b.recs[i].node]
+	}
+	b.placeNames(order)
+	b.renumberIndex(newIdx)
+}
+
+// canonicalOrder returns the builder's node numbers in the canonical order
+// of their names. Each name gets a sort key whose plain byte order is
+// canonical order, so the sort compares with one memory comparison instead
+// of walking labels (see appendCanonicalKey); the keys are garbage once it
+// returns.
+func (b *builder) canonicalOrder() []int32 {
 	order := make([]int32, len(b.names))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	// Each name gets a sort key whose plain byte order is canonical order,
-	// so the sort compares with one memory comparison instead of walking
-	// labels (see appendCanonicalKey).
 	keyOff := make([]uint32, len(b.names)+1)
 	keys := make([]byte, 0, len(b.names)*24)
 	for i, w := range b.names {
@@ -398,20 +464,13 @@ func (b *builder) build() (*Zone, error) {
 	slices.SortFunc(order, func(x, y int32) int {
 		return bytes.Compare(keys[keyOff[x]:keyOff[x+1]], keys[keyOff[y]:keyOff[y+1]])
 	})
-	keys, keyOff = nil, nil
-	newIdx := make([]int32, len(b.names))
-	for n, old := range order {
-		newIdx[old] = int32(n)
-	}
-	for i := range b.recs {
-		b.recs[i].node = newIdx[b.recs[i].node]
-	}
-	b.placeNames(order)
-	order = nil
-	b.renumberIndex(newIdx)
+	return order
+}
 
-	// Records sorted by node, type (RRSIGs by covered type), then rdata;
-	// exact duplicates removed (the first of them kept).
+// sortRecords sorts the records by node, type (RRSIGs by covered type),
+// then rdata, and removes exact duplicates (the first of them kept), so
+// that each node's records are one run and each RRset a run within it.
+func (b *builder) sortRecords() {
 	b.sortRecs(len(b.names))
 	out := b.recs[:0]
 	for i := range b.recs {
@@ -425,13 +484,15 @@ func (b *builder) build() (*Zone, error) {
 		out = append(out, r)
 	}
 	b.recs = out
-	z.records = len(b.recs)
+	b.z.records = len(b.recs)
+}
 
-	// Node flags (the nodes themselves were made by placeNames).
-	z.nodes[z.apexNode].Flags |= FlagApex
-	// Per node, the record range and which types it has.
-	first := make([]int32, len(z.nodes))
-	count := make([]int32, len(z.nodes))
+// findRuns records where each node's run of sorted records starts and how
+// long it is (b.first, b.count; first is -1 for a node without records, an
+// empty non-terminal), which recsOf and recordOf read.
+func (b *builder) findRuns() {
+	first := make([]int32, len(b.z.nodes))
+	count := make([]int32, len(b.z.nodes))
 	for i := range first {
 		first[i] = -1
 	}
@@ -443,39 +504,65 @@ func (b *builder) build() (*Zone, error) {
 		count[r.node]++
 	}
 	b.first, b.count = first, count
-	has := func(n int32, t uint16) int32 {
-		if first[n] < 0 {
-			return -1
-		}
-		for i := first[n]; i < first[n]+count[n]; i++ {
-			if b.recs[i].typ == t {
-				return i
-			}
-		}
+}
+
+// recordOf returns the index in b.recs of the first record of type t at
+// node n, or -1 when the node has none.
+func (b *builder) recordOf(n int32, t uint16) int32 {
+	if b.first[n] < 0 {
 		return -1
 	}
+	for i := b.first[n]; i < b.first[n]+b.count[n]; i++ {
+		if b.recs[i].typ == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// flagNodes sets the flags that a node's own records decide: the apex, an
+// empty node (no records), a delegation (NS anywhere but the apex), a
+// CNAME or a DNAME. The flags its ancestors decide are occlude's.
+func (b *builder) flagNodes() {
+	z := b.z
+	z.nodes[z.apexNode].Flags |= FlagApex
 	for n := range z.nodes {
 		nd := &z.nodes[n]
-		if first[n] < 0 {
+		if b.first[n] < 0 {
 			nd.Flags |= FlagEmpty
 		}
-		if has(int32(n), dns.TypeNS) >= 0 && nd.Flags&FlagApex == 0 {
+		if b.recordOf(int32(n), dns.TypeNS) >= 0 && nd.Flags&FlagApex == 0 {
 			nd.Flags |= FlagDelegation
 		}
-		if has(int32(n), dns.TypeCNAME) >= 0 {
+		if b.recordOf(int32(n), dns.TypeCNAME) >= 0 {
 			nd.Flags |= FlagCNAME
 		}
-		if has(int32(n), dns.TypeDNAME) >= 0 {
+		if b.recordOf(int32(n), dns.TypeDNAME) >= 0 {
 			nd.Flags |= FlagDNAME
 		}
 	}
-	if has(int32(z.apexNode), dns.TypeNS) < 0 {
-		return nil, b.errAt(soaOrd, "no NS records at the apex")
+}
+
+// checkApexNS establishes that the apex has NS records; the error names
+// the line of the SOA (the record with ordinal soaOrd), where the apex
+// begins.
+func (b *builder) checkApexNS(soaOrd uint32) error {
+	if b.recordOf(int32(b.z.apexNode), dns.TypeNS) < 0 {
+		return b.errAt(soaOrd, "no NS records at the apex")
 	}
-	// Parents precede children in canonical order, so one pass in index
-	// order propagates occlusion and finds data below a DNAME. dnameAbove
-	// holds, per node, the nearest ancestor with a DNAME (or -1), so that
-	// data several levels below it, under empty non-terminals, is found.
+	return nil
+}
+
+// occlude establishes what a node's ancestors decide: b.parent (each
+// node's parent, -1 for the apex), FlagWildcard on the parent of a
+// wildcard, and FlagOccluded on every node below a zone cut or a DNAME.
+// Records below a DNAME are an error; empty non-terminals there are only
+// occluded. Parents precede children in canonical order, so one pass in
+// node order suffices. dnameAbove holds, per node, the nearest ancestor
+// with a DNAME (or -1), so that data several levels below it, under empty
+// non-terminals, is found.
+func (b *builder) occlude() error {
+	z := b.z
 	dnameAbove := make([]int32, len(z.nodes))
 	var parents parentFinder
 	b.parent = make([]int32, len(z.nodes))
@@ -500,62 +587,49 @@ func (b *builder) build() (*Zone, error) {
 			dnameAbove[n] = dnameAbove[p]
 		}
 		if d := dnameAbove[n]; d >= 0 {
-			if first[n] >= 0 {
-				return nil, b.errAt(b.recs[first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[d]))
+			if b.first[n] >= 0 {
+				return b.errAt(b.recs[b.first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[d]))
 			}
 			z.nodes[n].Flags |= FlagOccluded
 		}
 	}
+	return nil
+}
 
-	// CNAME beside other data (DNSSEC types aside), one CNAME, one DNAME.
-	for n := range z.nodes {
-		if first[n] < 0 {
-			continue
-		}
+// checkCNAMEs establishes that a node has at most one CNAME and at most
+// one DNAME record, and that a CNAME has no other data beside it but the
+// DNSSEC records (RRSIG, NSEC, NSEC3) that may share its name.
+func (b *builder) checkCNAMEs() error {
+	for n := range b.z.nodes {
+		recs := b.recsOf(int32(n))
 		var cname, dname int
-		for i := first[n]; i < first[n]+count[int32(n)]; i++ {
-			switch b.recs[i].typ {
+		for i := range recs {
+			switch recs[i].typ {
 			case dns.TypeCNAME:
 				cname++
 				if cname > 1 {
-					return nil, b.errAt(b.recs[i].ord, "more than one CNAME record at %s", wireString(b.names[n]))
+					return b.errAt(recs[i].ord, "more than one CNAME record at %s", wireString(b.names[n]))
 				}
 			case dns.TypeDNAME:
 				dname++
 				if dname > 1 {
-					return nil, b.errAt(b.recs[i].ord, "more than one DNAME record at %s", wireString(b.names[n]))
+					return b.errAt(recs[i].ord, "more than one DNAME record at %s", wireString(b.names[n]))
 				}
 			}
 		}
 		if cname == 0 {
 			continue
 		}
-		for i := first[n]; i < first[n]+count[int32(n)]; i++ {
-			switch b.recs[i].typ {
+		for i := range recs {
+			switch recs[i].typ {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
 			default:
-				c := has(int32(n), dns.TypeCNAME)
-				return nil, b.errAt(b.recs[c].ord, "CNAME at %s beside other data (%s)", wireString(b.names[n]), typeName(b.recs[i].typ))
+				c := b.recordOf(int32(n), dns.TypeCNAME)
+				return b.errAt(b.recs[c].ord, "CNAME at %s beside other data (%s)", wireString(b.names[n]), typeName(recs[i].typ))
 			}
 		}
 	}
-
-	// The sort keys and the sort's second array of records are garbage
-	// now: in a big zone, collect them before the table's arrays are
-	// allocated, so that those reuse the memory (see load).
-	if b.size > bigText {
-		runtime.GC()
-	}
-	b.reserveTable()
-	if err := b.buildSets(); err != nil {
-		return nil, err
-	}
-	b.resolveAddSigs()
-	if err := b.buildDenial(); err != nil {
-		return nil, err
-	}
-	z.warnings = b.locateWarnings()
-	return z, nil
+	return nil
 }
 
 // appendCanonicalKey appends a key for the lowercase wire name w such that
