@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -27,7 +26,7 @@ import (
 func LoadFile(origin, path string) (*Zone, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error()}
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error(), Err: err}
 	}
 	defer f.Close()
 	lines, size, err := countLines(f)
@@ -35,7 +34,7 @@ func LoadFile(origin, path string) (*Zone, error) {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error()}
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error(), Err: err}
 	}
 	return load(nil, bufio.NewReaderSize(f, 64<<10), lines, size, origin, path)
 }
@@ -45,7 +44,7 @@ func LoadFile(origin, path string) (*Zone, error) {
 func Parse(r io.Reader, origin, file string) (*Zone, error) {
 	data, err := readAll(r)
 	if err != nil {
-		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error()}
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error(), Err: err}
 	}
 	return load(data, nil, bytes.Count(data, []byte{'\n'}), len(data), origin, file)
 }
@@ -110,8 +109,6 @@ type builder struct {
 	z      *Zone
 	out    *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
 }
-
-var parseErrRE = regexp.MustCompile(`^(?:(.*): )?dns: (.*) at line: (\d+):\d+$`)
 
 // load builds a zone from data, or from src when data is nil; lines and
 // size describe the text, to size the builder's arrays.
@@ -274,20 +271,71 @@ func (b *builder) parse() error {
 		ord++
 	}
 	if err := zp.Err(); err != nil {
-		e := &LoadError{Origin: b.origin, File: b.file, Msg: err.Error()}
-		var pe *dns.ParseError
-		if errors.As(err, &pe) {
-			if m := parseErrRE.FindStringSubmatch(pe.Error()); m != nil {
-				if m[1] != "" {
-					e.File = m[1]
-				}
-				e.Line, _ = strconv.Atoi(m[3])
-				e.Msg = m[2]
-			}
-		}
-		return e
+		return b.parseError(err)
 	}
 	return nil
+}
+
+// parseError turns an error of the zone parser into a LoadError at the
+// file, line and column the parser names, with the parser's error
+// underneath. An error that is not a *dns.ParseError (a failed read) is
+// kept whole as the message.
+func (b *builder) parseError(err error) *LoadError {
+	e := &LoadError{Origin: b.origin, File: b.file, Msg: err.Error(), Err: err}
+	var pe *dns.ParseError
+	if errors.As(err, &pe) {
+		if p, ok := splitParseError(pe.Error(), b.file); ok {
+			if p.file != "" {
+				e.File = p.file
+			}
+			e.Line, e.Column, e.Msg = p.line, p.column, p.msg
+		}
+	}
+	return e
+}
+
+// parsePlace is what a dns.ParseError says: the file (empty when the
+// parser was given no name), the message and where it was found.
+type parsePlace struct {
+	file, msg    string
+	line, column int
+}
+
+// splitParseError reads a dns.ParseError's parts from its text, which is
+// "FILE: dns: MESSAGE at line: LINE:COLUMN" ("FILE: " left out when the
+// parser has no file name). miekg/dns v1.1.73 keeps the file, line and
+// column in unexported fields and exports only Error and Unwrap, so the
+// text is the only way to them. The place is read from the end and the
+// file from the start, where the message (which quotes the offending
+// token, whatever it holds) cannot reach. file is the name the parser was
+// given; an error in an $INCLUDEd file names that file instead.
+func splitParseError(s, file string) (parsePlace, bool) {
+	const at, sep = " at line: ", "dns: "
+	i := strings.LastIndex(s, at)
+	if i < 0 {
+		return parsePlace{}, false
+	}
+	ls, cs, ok := strings.Cut(s[i+len(at):], ":")
+	line, lerr := strconv.Atoi(ls)
+	col, cerr := strconv.Atoi(cs)
+	if !ok || lerr != nil || cerr != nil || line < 0 || col < 0 {
+		return parsePlace{}, false
+	}
+	p := parsePlace{line: line, column: col}
+	head := s[:i]
+	switch {
+	case file != "" && strings.HasPrefix(head, file+": "+sep):
+		p.file, p.msg = file, head[len(file)+2+len(sep):]
+	case file == "" && strings.HasPrefix(head, sep):
+		p.msg = head[len(sep):]
+	default:
+		// An $INCLUDEd file's name, taken to end at the first ": dns: "
+		// (a name holding that would be cut short).
+		if p.file, p.msg, ok = strings.Cut(head, ": "+sep); !ok {
+			return parsePlace{}, false
+		}
+	}
+	return p, true
 }
 
 // rdataNamesOK checks the names inside the rdata of the types whose names

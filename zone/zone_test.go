@@ -3,6 +3,7 @@ package zone
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -231,55 +232,57 @@ sub      IN DS  12345 13 2 0123456789abcdef0123456789abcdef0123456789abcdef01234
 
 // TestLoadErrors feeds one zone per validation rule and checks that the
 // error is a *LoadError naming the file and the line of the offending
-// record, with a message a zone's author can act on.
+// record (and for a syntax error the column where the parser stood), with
+// a message a zone's author can act on.
 func TestLoadErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		text string
 		line int // 0: the error concerns the zone as a whole
+		col  int // 0 but for syntax errors, which the parser finds
 		msg  string
 	}{
-		{"syntax error", head + "www A 192.0.2.300\n", 5, `bad A A: "192.0.2.300"`},
-		{"unknown type", head + "www FOO bar\n", 5, "FOO"},
-		{"missing TTL", "@ SOA ns1 hostmaster 1 2 3 4 5\n", 1, "missing TTL"},
-		{"class CH", head + "www CH TXT hi\n", 5, "class CH not supported (only IN)"},
-		{"class HS in generic form", head + "www CLASS4 TXT hi\n", 5, "class HS not supported (only IN)"},
-		{"outside the origin", head + "www.example.org. A 192.0.2.2\n", 5, "www.example.org. is outside the zone"},
-		{"sibling of the origin", head + "notexample.com. A 192.0.2.2\n", 5, "notexample.com. is outside the zone"},
-		{"origin changed away", head + "$ORIGIN example.net.\nwww A 192.0.2.2\n", 6, "www.example.net. is outside the zone"},
-		{"no SOA", "$TTL 3600\n@ NS ns1\nns1 A 192.0.2.1\n", 0, "no SOA record at the apex"},
-		{"empty file", "", 0, "no SOA record at the apex"},
-		{"second SOA", head + "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n", 5, "more than one SOA record at the apex"},
-		{"SOA below the apex", head + "sub SOA ns1 hostmaster 1 7200 3600 1209600 300\n", 5, "SOA record at sub.example.com., not at the apex"},
-		{"no NS at the apex", "$TTL 3600\n\n@ SOA ns1 hostmaster 1 2 3 4 5\nns1 A 192.0.2.1\n", 3, "no NS records at the apex"},
+		{"syntax error", head + "www A 192.0.2.300\n", 5, 17, `bad A A: "192.0.2.300"`},
+		{"unknown type", head + "www FOO bar\n", 5, 8, "FOO"},
+		{"missing TTL", "@ SOA ns1 hostmaster 1 2 3 4 5\n", 1, 6, "missing TTL"},
+		{"class CH", head + "www CH TXT hi\n", 5, 0, "class CH not supported (only IN)"},
+		{"class HS in generic form", head + "www CLASS4 TXT hi\n", 5, 0, "class HS not supported (only IN)"},
+		{"outside the origin", head + "www.example.org. A 192.0.2.2\n", 5, 0, "www.example.org. is outside the zone"},
+		{"sibling of the origin", head + "notexample.com. A 192.0.2.2\n", 5, 0, "notexample.com. is outside the zone"},
+		{"origin changed away", head + "$ORIGIN example.net.\nwww A 192.0.2.2\n", 6, 0, "www.example.net. is outside the zone"},
+		{"no SOA", "$TTL 3600\n@ NS ns1\nns1 A 192.0.2.1\n", 0, 0, "no SOA record at the apex"},
+		{"empty file", "", 0, 0, "no SOA record at the apex"},
+		{"second SOA", head + "@ SOA ns1 hostmaster 2 7200 3600 1209600 300\n", 5, 0, "more than one SOA record at the apex"},
+		{"SOA below the apex", head + "sub SOA ns1 hostmaster 1 7200 3600 1209600 300\n", 5, 0, "SOA record at sub.example.com., not at the apex"},
+		{"no NS at the apex", "$TTL 3600\n\n@ SOA ns1 hostmaster 1 2 3 4 5\nns1 A 192.0.2.1\n", 3, 0, "no NS records at the apex"},
 		// The apex's records are sorted by type before this check, so the
 		// A record sorts ahead of the SOA: the error must still name the
 		// SOA's line, not whatever record took its place in the sort.
-		{"no NS at the apex, A beside the SOA", "$TTL 3600\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ A 192.0.2.1\n", 2, "no NS records at the apex"},
-		{"CNAME beside A", head + "www CNAME ns1\nwww A 192.0.2.2\n", 5, "CNAME at www.example.com. beside other data (A)"},
-		{"A before CNAME", head + "www A 192.0.2.2\nwww CNAME ns1\n", 6, "CNAME at www.example.com. beside other data (A)"},
-		{"CNAME at the apex", head + "@ CNAME elsewhere.example.net.\n", 5, "CNAME at example.com. beside other data (NS)"},
-		{"CNAME beside a delegation", head + "sub NS ns.example.net.\nsub CNAME ns1\n", 6, "CNAME at sub.example.com. beside other data (NS)"},
-		{"two CNAMEs", head + "www CNAME ns1\nwww CNAME ns2\n", 6, "more than one CNAME record at www.example.com."},
-		{"two DNAMEs", head + "old DNAME new.example.\nold DNAME newer.example.\n", 6, "more than one DNAME record at old.example.com."},
-		{"data below a DNAME", head + "old DNAME new.example.\nwww.old A 192.0.2.2\n", 6, "www.old.example.com. is below the DNAME at old.example.com."},
-		{"data far below a DNAME", head + "old DNAME new.example.\na.b.old A 192.0.2.2\n", 6, "a.b.old.example.com. is below the DNAME at old.example.com."},
-		{"NS without data", head + "sub NS\n", 5, "NS record without data"},
-		{"SOA without data", "$TTL 3600\n@ TYPE6 \\# 0\n@ NS ns1\n", 2, "SOA record"},
-		{"MX without data in generic form", head + "@ TYPE15 \\# 0\n", 5, "MX record with malformed data"},
-		{"MX without data", head + "@ MX\n", 5, "MX record"},
-		{"OPT record", head + "www TYPE41 \\# 0\n", 5, "OPT is not allowed in a zone"},
-		{"include missing", head + "$INCLUDE does-not-exist.inc\n", 5, "does-not-exist.inc"},
+		{"no NS at the apex, A beside the SOA", "$TTL 3600\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ A 192.0.2.1\n", 2, 0, "no NS records at the apex"},
+		{"CNAME beside A", head + "www CNAME ns1\nwww A 192.0.2.2\n", 5, 0, "CNAME at www.example.com. beside other data (A)"},
+		{"A before CNAME", head + "www A 192.0.2.2\nwww CNAME ns1\n", 6, 0, "CNAME at www.example.com. beside other data (A)"},
+		{"CNAME at the apex", head + "@ CNAME elsewhere.example.net.\n", 5, 0, "CNAME at example.com. beside other data (NS)"},
+		{"CNAME beside a delegation", head + "sub NS ns.example.net.\nsub CNAME ns1\n", 6, 0, "CNAME at sub.example.com. beside other data (NS)"},
+		{"two CNAMEs", head + "www CNAME ns1\nwww CNAME ns2\n", 6, 0, "more than one CNAME record at www.example.com."},
+		{"two DNAMEs", head + "old DNAME new.example.\nold DNAME newer.example.\n", 6, 0, "more than one DNAME record at old.example.com."},
+		{"data below a DNAME", head + "old DNAME new.example.\nwww.old A 192.0.2.2\n", 6, 0, "www.old.example.com. is below the DNAME at old.example.com."},
+		{"data far below a DNAME", head + "old DNAME new.example.\na.b.old A 192.0.2.2\n", 6, 0, "a.b.old.example.com. is below the DNAME at old.example.com."},
+		{"NS without data", head + "sub NS\n", 5, 0, "NS record without data"},
+		{"SOA without data", "$TTL 3600\n@ TYPE6 \\# 0\n@ NS ns1\n", 2, 0, "SOA record"},
+		{"MX without data in generic form", head + "@ TYPE15 \\# 0\n", 5, 0, "MX record with malformed data"},
+		{"MX without data", head + "@ MX\n", 5, 0, "MX record"},
+		{"OPT record", head + "www TYPE41 \\# 0\n", 5, 0, "OPT is not allowed in a zone"},
+		{"include missing", head + "$INCLUDE does-not-exist.inc\n", 5, 27, "does-not-exist.inc"},
 		{
 			"multi-line record",
 			"$TTL 3600\n@ SOA ns1 hostmaster (\n  1 ; serial\n  7200 3600 1209600 300 )\n@ NS ns1\n" +
 				"; a comment line\n\nwww TXT ( \"one\"\n \"two\" )\nwww CNAME ns1\n",
-			10, "CNAME at www.example.com. beside other data (TXT)",
+			10, 0, "CNAME at www.example.com. beside other data (TXT)",
 		},
 		{
 			"owner carried over",
 			head + "www A 192.0.2.2\n    CNAME ns1\n",
-			6, "CNAME at www.example.com. beside other data (A)",
+			6, 0, "CNAME at www.example.com. beside other data (A)",
 		},
 	}
 	for _, tc := range cases {
@@ -295,14 +298,17 @@ func TestLoadErrors(t *testing.T) {
 			if !errors.As(err, &le) {
 				t.Fatalf("error %T %v is not a *LoadError", err, err)
 			}
-			if le.File != "mem.zone" || le.Line != tc.line || le.Origin != "example.com." {
-				t.Errorf("error at %s:%d in zone %s, want mem.zone:%d in example.com.", le.File, le.Line, le.Origin, tc.line)
+			if le.File != "mem.zone" || le.Line != tc.line || le.Column != tc.col || le.Origin != "example.com." {
+				t.Errorf("error at %s:%d:%d in zone %s, want mem.zone:%d:%d in example.com.", le.File, le.Line, le.Column, le.Origin, tc.line, tc.col)
 			}
 			if !strings.Contains(le.Msg, tc.msg) {
 				t.Errorf("message %q does not contain %q", le.Msg, tc.msg)
 			}
 			prefix := "mem.zone: zone example.com.: "
-			if tc.line > 0 {
+			switch {
+			case tc.col > 0:
+				prefix = "mem.zone:" + strconv.Itoa(tc.line) + ":" + strconv.Itoa(tc.col) + ": zone example.com.: "
+			case tc.line > 0:
 				prefix = "mem.zone:" + strconv.Itoa(tc.line) + ": zone example.com.: "
 			}
 			if !strings.HasPrefix(err.Error(), prefix) {
@@ -317,7 +323,10 @@ func TestLoadErrorFormat(t *testing.T) {
 		e    LoadError
 		want string
 	}{
+		{LoadError{Origin: "a.", File: "f", Line: 3, Column: 7, Msg: "m"}, "f:3:7: zone a.: m"},
 		{LoadError{Origin: "a.", File: "f", Line: 3, Msg: "m"}, "f:3: zone a.: m"},
+		// A column without a line places nothing.
+		{LoadError{Origin: "a.", File: "f", Column: 7, Msg: "m"}, "f: zone a.: m"},
 		{LoadError{Origin: "a.", File: "f", Msg: "m"}, "f: zone a.: m"},
 		{LoadError{Origin: "a.", Msg: "m"}, "zone a.: m"},
 	}
@@ -344,6 +353,96 @@ func TestLoadFileMissing(t *testing.T) {
 	var le *LoadError
 	if !errors.As(err, &le) || le.File != path || !strings.Contains(le.Msg, "no such file") {
 		t.Errorf("LoadFile(absent) = %v", err)
+	}
+}
+
+// TestLoadErrorUnwrap: the error underneath a LoadError is reached through
+// it, miekg/dns's *dns.ParseError for a syntax error or an $INCLUDE that
+// cannot be opened (and through that, the operating system's error), the
+// operating system's error for a zone file that cannot be opened; and a
+// syntax error is placed at file:line:column, even when the offending
+// token quotes the very words the parser's message is made of.
+func TestLoadErrorUnwrap(t *testing.T) {
+	parse := func(text, file string) func() error {
+		return func() error {
+			_, err := Parse(strings.NewReader(text), "example.com.", file)
+			return err
+		}
+	}
+	load := func(path string) func() error {
+		return func() error {
+			_, err := LoadFile("inc.test.", path)
+			return err
+		}
+	}
+	cases := []struct {
+		name     string
+		load     func() error
+		parseErr bool // errors.As reaches a *dns.ParseError
+		notExist bool // errors.Is reaches fs.ErrNotExist
+		prefix   string
+	}{
+		{"syntax error", parse(head+"www A 192.0.2.300\n", "mem.zone"), true, false,
+			`mem.zone:5:17: zone example.com.: bad A A: "192.0.2.300"`},
+		{"syntax error, no file name", parse(head+"www A 192.0.2.300\n", ""), true, false,
+			`zone example.com.: bad A A: "192.0.2.300"`},
+		{"token quoting the parser's words", parse(head+`www NS "x: dns: y at line: 9:9"`+"\n", "mem.zone"), true, false,
+			`mem.zone:5:31: zone example.com.: garbage after rdata: "x: dns: y at line: 9:9"`},
+		{"include missing", load(filepath.Join("testdata", "include", "missing.zone")), true, true,
+			filepath.Join("testdata", "include", "missing.zone") + ":5:28: zone inc.test.: failed to open"},
+		{"file missing", load(filepath.Join("testdata", "absent.zone")), false, true,
+			filepath.Join("testdata", "absent.zone") + ": zone inc.test.: open "},
+		{"check error", parse(head+"www CNAME ns1\nwww A 192.0.2.2\n", "mem.zone"), false, false,
+			"mem.zone:5: zone example.com.: CNAME at www.example.com. beside other data (A)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.load()
+			if err == nil {
+				t.Fatal("loaded a bad zone")
+			}
+			var pe *dns.ParseError
+			if got := errors.As(err, &pe); got != tc.parseErr {
+				t.Errorf("errors.As(%v, *dns.ParseError) = %t, want %t", err, got, tc.parseErr)
+			}
+			if got := errors.Is(err, fs.ErrNotExist); got != tc.notExist {
+				t.Errorf("errors.Is(%v, fs.ErrNotExist) = %t, want %t", err, got, tc.notExist)
+			}
+			if !strings.HasPrefix(err.Error(), tc.prefix) {
+				t.Errorf("Error() = %q, want prefix %q", err.Error(), tc.prefix)
+			}
+		})
+	}
+}
+
+// TestSplitParseError reads the parts of the text of a dns.ParseError: the
+// place from the end, the file from the start, whatever the quoted token in
+// between holds.
+func TestSplitParseError(t *testing.T) {
+	cases := []struct {
+		text, file string
+		want       parsePlace
+		ok         bool
+	}{
+		{`z.zone: dns: bad A A: "1.2.3" at line: 5:17`, "z.zone", parsePlace{"z.zone", `bad A A: "1.2.3"`, 5, 17}, true},
+		{`dns: bad A A: "1.2.3" at line: 5:17`, "", parsePlace{"", `bad A A: "1.2.3"`, 5, 17}, true},
+		{`sub/a.inc: dns: bad A A: "1.2.3" at line: 3:9`, "z.zone", parsePlace{"sub/a.inc", `bad A A: "1.2.3"`, 3, 9}, true},
+		{`sub/a.inc: dns: bad A A: "1.2.3" at line: 3:9`, "", parsePlace{"sub/a.inc", `bad A A: "1.2.3"`, 3, 9}, true},
+		{`z.zone: dns: bad A A: "x: dns: y at line: 9:9" at line: 5:40`, "z.zone",
+			parsePlace{"z.zone", `bad A A: "x: dns: y at line: 9:9"`, 5, 40}, true},
+		{`dns: bad A A: "x: dns: y" at line: 5:30`, "", parsePlace{"", `bad A A: "x: dns: y"`, 5, 30}, true},
+		// A file whose name ends in "dns" is not mistaken for no name.
+		{`dns: dns: bad A A: "1.2.3" at line: 5:17`, "dns", parsePlace{"dns", `bad A A: "1.2.3"`, 5, 17}, true},
+		{`dns: bad initial origin name: "" at line: 0:0`, "", parsePlace{"", `bad initial origin name: ""`, 0, 0}, true},
+		{`z.zone: dns: bad A A at line: five:17`, "z.zone", parsePlace{}, false},
+		{`z.zone: dns: bad A A at line: 5`, "z.zone", parsePlace{}, false},
+		{`read z.zone: input/output error`, "z.zone", parsePlace{}, false},
+	}
+	for _, tc := range cases {
+		got, ok := splitParseError(tc.text, tc.file)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("splitParseError(%q, %q) = %+v, %t, want %+v, %t", tc.text, tc.file, got, ok, tc.want, tc.ok)
+		}
 	}
 }
 
@@ -420,12 +519,12 @@ func TestIncludeErrorsNameTheIncludedFile(t *testing.T) {
 	dir := filepath.Join("testdata", "include")
 	cases := []struct {
 		file, wantFile string
-		line           int
+		line, col      int
 		msg            string
 	}{
-		{"badparse.zone", filepath.Join(dir, "sub", "badparse.inc"), 3, `bad A A: "192.0.2.300"`},
-		{"badcheck.zone", filepath.Join(dir, "sub", "badcheck.inc"), 4, "CNAME at alias.inc.test. beside other data (A)"},
-		{"missing.zone", filepath.Join(dir, "missing.zone"), 5, "sub/nonexistent.inc"},
+		{"badparse.zone", filepath.Join(dir, "sub", "badparse.inc"), 3, 27, `bad A A: "192.0.2.300"`},
+		{"badcheck.zone", filepath.Join(dir, "sub", "badcheck.inc"), 4, 0, "CNAME at alias.inc.test. beside other data (A)"},
+		{"missing.zone", filepath.Join(dir, "missing.zone"), 5, 28, "sub/nonexistent.inc"},
 	}
 	for _, c := range cases {
 		_, err := LoadFile("inc.test.", filepath.Join(dir, c.file))
@@ -434,8 +533,8 @@ func TestIncludeErrorsNameTheIncludedFile(t *testing.T) {
 			t.Errorf("%s: %v", c.file, err)
 			continue
 		}
-		if le.File != c.wantFile || le.Line != c.line || !strings.Contains(le.Msg, c.msg) {
-			t.Errorf("%s: error %s:%d %q, want %s:%d containing %q", c.file, le.File, le.Line, le.Msg, c.wantFile, c.line, c.msg)
+		if le.File != c.wantFile || le.Line != c.line || le.Column != c.col || !strings.Contains(le.Msg, c.msg) {
+			t.Errorf("%s: error %s:%d:%d %q, want %s:%d:%d containing %q", c.file, le.File, le.Line, le.Column, le.Msg, c.wantFile, c.line, c.col, c.msg)
 		}
 	}
 }
