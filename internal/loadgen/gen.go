@@ -26,6 +26,8 @@ const (
 	tableSize      = portsPerThread << 16
 	// MaxBatch bounds the packets per Alloc and per Poll.
 	MaxBatch = 256
+	// minPace is the shortest sleep between batches at a fixed rate.
+	minPace = 50 * time.Microsecond
 )
 
 // Config says how much to send, and how.
@@ -165,6 +167,7 @@ func (r *Run) Start() {
 			defer r.wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
+			preciseTimers()
 			if r.cfg.Pin != nil {
 				if err := r.cfg.Pin(t.index); err != nil {
 					t.err = err
@@ -261,12 +264,18 @@ func (t *Thread) loop() {
 			// reply arrives or the next query is due.
 			wait := time.Millisecond
 			if sending && perNs > 0 {
+				// At a fixed rate the thread sleeps until the next query
+				// is due, but never less than minPace: spinning through
+				// gaps of a few microseconds would hold a whole CPU, which
+				// a server on the same machine needs, for nothing. The
+				// queries due meanwhile then leave as one small batch
+				// (5 at 100k/s).
 				due := time.Duration(float64(t.seq)/perNs) - time.Duration(r.now())
-				wait = min(wait, due)
+				wait = min(wait, max(due, minPace))
 			}
-			if wait > 20*time.Microsecond || !sending {
+			if wait > 0 && (perNs > 0 || !sending) {
 				t.port.Wait(wait)
-			} else if sending && perNs == 0 {
+			} else if sending {
 				// Flat out with every frame in flight: push them out.
 				t.port.Wait(0)
 			}
