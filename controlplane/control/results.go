@@ -1,0 +1,148 @@
+package control
+
+import "time"
+
+// Status is the result of the status command: what the daemon is and does.
+type Status struct {
+	Version        string   `json:"version"`
+	PID            int      `json:"pid"`
+	Uptime         float64  `json:"uptime_seconds"`
+	Listen         []string `json:"listen"`
+	Control        string   `json:"control"`
+	Metrics        string   `json:"metrics,omitempty"`
+	DataPlane      string   `json:"dataplane"`
+	Workers        int      `json:"workers"`
+	CPUs           []int    `json:"cpus"`
+	ZonesServing   int      `json:"zones_serving"`
+	ZonesFailing   int      `json:"zones_failing"`
+	ZonesTotal     int      `json:"zones_total"`
+	Reloads        uint64   `json:"reloads"`
+	ReloadFailures uint64   `json:"reload_failures"`
+	LastSwapMicros float64  `json:"last_swap_us"`
+	GoVersion      string   `json:"go_version"`
+}
+
+// ZoneStatus describes one configured zone; the zones command replies
+// with one per zone.
+type ZoneStatus struct {
+	Origin    string    `json:"origin"`
+	File      string    `json:"file"`
+	Serving   bool      `json:"serving"`
+	Serial    uint32    `json:"serial"`
+	Records   int       `json:"records"`
+	Bytes     int       `json:"bytes"`
+	Loaded    time.Time `json:"loaded"`
+	Seconds   float64   `json:"load_seconds"`
+	LastError string    `json:"last_error,omitempty"`
+	Loads     uint64    `json:"loads"`
+	Failures  uint64    `json:"failures"`
+}
+
+// ZoneResult is the outcome of loading one zone, for a reload's reply,
+// the daemon's log and `ringdns check`.
+type ZoneResult struct {
+	Origin   string   `json:"origin"`
+	File     string   `json:"file"`
+	Status   string   `json:"status"` // StatusLoaded, StatusUnchanged or StatusFailed
+	Error    string   `json:"error,omitempty"`
+	Line     int      `json:"line,omitempty"`
+	Serving  bool     `json:"serving"` // a version of the zone is served
+	Serial   uint32   `json:"serial"`
+	Records  int      `json:"records"`
+	Bytes    int      `json:"bytes"`
+	Seconds  float64  `json:"seconds"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Zone load statuses, ZoneResult.Status.
+const (
+	StatusLoaded    = "loaded"
+	StatusUnchanged = "unchanged"
+	StatusFailed    = "failed"
+)
+
+// ReloadResult is the result of the reload command.
+type ReloadResult struct {
+	Zones       []ZoneResult `json:"zones"`
+	Failed      int          `json:"failed"`
+	BuildMicros float64      `json:"build_us"` // building the zone set and its snapshot
+	SwapMicros  float64      `json:"swap_us"`  // the pointer swap itself
+	Seconds     float64      `json:"seconds"`  // the whole reload
+}
+
+// Stats is the result of the stats command.
+type Stats struct {
+	Total   Counters      `json:"total"`
+	Workers []WorkerStats `json:"workers"`
+	TCP     TCPStats      `json:"tcp"`
+}
+
+// WorkerStats are one worker's counters.
+type WorkerStats struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"` // udp, tcp or xdp
+	Listen   string `json:"listen"`
+	CPU      int    `json:"cpu"`   // -1 when not pinned
+	Queue    int    `json:"queue"` // the AF_XDP queue, -1 for others
+	Counters `json:"counters"`
+	// XDP holds the AF_XDP socket's statistics for xdp workers, nil for
+	// others and when the daemon could not read them.
+	XDP *XDPStats `json:"xdp,omitempty"`
+}
+
+// Counters are the data plane's counters of one worker or of all, with
+// rcodes, kinds of answer and drop reasons named. Entries that are zero are
+// left out of the maps.
+type Counters struct {
+	Queries  uint64            `json:"queries"`
+	Replies  uint64            `json:"replies"`
+	Bytes    uint64            `json:"bytes"`
+	TC       uint64            `json:"truncated"`
+	DO       uint64            `json:"do"`
+	SendErrs uint64            `json:"send_errors"`
+	Rcodes   map[string]uint64 `json:"rcodes,omitempty"`
+	Kinds    map[string]uint64 `json:"kinds,omitempty"`
+	Drops    map[string]uint64 `json:"drops,omitempty"`
+}
+
+// TCPStats are the TCP service's connection counters.
+type TCPStats struct {
+	Accepted  uint64 `json:"accepted"`
+	Refused   uint64 `json:"refused"`
+	PerSource uint64 `json:"per_source"`
+	Evicted   uint64 `json:"evicted"`
+	Garbage   uint64 `json:"garbage"`
+	Timeouts  uint64 `json:"timeouts"`
+	Open      int    `json:"open"`
+}
+
+// Add adds the counters of o to t.
+func (t *TCPStats) Add(o TCPStats) {
+	t.Accepted += o.Accepted
+	t.Refused += o.Refused
+	t.PerSource += o.PerSource
+	t.Evicted += o.Evicted
+	t.Garbage += o.Garbage
+	t.Timeouts += o.Timeouts
+	t.Open += o.Open
+}
+
+// XDPStats are the statistics of one AF_XDP socket: the kernel's
+// XDP_STATISTICS and the port's own counters. The daemon converts them from
+// nic.XDPStats. Their JSON names are the Go names, as they were when the
+// reply carried nic's struct, which has no tags.
+type XDPStats struct {
+	// From the kernel (XDP_STATISTICS).
+	RxDropped            uint64 `json:"RxDropped"` // dropped for reasons other than invalid descriptors
+	RxInvalidDescs       uint64 `json:"RxInvalidDescs"`
+	TxInvalidDescs       uint64 `json:"TxInvalidDescs"`
+	RxRingFull           uint64 `json:"RxRingFull"`           // dropped because the RX ring was full
+	RxFillRingEmptyDescs uint64 `json:"RxFillRingEmptyDescs"` // times the kernel found the fill ring empty
+	TxRingEmptyDescs     uint64 `json:"TxRingEmptyDescs"`
+	// From the port.
+	RxPackets  uint64 `json:"RxPackets"`  // frames handed to the worker
+	TxPackets  uint64 `json:"TxPackets"`  // replies put on the TX ring
+	TxRingFull uint64 `json:"TxRingFull"` // replies dropped because the TX ring was full
+	TxBadLen   uint64 `json:"TxBadLen"`   // replies dropped because their length exceeded the frame
+	KickErrors uint64 `json:"KickErrors"` // TX wakeups that failed with an unexpected error
+}
