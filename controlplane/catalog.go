@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
 	"github.com/ringdns/ringdns/zone"
 )
@@ -76,38 +77,6 @@ type fileStamp struct {
 	valid bool
 }
 
-// ZoneResult is the outcome of loading one zone, for logs, ringctl and
-// `ringdns check`.
-type ZoneResult struct {
-	Origin   string   `json:"origin"`
-	File     string   `json:"file"`
-	Status   string   `json:"status"` // loaded, unchanged, failed
-	Error    string   `json:"error,omitempty"`
-	Line     int      `json:"line,omitempty"`
-	Serving  bool     `json:"serving"` // a version of the zone is served
-	Serial   uint32   `json:"serial"`
-	Records  int      `json:"records"`
-	Bytes    int      `json:"bytes"`
-	Seconds  float64  `json:"seconds"`
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-// Zone load statuses.
-const (
-	StatusLoaded    = "loaded"
-	StatusUnchanged = "unchanged"
-	StatusFailed    = "failed"
-)
-
-// ReloadResult is the outcome of one reload.
-type ReloadResult struct {
-	Zones       []ZoneResult `json:"zones"`
-	Failed      int          `json:"failed"`
-	BuildMicros float64      `json:"build_us"` // zone.NewSet and NewSnapshot
-	SwapMicros  float64      `json:"swap_us"`  // the pointer swap itself
-	Seconds     float64      `json:"seconds"`  // the whole reload
-}
-
 // NewCatalog prepares a catalog for the configured zones. Nothing is loaded
 // until Load.
 func NewCatalog(c *Config, log *slog.Logger) *Catalog {
@@ -130,7 +99,7 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 // Load loads every zone and publishes the first snapshot. A zone that fails
 // is logged and skipped; the others are served. Load fails only when no
 // zone loaded at all (ErrNoZones) or the zones cannot form a set.
-func (c *Catalog) Load() (*ReloadResult, error) {
+func (c *Catalog) Load() (*control.ReloadResult, error) {
 	res, err := c.reload(nil)
 	if err != nil {
 		return res, err
@@ -147,11 +116,11 @@ func (c *Catalog) Load() (*ReloadResult, error) {
 // names the same zone, is reloaded once. The error is about the request
 // itself (an unknown zone, too many names); failed zones are reported in
 // the result.
-func (c *Catalog) Reload(names []string) (*ReloadResult, error) {
+func (c *Catalog) Reload(names []string) (*control.ReloadResult, error) {
 	return c.reload(names)
 }
 
-func (c *Catalog) reload(names []string) (*ReloadResult, error) {
+func (c *Catalog) reload(names []string) (*control.ReloadResult, error) {
 	if len(names) > MaxReloadZones {
 		return nil, fmt.Errorf("reload names %d zones; at most %d per request (split the list, or reload without names to reload every zone)",
 			len(names), MaxReloadZones)
@@ -176,15 +145,15 @@ func (c *Catalog) reload(names []string) (*ReloadResult, error) {
 		}
 	}
 
-	res := &ReloadResult{}
+	res := &control.ReloadResult{}
 	changed := false
 	built := 0 // bytes of the tables built by this reload
 	for _, e := range todo {
 		zr := c.loadEntry(e)
 		switch zr.Status {
-		case StatusFailed:
+		case control.StatusFailed:
 			res.Failed++
-		case StatusLoaded:
+		case control.StatusLoaded:
 			changed = true
 			built += zr.Bytes
 		}
@@ -253,16 +222,16 @@ func (c *Catalog) find(origin string) *zoneEntry {
 
 // loadEntry reloads one zone unless its file is unchanged. On failure the
 // entry keeps serving its previous version.
-func (c *Catalog) loadEntry(e *zoneEntry) ZoneResult {
+func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 	start := time.Now()
-	zr := ZoneResult{Origin: e.origin, File: e.file}
+	zr := control.ZoneResult{Origin: e.origin, File: e.file}
 	z, stamp, status, err := c.build(e)
 	e.lastDur = time.Since(start)
 	zr.Seconds = e.lastDur.Seconds()
 	if err != nil {
 		e.lastErr = err
 		e.fails++
-		zr.Status = StatusFailed
+		zr.Status = control.StatusFailed
 		zr.Error = err.Error()
 		var le *zone.LoadError
 		if errors.As(err, &le) {
@@ -277,7 +246,7 @@ func (c *Catalog) loadEntry(e *zoneEntry) ZoneResult {
 	} else {
 		e.lastErr = nil
 		zr.Status = status
-		if status == StatusLoaded {
+		if status == control.StatusLoaded {
 			e.cur, e.stamp, e.loaded = z, stamp, time.Now()
 			e.loads++
 			c.log.Info("zone loaded", "zone", e.origin, "file", e.file, "serial", z.Serial(),
@@ -318,7 +287,7 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	// the file system's timestamp granularity can keep size and mtime, a
 	// touch changes mtime alone, and hashing costs far less than parsing.
 	if e.cur != nil && e.stamp.valid && e.stamp.size == st.size && e.stamp.sum == st.sum {
-		return e.cur, e.stamp, StatusUnchanged, nil
+		return e.cur, e.stamp, control.StatusUnchanged, nil
 	}
 	var z *zone.Zone
 	if c.fsys != nil {
@@ -329,7 +298,7 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	if err != nil {
 		return nil, fileStamp{}, "", err
 	}
-	return z, st, StatusLoaded, nil
+	return z, st, control.StatusLoaded, nil
 }
 
 // stampFile hashes a zone file. From the catalog's file system (embedded
@@ -358,28 +327,13 @@ func (c *Catalog) stampFile(name string) (fileStamp, []byte, error) {
 	return st, nil, nil
 }
 
-// ZoneStatus describes one configured zone for ringctl and metrics.
-type ZoneStatus struct {
-	Origin    string    `json:"origin"`
-	File      string    `json:"file"`
-	Serving   bool      `json:"serving"`
-	Serial    uint32    `json:"serial"`
-	Records   int       `json:"records"`
-	Bytes     int       `json:"bytes"`
-	Loaded    time.Time `json:"loaded"`
-	Seconds   float64   `json:"load_seconds"`
-	LastError string    `json:"last_error,omitempty"`
-	Loads     uint64    `json:"loads"`
-	Failures  uint64    `json:"failures"`
-}
-
 // Zones reports every configured zone.
-func (c *Catalog) Zones() []ZoneStatus {
+func (c *Catalog) Zones() []control.ZoneStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]ZoneStatus, 0, len(c.entries))
+	out := make([]control.ZoneStatus, 0, len(c.entries))
 	for _, e := range c.entries {
-		s := ZoneStatus{Origin: e.origin, File: e.file, Loads: e.loads, Failures: e.fails,
+		s := control.ZoneStatus{Origin: e.origin, File: e.file, Loads: e.loads, Failures: e.fails,
 			Seconds: e.lastDur.Seconds(), Loaded: e.loaded}
 		if e.lastErr != nil {
 			s.LastError = e.lastErr.Error()
@@ -402,15 +356,15 @@ func (c *Catalog) ReloadCounts() (reloads, failures uint64, build, swap time.Dur
 // CheckZones loads every configured zone once without publishing anything,
 // for `ringdns check`. It returns one result per zone and an error when any
 // zone failed or the zones cannot form a set.
-func CheckZones(c *Config, log *slog.Logger) ([]ZoneResult, error) {
+func CheckZones(c *Config, log *slog.Logger) ([]control.ZoneResult, error) {
 	cat := NewCatalog(c, log)
-	var out []ZoneResult
+	var out []control.ZoneResult
 	var zones []*zone.Zone
 	var errs []error
 	for _, e := range cat.entries {
 		zr := cat.loadEntry(e)
 		out = append(out, zr)
-		if zr.Status == StatusFailed {
+		if zr.Status == control.StatusFailed {
 			errs = append(errs, e.lastErr)
 		} else {
 			zones = append(zones, e.cur)

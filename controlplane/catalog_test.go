@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -83,7 +85,7 @@ func TestCatalogReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, z := range res.Zones {
-		if z.Status != StatusUnchanged {
+		if z.Status != control.StatusUnchanged {
 			t.Errorf("zone %s: %s, want unchanged", z.Origin, z.Status)
 		}
 	}
@@ -98,7 +100,7 @@ func TestCatalogReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Failed != 1 || len(res.Zones) != 1 || res.Zones[0].Status != StatusFailed || !res.Zones[0].Serving {
+	if res.Failed != 1 || len(res.Zones) != 1 || res.Zones[0].Status != control.StatusFailed || !res.Zones[0].Serving {
 		t.Fatalf("broken reload = %+v", res)
 	}
 	if want := aPath + ":4"; !strings.Contains(res.Zones[0].Error, want) || res.Zones[0].Line != 4 {
@@ -118,7 +120,7 @@ func TestCatalogReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Failed != 0 || res.Zones[0].Status != StatusLoaded || res.Zones[1].Status != StatusUnchanged {
+	if res.Failed != 0 || res.Zones[0].Status != control.StatusLoaded || res.Zones[1].Status != control.StatusUnchanged {
 		t.Errorf("fixed reload = %+v", res)
 	}
 	if servedSerial(t, cat, "a.test.") != 2 || servedSerial(t, cat, "b.test.") != 10 {
@@ -134,7 +136,7 @@ func TestCatalogReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := cat.Current.Load()
-	if res, _ = cat.Reload([]string{"a.test."}); res.Zones[0].Status != StatusUnchanged {
+	if res, _ = cat.Reload([]string{"a.test."}); res.Zones[0].Status != control.StatusUnchanged {
 		t.Errorf("touched file: %s, want unchanged", res.Zones[0].Status)
 	}
 	if cat.Current.Load() != snap || servedSerial(t, cat, "a.test.") != 2 {
@@ -176,7 +178,7 @@ func TestCatalogMissingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := CheckZones(c, quietLog())
-	if err == nil || res[0].Status != StatusFailed || !strings.Contains(res[0].Error, "missing.zone") {
+	if err == nil || res[0].Status != control.StatusFailed || !strings.Contains(res[0].Error, "missing.zone") {
 		t.Errorf("CheckZones = %+v, %v", res, err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
+
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // Config is the whole daemon configuration: the [server] table, the [[zone]]
@@ -216,7 +218,7 @@ func (c *Config) Normalize() error {
 		errs = append(errs, fmt.Errorf("server.nsid: longer than 128 bytes"))
 	}
 	if s.Control == "" {
-		s.Control = DefaultControlPath()
+		s.Control = control.DefaultPath()
 	}
 	if s.Metrics != "" {
 		if _, err := netip.ParseAddrPort(s.Metrics); err != nil {
@@ -380,13 +382,4 @@ func AllowedCPUs() []int {
 		cpus[i] = i
 	}
 	return cpus
-}
-
-// DefaultControlPath is the control socket path used when none is
-// configured: ringdns.sock in $XDG_RUNTIME_DIR for a user session, in
-// /run/ringdns/ for root, else in a private directory /tmp/ringdns-UID/
-// (see defaultControlDir). ringctl uses the same rule, so both agree
-// without flags.
-func DefaultControlPath() string {
-	return filepath.Join(defaultControlDir(os.Getenv("XDG_RUNTIME_DIR"), os.Geteuid()).path, controlSocketName)
 }

@@ -210,14 +210,3 @@ func FuzzParseCPUList(f *testing.F) {
 		}
 	})
 }
-
-func TestDefaultControlPath(t *testing.T) {
-	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1234")
-	if got := DefaultControlPath(); got != "/run/user/1234/ringdns.sock" {
-		t.Errorf("with XDG_RUNTIME_DIR: %q", got)
-	}
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	if got := DefaultControlPath(); got == "" || !strings.HasSuffix(got, ".sock") {
-		t.Errorf("without XDG_RUNTIME_DIR: %q", got)
-	}
-}

@@ -13,17 +13,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // echoHandler answers every request with its own command, and panics on
 // "boom" to show that a handler panic does not take the daemon down.
 type echoHandler struct{}
 
-func (echoHandler) HandleControl(r Request) Reply {
+func (echoHandler) HandleControl(r control.Request) control.Reply {
 	if r.Cmd == "boom" {
 		panic("boom")
 	}
-	return OKReply(r)
+	return control.OKReply(r)
 }
 
 func startControl(t *testing.T, h ControlHandler) *ControlServer {
@@ -77,7 +79,7 @@ func TestControlProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: read: %v", tc.name, err)
 		}
-		var rep Reply
+		var rep control.Reply
 		if err := json.Unmarshal(line, &rep); err != nil {
 			t.Fatalf("%s: reply %q: %v", tc.name, line, err)
 		}
@@ -85,7 +87,7 @@ func TestControlProtocol(t *testing.T) {
 			t.Errorf("%s: ok = %v (%s), want %v", tc.name, rep.OK, rep.Error, tc.ok)
 		}
 		if tc.ok {
-			var echoed Request
+			var echoed control.Request
 			if err := json.Unmarshal(rep.Data, &echoed); err != nil || echoed.Cmd != tc.want {
 				t.Errorf("%s: echoed %s, %v", tc.name, rep.Data, err)
 			}
@@ -104,14 +106,14 @@ func TestControlOversizedRequest(t *testing.T) {
 	defer conn.Close()
 	// The server stops reading after the bound, so the write may fail;
 	// what matters is the reply and the closed connection.
-	go conn.Write([]byte(strings.Repeat("x", MaxControlRequest+10) + "\n"))
+	go conn.Write([]byte(strings.Repeat("x", control.MaxRequest+10) + "\n"))
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r := bufio.NewReader(conn)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep Reply
+	var rep control.Reply
 	if err := json.Unmarshal(line, &rep); err != nil || rep.OK || !strings.Contains(rep.Error, "longer than") {
 		t.Errorf("reply %q, %v", line, err)
 	}
@@ -120,19 +122,19 @@ func TestControlOversizedRequest(t *testing.T) {
 	}
 
 	// The server still serves new connections.
-	c, err := DialControl(s.Path(), 5*time.Second)
+	c, err := control.Dial(s.Path(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var echoed Request
-	if rep, err := c.Do(Request{Cmd: "zones"}, &echoed); err != nil || !rep.OK || echoed.Cmd != "zones" {
+	var echoed control.Request
+	if rep, err := c.Do(control.Request{Cmd: "zones"}, &echoed); err != nil || !rep.OK || echoed.Cmd != "zones" {
 		t.Errorf("Do = %+v, %v, %+v", rep, err, echoed)
 	}
 }
 
 // TestControlRequestLimit checks both sides of the bound: a request of
-// exactly MaxControlRequest bytes, newline included, is served, and a client
+// exactly control.MaxRequest bytes, newline included, is served, and a client
 // that sends more without a newline is refused as soon as the bound is
 // passed, not when it finally sends a newline or falls idle.
 func TestControlRequestLimit(t *testing.T) {
@@ -143,18 +145,18 @@ func TestControlRequestLimit(t *testing.T) {
 	}
 	defer conn.Close()
 	req := `{"cmd":"status"}`
-	req += strings.Repeat(" ", MaxControlRequest-1-len(req)) + "\n"
+	req += strings.Repeat(" ", control.MaxRequest-1-len(req)) + "\n"
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	go conn.Write([]byte(req))
 	r := bufio.NewReader(conn)
 	line, err := r.ReadBytes('\n')
-	var rep Reply
+	var rep control.Reply
 	if err != nil || json.Unmarshal(line, &rep) != nil || !rep.OK {
-		t.Fatalf("request of exactly %d bytes: reply %q, %v", MaxControlRequest, line, err)
+		t.Fatalf("request of exactly %d bytes: reply %q, %v", control.MaxRequest, line, err)
 	}
 
 	// No newline, and the client keeps the connection open.
-	go conn.Write([]byte(strings.Repeat("x", MaxControlRequest+10)))
+	go conn.Write([]byte(strings.Repeat("x", control.MaxRequest+10)))
 	line, err = r.ReadBytes('\n')
 	if err != nil {
 		t.Fatalf("no reply to an unterminated oversized request: %v", err)
@@ -206,17 +208,17 @@ func TestHandleControlCommands(t *testing.T) {
 	}
 	s := &Server{Catalog: cat}
 	for _, tc := range []struct {
-		req  Request
+		req  control.Request
 		ok   bool
 		want string
 	}{
-		{Request{Cmd: "zones"}, true, `"origin":"a.test."`},
-		{Request{Cmd: "reload"}, true, `"status":"unchanged"`},
-		{Request{Cmd: "reload", Zones: []string{"a.test"}}, true, `"status":"unchanged"`},
-		{Request{Cmd: "reload", Zones: []string{"b.test"}}, false, "zone not configured: b.test."},
-		{Request{Cmd: "zones", Zones: []string{"x"}}, false, "takes no zones"},
-		{Request{Cmd: ""}, false, "missing cmd"},
-		{Request{Cmd: "shutdown"}, false, "unknown command"},
+		{control.Request{Cmd: "zones"}, true, `"origin":"a.test."`},
+		{control.Request{Cmd: "reload"}, true, `"status":"unchanged"`},
+		{control.Request{Cmd: "reload", Zones: []string{"a.test"}}, true, `"status":"unchanged"`},
+		{control.Request{Cmd: "reload", Zones: []string{"b.test"}}, false, "zone not configured: b.test."},
+		{control.Request{Cmd: "zones", Zones: []string{"x"}}, false, "takes no zones"},
+		{control.Request{Cmd: ""}, false, "missing cmd"},
+		{control.Request{Cmd: "shutdown"}, false, "unknown command"},
 	} {
 		rep := s.HandleControl(tc.req)
 		got := rep.Error + string(rep.Data)
@@ -394,12 +396,12 @@ func TestControlIdleConnectionsDoNotLockOut(t *testing.T) {
 	s := startControl(t, echoHandler{})
 	openIdle(t, s, maxControlConns)
 	for i := 0; i < 3; i++ {
-		c, err := DialControl(s.Path(), 10*time.Second)
+		c, err := control.Dial(s.Path(), 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var echoed Request
-		rep, err := c.Do(Request{Cmd: "status"}, &echoed)
+		var echoed control.Request
+		rep, err := c.Do(control.Request{Cmd: "status"}, &echoed)
 		c.Close()
 		if err != nil || !rep.OK || echoed.Cmd != "status" {
 			t.Fatalf("client %d with %d idle connections open: %+v, %v", i, maxControlConns, rep, err)
@@ -414,12 +416,12 @@ type blockingHandler struct {
 	release chan struct{}
 }
 
-func (h blockingHandler) HandleControl(r Request) Reply {
+func (h blockingHandler) HandleControl(r control.Request) control.Reply {
 	if r.Cmd == "block" {
 		h.entered <- struct{}{}
 		<-h.release
 	}
-	return OKReply(r)
+	return control.OKReply(r)
 }
 
 // TestControlAllBusyRefusedWithReason fills the bound with connections
@@ -451,12 +453,12 @@ func TestControlAllBusyRefusedWithReason(t *testing.T) {
 			t.Fatalf("request %d not being carried out after 10 s", i)
 		}
 	}
-	c, err := DialControl(s.Path(), 10*time.Second)
+	c, err := control.Dial(s.Path(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	rep, err := c.Do(Request{Cmd: "status"}, nil)
+	rep, err := c.Do(control.Request{Cmd: "status"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "too many control connections") ||
 		!strings.Contains(err.Error(), fmt.Sprint(maxControlConns)) {
 		t.Errorf("client over the bound with every connection busy: %+v, %v; want an error saying too many control connections (limit %d)",
@@ -465,62 +467,13 @@ func TestControlAllBusyRefusedWithReason(t *testing.T) {
 
 	// Once the requests are done, clients get through again.
 	release()
-	c2, err := DialControl(s.Path(), 10*time.Second)
+	c2, err := control.Dial(s.Path(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if rep, err := c2.Do(Request{Cmd: "status"}, nil); err != nil || !rep.OK {
+	if rep, err := c2.Do(control.Request{Cmd: "status"}, nil); err != nil || !rep.OK {
 		t.Errorf("client after the busy requests ended: %+v, %v", rep, err)
-	}
-}
-
-// TestControlClientClosedBeforeReply checks what the client says when the
-// daemon closes the connection without a reply, which is what it does to a
-// connection over its hard bound: the path and the likely reason, not
-// "broken pipe" or "EOF".
-func TestControlClientClosedBeforeReply(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		serve func(net.Conn)
-	}{
-		{"closed at once", func(c net.Conn) { c.Close() }},
-		{"closed after reading the request", func(c net.Conn) {
-			bufio.NewReader(c).ReadBytes('\n')
-			c.Close()
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.sock")
-			ln, err := net.Listen("unix", path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					tc.serve(c)
-				}
-			}()
-			c, err := DialControl(path, 10*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, err = c.Do(Request{Cmd: "status"}, nil)
-			if err == nil {
-				t.Fatal("Do succeeded without a reply")
-			}
-			for _, want := range []string{path, "closed the connection before replying", "too many control connections", fmt.Sprint(maxControlConns)} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
-				}
-			}
-		})
 	}
 }
 
@@ -539,12 +492,12 @@ func TestControlFirstRequestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	talker, err := DialControl(s.Path(), 10*time.Second)
+	talker, err := control.Dial(s.Path(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer talker.Close()
-	if rep, err := talker.Do(Request{Cmd: "status"}, nil); err != nil || !rep.OK {
+	if rep, err := talker.Do(control.Request{Cmd: "status"}, nil); err != nil || !rep.OK {
 		t.Fatalf("first request: %+v, %v", rep, err)
 	}
 
@@ -554,212 +507,8 @@ func TestControlFirstRequestTimeout(t *testing.T) {
 	}
 	// The silent connection was closed after the first-request timeout,
 	// so the talker has now waited longer than that for its next request.
-	if rep, err := talker.Do(Request{Cmd: "zones"}, nil); err != nil || !rep.OK {
+	if rep, err := talker.Do(control.Request{Cmd: "zones"}, nil); err != nil || !rep.OK {
 		t.Errorf("second request after %v: %+v, %v", controlFirstRequestTimeout, rep, err)
-	}
-}
-
-// nobody is the uid the squatting tests give files to.
-const nobody = 65534
-
-// requireRoot skips a test that must give files to another user, saying
-// why, or fails it under CI=true, where the tests run as root and a skip
-// would hide a lost check.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (to chown files to another user), and CI=true forbids skipping it")
-	}
-	t.Skip("skipping: this test needs root, to chown files to another user")
-}
-
-// TestDefaultControlPathPerEnvironment checks the default socket path for each
-// environment: $XDG_RUNTIME_DIR when it is an absolute path (the XDG Base
-// Directory specification says to ignore a relative one), else a directory
-// of ringdns's own, never a name directly in a directory others can write.
-func TestDefaultControlPathPerEnvironment(t *testing.T) {
-	xdg := t.TempDir()
-	own := filepath.Join(os.TempDir(), fmt.Sprintf("ringdns-%d", os.Geteuid()), "ringdns.sock")
-	if os.Geteuid() == 0 {
-		own = "/run/ringdns/ringdns.sock"
-	}
-	for _, tc := range []struct{ xdg, want string }{
-		{xdg, filepath.Join(xdg, "ringdns.sock")},
-		{xdg + "/", filepath.Join(xdg, "ringdns.sock")},
-		{"", own},
-		{"relative/run", own},
-	} {
-		t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
-		if got := DefaultControlPath(); got != tc.want {
-			t.Errorf("XDG_RUNTIME_DIR=%q euid %d: %s, want %s", tc.xdg, os.Geteuid(), got, tc.want)
-		}
-	}
-}
-
-// TestListenControlRefusesSquattedDirectory points $XDG_RUNTIME_DIR at
-// directories another user could have prepared: the daemon must refuse to
-// put its default socket there rather than serve where a squatter can
-// replace the socket.
-func TestListenControlRefusesSquattedDirectory(t *testing.T) {
-	requireRoot(t)
-	for _, tc := range []struct {
-		name  string
-		setup func(t *testing.T, dir string)
-		want  string
-	}{
-		{"owned by another user", func(t *testing.T, dir string) {
-			if err := os.Chown(dir, nobody, nobody); err != nil {
-				t.Fatal(err)
-			}
-		}, fmt.Sprintf("belongs to uid %d", nobody)},
-		{"writable by everyone", func(t *testing.T, dir string) {
-			if err := os.Chmod(dir, 0o777); err != nil {
-				t.Fatal(err)
-			}
-		}, "mode 0777"},
-		{"writable by everyone, sticky", func(t *testing.T, dir string) {
-			if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
-				t.Fatal(err)
-			}
-		}, "mode 0777"},
-		{"writable by the group", func(t *testing.T, dir string) {
-			if err := os.Chmod(dir, 0o770); err != nil {
-				t.Fatal(err)
-			}
-		}, "mode 0770"},
-		{"a symbolic link", func(t *testing.T, dir string) {
-			// The link is the directory named; its target is ours and private.
-			target := dir + ".target"
-			if err := os.Rename(dir, target); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(target, dir); err != nil {
-				t.Fatal(err)
-			}
-		}, "is a symbolic link"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "run")
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			tc.setup(t, dir)
-			t.Setenv("XDG_RUNTIME_DIR", dir)
-			path := DefaultControlPath()
-			s, err := ListenControl(path, echoHandler{}, quietLog())
-			if err == nil {
-				s.Close()
-				t.Fatalf("ListenControl served in a directory %s", tc.name)
-			}
-			if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not name %s and say %q", err, dir, tc.want)
-			}
-			if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a socket was created: %v", err)
-			}
-		})
-	}
-}
-
-// TestDefaultControlDir checks the choice of directory for users the test
-// cannot become: root gets /run/ringdns, anyone else a directory of their
-// own under the temporary directory, both made by ringdns; a relative
-// $XDG_RUNTIME_DIR is ignored.
-func TestDefaultControlDir(t *testing.T) {
-	t.Setenv("TMPDIR", "/var/tmp")
-	for _, tc := range []struct {
-		xdg    string
-		euid   int
-		path   string
-		create bool
-	}{
-		{"/run/user/1000", 1000, "/run/user/1000", false},
-		{"/run/user/0/", 0, "/run/user/0", false},
-		{"", 0, "/run/ringdns", true},
-		{"", 1000, "/var/tmp/ringdns-1000", true},
-		{"run/user/1000", 1000, "/var/tmp/ringdns-1000", true},
-	} {
-		d := defaultControlDir(tc.xdg, tc.euid)
-		if d.path != tc.path || d.create != tc.create {
-			t.Errorf("XDG_RUNTIME_DIR=%q euid %d: %s (create %v), want %s (create %v)",
-				tc.xdg, tc.euid, d.path, d.create, tc.path, tc.create)
-		}
-	}
-}
-
-// TestControlDirCreated checks the directory ringdns makes for its socket
-// when there is no $XDG_RUNTIME_DIR: made mode 0700 when missing, used
-// when it is the user's own with that mode, refused with the reason when
-// another user may have made it first or may write to it.
-func TestControlDirCreated(t *testing.T) {
-	requireRoot(t)
-	me := os.Geteuid()
-	for _, tc := range []struct {
-		name  string
-		setup func(t *testing.T, dir string)
-		euid  int    // the user ringdns runs as
-		want  string // in the error; empty when accepted
-	}{
-		{"missing", nil, me, ""},
-		{"own, 0700", mkdir(0o700, -1), me, ""},
-		{"own, made by another user for it", mkdir(0o700, nobody), nobody, ""},
-		{"made by another user", mkdir(0o700, nobody), me, fmt.Sprintf("belongs to uid %d, not to uid %d", nobody, me)},
-		{"made by root for another user", mkdir(0o700, -1), nobody, fmt.Sprintf("belongs to uid %d, not to uid %d", me, nobody)},
-		{"own, 0755", mkdir(0o755, -1), me, "mode 0755"},
-		{"own, 0777", mkdir(0o777, -1), me, "mode 0777"},
-		{"own, 0500", mkdir(0o500, -1), me, "mode 0500"},
-		{"a symbolic link to an own 0700 directory", func(t *testing.T, dir string) {
-			mkdir(0o700, -1)(t, dir+".target")
-			if err := os.Symlink(dir+".target", dir); err != nil {
-				t.Fatal(err)
-			}
-		}, me, "is a symbolic link"},
-		{"a regular file", func(t *testing.T, dir string) { writeFile(t, dir, "") }, me, "is a regular file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), fmt.Sprintf("ringdns-%d", tc.euid))
-			if tc.setup != nil {
-				tc.setup(t, dir)
-			}
-			before, _ := os.Lstat(dir)
-			err := controlDir{path: dir, create: true, fix: "remove it"}.prepare(tc.euid)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				fi, err := os.Lstat(dir)
-				if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || fileOwner(fi) != tc.euid {
-					t.Errorf("accepted %v, uid %d, %v; want a directory 0700 of uid %d", fi.Mode(), fileOwner(fi), err, tc.euid)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("prepare: %v; want an error naming %s and saying %q", err, dir, tc.want)
-			}
-			if after, _ := os.Lstat(dir); !os.SameFile(before, after) || before.Mode() != after.Mode() {
-				t.Errorf("the refused %s was changed", tc.name)
-			}
-		})
-	}
-}
-
-// mkdir makes a directory with mode perm, given to uid unless it is -1.
-func mkdir(perm os.FileMode, uid int) func(t *testing.T, dir string) {
-	return func(t *testing.T, dir string) {
-		if err := os.Mkdir(dir, perm); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(dir, perm); err != nil { // past the umask
-			t.Fatal(err)
-		}
-		if uid >= 0 {
-			if err := os.Chown(dir, uid, uid); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
-	"github.com/ringdns/ringdns/nic"
 )
 
 // MetricsHandler serves the Prometheus metrics of s: its own collector,
@@ -153,10 +153,10 @@ type collector struct {
 	xdp                                                                 []xdpMetric
 }
 
-// xdpMetric is one counter of nic.XDPStats.
+// xdpMetric is one counter of an AF_XDP socket's statistics.
 type xdpMetric struct {
 	desc *prometheus.Desc
-	get  func(*nic.XDPStats) uint64
+	get  func(*control.XDPStats) uint64
 }
 
 func newCollector(s *Server) *collector {
@@ -189,15 +189,15 @@ func newCollector(s *Server) *collector {
 		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted; refused (the table full of busy connections); per-source (the source's bound full of busy connections); evicted (closed idle to make room for a new one); garbage; timeout (idle, or a query incomplete).", "result"),
 		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
 		xdp: []xdpMetric{
-			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *nic.XDPStats) uint64 { return x.RxPackets }},
-			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *nic.XDPStats) uint64 { return x.TxPackets }},
-			{d("xdp_rx_dropped_total", "Frames the kernel dropped for the socket (XDP_STATISTICS rx_dropped).", w...), func(x *nic.XDPStats) uint64 { return x.RxDropped }},
-			{d("xdp_rx_ring_full_total", "Frames dropped because the RX ring was full.", w...), func(x *nic.XDPStats) uint64 { return x.RxRingFull }},
-			{d("xdp_fill_ring_empty_total", "Times the kernel found the fill ring empty.", w...), func(x *nic.XDPStats) uint64 { return x.RxFillRingEmptyDescs }},
-			{d("xdp_tx_ring_full_total", "Replies dropped because the TX ring was full.", w...), func(x *nic.XDPStats) uint64 { return x.TxRingFull }},
-			{d("xdp_invalid_descs_total", "Invalid RX and TX descriptors.", w...), func(x *nic.XDPStats) uint64 { return x.RxInvalidDescs + x.TxInvalidDescs }},
-			{d("xdp_tx_bad_length_total", "Replies dropped because their length exceeded the UMEM frame.", w...), func(x *nic.XDPStats) uint64 { return x.TxBadLen }},
-			{d("xdp_kick_errors_total", "TX wakeups (sendto) that failed with an unexpected error.", w...), func(x *nic.XDPStats) uint64 { return x.KickErrors }},
+			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
+			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
+			{d("xdp_rx_dropped_total", "Frames the kernel dropped for the socket (XDP_STATISTICS rx_dropped).", w...), func(x *control.XDPStats) uint64 { return x.RxDropped }},
+			{d("xdp_rx_ring_full_total", "Frames dropped because the RX ring was full.", w...), func(x *control.XDPStats) uint64 { return x.RxRingFull }},
+			{d("xdp_fill_ring_empty_total", "Times the kernel found the fill ring empty.", w...), func(x *control.XDPStats) uint64 { return x.RxFillRingEmptyDescs }},
+			{d("xdp_tx_ring_full_total", "Replies dropped because the TX ring was full.", w...), func(x *control.XDPStats) uint64 { return x.TxRingFull }},
+			{d("xdp_invalid_descs_total", "Invalid RX and TX descriptors.", w...), func(x *control.XDPStats) uint64 { return x.RxInvalidDescs + x.TxInvalidDescs }},
+			{d("xdp_tx_bad_length_total", "Replies dropped because their length exceeded the UMEM frame.", w...), func(x *control.XDPStats) uint64 { return x.TxBadLen }},
+			{d("xdp_kick_errors_total", "TX wakeups (sendto) that failed with an unexpected error.", w...), func(x *control.XDPStats) uint64 { return x.KickErrors }},
 		},
 	}
 }
@@ -259,7 +259,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, w := range c.s.workers {
 		emit(w.Name, w.counters.Values())
 	}
-	var ts TCPStats
+	var ts control.TCPStats
 	for i, t := range c.s.tcp {
 		emit("tcp"+strconv.Itoa(i), t.counters.Values())
 		ts.Add(t.srv.Stats())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ringdns/ringdns/controlplane/control"
 
 	"github.com/ringdns/ringdns/dataplane"
 )
@@ -131,7 +132,7 @@ func BenchmarkReloadRootUnderLoad(b *testing.B) {
 		start := time.Now()
 		res, err := cat.Reload(nil)
 		total += time.Since(start)
-		if err != nil || res.Failed > 0 || res.Zones[0].Status != StatusLoaded {
+		if err != nil || res.Failed > 0 || res.Zones[0].Status != control.StatusLoaded {
 			b.Fatalf("reload %d: %v %+v", i, err, res)
 		}
 		swaps = append(swaps, res.SwapMicros)

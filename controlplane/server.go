@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
 	"github.com/ringdns/ringdns/nic"
 )
@@ -351,69 +352,49 @@ func (s *Server) closeAll() {
 }
 
 // HandleControl carries out one control request.
-func (s *Server) HandleControl(req Request) Reply {
+func (s *Server) HandleControl(req control.Request) control.Reply {
 	switch req.Cmd {
-	case CmdStatus:
+	case control.CmdStatus:
 		if len(req.Zones) > 0 {
-			return Reply{Error: "status takes no zones"}
+			return control.Reply{Error: "status takes no zones"}
 		}
-		return OKReply(s.Status())
-	case CmdZones:
+		return control.OKReply(s.Status())
+	case control.CmdZones:
 		if len(req.Zones) > 0 {
-			return Reply{Error: "zones takes no zones"}
+			return control.Reply{Error: "zones takes no zones"}
 		}
-		return OKReply(s.Catalog.Zones())
-	case CmdStats:
+		return control.OKReply(s.Catalog.Zones())
+	case control.CmdStats:
 		if len(req.Zones) > 0 {
-			return Reply{Error: "stats takes no zones"}
+			return control.Reply{Error: "stats takes no zones"}
 		}
-		return OKReply(s.Stats())
-	case CmdReload:
+		return control.OKReply(s.Stats())
+	case control.CmdReload:
 		res, err := s.Catalog.Reload(req.Zones)
 		if err != nil {
-			rep := Reply{Error: err.Error()}
+			rep := control.Reply{Error: err.Error()}
 			if res != nil {
-				rep = OKReply(res)
+				rep = control.OKReply(res)
 				rep.OK, rep.Error = false, err.Error()
 			}
 			return rep
 		}
-		rep := OKReply(res)
+		rep := control.OKReply(res)
 		if res.Failed > 0 {
 			rep.OK = false
 			rep.Error = fmt.Sprintf("%d of %d zones failed to load; their previous versions are served", res.Failed, len(res.Zones))
 		}
 		return rep
 	case "":
-		return Reply{Error: "missing cmd"}
+		return control.Reply{Error: "missing cmd"}
 	default:
-		return Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload or stats)", req.Cmd)}
+		return control.Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload or stats)", req.Cmd)}
 	}
 }
 
-// Status is the reply to the status command.
-type Status struct {
-	Version        string   `json:"version"`
-	PID            int      `json:"pid"`
-	Uptime         float64  `json:"uptime_seconds"`
-	Listen         []string `json:"listen"`
-	Control        string   `json:"control"`
-	Metrics        string   `json:"metrics,omitempty"`
-	DataPlane      string   `json:"dataplane"`
-	Workers        int      `json:"workers"`
-	CPUs           []int    `json:"cpus"`
-	ZonesServing   int      `json:"zones_serving"`
-	ZonesFailing   int      `json:"zones_failing"`
-	ZonesTotal     int      `json:"zones_total"`
-	Reloads        uint64   `json:"reloads"`
-	ReloadFailures uint64   `json:"reload_failures"`
-	LastSwapMicros float64  `json:"last_swap_us"`
-	GoVersion      string   `json:"go_version"`
-}
-
 // Status reports what the server is and does.
-func (s *Server) Status() Status {
-	st := Status{
+func (s *Server) Status() control.Status {
+	st := control.Status{
 		Version: Version, PID: os.Getpid(), Uptime: time.Since(s.started).Seconds(),
 		Control: s.cfg.Server.Control, Metrics: s.MetricsAddr(), DataPlane: "sockets",
 		Workers: len(s.workers), GoVersion: runtime.Version(),
@@ -453,43 +434,10 @@ func (s *Server) Status() Status {
 	return st
 }
 
-// WorkerStats are one worker's counters.
-type WorkerStats struct {
-	Name     string `json:"name"`
-	Kind     string `json:"kind"` // udp, tcp or xdp
-	Listen   string `json:"listen"`
-	CPU      int    `json:"cpu"`
-	Queue    int    `json:"queue"`
-	Counters `json:"counters"`
-	// XDP holds the AF_XDP socket's statistics for xdp workers.
-	XDP *nic.XDPStats `json:"xdp,omitempty"`
-}
-
-// Counters is dataplane.CounterValues with named rcodes, kinds and drop
-// reasons, for JSON.
-type Counters struct {
-	Queries  uint64            `json:"queries"`
-	Replies  uint64            `json:"replies"`
-	Bytes    uint64            `json:"bytes"`
-	TC       uint64            `json:"truncated"`
-	DO       uint64            `json:"do"`
-	SendErrs uint64            `json:"send_errors"`
-	Rcodes   map[string]uint64 `json:"rcodes,omitempty"`
-	Kinds    map[string]uint64 `json:"kinds,omitempty"`
-	Drops    map[string]uint64 `json:"drops,omitempty"`
-}
-
-// Stats is the reply to the stats command.
-type Stats struct {
-	Total   Counters      `json:"total"`
-	Workers []WorkerStats `json:"workers"`
-	TCP     TCPStats      `json:"tcp"`
-}
-
-// NamedCounters converts counter values to their JSON form, leaving out
-// zero entries of the maps.
-func NamedCounters(v dataplane.CounterValues) Counters {
-	c := Counters{Queries: v.Queries, Replies: v.Replies, Bytes: v.Bytes, TC: v.TC, DO: v.DO, SendErrs: v.SendErrs,
+// NamedCounters converts counter values to their form in the control
+// protocol, leaving out zero entries of the maps.
+func NamedCounters(v dataplane.CounterValues) control.Counters {
+	c := control.Counters{Queries: v.Queries, Replies: v.Replies, Bytes: v.Bytes, TC: v.TC, DO: v.DO, SendErrs: v.SendErrs,
 		Rcodes: map[string]uint64{}, Kinds: map[string]uint64{}, Drops: map[string]uint64{}}
 	for i, n := range v.Rcodes {
 		if n > 0 {
@@ -511,37 +459,48 @@ func NamedCounters(v dataplane.CounterValues) Counters {
 
 // workerCounters lists every counter set with its labels: the socket
 // workers and one per TCP server.
-func (s *Server) workerCounters() []WorkerStats {
-	var out []WorkerStats
+func (s *Server) workerCounters() []control.WorkerStats {
+	var out []control.WorkerStats
 	for _, w := range s.workers {
-		ws := WorkerStats{Name: w.Name, Kind: w.Kind, Listen: w.Listen, CPU: w.CPU, Queue: w.Queue,
+		ws := control.WorkerStats{Name: w.Name, Kind: w.Kind, Listen: w.Listen, CPU: w.CPU, Queue: w.Queue,
 			Counters: NamedCounters(w.counters.Values())}
 		if w.xdpPort != nil {
 			if x, err := w.xdpPort.Stats(); err == nil {
-				ws.XDP = &x
+				ws.XDP = xdpStats(x)
 			}
 		}
 		out = append(out, ws)
 	}
 	for i, t := range s.tcp {
-		out = append(out, WorkerStats{Name: "tcp" + strconv.Itoa(i), Kind: "tcp", Listen: t.Listen, CPU: -1, Queue: -1,
+		out = append(out, control.WorkerStats{Name: "tcp" + strconv.Itoa(i), Kind: "tcp", Listen: t.Listen, CPU: -1, Queue: -1,
 			Counters: NamedCounters(t.counters.Values())})
 	}
 	return out
 }
 
 // Stats sums the counters of every worker and reports each.
-func (s *Server) Stats() Stats {
+func (s *Server) Stats() control.Stats {
 	var total dataplane.CounterValues
 	for _, w := range s.workers {
 		total.Add(w.counters.Values())
 	}
-	var ts TCPStats
+	var ts control.TCPStats
 	for _, t := range s.tcp {
 		total.Add(t.counters.Values())
 		ts.Add(t.srv.Stats())
 	}
-	return Stats{Total: NamedCounters(total), Workers: s.workerCounters(), TCP: ts}
+	return control.Stats{Total: NamedCounters(total), Workers: s.workerCounters(), TCP: ts}
+}
+
+// xdpStats converts an AF_XDP socket's statistics to their form in the
+// control protocol.
+func xdpStats(x nic.XDPStats) *control.XDPStats {
+	return &control.XDPStats{
+		RxDropped: x.RxDropped, RxInvalidDescs: x.RxInvalidDescs, TxInvalidDescs: x.TxInvalidDescs,
+		RxRingFull: x.RxRingFull, RxFillRingEmptyDescs: x.RxFillRingEmptyDescs, TxRingEmptyDescs: x.TxRingEmptyDescs,
+		RxPackets: x.RxPackets, TxPackets: x.TxPackets, TxRingFull: x.TxRingFull,
+		TxBadLen: x.TxBadLen, KickErrors: x.KickErrors,
+	}
 }
 
 var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",

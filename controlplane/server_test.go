@@ -4,8 +4,11 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ringdns/ringdns/nic"
 )
 
 // serverConfig is a normalised configuration serving one small zone on
@@ -72,6 +75,35 @@ func TestNewServerPortZero(t *testing.T) {
 	for _, w := range s.workers {
 		if w.port.(interface{ LocalAddr() netip.AddrPort }).LocalAddr().String() != w.Listen {
 			t.Errorf("worker %s on %v, listed as %s", w.Name, w.port, w.Listen)
+		}
+	}
+}
+
+// TestXDPStatsCarriesEveryField sets every counter of nic.XDPStats to a
+// value of its own and checks that the control protocol's XDPStats carries
+// each under the same name, and has no field nic lacks: a counter added to
+// the port must not vanish from ringctl stats and the metrics because the
+// conversion was not told about it.
+func TestXDPStatsCarriesEveryField(t *testing.T) {
+	var in nic.XDPStats
+	iv := reflect.ValueOf(&in).Elem()
+	for i := range iv.NumField() {
+		iv.Field(i).SetUint(uint64(1000 + i))
+	}
+	out := xdpStats(in)
+	ov := reflect.ValueOf(out).Elem()
+	if iv.NumField() != ov.NumField() {
+		t.Errorf("nic.XDPStats has %d fields, control.XDPStats %d", iv.NumField(), ov.NumField())
+	}
+	for i := range iv.NumField() {
+		name := iv.Type().Field(i).Name
+		f := ov.FieldByName(name)
+		if !f.IsValid() {
+			t.Errorf("control.XDPStats has no field %s", name)
+			continue
+		}
+		if got, want := f.Uint(), iv.Field(i).Uint(); got != want {
+			t.Errorf("%s: %d after the conversion, want %d", name, got, want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
 )
 
@@ -66,28 +67,6 @@ type TCPLimits struct {
 func (c *ServerConfig) TCPLimits() TCPLimits {
 	return TCPLimits{Idle: time.Duration(c.TCPIdleTimeout), Message: time.Duration(c.TCPMessageTimeout),
 		MaxConns: c.TCPMaxConnections, PerAddr: c.TCPMaxPerAddress, PerPrefix: c.TCPMaxPerPrefix}
-}
-
-// TCPStats are the TCP server's connection counters.
-type TCPStats struct {
-	Accepted  uint64 `json:"accepted"`
-	Refused   uint64 `json:"refused"`
-	PerSource uint64 `json:"per_source"`
-	Evicted   uint64 `json:"evicted"`
-	Garbage   uint64 `json:"garbage"`
-	Timeouts  uint64 `json:"timeouts"`
-	Open      int    `json:"open"`
-}
-
-// Add adds the counters of o to t.
-func (t *TCPStats) Add(o TCPStats) {
-	t.Accepted += o.Accepted
-	t.Refused += o.Refused
-	t.PerSource += o.PerSource
-	t.Evicted += o.Evicted
-	t.Garbage += o.Garbage
-	t.Timeouts += o.Timeouts
-	t.Open += o.Open
 }
 
 // NewTCPServer serves on ln. answer returns the AnswerFunc of the snapshot
@@ -248,8 +227,8 @@ func (s *TCPServer) noteReadErr(err error) {
 }
 
 // Stats reads the connection counters.
-func (s *TCPServer) Stats() TCPStats {
-	return TCPStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), PerSource: s.perSource.Load(),
+func (s *TCPServer) Stats() control.TCPStats {
+	return control.TCPStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), PerSource: s.perSource.Load(),
 		Evicted: s.evicted.Load(), Garbage: s.garbage.Load(), Timeouts: s.timeouts.Load(), Open: s.conns.open()}
 }
 

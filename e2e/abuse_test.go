@@ -17,7 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // TestControlGarbage writes garbage to the control socket: every bad line
@@ -32,7 +32,7 @@ func TestControlGarbage(t *testing.T) {
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	roundTrip := func(line []byte) controlplane.Reply {
+	roundTrip := func(line []byte) control.Reply {
 		t.Helper()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(append(line, '\n')); err != nil {
@@ -42,7 +42,7 @@ func TestControlGarbage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no reply to %q: %v", line, err)
 		}
-		var rep controlplane.Reply
+		var rep control.Reply
 		if err := json.Unmarshal(reply, &rep); err != nil {
 			t.Fatalf("reply to %q is not JSON: %v: %q", line, err, reply)
 		}
@@ -80,7 +80,7 @@ func TestControlGarbage(t *testing.T) {
 	}
 	defer big.Close()
 	big.SetDeadline(time.Now().Add(10 * time.Second))
-	go big.Write(bytes.Repeat([]byte("x"), controlplane.MaxControlRequest+10))
+	go big.Write(bytes.Repeat([]byte("x"), control.MaxRequest+10))
 	reply, _ := bufio.NewReader(big).ReadBytes('\n')
 	if !strings.Contains(string(reply), "longer than") {
 		t.Errorf("oversized request: reply %q", reply)
@@ -159,7 +159,7 @@ func TestUDPGarbage(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	var s controlplane.Stats
+	var s control.Stats
 	d.ctlJSON(&s, "stats")
 	if s.Total.Queries < 400 {
 		t.Errorf("stats count %d queries after %d garbage datagrams per address", s.Total.Queries, len(datagrams))
@@ -300,7 +300,7 @@ func TestTCP(t *testing.T) {
 	t.Run("garbage", func(t *testing.T) {
 		// Garbage is closed at once, which the counter tells apart from
 		// the idle timeout that would close the connection anyway.
-		var before controlplane.Stats
+		var before control.Stats
 		d.ctlJSON(&before, "stats")
 		garbage := [][]byte{
 			{0, 3, 1, 2, 3}, // shorter than a header
@@ -312,7 +312,7 @@ func TestTCP(t *testing.T) {
 			c.Write(g)
 			expectClosedWithin(t, c, idle+5*time.Second, fmt.Sprintf("garbage %x", g))
 		}
-		var after controlplane.Stats
+		var after control.Stats
 		d.ctlJSON(&after, "stats")
 		// The answer engine's refusal of the response is counted as a
 		// drop, not as TCP garbage.
@@ -327,7 +327,7 @@ func TestTCP(t *testing.T) {
 		// Each earlier subtest's connections are closed by now, but the
 		// server may not have noticed yet: wait until none is open.
 		if !poll(10*time.Second, func() bool {
-			var s controlplane.Stats
+			var s control.Stats
 			d.ctlJSON(&s, "stats")
 			return s.TCP.Open == 0
 		}) {
@@ -336,7 +336,7 @@ func TestTCP(t *testing.T) {
 		// The counters are read before the connections are made, since
 		// the test must come to the connection over the bound before the
 		// first one held reaches the idle timeout.
-		var before controlplane.Stats
+		var before control.Stats
 		d.ctlJSON(&before, "stats")
 		var held []*dns.Conn
 		for i := 0; i < 4; i++ {
@@ -364,7 +364,7 @@ func TestTCP(t *testing.T) {
 		if _, err := connExchange(held[0], "example.", dns.TypeSOA); err == nil {
 			t.Error("the connection idle longest still answers after a new one took its place")
 		}
-		var s controlplane.Stats
+		var s control.Stats
 		d.ctlJSON(&s, "stats")
 		if s.TCP.Evicted != before.TCP.Evicted+1 || s.TCP.Refused != before.TCP.Refused {
 			t.Errorf("tcp counters %+v: want one more evicted and none refused", s.TCP)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 var (
@@ -107,7 +107,7 @@ type daemon struct {
 	dir     string
 	control string
 	out     *syncBuffer
-	status  controlplane.Status
+	status  control.Status
 	exited  chan struct{}
 	waitErr error
 }
@@ -175,8 +175,8 @@ func (d *daemon) run(cmd *exec.Cmd, env []string) {
 			t.Fatalf("ringdns exited during startup: %v\n%s", d.waitErr, d.out.String())
 		default:
 		}
-		if c, err := controlplane.DialControl(d.control, 2*time.Second); err == nil {
-			rep, err := c.Do(controlplane.Request{Cmd: controlplane.CmdStatus}, &d.status)
+		if c, err := control.Dial(d.control, 2*time.Second); err == nil {
+			rep, err := c.Do(control.Request{Cmd: control.CmdStatus}, &d.status)
 			c.Close()
 			if err == nil && rep.OK {
 				return

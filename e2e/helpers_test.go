@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // queryTimeout bounds every DNS exchange of the tests. Loopback answers
@@ -146,10 +146,10 @@ func soaSerial(r *dns.Msg) (uint32, error) {
 
 // ctlJSON runs ringctl -json with args and decodes its reply; data, when
 // not nil, receives the reply's data.
-func (d *daemon) ctlJSON(data any, args ...string) (controlplane.Reply, int) {
+func (d *daemon) ctlJSON(data any, args ...string) (control.Reply, int) {
 	d.t.Helper()
 	out, code := d.ringctl(append([]string{"-json"}, args...)...)
-	var rep controlplane.Reply
+	var rep control.Reply
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		d.t.Fatalf("ringctl -json %v: output is not a JSON reply: %v\n%s", args, err, out)
 	}

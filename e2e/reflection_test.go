@@ -11,7 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // TestReflectionPortDropped sends a query and a garbage datagram (which
@@ -56,7 +56,7 @@ func TestReflectionPortDropped(t *testing.T) {
 		}
 	}
 	const want = 4
-	var s controlplane.Stats
+	var s control.Stats
 	if !poll(10*time.Second, func() bool {
 		d.ctlJSON(&s, "stats")
 		return s.Total.Drops["reflection-port"] >= want

@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // TestRingctl runs every ringctl command, as tables and as JSON.
@@ -40,7 +40,7 @@ func TestRingctl(t *testing.T) {
 				t.Errorf("status lacks %q:\n%s", w, out)
 			}
 		}
-		var st controlplane.Status
+		var st control.Status
 		if rep, code := d.ctlJSON(&st, "status"); code != 0 || !rep.OK {
 			t.Fatalf("status -json: exit %d, %+v", code, rep)
 		}
@@ -54,7 +54,7 @@ func TestRingctl(t *testing.T) {
 			!hasRow(out, "ctl.test.", "1", "6") || !strings.Contains(out, zfile) {
 			t.Errorf("zones: exit %d:\n%s", code, out)
 		}
-		var zs []controlplane.ZoneStatus
+		var zs []control.ZoneStatus
 		if rep, code := d.ctlJSON(&zs, "zones"); code != 0 || !rep.OK || len(zs) != 2 {
 			t.Fatalf("zones -json: exit %d, %+v", code, rep)
 		}
@@ -67,7 +67,7 @@ func TestRingctl(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "NXDOMAIN=1") || !strings.Contains(out, "tcp:    1 accepted") {
 			t.Errorf("stats: exit %d:\n%s", code, out)
 		}
-		var s controlplane.Stats
+		var s control.Stats
 		if rep, code := d.ctlJSON(&s, "stats"); code != 0 || !rep.OK {
 			t.Fatalf("stats -json: exit %d, %+v", code, rep)
 		}
@@ -86,9 +86,9 @@ func TestRingctl(t *testing.T) {
 	})
 	t.Run("reload", func(t *testing.T) {
 		// An unchanged file is not rebuilt.
-		var res controlplane.ReloadResult
+		var res control.ReloadResult
 		rep, code := d.ctlJSON(&res, "reload", "ctl.test")
-		if code != 0 || !rep.OK || len(res.Zones) != 1 || res.Zones[0].Status != controlplane.StatusUnchanged {
+		if code != 0 || !rep.OK || len(res.Zones) != 1 || res.Zones[0].Status != control.StatusUnchanged {
 			t.Errorf("reload of an unchanged zone: exit %d, %+v %+v", code, rep, res)
 		}
 		writeFileAtomic(t, zfile, testZone("ctl.test.", 2))
@@ -175,7 +175,7 @@ func TestSIGHUP(t *testing.T) {
 			t.Errorf("%s serial %d 20 s after SIGHUP, want %d", origin, got, want)
 		}
 	}
-	var st controlplane.Status
+	var st control.Status
 	d.ctlJSON(&st, "status")
 	if st.Reloads != 2 {
 		t.Errorf("%d reloads after one SIGHUP, want 2 (the initial load and the signal's)", st.Reloads)
@@ -373,9 +373,9 @@ func TestReloadUnderLoad(t *testing.T) {
 			pub[serial] = true
 			pubMu.Unlock()
 			writeFileAtomic(t, zfile, testZone(origin, serial))
-			var res controlplane.ReloadResult
+			var res control.ReloadResult
 			rep, code := d.ctlJSON(&res, "reload", origin)
-			if code != 0 || !rep.OK || len(res.Zones) != 1 || res.Zones[0].Status != controlplane.StatusLoaded ||
+			if code != 0 || !rep.OK || len(res.Zones) != 1 || res.Zones[0].Status != control.StatusLoaded ||
 				res.Zones[0].Serial != serial {
 				t.Fatalf("reload %d: exit %d, %+v %+v", i, code, rep, res)
 			}
@@ -422,7 +422,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if during < reloads || len(seen) < 3 {
 		t.Errorf("only %d queries during the reloads and %d serials seen: the load did not overlap the reloads", during, len(seen))
 	}
-	var st controlplane.Status
+	var st control.Status
 	d.ctlJSON(&st, "status")
 	if st.Reloads != reloads+1 || st.ReloadFailures != 1 {
 		t.Errorf("status counts %d reloads, %d with failures; want %d and 1", st.Reloads, st.ReloadFailures, reloads+1)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 // queryCase is one query against the example zone and the reply expected.
@@ -341,7 +341,7 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	ctl, err := controlplane.DialControl(d.control, queryTimeout)
+	ctl, err := control.Dial(d.control, queryTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/internal/netns"
 	"github.com/ringdns/ringdns/internal/netns/netnstest"
 )
@@ -196,7 +196,7 @@ func testXDPDaemon(t *testing.T, mode string) {
 	n := newXDPNet(t)
 	d := startXDPDaemon(t, n, mode)
 
-	var st controlplane.Status
+	var st control.Status
 	d.ringctlJSON("status", &st)
 	wantPlane := fmt.Sprintf("AF_XDP on %s (%s mode, 2 queues", n.ServerIf, mode)
 	if !strings.HasPrefix(st.DataPlane, wantPlane) {
@@ -260,7 +260,7 @@ func testXDPDaemon(t *testing.T, mode string) {
 	// Every UDP answer went through the XDP rings, and none through the
 	// socket workers listening on the same addresses and port: a silent
 	// fallback to the kernel sockets fails here.
-	var stats controlplane.Stats
+	var stats control.Stats
 	d.ringctlJSON("stats", &stats)
 	var xdpQueries, udpQueries, tcpQueries uint64
 	perQueue := map[int]uint64{}

@@ -17,7 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 func main() {
@@ -27,7 +27,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ringctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	sock := fs.String("s", controlplane.DefaultControlPath(), "control socket `PATH` (the default is used only if it and its directory belong to you or root)")
+	sock := fs.String("s", control.DefaultPath(), "control socket `PATH` (the default is used only if it and its directory belong to you or root)")
 	asJSON := fs.Bool("json", false, "print the daemon's reply as JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a reply after this long (reloads of large zones take a while)")
 	fs.Usage = func() {
@@ -41,14 +41,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	req := controlplane.Request{Cmd: fs.Arg(0), Zones: fs.Args()[1:]}
+	req := control.Request{Cmd: fs.Arg(0), Zones: fs.Args()[1:]}
 	switch req.Cmd {
-	case controlplane.CmdStatus, controlplane.CmdZones, controlplane.CmdStats:
+	case control.CmdStatus, control.CmdZones, control.CmdStats:
 		if len(req.Zones) > 0 {
 			fmt.Fprintf(stderr, "ringctl: %s takes no arguments\n", req.Cmd)
 			return 2
 		}
-	case controlplane.CmdReload:
+	case control.CmdReload:
 	default:
 		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
 		fs.Usage()
@@ -60,12 +60,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	named := false
 	fs.Visit(func(f *flag.Flag) { named = named || f.Name == "s" })
 	if !named {
-		if err := controlplane.CheckDefaultControl(*sock); err != nil {
+		if err := control.CheckDefaultSocket(*sock); err != nil {
 			fmt.Fprintf(stderr, "ringctl: %v\n", err)
 			return 1
 		}
 	}
-	c, err := controlplane.DialControl(*sock, *timeout)
+	c, err := control.Dial(*sock, *timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringctl: %v\n", err)
 		return 1
@@ -101,8 +101,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	switch cmd {
-	case controlplane.CmdStatus:
-		var s controlplane.Status
+	case control.CmdStatus:
+		var s control.Status
 		if err := json.Unmarshal(data, &s); err != nil {
 			return err
 		}
@@ -117,8 +117,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 		}
 		fmt.Fprintf(tw, "zones\t%d serving, %d failing, %d configured\n", s.ZonesServing, s.ZonesFailing, s.ZonesTotal)
 		fmt.Fprintf(tw, "reloads\t%d (%d with failures), last swap %.1f µs\n", s.Reloads, s.ReloadFailures, s.LastSwapMicros)
-	case controlplane.CmdZones:
-		var zs []controlplane.ZoneStatus
+	case control.CmdZones:
+		var zs []control.ZoneStatus
 		if err := json.Unmarshal(data, &zs); err != nil {
 			return err
 		}
@@ -143,8 +143,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 				fmt.Fprintf(w, "%s: last load failed: %s\n", z.Origin, z.LastError)
 			}
 		}
-	case controlplane.CmdReload:
-		var r controlplane.ReloadResult
+	case control.CmdReload:
+		var r control.ReloadResult
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 		fmt.Fprintf(tw, "\nreload took %.3fs; set built in %.1f µs, swapped in %.2f µs\n", r.Seconds, r.BuildMicros, r.SwapMicros)
 		tw.Flush()
 		for _, z := range r.Zones {
-			if z.Status == controlplane.StatusFailed {
+			if z.Status == control.StatusFailed {
 				kept := "not served"
 				if z.Serving {
 					kept = fmt.Sprintf("serial %d still served", z.Serial)
@@ -163,8 +163,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 				fmt.Fprintf(w, "error: %s (%s)\n", z.Error, kept)
 			}
 		}
-	case controlplane.CmdStats:
-		var s controlplane.Stats
+	case control.CmdStats:
+		var s control.Stats
 		if err := json.Unmarshal(data, &s); err != nil {
 			return err
 		}

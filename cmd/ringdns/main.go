@@ -18,6 +18,7 @@ import (
 
 	"github.com/ringdns/ringdns/configs"
 	"github.com/ringdns/ringdns/controlplane"
+	"github.com/ringdns/ringdns/controlplane/control"
 )
 
 func main() {
@@ -249,7 +250,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		for _, w := range r.Warnings {
 			fmt.Fprintf(stdout, "warning: %s: zone %s: %s\n", r.File, r.Origin, w)
 		}
-		if r.Status == controlplane.StatusFailed {
+		if r.Status == control.StatusFailed {
 			fmt.Fprintf(stderr, "error: %s\n", r.Error)
 			continue
 		}
@@ -258,7 +259,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		failed := 0
 		for _, r := range results {
-			if r.Status == controlplane.StatusFailed {
+			if r.Status == control.StatusFailed {
 				failed++
 			}
 		}
