@@ -175,7 +175,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 			CPU: cpu, Queue: -1, port: p, counters: ctr,
 		}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-			CPU: cpu, Batch: s.cfg.Server.Batch, UDPPort: ap.Port()}
+			CPU: cpu, Batch: s.cfg.Server.Batch}
 		slots = append(slots, slot)
 	}
 	ln, err := net.Listen("tcp", ap.String())
@@ -215,7 +215,7 @@ func (s *Server) openXDP(cpus []int) error {
 		return fmt.Errorf("xdp: interface %q: %w (ip link lists the interfaces)", x.Interface, err)
 	}
 	xcfg := nic.XDPConfig{Interface: x.Interface, Port: port, Addrs: addrs, Mode: x.Mode,
-		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll}
+		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll, MTU: ifi.MTU}
 	if len(x.Queues) > 0 {
 		xcfg.Queues = x.Queues
 	}
@@ -230,7 +230,7 @@ func (s *Server) openXDP(cpus []int) error {
 			Listen: fmt.Sprintf("%s@%d", x.Interface, port), CPU: cpu, Queue: p.Queue(),
 			port: p, xdpPort: p, counters: ctr}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-			CPU: cpu, Batch: s.cfg.Server.Batch, UDPPort: port, MTU: ifi.MTU}
+			CPU: cpu, Batch: s.cfg.Server.Batch}
 		s.workers = append(s.workers, slot)
 		if p.ZeroCopy() {
 			zc++
@@ -498,7 +498,7 @@ func xdpStats(x nic.XDPStats) *control.XDPStats {
 	return &control.XDPStats{
 		RxDropped: x.RxDropped, RxInvalidDescs: x.RxInvalidDescs, TxInvalidDescs: x.TxInvalidDescs,
 		RxRingFull: x.RxRingFull, RxFillRingEmptyDescs: x.RxFillRingEmptyDescs, TxRingEmptyDescs: x.TxRingEmptyDescs,
-		RxPackets: x.RxPackets, TxPackets: x.TxPackets, TxRingFull: x.TxRingFull,
+		RxPackets: x.RxPackets, RxNotQuery: x.RxNotQuery, TxPackets: x.TxPackets, TxRingFull: x.TxRingFull,
 		TxBadLen: x.TxBadLen, KickErrors: x.KickErrors,
 	}
 }

@@ -108,9 +108,10 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 // answer is Answer that, when withSum is set, also returns the
 // ones'-complement sum of the reply (onessum.Sum(dst[:n], 0), up to the equivalence
 // of 0 and 0xffff), which it builds from the prepared blocks' own sums
-// rather than by reading the reply again: the AF_XDP path's UDP checksum
-// needs it. The payload paths (kernel sockets, TCP) have no use for it and
-// skip its final assembly; the sum returned is then 0.
+// rather than by reading the reply again: the AF_XDP port finishes the
+// reply's UDP checksum from it (nic.Packet.Sum). The worker asks for it on
+// every port, which it serves alike; TCP, which has no use for it, skips
+// its final assembly, and the sum returned is then 0.
 func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if len(q) < hdrLen {

@@ -26,7 +26,7 @@ const (
 	DropShort                 // shorter than a DNS header
 	DropResponse              // QR=1: never answer a response
 	DropMalformed             // header unsound and question unparsable
-	DropFrame                 // link, network or transport header not ours or unsound (AF_XDP)
+	DropFrame                 // AF_XDP: link, network or transport header not ours or unsound; the port drops the frame and counts it (nic.XDPPort.FrameDrops)
 	DropNoSpace               // the buffer cannot hold even a minimal reply
 	DropNoSnapshot            // no snapshot published yet: nothing to answer from
 	DropReflection            // UDP source port of a service that answers anything (see reflectionPort)

@@ -11,12 +11,8 @@ import (
 	"github.com/ringdns/ringdns/nic"
 )
 
-// Defaults of Worker's optional fields.
-const (
-	DefaultBatch   = 64
-	DefaultUDPPort = 53
-	DefaultMTU     = 1500
-)
+// DefaultBatch is the number of packets per Receive when Worker.Batch is 0.
+const DefaultBatch = 64
 
 // Worker answers the queries of one Port: one goroutine, ideally on its own
 // CPU, per RX queue or per SO_REUSEPORT socket. It receives a batch, loads the
@@ -31,13 +27,6 @@ type Worker struct {
 	CPU int
 	// Batch is the number of packets per Receive; 0 means DefaultBatch.
 	Batch int
-	// UDPPort is the DNS port Ethernet frames must be addressed to; 0 means
-	// DefaultUDPPort. Payload ports ignore it (the socket is bound to it).
-	UDPPort uint16
-	// MTU bounds the IP packet of a reply on Ethernet ports: the DNS reply
-	// may use at most MTU minus the IP and UDP headers. 0 means DefaultMTU;
-	// values above 65535 are taken as 65535.
-	MTU int
 }
 
 // sendErrorCounter is implemented by ports that count the replies they
@@ -45,6 +34,13 @@ type Worker struct {
 // publish the count in Counters.SendErrs.
 type sendErrorCounter interface {
 	SendErrors() uint64
+}
+
+// frameDropCounter is implemented by ports that drop received packets
+// themselves before the worker sees them (the AF_XDP port, for frames that
+// are not queries), so that the worker can count them as DropFrame.
+type frameDropCounter interface {
+	FrameDrops() uint64
 }
 
 // Run serves the port until it is closed. It returns nil once the port
@@ -65,7 +61,7 @@ func (w *Worker) Run() error {
 		batch = DefaultBatch
 	}
 	pkts := make([]nic.Packet, batch)
-	var st sendErrState
+	var st portState
 	st.init(w)
 	for {
 		if err := w.turn(pkts, &st); err != nil {
@@ -77,24 +73,40 @@ func (w *Worker) Run() error {
 	}
 }
 
-// sendErrState carries what Run needs to publish the port's send errors in
-// Counters.SendErrs.
-type sendErrState struct {
+// portState carries what Run needs to publish the counts the port keeps:
+// its send errors in Counters.SendErrs, the packets it dropped itself as
+// DropFrame drops.
+type portState struct {
 	sec               sendErrorCounter // nil when the port does not count them
 	secBase, errsBase uint64
+	fdc               frameDropCounter // nil when the port drops nothing itself
+	fdSeen            uint64           // the port's count already published
 }
 
-func (st *sendErrState) init(w *Worker) {
+func (st *portState) init(w *Worker) {
 	st.sec, _ = w.Port.(sendErrorCounter)
 	if st.sec != nil {
 		st.secBase, st.errsBase = st.sec.SendErrors(), w.Counters.SendErrs.Load()
+	}
+	st.fdc, _ = w.Port.(frameDropCounter)
+	if st.fdc != nil {
+		st.fdSeen = st.fdc.FrameDrops()
 	}
 }
 
 // turn is one iteration of Run's loop: receive a batch into pkts, answer it
 // and send it. It returns Receive's or Send's error as it is.
-func (w *Worker) turn(pkts []nic.Packet, st *sendErrState) error {
+func (w *Worker) turn(pkts []nic.Packet, st *portState) error {
 	n, err := w.Port.Receive(pkts)
+	if st.fdc != nil {
+		// The port's drops count as queries dropped, as they did when the
+		// worker parsed frames itself: queries = replies + drops.
+		if d := st.fdc.FrameDrops() - st.fdSeen; d != 0 {
+			st.fdSeen += d
+			add(&w.Counters.Queries, d)
+			add(&w.Counters.Drops[DropFrame], d)
+		}
+	}
 	if err != nil || n == 0 {
 		return err
 	}
@@ -110,7 +122,8 @@ func (w *Worker) turn(pkts []nic.Packet, st *sendErrState) error {
 
 // ServeBatch answers the packets of one batch in place: it sets every
 // pkts[i].Len to the length of the reply now in pkts[i].Buf, or to 0 for a
-// packet that gets no reply, and counts each packet. It is Run's per-batch
+// packet that gets no reply, with pkts[i].Sum the reply's partial
+// ones'-complement sum, and counts each packet. It is Run's per-batch
 // work, exported for tests and benchmarks that drive a port themselves.
 func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	// The batch is counted on the stack and published once at the end; see
@@ -127,21 +140,6 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 		return
 	}
-	if w.Port.Framing() == nic.FramingEthernet {
-		port := w.UDPPort
-		if port == 0 {
-			port = DefaultUDPPort
-		}
-		mtu := w.MTU
-		if mtu <= 0 {
-			mtu = DefaultMTU
-		}
-		mtu = min(mtu, 65535)
-		for i := range pkts {
-			serveFrame(snap, &pkts[i], port, mtu, &t)
-		}
-		return
-	}
 	for i := range pkts {
 		p := &pkts[i]
 		if port, ok := peerPort(&p.Peer); ok && reflectionPort(port) {
@@ -154,55 +152,29 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			t.count(Result{Kind: KindDrop, Drop: DropShort, Zone: -1}, 0)
 			continue
 		}
-		n, r := snap.Answer(p.Buf, p.Buf[:p.Len], false)
-		if r.Kind == KindDrop {
-			n = 0
+		// The engine gets the whole buffer, which the port sized to the
+		// largest reply it can send (on the AF_XDP port, what the frame and
+		// the MTU allow). A reply that would need more is truncated by the
+		// engine to the question and the OPT record, with TC set, so that
+		// the client retries over TCP; it never exceeds the buffer. The
+		// reply's sum goes to the port with it, for the AF_XDP port's UDP
+		// checksum; building it costs a few additions per reply, since
+		// the prepared answers carry their sums.
+		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], false, true)
+		if r.Kind == KindDrop || n <= 0 || n > len(p.Buf) {
+			// An engine that wrote past its buffer, or returned an empty
+			// reply it did not call a drop, would be a bug; such a reply
+			// is not sent rather than sent oversized.
+			p.Len = 0
+			if r.Kind != KindDrop {
+				r = Result{Kind: KindDrop, Drop: DropNoSpace, Zone: r.Zone}
+			}
+			t.count(r, 0)
+			continue
 		}
-		p.Len = n
+		p.Len, p.Sum = n, sum
 		t.count(r, n)
 	}
-}
-
-// serveFrame answers one Ethernet frame in place and counts it in t.
-func serveFrame(snap *Snapshot, p *nic.Packet, port uint16, mtu int, t *tally) {
-	if p.Len < 0 || p.Len > len(p.Buf) {
-		p.Len = 0
-		t.count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
-		return
-	}
-	f, ok := ParseFrame(p.Buf[:p.Len], port)
-	if !ok {
-		p.Len = 0
-		t.count(Result{Kind: KindDrop, Drop: DropFrame, Zone: -1}, 0)
-		return
-	}
-	if reflectionPort(be16(p.Buf[f.L4:])) {
-		p.Len = 0
-		t.count(Result{Kind: KindDrop, Drop: DropReflection, Zone: -1}, 0)
-		return
-	}
-	// The engine gets at most the room that both the buffer and the MTU
-	// allow. A reply that would need more is truncated by the engine to the
-	// question and the OPT record, with TC set, so that the client retries
-	// over TCP; it never exceeds the limit.
-	limit := f.PayloadLimit(len(p.Buf), mtu)
-	q := p.Buf[f.Payload : f.Payload+f.PayloadLen]
-	n, sum, r := snap.answer(p.Buf[f.Payload:f.Payload+limit], q, false, true)
-	if r.Kind == KindDrop || n <= 0 || n > limit {
-		// An engine that wrote past its limit, or returned an empty reply
-		// it did not call a drop, would be a bug; such a reply is not sent
-		// rather than sent oversized.
-		p.Len = 0
-		if r.Kind != KindDrop {
-			r = Result{Kind: KindDrop, Drop: DropNoSpace, Zone: r.Zone}
-		}
-		t.count(r, 0)
-		return
-	}
-	p.Len = rewriteReply(p.Buf, &f, n, sum)
-	// Bytes counts DNS payload, as on payload ports, so that the two
-	// backends' figures compare.
-	t.count(r, n)
 }
 
 // reflectionPorts are the UDP source ports whose queries get no reply at
@@ -273,10 +245,10 @@ func reflectionPort(p uint16) bool {
 	return false
 }
 
-// peerPort returns the UDP port of a peer address from a payload port:
-// sin_port and sin6_port both sit at bytes 2 and 3 of the socket address,
-// in network order. ok is false when the port gave no address (Len below
-// 4), which leaves nothing to check.
+// peerPort returns the UDP port of a packet's peer address: sin_port and
+// sin6_port both sit at bytes 2 and 3 of the socket address, in network
+// order, on the kernel-socket and AF_XDP ports alike. ok is false when the
+// port gave no address (Len below 4), which leaves nothing to check.
 func peerPort(a *nic.Addr) (port uint16, ok bool) {
 	if a.Len < 4 {
 		return 0, false

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net/netip"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -12,39 +13,61 @@ import (
 	"github.com/ringdns/ringdns/nic/nictest"
 )
 
+// Addresses of the worker tests' Ethernet frames: a server, and clients
+// from the benchmarking ranges.
+var (
+	server4 = netip.MustParseAddr("198.18.0.1")
+	server6 = netip.MustParseAddr("fd53::1")
+	client4 = netip.MustParseAddr("198.18.0.2")
+	client6 = netip.MustParseAddr("fd53::2")
+)
+
+// queryFrame wraps a DNS query in the Ethernet frame an AF_XDP port would
+// receive from a client at source port sport, over IPv6 when v6 is set.
+func queryFrame(q []byte, v6 bool, sport uint16) []byte {
+	if v6 {
+		return nictest.Frame(netip.AddrPortFrom(client6, sport), netip.AddrPortFrom(server6, 53), q)
+	}
+	return nictest.Frame(netip.AddrPortFrom(client4, sport), netip.AddrPortFrom(server4, 53), q)
+}
+
 // rootMixFrames wraps the queries of rootMix (the mix BenchmarkAnswerRootMix
 // measures, so that the two figures compare) in Ethernet frames, IPv4 and
 // IPv6 in turn, each from its own client port in the Linux ephemeral range
-// (ports from 1024 up would meet reflection ports, which get no reply).
-func rootMixFrames(tb testing.TB, do bool) [][]byte {
+// (ports from 1024 up would meet reflection ports, which get no reply). It
+// returns the queries too.
+func rootMixFrames(tb testing.TB, do bool) (frames, queries [][]byte) {
 	qs := rootMix(tb, do)
-	frames := make([][]byte, len(qs))
+	frames = make([][]byte, len(qs))
 	for i, q := range qs {
-		frames[i] = frameSpec{v6: i%2 == 1, payload: q, sport: uint16(32768 + i)}.build()
+		frames[i] = queryFrame(q, i%2 == 1, uint16(32768+i))
 	}
-	return frames
+	return frames, qs
 }
 
-// rootMixWorker returns a Worker over a ring replaying frames (nil: a new
-// rootMixFrames), with Run's loop state ready for turn.
-func rootMixWorker(tb testing.TB, do bool, frames [][]byte, inspect func(int, []byte)) (*Worker, *nictest.Ring, *sendErrState) {
+// rootMixWorker returns a Worker over an Ethernet ring, the stand-in for an
+// AF_XDP port, replaying frames (nil: a new rootMixFrames), with Run's loop
+// state ready for turn.
+func rootMixWorker(tb testing.TB, do bool, frames [][]byte, inspect func(int, *nic.Packet)) (*Worker, *nictest.Ring, *portState) {
 	_, root := snapshots(tb)
 	var snap atomic.Pointer[Snapshot]
 	snap.Store(root)
 	if frames == nil {
-		frames = rootMixFrames(tb, do)
+		frames, _ = rootMixFrames(tb, do)
 	}
-	ring := nictest.NewRing(nictest.RingConfig{Framing: nic.FramingEthernet, Inspect: inspect}, frames)
+	ring := nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect}, frames)
 	w := &Worker{Port: ring, Snapshot: &snap, Counters: new(Counters), CPU: -1}
-	st := new(sendErrState)
+	st := new(portState)
 	st.init(w)
 	return w, ring, st
 }
 
 // benchWorkerRootMix runs the worker loop (Receive, ServeBatch, Send) in
-// batches of DefaultBatch over a ring that replays the root mix. One
-// operation is one packet, so ns/op is the cost per packet, the ring's copy
-// of each query into its buffer included.
+// batches of DefaultBatch over an Ethernet ring that replays the root mix.
+// One operation is one packet, so ns/op is the cost per packet of the
+// AF_XDP path short of its rings: the ring's copy of each frame into its
+// buffer, stripping the headers, the answer, and writing the reply headers
+// with their checksums (nic.Headers, as XDPPort does).
 func benchWorkerRootMix(b *testing.B, do bool) {
 	w, ring, st := rootMixWorker(b, do, nil, nil)
 	pkts := make([]nic.Packet, DefaultBatch)

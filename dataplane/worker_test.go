@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
+	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/nic"
 	"github.com/ringdns/ringdns/nic/nictest"
 	"github.com/ringdns/ringdns/zone"
@@ -119,7 +120,7 @@ func wantAnswer(t *testing.T, reply []byte, id uint16, rcode int, tc bool, answe
 var peer = nic.AddrFrom(netip.MustParseAddrPort("198.18.0.2:40000"))
 
 func TestWorkerPayload(t *testing.T) {
-	port := nictest.New(nictest.Config{Framing: nic.FramingPayload})
+	port := nictest.New(nictest.Config{})
 	var c Counters
 	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
 	stop := startWorker(t, w)
@@ -182,103 +183,66 @@ func waitCounted(t *testing.T, c *Counters, n uint64) {
 	}
 }
 
+// TestWorkerEthernet serves an Ethernet ring, the stand-in for the AF_XDP
+// port: queries over IPv4 and IPv6 are answered, each reply with the sum
+// the port finishes its UDP checksum from, and the frames the port drops
+// as not queries (to another port, ARP, garbage) are counted as frame drops
+// and queries, as the worker counted them when it parsed frames itself.
+// The headers themselves are nic's to test (TestHeaders).
 func TestWorkerEthernet(t *testing.T) {
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, BufSize: 2048})
-	var c Counters
-	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1, Batch: 4}
-	stop := startWorker(t, w)
-
-	cases := []struct {
-		spec  frameSpec
-		qtype uint16
-		edns  uint16
-		mtu   int
-		tc    bool
-		ans   int
-	}{
-		{frameSpec{}, dns.TypeA, 0, 0, false, 1},
-		{frameSpec{v6: true}, dns.TypeAAAA, 1232, 0, false, 1},
-		{frameSpec{vlan: 1}, dns.TypeA, 0, 0, false, 1},
-		{frameSpec{v6: true, vlan: 1}, dns.TypeAAAA, 0, 0, false, 1},
-		// 31 TXT records of about 160 bytes: over 4096 with EDNS 4096, the
-		// MTU (default 1500) bounds the reply.
-		{frameSpec{}, dns.TypeTXT, 4096, 0, true, -1},
-		{frameSpec{v6: true}, dns.TypeTXT, 4096, 0, true, -1},
-	}
-	buf := make([]byte, 4096)
-	for i, cs := range cases {
-		name := "www.wk.test."
-		if cs.qtype == dns.TypeTXT {
-			name = "big.wk.test."
-		}
-		cs.spec.payload = packQuery(t, uint16(100+i), name, cs.qtype, cs.edns)
-		q := cs.spec.build()
-		if err := port.Inject(q, nic.Addr{}); err != nil {
-			t.Fatal(err)
-		}
-		n, _, ok := port.Take(buf, 2*time.Second)
-		if !ok {
-			t.Fatalf("case %d: no reply", i)
-		}
-		reply := buf[:n]
-		f, ok := ParseFrame(reply, 40000)
-		if !ok {
-			t.Fatalf("case %d: reply frame does not parse: % x", i, reply)
-		}
-		checkReply(t, q, reply, f, reply[f.Payload:])
-		if ipLen := n - f.L3; ipLen > DefaultMTU {
-			t.Fatalf("case %d: IP packet of %d bytes over the MTU", i, ipLen)
-		}
-		wantAnswer(t, reply[f.Payload:], uint16(100+i), dns.RcodeSuccess, cs.tc, cs.ans)
-	}
-
-	// Frames that are not DNS queries to us are dropped and counted.
-	notOurs := [][]byte{
-		frameSpec{payload: packQuery(t, 1, "www.wk.test.", dns.TypeA, 0), dport: 5353}.build(),
-		frameSpec{payload: packQuery(t, 1, "www.wk.test.", dns.TypeA, 0), ihl: 6}.build(),
+	q := packQuery(t, 7, "www.wk.test.", dns.TypeA, 0)
+	frames := [][]byte{
+		queryFrame(q, false, 40000),
+		queryFrame(q, true, 40001),
+		nictest.Frame(netip.AddrPortFrom(client4, 40000), netip.AddrPortFrom(server4, 5353), q),
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 2, 0x08, 0x06, 0, 1}, // ARP
 		{1, 2, 3},
 	}
-	for _, b := range notOurs {
-		if err := port.Inject(b, nic.Addr{}); err != nil {
-			t.Fatal(err)
+	replies := 0
+	ring := nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: func(i int, p *nic.Packet) {
+		if i > 1 {
+			t.Fatalf("frame %d, which is not a query, reached the worker", i)
 		}
+		reply := p.Buf[:p.Len]
+		wantAnswer(t, reply, 7, dns.RcodeSuccess, false, 1)
+		checkSum(t, reply, p.Sum)
+		replies++
+	}}, frames)
+	var c Counters
+	w := &Worker{Port: ring, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
+	var st portState
+	st.init(w)
+	if err := w.turn(make([]nic.Packet, len(frames)), &st); err != nil {
+		t.Fatal(err)
 	}
-	waitCounted(t, &c, uint64(len(cases)+len(notOurs)))
-	stop()
-	v := c.Values()
-	if v.Replies != uint64(len(cases)) || v.Drops[DropFrame] != uint64(len(notOurs)) || v.TC != 2 {
-		t.Fatalf("counters %+v", v)
+	if v := c.Values(); replies != 2 || v.Replies != 2 || v.Drops[DropFrame] != 3 || v.Queries != 5 {
+		t.Fatalf("%d replies inspected, counters %+v", replies, v)
 	}
 }
 
-// TestWorkerMTU checks the payload limit given to the engine, the smaller
-// of what the buffer holds and what the MTU allows, to the byte: every
-// reply of t1 to t10 that fits under the limit is sent whole, and every one
-// that does not falls back to TC with only the question and the OPT record.
-// A limit set too low or too high turns one of them the wrong way.
-func TestWorkerMTU(t *testing.T) {
+// checkSum checks the sum the worker passes to the port with a reply
+// against one computed from the reply's bytes; 0 and 0xffff are the same
+// number in ones' complement.
+func checkSum(t *testing.T, reply []byte, sum uint32) {
+	t.Helper()
+	if want := onessum.Sum(reply, 0); onessum.Reduce(uint64(sum))%0xffff != want%0xffff {
+		t.Fatalf("sum %#04x passed with the reply, the reply's is %#04x", sum, want)
+	}
+}
+
+// TestWorkerRoom checks that the worker gives the engine exactly the room
+// of the packet's buffer, which the port sized to the largest reply it can
+// send (the AF_XDP port: the MTU or the frame; nic's TestHeaders checks
+// that): every reply of t1 to t10 that fits is sent whole, and every one
+// that does not falls back to TC with only the question and the OPT
+// record. A limit set too low or too high turns one of them the wrong way.
+func TestWorkerRoom(t *testing.T) {
 	snap := workerSnapshot(t)
-	for _, c := range []struct {
-		v6      bool
-		mtu     int
-		bufSize int
-		maxIP   int
-	}{
-		{false, 576, 4096, 576},
-		{true, 1280, 4096, 1280},
-		{false, 9000, 1024, 1024 - 14},
-		{true, 0, 4096, 1500},
-	} {
-		port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, BufSize: c.bufSize})
+	for _, room := range []int{576 - 28, 1280 - 48, 1024 - 42, 1500 - 48} {
 		var cnt Counters
-		w := &Worker{Port: port, Snapshot: snap, Counters: &cnt, CPU: -1, MTU: c.mtu}
-		ipHdr := ipv4HeaderLen
-		if c.v6 {
-			ipHdr = ipv6HeaderLen
-		}
+		w := &Worker{Port: nictest.New(nictest.Config{}), Snapshot: snap, Counters: &cnt, CPU: -1}
 		whole := make([]byte, 65535)
-		pkts := make([]nic.Packet, 4)
+		buf := make([]byte, room)
 		var fit, truncated int
 		for k := 1; k <= 10; k++ {
 			name := fmt.Sprintf("t%d.wk.test.", k)
@@ -286,61 +250,41 @@ func TestWorkerMTU(t *testing.T) {
 			// The reply the engine builds with room to spare; over UDP with
 			// EDNS 4096 it is the same as long as it fits.
 			wn, _ := snap.Load().Answer(whole, payload, true)
-			q := frameSpec{v6: c.v6, payload: payload}.build()
-			if err := port.Inject(q, nic.Addr{}); err != nil {
-				t.Fatal(err)
-			}
-			n, err := port.Receive(pkts)
-			if err != nil || n != 1 {
-				t.Fatalf("Receive = %d, %v", n, err)
-			}
-			w.ServeBatch(pkts[:n])
+			pkts := []nic.Packet{{Buf: buf, Len: copy(buf, payload), Peer: peer}}
+			w.ServeBatch(pkts)
 			p := pkts[0]
-			if p.Len == 0 {
-				t.Fatalf("MTU %d buffer %d, %s: no reply (counters %+v)", c.mtu, c.bufSize, name, cnt.Values())
+			if p.Len == 0 || p.Len > room {
+				t.Fatalf("room %d, %s: reply of %d bytes (counters %+v)", room, name, p.Len, cnt.Values())
 			}
-			f, ok := ParseFrame(p.Buf[:p.Len], 40000)
-			if !ok {
-				t.Fatal("reply does not parse")
-			}
-			if ip := p.Len - f.L3; ip > c.maxIP || p.Len > c.bufSize {
-				t.Fatalf("MTU %d buffer %d, %s: frame %d bytes, IP %d, want IP <= %d", c.mtu, c.bufSize, name, p.Len, ip, c.maxIP)
-			}
-			reply := p.Buf[f.Payload:p.Len]
-			checkReply(t, q, p.Buf[:p.Len], f, reply)
-			if ipHdr+udpHeaderLen+wn <= c.maxIP {
+			reply := p.Buf[:p.Len]
+			checkSum(t, reply, p.Sum)
+			if wn <= room {
 				fit++
 				wantAnswer(t, reply, uint16(k), dns.RcodeSuccess, false, k)
 				if !bytes.Equal(reply, whole[:wn]) {
-					t.Fatalf("MTU %d buffer %d, %s: reply differs from the engine's whole reply", c.mtu, c.bufSize, name)
+					t.Fatalf("room %d, %s: reply differs from the engine's whole reply", room, name)
 				}
 			} else {
 				truncated++
 				m := wantAnswer(t, reply, uint16(k), dns.RcodeSuccess, true, 0)
 				if len(m.Ns) != 0 || len(m.Extra) != 1 || m.Extra[0].Header().Rrtype != dns.TypeOPT {
-					t.Fatalf("MTU %d buffer %d, %s: TC reply holds more than the question and OPT:\n%v", c.mtu, c.bufSize, name, m)
+					t.Fatalf("room %d, %s: TC reply holds more than the question and OPT:\n%v", room, name, m)
 				}
 			}
-			if err := port.Send(pkts[:n]); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, ok := port.Take(whole, time.Second); !ok {
-				t.Fatal("the reply was not sent")
-			}
 		}
-		// The limit must fall between the smallest and the largest reply
+		// The room must fall between the smallest and the largest reply
 		// for the test to tell anything.
 		if fit == 0 || truncated == 0 {
-			t.Fatalf("MTU %d buffer %d: %d replies fit and %d were truncated; the zone does not straddle the limit", c.mtu, c.bufSize, fit, truncated)
+			t.Fatalf("room %d: %d replies fit and %d were truncated; the zone does not straddle the room", room, fit, truncated)
 		}
 		if v := cnt.Values(); v.Replies != 10 || v.TC != uint64(truncated) {
-			t.Fatalf("MTU %d buffer %d: counters %+v, want 10 replies, %d TC", c.mtu, c.bufSize, v, truncated)
+			t.Fatalf("room %d: counters %+v, want 10 replies, %d TC", room, v, truncated)
 		}
 	}
 }
 
 func TestWorkerNoSnapshotAndSendErrors(t *testing.T) {
-	port := nictest.New(nictest.Config{Framing: nic.FramingPayload})
+	port := nictest.New(nictest.Config{})
 	var c Counters
 	var none atomic.Pointer[Snapshot]
 	w := &Worker{Port: port, Snapshot: &none, Counters: &c, CPU: -1}
@@ -416,72 +360,58 @@ func TestWorkerPinsThread(t *testing.T) {
 	}
 }
 
-// testFrames builds a batch of Ethernet query frames, IPv4 and IPv6.
-func testFrames(t testing.TB, n int) [][]byte {
-	frames := make([][]byte, n)
-	for i := range frames {
-		q := packQuery(t, uint16(i), "www.wk.test.", dns.TypeA, 1232)
-		frames[i] = frameSpec{v6: i%2 == 1, payload: q}.build()
+// testQueries builds a batch of queries.
+func testQueries(t testing.TB, n int) [][]byte {
+	qs := make([][]byte, n)
+	for i := range qs {
+		qs[i] = packQuery(t, uint16(i), "www.wk.test.", dns.TypeA, 1232)
 	}
-	return frames
+	return qs
 }
 
-// TestWorkerServeBatchAllocs pins a whole batch (parse, the source port
-// check, answer, rewrite, checksums, counting) to zero allocations, on both
-// framings.
+// TestWorkerServeBatchAllocs pins a whole batch (the source port check, the
+// answer with its sum, counting) to zero allocations.
 func TestWorkerServeBatchAllocs(t *testing.T) {
 	snap := workerSnapshot(t)
-	frames := testFrames(t, 16)
-	payloads := make([][]byte, 16)
-	for i := range payloads {
-		payloads[i] = packQuery(t, uint16(i), "www.wk.test.", dns.TypeAAAA, 0)
+	in := testQueries(t, 16)
+	var cnt Counters
+	w := &Worker{Port: nictest.New(nictest.Config{}), Snapshot: snap, Counters: &cnt, CPU: -1}
+	pkts := make([]nic.Packet, len(in))
+	bufs := make([][]byte, len(in))
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
 	}
-	for _, c := range []struct {
-		framing nic.Framing
-		in      [][]byte
-	}{{nic.FramingEthernet, frames}, {nic.FramingPayload, payloads}} {
-		port := nictest.New(nictest.Config{Framing: c.framing})
-		var cnt Counters
-		w := &Worker{Port: port, Snapshot: snap, Counters: &cnt, CPU: -1}
-		pkts := make([]nic.Packet, len(c.in))
-		bufs := make([][]byte, len(c.in))
-		for i := range bufs {
-			bufs[i] = make([]byte, 2048)
+	allocs := testing.AllocsPerRun(100, func() {
+		for i, q := range in {
+			pkts[i] = nic.Packet{Buf: bufs[i], Len: copy(bufs[i], q), Peer: peer}
 		}
-		allocs := testing.AllocsPerRun(100, func() {
-			for i, in := range c.in {
-				// The peer, ignored on Ethernet ports, makes payload
-				// packets go through the reflection-port check.
-				pkts[i] = nic.Packet{Buf: bufs[i], Len: copy(bufs[i], in), Peer: peer}
-			}
-			w.ServeBatch(pkts)
-		})
-		if allocs != 0 {
-			t.Errorf("framing %d: %v allocations per batch, want 0", c.framing, allocs)
-		}
-		if v := cnt.Values(); v.Replies != v.Queries || v.Replies == 0 {
-			t.Errorf("framing %d: %d replies to %d queries", c.framing, v.Replies, v.Queries)
-		}
+		w.ServeBatch(pkts)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per batch, want 0", allocs)
+	}
+	if v := cnt.Values(); v.Replies != v.Queries || v.Replies == 0 {
+		t.Errorf("%d replies to %d queries", v.Replies, v.Queries)
 	}
 }
 
 // TestWorkerLoopAllocs runs the whole loop (Receive, ServeBatch, Send) over
 // the fake port and pins it to zero allocations per batch.
 func TestWorkerLoopAllocs(t *testing.T) {
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 64})
+	port := nictest.New(nictest.Config{Buffers: 64})
 	var c Counters
 	w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1, Batch: 16}
 	stop := startWorker(t, w)
 	defer stop()
-	frames := testFrames(t, 16)
+	queries := testQueries(t, 16)
 	buf := make([]byte, 2048)
 	allocs := testing.AllocsPerRun(50, func() {
-		for _, f := range frames {
-			if err := port.Inject(f, nic.Addr{}); err != nil {
+		for _, q := range queries {
+			if err := port.Inject(q, peer); err != nil {
 				panic(err)
 			}
 		}
-		for range frames {
+		for range queries {
 			if _, _, ok := port.Take(buf, 2*time.Second); !ok {
 				panic("reply missing")
 			}
@@ -545,24 +475,33 @@ func TestWorkerLoopback(t *testing.T) {
 	}
 }
 
-// BenchmarkWorkerEthernet measures ServeBatch on batches of 64 Ethernet
-// frames (half IPv4, half IPv6): parse, answer, rewrite and checksums. The
-// copy that restores each query before its batch is included.
+// BenchmarkWorkerEthernet measures the AF_XDP path's per-packet work on
+// batches of 64 Ethernet frames (half IPv4, half IPv6): stripping the
+// headers (nic.Headers, as XDPPort's Receive does), ServeBatch, and writing
+// the reply headers and checksums (as its Send does). The copy that
+// restores each query before its batch is included.
 func BenchmarkWorkerEthernet(b *testing.B) {
 	snap := workerSnapshot(b)
-	frames := testFrames(b, 64)
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet})
+	queries := testQueries(b, 64)
+	frames := make([][]byte, len(queries))
+	for i, q := range queries {
+		frames[i] = queryFrame(q, i%2 == 1, uint16(40000+i))
+	}
 	var c Counters
-	w := &Worker{Port: port, Snapshot: snap, Counters: &c, CPU: -1}
+	w := &Worker{Port: nictest.New(nictest.Config{}), Snapshot: snap, Counters: &c, CPU: -1}
+	h := nic.NewHeaders(53, 1500, len(frames))
 	pkts := make([]nic.Packet, len(frames))
 	slab := make([]byte, len(frames)*2048)
 	b.ReportAllocs()
 	for b.Loop() {
 		for i, f := range frames {
 			buf := slab[i*2048 : (i+1)*2048]
-			pkts[i] = nic.Packet{Buf: buf, Len: copy(buf, f)}
+			h.Strip(i, buf, copy(buf, f), &pkts[i])
 		}
 		w.ServeBatch(pkts)
+		for i := range pkts {
+			h.Reply(i, slab[i*2048:(i+1)*2048], &pkts[i])
+		}
 	}
 	if v := c.Values(); v.Replies != v.Queries {
 		b.Fatalf("%d replies to %d queries", v.Replies, v.Queries)
@@ -573,56 +512,51 @@ func BenchmarkWorkerEthernet(b *testing.B) {
 // BenchmarkWorkerLoopFake runs the whole loop over the fake port, the
 // goroutine handoff of the fake included.
 func BenchmarkWorkerLoopFake(b *testing.B) {
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 128})
+	port := nictest.New(nictest.Config{Buffers: 128})
 	var c Counters
 	w := &Worker{Port: port, Snapshot: workerSnapshot(b), Counters: &c, CPU: -1}
 	done := make(chan error, 1)
 	go func() { done <- w.Run() }()
-	frames := testFrames(b, 64)
+	queries := testQueries(b, 64)
 	buf := make([]byte, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, f := range frames {
-			port.Inject(f, nic.Addr{})
+		for _, q := range queries {
+			port.Inject(q, peer)
 		}
-		for range frames {
+		for range queries {
 			if _, _, ok := port.Take(buf, 2*time.Second); !ok {
 				b.Fatal("reply missing")
 			}
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/packet")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(queries)), "ns/packet")
 	port.Close()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
 }
 
-// TestWorkerRootMix runs the worker loop over the root mix with and without
-// DO and checks every reply against the engine's answer to the bare query:
-// the worker must send exactly the engine's reply, in a frame addressed back
-// to the client with valid lengths and checksums.
+// TestWorkerRootMix runs the worker loop over an Ethernet ring replaying
+// the root mix with and without DO and checks every reply against the
+// engine's answer to the bare query: the worker must hand the port exactly
+// the engine's reply, with its sum.
 func TestWorkerRootMix(t *testing.T) {
 	_, root := snapshots(t)
 	for _, do := range []bool{false, true} {
-		frames := rootMixFrames(t, do)
+		frames, queries := rootMixFrames(t, do)
 		want := make([]byte, 4096)
 		var checked int
-		inspect := func(i int, reply []byte) {
-			if reply == nil {
-				t.Fatalf("DO=%v: frame %d dropped", do, i)
+		inspect := func(i int, p *nic.Packet) {
+			if p.Len == 0 {
+				t.Fatalf("DO=%v: query %d dropped", do, i)
 			}
-			q := frames[i]
-			fq, _ := ParseFrame(q, 53)
-			f, ok := ParseFrame(reply, binary.BigEndian.Uint16(q[fq.L4:]))
-			if !ok {
-				t.Fatalf("DO=%v: reply %d does not parse", do, i)
+			reply := p.Buf[:p.Len]
+			n, _ := root.Answer(want, queries[i], false)
+			if !bytes.Equal(reply, want[:n]) {
+				t.Fatalf("DO=%v: reply %d differs from the engine's:\n% x\n% x", do, i, reply, want[:n])
 			}
-			n, _ := root.Answer(want, q[fq.Payload:fq.Payload+fq.PayloadLen], false)
-			if !bytes.Equal(reply[f.Payload:], want[:n]) {
-				t.Fatalf("DO=%v: reply %d differs from the engine's:\n% x\n% x", do, i, reply[f.Payload:], want[:n])
-			}
-			checkReply(t, q, reply, f, reply[f.Payload:])
+			checkSum(t, reply, p.Sum)
 			checked++
 		}
 		w, ring, st := rootMixWorker(t, do, frames, inspect)
@@ -722,47 +656,36 @@ func TestReflectionPorts(t *testing.T) {
 	}
 }
 
-// TestWorkerReflectionPorts runs the worker over both framings, IPv4 and
-// IPv6, with a query and a garbage datagram (which would get FORMERR) from
-// each source port: those from reflection ports get no reply and are
-// counted as reflection-port drops, the others are answered.
+// TestWorkerReflectionPorts runs the worker over a kernel-socket-like port
+// (the peer given with each payload) and an Ethernet ring standing in for
+// the AF_XDP port (the peer taken from each frame), IPv4 and IPv6, with a
+// query and a garbage datagram (which would get FORMERR) from each source
+// port: those from reflection ports get no reply and are counted as
+// reflection-port drops, the others are answered.
 func TestWorkerReflectionPorts(t *testing.T) {
 	ports := []struct {
 		port uint16
 		drop bool
 	}{{0, true}, {7, true}, {19, true}, {37, true}, {123, true}, {11211, true}, {53, false}, {5353, false}, {40000, false}}
 	garbage := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0} // no question, a byte after the header: FORMERR
-	for _, framing := range []nic.Framing{nic.FramingPayload, nic.FramingEthernet} {
+	for _, ethernet := range []bool{false, true} {
 		for _, v6 := range []bool{false, true} {
-			port := nictest.New(nictest.Config{Framing: framing})
-			var c Counters
-			w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
-			stop := startWorker(t, w)
+			name := fmt.Sprintf("ethernet %v v6 %v", ethernet, v6)
+			client := client4
+			if v6 {
+				client = client6
+			}
 			want := map[uint16]bool{} // the IDs of the replies expected, true for FORMERR
+			var payloads [][]byte
+			var froms []nic.Addr
 			drops := 0
 			for i, pc := range ports {
 				for k, payload := range [][]byte{packQuery(t, 0, "www.wk.test.", dns.TypeA, 0), garbage} {
 					id := uint16(2*i + k + 1)
 					payload = append([]byte(nil), payload...)
 					binary.BigEndian.PutUint16(payload, id)
-					pkt, from := payload, nic.Addr{}
-					if framing == nic.FramingEthernet {
-						pkt = frameSpec{v6: v6, payload: payload, sport: pc.port}.build()
-						if pc.port == 0 {
-							// frameSpec takes 0 for its default port.
-							f, _ := ParseFrame(pkt, 53)
-							pkt[f.L4], pkt[f.L4+1] = 0, 0
-						}
-					} else {
-						a := netip.MustParseAddr("198.18.0.2")
-						if v6 {
-							a = netip.MustParseAddr("fd53::2")
-						}
-						from = nic.AddrFrom(netip.AddrPortFrom(a, pc.port))
-					}
-					if err := port.Inject(pkt, from); err != nil {
-						t.Fatal(err)
-					}
+					payloads = append(payloads, payload)
+					froms = append(froms, nic.AddrFrom(netip.AddrPortFrom(client, pc.port)))
 					if pc.drop {
 						drops++
 					} else {
@@ -770,46 +693,72 @@ func TestWorkerReflectionPorts(t *testing.T) {
 					}
 				}
 			}
-			waitCounted(t, &c, uint64(2*len(ports)))
-			stop()
-			buf := make([]byte, 4096)
-			for range want {
-				n, to, ok := port.Take(buf, time.Second)
-				if !ok {
-					t.Fatalf("framing %d v6 %v: %d replies, want %d", framing, v6, port.Stats().Sent, len(want))
-				}
-				reply := buf[:n]
-				if framing == nic.FramingEthernet {
-					// The reply goes to the query's source port, which is
-					// the port to parse it for.
-					l4 := ethHeaderLen + ipv4HeaderLen
-					if v6 {
-						l4 = ethHeaderLen + ipv6HeaderLen
-					}
-					f, ok := ParseFrame(reply, binary.BigEndian.Uint16(reply[l4+2:]))
-					if !ok {
-						t.Fatalf("framing %d v6 %v: reply frame does not parse", framing, v6)
-					}
-					reply = reply[f.Payload:]
-				} else if p := to.AddrPort().Port(); reflectionPort(p) {
-					t.Fatalf("reply sent to reflection port %d", p)
-				}
+			var c Counters
+			replies := map[uint16]byte{} // rcode by ID
+			take := func(reply []byte) {
 				id := binary.BigEndian.Uint16(reply)
-				formerr, ok := want[id]
+				if _, dup := replies[id]; dup {
+					t.Fatalf("%s: reply %d twice", name, id)
+				}
+				replies[id] = reply[3] & 0xf
+			}
+			if ethernet {
+				frames := make([][]byte, len(payloads))
+				for i, q := range payloads {
+					frames[i] = queryFrame(q, v6, froms[i].AddrPort().Port())
+				}
+				ring := nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: func(i int, p *nic.Packet) {
+					if p.Len > 0 {
+						if got := p.Peer.AddrPort(); got != froms[i].AddrPort() {
+							t.Fatalf("%s: packet %d from %v, want %v", name, i, got, froms[i].AddrPort())
+						}
+						take(p.Buf[:p.Len])
+					}
+				}}, frames)
+				w := &Worker{Port: ring, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
+				var st portState
+				st.init(w)
+				if err := w.turn(make([]nic.Packet, len(frames)), &st); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				port := nictest.New(nictest.Config{})
+				w := &Worker{Port: port, Snapshot: workerSnapshot(t), Counters: &c, CPU: -1}
+				stop := startWorker(t, w)
+				for i, q := range payloads {
+					if err := port.Inject(q, froms[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waitCounted(t, &c, uint64(len(payloads)))
+				stop()
+				buf := make([]byte, 4096)
+				for range want {
+					n, to, ok := port.Take(buf, time.Second)
+					if !ok {
+						t.Fatalf("%s: %d replies, want %d", name, port.Stats().Sent, len(want))
+					}
+					if p := to.AddrPort().Port(); reflectionPort(p) {
+						t.Fatalf("%s: reply sent to reflection port %d", name, p)
+					}
+					take(buf[:n])
+				}
+			}
+			if len(replies) != len(want) {
+				t.Fatalf("%s: %d replies, want %d", name, len(replies), len(want))
+			}
+			for id, formerr := range want {
+				rc, ok := replies[id]
 				if !ok {
-					t.Fatalf("framing %d v6 %v: unexpected reply %d (a dropped query's, or a duplicate)", framing, v6, id)
+					t.Fatalf("%s: no reply %d", name, id)
 				}
-				delete(want, id)
-				if rc := reply[3] & 0xf; formerr && rc != dns.RcodeFormatError || !formerr && rc != dns.RcodeSuccess {
-					t.Fatalf("framing %d v6 %v: reply %d has rcode %d", framing, v6, id, rc)
+				if formerr && rc != dns.RcodeFormatError || !formerr && rc != dns.RcodeSuccess {
+					t.Fatalf("%s: reply %d has rcode %d", name, id, rc)
 				}
 			}
-			if st := port.Stats(); st.Sent != uint64(2*len(ports)-drops) {
-				t.Errorf("framing %d v6 %v: %d replies sent, want %d", framing, v6, st.Sent, 2*len(ports)-drops)
-			}
-			if v := c.Values(); v.Drops[DropReflection] != uint64(drops) || v.Replies != uint64(2*len(ports)-drops) {
-				t.Errorf("framing %d v6 %v: %d reflection drops and %d replies, want %d and %d (counters %+v)",
-					framing, v6, v.Drops[DropReflection], v.Replies, drops, 2*len(ports)-drops, v)
+			if v := c.Values(); v.Drops[DropReflection] != uint64(drops) || v.Replies != uint64(len(want)) {
+				t.Errorf("%s: %d reflection drops and %d replies, want %d and %d (counters %+v)",
+					name, v.Drops[DropReflection], v.Replies, drops, len(want), v)
 			}
 		}
 	}

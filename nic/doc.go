@@ -1,7 +1,14 @@
 // Package nic moves packets and nothing else: AF_XDP sockets (UMEM, the fill,
 // completion, RX and TX rings, the XDP program and its attachment) and the
-// kernel-socket fallback, both behind the small batch interface Port.
+// kernel-socket fallback, both behind the small batch interface Port, which
+// hands the data plane UDP payloads and their senders' addresses.
 //
-// Package nic knows nothing of DNS. All unsafe code of the project lives here,
-// next to the memory-mapped regions it describes.
+// On the AF_XDP path the Ethernet, IP and UDP headers are nic's too, as Knot
+// DNS keeps them in libknot/xdp/protocols.h: the XDP program decides in BPF
+// which frames reach the rings, ParseFrame makes the same decisions and a
+// few finer ones in Go, and Headers strips each query frame to its payload
+// and writes the reply's headers and checksums back around the answer.
+//
+// Package nic knows nothing of DNS beyond its port number. All unsafe code
+// of the project lives here, next to the memory-mapped regions it describes.
 package nic

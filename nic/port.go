@@ -8,32 +8,35 @@ import (
 // ErrClosed is returned by Receive and Send once the Port has been closed.
 var ErrClosed = errors.New("nic: port closed")
 
-// Framing says what the bytes of a Packet hold.
-type Framing uint8
-
-const (
-	// FramingPayload ports deliver UDP payloads; the sender's address is in
-	// Packet.Peer and the reply goes back to it. The kernel-socket backend
-	// uses this framing.
-	FramingPayload Framing = iota
-	// FramingEthernet ports deliver whole Ethernet frames; the worker parses
-	// and rewrites the link, network and transport headers itself. The
-	// AF_XDP backend uses this framing.
-	FramingEthernet
-)
-
-// Packet is one received datagram or frame, answered in place.
+// Packet is one received DNS message, answered in place. Every Port hands
+// out the UDP payload alone: the kernel-socket port as the socket delivers
+// it, the AF_XDP port with the Ethernet, IP and UDP headers of its frame
+// stripped (see Headers), which its Send writes back around the reply.
+// Only the originating half of an Originator, and an AF_XDP port opened
+// with XDPConfig.WholeFrames, deal in whole Ethernet frames.
+//
+// A Packet holds no pointer but Buf, so a batch of them costs the garbage
+// collector one scan of its slice headers.
 type Packet struct {
-	// Buf is the whole buffer that backs this packet. len(Buf) is the largest
-	// reply that may be written into it. The memory belongs to the Port and is
-	// valid only between the Receive that filled it and the next Send.
+	// Buf is the buffer that backs this packet, starting at its first byte.
+	// len(Buf) is the largest reply that may be written into it: on the
+	// AF_XDP port, what both the UMEM frame and an IP packet of the
+	// interface's MTU hold. The memory belongs to the Port and is valid only
+	// between the Receive that filled it and the next Send. The owner writes
+	// into it but does not reslice it.
 	Buf []byte
 	// Len is the number of bytes received into Buf. The worker overwrites it
 	// with the length of the reply written into Buf, or 0 to drop the packet.
 	Len int
-	// Peer is the sender's address on FramingPayload ports. Ethernet ports
-	// leave it zero.
+	// Peer is the sender's address and port, as a socket address.
 	Peer Addr
+	// Sum is the partial ones'-complement sum of the reply Buf[:Len]
+	// (onessum.Sum(Buf[:Len], 0), or any value that folds alike), set by the
+	// worker along with Len. The AF_XDP port finishes the reply's UDP
+	// checksum from it rather than read the reply again; the kernel-socket
+	// port leaves checksums to the kernel and ignores it. Receive sets it
+	// to 0.
+	Sum uint32
 }
 
 // Addr is a socket address kept in raw form so that a batch of packets
@@ -48,12 +51,12 @@ type Addr struct {
 // Receive and Send alternate: each Send hands back every packet of the
 // preceding Receive. Only Close may be called from another goroutine.
 type Port interface {
-	// Framing reports what the bytes of received packets hold.
-	Framing() Framing
 	// Receive fills pkts[:n] with received packets and returns n >= 1. It
 	// waits for at least one packet; it may return n == 0 with a nil error
 	// after an idle interval of at most 200 ms so that the caller can check
-	// for shutdown. After Close it returns ErrClosed promptly.
+	// for shutdown, or when every packet that arrived was dropped by the
+	// port itself (an AF_XDP frame that is not a query; see FrameDrops).
+	// After Close it returns ErrClosed promptly.
 	Receive(pkts []Packet) (n int, err error)
 	// Send transmits every pkts[i] whose Len is above zero as the reply to
 	// the packet received in that slot, and gives every buffer in pkts back
@@ -73,6 +76,11 @@ type Port interface {
 // the two halves freely: Poll (or Receive) then Send hands back received
 // packets; Alloc then Transmit sends new ones. Each half follows its own
 // contract; only Close may be called from another goroutine.
+//
+// The packets of Alloc and Transmit are whole Ethernet frames on every
+// port: the originator writes its own headers, since only it knows the
+// addresses it sends from and to. A load generator reads the replies as
+// frames too, from an AF_XDP port opened with XDPConfig.WholeFrames.
 type Originator interface {
 	Port
 	// Poll is Receive without waiting: it returns 0 at once when nothing has

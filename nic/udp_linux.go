@@ -208,9 +208,6 @@ func (p *UDPPort) SendErrors() uint64 { return p.sendErrs.Load() }
 // UDPSlotSize.
 func (p *UDPPort) Truncated() uint64 { return p.truncated.Load() }
 
-// Framing reports FramingPayload: packets are UDP payloads.
-func (p *UDPPort) Framing() Framing { return FramingPayload }
-
 // acquire registers a call that uses fd; it fails once Close has begun.
 func (p *UDPPort) acquire() bool {
 	for {

@@ -75,7 +75,7 @@ func TestXDPSendEveryBatchNetns(t *testing.T) {
 							idle[i].Add(1)
 						}
 						for j := range pkts[:n] {
-							pkts[j].Len = echoFrame(pkts[j].Buf, pkts[j].Len)
+							echo(&pkts[j])
 						}
 						echoed[i].Add(int64(n))
 						if err := p.Send(pkts[:n]); err != nil {

@@ -32,8 +32,20 @@ type XDPConfig struct {
 	Frames    int          // UMEM frames per socket, default 4096
 	RingSize  int          // entries of each of the four rings, a power of two, default 2048
 	BusyPoll  bool         // spin instead of poll() when the rings are empty
+	// MTU bounds the IP packet of a reply: the DNS payload a port hands
+	// out may grow to MTU minus the IP and UDP headers (and to the end of
+	// its UMEM frame). 0 means the interface's MTU; values above 65535 are
+	// taken as 65535.
+	MTU int
+	// WholeFrames makes the ports hand out whole Ethernet frames, and send
+	// what is written into them as it is, instead of DNS payloads with the
+	// headers taken care of: for a program that reads and writes headers
+	// itself, such as a load generator.
+	WholeFrames bool
 	// MatchSource makes the program redirect UDP from Port and Addrs
 	// instead of to them: the replies a client (a load generator) awaits.
+	// Those are addressed to the client's own ports, which no DNS payload
+	// port would take, so it needs WholeFrames.
 	MatchSource bool
 }
 
@@ -109,7 +121,12 @@ func OpenXDP(cfg XDPConfig) (*XDP, error) {
 	if x.filter, err = newXDPFilter(cfg.Port, cfg.Addrs, nq, cfg.MatchSource); err != nil {
 		return nil, fmt.Errorf("XDP program for %s: %w", cfg.Interface, err)
 	}
-	o := xskOpts{frameSize: cfg.FrameSize, frames: cfg.Frames, ringSize: cfg.RingSize, busyPoll: cfg.BusyPoll}
+	mtu := cfg.MTU
+	if mtu <= 0 {
+		mtu = ifi.MTU
+	}
+	o := xskOpts{frameSize: cfg.FrameSize, frames: cfg.Frames, ringSize: cfg.RingSize, busyPoll: cfg.BusyPoll,
+		port: cfg.Port, mtu: mtu, wholeFrames: cfg.WholeFrames}
 	for _, q := range queues {
 		p, err := openXDPPortMode(ifi.Index, q, o, cfg)
 		if err != nil {
@@ -176,6 +193,9 @@ func (cfg *XDPConfig) setDefaults() error {
 	}
 	if cfg.RingSize < 64 || cfg.RingSize > 1<<16 || cfg.RingSize&(cfg.RingSize-1) != 0 {
 		return fmt.Errorf("AF_XDP on %s: ring size %d: want a power of two from 64 to 65536", cfg.Interface, cfg.RingSize)
+	}
+	if cfg.MatchSource && !cfg.WholeFrames {
+		return fmt.Errorf("AF_XDP on %s: MatchSource takes in replies addressed to the client's own ports, which only a WholeFrames port hands out; set WholeFrames", cfg.Interface)
 	}
 	if cfg.Frames < cfg.RingSize || cfg.Frames > 1<<20 {
 		return fmt.Errorf("AF_XDP on %s: %d frames: want at least the ring size (%d) and at most 2^20; twice the ring size keeps the fill ring full while the RX ring is",

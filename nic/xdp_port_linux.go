@@ -12,8 +12,13 @@ import (
 )
 
 // XDPPort is one AF_XDP socket bound to one receive queue, with its own UMEM
-// and rings. It implements Port with FramingEthernet: Receive hands out UMEM
-// frames as they arrived and Send transmits the replies written in place.
+// and rings. It implements Port: Receive strips the Ethernet, IP and UDP
+// headers off the query frames (see Headers) and hands out their DNS
+// payloads in place, in their UMEM frames; Send writes the reply headers
+// back around the replies written there and transmits the same frames. A
+// frame that is not a query the data plane answers is dropped by Receive
+// and counted (FrameDrops). With XDPConfig.WholeFrames it hands out and
+// sends whole frames instead.
 //
 // Frames circulate without copies: fill ring -> kernel -> RX ring -> the
 // worker -> TX ring -> kernel -> completion ring -> fill ring; a dropped
@@ -27,6 +32,10 @@ type XDPPort struct {
 	umem     *umem
 
 	fill, comp, rx, tx ring
+
+	// hdrs strips and restores the headers of the frames of a batch; nil
+	// with XDPConfig.WholeFrames.
+	hdrs *Headers
 
 	// rxAddr holds the UMEM address of each slot filled by the last Receive,
 	// so that Send knows which frame each reply is in whatever the worker did
@@ -63,6 +72,7 @@ type XDPPort struct {
 	txRingFull atomic.Uint64
 	txBadLen   atomic.Uint64
 	kickErrs   atomic.Uint64
+	frameDrops atomic.Uint64
 
 	// quiet is set when a whole idle interval passed without a frame, and
 	// makes the next waits scheduled system calls only (see wait).
@@ -85,6 +95,7 @@ type XDPStats struct {
 	TxRingEmptyDescs     uint64
 	// From the port.
 	RxPackets  uint64 // frames handed to the worker
+	RxNotQuery uint64 // frames dropped by Receive as not a query to serve (see ParseFrame)
 	TxPackets  uint64 // replies put on the TX ring
 	TxRingFull uint64 // replies dropped because the TX ring was full
 	TxBadLen   uint64 // replies dropped because Len exceeded the frame
@@ -95,6 +106,11 @@ type XDPStats struct {
 type xskOpts struct {
 	frameSize, frames, ringSize int
 	busyPoll                    bool
+	// port and mtu make the Headers of a port that hands out DNS
+	// payloads; wholeFrames makes a port without.
+	port        uint16
+	mtu         int
+	wholeFrames bool
 }
 
 // openXDPPort creates an AF_XDP socket with its UMEM and rings and binds it
@@ -159,6 +175,9 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 	}
 
 	p.rxAddr = make([]uint64, o.ringSize)
+	if !o.wholeFrames {
+		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
+	}
 	p.txAddr = make([]uint64, o.ringSize)
 	p.free = make([]uint64, 0, o.frames)
 	for i := o.frames - 1; i >= 0; i-- {
@@ -181,9 +200,6 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 	return p, nil
 }
 
-// Framing reports FramingEthernet: packets are whole Ethernet frames.
-func (p *XDPPort) Framing() Framing { return FramingEthernet }
-
 // Queue returns the receive queue the socket is bound to.
 func (p *XDPPort) Queue() int { return p.queue }
 
@@ -194,10 +210,13 @@ func (p *XDPPort) ZeroCopy() bool { return p.zeroCopy }
 // the worker can check for shutdown (the Port contract allows 200 ms).
 const idleTimeout = 100 * time.Millisecond
 
-// Receive fills pkts with received frames; see Port. Packet.Buf runs from the
-// first byte of the frame to the end of its UMEM chunk, so len(Buf) is the
-// chunk size minus the headroom the kernel left in front of the frame (none
-// in copy mode, XDP_PACKET_HEADROOM in zero-copy mode).
+// Receive fills pkts with the DNS payloads of received frames; see Port and
+// Headers.Strip. Packet.Buf runs from the first byte of the payload to the
+// reply limit: the end of its UMEM chunk (the chunk size minus the headroom
+// the kernel left in front of the frame, none in copy mode,
+// XDP_PACKET_HEADROOM in zero-copy mode) or the MTU, whichever comes first.
+// With WholeFrames, Packet.Buf runs from the first byte of the frame to the
+// end of its chunk, and Peer is left zero.
 func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 	return p.receive(pkts, true)
 }
@@ -237,16 +256,34 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 		p.busy.Store(false)
 		return 0, nil
 	}
+	k := 0
 	for i := uint32(0); i < n; i++ {
 		d := p.rx.xdpDesc(p.rx.cachedCons + i)
-		p.rxAddr[i] = d.Addr
-		pkts[i].Buf = p.umem.frameFrom(d.Addr)
-		pkts[i].Len = int(d.Len)
+		frame := p.umem.frameFrom(d.Addr)
+		if p.hdrs == nil {
+			pkts[k] = Packet{Buf: frame, Len: int(d.Len)}
+		} else if !p.hdrs.Strip(k, frame, int(d.Len), &pkts[k]) {
+			// Not a query to answer: the frame goes straight back to
+			// the free stack, and the worker never sees it.
+			p.free = append(p.free, d.Addr)
+			continue
+		}
+		p.rxAddr[k] = d.Addr
+		k++
 	}
 	p.rx.release(n)
-	p.pending = int(n)
-	p.rxPackets.Store(p.rxPackets.Load() + uint64(n))
-	return int(n), nil
+	if dropped := int(n) - k; dropped > 0 {
+		p.frameDrops.Store(p.frameDrops.Load() + uint64(dropped))
+	}
+	p.rxPackets.Store(p.rxPackets.Load() + uint64(k))
+	if k == 0 {
+		// Every frame was dropped: an empty batch, as after an idle
+		// interval.
+		p.busy.Store(false)
+		return 0, nil
+	}
+	p.pending = k
+	return k, nil
 }
 
 // wait blocks until the RX ring has frames, Close is called or idleTimeout
@@ -329,9 +366,10 @@ func (p *XDPPort) wait(want uint32) uint32 {
 	}
 }
 
-// Send transmits the replies of the last Receive and returns every frame to
-// the port; see Port. A reply that does not fit in the TX ring or whose Len
-// exceeds its frame is dropped and counted.
+// Send writes the headers of the replies of the last Receive (see
+// Headers.Reply), transmits them and returns every frame to the port; see
+// Port. A reply that does not fit in the TX ring or whose Len exceeds its
+// Buf is dropped and counted.
 func (p *XDPPort) Send(pkts []Packet) error {
 	if !p.busy.Load() {
 		// A Receive that returned no packets (an idle interval or
@@ -358,7 +396,16 @@ func (p *XDPPort) Send(pkts []Packet) error {
 			p.free = append(p.free, addr)
 			continue
 		}
-		if l > len(pkts[i].Buf) || l > int(p.umem.frameSize-uint32(addr&uint64(p.umem.frameSize-1))) {
+		if p.hdrs != nil {
+			// The reply's room is the one Strip gave, whatever the
+			// worker did to Buf.
+			var ok bool
+			if l, ok = p.hdrs.Reply(i, p.umem.frameFrom(addr), &pkts[i]); !ok {
+				p.txBadLen.Store(p.txBadLen.Load() + 1)
+				p.free = append(p.free, addr)
+				continue
+			}
+		} else if l > len(pkts[i].Buf) || l > int(p.umem.frameSize-uint32(addr&uint64(p.umem.frameSize-1))) {
 			p.txBadLen.Store(p.txBadLen.Load() + 1)
 			p.free = append(p.free, addr)
 			continue
@@ -482,6 +529,7 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 		RxFillRingEmptyDescs: k.Rx_fill_ring_empty_descs,
 		TxRingEmptyDescs:     k.Tx_ring_empty_descs,
 		RxPackets:            p.rxPackets.Load(),
+		RxNotQuery:           p.frameDrops.Load(),
 		TxPackets:            p.txPackets.Load(),
 		TxRingFull:           p.txRingFull.Load(),
 		TxBadLen:             p.txBadLen.Load(),
@@ -494,6 +542,13 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 // plane worker publishes it as its send-error counter. It may be called from
 // any goroutine.
 func (p *XDPPort) SendErrors() uint64 { return p.txRingFull.Load() + p.txBadLen.Load() }
+
+// FrameDrops is the number of received frames Receive dropped because they
+// were not queries the data plane answers (see ParseFrame): frames the XDP
+// program redirects but the finer checks refuse, such as group addresses.
+// The data plane worker publishes it as its "frame" drops. It may be called
+// from any goroutine.
+func (p *XDPPort) FrameDrops() uint64 { return p.frameDrops.Load() }
 
 // closeWait bounds how long Close waits for the worker to leave Receive/Send.
 const closeWait = 2 * time.Second

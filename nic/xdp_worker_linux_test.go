@@ -93,7 +93,7 @@ func TestXDPWorkerNoAllocs(t *testing.T) {
 	var workers []*dataplane.Worker
 	runErrs := make(chan error, len(x.Ports()))
 	for _, p := range x.Ports() {
-		w := &dataplane.Worker{Port: p, Snapshot: &snap, Counters: new(dataplane.Counters), CPU: -1, UDPPort: 53}
+		w := &dataplane.Worker{Port: p, Snapshot: &snap, Counters: new(dataplane.Counters), CPU: -1}
 		workers = append(workers, w)
 		wg.Add(1)
 		go func() {

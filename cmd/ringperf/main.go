@@ -177,6 +177,7 @@ func (o *options) generate(stderr io.Writer) (loadgen.Result, error) {
 		Addrs:       []netip.Addr{link.Dst},
 		Mode:        o.mode,
 		MatchSource: true,
+		WholeFrames: true, // loadgen writes and reads the headers itself
 	})
 	if err != nil {
 		return res, err

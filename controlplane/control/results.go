@@ -141,6 +141,7 @@ type XDPStats struct {
 	TxRingEmptyDescs     uint64 `json:"TxRingEmptyDescs"`
 	// From the port.
 	RxPackets  uint64 `json:"RxPackets"`  // frames handed to the worker
+	RxNotQuery uint64 `json:"RxNotQuery"` // frames dropped as not a query to serve
 	TxPackets  uint64 `json:"TxPackets"`  // replies put on the TX ring
 	TxRingFull uint64 `json:"TxRingFull"` // replies dropped because the TX ring was full
 	TxBadLen   uint64 `json:"TxBadLen"`   // replies dropped because their length exceeded the frame

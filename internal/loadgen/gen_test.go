@@ -205,7 +205,7 @@ func TestRunLoopback(t *testing.T) {
 		f := testFrames(t, v6, Options{})
 		var ports []nic.Originator
 		for i := 0; i < 2; i++ {
-			ports = append(ports, nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 512, BufSize: 2048, Loopback: reflect(true)}))
+			ports = append(ports, nictest.New(nictest.Config{Buffers: 512, BufSize: 2048, Loopback: reflect(true)}))
 		}
 		r, err := NewRun(Config{Count: 10001, Duration: 10 * time.Second, Rate: 200000}, f, ports)
 		if err != nil {
@@ -244,8 +244,8 @@ func TestRunLoopback(t *testing.T) {
 // matched, by the thread that receives it, in the sender's table.
 func TestRunCrossQueue(t *testing.T) {
 	f := testFrames(t, false, Options{})
-	rxPort := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 1024, BufSize: 2048})
-	txPort := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 1024, BufSize: 2048})
+	rxPort := nictest.New(nictest.Config{Buffers: 1024, BufSize: 2048})
+	txPort := nictest.New(nictest.Config{Buffers: 1024, BufSize: 2048})
 	r, err := NewRun(Config{Count: 300, Duration: 5 * time.Second, Rate: 100000, Timeout: 2 * time.Second}, f, []nic.Originator{txPort, rxPort})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestRunDurationAndLoss(t *testing.T) {
 	f := testFrames(t, false, Options{})
 	// Every fourth query unanswered: the wire drops odd ports.
 	drop := reflect(false)
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 512, BufSize: 2048, Loopback: func(b []byte, n int) int {
+	port := nictest.New(nictest.Config{Buffers: 512, BufSize: 2048, Loopback: func(b []byte, n int) int {
 		if binary.BigEndian.Uint16(b[34:])%4 == 3 {
 			return 0
 		}
@@ -325,7 +325,7 @@ func step(t *Thread, rx, tx []nic.Packet) int {
 
 func loopbackThread(tb testing.TB) *Thread {
 	f := testFrames(tb, false, Options{})
-	port := nictest.New(nictest.Config{Framing: nic.FramingEthernet, Buffers: 256, BufSize: 2048, Loopback: reflect(false)})
+	port := nictest.New(nictest.Config{Buffers: 256, BufSize: 2048, Loopback: reflect(false)})
 	r, err := NewRun(Config{Duration: time.Second}, f, []nic.Originator{port})
 	if err != nil {
 		tb.Fatal(err)

@@ -1,10 +1,13 @@
-// Package nictest provides an in-memory nic.Port, so that the logic above
-// packet I/O (the worker loop, frame handling, counting) is tested without
+// Package nictest provides in-memory nic.Ports, so that the logic above
+// packet I/O (the worker loop, counting, a load generator) is tested without
 // sockets, devices or privileges.
 //
-// A test injects packets with Inject, the port's owner receives them with
-// Receive and hands the replies back with Send, and the test collects them
-// with Take. Buffers and queues are allocated once by New; injecting,
+// Port moves the bytes it is given as they are: DNS messages for a data
+// plane worker, as the kernel-socket port delivers them, or whole frames
+// for a load generator. A test injects packets with Inject, the port's
+// owner receives them with Receive and hands the replies back with Send,
+// and the test collects them with Take. Ring replays a fixed list of
+// packets, and in its Ethernet mode stands in for the AF_XDP port. Buffers and queues are allocated once by New; injecting,
 // receiving, sending and taking allocate nothing, so a whole worker loop can
 // be measured with testing.AllocsPerRun.
 package nictest
@@ -28,8 +31,6 @@ var ErrContract = errors.New("nictest: Send does not match the preceding Receive
 
 // Config sizes a Port.
 type Config struct {
-	// Framing is what injected packets hold.
-	Framing nic.Framing
 	// Buffers is the number of packet buffers, which bounds the number of
 	// injected packets not yet answered. 0 means 256.
 	Buffers int
@@ -162,9 +163,6 @@ func signal(c chan struct{}) {
 	default:
 	}
 }
-
-// Framing reports the framing given in Config.
-func (p *Port) Framing() nic.Framing { return p.cfg.Framing }
 
 // Inject queues a copy of pkt, received from peer, for Receive. pkt longer
 // than BufSize is cut to BufSize, as a socket would truncate it.

@@ -8,8 +8,18 @@ import (
 
 // RingConfig sizes a Ring.
 type RingConfig struct {
-	// Framing is what the replayed packets hold.
-	Framing nic.Framing
+	// Ethernet makes the ring stand in for an AF_XDP port: the replayed
+	// packets are Ethernet frames (see Frame), which Receive strips with
+	// nic.Headers after copying each into its buffer and Send turns back
+	// into reply frames, the per-packet work of nic.XDPPort. A frame that
+	// does not strip is dropped and counted (FrameDrops). Without it the
+	// packets are DNS messages handed out as they are, with Peer.
+	Ethernet bool
+	// UDPPort is the DNS port of an Ethernet ring's frames; 0 means 53.
+	UDPPort uint16
+	// MTU bounds an Ethernet ring's replies as the interface MTU bounds
+	// XDPPort's; 0 means 1500.
+	MTU int
 	// Buffers is the number of packet buffers the ring rotates through, as
 	// a NIC rotates through its UMEM frames; it also bounds one Receive. 0
 	// means 256.
@@ -17,22 +27,26 @@ type RingConfig struct {
 	// BufSize is the length of each packet's Buf, the largest reply. 0 means
 	// 4096.
 	BufSize int
-	// Peer is the sender's address given with every packet of a
-	// FramingPayload ring.
+	// Peer is the sender's address given with every packet of a ring
+	// without Ethernet (an Ethernet ring takes it from each frame).
 	Peer nic.Addr
 	// Inspect, when set, is called by Send for every packet of the batch
-	// with the index of the packet in the replayed list and the reply
-	// (Buf[:Len], nil when the packet was dropped). It runs on the
-	// worker's goroutine and must not keep reply.
-	Inspect func(packet int, reply []byte)
+	// with the index of the packet in the replayed list and the packet as
+	// the port's owner handed it back: the reply is p.Buf[:p.Len] (none
+	// when p.Len is 0), its sum p.Sum. An Ethernet ring calls it before it
+	// writes the reply's headers. It runs on the worker's goroutine and
+	// must not keep p or its buffer.
+	Inspect func(packet int, p *nic.Packet)
 }
 
 // Ring is a nic.Port that replays a fixed list of packets over and over,
 // like an RX ring that never runs dry. Receive copies the next packets into
 // the next buffers, as a NIC's DMA would, and Send counts the replies and
-// discards them. It needs no second goroutine, so a benchmark or an
-// allocation test can run the worker loop on its own goroutine and measure
-// the worker alone, without the hand-off costs of Port.
+// discards them (an Ethernet ring first turns them into frames, so that a
+// benchmark over it counts the AF_XDP port's per-packet work). It needs no
+// second goroutine, so a benchmark or an allocation test can run the worker
+// loop on its own goroutine and measure the worker alone, without the
+// hand-off costs of Port.
 //
 // Receive, Send and SetLimit belong to the ring's owner; Stats and Close may
 // be called from any goroutine. Nothing allocates after NewRing.
@@ -45,12 +59,18 @@ type Ring struct {
 	nextBuf int   // index of the next buffer to fill
 	limit   int64 // packets still to deliver; negative means no limit
 
-	// The last Receive handed out batchN packets: packet batchFrom+i of
-	// packets (wrapping) in buffer batchBuf+i (wrapping), for i < batchN.
-	batchN, batchBuf, batchFrom int
+	// The last Receive handed out batchN packets: slot i holds the packet
+	// from[i] of packets in buffer bufs[i], for i < batchN. Without
+	// Ethernet both run on from the batch's first (wrapping); an Ethernet
+	// ring skips the frames it drops.
+	batchN     int
+	from, bufs []int32
+	handed     [][]byte // the Buf each slot was handed out with
 
-	closed                            atomic.Bool
-	received, replies, dropped, bytes atomic.Uint64
+	hdrs *nic.Headers // nil without Ethernet
+
+	closed                                        atomic.Bool
+	received, replies, dropped, bytes, frameDrops atomic.Uint64
 }
 
 // RingStats are a Ring's counts since NewRing.
@@ -58,7 +78,7 @@ type RingStats struct {
 	Received uint64 // packets handed out by Receive
 	Replies  uint64 // packets handed back with Len > 0
 	Dropped  uint64 // packets handed back with Len 0
-	Bytes    uint64 // sum of the replies' lengths
+	Bytes    uint64 // sum of the replies' lengths (whole frames on an Ethernet ring)
 }
 
 // NewRing returns an open Ring that replays copies of packets in order,
@@ -80,6 +100,16 @@ func NewRing(cfg RingConfig, packets [][]byte) *Ring {
 		packets: make([][]byte, len(packets)),
 		slab:    make([]byte, cfg.Buffers*cfg.BufSize),
 		limit:   -1,
+		from:    make([]int32, cfg.Buffers),
+		bufs:    make([]int32, cfg.Buffers),
+		handed:  make([][]byte, cfg.Buffers),
+	}
+	if cfg.Ethernet {
+		port := cfg.UDPPort
+		if port == 0 {
+			port = 53
+		}
+		r.hdrs = nic.NewHeaders(port, cfg.MTU, cfg.Buffers)
 	}
 	for i, p := range packets {
 		r.packets[i] = append([]byte(nil), p...)
@@ -98,11 +128,9 @@ func (r *Ring) buf(i int) []byte {
 // Close, a limit can be set again to run once more.
 func (r *Ring) SetLimit(n int) { r.limit = int64(n) }
 
-// Framing reports the framing given in RingConfig.
-func (r *Ring) Framing() nic.Framing { return r.cfg.Framing }
-
-// Receive implements nic.Port. It never waits: it fills all of pkts, or as
-// many as there are buffers or as the limit allows.
+// Receive implements nic.Port. It never waits: it takes as many packets as
+// pkts, the buffers and the limit allow, and hands them all out, except the
+// frames an Ethernet ring drops (which may leave n == 0).
 func (r *Ring) Receive(pkts []nic.Packet) (int, error) {
 	if r.closed.Load() || r.limit == 0 {
 		return 0, nic.ErrClosed
@@ -114,22 +142,37 @@ func (r *Ring) Receive(pkts []nic.Packet) (int, error) {
 	if r.limit > 0 && int64(n) > r.limit {
 		n = int(r.limit)
 	}
-	r.batchN, r.batchBuf, r.batchFrom = n, r.nextBuf, r.next
-	for i := 0; i < n; i++ {
+	k := 0
+	for range n {
 		b := r.buf(r.nextBuf)
-		pkts[i] = nic.Packet{Buf: b, Len: copy(b, r.packets[r.next]), Peer: r.cfg.Peer}
-		if r.nextBuf++; r.nextBuf == r.cfg.Buffers {
-			r.nextBuf = 0
+		size := copy(b, r.packets[r.next])
+		if r.hdrs == nil {
+			pkts[k] = nic.Packet{Buf: b, Len: size, Peer: r.cfg.Peer}
+		} else if !r.hdrs.Strip(k, b, size, &pkts[k]) {
+			r.frameDrops.Add(1)
+			r.advance()
+			continue
 		}
-		if r.next++; r.next == len(r.packets) {
-			r.next = 0
-		}
+		r.from[k], r.bufs[k], r.handed[k] = int32(r.next), int32(r.nextBuf), pkts[k].Buf
+		k++
+		r.advance()
 	}
+	r.batchN = k
 	if r.limit > 0 {
 		r.limit -= int64(n)
 	}
-	r.received.Add(uint64(n))
-	return n, nil
+	r.received.Add(uint64(k))
+	return k, nil
+}
+
+// advance moves on to the next packet and buffer.
+func (r *Ring) advance() {
+	if r.nextBuf++; r.nextBuf == r.cfg.Buffers {
+		r.nextBuf = 0
+	}
+	if r.next++; r.next == len(r.packets) {
+		r.next = 0
+	}
 }
 
 // Send implements nic.Port: it checks that pkts are the packets of the
@@ -143,22 +186,24 @@ func (r *Ring) Send(pkts []nic.Packet) error {
 	var replies, dropped, bytes uint64
 	for i := range pkts {
 		p := &pkts[i]
-		b := r.buf((r.batchBuf + i) % r.cfg.Buffers)
-		if len(p.Buf) == 0 || &p.Buf[0] != &b[0] || p.Len > len(b) {
+		b := r.buf(int(r.bufs[i]))
+		if h := r.handed[i]; len(p.Buf) != len(h) || cap(p.Buf) != cap(h) || cap(h) > 0 && &p.Buf[:1][0] != &h[:1][0] || p.Len > len(h) {
 			return ErrContract
 		}
-		if p.Len > 0 {
+		if r.cfg.Inspect != nil {
+			r.cfg.Inspect(int(r.from[i]), p)
+		}
+		n := p.Len
+		if r.hdrs != nil {
+			// As XDPPort's Send does: the headers are written around
+			// the reply, in the same buffer.
+			n, _ = r.hdrs.Reply(i, b, p)
+		}
+		if n > 0 {
 			replies++
-			bytes += uint64(p.Len)
+			bytes += uint64(n)
 		} else {
 			dropped++
-		}
-		if r.cfg.Inspect != nil {
-			var reply []byte
-			if p.Len > 0 {
-				reply = p.Buf[:p.Len]
-			}
-			r.cfg.Inspect((r.batchFrom+i)%len(r.packets), reply)
 		}
 	}
 	r.replies.Add(replies)
@@ -169,6 +214,10 @@ func (r *Ring) Send(pkts []nic.Packet) error {
 	}
 	return nil
 }
+
+// FrameDrops is the number of frames an Ethernet ring dropped in Receive
+// because they did not strip, as nic.XDPPort counts them.
+func (r *Ring) FrameDrops() uint64 { return r.frameDrops.Load() }
 
 // Stats returns the ring's counts.
 func (r *Ring) Stats() RingStats {

@@ -3,8 +3,10 @@ package nictest
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 
+	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/nic"
 )
 
@@ -16,9 +18,9 @@ func TestRingReplays(t *testing.T) {
 	var seen []int
 	var lens []int
 	peer := nic.Addr{Len: 16}
-	r := NewRing(RingConfig{Buffers: 4, BufSize: 8, Peer: peer, Inspect: func(i int, reply []byte) {
+	r := NewRing(RingConfig{Buffers: 4, BufSize: 8, Peer: peer, Inspect: func(i int, p *nic.Packet) {
 		seen = append(seen, i)
-		lens = append(lens, len(reply))
+		lens = append(lens, p.Len)
 	}}, packets)
 	pkts := make([]nic.Packet, 3)
 	var bufs [][]byte
@@ -146,21 +148,77 @@ func TestRingContract(t *testing.T) {
 	}
 }
 
-// TestRingAllocs pins Receive and Send to zero allocations, so that the
-// ring adds none to an allocation test of the worker loop.
+// TestRingEthernet checks the stand-in for the AF_XDP port: it hands out
+// the DNS payloads of its frames with their peers, drops and counts a frame
+// that is not a query, tells Inspect which frame each packet came from, and
+// turns the replies back into frames addressed to the client.
+func TestRingEthernet(t *testing.T) {
+	client := netip.MustParseAddrPort("198.18.0.2:40000")
+	server := netip.MustParseAddrPort("198.18.0.1:53")
+	client6 := netip.MustParseAddrPort("[fd53::2]:40001")
+	server6 := netip.MustParseAddrPort("[fd53::1]:53")
+	frames := [][]byte{
+		Frame(client, server, []byte("query one")),
+		Frame(client, netip.MustParseAddrPort("198.18.0.1:54"), []byte("to another port")),
+		Frame(client6, server6, []byte("query two")),
+	}
+	var seen []int
+	r := NewRing(RingConfig{Ethernet: true, Buffers: 4, BufSize: 2048, MTU: 1280, Inspect: func(i int, p *nic.Packet) {
+		seen = append(seen, i)
+	}}, frames)
+	pkts := make([]nic.Packet, 3)
+	n, err := r.Receive(pkts)
+	if err != nil || n != 2 {
+		t.Fatalf("Receive = %d, %v; want the 2 queries", n, err)
+	}
+	for i, want := range []struct {
+		payload string
+		from    netip.AddrPort
+		room    int
+	}{{"query one", client, 1280 - 28}, {"query two", client6, 1280 - 48}} {
+		p := &pkts[i]
+		if string(p.Buf[:p.Len]) != want.payload || p.Peer.AddrPort() != want.from || len(p.Buf) != want.room {
+			t.Fatalf("packet %d: %q from %v, room %d; want %q from %v, room %d", i, p.Buf[:p.Len], p.Peer.AddrPort(), len(p.Buf), want.payload, want.from, want.room)
+		}
+		p.Len = copy(p.Buf, "reply")
+		p.Sum = onessum.Sum(p.Buf[:p.Len], 0)
+	}
+	bufs := [][]byte{r.buf(0), r.buf(2)}
+	if err := r.Send(pkts[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if !equalInts(seen, []int{0, 2}) || r.FrameDrops() != 1 {
+		t.Fatalf("Inspect saw frames %v with %d dropped, want [0 2] and 1", seen, r.FrameDrops())
+	}
+	for i, to := range []netip.AddrPort{client, client6} {
+		f, ok := nic.ParseFrame(bufs[i][:2048], to.Port())
+		if !ok || string(bufs[i][f.Payload:f.Payload+f.PayloadLen]) != "reply" {
+			t.Fatalf("reply %d is not a frame to %v holding the reply", i, to)
+		}
+	}
+}
+
+// TestRingAllocs pins Receive and Send to zero allocations, with and
+// without Ethernet, so that the ring adds none to an allocation test of
+// the worker loop.
 func TestRingAllocs(t *testing.T) {
-	r := NewRing(RingConfig{}, [][]byte{{1, 2, 3}, {4, 5}})
-	pkts := make([]nic.Packet, 64)
-	allocs := testing.AllocsPerRun(100, func() {
-		n, err := r.Receive(pkts)
-		if err != nil {
-			panic(err)
+	query := Frame(netip.MustParseAddrPort("198.18.0.2:40000"), netip.MustParseAddrPort("198.18.0.1:53"), []byte{1, 2, 3})
+	for _, r := range []*Ring{
+		NewRing(RingConfig{}, [][]byte{{1, 2, 3}, {4, 5}}),
+		NewRing(RingConfig{Ethernet: true}, [][]byte{query, {4, 5}}),
+	} {
+		pkts := make([]nic.Packet, 64)
+		allocs := testing.AllocsPerRun(100, func() {
+			n, err := r.Receive(pkts)
+			if err != nil {
+				panic(err)
+			}
+			if err := r.Send(pkts[:n]); err != nil {
+				panic(err)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("Ethernet %v: %v allocations per Receive and Send", r.cfg.Ethernet, allocs)
 		}
-		if err := r.Send(pkts[:n]); err != nil {
-			panic(err)
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per Receive and Send", allocs)
 	}
 }
