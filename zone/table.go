@@ -1,6 +1,10 @@
 package zone
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/ringdns/ringdns/internal/onessum"
+)
 
 // Node flags.
 const (
@@ -112,20 +116,11 @@ func (z *Zone) AdditionalSum(b *Block) uint16 {
 }
 
 // onesSum returns the ones'-complement sum of b's 16-bit big-endian words,
-// an odd final byte padded with zero, folded to 16 bits (RFC 1071). It runs
-// once per block at build time; the data plane has its own fast Sum.
+// an odd final byte padded with zero, folded to 16 bits (RFC 1071): the
+// partial sum onessum.Sum computes, which the data plane adds the block sums
+// to. It runs once per block at build time.
 func onesSum(b []byte) uint16 {
-	var s uint64
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint64(b[i])<<8 | uint64(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint64(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
+	return uint16(onessum.Sum(b, 0))
 }
 
 // sigTrim stores block index v as a Trim-sized half pair (see
