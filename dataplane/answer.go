@@ -109,9 +109,9 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 // ones'-complement sum of the reply (onessum.Sum(dst[:n], 0), up to the equivalence
 // of 0 and 0xffff), which it builds from the prepared blocks' own sums
 // rather than by reading the reply again: the AF_XDP port finishes the
-// reply's UDP checksum from it (nic.Packet.Sum). The worker asks for it on
-// every port, which it serves alike; TCP, which has no use for it, skips
-// its final assembly, and the sum returned is then 0.
+// reply's UDP checksum from it (nic.Packet.Sum). The other ports and TCP
+// have no use for it and skip its final assembly; the sum returned is then
+// 0.
 func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if len(q) < hdrLen {

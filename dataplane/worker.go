@@ -123,13 +123,20 @@ func (w *Worker) turn(pkts []nic.Packet, st *portState) error {
 // ServeBatch answers the packets of one batch in place: it sets every
 // pkts[i].Len to the length of the reply now in pkts[i].Buf, or to 0 for a
 // packet that gets no reply, with pkts[i].Sum the reply's partial
-// ones'-complement sum, and counts each packet. It is Run's per-batch
+// ones'-complement sum when the port uses it (nic.SumUser), and counts each
+// packet. It is Run's per-batch
 // work, exported for tests and benchmarks that drive a port themselves.
 func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	// The batch is counted on the stack and published once at the end; see
 	// Counters.
 	var t tally
 	defer w.Counters.flush(&t)
+	// The reply's sum goes to a port that finishes the UDP checksum from
+	// it (the AF_XDP port); building it costs a few additions per reply,
+	// since the prepared answers carry their sums, but no other port needs
+	// it.
+	su, _ := w.Port.(nic.SumUser)
+	withSum := su != nil && su.UsesSum()
 	snap := w.Snapshot.Load()
 	if snap == nil {
 		// Until the control plane publishes the first snapshot there is
@@ -156,11 +163,8 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		// largest reply it can send (on the AF_XDP port, what the frame and
 		// the MTU allow). A reply that would need more is truncated by the
 		// engine to the question and the OPT record, with TC set, so that
-		// the client retries over TCP; it never exceeds the buffer. The
-		// reply's sum goes to the port with it, for the AF_XDP port's UDP
-		// checksum; building it costs a few additions per reply, since
-		// the prepared answers carry their sums.
-		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], false, true)
+		// the client retries over TCP; it never exceeds the buffer.
+		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], false, withSum)
 		if r.Kind == KindDrop || n <= 0 || n > len(p.Buf) {
 			// An engine that wrote past its buffer, or returned an empty
 			// reply it did not call a drop, would be a bug; such a reply

@@ -230,6 +230,29 @@ func checkSum(t *testing.T, reply []byte, sum uint32) {
 	}
 }
 
+// TestWorkerSumWhenUsed checks that the worker builds a reply's sum for a
+// port that finishes checksums from it (nic.SumUser, the AF_XDP port) and
+// spends nothing on it for the others, which get Sum 0.
+func TestWorkerSumWhenUsed(t *testing.T) {
+	q := packQuery(t, 1, "www.wk.test.", dns.TypeA, 0)
+	for _, uses := range []bool{false, true} {
+		var cnt Counters
+		w := &Worker{Port: nictest.New(nictest.Config{UsesSum: uses}), Snapshot: workerSnapshot(t), Counters: &cnt, CPU: -1}
+		buf := make([]byte, 1232)
+		pkts := []nic.Packet{{Buf: buf, Len: copy(buf, q), Peer: peer, Sum: 12345}}
+		w.ServeBatch(pkts)
+		p := pkts[0]
+		if p.Len == 0 {
+			t.Fatalf("uses sum %v: no reply", uses)
+		}
+		if uses {
+			checkSum(t, p.Buf[:p.Len], p.Sum)
+		} else if p.Sum != 0 {
+			t.Fatalf("a port that does not use sums got Sum %#x", p.Sum)
+		}
+	}
+}
+
 // TestWorkerRoom checks that the worker gives the engine exactly the room
 // of the packet's buffer, which the port sized to the largest reply it can
 // send (the AF_XDP port: the MTU or the frame; nic's TestHeaders checks
@@ -240,7 +263,7 @@ func TestWorkerRoom(t *testing.T) {
 	snap := workerSnapshot(t)
 	for _, room := range []int{576 - 28, 1280 - 48, 1024 - 42, 1500 - 48} {
 		var cnt Counters
-		w := &Worker{Port: nictest.New(nictest.Config{}), Snapshot: snap, Counters: &cnt, CPU: -1}
+		w := &Worker{Port: nictest.New(nictest.Config{UsesSum: true}), Snapshot: snap, Counters: &cnt, CPU: -1}
 		whole := make([]byte, 65535)
 		buf := make([]byte, room)
 		var fit, truncated int

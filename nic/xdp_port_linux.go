@@ -543,6 +543,10 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 // any goroutine.
 func (p *XDPPort) SendErrors() uint64 { return p.txRingFull.Load() + p.txBadLen.Load() }
 
+// UsesSum implements SumUser: Send finishes each reply's UDP checksum from
+// Packet.Sum, except with WholeFrames, where it sends what it is given.
+func (p *XDPPort) UsesSum() bool { return p.hdrs != nil }
+
 // FrameDrops is the number of received frames Receive dropped because they
 // were not queries the data plane answers (see ParseFrame): frames the XDP
 // program redirects but the finer checks refuse, such as group addresses.

@@ -43,6 +43,10 @@ type Config struct {
 	// Idle is how long Receive waits before returning 0 packets. 0 means
 	// 20 ms; the nic.Port contract allows at most 200 ms.
 	Idle time.Duration
+	// UsesSum makes the port report that it uses Packet.Sum (nic.SumUser),
+	// as the AF_XDP port does, so that a worker fills it in for the test to
+	// check; the port itself only moves it along.
+	UsesSum bool
 	// Loopback, when set, turns the port into a wire that answers itself:
 	// every packet sent with Transmit is passed to Loopback, which rewrites
 	// it in place into the packet to receive and returns that packet's
@@ -354,6 +358,9 @@ func (p *Port) SendErrors() uint64 {
 	defer p.mu.Unlock()
 	return p.sendErrs
 }
+
+// UsesSum implements nic.SumUser with Config.UsesSum.
+func (p *Port) UsesSum() bool { return p.cfg.UsesSum }
 
 // Close implements nic.Port: a Receive waiting now or later returns
 // nic.ErrClosed. Replies already sent can still be taken.

@@ -215,6 +215,10 @@ func (r *Ring) Send(pkts []nic.Packet) error {
 	return nil
 }
 
+// UsesSum implements nic.SumUser: an Ethernet ring, like the AF_XDP port,
+// finishes each reply's UDP checksum from Packet.Sum.
+func (r *Ring) UsesSum() bool { return r.hdrs != nil }
+
 // FrameDrops is the number of frames an Ethernet ring dropped in Receive
 // because they did not strip, as nic.XDPPort counts them.
 func (r *Ring) FrameDrops() uint64 { return r.frameDrops.Load() }
