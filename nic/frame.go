@@ -3,8 +3,6 @@ package nic
 import (
 	"encoding/binary"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ringdns/ringdns/internal/onessum"
 )
 
@@ -339,11 +337,11 @@ func (h *Headers) Reply(i int, frame []byte, p *Packet) (n int, ok bool) {
 	return rewriteReply(frame, l3, l4, s.ipv6, p.Len, p.Sum), true
 }
 
-// peer writes the frame's source address and port into a as a socket
-// address, the form Packet.Peer has on every port: Linux's sockaddr_in or
-// sockaddr_in6, as the kernel-socket port receives it (AF_XDP exists only
-// on Linux). It is written in whole 8-byte words, the family, port and
-// address bytes assembled in registers, since it runs for every packet.
+// peer writes the frame's source address and port into a in the layout
+// Packet.Peer has on every port (see Addr): Linux's sockaddr_in or
+// sockaddr_in6, as the kernel-socket port receives it. It is written in
+// whole 8-byte words, the family, port and address bytes assembled in
+// registers, since it runs for every packet.
 func peer(a *Addr, b []byte, l3, l4 int, ipv6 bool) {
 	// Bytes loaded and stored as little-endian words keep their order in
 	// memory, so the port and address bytes land as on the wire; the
@@ -352,21 +350,21 @@ func peer(a *Addr, b []byte, l3, l4 int, ipv6 bool) {
 	r := a.Raw[:]
 	if ipv6 {
 		ip := b[l3+8 : l3+24]
-		binary.LittleEndian.PutUint64(r[0:8], familyWord(unix.AF_INET6)|port<<16) // sin6_flowinfo 0
+		binary.LittleEndian.PutUint64(r[0:8], familyWord(addrFamily6)|port<<16) // sin6_flowinfo 0
 		binary.LittleEndian.PutUint64(r[8:16], binary.LittleEndian.Uint64(ip[0:8]))
 		binary.LittleEndian.PutUint64(r[16:24], binary.LittleEndian.Uint64(ip[8:16]))
 		binary.LittleEndian.PutUint32(r[24:28], 0) // sin6_scope_id
-		a.Len = unix.SizeofSockaddrInet6
+		a.Len = addrLen6
 		return
 	}
 	src := uint64(binary.LittleEndian.Uint32(b[l3+12:]))
-	binary.LittleEndian.PutUint64(r[0:8], familyWord(unix.AF_INET)|port<<16|src<<32)
+	binary.LittleEndian.PutUint64(r[0:8], familyWord(addrFamily4)|port<<16|src<<32)
 	binary.LittleEndian.PutUint64(r[8:16], 0) // sin_zero
 	// Past the sockaddr_in, no bytes of an earlier IPv6 peer are left, so
 	// that equal peers compare equal.
 	binary.LittleEndian.PutUint64(r[16:24], 0)
 	binary.LittleEndian.PutUint32(r[24:28], 0)
-	a.Len = unix.SizeofSockaddrInet4
+	a.Len = addrLen4
 }
 
 // familyWord returns the little-endian word whose first two bytes in memory

@@ -28,7 +28,8 @@ type Packet struct {
 	// Len is the number of bytes received into Buf. The worker overwrites it
 	// with the length of the reply written into Buf, or 0 to drop the packet.
 	Len int
-	// Peer is the sender's address and port, as a socket address.
+	// Peer is the sender's address and port, in the one layout of Addr
+	// on every system.
 	Peer Addr
 	// Sum is the partial ones'-complement sum of the reply Buf[:Len]
 	// (onessum.Sum(Buf[:Len], 0), or any value that folds alike), set by the
@@ -46,14 +47,6 @@ type Packet struct {
 // reply, for nothing on a port that ignores it.
 type SumUser interface {
 	UsesSum() bool
-}
-
-// Addr is a socket address kept in raw form so that a batch of packets
-// carries no pointers and needs no allocation. It holds a sockaddr_in or
-// sockaddr_in6 as the kernel wrote it.
-type Addr struct {
-	Raw [28]byte
-	Len uint32
 }
 
 // Port is a batch packet endpoint owned by exactly one worker goroutine.

@@ -2,7 +2,6 @@ package nic
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,35 +11,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// UDP port sizing.
+// Sizing of the recvmmsg port.
 const (
-	// UDPSlotSize is the size of each packet buffer of a UDPPort. A query
-	// never needs more, and a reply over UDP never exceeds the EDNS size we
-	// advertise, at most 4096; a datagram larger than a slot is dropped and
-	// counted (Truncated).
-	UDPSlotSize = 4096
 	// udpIdleMillis bounds how long Receive blocks without a packet (the
 	// Port contract allows 200 ms).
 	udpIdleMillis = 100
-	// udpSocketBuffer is the receive and send buffer asked of the kernel,
-	// enough to ride out a scheduling hiccup of a few milliseconds at line
-	// rate instead of dropping.
-	udpSocketBuffer = 4 << 20
 	// ctlWords is the per-slot control-message space in 8-byte words:
 	// room for one cmsghdr and an in6_pktinfo (40 bytes), kept 8-aligned
 	// as cmsghdr requires.
 	ctlWords = 8
 )
 
-// ErrSendMismatch is returned by a Port's Send when it is not given the
-// packets of the preceding Receive.
-var ErrSendMismatch = errors.New("nic: Send was not given the packets of the preceding Receive")
+// The kernel writes sockaddrs straight into Addr, whose layout (addr.go)
+// is Linux's: these constants fail to compile (a negative value converted
+// to uint) unless its families and sizes are the kernel's.
+const (
+	_ = uint(unix.AF_INET-addrFamily4) + uint(addrFamily4-unix.AF_INET)
+	_ = uint(unix.AF_INET6-addrFamily6) + uint(addrFamily6-unix.AF_INET6)
+	_ = uint(unix.SizeofSockaddrInet4-addrLen4) + uint(addrLen4-unix.SizeofSockaddrInet4)
+	_ = uint(unix.SizeofSockaddrInet6-addrLen6) + uint(addrLen6-unix.SizeofSockaddrInet6)
+)
 
-// UDPPort is the kernel-socket backend: one UDP socket, meant to be one of
-// several bound to the same address with SO_REUSEPORT, one per worker. It
-// moves batches with recvmmsg and sendmmsg over message headers, iovecs,
-// address and control buffers built once by ListenUDP, so receiving and
-// sending allocate nothing.
+// UDPSpreads reports whether the kernel spreads the datagrams to one
+// address over the sockets ListenUDP bound to it (SO_REUSEPORT), so that
+// several workers share the address's traffic.
+const UDPSpreads = true
+
+// UDPPort is the kernel-socket backend of Linux: one UDP socket, meant to
+// be one of several bound to the same address with SO_REUSEPORT, one per
+// worker. It moves batches with recvmmsg and sendmmsg over message
+// headers, iovecs, address and control buffers built once by ListenUDP, so
+// receiving and sending allocate nothing. Other systems have ConnPort in
+// its place.
 //
 // When bound to an unspecified address (0.0.0.0 or ::) the port asks for
 // each query's destination address (IP_PKTINFO, IPV6_PKTINFO) and sends the
@@ -451,46 +453,4 @@ func addrPortOfSockaddr(sa unix.Sockaddr) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
 	}
 	return netip.AddrPort{}
-}
-
-// AddrPort decodes a raw socket address (sockaddr_in or sockaddr_in6, as in
-// Packet.Peer) into an address and port; the zero AddrPort when a holds
-// neither. An IPv6 scope is not decoded.
-func (a Addr) AddrPort() netip.AddrPort {
-	if a.Len < 2 || a.Len > uint32(len(a.Raw)) {
-		return netip.AddrPort{}
-	}
-	port := binary.BigEndian.Uint16(a.Raw[2:4])
-	switch binary.NativeEndian.Uint16(a.Raw[0:2]) {
-	case unix.AF_INET:
-		if a.Len >= unix.SizeofSockaddrInet4 {
-			return netip.AddrPortFrom(netip.AddrFrom4([4]byte(a.Raw[4:8])), port)
-		}
-	case unix.AF_INET6:
-		if a.Len >= unix.SizeofSockaddrInet6 {
-			return netip.AddrPortFrom(netip.AddrFrom16([16]byte(a.Raw[8:24])), port)
-		}
-	}
-	return netip.AddrPort{}
-}
-
-// AddrFrom encodes an address and port as a raw socket address, the form of
-// Packet.Peer: sockaddr_in for IPv4 (IPv4-mapped IPv6 included), sockaddr_in6
-// otherwise.
-func AddrFrom(ap netip.AddrPort) Addr {
-	var a Addr
-	ip := ap.Addr().Unmap()
-	binary.BigEndian.PutUint16(a.Raw[2:4], ap.Port())
-	if ip.Is4() {
-		binary.NativeEndian.PutUint16(a.Raw[0:2], unix.AF_INET)
-		v := ip.As4()
-		copy(a.Raw[4:8], v[:])
-		a.Len = unix.SizeofSockaddrInet4
-		return a
-	}
-	binary.NativeEndian.PutUint16(a.Raw[0:2], unix.AF_INET6)
-	v := ip.As16()
-	copy(a.Raw[8:24], v[:])
-	a.Len = unix.SizeofSockaddrInet6
-	return a
 }

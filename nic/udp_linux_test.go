@@ -23,66 +23,6 @@ func listen(t *testing.T, addr string, batch int) *UDPPort {
 	return p
 }
 
-// serveEcho answers every datagram with its bytes reversed until the port
-// is closed, and reports the loop's end on the returned channel.
-func serveEcho(p *UDPPort) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		pkts := make([]Packet, 16)
-		for {
-			n, err := p.Receive(pkts)
-			if err != nil {
-				done <- err
-				return
-			}
-			for i := range pkts[:n] {
-				b := pkts[i].Buf[:pkts[i].Len]
-				for l, r := 0, len(b)-1; l < r; l, r = l+1, r-1 {
-					b[l], b[r] = b[r], b[l]
-				}
-			}
-			if err := p.Send(pkts[:n]); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	return done
-}
-
-func dial(t *testing.T, to netip.AddrPort) *net.UDPConn {
-	t.Helper()
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(to))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// exchange sends msg and waits up to a second for the reply.
-func exchange(t *testing.T, c *net.UDPConn, msg []byte) []byte {
-	t.Helper()
-	if _, err := c.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	buf := make([]byte, 8192)
-	n, err := c.Read(buf)
-	if err != nil {
-		t.Fatalf("no reply from %s: %v", c.RemoteAddr(), err)
-	}
-	return buf[:n]
-}
-
-func reversed(b []byte) []byte {
-	r := make([]byte, len(b))
-	for i := range b {
-		r[len(b)-1-i] = b[i]
-	}
-	return r
-}
-
 func TestUDPPortEcho(t *testing.T) {
 	cases := []struct{ listen, dial string }{
 		{"127.0.0.1:0", "127.0.0.1"},
@@ -146,19 +86,6 @@ func TestUDPPortPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// receiveSome calls Receive until it returns packets or an error, for at
-// most two seconds.
-func receiveSome(p *UDPPort, pkts []Packet) (int, error) {
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		n, err := p.Receive(pkts)
-		if n > 0 || err != nil {
-			return n, err
-		}
-	}
-	return 0, errors.New("no packet in 2s")
 }
 
 // TestUDPPortBatch queues several datagrams before receiving: one Receive
