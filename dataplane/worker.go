@@ -2,11 +2,7 @@ package dataplane
 
 import (
 	"errors"
-	"fmt"
-	"runtime"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ringdns/ringdns/nic"
 )
@@ -23,7 +19,8 @@ type Worker struct {
 	Port     nic.Port
 	Snapshot *atomic.Pointer[Snapshot] // loaded once per batch
 	Counters *Counters
-	// CPU is the CPU to pin the worker's OS thread to, or -1 for none.
+	// CPU is the CPU to pin the worker's OS thread to (nic.PinThread), or
+	// -1 for none, as on a system that cannot pin (nic.CanPinThreads).
 	CPU int
 	// Batch is the number of packets per Receive; 0 means DefaultBatch.
 	Batch int
@@ -50,7 +47,7 @@ func (w *Worker) Run() error {
 		return errors.New("dataplane: worker needs a Port, a Snapshot pointer and Counters")
 	}
 	if w.CPU >= 0 {
-		restore, err := pinThread(w.CPU)
+		restore, err := nic.PinThread(w.CPU)
 		if err != nil {
 			return err
 		}
@@ -258,30 +255,4 @@ func peerPort(a *nic.Addr) (port uint16, ok bool) {
 		return 0, false
 	}
 	return be16(a.Raw[2:4]), true
-}
-
-// pinThread locks the calling goroutine to its OS thread and binds that
-// thread to cpu. The returned function restores the thread's previous CPU
-// set and unlocks it, so that a thread handed back to the runtime does not
-// stay pinned.
-func pinThread(cpu int) (restore func(), err error) {
-	runtime.LockOSThread()
-	var old, set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("dataplane: reading the worker thread's CPU set: %w", err)
-	}
-	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("dataplane: pinning the worker thread to CPU %d (is it online and allowed?): %w", cpu, err)
-	}
-	return func() {
-		// If the old set cannot be restored the thread must not go back to
-		// the runtime pinned; exiting the goroutine locked would end the
-		// thread, but Run's caller continues on it, so keep it locked.
-		if unix.SchedSetaffinity(0, &old) == nil {
-			runtime.UnlockOSThread()
-		}
-	}, nil
 }

@@ -3,18 +3,15 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/nic"
@@ -340,49 +337,6 @@ func TestWorkerNoSnapshotAndSendErrors(t *testing.T) {
 	}
 }
 
-func TestWorkerPinsThread(t *testing.T) {
-	if runtime.NumCPU() < 2 {
-		t.Skip("pinning is only observable with 2 CPUs or more")
-	}
-	var before unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &before); err != nil {
-		t.Fatal(err)
-	}
-	cpu := -1
-	for i := 0; i < 1024; i++ {
-		if before.IsSet(i) {
-			cpu = i // the last allowed CPU
-		}
-	}
-	errc := make(chan error, 1)
-	go func() {
-		restore, err := pinThread(cpu)
-		if err != nil {
-			errc <- err
-			return
-		}
-		var now unix.CPUSet
-		unix.SchedGetaffinity(0, &now)
-		restore()
-		var after unix.CPUSet
-		unix.SchedGetaffinity(0, &after)
-		switch {
-		case now.Count() != 1 || !now.IsSet(cpu):
-			errc <- fmt.Errorf("pinned set has %d CPUs, want only %d", now.Count(), cpu)
-		case after != before:
-			errc <- errors.New("restore did not bring back the thread's CPU set")
-		default:
-			errc <- nil
-		}
-	}()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pinThread(1 << 20); err == nil {
-		t.Fatal("pinning to a CPU that does not exist succeeded")
-	}
-}
-
 // testQueries builds a batch of queries.
 func testQueries(t testing.TB, n int) [][]byte {
 	qs := make([][]byte, n)
@@ -445,57 +399,85 @@ func TestWorkerLoopAllocs(t *testing.T) {
 	}
 }
 
-// TestWorkerLoopback serves a ListenUDP socket with a Worker and queries it
-// with an ordinary DNS client, over IPv4 and IPv6.
+// loopbackPort is a kernel-socket port as TestWorkerLoopback uses it.
+type loopbackPort interface {
+	nic.Port
+	LocalAddr() netip.AddrPort
+}
+
+// TestWorkerLoopback serves a kernel-socket port with a Worker and queries
+// it with an ordinary DNS client, over IPv4 and IPv6: the port ListenUDP
+// opens on this system (recvmmsg on Linux), and ConnPort, the port of
+// FreeBSD and macOS, so that Linux runs it through the worker too. The
+// worker is pinned where the system can pin.
 func TestWorkerLoopback(t *testing.T) {
 	snap := workerSnapshot(t)
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
-		port, err := nic.ListenUDP(addr, 16)
-		if err != nil {
-			t.Fatal(err)
+	cpu := -1
+	if nic.CanPinThreads {
+		cpu = 0
+	}
+	listens := []struct {
+		name   string
+		listen func(addr string, batch int) (loopbackPort, error)
+	}{
+		{"ListenUDP", func(addr string, batch int) (loopbackPort, error) { return nic.ListenUDP(addr, batch) }},
+		{"ListenUDPConn", func(addr string, batch int) (loopbackPort, error) { return nic.ListenUDPConn(addr, batch) }},
+	}
+	for _, l := range listens {
+		for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+			t.Run(l.name+" "+addr, func(t *testing.T) { workerLoopback(t, snap, l.listen, addr, cpu) })
 		}
-		var c Counters
-		w := &Worker{Port: port, Snapshot: snap, Counters: &c, CPU: 0}
-		stop := startWorker(t, w)
-		cl := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
-		for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSOA} {
-			m := new(dns.Msg)
-			m.SetQuestion("www.wk.test.", qt)
-			if qt == dns.TypeSOA {
-				m.SetQuestion("wk.test.", qt)
-			}
-			r, _, err := cl.Exchange(m, port.LocalAddr().String())
-			if err != nil {
-				t.Fatalf("%s query %d: %v", addr, i, err)
-			}
-			if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != qt {
-				t.Fatalf("%s: reply %v", addr, r)
-			}
-		}
-		// A large reply over UDP is bounded by the client's EDNS size.
+	}
+}
+
+// workerLoopback is one case of TestWorkerLoopback: a port listen opens on
+// addr, served by a worker on cpu.
+func workerLoopback(t *testing.T, snap *atomic.Pointer[Snapshot], listen func(string, int) (loopbackPort, error), addr string, cpu int) {
+	port, err := listen(addr, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Counters
+	w := &Worker{Port: port, Snapshot: snap, Counters: &c, CPU: cpu}
+	stop := startWorker(t, w)
+	cl := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	for i, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSOA} {
 		m := new(dns.Msg)
-		m.SetQuestion("big.wk.test.", dns.TypeTXT)
-		m.SetEdns0(1232, false)
-		cl.UDPSize = 1232
+		m.SetQuestion("www.wk.test.", qt)
+		if qt == dns.TypeSOA {
+			m.SetQuestion("wk.test.", qt)
+		}
 		r, _, err := cl.Exchange(m, port.LocalAddr().String())
 		if err != nil {
-			t.Fatalf("%s: big: %v", addr, err)
+			t.Fatalf("%s query %d: %v", addr, i, err)
 		}
-		if r == nil || !r.Truncated || r.Len() > 1232 {
-			t.Fatalf("%s: big reply %v", addr, r)
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != qt {
+			t.Fatalf("%s: reply %v", addr, r)
 		}
-		stop()
-		if v := c.Values(); v.Replies != 4 || v.SendErrs != 0 {
-			t.Fatalf("%s: counters %+v", addr, v)
-		}
-		// The client used by miekg/dns is not needed any more; make sure the
-		// port's socket is really gone by binding its address exclusively.
-		lc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(port.LocalAddr()))
-		if err != nil {
-			t.Fatalf("%s still bound after Close: %v", port.LocalAddr(), err)
-		}
-		lc.Close()
 	}
+	// A large reply over UDP is bounded by the client's EDNS size.
+	m := new(dns.Msg)
+	m.SetQuestion("big.wk.test.", dns.TypeTXT)
+	m.SetEdns0(1232, false)
+	cl.UDPSize = 1232
+	r, _, err := cl.Exchange(m, port.LocalAddr().String())
+	if err != nil {
+		t.Fatalf("%s: big: %v", addr, err)
+	}
+	if r == nil || !r.Truncated || r.Len() > 1232 {
+		t.Fatalf("%s: big reply %v", addr, r)
+	}
+	stop()
+	if v := c.Values(); v.Replies != 4 || v.SendErrs != 0 {
+		t.Fatalf("%s: counters %+v", addr, v)
+	}
+	// The client used by miekg/dns is not needed any more; make sure the
+	// port's socket is really gone by binding its address exclusively.
+	lc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(port.LocalAddr()))
+	if err != nil {
+		t.Fatalf("%s still bound after Close: %v", port.LocalAddr(), err)
+	}
+	lc.Close()
 }
 
 // BenchmarkWorkerEthernet measures the AF_XDP path's per-packet work on
