@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,39 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrXDPBusy is wrapped by OpenXDP's error when the interface already has an
-// XDP program that is not ours and XDPConfig.Replace is not set.
-var ErrXDPBusy = errors.New("interface already has an XDP program")
-
-// XDPConfig configures OpenXDP.
-type XDPConfig struct {
-	Interface string
-	Queues    []int        // nil = all RX queues of the interface (QueueCount)
-	Port      uint16       // UDP destination port, default 53
-	Addrs     []netip.Addr // server addresses to redirect; empty = any
-	Mode      string       // "auto" (driver, then generic), "driver", "generic"; default "auto"
-	ZeroCopy  string       // "auto", "on", "off"; default "auto"
-	Replace   bool         // replace another XDP program already attached
-	FrameSize int          // UMEM frame size, 4096 (default) or 2048
-	Frames    int          // UMEM frames per socket, default 4096
-	RingSize  int          // entries of each of the four rings, a power of two, default 2048
-	BusyPoll  bool         // spin instead of poll() when the rings are empty
-	// MTU bounds the IP packet of a reply: the DNS payload a port hands
-	// out may grow to MTU minus the IP and UDP headers (and to the end of
-	// its UMEM frame). 0 means the interface's MTU; values above 65535 are
-	// taken as 65535.
-	MTU int
-	// WholeFrames makes the ports hand out whole Ethernet frames, and send
-	// what is written into them as it is, instead of DNS payloads with the
-	// headers taken care of: for a program that reads and writes headers
-	// itself, such as a load generator.
-	WholeFrames bool
-	// MatchSource makes the program redirect UDP from Port and Addrs
-	// instead of to them: the replies a client (a load generator) awaits.
-	// Those are addressed to the client's own ports, which no DNS payload
-	// port would take, so it needs WholeFrames.
-	MatchSource bool
-}
+// HasXDP reports whether this system has AF_XDP: only Linux does.
+const HasXDP = true
 
 // XDP is the AF_XDP data path of one interface: the XDP program, its
 // attachment (a bpf_link, so the kernel detaches it when the process dies,

@@ -83,25 +83,6 @@ type XDPPort struct {
 	closeErr  error
 }
 
-// XDPStats are the statistics of one AF_XDP socket: the kernel's
-// XDP_STATISTICS and the port's own counters.
-type XDPStats struct {
-	// From the kernel (XDP_STATISTICS).
-	RxDropped            uint64 // dropped for reasons other than invalid descriptors
-	RxInvalidDescs       uint64
-	TxInvalidDescs       uint64
-	RxRingFull           uint64 // dropped because the RX ring was full
-	RxFillRingEmptyDescs uint64 // times the kernel found the fill ring empty
-	TxRingEmptyDescs     uint64
-	// From the port.
-	RxPackets  uint64 // frames handed to the worker
-	RxNotQuery uint64 // frames dropped by Receive as not a query to serve (see ParseFrame)
-	TxPackets  uint64 // replies put on the TX ring
-	TxRingFull uint64 // replies dropped because the TX ring was full
-	TxBadLen   uint64 // replies dropped because Len exceeded the frame
-	KickErrors uint64 // TX wakeups that failed with an unexpected error
-}
-
 // xskOpts are the per-socket settings taken from XDPConfig.
 type xskOpts struct {
 	frameSize, frames, ringSize int
