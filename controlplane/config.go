@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"golang.org/x/sys/unix"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/nic"
 )
 
 // Config is the whole daemon configuration: the [server] table, the [[zone]]
@@ -43,7 +43,8 @@ type ServerConfig struct {
 	Listen []string `toml:"listen"`
 	// CPUs is a CPU list such as "0-1,3": one socket worker per CPU and
 	// listen address, pinned to it. Empty means every CPU the process may
-	// run on.
+	// run on; on macOS, which cannot pin threads, it must be empty, and
+	// each listen address has one unpinned worker (see socketWorkerCPUs).
 	CPUs string `toml:"cpus"`
 	// UDPSize is the EDNS payload size advertised and the largest UDP reply.
 	UDPSize int `toml:"udp-size"`
@@ -98,6 +99,18 @@ type XDPConfig struct {
 	// BusyPoll makes the AF_XDP workers spin instead of sleeping in poll()
 	// when their rings are empty: lower latency for a whole CPU each.
 	BusyPoll bool `toml:"busy-poll"`
+}
+
+// system is what the operating system offers the daemon (see package nic):
+// thread pinning, the spreading of an address's datagrams over its
+// sockets, AF_XDP. Normalize and NewServer read it here so that the tests
+// can check on Linux the rules that apply on FreeBSD and macOS.
+var system = systemTraits{runtime.GOOS, nic.CanPinThreads, nic.UDPSpreads, nic.HasXDP}
+
+// systemTraits describes an operating system as system does.
+type systemTraits struct {
+	name                            string
+	pinsThreads, spreadsUDP, hasXDP bool
 }
 
 // Duration is a time.Duration written in TOML as a string such as "10s".
@@ -207,6 +220,11 @@ func (c *Config) Normalize() error {
 	}
 	if _, err := ParseCPUList(s.CPUs); err != nil {
 		errs = append(errs, fmt.Errorf("server.cpus: %v", err))
+	} else if s.CPUs != "" && !system.pinsThreads {
+		// A list asks for pinned workers, which this system cannot give:
+		// refused rather than ignored, so that a configuration written for
+		// Linux or FreeBSD does not seem to be honoured.
+		errs = append(errs, fmt.Errorf("server.cpus %q: %s cannot pin threads to CPUs; leave it empty to serve each listen address from one unpinned worker", s.CPUs, system.name))
 	}
 	if s.UDPSize == 0 {
 		s.UDPSize = DefaultUDPSize
@@ -278,6 +296,9 @@ func (c *Config) Normalize() error {
 	if x := c.XDP; x != nil {
 		if x.Interface == "" {
 			errs = append(errs, fmt.Errorf("xdp.interface missing"))
+		}
+		if !system.hasXDP {
+			errs = append(errs, fmt.Errorf("xdp: %w, and this is %s: remove the [xdp] table and -xdp to serve UDP from kernel sockets", nic.ErrXDPNeedsLinux, system.name))
 		}
 		switch x.Mode {
 		case "":
@@ -365,16 +386,9 @@ func ParseCPUList(s string) ([]int, error) {
 }
 
 // AllowedCPUs returns the CPUs in the process's affinity mask, or 0 to
-// GOMAXPROCS-1 when the mask cannot be read.
+// GOMAXPROCS-1 when the mask cannot be read (on macOS, which has none).
 func AllowedCPUs() []int {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() > 0 {
-		var cpus []int
-		for i := 0; i < len(set)*64; i++ {
-			if set.IsSet(i) {
-				cpus = append(cpus, i)
-			}
-		}
+	if cpus, err := nic.AllowedCPUs(); err == nil && len(cpus) > 0 {
 		return cpus
 	}
 	cpus := make([]int, runtime.GOMAXPROCS(0))

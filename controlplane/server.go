@@ -73,7 +73,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	if len(cfg.Zones) == 0 {
 		return nil, fmt.Errorf("no zones configured: add a [[zone]] entry or -zone ORIGIN=FILE")
 	}
-	cpus, err := ParseCPUList(cfg.Server.CPUs)
+	cpus, err := socketWorkerCPUs(cfg.Server.CPUs, log)
 	if err != nil {
 		return nil, fmt.Errorf("cpus: %w", err)
 	}
@@ -130,6 +130,22 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// socketWorkerCPUs returns the CPU of each socket worker of a listen
+// address: one per CPU of list, or of every CPU the process may run on
+// when list is empty. Where threads cannot be pinned or the kernel would
+// not spread an address's datagrams over several sockets (macOS, see
+// nic.CanPinThreads and nic.UDPSpreads), it returns one unpinned worker
+// (-1) and says so in the log, once; where threads cannot be pinned,
+// Normalize has refused a list.
+func socketWorkerCPUs(list string, log *slog.Logger) ([]int, error) {
+	if !system.pinsThreads || !system.spreadsUDP {
+		log.Info("one unpinned socket worker per listen address", "os", system.name,
+			"pins_threads", system.pinsThreads, "spreads_udp_over_sockets", system.spreadsUDP)
+		return []int{-1}, nil
+	}
+	return ParseCPUList(list)
 }
 
 // portZeroAttempts bounds the search for a port free for both UDP and TCP
