@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command nullresponder is the floor of the benchmarks: it serves AF_XDP
 // rings with the project's own nic package and turns every DNS query around
 // as REFUSED, with no zone lookup at all. Its rate is what bare packet I/O

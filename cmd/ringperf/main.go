@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command ringperf is a DNS load generator over AF_XDP, built on the same
 // nic package as ringdns's data plane. It reads queries in dnsperf's format,
 // builds each query's frame once, and sends copies from one AF_XDP socket

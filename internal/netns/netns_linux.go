@@ -195,16 +195,6 @@ func (p *Pair) Counters() string {
 	return b.String()
 }
 
-// Run runs a command to completion and returns its combined output. Its
-// error names the command line and carries the output.
-func Run(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
-}
-
 // Exec returns argv wrapped to run in namespace ns. ip netns exec switches
 // namespace and then execs argv, so the process started from it is argv's
 // own and signals sent to its PID reach it directly.
