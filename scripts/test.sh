@@ -42,6 +42,14 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# ringdns serves over kernel sockets on FreeBSD and macOS too: every package
+# must build there (go build), and its tests must compile and vet (go vet
+# type-checks the test files as well). It takes seconds; the tests
+# themselves run on Linux only.
+for goos in freebsd darwin; do
+	GOOS=$goos go build ./...
+	GOOS=$goos go vet ./...
+done
 # The benchmark harness's smoke test loads both CPUs with ringperf and
 # dnsperf for a minute and a half; it runs on its own afterwards so that its
 # load cannot make the timing-bound tests (the conformance exchange, the
