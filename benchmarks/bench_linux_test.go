@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ringdns/ringdns/internal/netns"
 	"github.com/ringdns/ringdns/internal/netns/netnstest"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // TestQuickMatrix runs the harness in quick mode: every server on the small
@@ -256,20 +256,12 @@ func TestRefusal(t *testing.T) {
 	}
 }
 
-// requireTools skips t when a tool is missing, or fails it under CI=true,
-// where scripts/test.sh has installed them.
+// requireTools stops t as testenv.RequireTool does when one of the tools
+// the harness runs is missing: CI must exercise the harness whole.
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err := exec.LookPath("/usr/sbin/" + tool); err == nil {
-				continue
-			}
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed, and CI=true: the benchmark harness must be exercised in CI", tool)
-			}
-			t.Skipf("%s is not installed (scripts/test.sh installs it)", tool)
-		}
+		testenv.RequireTool(t, tool, "scripts/test.sh installs it")
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 var (
@@ -117,29 +119,16 @@ func suites() []suite {
 // where a skip would hide a lost check.
 func signTools(t *testing.T) SignTools {
 	tools, err := FindSignTools()
-	if err == nil {
-		return tools
+	if err != nil {
+		testenv.Require(t, fmt.Errorf("the signed suites compare ringdns with Knot DNS on zones signed with ldns: %w", err))
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%v, and CI=true: the signed conformance suites must run in CI", err)
-	}
-	t.Skipf("%v; install it to compare ringdns with Knot DNS on signed zones", err)
 	return tools
 }
 
 // knotd finds the knotd binary. Without it the comparison cannot run: the
 // test skips locally and fails in CI, where a skip would hide a lost check.
 func knotd(t *testing.T) string {
-	for _, p := range []string{"knotd", "/usr/sbin/knotd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("knotd is not installed (Debian package knot) and CI=true: the conformance test must run in CI")
-	}
-	t.Skip("knotd is not installed (Debian package knot); install it to compare ringdns with Knot DNS")
-	return ""
+	return testenv.RequireTool(t, "knotd", "Debian package knot; the conformance test compares ringdns with it")
 }
 
 // ringdnsBinary returns the ringdns binary to test, building ../cmd/ringdns

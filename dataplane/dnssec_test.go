@@ -13,20 +13,16 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ringdns/ringdns/internal/testenv"
 	"github.com/ringdns/ringdns/zone"
 )
 
-// needTools skips the test when a program it needs is missing, except under
-// CI=true, where the test must run and so fails.
+// needTools stops tb as testenv.RequireTool does when one of the signing
+// and validating programs it needs is missing.
 func needTools(tb testing.TB, progs ...string) {
 	tb.Helper()
 	for _, p := range progs {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				tb.Fatalf("%s not found, and CI=true: scripts/test.sh installs it", p)
-			}
-			tb.Skipf("%s not found (Debian packages ldnsutils, bind9-dnsutils): skipping", p)
-		}
+		testenv.RequireTool(tb, p, "Debian packages ldnsutils for ldns-keygen and ldns-signzone, bind9-dnsutils for delv; scripts/test.sh installs them")
 	}
 }
 

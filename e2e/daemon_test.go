@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 var (
@@ -67,19 +68,11 @@ func childEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// requireTool returns the path of an external tool, or skips the test when
-// it is missing; under CI=true a missing tool fails the test instead, since
-// the test script installs it.
+// requireTool returns the path of an external tool of knot-dnsutils (kdig),
+// or stops t as testenv.RequireTool does.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found and CI=true: the test script should have installed it", name)
-		}
-		t.Skipf("%s not installed (apt-get install knot-dnsutils); scripts/test installs it", name)
-	}
-	return p
+	return testenv.RequireTool(t, name, "Debian package knot-dnsutils; scripts/test.sh installs it")
 }
 
 // syncBuffer collects a subprocess's output for the test log.

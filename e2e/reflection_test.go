@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // TestReflectionPortDropped sends a query and a garbage datagram (which
@@ -36,10 +37,7 @@ func TestReflectionPortDropped(t *testing.T) {
 		c, err := net.ListenUDP(netOf(false, v6), net.UDPAddrFromAddrPort(local))
 		switch {
 		case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("binding %s needs root or CAP_NET_BIND_SERVICE, and CI=true forbids skipping: %v", local, err)
-			}
-			t.Skipf("skipping: binding %s needs root or CAP_NET_BIND_SERVICE: %v", local, err)
+			testenv.Require(t, fmt.Errorf("this test binds %s, which needs root or CAP_NET_BIND_SERVICE: %w", local, err))
 		case errors.Is(err, syscall.EADDRINUSE):
 			// An echo service of the host's own holds the port; the test
 			// cannot borrow it.

@@ -2,25 +2,15 @@ package nic
 
 import (
 	"net/netip"
-	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
-// requirePrivileges skips a test that needs root (BPF, AF_XDP, namespaces)
-// when it is not available, except in CI, where a skipped privileged test
-// would hide a regression: there it fails.
-func requirePrivileges(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW) and CI=true forbids skipping it")
-	}
-	t.Skip("skipping: needs root (CAP_BPF, CAP_NET_ADMIN, CAP_NET_RAW)")
-}
+// bpfRoot is what the XDP program's tests need root for.
+const bpfRoot = "for CAP_BPF and CAP_NET_ADMIN (to load the XDP program and its maps) and CAP_NET_RAW (for the AF_XDP socket in its XSKMAP)"
 
 // TestXDPFilterProgram runs the XDP program on every frame of frameCases,
 // the table TestParseFrame runs ParseFrame on. Beside each case's own
@@ -28,7 +18,7 @@ func requirePrivileges(t testing.TB) {
 // address listed, every query ParseFrame answers is one the program
 // redirects, so that none goes to the kernel's sockets instead of the rings.
 func TestXDPFilterProgram(t *testing.T) {
-	requirePrivileges(t)
+	testenv.RequireRoot(t, bpfRoot)
 	verdicts := map[xdpVerdict]uint32{toKernel: xdpPass, toSocket: xdpRedirect}
 	// bpf_redirect_map answers XDP_REDIRECT only when the queue's slot of the
 	// XSKMAP holds a socket, so slot 0 (the queue Program.Test runs on) gets
@@ -69,7 +59,7 @@ func TestXDPFilterProgram(t *testing.T) {
 // TestXDPFilterEmptySlotPasses checks that a frame for the DNS port arriving
 // on a queue without a socket goes to the kernel rather than being dropped.
 func TestXDPFilterEmptySlotPasses(t *testing.T) {
-	requirePrivileges(t)
+	testenv.RequireRoot(t, bpfRoot)
 	f, err := newXDPFilter(53, nil, 2, false)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // nobody is the uid the tests give files to.
@@ -60,12 +61,7 @@ func serveStatus(t *testing.T, path string) {
 // a listener posing as ringdns. A socket named with -s is the operator's
 // choice and is not checked.
 func TestRingctlChecksDefaultSocket(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (to chown files to another user), and CI=true forbids skipping it")
-		}
-		t.Skip("skipping: this test needs root, to chown files to another user")
-	}
+	testenv.RequireRoot(t, "to chown files to another user")
 	xdg := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", xdg)
 	path := control.DefaultPath()

@@ -6,24 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // nobody is the uid the squatting tests give files to.
 const nobody = 65534
 
-// requireRoot skips a test that must give files to another user, saying
-// why, or fails it under CI=true, where the tests run as root and a skip
-// would hide a lost check.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (to chown files to another user), and CI=true forbids skipping it")
-	}
-	t.Skip("skipping: this test needs root, to chown files to another user")
-}
+// chownRoot is what the squatting tests need root for.
+const chownRoot = "to chown files to another user"
 
 // TestDefaultPathPerEnvironment checks the default socket path for each
 // environment: $XDG_RUNTIME_DIR when it is an absolute path (the XDG Base
@@ -53,7 +44,7 @@ func TestDefaultPathPerEnvironment(t *testing.T) {
 // put its default socket there rather than serve where a squatter can
 // replace the socket.
 func TestPrepareSocketPathRefusesSquattedDirectory(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, chownRoot)
 	for _, tc := range []struct {
 		name  string
 		setup func(t *testing.T, dir string)
@@ -140,7 +131,7 @@ func TestDefaultDir(t *testing.T) {
 // when it is the user's own with that mode, refused with the reason when
 // another user may have made it first or may write to it.
 func TestSocketDirCreated(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, chownRoot)
 	me := os.Geteuid()
 	for _, tc := range []struct {
 		name  string

@@ -1,26 +1,24 @@
 // Package netnstest adapts package netns to tests: it skips a test that
-// cannot build a namespace pair (saying why) or fails it under CI=true, and
-// ties the pair's deletion to the test's cleanup. Package netns itself does
-// not import testing, since the benchmark harness, a program, uses it too.
+// cannot build a namespace pair (saying why) or fails it under CI=true, as
+// package testenv does for every such test, and ties the pair's deletion to
+// the test's cleanup. Package netns itself does not import testing, since
+// the benchmark harness, a program, uses it too.
 package netnstest
 
 import (
-	"os"
+	"fmt"
 	"testing"
 
 	"github.com/ringdns/ringdns/internal/netns"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
-// Require skips tb when this process cannot build a netns.Pair (not root,
-// or no iproute2), saying why. Under CI=true, where the tests run as root
-// and a skip would hide a lost check, it fails tb instead.
+// Require stops tb as testenv.Require does when this process cannot build
+// a netns.Pair (not root, or no iproute2), saying why.
 func Require(tb testing.TB) {
 	tb.Helper()
 	if err := netns.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("this test %v, and CI=true forbids skipping it", err)
-		}
-		tb.Skipf("skipping: this test %v", err)
+		testenv.Require(tb, fmt.Errorf("this test %w", err))
 	}
 }
 
