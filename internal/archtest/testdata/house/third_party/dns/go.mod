@@ -1,0 +1,3 @@
+module github.com/miekg/dns
+
+go 1.26
