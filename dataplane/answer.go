@@ -41,19 +41,6 @@ type reply struct {
 	bad        bool // the reply could not be built (SERVFAIL)
 	do         bool
 
-	// dn is a DNAME synthesis found at the first step, which has no
-	// buffer for the synthesized name: chase performs it in its own frame.
-	dn dnamePending
-
-	// follows counts the CNAME and DNAME records followed so far.
-	follows int
-	// dnames are the DNAME records written, with where their targets
-	// are in the message: a DNAME met again in a chain is not written
-	// twice, its synthesis points to the first copy.
-	dnNode  [maxChain]uint32
-	dnTgtAt [maxChain]uint16
-	ndnames int
-
 	// proofs are the proof blocks (NSEC or NSEC3 with RRSIGs) of the
 	// authority section, in order: proofs[:nproved] are written, the rest
 	// wait for the end of the answer section (dnssec.go).
@@ -83,15 +70,16 @@ func (r *reply) repatch(w int, old, v uint16) {
 	r.acc[w&1] += uint64(^old) + uint64(v)
 }
 
-// dnamePending is what a synthesis from a DNAME needs; it holds no
-// pointers so the reply stays on the stack.
-type dnamePending struct {
-	active bool
-	node   uint32
-	tgtOff uint32 // offset of the DNAME target in the zone's names arena
-	tgtAt  int    // where the target was written in the message
-	prefix int    // bytes of the query name below the DNAME owner
-	ttl    uint32
+// dropRecords takes back every record of a reply that could not be built
+// whole: one that did not fit is cut to its question with TC set, one that
+// could not be built at all (SERVFAIL) keeps no data and no AA. qend is
+// where the question ends.
+func (r *reply) dropRecords(qend int) {
+	r.n = qend
+	r.acc = [2]uint64{}
+	r.an, r.ns, r.ar = 0, 0, 0
+	r.aa = r.aa && !r.bad
+	r.tc = r.full && !r.bad
 }
 
 // Answer writes the reply to the DNS query q into dst and returns its length,
@@ -111,112 +99,46 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 // rather than by reading the reply again: the AF_XDP port finishes the
 // reply's UDP checksum from it (nic.Packet.Sum). The other ports and TCP
 // have no use for it and skip its final assembly; the sum returned is then
-// 0.
+// 0. The accept rules (accept.go) decide which queries are looked up.
 func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
-	if len(q) < hdrLen {
-		res.Drop = DropShort
-		return 0, 0, res
-	}
-	if q[2]&0x80 != 0 {
-		res.Drop = DropResponse
+	if res.Drop = acceptMessage(q); res.Drop != DropNone {
 		return 0, 0, res
 	}
 	if len(dst) < hdrLen {
 		res.Drop = DropNoSpace
 		return 0, 0, res
 	}
+	op := opcode(q)
 	var qy query
-	opcode := (q[2] >> 3) & 0xF
-	qd, an, ns, ar := be16(q[4:]), be16(q[6:]), be16(q[8:]), be16(q[10:])
-	if qd == 1 {
-		if l := parseQName(q, &qy.name); l > 0 && hdrLen+l+4 <= len(q) {
-			qy.qsize = l + 4
-			qy.qtype = be16(q[hdrLen+l:])
-			qy.qclass = be16(q[hdrLen+l+2:])
-		}
+	if !parseQuery(q, &qy) {
+		// When the question and the OPT can be read, the error reply
+		// carries them like any other (RFC 6891 section 7: OPT in every
+		// reply to a query with OPT).
+		return s.headerOnly(dst, q, &qy, op, &res, withSum)
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
-	// A query that does not parse is FORMERR, and an unknown opcode NOTIMP
-	// whatever follows the header; when the question and the OPT can be
-	// read, the reply carries them like any other (RFC 6891 section 7: OPT
-	// in every reply to a query with OPT).
-	badRcode, badKind := uint16(rcodeFormErr), KindFormErr
-	if opcode != 0 {
-		badRcode, badKind = rcodeNotImp, KindNotImp
-	}
-	if qd != 1 || qy.qsize == 0 {
-		qy.qsize = 0
-		// Without a question the other sections may still be sound: the
-		// FORMERR then carries our OPT when the query had one.
-		if qd == 0 && !parseRecords(q, hdrLen, int(an), int(ns), int(ar), &qy) {
-			qy.edns = false
-		}
-		return s.headerOnly(dst, q, &qy, badRcode, badKind, &res, withSum)
-	}
-	if !parseRecords(q, hdrLen+qy.qsize, int(an), int(ns), int(ar), &qy) {
-		// An OPT in a message that does not parse is not trusted.
-		qy.edns = false
-		return s.headerOnly(dst, q, &qy, badRcode, badKind, &res, withSum)
-	}
 	res.EDNS, res.DO = qy.edns, qy.do
-
-	limit := 512
-	switch {
-	case tcp:
-		limit = 65535
-	case qy.edns:
-		limit = min(max(int(qy.udp), 512), s.cfg.UDPSize)
-	}
-	limit = min(limit, len(dst))
-	optLen := 0
-	if qy.edns {
-		optLen = 11
-		if qy.nsid && len(s.cfg.NSID) > 0 {
-			optLen += 4 + len(s.cfg.NSID)
-		}
-	}
+	limit, optLen := s.limits(&qy, tcp, len(dst))
 	if hdrLen+qy.qsize+optLen > limit {
 		res.Drop = DropNoSpace
 		return 0, 0, res
 	}
 	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
 	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
-
-	switch {
-	case opcode != 0:
-		r.rcode, res.Kind = rcodeNotImp, KindNotImp
-	case qy.edns && qy.vers != 0:
-		r.rcode, res.Kind = rcodeBadVers, KindBadVers
-	case qy.qclass == classCH:
-		s.chaos(&qy, &r, &res)
-	case qy.qclass != classIN && qy.qclass != classANY:
-		// QCLASS * matches every class (RFC 1035 section 3.2.5), and IN is
-		// the only class the zones hold: it is answered as IN.
-		r.rcode, res.Kind = rcodeRefused, KindRefused
-	case qy.qtype == typeAXFR && !tcp:
-		// A zone transfer needs TCP; over UDP it is not implemented, as
-		// Knot DNS answers it.
-		r.rcode, res.Kind = rcodeNotImp, KindNotImp
-	case qy.qtype == typeAXFR || qy.qtype == typeIXFR:
-		// Zone transfers are not served to anyone: NOTAUTH, the rcode
-		// Knot DNS gives a transfer its ACL denies.
-		r.rcode, res.Kind = rcodeNotAuth, KindRefused
-	case qy.qtype == 0:
-		// Type 0 is reserved (RFC 6895 section 3.1) and names no data.
-		r.rcode, res.Kind = rcodeNotImp, KindNotImp
-	default:
+	switch rcode, kind := acceptQuery(&qy, op, tcp); kind {
+	case KindAnswer:
 		s.resolve(&qy, &r, &res)
+	case KindChaos:
+		s.chaos(&qy, &r, &res)
+	default:
+		r.rcode, res.Kind = rcode, kind
 	}
 	if r.bad {
 		r.rcode, res.Kind = rcodeServFail, KindServFail
 	}
 	if r.full || r.bad {
-		r.n = hdrLen + qy.qsize
-		r.acc = [2]uint64{}
-		r.an, r.ns, r.ar = 0, 0, 0
-		r.aa = r.aa && !r.bad
-		r.tc = r.full && !r.bad
+		r.dropRecords(hdrLen + qy.qsize)
 	}
 	n := r.n
 	if qy.edns {
@@ -260,9 +182,32 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 	return n, onessum.Reduce(sum), res
 }
 
-// headerOnly answers with the header and, when it was parsed, the question;
-// see answer for withSum.
-func (s *Snapshot) headerOnly(dst, q []byte, qy *query, rcode uint16, kind Kind, res *Result, withSum bool) (int, uint32, Result) {
+// limits returns the most the reply to qy may hold, n at most (the size of
+// its buffer), and the room kept in it for our OPT record: over TCP 65535
+// bytes, over UDP the client's EDNS size bounded by Config.UDPSize (and at
+// least 512), or 512 without EDNS.
+func (s *Snapshot) limits(qy *query, tcp bool, n int) (limit, optLen int) {
+	limit = 512
+	switch {
+	case tcp:
+		limit = 65535
+	case qy.edns:
+		limit = min(max(int(qy.udp), 512), s.cfg.UDPSize)
+	}
+	if qy.edns {
+		optLen = 11
+		if qy.nsid && len(s.cfg.NSID) > 0 {
+			optLen += 4 + len(s.cfg.NSID)
+		}
+	}
+	return min(limit, n), optLen
+}
+
+// headerOnly answers a query that does not parse, whose header holds
+// opcode op, with the rcode malformedRcode gives: the header and, when they
+// were parsed, the question and an OPT record; see answer for withSum.
+func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, withSum bool) (int, uint32, Result) {
+	rcode, kind := malformedRcode(op)
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
 	n := hdrLen
 	qd := uint16(0)
@@ -337,60 +282,108 @@ func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool) int 
 func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
 	nm := &qy.name
 	nm.hashAll()
-	set := s.zones
-	zi := -1
-	if set != nil {
-		for k := nm.labels; k >= 0; k-- {
-			if !set.HasDepth(nm.labels - k) {
-				continue
-			}
-			// DS at a zone's apex belongs to its parent (RFC 4035 section
-			// 3.1.4.1): answer it from the parent when we serve that too.
-			if k == 0 && qy.qtype == typeDS && zi >= 0 && nm.labels > 0 {
-				break
-			}
-			if i := set.Find(nm.suffix(k), nm.hs[k]); i >= 0 {
-				zi = i
-			}
-		}
-	}
+	zi := s.zoneFor(nm, qy.qtype)
 	if zi < 0 {
 		r.rcode, res.Kind = rcodeRefused, KindRefused
 		return
 	}
 	res.Zone = int32(zi)
-	z := set.Zone(zi)
+	l := lookup{z: s.zones.Zone(zi), qt: qy.qtype, r: r, res: res}
+	// The query name sits uncompressed after the header.
 	var ctx msgName
 	ctx.labels = nm.labels
 	for i := 0; i < nm.labels; i++ {
 		ctx.pos[i] = uint16(hdrLen + int(nm.off[i]))
 	}
-	follow, tgt, at, node := s.step(z, qy, r, res, nm, &ctx, nil)
-	if follow {
-		s.chase(z, qy, r, res, tgt, at, node, nm, &ctx)
+	if follow, tgt, at, node := l.step(nm, &ctx, nil); follow {
+		l.chase(tgt, at, node, nm, &ctx)
 	}
-	r.flushProofs(z)
+	r.flushProofs(l.z)
+}
+
+// zoneFor returns the index in s's zone set of the zone that answers the
+// name nm for type qt: the one whose apex is the longest suffix of nm.
+// It returns -1 when there is none.
+func (s *Snapshot) zoneFor(nm *name, qt uint16) int {
+	set := s.zones
+	zi := -1
+	if set == nil {
+		return zi
+	}
+	for k := nm.labels; k >= 0; k-- {
+		if !set.HasDepth(nm.labels - k) {
+			continue
+		}
+		// DS at a zone's apex belongs to its parent (RFC 4035 section
+		// 3.1.4.1): answer it from the parent when we serve that too.
+		if k == 0 && qt == typeDS && zi >= 0 && nm.labels > 0 {
+			break
+		}
+		if i := set.Find(nm.suffix(k), nm.hs[k]); i >= 0 {
+			zi = i
+		}
+	}
+	return zi
+}
+
+// lookup is the answer to one query from one zone while it is written:
+// what each of its steps reads (the zone, the type asked for) and writes
+// (the reply, the result), and how far the chain of CNAME and DNAME
+// records has gone. resolve keeps it on its stack and the steps are its
+// methods; the name a step answers changes along the chain and is passed
+// to it.
+type lookup struct {
+	z   *zone.Zone
+	qt  uint16
+	r   *reply
+	res *Result
+
+	// follows counts the CNAME and DNAME records followed so far.
+	follows int
+	// dnames are the DNAME records written, with where their targets
+	// are in the message: a DNAME met again in a chain is not written
+	// twice, its synthesis points to the first copy.
+	dnNode  [maxChain]uint32
+	dnTgtAt [maxChain]uint16
+	ndnames int
+	// pending is a DNAME synthesis found at the first step, which has no
+	// buffer for the synthesized name: chase performs it in its own frame.
+	pending synthesis
+}
+
+// synthesis is a CNAME to synthesize from a DNAME (RFC 6672 section 2.2):
+// the labels of the query name below the DNAME's owner followed by its
+// target.
+type synthesis struct {
+	node   uint32 // the DNAME's node
+	tgtOff uint32 // offset of the DNAME target in the zone's names arena
+	tgtLen int
+	tgtAt  int // where the target was written in the message
+	keep   int // labels of the query name below the DNAME owner
+	prefix int // their bytes
+	ttl    uint32
 }
 
 // chase follows a CNAME (or a name synthesized from a DNAME) inside the
 // zone, step by step, stopping at names outside the zone, at loops and
-// after maxChain steps.
-func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []byte, at int, node uint32, nm0 *name, ctx0 *msgName) {
+// after maxChain steps. The first step returned what to follow: the target
+// tgt, written at at in the message, which node led to; tgt is nil when it
+// left a DNAME synthesis pending, which needs the query name nm0 and its
+// place in the message, ctx0.
+func (l *lookup) chase(tgt []byte, at int, node uint32, nm0 *name, ctx0 *msgName) {
 	var cur struct {
 		nm   name
 		ctx  msgName
 		syn  [255]byte
 		seen [maxChain + 1]uint32
 	}
-	if r.dn.active {
-		d := r.dn
-		r.dn.active = false
+	if tgt == nil {
 		var follow bool
-		follow, tgt, at, node = s.synthesize(z, r, qy.qtype, nm0, ctx0, d.node, wireName(z.Names()[d.tgtOff:]), d.tgtAt, d.prefix, d.ttl, cur.syn[:])
-		if !follow {
+		if follow, tgt, at, node = l.synthesize(&l.pending, nm0, ctx0, cur.syn[:]); !follow {
 			return
 		}
 	}
+	z := l.z
 	cur.seen[0] = node
 	nseen := 1
 	apex := z.Apex()
@@ -405,10 +398,10 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 				return
 			}
 		}
-		if !loadName(&cur.nm, tgt) || !r.locate(at, &cur.ctx) || cur.ctx.labels != cur.nm.labels {
+		if !loadName(&cur.nm, tgt) || !l.r.locate(at, &cur.ctx) || cur.ctx.labels != cur.nm.labels {
 			return
 		}
-		follow, next, nat, nnode := s.step(z, qy, r, res, &cur.nm, &cur.ctx, cur.syn[:])
+		follow, next, nat, nnode := l.step(&cur.nm, &cur.ctx, cur.syn[:])
 		if !follow {
 			return
 		}
@@ -425,16 +418,6 @@ func (s *Snapshot) chase(z *zone.Zone, qy *query, r *reply, res *Result, tgt []b
 		nseen++
 		tgt, at = next, nat
 	}
-}
-
-// wireName returns the wire-format name at the start of b (which holds a
-// well-formed name: it comes from the zone's own arena).
-func wireName(b []byte) []byte {
-	i := 0
-	for b[i] != 0 {
-		i += int(b[i]) + 1
-	}
-	return b[:i+1]
 }
 
 // inZone reports whether the lowercase wire name n is at or below apex.
@@ -511,15 +494,22 @@ func (r *reply) locate(p int, ctx *msgName) bool {
 	return false
 }
 
-// step answers the name nm (at ctx in the message) from zone z. It returns
-// follow=true with the next name, its position in the message and the node
-// that led there when a CNAME or DNAME must be followed.
-func (s *Snapshot) step(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, syn []byte) (follow bool, tgt []byte, at int, node uint32) {
+// step answers the name nm (at ctx in the message). When a CNAME or DNAME
+// must be followed it returns follow=true with the next name, its position
+// in the message and the node that led there; the name is nil when the
+// synthesis from a DNAME is left pending (see lookup.pending). syn is the
+// buffer for a synthesized name, nil at the first step. The steps it takes
+// return the same. They return four results rather than one struct: a
+// struct result was copied through the stack, and the copy's wide load
+// over the narrower stores just made could not be forwarded from them,
+// which cost about 15 ns per answer.
+func (l *lookup) step(nm *name, ctx *msgName, syn []byte) (follow bool, tgt []byte, at int, node uint32) {
+	z := l.z
 	nodes := z.Nodes()
 	al := z.ApexLabels()
 	node = z.ApexNode()
 	if nodes[node].Flags&zone.FlagDNAME != 0 && nm.labels > al {
-		return s.dname(z, qy, r, res, nm, ctx, node, syn)
+		return l.dname(nm, ctx, node, syn)
 	}
 	k := nm.labels - al - 1
 	for ; k >= 0; k-- {
@@ -529,63 +519,55 @@ func (s *Snapshot) step(z *zone.Zone, qy *query, r *reply, res *Result, nm *name
 		}
 		node = n
 		f := nodes[n].Flags
-		if f&zone.FlagDelegation != 0 && (k > 0 || qy.qtype != typeDS) {
-			s.referral(z, r, res, ctx, n, nm, k)
+		if f&zone.FlagDelegation != 0 && (k > 0 || l.qt != typeDS) {
+			l.referral(nm, ctx, n, k)
 			return false, nil, 0, 0
 		}
 		if f&zone.FlagDNAME != 0 && k > 0 {
-			return s.dname(z, qy, r, res, nm, ctx, n, syn)
+			return l.dname(nm, ctx, n, syn)
 		}
 	}
 	if k < 0 {
-		return s.exact(z, qy, r, res, ctx, node, false, nm)
+		return l.exact(nm, ctx, node, false)
 	}
-	// node is the closest encloser; the name below it does not exist.
-	if nodes[node].Flags&zone.FlagWildcard != 0 {
-		if w := z.FindChild(starLabel[:], node, nm.hs[k+1]); w != zone.None {
-			if r.proving(z) {
-				r.wildCE = node
-				r.denyCloser(z, nm, k, node, w, qy.qtype == typeNSEC)
-			}
-			return s.exact(z, qy, r, res, ctx, w, true, nm)
-		}
-	}
-	r.aa = true
-	r.rcode, res.Kind = rcodeNXDomain, KindNXDomain
-	r.negative(z, ctx)
-	if r.proving(z) {
-		r.denyName(z, nm, k, node)
-	}
-	return false, nil, 0, 0
+	return l.missing(nm, ctx, node, k)
 }
 
 var starLabel = [2]byte{1, '*'}
 
-// exact answers from node, which matches the name (or, with wild set, is
-// the wildcard that does).
-func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *msgName, node uint32, wild bool, nm *name) (bool, []byte, int, uint32) {
+// missing answers the name nm, whose label k starts a name that does not
+// exist below node ce, the closest encloser: from the wildcard at ce, else
+// with NXDOMAIN.
+func (l *lookup) missing(nm *name, ctx *msgName, ce uint32, k int) (bool, []byte, int, uint32) {
+	z, r := l.z, l.r
+	if z.Nodes()[ce].Flags&zone.FlagWildcard != 0 {
+		if w := z.FindChild(starLabel[:], ce, nm.hs[k+1]); w != zone.None {
+			if r.proving(z) {
+				r.wildCE = ce
+				r.denyCloser(z, nm, k, ce, w, l.qt == typeNSEC)
+			}
+			return l.exact(nm, ctx, w, true)
+		}
+	}
+	r.aa = true
+	r.rcode, l.res.Kind = rcodeNXDomain, KindNXDomain
+	r.negative(z, ctx)
+	if r.proving(z) {
+		r.denyName(z, nm, k, ce)
+	}
+	return false, nil, 0, 0
+}
+
+// exact answers from node, which matches the name nm (or, with wild set,
+// is the wildcard that does).
+func (l *lookup) exact(nm *name, ctx *msgName, node uint32, wild bool) (bool, []byte, int, uint32) {
+	z, r, res := l.z, l.r, l.res
 	nd := &z.Nodes()[node]
 	sets := z.Sets()
-	qt := qy.qtype
+	qt := l.qt
 	r.aa = true
 	if nd.Flags&zone.FlagCNAME != 0 && qt != typeCNAME && qt != typeANY && qt != typeRRSIG && qt != typeNSEC {
-		if r.follows >= maxChain {
-			res.Kind = KindAnswer
-			return false, nil, 0, 0
-		}
-		r.follows++
-		si := z.SetOf(nd, typeCNAME)
-		rs := &sets[si]
-		at := r.n
-		// Kind is set before writing: an RRset that does not fit still gets
-		// a (truncated) reply, which must not be counted as a drop.
-		res.Kind = KindAnswer
-		if !r.rrset(z, rs, ctx, wild, &r.an) {
-			return false, nil, 0, 0
-		}
-		// The owner of the CNAME record is one compression pointer, so its
-		// target starts 12 bytes into the block.
-		return true, wireName(z.Names()[rs.Target:]), at + 12, node
+		return l.cname(ctx, node, wild)
 	}
 	si := zone.None
 	switch qt {
@@ -629,12 +611,36 @@ func (s *Snapshot) exact(z *zone.Zone, qy *query, r *reply, res *Result, ctx *ms
 	return false, nil, 0, 0
 }
 
-// referral writes the delegation at node: NS (and with DO, DS and its
-// RRSIGs) in the authority section, glue as additional records.
-func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, node uint32, nm *name, k int) {
+// cname writes the CNAME at node, which matches the name at ctx (or, with
+// wild set, is the wildcard that does), and returns its target to follow.
+func (l *lookup) cname(ctx *msgName, node uint32, wild bool) (bool, []byte, int, uint32) {
+	z, r := l.z, l.r
+	if l.follows >= maxChain {
+		l.res.Kind = KindAnswer
+		return false, nil, 0, 0
+	}
+	l.follows++
+	rs := &z.Sets()[z.SetOf(&z.Nodes()[node], typeCNAME)]
+	at := r.n
+	// Kind is set before writing: an RRset that does not fit still gets
+	// a (truncated) reply, which must not be counted as a drop.
+	l.res.Kind = KindAnswer
+	if !r.rrset(z, rs, ctx, wild, &r.an) {
+		return false, nil, 0, 0
+	}
+	// The owner of the CNAME record is one compression pointer, so its
+	// target starts 12 bytes into the block.
+	return true, wireName(z.Names()[rs.Target:]), at + 12, node
+}
+
+// referral writes the delegation at node, nm's suffix at label k: NS (and
+// with DO, DS and its RRSIGs) in the authority section, glue as additional
+// records.
+func (l *lookup) referral(nm *name, ctx *msgName, node uint32, k int) {
+	z, r := l.z, l.r
 	nd := &z.Nodes()[node]
 	sets := z.Sets()
-	res.Kind = KindReferral
+	l.res.Kind = KindReferral
 	nsi := z.SetOf(nd, typeNS)
 	ns := &sets[nsi]
 	at := r.n
@@ -660,22 +666,23 @@ func (s *Snapshot) referral(z *zone.Zone, r *reply, res *Result, ctx *msgName, n
 
 // dname writes the DNAME at node and the CNAME synthesized from it (RFC
 // 6672), and returns the synthesized target to follow.
-func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *name, ctx *msgName, node uint32, syn []byte) (bool, []byte, int, uint32) {
+func (l *lookup) dname(nm *name, ctx *msgName, node uint32, syn []byte) (bool, []byte, int, uint32) {
+	z, r := l.z, l.r
 	nd := &z.Nodes()[node]
 	rs := &z.Sets()[z.SetOf(nd, typeDNAME)]
 	r.aa = true
-	res.Kind = KindAnswer
-	if r.follows >= maxChain {
+	l.res.Kind = KindAnswer
+	if l.follows >= maxChain {
 		return false, nil, 0, 0
 	}
-	r.follows++
+	l.follows++
 	// The target written in the DNAME record (uncompressed) starts 12 bytes
 	// into its block; the synthesized CNAME points to it after copying the
 	// labels of the query name that lie below the DNAME owner.
 	tgtAt := -1
-	for i, n := range r.dnNode[:r.ndnames] {
+	for i, n := range l.dnNode[:l.ndnames] {
 		if n == node {
-			tgtAt = int(r.dnTgtAt[i])
+			tgtAt = int(l.dnTgtAt[i])
 		}
 	}
 	if tgtAt < 0 {
@@ -684,35 +691,42 @@ func (s *Snapshot) dname(z *zone.Zone, qy *query, r *reply, res *Result, nm *nam
 			return false, nil, 0, 0
 		}
 		tgtAt = at + 12
-		r.dnNode[r.ndnames], r.dnTgtAt[r.ndnames] = node, uint16(tgtAt)
-		r.ndnames++
+		l.dnNode[l.ndnames], l.dnTgtAt[l.ndnames] = node, uint16(tgtAt)
+		l.ndnames++
 	}
-	tgt := wireName(z.Names()[rs.Target:])
-	tlen := len(tgt)
 	keep := nm.labels - int(nd.Labels)
-	prefix := int(nm.off[keep])
-	if prefix+tlen > 255 {
+	d := synthesis{
+		node:   node,
+		tgtOff: rs.Target,
+		tgtLen: len(wireName(z.Names()[rs.Target:])),
+		tgtAt:  tgtAt,
+		keep:   keep,
+		prefix: int(nm.off[keep]),
+		ttl:    rs.TTL,
+	}
+	if d.prefix+d.tgtLen > 255 {
 		r.rcode = rcodeYXDomain
 		return false, nil, 0, 0
 	}
 	if syn == nil {
 		// The first step has no buffer for the synthesized name: chase
 		// synthesizes in its own frame.
-		r.dn = dnamePending{active: true, node: node, tgtOff: rs.Target, tgtAt: tgtAt, prefix: prefix, ttl: rs.TTL}
+		l.pending = d
 		return true, nil, 0, node
 	}
-	return s.synthesize(z, r, qy.qtype, nm, ctx, node, tgt[:tlen], tgtAt, prefix, rs.TTL, syn)
+	return l.synthesize(&d, nm, ctx, syn)
 }
 
-// synthesize writes the CNAME record synthesized from a DNAME and returns
-// its target (lowercase, in syn) to follow, unless qt is CNAME: the
-// synthesized CNAME is then the answer to the question and the reply ends
-// with it (RFC 1034 section 4.3.2 step 3a, RFC 6672 section 3.2), as Knot
-// DNS and NSD answer, rather than with its target's data or denial.
-func (s *Snapshot) synthesize(z *zone.Zone, r *reply, qt uint16, nm *name, ctx *msgName, node uint32, tgt []byte, tgtAt, prefix int, ttl uint32, syn []byte) (bool, []byte, int, uint32) {
-	keep := nm.labels - int(z.Nodes()[node].Labels)
-	rdlen := prefix + 2
-	if r.n+12+rdlen > len(r.buf) || tgtAt > 0x3FFF {
+// synthesize writes the CNAME record synthesized from a DNAME for the name
+// nm (at ctx in the message) and returns its target (lowercase, in syn) to
+// follow, unless the query is for CNAME: the synthesized CNAME is then the
+// answer to the question and the reply ends with it (RFC 1034 section
+// 4.3.2 step 3a, RFC 6672 section 3.2), as Knot DNS and NSD answer, rather
+// than with its target's data or denial.
+func (l *lookup) synthesize(d *synthesis, nm *name, ctx *msgName, syn []byte) (bool, []byte, int, uint32) {
+	r := l.r
+	rdlen := d.prefix + 2
+	if r.n+12+rdlen > len(r.buf) || d.tgtAt > 0x3FFF {
 		r.full = true
 		return false, nil, 0, 0
 	}
@@ -721,25 +735,25 @@ func (s *Snapshot) synthesize(z *zone.Zone, r *reply, qt uint16, nm *name, ctx *
 	put16(b[p:], 0xC000|ctx.pos[0])
 	put16(b[p+2:], typeCNAME)
 	put16(b[p+4:], classIN)
-	b[p+6], b[p+7], b[p+8], b[p+9] = byte(ttl>>24), byte(ttl>>16), byte(ttl>>8), byte(ttl)
+	put32(b[p+6:], d.ttl)
 	put16(b[p+10:], uint16(rdlen))
 	w := p + 12
-	for i := 0; i < keep; i++ {
+	for i := 0; i < d.keep; i++ {
 		lp := int(ctx.pos[i])
-		l := int(b[lp])
-		copy(b[w:w+l+1], b[lp:lp+l+1])
-		w += l + 1
+		size := int(b[lp]) + 1
+		copy(b[w:w+size], b[lp:lp+size])
+		w += size
 	}
-	put16(b[w:], 0xC000|uint16(tgtAt))
+	put16(b[w:], 0xC000|uint16(d.tgtAt))
 	r.addBytes(p, w+2)
 	r.n = w + 2
 	r.an++
-	if qt == typeCNAME {
+	if l.qt == typeCNAME {
 		return false, nil, 0, 0
 	}
-	n := copy(syn, nm.b[:prefix])
-	n += copy(syn[n:], tgt)
-	return true, syn[:n], p + 12, node
+	n := copy(syn, nm.b[:d.prefix])
+	n += copy(syn[n:], l.z.Names()[d.tgtOff:d.tgtOff+uint32(d.tgtLen)])
+	return true, syn[:n], p + 12, d.node
 }
 
 // negative writes the SOA (and with DO its RRSIGs) in the authority section.

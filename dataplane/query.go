@@ -34,13 +34,12 @@ type query struct {
 	qtype  uint16
 	qclass uint16
 
-	name   name // the query name, lowercase, with label offsets and suffix hashes
-	edns   bool
-	do     bool
-	nsid   bool
-	udp    uint16 // the client's EDNS UDP payload size
-	vers   uint8
-	formal bool // the header was sound enough for a FORMERR
+	name name // the query name, lowercase, with label offsets and suffix hashes
+	edns bool
+	do   bool
+	nsid bool
+	udp  uint16 // the client's EDNS UDP payload size
+	vers uint8
 }
 
 // name is a lowercase wire-format name with what lookups need: the offset
@@ -80,11 +79,37 @@ func lower8(x uint64) uint64 {
 	return x | (ge&^gt&^x&top)>>2
 }
 
-func be16(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
-
-func put16(p []byte, v uint16) {
-	p[0] = byte(v >> 8)
-	p[1] = byte(v)
+// parseQuery reads the question and the other sections of the query q
+// (whose header is there: see acceptMessage) into qy and reports whether
+// the query is sound: one question (QDCOUNT 1: RFC 9619 allows a QUERY no
+// more, and without one there is nothing to look up) whose name, type and
+// class are there, and records after it that parse (see parseRecords).
+// When it is not, qy keeps what the error reply can carry: the question
+// when it parsed (qsize above 0), and the OPT record of a query without a
+// question whose other sections parsed. An OPT in a message that does not
+// parse is not trusted.
+func parseQuery(q []byte, qy *query) bool {
+	qd, an, ns, ar := be16(q[4:]), int(be16(q[6:])), int(be16(q[8:])), int(be16(q[10:]))
+	if qd == 1 {
+		if l := parseQName(q, &qy.name); l > 0 && hdrLen+l+4 <= len(q) {
+			qy.qsize = l + 4
+			qy.qtype = be16(q[hdrLen+l:])
+			qy.qclass = be16(q[hdrLen+l+2:])
+		}
+	}
+	if qy.qsize == 0 {
+		// Without a question the other sections may still be sound: the
+		// error reply then carries our OPT when the query had one.
+		if qd == 0 && !parseRecords(q, hdrLen, an, ns, ar, qy) {
+			qy.edns = false
+		}
+		return false
+	}
+	if !parseRecords(q, hdrLen+qy.qsize, an, ns, ar, qy) {
+		qy.edns = false
+		return false
+	}
+	return true
 }
 
 // parseQName reads the uncompressed query name at q[12:] into nm, lowered.
@@ -133,29 +158,6 @@ func parseQName(q []byte, nm *name) int {
 	}
 	nm.n = n
 	return p + 1 - hdrLen
-}
-
-// skipName returns the offset just after a possibly compressed name at p,
-// or -1 when it runs past the message or is malformed.
-func skipName(m []byte, p int) int {
-	for {
-		if p >= len(m) {
-			return -1
-		}
-		l := int(m[p])
-		switch {
-		case l == 0:
-			return p + 1
-		case l&0xC0 == 0xC0:
-			if p+2 > len(m) {
-				return -1
-			}
-			return p + 2
-		case l > 63:
-			return -1
-		}
-		p += l + 1
-	}
 }
 
 // parseRecords walks the answer, authority and additional sections of a
