@@ -10,10 +10,13 @@ package dataplane
 //
 //  1. acceptMessage, from the header alone: a message too short for a
 //     header, or a response, gets no reply at all.
-//  2. parseQuery: a message with other than one question, or whose
-//     question or records do not parse, gets the rcode of malformedRcode
-//     (FORMERR, or NOTIMP for an opcode other than QUERY) with the header
-//     and what of the question and OPT record could be read.
+//  2. In answer, with parseQName and parseRecords: a message with other
+//     than one question (QDCOUNT 1: RFC 9619 allows a QUERY no more, and
+//     without one there is nothing to look up), or whose question or
+//     records do not parse, gets the rcode of malformedRcode (FORMERR, or
+//     NOTIMP for an opcode other than QUERY) with the header and what of
+//     the question and OPT record could be read. Only an OPT record is
+//     read among the records, and it must be in the additional section.
 //  3. acceptQuery, for a sound query: an opcode other than QUERY, an EDNS
 //     version other than 0, a class not served and a type that is not
 //     answered from zone data each get their error rcode; a CHAOS query is

@@ -79,39 +79,6 @@ func lower8(x uint64) uint64 {
 	return x | (ge&^gt&^x&top)>>2
 }
 
-// parseQuery reads the question and the other sections of the query q
-// (whose header is there: see acceptMessage) into qy and reports whether
-// the query is sound: one question (QDCOUNT 1: RFC 9619 allows a QUERY no
-// more, and without one there is nothing to look up) whose name, type and
-// class are there, and records after it that parse (see parseRecords).
-// When it is not, qy keeps what the error reply can carry: the question
-// when it parsed (qsize above 0), and the OPT record of a query without a
-// question whose other sections parsed. An OPT in a message that does not
-// parse is not trusted.
-func parseQuery(q []byte, qy *query) bool {
-	qd, an, ns, ar := be16(q[4:]), int(be16(q[6:])), int(be16(q[8:])), int(be16(q[10:]))
-	if qd == 1 {
-		if l := parseQName(q, &qy.name); l > 0 && hdrLen+l+4 <= len(q) {
-			qy.qsize = l + 4
-			qy.qtype = be16(q[hdrLen+l:])
-			qy.qclass = be16(q[hdrLen+l+2:])
-		}
-	}
-	if qy.qsize == 0 {
-		// Without a question the other sections may still be sound: the
-		// error reply then carries our OPT when the query had one.
-		if qd == 0 && !parseRecords(q, hdrLen, an, ns, ar, qy) {
-			qy.edns = false
-		}
-		return false
-	}
-	if !parseRecords(q, hdrLen+qy.qsize, an, ns, ar, qy) {
-		qy.edns = false
-		return false
-	}
-	return true
-}
-
 // parseQName reads the uncompressed query name at q[12:] into nm, lowered.
 // It returns the name's length in q, or 0 when the name is malformed
 // (compressed, a label over 63 bytes, over 255 bytes, or cut short).
