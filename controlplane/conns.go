@@ -115,6 +115,12 @@ type connEntry struct {
 	prefix  netip.Prefix // the block around addr
 	idle    bool         // on the idle lists
 	evicted bool         // closed to make room; no longer in the set
+	// quiet is when the connection last had nothing in hand: when it was
+	// admitted, or when its last reply was queued. The idle lists are in
+	// its order, which is not the order in which the connections' goroutines
+	// get round to marking them idle: a client may have its reply, and open
+	// another connection, before the goroutine that sent the reply runs on.
+	quiet time.Time
 	// links are the entry's places in the idle lists: the set's, its
 	// prefix's and its address's.
 	links [3]connLink
@@ -130,18 +136,32 @@ const (
 type connLink struct{ prev, next *connEntry }
 
 // connList is a list of idle entries threaded through one of their links,
-// oldest first. Moving a connection between idle and busy allocates
+// quiet longest first. Moving a connection between idle and busy allocates
 // nothing.
 type connList struct{ oldest, newest *connEntry }
 
+// push inserts e in the order of quiet. It walks back from the newest
+// entry, which is nearly always where e goes: only the entries that went
+// quiet while e's goroutine was on its way here are passed over.
 func (l *connList) push(e *connEntry, k int) {
-	e.links[k] = connLink{prev: l.newest}
-	if l.newest != nil {
-		l.newest.links[k].next = e
+	prev := l.newest
+	for prev != nil && prev.quiet.After(e.quiet) {
+		prev = prev.links[k].prev
+	}
+	var next *connEntry
+	if prev != nil {
+		next = prev.links[k].next
+		prev.links[k].next = e
 	} else {
+		next = l.oldest
 		l.oldest = e
 	}
-	l.newest = e
+	if next != nil {
+		next.links[k].prev = e
+	} else {
+		l.newest = e
+	}
+	e.links[k] = connLink{prev: prev, next: next}
 }
 
 func (l *connList) remove(e *connEntry, k int) {
@@ -292,6 +312,7 @@ func (s *connSet) admit(c net.Conn, lim connLimits) (e *connEntry, a admission, 
 	}
 	// A new connection has nothing in hand: it is idle until its first
 	// byte arrives.
+	e.quiet = time.Now()
 	s.markIdle(e, true)
 	s.wg.Add(1)
 	return e, a, victim
@@ -353,14 +374,18 @@ func (s *connSet) markIdle(e *connEntry, idle bool) {
 	}
 }
 
-// setIdle records whether e's connection is idle. It returns false when
-// the connection was evicted: its goroutine must end without touching it
-// further.
-func (s *connSet) setIdle(e *connEntry, idle bool) bool {
+// setIdle records whether e's connection is idle, and when idle, since
+// when it has had nothing in hand (see connEntry.quiet). It returns false
+// when the connection was evicted: its goroutine must end without touching
+// it further.
+func (s *connSet) setIdle(e *connEntry, idle bool, quiet time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e.evicted {
 		return false
+	}
+	if idle && !e.idle {
+		e.quiet = quiet
 	}
 	s.markIdle(e, idle)
 	return true
@@ -373,6 +398,9 @@ func (s *connSet) setConnIdle(c net.Conn, idle bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.conns[c]; e != nil {
+		if idle && !e.idle {
+			e.quiet = time.Now()
+		}
 		s.markIdle(e, idle)
 	}
 }

@@ -120,13 +120,16 @@ func (s *ControlServer) serveConn(e *connEntry) {
 	r := bufio.NewReaderSize(c, 4096)
 	enc := json.NewEncoder(c)
 	idle := controlFirstRequestTimeout
+	// quiet is when the last reply went out (see connEntry.quiet), taken
+	// before the write since the client may act on the reply at once.
+	quiet := time.Now()
 	for {
 		if r.Buffered() == 0 {
-			if !s.conns.setIdle(e, true) || !s.readDeadline(c, idle) {
+			if !s.conns.setIdle(e, true, quiet) || !s.readDeadline(c, idle) {
 				return
 			}
 			_, err := r.Peek(1)
-			if !s.conns.setIdle(e, false) || err != nil {
+			if !s.conns.setIdle(e, false, time.Time{}) || err != nil {
 				return
 			}
 		}
@@ -146,7 +149,8 @@ func (s *ControlServer) serveConn(e *connEntry) {
 			continue
 		}
 		reply := s.handle(line)
-		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+		quiet = time.Now()
+		c.SetWriteDeadline(quiet.Add(controlWriteTimeout))
 		if err := enc.Encode(reply); err != nil {
 			return
 		}

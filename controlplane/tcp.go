@@ -133,16 +133,21 @@ func (s *TCPServer) serveConn(e *connEntry) {
 	w := bufio.NewWriterSize(c, 4096)
 	defer s.flush(c, w)
 	buf := make([]byte, 2+65535)
+	// quiet is when the last reply was queued (see connEntry.quiet): the
+	// connection has had nothing in hand since, though the goroutine marks
+	// it idle only after the flush, by which time the client may have the
+	// reply and have opened another connection.
+	quiet := time.Now()
 	for {
 		if r.Buffered() == 0 {
 			// Nothing in hand once the replies are out: the connection is
 			// idle, and may be closed to make room for another, until the
 			// first byte of the next query arrives.
-			if !s.flush(c, w) || !s.conns.setIdle(e, true) || !s.readDeadline(c, s.lim.Idle) {
+			if !s.flush(c, w) || !s.conns.setIdle(e, true, quiet) || !s.readDeadline(c, s.lim.Idle) {
 				return
 			}
 			_, err := r.Peek(1)
-			if !s.conns.setIdle(e, false) {
+			if !s.conns.setIdle(e, false, time.Time{}) {
 				return // evicted
 			}
 			if err != nil {
@@ -184,7 +189,8 @@ func (s *TCPServer) serveConn(e *connEntry) {
 			return
 		}
 		binary.BigEndian.PutUint16(buf[:2], uint16(m))
-		c.SetWriteDeadline(time.Now().Add(s.lim.Idle))
+		quiet = time.Now()
+		c.SetWriteDeadline(quiet.Add(s.lim.Idle))
 		if _, err := w.Write(buf[:2+m]); err != nil {
 			return
 		}
