@@ -281,7 +281,7 @@ const freeAfterBuild = 32 << 20
 func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	st, data, err := c.stampFile(e.file)
 	if err != nil {
-		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error()}
+		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error(), Err: err}
 	}
 	// The content hash decides, not the modification time: a rewrite within
 	// the file system's timestamp granularity can keep size and mtime, a
