@@ -89,14 +89,10 @@ var _ Port = (*UDPPort)(nil)
 // its own socket to the same address and the kernel spreads clients over
 // them.
 func ListenUDP(addr string, batch int) (*UDPPort, error) {
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := listenAddr(addr, batch)
 	if err != nil {
-		return nil, fmt.Errorf("nic: listen address %q: want a literal IP and port such as 0.0.0.0:53 or [::]:53: %w", addr, err)
+		return nil, err
 	}
-	if batch <= 0 || batch > 1024 {
-		return nil, fmt.Errorf("nic: UDP batch %d: want 1 to 1024 packets", batch)
-	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	sa, err := sockaddrOf(ap)
 	if err != nil {
 		return nil, err

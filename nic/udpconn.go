@@ -70,14 +70,10 @@ var _ Port = (*ConnPort)(nil)
 // port as for ListenUDP. IPv6 sockets are IPv6 only. batch is checked as
 // ListenUDP checks it, though the port hands out one datagram at a time.
 func ListenUDPConn(addr string, batch int) (*ConnPort, error) {
-	ap, err := netip.ParseAddrPort(addr)
+	ap, err := listenAddr(addr, batch)
 	if err != nil {
-		return nil, fmt.Errorf("nic: listen address %q: want a literal IP and port such as 0.0.0.0:53 or [::]:53: %w", addr, err)
+		return nil, err
 	}
-	if batch <= 0 || batch > 1024 {
-		return nil, fmt.Errorf("nic: UDP batch %d: want 1 to 1024 packets", batch)
-	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	network := "udp4"
 	if ap.Addr().Is6() {
 		network = "udp6" // the standard library sets IPV6_V6ONLY for it

@@ -274,91 +274,128 @@ func TestConnPortIdleAndClose(t *testing.T) {
 	}
 }
 
-// TestConnPortCloseRace closes ports while their owners receive and send
+// udpListener is what the tests below need of a kernel-socket port.
+type udpListener interface {
+	Port
+	LocalAddr() netip.AddrPort
+	SendErrors() uint64
+	Close() error
+}
+
+// kernelPorts are the two kernel-socket ports: ListenUDP's (recvmmsg on
+// Linux; the ConnPort elsewhere) and the ConnPort, which Linux builds and
+// tests too although it serves there only in tests. The tests that hold
+// both to one contract run over each.
+var kernelPorts = []struct {
+	name   string
+	listen func(addr string, batch int) (udpListener, error)
+}{
+	{"ListenUDP", func(addr string, batch int) (udpListener, error) { return ListenUDP(addr, batch) }},
+	{"ListenUDPConn", func(addr string, batch int) (udpListener, error) { return ListenUDPConn(addr, batch) }},
+}
+
+// TestPortCloseRace closes ports while their owners receive and send
 // under load from a client; run it with -race.
-func TestConnPortCloseRace(t *testing.T) {
-	for i := 0; i < 10; i++ {
-		p, err := ListenUDPConn("127.0.0.1:0", 8)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := serveEcho(p)
-		cl := dial(t, p.LocalAddr())
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// At most 2000 datagrams, and never past stop.
-			for j := 0; j < 2000; j++ {
-				select {
-				case <-stop:
-					return
-				default:
+func TestPortCloseRace(t *testing.T) {
+	for _, kind := range kernelPorts {
+		t.Run(kind.name, func(t *testing.T) {
+			for i := 0; i < 10; i++ {
+				p, err := kind.listen("127.0.0.1:0", 8)
+				if err != nil {
+					t.Fatal(err)
 				}
-				cl.Write([]byte("q"))
+				done := serveEcho(p)
+				cl := dial(t, p.LocalAddr())
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// At most 2000 datagrams, and never past stop.
+					for j := 0; j < 2000; j++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						cl.Write([]byte("q"))
+					}
+				}()
+				time.Sleep(time.Duration(i) * time.Millisecond)
+				var cw sync.WaitGroup
+				for k := 0; k < 3; k++ {
+					cw.Add(1)
+					go func() { defer cw.Done(); p.Close() }()
+				}
+				cw.Wait()
+				select {
+				case err := <-done:
+					if !errors.Is(err, ErrClosed) {
+						t.Fatalf("serving ended with %v", err)
+					}
+				case <-time.After(time.Second):
+					t.Fatal("serving did not end after Close")
+				}
+				close(stop)
+				wg.Wait()
 			}
-		}()
-		time.Sleep(time.Duration(i) * time.Millisecond)
-		var cw sync.WaitGroup
-		for k := 0; k < 3; k++ {
-			cw.Add(1)
-			go func() { defer cw.Done(); p.Close() }()
-		}
-		cw.Wait()
-		select {
-		case err := <-done:
-			if !errors.Is(err, ErrClosed) {
-				t.Fatalf("serving ended with %v", err)
-			}
-		case <-time.After(time.Second):
-			t.Fatal("serving did not end after Close")
-		}
-		close(stop)
-		wg.Wait()
+		})
 	}
 }
 
-// TestConnPortReusePort binds two ports to one address: both bind, every
+// TestPortReusePort binds two ports to one address: both bind, every
 // query is answered, and where the system spreads an address's datagrams
 // over its sockets (UDPSpreads) both ports serve some.
-func TestConnPortReusePort(t *testing.T) {
-	a := listenConn(t, "127.0.0.1:0")
-	b := listenConn(t, a.LocalAddr().String())
-	if a.LocalAddr() != b.LocalAddr() {
-		t.Fatalf("bound to %s and %s", a.LocalAddr(), b.LocalAddr())
-	}
-	var mu sync.Mutex
-	served := map[*ConnPort]int{}
-	for _, p := range []*ConnPort{a, b} {
-		go func() {
-			pkts := make([]Packet, 8)
-			for {
-				n, err := p.Receive(pkts)
+func TestPortReusePort(t *testing.T) {
+	for _, kind := range kernelPorts {
+		t.Run(kind.name, func(t *testing.T) {
+			listen := func(addr string) udpListener {
+				p, err := kind.listen(addr, 8)
 				if err != nil {
-					return
+					t.Fatal(err)
 				}
-				mu.Lock()
-				served[p] += n
-				mu.Unlock()
-				if p.Send(pkts[:n]) != nil {
-					return
+				t.Cleanup(func() { p.Close() })
+				return p
+			}
+			a := listen("127.0.0.1:0")
+			b := listen(a.LocalAddr().String())
+			if a.LocalAddr() != b.LocalAddr() {
+				t.Fatalf("bound to %s and %s", a.LocalAddr(), b.LocalAddr())
+			}
+			var mu sync.Mutex
+			served := map[udpListener]int{}
+			for _, p := range []udpListener{a, b} {
+				go func() {
+					pkts := make([]Packet, 8)
+					for {
+						n, err := p.Receive(pkts)
+						if err != nil {
+							return
+						}
+						mu.Lock()
+						served[p] += n
+						mu.Unlock()
+						if p.Send(pkts[:n]) != nil {
+							return
+						}
+					}
+				}()
+			}
+			// The kernel picks a socket by a hash of the client's address
+			// and port; 32 clients all landing on one of two sockets has
+			// probability 2^-31 where it spreads them.
+			for i := 0; i < 32; i++ {
+				cl := dial(t, a.LocalAddr())
+				if got := exchange(t, cl, []byte{byte(i)}); !bytes.Equal(got, []byte{byte(i)}) {
+					t.Fatalf("reply % x", got)
 				}
 			}
-		}()
-	}
-	// The kernel picks a socket by a hash of the client's address and port;
-	// 32 clients all landing on one of two sockets has probability 2^-31.
-	for i := 0; i < 32; i++ {
-		cl := dial(t, a.LocalAddr())
-		if got := exchange(t, cl, []byte{byte(i)}); !bytes.Equal(got, []byte{byte(i)}) {
-			t.Fatalf("reply % x", got)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if served[a]+served[b] != 32 || UDPSpreads && (served[a] == 0 || served[b] == 0) {
-		t.Fatalf("served %d and %d of 32 queries (the system spreads them: %v)", served[a], served[b], UDPSpreads)
+			mu.Lock()
+			defer mu.Unlock()
+			if served[a]+served[b] != 32 || UDPSpreads && (served[a] == 0 || served[b] == 0) {
+				t.Fatalf("served %d and %d of 32 queries (the system spreads them: %v)", served[a], served[b], UDPSpreads)
+			}
+		})
 	}
 }
 
@@ -421,48 +458,55 @@ func TestListenUDPConnErrors(t *testing.T) {
 	}
 }
 
-// TestConnPortAllocs pins Receive and Send to zero allocations per packet,
-// on a specific address and on the wildcard, where each reply carries a
-// control message with its source address.
-func TestConnPortAllocs(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:0", "[::]:0"} {
-		p := listenConn(t, addr)
-		local := p.LocalAddr()
-		if local.Addr().IsUnspecified() {
-			local = netip.AddrPortFrom(netip.IPv6Loopback(), local.Port())
-		}
-		cl := dial(t, local)
-		cl.SetReadDeadline(time.Now().Add(10 * time.Second)) // a lost reply fails the run, not the test binary's timeout
-		msg := []byte("allocation-free")
-		reply := make([]byte, 64)
-		pkts := make([]Packet, 16)
-		allocs := testing.AllocsPerRun(200, func() {
-			for i := 0; i < 4; i++ {
-				if _, err := cl.Write(msg); err != nil {
-					panic(err)
-				}
+// TestPortAllocs pins both kernel-socket ports' Receive and Send to zero
+// allocations per packet, on a specific address and on the wildcard, where
+// each reply carries a control message with its source address. The client,
+// a connected socket of the standard library, allocates nothing either.
+func TestPortAllocs(t *testing.T) {
+	for _, kind := range kernelPorts {
+		for _, addr := range []string{"127.0.0.1:0", "[::]:0"} {
+			p, err := kind.listen(addr, 16)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for got := 0; got < 4; {
-				n, err := p.Receive(pkts)
-				if err != nil {
-					panic(err)
-				}
-				got += n
-				if err := p.Send(pkts[:n]); err != nil {
-					panic(err)
-				}
+			t.Cleanup(func() { p.Close() })
+			local := p.LocalAddr()
+			if local.Addr().IsUnspecified() {
+				local = netip.AddrPortFrom(netip.IPv6Loopback(), local.Port())
 			}
-			for i := 0; i < 4; i++ {
-				if _, err := cl.Read(reply); err != nil {
-					panic(err)
+			cl := dial(t, local)
+			cl.SetReadDeadline(time.Now().Add(10 * time.Second)) // a lost reply fails the run, not the test binary's timeout
+			msg := []byte("allocation-free")
+			reply := make([]byte, 64)
+			pkts := make([]Packet, 16)
+			allocs := testing.AllocsPerRun(200, func() {
+				for i := 0; i < 4; i++ {
+					if _, err := cl.Write(msg); err != nil {
+						panic(err)
+					}
 				}
+				for got := 0; got < 4; {
+					n, err := p.Receive(pkts)
+					if err != nil {
+						panic(err)
+					}
+					got += n
+					if err := p.Send(pkts[:n]); err != nil {
+						panic(err)
+					}
+				}
+				for i := 0; i < 4; i++ {
+					if _, err := cl.Read(reply); err != nil {
+						panic(err)
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s on %s: %v allocations per 4 packets, want 0", kind.name, addr, allocs)
 			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %v allocations per 4 packets, want 0", addr, allocs)
-		}
-		if p.SendErrors() != 0 {
-			t.Errorf("%s: SendErrors = %d", addr, p.SendErrors())
+			if p.SendErrors() != 0 {
+				t.Errorf("%s on %s: SendErrors = %d", kind.name, addr, p.SendErrors())
+			}
 		}
 	}
 }
