@@ -312,8 +312,7 @@ func (s *connSet) admit(c net.Conn, lim connLimits) (e *connEntry, a admission, 
 	}
 	// A new connection has nothing in hand: it is idle until its first
 	// byte arrives.
-	e.quiet = time.Now()
-	s.markIdle(e, true)
+	s.markIdle(e, true, time.Now())
 	s.wg.Add(1)
 	return e, a, victim
 }
@@ -329,7 +328,7 @@ func (s *connSet) evict(v *connEntry) {
 // remove takes e out of the set, its lists and its sources' counts. The
 // caller holds the lock.
 func (s *connSet) remove(e *connEntry) {
-	s.markIdle(e, false)
+	s.markIdle(e, false, time.Time{})
 	delete(s.conns, e.conn)
 	if !e.addr.IsValid() {
 		return
@@ -346,13 +345,16 @@ func (s *connSet) remove(e *connEntry) {
 	}
 }
 
-// markIdle puts e on the idle lists or takes it off them. The caller
-// holds the lock.
-func (s *connSet) markIdle(e *connEntry, idle bool) {
+// markIdle puts e on the idle lists, in the place its quiet time gives
+// it, or takes it off them. The caller holds the lock.
+func (s *connSet) markIdle(e *connEntry, idle bool, quiet time.Time) {
 	if e.idle == idle {
 		return
 	}
 	e.idle = idle
+	if idle {
+		e.quiet = quiet
+	}
 	lists := [3]*connList{linkAll: &s.idle}
 	if e.addr.IsValid() {
 		if p := s.prefixes[e.prefix]; p != nil {
@@ -384,10 +386,7 @@ func (s *connSet) setIdle(e *connEntry, idle bool, quiet time.Time) bool {
 	if e.evicted {
 		return false
 	}
-	if idle && !e.idle {
-		e.quiet = quiet
-	}
-	s.markIdle(e, idle)
+	s.markIdle(e, idle, quiet)
 	return true
 }
 
@@ -398,10 +397,7 @@ func (s *connSet) setConnIdle(c net.Conn, idle bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.conns[c]; e != nil {
-		if idle && !e.idle {
-			e.quiet = time.Now()
-		}
-		s.markIdle(e, idle)
+		s.markIdle(e, idle, time.Now())
 	}
 }
 
