@@ -538,20 +538,9 @@ func checkHot(goTool, dir string, h HotPath) ([]Violation, []string, error) {
 	if len(h.Roots) == 0 {
 		return nil, nil, nil
 	}
-	var rootPkgs []string
-	for _, r := range h.Roots {
-		// "(*a/b.T).M" or "a/b.F": the package path ends at the last dot
-		// after the last slash.
-		name := strings.TrimPrefix(r, "(*")
-		name = strings.TrimPrefix(name, "(")
-		slash := strings.LastIndex(name, "/")
-		dot := strings.Index(name[slash+1:], ".")
-		if slash < 0 || dot < 0 {
-			return nil, nil, fmt.Errorf("hot path root %q is not a full function name", r)
-		}
-		if pkg := name[:slash+1+dot]; !slices.Contains(rootPkgs, pkg) {
-			rootPkgs = append(rootPkgs, pkg)
-		}
+	rootPkgs, err := rootPackages(h.Roots)
+	if err != nil {
+		return nil, nil, err
 	}
 	prog, err := load(goTool, dir, rootPkgs)
 	if err != nil {
@@ -561,96 +550,156 @@ func checkHot(goTool, dir string, h HotPath) ([]Violation, []string, error) {
 	if p := prog.listed[rootPkgs[0]]; p != nil && p.Module != nil {
 		mod = p.Module.Path
 	}
-	byName := map[string]*types.Func{}
-	for fn := range prog.decls {
-		byName[fn.FullName()] = fn
-	}
-	var vs []Violation
-	parent := map[*types.Func]*types.Func{}
-	var queue []*types.Func
-	for _, r := range h.Roots {
-		fn := byName[r]
-		if fn == nil {
-			vs = append(vs, Violation{h.Name, "root " + r + " not found: the rule checks nothing there; name the function that replaced it"})
-			continue
-		}
-		if _, seen := parent[fn]; !seen {
-			parent[fn] = nil
-			queue = append(queue, fn)
-		}
-	}
-	path := func(fn *types.Func) string {
-		var names []string
-		for f := fn; f != nil; f = parent[f] {
-			names = append(names, short(mod, f))
-		}
-		slices.Reverse(names)
-		return strings.Join(names, " -> ")
-	}
-	type call struct{ caller, callee string }
-	forbidden := map[call]int{}      // references to forbidden functions, by caller and callee
-	forbiddenAt := map[call]string{} // the path to the first such reference
-	for len(queue) > 0 {
-		fn := queue[0]
-		queue = queue[1:]
-		for _, e := range prog.edges(fn) {
-			if e.fn == nil {
-				vs = append(vs, Violation{h.Name, path(fn) + " calls a function value at " + prog.where(e.pos) + ", which the check cannot follow"})
-				continue
-			}
-			pkg := e.fn.Pkg()
-			if pkg == nil { // a universe object; edges expands error.Error
-				continue
-			}
-			if matchAny(h.Forbid, pkg.Path()) {
-				c := call{fn.FullName(), e.fn.FullName()}
-				if forbidden[c] == 0 {
-					forbiddenAt[c] = path(fn) + " -> " + short(mod, e.fn) + " (" + prog.where(e.pos) + ")"
-				}
-				forbidden[c]++
-				continue
-			}
-			if prog.decls[e.fn] == nil {
-				// Outside the module: a leaf, which must not link a
-				// forbidden package, since what it calls is not followed.
-				if l := prog.listed[pkg.Path()]; l != nil {
-					for _, d := range l.Deps {
-						if matchAny(h.Forbid, d) {
-							vs = append(vs, Violation{h.Name, path(fn) + " -> " + short(mod, e.fn) + ", whose package links " + d})
-							break
-						}
-					}
-				}
-				continue
-			}
-			if _, seen := parent[e.fn]; !seen {
-				parent[e.fn] = fn
-				queue = append(queue, e.fn)
-			}
-		}
-	}
-	used := make([]bool, len(h.Allow))
-	for c, n := range forbidden {
-		i := slices.IndexFunc(h.Allow, func(a Allowed) bool { return a.Caller == c.caller && a.Callee == c.callee })
-		if i >= 0 {
-			used[i] = true
-			if h.Allow[i].Count == n {
-				continue
-			}
-			vs = append(vs, Violation{h.Name, fmt.Sprintf("%s: %d references, %d allowed (%s)", forbiddenAt[c], n, h.Allow[i].Count, h.Allow[i].Why)})
-			continue
-		}
-		vs = append(vs, Violation{h.Name, forbiddenAt[c]})
-	}
-	for i, a := range h.Allow {
-		if !used[i] {
-			vs = append(vs, Violation{h.Name, "allowed call " + a.Caller + " -> " + a.Callee + " no longer happens: remove it from the list"})
-		}
-	}
+	w := hotWalk{prog: prog, h: h, mod: mod, parent: map[*types.Func]*types.Func{},
+		forbidden: map[hotCall]int{}, forbiddenAt: map[hotCall]string{}}
+	w.walk()
+	w.checkAllowed()
 	var reached []string
-	for fn := range parent {
+	for fn := range w.parent {
 		reached = append(reached, fn.FullName())
 	}
 	slices.Sort(reached)
-	return vs, reached, nil
+	return w.vs, reached, nil
+}
+
+// rootPackages returns the packages of the hot path's roots, each named
+// "(*a/b.T).M" or "a/b.F": the package path ends at the last dot after the
+// last slash.
+func rootPackages(roots []string) ([]string, error) {
+	var pkgs []string
+	for _, r := range roots {
+		name := strings.TrimPrefix(r, "(*")
+		name = strings.TrimPrefix(name, "(")
+		slash := strings.LastIndex(name, "/")
+		dot := strings.Index(name[slash+1:], ".")
+		if slash < 0 || dot < 0 {
+			return nil, fmt.Errorf("hot path root %q is not a full function name", r)
+		}
+		if pkg := name[:slash+1+dot]; !slices.Contains(pkgs, pkg) {
+			pkgs = append(pkgs, pkg)
+		}
+	}
+	return pkgs, nil
+}
+
+// hotCall is a reference from a function of the hot path to a forbidden
+// one, by their full names.
+type hotCall struct{ caller, callee string }
+
+// hotWalk is the breadth-first walk of a hot path's call graph.
+type hotWalk struct {
+	prog *program
+	h    HotPath
+	mod  string
+	// parent is the function through which each reached function was
+	// first reached (nil for a root): the walk's tree, for the paths it
+	// reports.
+	parent      map[*types.Func]*types.Func
+	forbidden   map[hotCall]int    // references to forbidden functions
+	forbiddenAt map[hotCall]string // the path to the first such reference
+	vs          []Violation
+}
+
+// path is the chain of calls from a root to fn.
+func (w *hotWalk) path(fn *types.Func) string {
+	var names []string
+	for f := fn; f != nil; f = w.parent[f] {
+		names = append(names, short(w.mod, f))
+	}
+	slices.Reverse(names)
+	return strings.Join(names, " -> ")
+}
+
+// walk follows every call from the roots within the module, counting the
+// references to forbidden packages' functions and reporting the calls it
+// cannot follow and the outside functions whose packages link a forbidden
+// one.
+func (w *hotWalk) walk() {
+	var queue []*types.Func
+	byName := map[string]*types.Func{}
+	for fn := range w.prog.decls {
+		byName[fn.FullName()] = fn
+	}
+	for _, r := range w.h.Roots {
+		fn := byName[r]
+		if fn == nil {
+			w.vs = append(w.vs, Violation{w.h.Name, "root " + r + " not found: the rule checks nothing there; name the function that replaced it"})
+			continue
+		}
+		if _, seen := w.parent[fn]; !seen {
+			w.parent[fn] = nil
+			queue = append(queue, fn)
+		}
+	}
+	for len(queue) > 0 {
+		fn := queue[0]
+		queue = queue[1:]
+		for _, e := range w.prog.edges(fn) {
+			if next := w.follow(fn, e); next != nil {
+				if _, seen := w.parent[next]; !seen {
+					w.parent[next] = fn
+					queue = append(queue, next)
+				}
+			}
+		}
+	}
+}
+
+// follow judges the call e from fn, and returns its callee when the walk
+// goes on into it (a function of the module).
+func (w *hotWalk) follow(fn *types.Func, e edge) *types.Func {
+	if e.fn == nil {
+		w.vs = append(w.vs, Violation{w.h.Name, w.path(fn) + " calls a function value at " + w.prog.where(e.pos) + ", which the check cannot follow"})
+		return nil
+	}
+	pkg := e.fn.Pkg()
+	if pkg == nil { // a universe object; edges expands error.Error
+		return nil
+	}
+	if matchAny(w.h.Forbid, pkg.Path()) {
+		c := hotCall{fn.FullName(), e.fn.FullName()}
+		if w.forbidden[c] == 0 {
+			w.forbiddenAt[c] = w.path(fn) + " -> " + short(w.mod, e.fn) + " (" + w.prog.where(e.pos) + ")"
+		}
+		w.forbidden[c]++
+		return nil
+	}
+	if w.prog.decls[e.fn] != nil {
+		return e.fn
+	}
+	// Outside the module: a leaf, which must not link a forbidden package,
+	// since what it calls is not followed.
+	if l := w.prog.listed[pkg.Path()]; l != nil {
+		for _, d := range l.Deps {
+			if matchAny(w.h.Forbid, d) {
+				w.vs = append(w.vs, Violation{w.h.Name, w.path(fn) + " -> " + short(w.mod, e.fn) + ", whose package links " + d})
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// checkAllowed reports every forbidden reference the rule does not allow,
+// or allows with another count, and every allowed one that no longer
+// happens.
+func (w *hotWalk) checkAllowed() {
+	used := make([]bool, len(w.h.Allow))
+	for c, n := range w.forbidden {
+		i := slices.IndexFunc(w.h.Allow, func(a Allowed) bool { return a.Caller == c.caller && a.Callee == c.callee })
+		switch {
+		case i < 0:
+			w.vs = append(w.vs, Violation{w.h.Name, w.forbiddenAt[c]})
+		case w.h.Allow[i].Count != n:
+			used[i] = true
+			w.vs = append(w.vs, Violation{w.h.Name, fmt.Sprintf("%s: %d references, %d allowed (%s)", w.forbiddenAt[c], n, w.h.Allow[i].Count, w.h.Allow[i].Why)})
+		default:
+			used[i] = true
+		}
+	}
+	for i, a := range w.h.Allow {
+		if !used[i] {
+			w.vs = append(w.vs, Violation{w.h.Name, "allowed call " + a.Caller + " -> " + a.Callee + " no longer happens: remove it from the list"})
+		}
+	}
 }
