@@ -24,6 +24,7 @@ import (
 // applied.
 type Config struct {
 	Server ServerConfig `toml:"server"`
+	Keys   []KeyConfig  `toml:"key"`
 	Zones  []ZoneConfig `toml:"zone"`
 	XDP    *XDPConfig   `toml:"xdp"`
 
@@ -72,14 +73,66 @@ type ServerConfig struct {
 	TCPMaxPerPrefix   int      `toml:"tcp-max-connections-per-prefix"`
 	// Batch is the number of packets a socket worker handles per batch.
 	Batch int `toml:"batch"`
+	// TransfersMax bounds the zone transfers out (AXFR, IXFR) served at
+	// once; a request over it is answered SERVFAIL, and the client
+	// retries later, as Knot DNS does over its own bound.
+	TransfersMax int `toml:"transfers-max"`
+	// JournalVersions and JournalBytes bound each zone's journal of
+	// differences kept for IXFR out: the oldest versions are dropped
+	// first, and a request older than the journal gets AXFR.
+	JournalVersions int   `toml:"journal-versions"`
+	JournalBytes    int64 `toml:"journal-bytes"`
 }
 
 // ZoneConfig is one [[zone]] entry.
 type ZoneConfig struct {
 	Origin string `toml:"origin"`
 	// File is the master file. A relative name is relative to the directory
-	// of the configuration file that names it.
+	// of the configuration file that names it. For a secondary zone it is
+	// where the transferred copy is kept.
 	File string `toml:"file"`
+	// Primaries makes the zone a secondary: "ADDR" or "ADDR:PORT" (port 53
+	// when none) of the servers it is transferred from, tried in order.
+	Primaries []string `toml:"primaries"`
+	// Key names the [[key]] that signs the transfers from the primaries,
+	// the refresh queries, and the NOTIFY messages sent to Notify targets
+	// that name no key of their own. Empty: unsigned.
+	Key string `toml:"key"`
+	// AllowNotify lists who may send NOTIFY for the zone (see ParseACL for
+	// the form of an entry). The primaries may always, with Key when it is
+	// set.
+	AllowNotify []string `toml:"allow-notify"`
+	// AllowTransfer lists who may transfer the zone out by AXFR or IXFR
+	// (see ParseACL). Empty: nobody; everyone else is REFUSED.
+	AllowTransfer []string `toml:"allow-transfer"`
+	// Notify lists the servers sent NOTIFY on every new serial:
+	// "ADDR[:PORT] [KEY]".
+	Notify []string `toml:"notify"`
+	// ZONEMD decides what a ZONEMD record at the apex (RFC 8976) does:
+	// "verify" (the default) checks it when there is one, "require" also
+	// refuses a zone without one, "ignore" never checks.
+	ZONEMD string `toml:"zonemd"`
+
+	// Parsed by Normalize from the settings above.
+	PrimaryAddrs  []netip.AddrPort `toml:"-"`
+	NotifyACL     []ACLEntry       `toml:"-"`
+	TransferACL   []ACLEntry       `toml:"-"`
+	NotifyTargets []Remote         `toml:"-"`
+}
+
+// Secondary reports whether the zone is transferred from primaries.
+func (z *ZoneConfig) Secondary() bool { return len(z.Primaries) > 0 }
+
+// KeyConfig is one [[key]] entry: a TSIG key (RFC 8945).
+type KeyConfig struct {
+	// Name is the key's name as a domain name, as both ends must spell it.
+	Name string `toml:"name"`
+	// Algorithm is hmac-sha256 (the default), hmac-sha384, hmac-sha512,
+	// hmac-sha224 or hmac-sha1.
+	Algorithm string `toml:"algorithm"`
+	// Secret is the shared secret in base64, as tsig-keygen and keymgr
+	// print it.
+	Secret string `toml:"secret"`
 }
 
 // XDPConfig is the [xdp] table.
@@ -135,6 +188,12 @@ const (
 	DefaultTCPIdleTimeout    = 10 * time.Second
 	DefaultTCPMaxConnections = 256
 	DefaultBatch             = 64
+	// DefaultTransfersMax is Knot DNS's default of concurrent transfers
+	// out, as far as its xfr-workers go: a few, since each one streams a
+	// whole zone over TCP while the packet path keeps its cores.
+	DefaultTransfersMax    = 8
+	DefaultJournalVersions = 100
+	DefaultJournalBytes    = 64 << 20
 )
 
 // Defaults of the TCP bounds that keep one client from holding the TCP
@@ -277,6 +336,26 @@ func (c *Config) Normalize() error {
 	if s.Batch < 1 || s.Batch > 1024 {
 		errs = append(errs, fmt.Errorf("server.batch %d: must be 1 to 1024", s.Batch))
 	}
+	if s.TransfersMax == 0 {
+		s.TransfersMax = DefaultTransfersMax
+	}
+	if s.TransfersMax < 0 {
+		errs = append(errs, fmt.Errorf("server.transfers-max: negative"))
+	}
+	if s.JournalVersions == 0 {
+		s.JournalVersions = DefaultJournalVersions
+	}
+	if s.JournalVersions < 0 {
+		errs = append(errs, fmt.Errorf("server.journal-versions: negative"))
+	}
+	if s.JournalBytes == 0 {
+		s.JournalBytes = DefaultJournalBytes
+	}
+	if s.JournalBytes < 0 {
+		errs = append(errs, fmt.Errorf("server.journal-bytes: negative"))
+	}
+	keys, kerrs := normalizeKeys(c.Keys)
+	errs = append(errs, kerrs...)
 	seen := map[string]bool{}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -292,6 +371,7 @@ func (c *Config) Normalize() error {
 			errs = append(errs, fmt.Errorf("zone %s: configured twice", z.Origin))
 		}
 		seen[z.Origin] = true
+		errs = append(errs, z.normalizeTransfers(keys)...)
 	}
 	if x := c.XDP; x != nil {
 		if x.Interface == "" {
