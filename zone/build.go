@@ -784,6 +784,14 @@ func (b *builder) buildSets() error {
 						return b.locate(err, s[0].ord)
 					}
 				}
+			} else {
+				// Never answered, but part of the zone (see kept).
+				if err := b.keep(int32(n), set); err != nil {
+					return err
+				}
+				if err := b.keep(int32(n), coveringRun(sigs, rs.Type)); err != nil {
+					return err
+				}
 			}
 			z.sets = append(z.sets, rs)
 			i = j
@@ -793,6 +801,9 @@ func (b *builder) buildSets() error {
 			run := coveringRun(sigs[i:], t)
 			if t == dns.TypeRRSIG || !slices.ContainsFunc(recs, func(r rec) bool { return r.typ == t }) {
 				b.warnAt(run[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
+				if err := b.keep(int32(n), run); err != nil {
+					return err
+				}
 			}
 			i += len(run)
 		}

@@ -162,6 +162,10 @@ type Zone struct {
 	// denial indexes the NSEC or NSEC3 chain of a signed zone (dnssec.go);
 	// nil when the zone has none.
 	denial *denial
+
+	// kept holds the records no answer is made of (see kept); nil when
+	// there are none.
+	kept *kept
 }
 
 type slot struct {
@@ -214,7 +218,7 @@ func (z *Zone) NodeName(n *Node) []byte {
 // MemoryBytes is the memory held by the table's arenas.
 func (z *Zone) MemoryBytes() int {
 	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + z.arenas.bytes() +
-		len(z.index)*8 + z.denialBytes()
+		len(z.index)*8 + z.denialBytes() + z.keptBytes()
 }
 
 // bytes is the memory the arenas' elements take.

@@ -795,6 +795,13 @@ func TestMemoryBytesElementSizes(t *testing.T) {
 		len(z.sets)*int(reflect.TypeFor[RRset]().Size()) + len(z.blocks)*int(reflect.TypeFor[Block]().Size()) +
 		len(z.wire) + len(z.patches)*2 + len(z.trims)*int(reflect.TypeFor[Trim]().Size()) +
 		len(z.index)*int(reflect.TypeFor[slot]().Size())
+	// The glue below sub is kept apart from the answer blocks (see kept).
+	if k := z.kept; k != nil {
+		want += len(k.blocks)*int(reflect.TypeFor[Block]().Size()) + len(k.wire) + len(k.patches)*2 +
+			len(k.trims)*int(reflect.TypeFor[Trim]().Size()) + len(k.sets)*int(reflect.TypeFor[keptSet]().Size())
+	} else {
+		t.Error("the glue below sub is not kept")
+	}
 	if got := z.MemoryBytes(); got != want {
 		t.Errorf("MemoryBytes = %d, want %d", got, want)
 	}

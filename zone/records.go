@@ -1,0 +1,359 @@
+package zone
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// Record is one resource record of a zone as served. Owner is the
+// lowercase wire name; Data the RDATA in uncompressed wire format, in the
+// canonical form of RFC 4034 section 6.2: the domain names inside the
+// RDATA of the types that section lists (as RFC 6840 section 5.1 amends
+// it: NSEC's next name keeps its case, RRSIG's signer is lowercased) are
+// lowercase. Class is IN. A Record and its slices are valid only during
+// the callback that receives it.
+type Record struct {
+	Owner []byte
+	Type  uint16
+	TTL   uint32
+	Data  []byte
+}
+
+// RR returns the record in miekg/dns's form. It allocates.
+func (r *Record) RR() (dns.RR, error) {
+	buf := make([]byte, 0, len(r.Owner)+10+len(r.Data))
+	buf = append(buf, r.Owner...)
+	buf = binary.BigEndian.AppendUint16(buf, r.Type)
+	buf = binary.BigEndian.AppendUint16(buf, dns.ClassINET)
+	buf = binary.BigEndian.AppendUint32(buf, r.TTL)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.Data)))
+	buf = append(buf, r.Data...)
+	rr, _, err := dns.UnpackRR(buf, 0)
+	return rr, err
+}
+
+// kept holds the records of the zone that the table keeps no block for,
+// because no answer is ever made of them: the RRsets of nodes below a zone
+// cut or a DNAME (glue and occluded data; glue reaches answers only as the
+// additional part of referral blocks, which hold addresses alone and only
+// those of names the NS records name), and RRSIGs that cover no RRset of
+// their node. Walk needs them: a transfer, a zone digest and a difference
+// between versions are over every record. Each RRset (or RRSIG run) is one
+// plain block in arenas of its own, in node order.
+type kept struct {
+	arenas
+	sets []keptSet
+}
+
+// keptSet is one kept block and the node whose owner its codes refer to.
+type keptSet struct {
+	node  uint32
+	block uint32
+}
+
+// keep prepares a block the answer engine never uses for records of node n
+// (see kept).
+func (b *builder) keep(n int32, recs []rec) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	z := b.z
+	if z.kept == nil {
+		z.kept = &kept{}
+	}
+	b.out = &z.kept.arenas
+	blk, err := b.plainBlock(b.names[n], recs, 0)
+	b.out = &z.arenas
+	if err != nil {
+		return b.locate(err, recs[0].ord)
+	}
+	z.kept.sets = append(z.kept.sets, keptSet{node: uint32(n), block: blk})
+	return nil
+}
+
+// keptBytes is the memory held by the kept records.
+func (z *Zone) keptBytes() int {
+	if z.kept == nil {
+		return 0
+	}
+	return z.kept.arenas.bytes() + len(z.kept.sets)*8
+}
+
+// errBadBlock is a prepared block that does not decode; it means a defect
+// in the builder, never a problem of the zone file.
+var errBadBlock = errors.New("zone: a prepared block does not decode (a defect of package zone)")
+
+// Walk calls fn for every record of the zone (class IN), including RRSIG,
+// NSEC, NSEC3, glue and occluded data, in RFC 4034 section 6 canonical
+// order: owner name (section 6.1; NSEC3 owners are names of the zone like
+// any other, in their place), then type, then canonical RDATA (section
+// 6.3). Records whose canonical forms are equal are one record (RFC 2181
+// section 5). It stops at and returns fn's first error.
+//
+// The records are decoded from the prepared blocks, pointer codes
+// expanded. Walk allocates buffers for one node's records, reused from
+// node to node, and nothing per record.
+func (z *Zone) Walk(fn func(r *Record) error) error {
+	w := &walker{}
+	cmp := func(a, b walkEnt) int {
+		if a.typ != b.typ {
+			return int(a.typ) - int(b.typ)
+		}
+		return bytes.Compare(w.data[a.off:a.end], w.data[b.off:b.end])
+	}
+	k := 0 // the next kept block
+	for n := range z.nodes {
+		nd := &z.nodes[n]
+		owner := z.names[nd.Name : nd.Name+uint32(nd.Len)]
+		w.data, w.ents = w.data[:0], w.ents[:0]
+		for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
+			rs := &z.sets[i]
+			for _, bi := range [2]uint32{rs.Block, rs.Sig} {
+				if bi != None {
+					if err := w.block(&z.arenas, bi, owner); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for z.kept != nil && k < len(z.kept.sets) && z.kept.sets[k].node == uint32(n) {
+			if err := w.block(&z.kept.arenas, z.kept.sets[k].block, owner); err != nil {
+				return err
+			}
+			k++
+		}
+		if len(w.ents) == 0 {
+			continue
+		}
+		// Sets come in type order and each block's records in the
+		// builder's order, which compared RDATA before its names were
+		// lowercased, and RRSIGs come per covered type: one sort per node
+		// settles all of it.
+		slices.SortFunc(w.ents, cmp)
+		r := &w.rec
+		r.Owner = owner
+		for i, e := range w.ents {
+			if i > 0 && cmp(w.ents[i-1], e) == 0 {
+				continue
+			}
+			r.Type, r.TTL, r.Data = e.typ, e.ttl, w.data[e.off:e.end]
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// walker holds one node's records while Walk orders them: their RDATA in
+// canonical form, one after another in data, and an entry per record.
+type walker struct {
+	rec  Record
+	data []byte
+	ents []walkEnt
+}
+
+type walkEnt struct {
+	typ      uint16
+	ttl      uint32
+	off, end uint32 // RDATA in walker.data
+}
+
+// block decodes the base part of block bi of arenas a, whose suffix codes
+// refer to owner.
+func (w *walker) block(a *arenas, bi uint32, owner []byte) error {
+	b := &a.blocks[bi]
+	blk := a.wire[b.Off : b.Off+uint32(b.Base)]
+	p := 0
+	for range b.Count {
+		q := skipName(blk, p)
+		if q < 0 || q+10 > len(blk) {
+			return errBadBlock
+		}
+		typ := binary.BigEndian.Uint16(blk[q:])
+		ttl := binary.BigEndian.Uint32(blk[q+4:])
+		rdl := int(binary.BigEndian.Uint16(blk[q+8:]))
+		p = q + 10
+		if p+rdl > len(blk) {
+			return errBadBlock
+		}
+		start := len(w.data)
+		var ok bool
+		if w.data, ok = appendRdata(w.data, typ, blk, p, p+rdl, owner); !ok {
+			return errBadBlock
+		}
+		w.ents = append(w.ents, walkEnt{typ: typ, ttl: ttl, off: uint32(start), end: uint32(len(w.data))})
+		p += rdl
+	}
+	return nil
+}
+
+// skipName returns the position after the name written at blk[p:]
+// (labels ended by the root or by a pointer code), or -1.
+func skipName(blk []byte, p int) int {
+	for p < len(blk) {
+		c := blk[p]
+		switch {
+		case c == 0:
+			return p + 1
+		case c&0xC0 == 0xC0:
+			return p + 2
+		case c > 63:
+			return -1
+		}
+		p += int(c) + 1
+	}
+	return -1
+}
+
+// appendRdata appends the RDATA at blk[p:end] of a record of type typ to
+// dst in canonical form: pointer codes expanded to the names they stand
+// for, and names lowercased where RFC 4034 section 6.2 asks.
+func appendRdata(dst []byte, typ uint16, blk []byte, p, end int, owner []byte) ([]byte, bool) {
+	var q int
+	ok := true
+	if compressedRdata(typ) {
+		// The block writer compresses these (see blockWriter.rr); every
+		// one of them is in section 6.2's list, so the expansion
+		// lowercases as it goes.
+		switch typ {
+		case dns.TypeMX:
+			if end-p < 2 {
+				return dst, false
+			}
+			dst = append(dst, blk[p:p+2]...)
+			dst, q, ok = appendName(dst, blk[:end], p+2, owner)
+		case dns.TypeSOA:
+			if dst, q, ok = appendName(dst, blk[:end], p, owner); ok {
+				dst, q, ok = appendName(dst, blk[:end], q, owner)
+			}
+			if ok && end-q == 20 {
+				dst = append(dst, blk[q:end]...)
+				q = end
+			}
+		default:
+			dst, q, ok = appendName(dst, blk[:end], p, owner)
+		}
+		return dst, ok && q == end
+	}
+	start := len(dst)
+	dst = append(dst, blk[p:end]...)
+	lowerRdataNames(typ, dst[start:])
+	return dst, true
+}
+
+// appendName appends the name written at blk[p:], lowercased and with its
+// pointer codes expanded, and returns the position just after the name as
+// written at p.
+func appendName(dst, blk []byte, p int, owner []byte) ([]byte, int, bool) {
+	after := -1
+	total := 0
+	for hops := 0; p < len(blk); {
+		c := blk[p]
+		switch {
+		case c == 0:
+			if after < 0 {
+				after = p + 1
+			}
+			return append(dst, 0), after, total < 255
+		case c&0xC0 == 0xC0:
+			if p+2 > len(blk) {
+				return dst, -1, false
+			}
+			if after < 0 {
+				after = p + 2
+			}
+			code := int(binary.BigEndian.Uint16(blk[p:]))
+			if code&CodeSuffix == CodeSuffix {
+				o := 0
+				for i := code &^ CodeSuffix; i > 0 && o < len(owner) && owner[o] != 0; i-- {
+					o += int(owner[o]) + 1
+				}
+				s := owner[o:]
+				return append(dst, s...), after, total+len(s) <= 255
+			}
+			// An internal code points back into the block; a name
+			// reached through more codes than a name has labels is
+			// a loop.
+			if hops++; hops > 128 {
+				return dst, -1, false
+			}
+			p = code &^ CodeInternal
+		case c > 63:
+			return dst, -1, false
+		default:
+			l := int(c)
+			if p+1+l > len(blk) {
+				return dst, -1, false
+			}
+			dst = append(dst, c)
+			for _, x := range blk[p+1 : p+1+l] {
+				dst = append(dst, lowerASCII(x))
+			}
+			total += l + 1
+			p += l + 1
+		}
+	}
+	return dst, -1, false
+}
+
+// typeA6 is the A6 record's type (RFC 2874, historic), which miekg/dns
+// does not name.
+const typeA6 = 38
+
+// lowerRdataNames lowercases in place the uncompressed names in the RDATA
+// rd of the types RFC 4034 section 6.2 lists whose names the block writer
+// does not compress (RFC 6840 section 5.1: NSEC's names keep their case,
+// RRSIG's signer is lowercased; HINFO holds no names). Data that does not
+// hold a well-formed name where the type has one is left as it is.
+func lowerRdataNames(typ uint16, rd []byte) {
+	var at int
+	names := 1
+	switch typ {
+	case dns.TypeMD, dns.TypeMF, dns.TypeMB, dns.TypeMG, dns.TypeMR, dns.TypeDNAME, dns.TypeNXT:
+	case dns.TypeMINFO, dns.TypeRP:
+		names = 2
+	case dns.TypeAFSDB, dns.TypeRT, dns.TypeKX:
+		at = 2
+	case dns.TypePX:
+		at, names = 2, 2
+	case dns.TypeSRV:
+		at = 6
+	case dns.TypeSIG, dns.TypeRRSIG:
+		at = 18
+	case dns.TypeNAPTR:
+		// Order and preference, then flags, services and regexp as
+		// character strings, then the replacement name.
+		at = 4
+		for range 3 {
+			if at >= len(rd) {
+				return
+			}
+			at += 1 + int(rd[at])
+		}
+	case typeA6:
+		// The prefix length, the address suffix, then the prefix name
+		// when the prefix length is not 0 (RFC 2874 section 3.1.1).
+		if len(rd) == 0 || rd[0] == 0 || rd[0] > 128 {
+			return
+		}
+		at = 1 + (128-int(rd[0])+7)/8
+	default:
+		return
+	}
+	for range names {
+		if at > len(rd) {
+			return
+		}
+		l := wireNameLen(rd[at:])
+		if l < 0 {
+			return
+		}
+		lowerInto(rd[at:at+l], rd[at:at+l])
+		at += l
+	}
+}
