@@ -98,63 +98,98 @@ var errBadBlock = errors.New("zone: a prepared block does not decode (a defect o
 // expanded. Walk allocates buffers for one node's records, reused from
 // node to node, and nothing per record.
 func (z *Zone) Walk(fn func(r *Record) error) error {
-	w := &walker{}
-	cmp := func(a, b walkEnt) int {
+	it := newWalkIter(z)
+	for {
+		r, err := it.next()
+		if r == nil || err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+}
+
+// walkIter yields a zone's records one at a time, in Walk's order, so
+// that Diff can merge two zones' records. It decodes one node's records at
+// a time into buffers reused from node to node.
+type walkIter struct {
+	z   *Zone
+	rec Record
+	// data holds the RDATA of the node's records in canonical form, one
+	// after another; ents has an entry per record, ent the next one.
+	data []byte
+	ents []walkEnt
+	ent  int
+	node int // the next node to decode
+	kept int // the next kept block
+	cmp  func(a, b walkEnt) int
+}
+
+func newWalkIter(z *Zone) *walkIter {
+	it := &walkIter{z: z}
+	it.cmp = func(a, b walkEnt) int {
 		if a.typ != b.typ {
 			return int(a.typ) - int(b.typ)
 		}
-		return bytes.Compare(w.data[a.off:a.end], w.data[b.off:b.end])
+		return bytes.Compare(it.data[a.off:a.end], it.data[b.off:b.end])
 	}
-	k := 0 // the next kept block
-	for n := range z.nodes {
-		nd := &z.nodes[n]
-		owner := z.names[nd.Name : nd.Name+uint32(nd.Len)]
-		w.data, w.ents = w.data[:0], w.ents[:0]
-		for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
-			rs := &z.sets[i]
-			for _, bi := range [2]uint32{rs.Block, rs.Sig} {
-				if bi != None {
-					if err := w.block(&z.arenas, bi, owner); err != nil {
-						return err
-					}
+	return it
+}
+
+// next returns the next record, valid until the call after, or nil after
+// the last.
+func (it *walkIter) next() (*Record, error) {
+	for it.ent >= len(it.ents) {
+		if it.node >= len(it.z.nodes) {
+			return nil, nil
+		}
+		if err := it.load(); err != nil {
+			return nil, err
+		}
+	}
+	e := it.ents[it.ent]
+	it.ent++
+	// Equal records are neighbours once sorted: one of them is
+	// yielded.
+	for it.ent < len(it.ents) && it.cmp(e, it.ents[it.ent]) == 0 {
+		it.ent++
+	}
+	r := &it.rec
+	r.Type, r.TTL, r.Data = e.typ, e.ttl, it.data[e.off:e.end]
+	return r, nil
+}
+
+// load decodes the records of the next node.
+func (it *walkIter) load() error {
+	z := it.z
+	n := it.node
+	it.node++
+	nd := &z.nodes[n]
+	owner := z.names[nd.Name : nd.Name+uint32(nd.Len)]
+	it.data, it.ents, it.ent = it.data[:0], it.ents[:0], 0
+	for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
+		rs := &z.sets[i]
+		for _, bi := range [2]uint32{rs.Block, rs.Sig} {
+			if bi != None {
+				if err := it.block(&z.arenas, bi, owner); err != nil {
+					return err
 				}
 			}
 		}
-		for z.kept != nil && k < len(z.kept.sets) && z.kept.sets[k].node == uint32(n) {
-			if err := w.block(&z.kept.arenas, z.kept.sets[k].block, owner); err != nil {
-				return err
-			}
-			k++
-		}
-		if len(w.ents) == 0 {
-			continue
-		}
-		// Sets come in type order and each block's records in the
-		// builder's order, which compared RDATA before its names were
-		// lowercased, and RRSIGs come per covered type: one sort per node
-		// settles all of it.
-		slices.SortFunc(w.ents, cmp)
-		r := &w.rec
-		r.Owner = owner
-		for i, e := range w.ents {
-			if i > 0 && cmp(w.ents[i-1], e) == 0 {
-				continue
-			}
-			r.Type, r.TTL, r.Data = e.typ, e.ttl, w.data[e.off:e.end]
-			if err := fn(r); err != nil {
-				return err
-			}
-		}
 	}
+	for z.kept != nil && it.kept < len(z.kept.sets) && z.kept.sets[it.kept].node == uint32(n) {
+		if err := it.block(&z.kept.arenas, z.kept.sets[it.kept].block, owner); err != nil {
+			return err
+		}
+		it.kept++
+	}
+	// Sets come in type order and each block's records in the builder's
+	// order, which compared RDATA before its names were lowercased, and
+	// RRSIGs come per covered type: one sort per node settles all of it.
+	slices.SortFunc(it.ents, it.cmp)
+	it.rec.Owner = owner
 	return nil
-}
-
-// walker holds one node's records while Walk orders them: their RDATA in
-// canonical form, one after another in data, and an entry per record.
-type walker struct {
-	rec  Record
-	data []byte
-	ents []walkEnt
 }
 
 type walkEnt struct {
@@ -165,7 +200,7 @@ type walkEnt struct {
 
 // block decodes the base part of block bi of arenas a, whose suffix codes
 // refer to owner.
-func (w *walker) block(a *arenas, bi uint32, owner []byte) error {
+func (w *walkIter) block(a *arenas, bi uint32, owner []byte) error {
 	b := &a.blocks[bi]
 	blk := a.wire[b.Off : b.Off+uint32(b.Base)]
 	p := 0
