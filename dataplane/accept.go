@@ -17,12 +17,20 @@ package dataplane
 //     NOTIMP for an opcode other than QUERY) with the header and what of
 //     the question and OPT record could be read. Only an OPT record is
 //     read among the records, and it must be in the additional section.
-//  3. acceptQuery, for a sound query: an opcode other than QUERY, an EDNS
-//     version other than 0, a class not served and a type that is not
-//     answered from zone data each get their error rcode; a CHAOS query is
-//     answered from the identity table; everything else is looked up.
+//     A TSIG record anywhere but last in the additional section breaks
+//     this rule (FORMERR, RFC 8945 section 5.1), as does a second one.
+//  3. acceptQuery, for a sound query: over UDP a NOTIFY, and a message
+//     signed with TSIG, are handed off to the control plane (KindHandoff),
+//     which alone holds the zones' ACLs, the keys and miekg/dns; an opcode
+//     other than QUERY, an EDNS version other than 0, a class not served
+//     and a type that is not answered from zone data each get their error
+//     rcode; a CHAOS query is answered from the identity table; everything
+//     else is looked up.
 
-const opcodeQuery = 0
+const (
+	opcodeQuery  = 0
+	opcodeNotify = 4
+)
 
 // opcode returns the OPCODE field of the header of q.
 func opcode(q []byte) uint8 { return q[2] >> 3 & 0xF }
@@ -43,11 +51,11 @@ func acceptMessage(q []byte) DropReason {
 }
 
 // malformedRcode returns the rcode and kind of the reply to a query that
-// does not parse: FORMERR, but NOTIMP for an opcode other than QUERY
-// whatever follows its header, since what we cannot parse may be sound in
-// an operation we do not implement.
+// does not parse: FORMERR, but NOTIMP for an opcode other than QUERY and
+// NOTIFY whatever follows its header, since what we cannot parse may be
+// sound in an operation we do not implement.
 func malformedRcode(op uint8) (uint16, Kind) {
-	if op != opcodeQuery {
+	if op != opcodeQuery && op != opcodeNotify {
 		return rcodeNotImp, KindNotImp
 	}
 	return rcodeFormErr, KindFormErr
@@ -55,10 +63,22 @@ func malformedRcode(op uint8) (uint16, Kind) {
 
 // acceptQuery decides how the sound query qy, whose header holds opcode
 // op, is answered: KindAnswer when it is looked up in the zones, KindChaos
-// when it is answered from the CHAOS identity table, else the rcode and
-// kind of the error reply. tcp tells whether it came over TCP.
+// when it is answered from the CHAOS identity table, KindHandoff when the
+// control plane answers it, else the rcode and kind of the error reply.
+// tcp tells whether it came over TCP.
 func acceptQuery(qy *query, op uint8, tcp bool) (uint16, Kind) {
 	switch {
+	case (op == opcodeNotify || qy.tsig) && !tcp:
+		// The control plane checks a NOTIFY against the zone's ACL and
+		// key and starts the refresh, and verifies and signs with TSIG;
+		// the worker copies the message to it (Handoff). The reply the
+		// engine writes, the header and the question, is not sent, and
+		// must leave the records after the question as they came: no
+		// OPT record is written over them. Over TCP the control plane
+		// has the message already (TCPServer), and the engine answers as
+		// before.
+		qy.edns = false
+		return rcodeNoError, KindHandoff
 	case op != opcodeQuery:
 		// NOTIFY, UPDATE and the rest are not implemented.
 		return rcodeNotImp, KindNotImp

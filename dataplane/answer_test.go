@@ -361,7 +361,7 @@ func TestAnswerMalformed(t *testing.T) {
 			return b
 		}, false, dns.RcodeFormatError},
 		{"qdcount 2", func() []byte { b := good(); b[5] = 2; return b }, false, dns.RcodeFormatError},
-		{"opcode notify", func() []byte { b := good(); b[2] |= 4 << 3; return b }, false, dns.RcodeNotImplemented},
+		{"opcode update", func() []byte { b := good(); b[2] |= 5 << 3; return b }, false, dns.RcodeNotImplemented},
 		{"OPT payload 1 without options", func() []byte {
 			m := new(dns.Msg)
 			m.SetQuestion("www.example.", dns.TypeA)
@@ -404,7 +404,7 @@ func TestAnswerMalformed(t *testing.T) {
 		}
 		// A query whose question and OPT were readable gets both back,
 		// NOTIMP included (RFC 6891 section 7).
-		if c.name == "opcode notify" && (len(r.Question) != 1 || r.IsEdns0() == nil) {
+		if c.name == "opcode update" && (len(r.Question) != 1 || r.IsEdns0() == nil) {
 			t.Errorf("%s: question or OPT missing from the reply:\n%s", c.name, r)
 		}
 		if c.name == "qdcount 0 with EDNS" && (r.IsEdns0() == nil || !r.IsEdns0().Do()) {

@@ -142,6 +142,6 @@ func (v *CounterValues) Add(o CounterValues) {
 
 // String names of kinds and drop reasons, for metrics labels.
 var (
-	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail"}
-	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port"}
+	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail", "handoff"}
+	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full"}
 )

@@ -18,6 +18,7 @@ const (
 	typeNSEC  = 47
 	typeDNAME = 39
 	typeOPT   = 41
+	typeTSIG  = 250
 	typeIXFR  = 251
 	typeAXFR  = 252
 	typeANY   = 255
@@ -40,6 +41,9 @@ type query struct {
 	nsid bool
 	udp  uint16 // the client's EDNS UDP payload size
 	vers uint8
+	// tsig is set when the message ends in a TSIG record (RFC 8945): it
+	// is handed off to the control plane, which verifies and signs.
+	tsig bool
 }
 
 // name is a lowercase wire-format name with what lookups need: the offset
@@ -128,10 +132,12 @@ func parseQName(q []byte, nm *name) int {
 }
 
 // parseRecords walks the answer, authority and additional sections of a
-// query from offset p, picking up the OPT record. It reports false when
-// they are malformed: a record cut short, an OPT not in the additional
-// section, two OPTs, an OPT not owned by the root, bad options, or bytes
-// left over after the last record.
+// query from offset p, picking up the OPT record and noting a TSIG record.
+// It reports false when they are malformed: a record cut short, an OPT not
+// in the additional section, two OPTs, an OPT not owned by the root, bad
+// options, a TSIG that is not the last record of the additional section
+// (FORMERR, RFC 8945 section 5.1: that also refuses a second one), or
+// bytes left over after the last record.
 func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 	total := an + ns + ar
 	for i := 0; i < total; i++ {
@@ -170,6 +176,14 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 				}
 				o += 4 + olen
 			}
+		} else if t == typeTSIG {
+			// Only the last record may be a TSIG; it is read and
+			// verified by the control plane (the worker hands the
+			// message off), so nothing of it is read here.
+			if i != total-1 || i < an+ns {
+				return false
+			}
+			qy.tsig = true
 		}
 		p = rd + rdlen
 	}

@@ -15,6 +15,7 @@ const (
 	KindBadVers              // unknown EDNS version
 	KindChaos                // CHAOS identity answer
 	KindServFail             // the reply could not be built
+	KindHandoff              // handed off to the control plane (NOTIFY, TSIG over UDP); see Handoff
 	NumKinds
 )
 
@@ -30,6 +31,7 @@ const (
 	DropNoSpace               // the buffer cannot hold even a minimal reply
 	DropNoSnapshot            // no snapshot published yet: nothing to answer from
 	DropReflection            // UDP source port of a service that answers anything (see reflectionPort)
+	DropHandoff               // to be handed off, but the worker's Handoff ring was full, absent, or the message larger than its slots
 	NumDropReasons
 )
 

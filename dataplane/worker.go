@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync/atomic"
 
@@ -24,6 +25,10 @@ type Worker struct {
 	CPU int
 	// Batch is the number of packets per Receive; 0 means DefaultBatch.
 	Batch int
+	// Handoff receives the messages the control plane answers (NOTIFY,
+	// and messages signed with TSIG: KindHandoff); nil drops them, counted
+	// as DropHandoff.
+	Handoff *Handoff
 }
 
 // sendErrorCounter is implemented by ports that count the replies they
@@ -151,17 +156,30 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			t.count(Result{Kind: KindDrop, Drop: DropReflection, Zone: -1}, 0)
 			continue
 		}
-		if p.Len <= 0 || p.Len > len(p.Buf) {
+		if p.Len <= 0 || p.Len > len(p.Buf) || len(p.Buf) < hdrLen {
 			p.Len = 0
 			t.count(Result{Kind: KindDrop, Drop: DropShort, Zone: -1}, 0)
 			continue
 		}
+		// The header, kept in two registers' worth for a message the
+		// engine hands off (KindHandoff): its reply overwrites the header
+		// in place but leaves the rest of the message as it came, and the
+		// control plane needs the message whole (a TSIG MAC covers the
+		// header too). Two loads and two stores, cheaper than a second
+		// parse to decide before answering.
+		h0, h1 := binary.LittleEndian.Uint64(p.Buf[0:8]), binary.LittleEndian.Uint32(p.Buf[8:12])
 		// The engine gets the whole buffer, which the port sized to the
 		// largest reply it can send (on the AF_XDP port, what the frame and
 		// the MTU allow). A reply that would need more is truncated by the
 		// engine to the question and the OPT record, with TC set, so that
 		// the client retries over TCP; it never exceeds the buffer.
 		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], false, withSum)
+		if r.Kind == KindHandoff {
+			binary.LittleEndian.PutUint64(p.Buf[0:8], h0)
+			binary.LittleEndian.PutUint32(p.Buf[8:12], h1)
+			w.handoff(i, p, &t)
+			continue
+		}
 		if r.Kind == KindDrop || n <= 0 || n > len(p.Buf) {
 			// An engine that wrote past its buffer, or returned an empty
 			// reply it did not call a drop, would be a bug; such a reply
@@ -176,6 +194,29 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		p.Len, p.Sum = n, sum
 		t.count(r, n)
 	}
+	if t.kinds[KindHandoff] != 0 {
+		w.Handoff.notify()
+	}
+}
+
+// handoff copies packet i of the batch, a message the control plane
+// answers, into the worker's Handoff ring with its destination address
+// when the port tells it (nic.Destinations), and gives the packet no reply
+// of the worker's own. It counts the message as a query and as
+// Kinds[KindHandoff], or as dropped (DropHandoff) when the ring is full or
+// absent: queries = replies + drops + hand-offs.
+func (w *Worker) handoff(i int, p *nic.Packet, t *tally) {
+	t.queries++
+	var dest nic.Addr
+	if d, ok := w.Port.(nic.Destinations); ok {
+		dest = d.Destination(i)
+	}
+	if w.Handoff != nil && w.Handoff.push(p.Buf[:p.Len], &p.Peer, dest) {
+		t.kinds[KindHandoff]++
+	} else {
+		t.drops[DropHandoff]++
+	}
+	p.Len = 0
 }
 
 // reflectionPorts are the UDP source ports whose queries get no reply at

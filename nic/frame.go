@@ -2,6 +2,7 @@ package nic
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/ringdns/ringdns/internal/onessum"
 )
@@ -335,6 +336,23 @@ func (h *Headers) Reply(i int, frame []byte, p *Packet) (n int, ok bool) {
 		l4 = l3 + ipv6HeaderLen
 	}
 	return rewriteReply(frame, l3, l4, s.ipv6, p.Len, p.Sum), true
+}
+
+// Destination returns the destination address and port of the frame Strip
+// accepted into slot i, frame being the buffer Strip was given: the
+// address the reply must come from when another path than Reply sends it
+// (Destinations).
+func (h *Headers) Destination(i int, frame []byte) Addr {
+	s := h.slots[i]
+	l3 := int(s.l3)
+	if s.ipv6 {
+		l4 := l3 + ipv6HeaderLen
+		port := binary.BigEndian.Uint16(frame[l4+2:])
+		return AddrFrom(netip.AddrPortFrom(netip.AddrFrom16([16]byte(frame[l3+24:l3+40])), port))
+	}
+	l4 := l3 + ipv4HeaderLen
+	port := binary.BigEndian.Uint16(frame[l4+2:])
+	return AddrFrom(netip.AddrPortFrom(netip.AddrFrom4([4]byte(frame[l3+16:l3+20])), port))
 }
 
 // peer writes the frame's source address and port into a in the layout

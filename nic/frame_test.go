@@ -682,3 +682,28 @@ func BenchmarkHeaders(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pkts)), "ns/packet")
 }
+
+// TestHeadersDestination checks that the destination read back from a
+// stripped frame is the address and port the query was sent to, IPv4 and
+// IPv6.
+func TestHeadersDestination(t *testing.T) {
+	for _, c := range []struct{ from, to string }{
+		{"198.18.0.2:40000", "198.18.0.1:53"},
+		{"[fd53::2]:40000", "[fd53::1]:5353"},
+	} {
+		from, to := netip.MustParseAddrPort(c.from), netip.MustParseAddrPort(c.to)
+		frame := make([]byte, 2048)
+		n := copy(frame, frameSpec{v6: from.Addr().Is6(), src: from.Addr(), dst: to.Addr(), sport: from.Port(), dport: to.Port()}.build())
+		h := NewHeaders(to.Port(), 1500, 4)
+		var p Packet
+		if !h.Strip(2, frame, n, &p) {
+			t.Fatalf("%s: frame not stripped", c.to)
+		}
+		if got := h.Destination(2, frame).AddrPort(); got != to {
+			t.Errorf("Destination %s, want %s", got, to)
+		}
+		if got := p.Peer.AddrPort(); got != from {
+			t.Errorf("Peer %s, want %s", got, from)
+		}
+	}
+}

@@ -103,3 +103,27 @@ type Originator interface {
 	// still queued, since the caller is about to idle.
 	Wait(d time.Duration)
 }
+
+// Destinations is implemented by a Port that can tell the address and port
+// each received packet was sent to: the address its reply must come from.
+// The data plane asks it only for the rare packet it hands to the control
+// plane, which replies outside the batch (see ReplySender).
+type Destinations interface {
+	// Destination returns the destination of packet i of the last
+	// Receive, valid until the next Send; Len 0 when it is not known.
+	Destination(i int) Addr
+}
+
+// ReplySender is implemented by a kernel-socket Port that sends single
+// datagrams outside its batches: the control plane's replies to the packets
+// the data plane handed it. SendFrom may be called from any goroutine,
+// concurrently with Receive and Send (a sendmsg on the socket the worker
+// also uses, which the kernel serialises), and after Close, when it returns
+// ErrClosed.
+type ReplySender interface {
+	// SendFrom sends b to the address to, from the address from (the
+	// query's destination, Destinations) when the port is bound to an
+	// unspecified address and from.Len is not 0; otherwise from the
+	// address the port is bound to. It does not block.
+	SendFrom(b []byte, to, from Addr) error
+}

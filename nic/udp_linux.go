@@ -450,3 +450,63 @@ func addrPortOfSockaddr(sa unix.Sockaddr) netip.AddrPort {
 	}
 	return netip.AddrPort{}
 }
+
+// Destination implements Destinations: the query's destination address
+// from its PKTINFO control message when the port is bound to an
+// unspecified address, else the address it is bound to, with its port.
+func (p *UDPPort) Destination(i int) Addr {
+	if i < 0 || i >= p.nrecv {
+		return Addr{}
+	}
+	if !p.pktinfo {
+		return AddrFrom(p.local)
+	}
+	slot := p.slot[i]
+	if p.rmsgs[slot].Hdr.Controllen < unix.SizeofCmsghdr {
+		return Addr{}
+	}
+	ctl := unsafe.Slice((*byte)(unsafe.Pointer(&p.ctl[int(slot)*ctlWords])), ctlWords*8)
+	cm := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	data := ctl[unix.CmsgLen(0):]
+	switch {
+	case cm.Level == unix.IPPROTO_IP && cm.Type == unix.IP_PKTINFO && int(cm.Len) >= unix.CmsgLen(unix.SizeofInet4Pktinfo):
+		// ipi_addr, the header's destination address.
+		return AddrFrom(netip.AddrPortFrom(netip.AddrFrom4([4]byte(data[8:12])), p.local.Port()))
+	case cm.Level == unix.IPPROTO_IPV6 && cm.Type == unix.IPV6_PKTINFO && int(cm.Len) >= unix.CmsgLen(unix.SizeofInet6Pktinfo):
+		return AddrFrom(netip.AddrPortFrom(netip.AddrFrom16([16]byte(data[0:16])), p.local.Port()))
+	}
+	return Addr{}
+}
+
+// SendFrom implements ReplySender with one sendmsg on the worker's own
+// socket, so that the reply comes from the address and port the query was
+// sent to; on a socket bound to an unspecified address a PKTINFO control
+// message names from as the source, as Send does for the worker's replies.
+// A reply the kernel refuses is returned as its error, not counted in
+// SendErrors, which are the worker's.
+func (p *UDPPort) SendFrom(b []byte, to, from Addr) error {
+	ap := to.AddrPort()
+	if !ap.IsValid() {
+		return fmt.Errorf("nic: reply from %s to an address of no known family", p.local)
+	}
+	sa, err := sockaddrOf(ap)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if src := from.AddrPort(); p.pktinfo && src.IsValid() {
+		if a := src.Addr(); a.Is4() {
+			oob = unix.PktInfo4(&unix.Inet4Pktinfo{Spec_dst: a.As4()})
+		} else {
+			oob = unix.PktInfo6(&unix.Inet6Pktinfo{Addr: a.As16()})
+		}
+	}
+	if !p.acquire() {
+		return ErrClosed
+	}
+	defer p.release()
+	if err := unix.Sendmsg(p.fd, b, oob, sa, unix.MSG_DONTWAIT); err != nil {
+		return fmt.Errorf("nic: reply from %s to %s: %w", p.local, ap, err)
+	}
+	return nil
+}

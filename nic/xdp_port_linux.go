@@ -528,6 +528,16 @@ func (p *XDPPort) SendErrors() uint64 { return p.txRingFull.Load() + p.txBadLen.
 // Packet.Sum, except with WholeFrames, where it sends what it is given.
 func (p *XDPPort) UsesSum() bool { return p.hdrs != nil }
 
+// Destination implements Destinations from the headers of the frame in
+// slot i of the last Receive; Len 0 with WholeFrames, where the worker has
+// the whole frame.
+func (p *XDPPort) Destination(i int) Addr {
+	if p.hdrs == nil || i < 0 || i >= p.pending {
+		return Addr{}
+	}
+	return p.hdrs.Destination(i, p.umem.frameFrom(p.rxAddr[i]))
+}
+
 // FrameDrops is the number of received frames Receive dropped because they
 // were not queries the data plane answers (see ParseFrame): frames the XDP
 // program redirects but the finer checks refuse, such as group addresses.
