@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,15 @@ type Catalog struct {
 	reloadFailures atomic.Uint64
 	lastSwap       atomic.Int64 // nanoseconds of the last pointer swap
 	lastBuild      atomic.Int64 // nanoseconds to build the last Set and Snapshot
+
+	// xfr is the state shared by the secondary zones (xfrin.go).
+	xfr xfrIn
+
+	// onPublish, when set, is called after each swap for every zone whose
+	// version changed with it (old nil for a zone's first version), with
+	// c.mu held: the one place where reloads and transfers in alike are
+	// seen, for the journal and NOTIFY out.
+	onPublish func(origin string, old, new *zone.Zone)
 }
 
 // zoneEntry is one configured zone and the version of it being served.
@@ -67,6 +77,12 @@ type zoneEntry struct {
 	lastDur time.Duration
 	loads   uint64
 	fails   uint64
+
+	// sec is the transfer state of a secondary zone, nil for a zone
+	// served from its file alone.
+	sec *secondary
+	// pub is the version of the zone in the snapshot last published.
+	pub *zone.Zone
 }
 
 // fileStamp identifies the content of a zone file so that an unchanged file
@@ -89,9 +105,16 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		},
 		fsys: c.FS,
 		log:  log,
+		xfr:  xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax), now: time.Now},
 	}
-	for _, z := range c.Zones {
-		cat.entries = append(cat.entries, &zoneEntry{origin: CanonicalOrigin(z.Origin), file: z.File})
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		e := &zoneEntry{origin: CanonicalOrigin(z.Origin), file: z.File}
+		if z.Secondary() {
+			e.sec = newSecondary(z)
+			e.sec.placeholder = placeholderZone(e.origin, log)
+		}
+		cat.entries = append(cat.entries, e)
 	}
 	return cat
 }
@@ -160,32 +183,16 @@ func (c *Catalog) reload(names []string) (*control.ReloadResult, error) {
 		res.Zones = append(res.Zones, zr)
 	}
 
-	var zones []*zone.Zone
-	for _, e := range c.entries {
-		if e.cur != nil {
-			zones = append(zones, e.cur)
-		}
-	}
 	// A reload that changed nothing keeps the published snapshot: there is
 	// nothing new to swap in.
-	if len(zones) > 0 && (changed || c.Current.Load() == nil) {
-		b0 := time.Now()
-		set, err := zone.NewSet(zones)
+	if changed || c.Current.Load() == nil {
+		pub, err := c.publish()
 		if err != nil {
-			// The configuration rejects duplicate origins, so this is a
-			// zone whose file declares an origin another zone uses; nothing
-			// is published and the previous snapshot keeps serving.
 			c.reloadFailures.Add(1)
-			return res, fmt.Errorf("building the zone set: %w", err)
+			return res, err
 		}
-		snap := dataplane.NewSnapshot(set, c.cfg)
-		b1 := time.Now()
-		c.Current.Store(snap)
-		b2 := time.Now()
-		res.BuildMicros = float64(b1.Sub(b0).Nanoseconds()) / 1e3
-		res.SwapMicros = float64(b2.Sub(b1).Nanoseconds()) / 1e3
-		c.lastBuild.Store(int64(b1.Sub(b0)))
-		c.lastSwap.Store(int64(b2.Sub(b1)))
+		res.BuildMicros = float64(pub.build.Nanoseconds()) / 1e3
+		res.SwapMicros = float64(pub.swap.Nanoseconds()) / 1e3
 	}
 	// A build leaves garbage of a few times the size of the table it made
 	// (the parser's objects, the builder's arrays). The collector reuses
@@ -206,9 +213,87 @@ func (c *Catalog) reload(names []string) (*control.ReloadResult, error) {
 	if res.Failed > 0 {
 		c.reloadFailures.Add(1)
 	}
-	c.log.Info("reload", "zones", len(todo), "failed", res.Failed, "serving", len(zones),
+	c.log.Info("reload", "zones", len(todo), "failed", res.Failed, "serving", c.serving(),
 		"build_us", res.BuildMicros, "swap_us", res.SwapMicros, "duration", time.Since(start))
 	return res, nil
+}
+
+// published is what one publication took: building the set and its
+// snapshot, and the pointer swap.
+type published struct {
+	build, swap time.Duration
+}
+
+// publish builds a snapshot of every zone's version served and swaps it in.
+// It is the one publication path: reloads and transfers in both end here.
+// A secondary zone that has expired or has no data yet is in the snapshot
+// marked expired, so that queries for it are answered SERVFAIL rather than
+// REFUSED or from data the primaries no longer vouch for. With no zone at
+// all nothing is published. c.mu must be held.
+func (c *Catalog) publish() (published, error) {
+	var zones []*zone.Zone
+	var expired []bool
+	var owners []*zoneEntry
+	for _, e := range c.entries {
+		z, exp := e.cur, false
+		if e.sec != nil {
+			exp = e.sec.isExpired()
+			if z == nil {
+				z, exp = e.sec.placeholder, true
+			}
+		}
+		if z == nil {
+			continue
+		}
+		zones = append(zones, z)
+		expired = append(expired, exp)
+		owners = append(owners, e)
+	}
+	if len(zones) == 0 {
+		return published{}, nil
+	}
+	b0 := time.Now()
+	set, err := zone.NewSet(zones)
+	if err != nil {
+		// The configuration rejects duplicate origins, so this is a
+		// zone whose file declares an origin another zone uses; nothing
+		// is published and the previous snapshot keeps serving.
+		return published{}, fmt.Errorf("building the zone set: %w", err)
+	}
+	snap := dataplane.NewSnapshotExpired(set, c.cfg, expired)
+	b1 := time.Now()
+	c.Current.Store(snap)
+	b2 := time.Now()
+	for i, e := range owners {
+		if e.sec != nil {
+			e.sec.mu.Lock()
+			e.sec.servedExpired = expired[i]
+			e.sec.mu.Unlock()
+		}
+	}
+	for _, e := range c.entries {
+		if e.cur != e.pub {
+			old := e.pub
+			e.pub = e.cur
+			if c.onPublish != nil && e.cur != nil {
+				c.onPublish(e.origin, old, e.cur)
+			}
+		}
+	}
+	c.lastBuild.Store(int64(b1.Sub(b0)))
+	c.lastSwap.Store(int64(b2.Sub(b1)))
+	return published{build: b1.Sub(b0), swap: b2.Sub(b1)}, nil
+}
+
+// serving counts the zones with a version served.
+func (c *Catalog) serving() int {
+	n := 0
+	for _, e := range c.entries {
+		if e.cur != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *Catalog) find(origin string) *zoneEntry {
@@ -228,6 +313,13 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 	z, stamp, status, err := c.build(e)
 	e.lastDur = time.Since(start)
 	zr.Seconds = e.lastDur.Seconds()
+	if err != nil && e.sec != nil && e.cur == nil && errors.Is(err, fs.ErrNotExist) {
+		// A secondary zone has no copy on disk until its first transfer:
+		// that is no failure, and the zone answers SERVFAIL until then.
+		c.log.Info("secondary zone has no copy on disk yet; it is served once transferred", "zone", e.origin, "file", e.file)
+		zr.Status = control.StatusNoCopy
+		return zr
+	}
 	if err != nil {
 		e.lastErr = err
 		e.fails++
@@ -254,6 +346,9 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 			for _, w := range z.Warnings() {
 				c.log.Warn("zone warning", "zone", e.origin, "warning", w)
 			}
+			if e.sec != nil {
+				c.secondaryLoaded(e)
+			}
 		} else {
 			c.log.Info("zone unchanged", "zone", e.origin, "file", e.file, "serial", e.cur.Serial())
 		}
@@ -264,6 +359,18 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 		zr.Warnings = e.cur.Warnings()
 	}
 	return zr
+}
+
+// placeholderZone is what a secondary zone is served as while it has no
+// data: an apex that is never answered from (see secondary.placeholder).
+func placeholderZone(origin string, log *slog.Logger) *zone.Zone {
+	text := "@ 0 IN SOA invalid. invalid. 0 0 0 0 0\n@ 0 IN NS invalid.\n"
+	z, err := zone.Parse(strings.NewReader(text), origin, "(awaiting transfer)")
+	if err != nil {
+		log.Error("secondary zone cannot be answered SERVFAIL before its first transfer", "zone", origin, "err", err)
+		return nil
+	}
+	return z
 }
 
 // freeAfterBuild is the size of the tables built by one reload above which
@@ -364,9 +471,10 @@ func CheckZones(c *Config, log *slog.Logger) ([]control.ZoneResult, error) {
 	for _, e := range cat.entries {
 		zr := cat.loadEntry(e)
 		out = append(out, zr)
-		if zr.Status == control.StatusFailed {
+		switch {
+		case zr.Status == control.StatusFailed:
 			errs = append(errs, e.lastErr)
-		} else {
+		case e.cur != nil:
 			zones = append(zones, e.cur)
 		}
 	}

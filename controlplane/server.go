@@ -309,6 +309,13 @@ func (s *Server) Run() error {
 			}
 		}()
 	}
+	// The secondary zones are refreshed from their primaries until
+	// Shutdown; a transfer in progress is abandoned then.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.Catalog.RunSecondaries(s.done)
+	}()
 	if s.metrics != nil {
 		s.wg.Add(1)
 		go func() {
@@ -401,10 +408,29 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 			rep.Error = fmt.Sprintf("%d of %d zones failed to load; their previous versions are served", res.Failed, len(res.Zones))
 		}
 		return rep
+	case control.CmdZoneStatus:
+		st, err := s.Catalog.TransferStatus(req.Zones)
+		if err != nil {
+			return control.Reply{Error: err.Error()}
+		}
+		return control.OKReply(st)
+	case control.CmdRefresh, control.CmdRetransfer:
+		if len(req.Zones) != 1 {
+			return control.Reply{Error: req.Cmd + " takes one zone"}
+		}
+		axfr := req.Cmd == control.CmdRetransfer
+		if err := s.Catalog.Refresh(req.Zones[0], axfr); err != nil {
+			return control.Reply{Error: err.Error()}
+		}
+		res := control.RefreshResult{Origin: CanonicalOrigin(req.Zones[0]), Action: "refresh"}
+		if axfr {
+			res.Action = "AXFR"
+		}
+		return control.OKReply(res)
 	case "":
 		return control.Reply{Error: "missing cmd"}
 	default:
-		return control.Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload or stats)", req.Cmd)}
+		return control.Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload, stats, zone-status, refresh or retransfer)", req.Cmd)}
 	}
 }
 

@@ -273,6 +273,10 @@ func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
 		return
 	}
 	res.Zone = int32(zi)
+	if s.expired != nil && s.expired[zi] {
+		r.rcode, res.Kind = rcodeServFail, KindServFail
+		return
+	}
 	l := lookup{z: set.Zone(zi), qt: qy.qtype, r: r, res: res}
 	// The query name sits uncompressed after the header.
 	var ctx msgName

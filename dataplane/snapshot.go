@@ -27,6 +27,11 @@ type Snapshot struct {
 	zones    *zone.Set
 	cfg      Config
 	chaosTab []chaosEntry
+	// expired has an entry per zone of the set, true for a secondary zone
+	// that has expired or not yet been transferred: every query for it
+	// is answered SERVFAIL (RFC 1035 section 4.3.5 has a zone whose
+	// expire time has passed no longer be answered). nil when none is.
+	expired []bool
 }
 
 // chaosEntry is a CHAOS TXT identity answer prepared at snapshot creation.
@@ -34,6 +39,24 @@ type chaosEntry struct {
 	name  []byte // lowercase wire format
 	rdata []byte // TXT rdata: the text split into strings of at most 255 bytes
 }
+
+// NewSnapshotExpired prepares a snapshot over a zone set in which the
+// zones i with expired[i] set answer SERVFAIL to every query. expired is
+// indexed as set.Zones(); it is copied.
+func NewSnapshotExpired(set *zone.Set, cfg Config, expired []bool) *Snapshot {
+	s := NewSnapshot(set, cfg)
+	for _, x := range expired {
+		if x {
+			s.expired = make([]bool, len(set.Zones()))
+			copy(s.expired, expired)
+			break
+		}
+	}
+	return s
+}
+
+// Expired reports whether zone i of the set is answered SERVFAIL.
+func (s *Snapshot) Expired(i int) bool { return s.expired != nil && s.expired[i] }
 
 // NewSnapshot prepares a snapshot over a zone set.
 func NewSnapshot(set *zone.Set, cfg Config) *Snapshot {

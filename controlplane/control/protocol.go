@@ -8,6 +8,12 @@ const (
 	CmdZones  = "zones"  // []ZoneStatus
 	CmdReload = "reload" // ReloadResult
 	CmdStats  = "stats"  // Stats
+
+	// Zone transfers (issue 13).
+	CmdZoneStatus = "zone-status" // []ZoneTransferStatus; zones: the zones to report, all when empty
+	CmdRefresh    = "refresh"     // RefreshResult; zones: exactly one secondary zone
+	CmdRetransfer = "retransfer"  // RefreshResult; zones: exactly one secondary zone, transferred by AXFR
+	CmdNotify     = "notify"      // RefreshResult; zones: exactly one zone, NOTIFY sent to its notify targets
 )
 
 // Limits both sides rely on.
@@ -28,7 +34,7 @@ const (
 // Request is one control command.
 type Request struct {
 	Cmd   string   `json:"cmd"`
-	Zones []string `json:"zones,omitempty"` // reload: the zones to reload, all when empty
+	Zones []string `json:"zones,omitempty"` // reload, zone-status: the zones, all when empty; refresh, retransfer, notify: one zone
 }
 
 // Reply is the answer to one Request. Error is set when the request could

@@ -59,7 +59,53 @@ const (
 	StatusLoaded    = "loaded"
 	StatusUnchanged = "unchanged"
 	StatusFailed    = "failed"
+	// StatusNoCopy is a secondary zone with no copy on disk yet: it is
+	// served once transferred from its primaries.
+	StatusNoCopy = "no copy yet"
 )
+
+// ZoneTransferStatus is a zone's role and transfer state, for the
+// zone-status command. The times are zero when they do not apply (a
+// primary zone has no refresh; a secondary with no data has no expiry).
+type ZoneTransferStatus struct {
+	Origin    string   `json:"origin"`
+	File      string   `json:"file"`
+	Role      string   `json:"role"` // "primary" or "secondary"
+	Serving   bool     `json:"serving"`
+	Serial    uint32   `json:"serial"`
+	Primaries []string `json:"primaries,omitempty"`
+	Key       string   `json:"key,omitempty"`
+	// Expired is set for a secondary zone answered SERVFAIL: expired, or
+	// never transferred.
+	Expired      bool            `json:"expired"`
+	LastRefresh  time.Time       `json:"last_refresh"`
+	NextRefresh  time.Time       `json:"next_refresh"`
+	Expires      time.Time       `json:"expires"`
+	LastError    string          `json:"last_error,omitempty"`
+	Transfers    uint64          `json:"transfers"`
+	Failures     uint64          `json:"failures"`
+	Notifies     uint64          `json:"notifies"`
+	LastTransfer *TransferStatus `json:"last_transfer,omitempty"`
+}
+
+// RefreshResult is the reply to refresh, retransfer and notify: what was
+// started. The work itself goes on in the background; zone-status shows
+// its outcome.
+type RefreshResult struct {
+	Origin string `json:"origin"`
+	Action string `json:"action"` // "refresh", "AXFR" or "notify"
+}
+
+// TransferStatus describes one transfer in.
+type TransferStatus struct {
+	Kind    string    `json:"kind"` // AXFR or IXFR, as done (an IXFR answered with the whole zone is AXFR)
+	Primary string    `json:"primary"`
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+	Bytes   int64     `json:"bytes"` // on the wire, length prefixes included
+	Serial  uint32    `json:"serial,omitempty"`
+	Result  string    `json:"result"` // "ok" or the error
+}
 
 // ReloadResult is the result of the reload command.
 type ReloadResult struct {

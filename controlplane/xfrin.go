@@ -1,0 +1,1157 @@
+package controlplane
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/zone"
+)
+
+// This file is the secondary side of zone transfers (issue 13): the refresh
+// of a zone from its primaries (an SOA query, then IXFR or AXFR over TCP),
+// the copy kept on disk, the SOA timers and expiry, and NOTIFY in.
+
+// transfersInMax bounds the zone transfers in that run at once, whatever
+// the number of secondary zones: a restart of a server with thousands of
+// secondaries must not open thousands of TCP connections to its primaries
+// at once. SOA queries are not bounded; they are one datagram each.
+const transfersInMax = 4
+
+// Timeouts of the transfer protocol. xfrMessageTimeout bounds the wait for
+// each message of a transfer, not the whole transfer: a large zone takes as
+// long as it takes, a primary that stops sending is given up on.
+var (
+	xfrDialTimeout    = 5 * time.Second
+	xfrSOATimeout     = 3 * time.Second
+	xfrMessageTimeout = 15 * time.Second
+)
+
+// Bounds on the SOA timers (RFC 1035 section 3.3.13) a secondary obeys. A
+// primary's zone with a refresh of 0 must not make us query it in a loop,
+// nor an expire of 0 expire the zone the moment it is loaded.
+const (
+	minRefresh = 5 * time.Second
+	minRetry   = 2 * time.Second
+	minExpire  = 60 * time.Second
+)
+
+// refreshKind says what a refresh request asks for.
+type refreshKind uint8
+
+const (
+	refreshSOA  refreshKind = iota + 1 // query the SOA, transfer when the serial is newer
+	refreshAXFR                        // transfer the whole zone, whatever the serial
+)
+
+// xfrIn is what the catalog keeps for all of its secondary zones.
+type xfrIn struct {
+	keys map[string]TSIGKey
+	sem  chan struct{} // one token per transfer in progress
+	now  func() time.Time
+}
+
+// secondary is the state of one secondary zone: its configuration, the
+// SOA timers of the version served, and the record of its last refresh
+// and transfer for zone-status.
+type secondary struct {
+	primaries []netip.AddrPort
+	key       string // canonical key name, "" for unsigned
+	notifyACL []ACLEntry
+
+	// kick carries refresh requests (NOTIFY, ringctl) to the zone's loop;
+	// a request made while one is pending is merged into it.
+	kick chan refreshKind
+
+	// placeholder is served while the zone has no data (never transferred,
+	// no copy on disk): an SOA and NS at the apex that are never answered,
+	// since the zone is marked expired and every query for it is answered
+	// SERVFAIL, as Knot DNS answers for a zone it has not yet transferred.
+	placeholder *zone.Zone
+
+	mu sync.Mutex
+	st secondaryState
+	// servedExpired says whether the snapshot last published answers the
+	// zone SERVFAIL; pendingStamp is the stamp of the copy a transfer has
+	// just written, for its publication.
+	servedExpired bool
+	pendingStamp  fileStamp
+}
+
+// secondaryState is a secondary zone's timers and history, guarded by
+// secondary.mu.
+type secondaryState struct {
+	// The SOA timers of the version served.
+	refresh, retry, expire time.Duration
+
+	lastRefresh time.Time // a primary last confirmed the serial or a transfer succeeded
+	nextRefresh time.Time
+	expires     time.Time // zero while the zone has no data
+	expired     bool
+	lastErr     string
+
+	last      control.TransferStatus
+	transfers uint64 // transfers in that succeeded
+	failures  uint64 // refreshes or transfers that failed
+	notifies  uint64 // NOTIFY messages accepted
+}
+
+func newSecondary(z *ZoneConfig) *secondary {
+	return &secondary{
+		primaries: append([]netip.AddrPort(nil), z.PrimaryAddrs...),
+		key:       z.Key,
+		notifyACL: append([]ACLEntry(nil), z.NotifyACL...),
+		kick:      make(chan refreshKind, 1),
+	}
+}
+
+// request queues a refresh of kind k; an AXFR request replaces a pending
+// SOA refresh, never the other way round. It never blocks.
+func (s *secondary) request(k refreshKind) {
+	for {
+		select {
+		case s.kick <- k:
+			return
+		default:
+		}
+		select {
+		case old := <-s.kick:
+			if old > k {
+				k = old
+			}
+		default:
+		}
+	}
+}
+
+// isExpired reports whether the zone must be answered SERVFAIL.
+func (s *secondary) isExpired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.expired
+}
+
+// Notify handles a NOTIFY for origin from addr, whose TSIG (already
+// verified by the caller) named key ("" unsigned). It returns the rcode for
+// the reply: dns.RcodeSuccess when accepted (a refresh starts at once,
+// asynchronously), dns.RcodeRefused when the zone's allow-notify, primaries
+// and key deny it, dns.RcodeNotAuth when origin is not a secondary zone
+// here. It never blocks on the network.
+//
+// The primaries may always notify, signed with the zone's key when it has
+// one (RFC 1996 section 3.10 asks that NOTIFY come from a known master);
+// allow-notify adds other sources, each with its own key rule.
+func (c *Catalog) Notify(origin string, from netip.Addr, key string) int {
+	e := c.find(CanonicalOrigin(origin))
+	if e == nil || e.sec == nil {
+		return dns.RcodeNotAuth
+	}
+	s := e.sec
+	from = from.Unmap()
+	ok := Allows(s.notifyACL, from, key)
+	for _, p := range s.primaries {
+		if p.Addr() == from && (s.key == "" || s.key == key) {
+			ok = true
+		}
+	}
+	if !ok {
+		c.log.Warn("NOTIFY refused", "zone", e.origin, "from", from, "key", key)
+		return dns.RcodeRefused
+	}
+	s.mu.Lock()
+	s.st.notifies++
+	s.mu.Unlock()
+	c.log.Info("NOTIFY received, refreshing", "zone", e.origin, "from", from, "key", key)
+	s.request(refreshSOA)
+	return dns.RcodeSuccess
+}
+
+// Refresh asks for a refresh of the secondary zone origin now: an SOA query
+// and a transfer when the primary's serial is newer, or, with axfr, a
+// transfer of the whole zone whatever the serials. It returns at once.
+func (c *Catalog) Refresh(origin string, axfr bool) error {
+	e := c.find(CanonicalOrigin(origin))
+	if e == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownZone, CanonicalOrigin(origin))
+	}
+	if e.sec == nil {
+		return fmt.Errorf("zone %s is not a secondary (it has no primaries): reload it instead", e.origin)
+	}
+	k := refreshSOA
+	if axfr {
+		k = refreshAXFR
+	}
+	e.sec.request(k)
+	return nil
+}
+
+// RunSecondaries refreshes the secondary zones until done is closed: each
+// zone at once, then on its SOA timers, a NOTIFY or a request from ringctl.
+// It returns once every zone's loop has stopped.
+func (c *Catalog) RunSecondaries(done <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, e := range c.entries {
+		if e.sec == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.runSecondary(ctx, e)
+		}()
+	}
+	<-done
+	cancel()
+	wg.Wait()
+}
+
+// runSecondary is one secondary zone's loop: it refreshes the zone at once
+// (a copy loaded from disk may be old) and then whenever its refresh or
+// retry timer fires or a refresh is requested, and marks it expired when
+// the expire timer fires first.
+func (c *Catalog) runSecondary(ctx context.Context, e *zoneEntry) {
+	s := e.sec
+	kind := refreshSOA
+	for {
+		if kind != 0 {
+			c.refreshZone(ctx, e, kind)
+			kind = 0
+		}
+		now := c.xfr.now()
+		s.mu.Lock()
+		next := s.st.nextRefresh
+		if !s.st.expires.IsZero() && !s.st.expired && s.st.expires.Before(next) {
+			next = s.st.expires
+		}
+		s.mu.Unlock()
+		t := time.NewTimer(max(next.Sub(now), 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case kind = <-s.kick:
+			t.Stop()
+		case <-t.C:
+			now = c.xfr.now()
+			if c.expireIfDue(e, now) {
+				continue
+			}
+			s.mu.Lock()
+			due := !now.Before(s.st.nextRefresh)
+			s.mu.Unlock()
+			if due {
+				kind = refreshSOA
+			}
+		}
+	}
+}
+
+// expireIfDue marks the zone expired when its expire timer has passed at
+// now, publishing a snapshot in which it answers SERVFAIL, and reports
+// whether it did.
+func (c *Catalog) expireIfDue(e *zoneEntry, now time.Time) bool {
+	s := e.sec
+	s.mu.Lock()
+	due := !s.st.expired && !s.st.expires.IsZero() && !now.Before(s.st.expires)
+	if due {
+		s.st.expired = true
+		s.st.lastErr = fmt.Sprintf("expired at %s: no primary confirmed the zone within its SOA expire time (%s)",
+			s.st.expires.UTC().Format(time.RFC3339), s.st.expire)
+	}
+	s.mu.Unlock()
+	if !due {
+		return false
+	}
+	c.log.Error("zone expired, answering SERVFAIL until a transfer succeeds", "zone", e.origin)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.publish(); err != nil {
+		c.log.Error("publishing the expired zone", "zone", e.origin, "err", err)
+	}
+	return true
+}
+
+// jitter shortens d by up to a tenth, so that zones loaded together do not
+// refresh together for ever after.
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// setTimers takes the SOA timers of the version served, and restarts the
+// expire timer: a primary has just confirmed the zone. expireOpt is the
+// EDNS EXPIRE option's value (RFC 7314) when the primary sent one: the
+// time left before its own copy expires, which the secondary takes instead
+// of the SOA expire so that a chain of secondaries does not outlive the
+// zone's first primary.
+func (s *secondary) setTimers(soa *dns.SOA, now time.Time, expireOpt uint32, hasOpt bool) {
+	s.st.refresh = max(time.Duration(soa.Refresh)*time.Second, minRefresh)
+	s.st.retry = max(time.Duration(soa.Retry)*time.Second, minRetry)
+	s.st.expire = max(time.Duration(soa.Expire)*time.Second, minExpire)
+	exp := s.st.expire
+	if hasOpt {
+		exp = max(time.Duration(expireOpt)*time.Second, minExpire)
+	}
+	s.st.lastRefresh = now
+	s.st.nextRefresh = now.Add(jitter(s.st.refresh))
+	s.st.expires = now.Add(exp)
+	s.st.expired = false
+	s.st.lastErr = ""
+}
+
+// refreshZone queries the primaries in order for the zone's SOA and
+// transfers the zone from the first whose serial is newer than the one
+// served (every time for refreshAXFR). Failures are logged and counted, and
+// the retry timer is set; the served version is never touched by a failure.
+func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKind) {
+	s := e.sec
+	c.mu.Lock()
+	cur := e.cur
+	c.mu.Unlock()
+	var errs []string
+	for _, p := range s.primaries {
+		soa, expOpt, hasOpt, err := c.querySOA(ctx, p, e.origin, s.key)
+		if err != nil {
+			errs = append(errs, err.Error())
+			c.log.Warn("SOA query failed", "zone", e.origin, "primary", p, "err", err)
+			continue
+		}
+		now := c.xfr.now()
+		if kind == refreshSOA && cur != nil && !serialNewer(soa.Serial, cur.Serial()) {
+			s.mu.Lock()
+			s.setTimers(soa, now, expOpt, hasOpt)
+			s.mu.Unlock()
+			c.touchCopy(e, now)
+			c.log.Debug("zone up to date", "zone", e.origin, "primary", p, "serial", cur.Serial(), "primary_serial", soa.Serial)
+			if c.republishIfUnexpired(e) {
+				c.log.Info("zone no longer expired: the primary confirmed its serial", "zone", e.origin, "serial", cur.Serial())
+			}
+			return
+		}
+		base := cur
+		if kind == refreshAXFR {
+			base = nil
+		}
+		ts, z, err := c.transferIn(ctx, e, p, base)
+		s.mu.Lock()
+		s.st.last = ts
+		if err != nil {
+			s.mu.Unlock()
+			errs = append(errs, err.Error())
+			c.log.Error("transfer in failed, served version kept", "zone", e.origin, "primary", p, "kind", ts.Kind, "err", err)
+			continue
+		}
+		s.st.transfers++
+		s.setTimers(soa, c.xfr.now(), expOpt, hasOpt)
+		s.mu.Unlock()
+		if err := c.publishTransfer(e, z); err != nil {
+			s.mu.Lock()
+			s.st.failures++
+			s.st.lastErr = err.Error()
+			s.mu.Unlock()
+			c.log.Error("publishing the transferred zone", "zone", e.origin, "err", err)
+			return
+		}
+		c.log.Info("zone transferred", "zone", e.origin, "primary", p, "kind", ts.Kind, "serial", z.Serial(),
+			"records", z.Records(), "bytes", ts.Bytes, "duration", time.Duration(ts.Seconds*float64(time.Second)))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.failures++
+	s.st.lastErr = strings.Join(errs, "; ")
+	if len(s.primaries) == 0 {
+		s.st.lastErr = "no primaries"
+	}
+	retry := s.st.retry
+	if retry == 0 {
+		// No version has ever been served: retry at the shortest interval.
+		retry = minRetry * 5
+	}
+	s.st.nextRefresh = c.xfr.now().Add(jitter(retry))
+}
+
+// republishIfUnexpired publishes a snapshot in which the zone is answered
+// again, when it was expired and a primary has confirmed it; it reports
+// whether it did.
+func (c *Catalog) republishIfUnexpired(e *zoneEntry) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.sec.mu.Lock()
+	was := e.sec.servedExpired
+	e.sec.mu.Unlock()
+	if !was || e.cur == nil {
+		return false
+	}
+	if _, err := c.publish(); err != nil {
+		c.log.Error("publishing the zone confirmed by its primary", "zone", e.origin, "err", err)
+		return false
+	}
+	return true
+}
+
+// touchCopy sets the modification time of the zone's copy on disk to now,
+// the time a primary last confirmed it, so that after a restart the
+// expire timer runs from there rather than from the restart.
+func (c *Catalog) touchCopy(e *zoneEntry, now time.Time) {
+	if err := os.Chtimes(e.file, now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+		c.log.Warn("cannot set the time of the zone's copy on disk", "zone", e.origin, "file", e.file, "err", err)
+	}
+}
+
+// serialNewer reports whether serial a is newer than b in the sequence
+// space arithmetic of RFC 1982: a difference of exactly 2^31 is undefined,
+// and is not newer.
+func serialNewer(a, b uint32) bool { return int32(a-b) > 0 }
+
+// tsigOf returns the key the zone's messages are signed with, or nil.
+func (c *Catalog) tsigOf(name string) (*TSIGKey, error) {
+	if name == "" {
+		return nil, nil
+	}
+	k, ok := c.xfr.keys[name]
+	if !ok {
+		return nil, fmt.Errorf("key %s is not configured", name)
+	}
+	return &k, nil
+}
+
+// querySOA asks primary p for the zone's SOA over UDP (TCP when the reply
+// is truncated), signed with key when set and with an empty EDNS EXPIRE
+// option (RFC 7314). It returns the SOA and the EXPIRE value when the
+// primary gave one.
+func (c *Catalog) querySOA(ctx context.Context, p netip.AddrPort, origin, key string) (*dns.SOA, uint32, bool, error) {
+	k, err := c.tsigOf(key)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(origin, dns.TypeSOA)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, false)
+	opt := m.IsEdns0()
+	opt.Option = append(opt.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+	var r *dns.Msg
+	for _, network := range []string{"udp", "tcp"} {
+		r, err = exchange(ctx, network, p, m, k, xfrSOATimeout)
+		if err != nil {
+			return nil, 0, false, fmt.Errorf("SOA query to %s over %s: %w", p, network, err)
+		}
+		if !r.Truncated {
+			break
+		}
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, 0, false, fmt.Errorf("SOA query to %s: answered %s", p, rcodeText(r))
+	}
+	if !r.Authoritative {
+		return nil, 0, false, fmt.Errorf("SOA query to %s: the answer is not authoritative (is the zone configured there?)", p)
+	}
+	var soa *dns.SOA
+	for _, rr := range r.Answer {
+		if s, ok := rr.(*dns.SOA); ok && strings.EqualFold(s.Hdr.Name, origin) {
+			soa = s
+		}
+	}
+	if soa == nil {
+		return nil, 0, false, fmt.Errorf("SOA query to %s: no SOA for %s in the answer", p, origin)
+	}
+	if o := r.IsEdns0(); o != nil {
+		for _, op := range o.Option {
+			if x, ok := op.(*dns.EDNS0_EXPIRE); ok && !x.Empty {
+				return soa, x.Expire, true, nil
+			}
+		}
+	}
+	return soa, 0, false, nil
+}
+
+// rcodeText names a reply's rcode, with the TSIG error when there is one.
+func rcodeText(r *dns.Msg) string {
+	s := dns.RcodeToString[r.Rcode]
+	if t := r.IsTsig(); t != nil && t.Error != 0 {
+		s += " (TSIG " + dns.RcodeToString[int(t.Error)] + ")"
+	}
+	return s
+}
+
+// exchange sends m to p over network and returns the reply: one message
+// each way, the reply's ID and question checked, signed and verified with
+// k when it is set (an unsigned reply to a signed query is an error: RFC
+// 8945 section 5.3).
+func exchange(ctx context.Context, network string, p netip.AddrPort, m *dns.Msg, k *TSIGKey, timeout time.Duration) (*dns.Msg, error) {
+	m.Id = dns.Id()
+	d := net.Dialer{Timeout: xfrDialTimeout}
+	conn, err := d.DialContext(ctx, network, p.String())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	conn.SetDeadline(time.Now().Add(timeout))
+	x := &xfrConn{conn: conn, stream: network == "tcp", key: k}
+	if err := x.send(m); err != nil {
+		return nil, err
+	}
+	r, _, err := x.recv(m)
+	return r, err
+}
+
+// xfrConn carries the messages of one exchange or transfer with a primary,
+// with the TSIG state of RFC 8945 section 5.3.1: each reply is verified
+// against the MAC of the message before it, the first against the
+// request's, and those after the first over their timers only.
+type xfrConn struct {
+	conn   net.Conn
+	stream bool
+	key    *TSIGKey
+	mac    string // the MAC the next reply is verified against
+	nreply int
+	buf    []byte
+}
+
+func (x *xfrConn) send(m *dns.Msg) error {
+	var out []byte
+	var err error
+	if x.key != nil {
+		m.SetTsig(x.key.Name, x.key.Algorithm, 300, time.Now().Unix())
+		out, x.mac, err = dns.TsigGenerate(m, x.key.Secret, "", false)
+	} else {
+		out, err = m.Pack()
+	}
+	if err != nil {
+		return err
+	}
+	if x.stream {
+		out = append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)
+	}
+	_, err = x.conn.Write(out)
+	return err
+}
+
+// recv reads the next reply to q and returns it with its size on the wire.
+func (x *xfrConn) recv(q *dns.Msg) (*dns.Msg, int, error) {
+	var p []byte
+	if x.stream {
+		var l [2]byte
+		if _, err := io.ReadFull(x.conn, l[:]); err != nil {
+			return nil, 0, err
+		}
+		n := int(binary.BigEndian.Uint16(l[:]))
+		if cap(x.buf) < n {
+			x.buf = make([]byte, n)
+		}
+		p = x.buf[:n]
+		if _, err := io.ReadFull(x.conn, p); err != nil {
+			return nil, 0, err
+		}
+	} else {
+		if x.buf == nil {
+			x.buf = make([]byte, dns.MaxMsgSize)
+		}
+		n, err := x.conn.Read(x.buf)
+		if err != nil {
+			return nil, 0, err
+		}
+		p = x.buf[:n]
+	}
+	size := len(p)
+	if x.stream {
+		size += 2
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(p); err != nil {
+		return nil, size, fmt.Errorf("reply does not parse: %w", err)
+	}
+	if r.Id != q.Id || !r.Response {
+		return nil, size, fmt.Errorf("reply has the wrong ID or is not a response")
+	}
+	if len(r.Question) > 0 && (len(q.Question) == 0 || !strings.EqualFold(r.Question[0].Name, q.Question[0].Name) ||
+		r.Question[0].Qtype != q.Question[0].Qtype) {
+		return nil, size, fmt.Errorf("reply is for another question (%s)", r.Question[0].String())
+	}
+	if x.key != nil {
+		t := r.IsTsig()
+		switch {
+		case t == nil && r.Rcode != dns.RcodeSuccess:
+			// The primary's error, unsigned: report what it said.
+			return r, size, nil
+		case t == nil:
+			// RFC 8945 allows up to 99 unsigned messages between signed
+			// ones; Knot, NSD and BIND sign every one, and accepting
+			// unsigned ones would need the digest over all of them.
+			return nil, size, fmt.Errorf("reply %d is not signed with key %s: TSIG required", x.nreply+1, x.key.Name)
+		case t.Error != 0:
+			return r, size, nil
+		}
+		if err := dns.TsigVerify(p, x.key.Secret, x.mac, x.nreply > 0); err != nil {
+			return nil, size, fmt.Errorf("reply %d fails TSIG with key %s: %w", x.nreply+1, x.key.Name, err)
+		}
+		x.mac = t.MAC
+	}
+	x.nreply++
+	return r, size, nil
+}
+
+// transferIn transfers the zone from primary p: IXFR from base's serial
+// when base is set, AXFR otherwise or when the primary answers IXFR with
+// the whole zone or cannot do IXFR (NOTIMP, FORMERR). The result is
+// written to a temporary file beside the zone's file, loaded with the same
+// checks as any zone file, and only then made the zone's file; the version
+// served is not touched. It returns what it did, for zone-status, and the
+// new version.
+func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone) (control.TransferStatus, *zone.Zone, error) {
+	ts := control.TransferStatus{Primary: p.String(), Kind: "AXFR", Started: c.xfr.now()}
+	select {
+	case c.xfr.sem <- struct{}{}:
+	case <-ctx.Done():
+		ts.Result = "cancelled"
+		return ts, nil, ctx.Err()
+	}
+	defer func() { <-c.xfr.sem }()
+	start := time.Now()
+	z, err := c.transferTry(ctx, e, p, base, &ts)
+	ts.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		ts.Result = err.Error()
+		return ts, nil, err
+	}
+	ts.Result = "ok"
+	ts.Serial = z.Serial()
+	return ts, z, nil
+}
+
+// errFallBack asks transferTry to retry by AXFR.
+var errFallBack = errors.New("the primary cannot do IXFR")
+
+func (c *Catalog) transferTry(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*zone.Zone, error) {
+	if base != nil {
+		ts.Kind = "IXFR"
+		z, err := c.transferOnce(ctx, e, p, base, ts)
+		if !errors.Is(err, errFallBack) {
+			return z, err
+		}
+		c.log.Info("IXFR not possible, falling back to AXFR", "zone", e.origin, "primary", p, "reason", err)
+		ts.Kind = "AXFR"
+	}
+	return c.transferOnce(ctx, e, p, nil, ts)
+}
+
+// transferOnce runs one AXFR (base nil) or IXFR request. An IXFR answered
+// with the whole zone is taken as such and ts.Kind says AXFR.
+func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*zone.Zone, error) {
+	k, err := c.tsigOf(e.sec.key)
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if base == nil {
+		m.SetAxfr(e.origin)
+	} else {
+		m.SetIxfr(e.origin, base.Serial(), ".", ".")
+	}
+	m.Id = dns.Id()
+	d := net.Dialer{Timeout: xfrDialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", p.String())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	x := &xfrConn{conn: conn, stream: true, key: k}
+	conn.SetDeadline(time.Now().Add(xfrMessageTimeout))
+	if err := x.send(m); err != nil {
+		return nil, err
+	}
+	w, err := newZoneWriter(e.file)
+	if err != nil {
+		return nil, err
+	}
+	defer w.discard()
+	var ix *ixfrApply
+	if base != nil {
+		ix = &ixfrApply{cur: base.Serial()}
+	}
+	st := xfrStream{origin: e.origin, ixfr: ix, w: w}
+	for msgs := 0; !st.done; msgs++ {
+		conn.SetReadDeadline(time.Now().Add(xfrMessageTimeout))
+		r, n, err := x.recv(m)
+		ts.Bytes += int64(n)
+		if err != nil {
+			if st.n > 0 {
+				return nil, fmt.Errorf("%s broke off after %d records: %w", ts.Kind, st.n, err)
+			}
+			return nil, err
+		}
+		if r.Rcode != dns.RcodeSuccess {
+			if base != nil && msgs == 0 && (r.Rcode == dns.RcodeNotImplemented || r.Rcode == dns.RcodeFormatError) {
+				return nil, fmt.Errorf("%w: answered %s", errFallBack, rcodeText(r))
+			}
+			return nil, fmt.Errorf("%s answered %s", ts.Kind, rcodeText(r))
+		}
+		if err := st.add(r.Answer); err != nil {
+			return nil, err
+		}
+	}
+	if st.upToDate {
+		return nil, fmt.Errorf("%w: it answered IXFR with its SOA alone, serial %d, not newer than %d", errFallBack, st.serial, base.Serial())
+	}
+	if st.ixfr != nil && st.ixfr.incremental {
+		if err := c.applyIXFR(e, base, st.ixfr, w); err != nil {
+			return nil, err
+		}
+	} else {
+		ts.Kind = "AXFR"
+	}
+	return c.commitZone(e, w)
+}
+
+// xfrStream follows the records of an AXFR or IXFR reply (RFC 5936 section
+// 2.2, RFC 1995 section 4) across its messages. A whole zone (AXFR, or an
+// IXFR answered with one) is written to w as it arrives; the differences
+// of an incremental IXFR are collected in ixfr.
+type xfrStream struct {
+	origin string
+	ixfr   *ixfrApply // nil for AXFR
+	w      *zoneWriter
+
+	n        int    // records seen
+	serial   uint32 // of the first SOA: the version being transferred
+	full     bool   // the reply is a whole zone
+	done     bool
+	upToDate bool // IXFR answered with the SOA alone
+}
+
+func (s *xfrStream) add(rrs []dns.RR) error {
+	for _, rr := range rrs {
+		if s.done {
+			return fmt.Errorf("records after the final SOA")
+		}
+		h := rr.Header()
+		if h.Class != dns.ClassINET {
+			return fmt.Errorf("record of class %s in the transfer: %s", dns.ClassToString[h.Class], rr)
+		}
+		if !dns.IsSubDomain(s.origin, h.Name) {
+			return fmt.Errorf("record outside the zone %s: %s", s.origin, rr)
+		}
+		soa, isSOA := rr.(*dns.SOA)
+		if isSOA && !strings.EqualFold(h.Name, s.origin) {
+			return fmt.Errorf("SOA not at the apex: %s", rr)
+		}
+		s.n++
+		switch {
+		case s.n == 1:
+			if !isSOA {
+				return fmt.Errorf("the transfer does not begin with the zone's SOA: %s", rr)
+			}
+			s.serial = soa.Serial
+			if s.ixfr == nil {
+				s.full = true
+				if err := s.w.write(rr); err != nil {
+					return err
+				}
+			}
+		case s.n == 2 && s.ixfr != nil:
+			if isSOA && soa.Serial == s.ixfr.cur {
+				s.ixfr.incremental = true
+				s.ixfr.add(true, rr)
+				break
+			}
+			// A whole zone in answer to IXFR: write the first SOA, held
+			// until now, and this record.
+			s.full = true
+			first := &dns.SOA{}
+			*first = *s.ixfr.firstSOA
+			if isSOA && soa.Serial == s.serial {
+				// A zone of one SOA cannot be; this is the end of an
+				// empty IXFR reply of the form SOA SOA.
+				s.done = true
+				s.upToDate = true
+				break
+			}
+			if err := s.w.write(first); err != nil {
+				return err
+			}
+			if err := s.w.write(rr); err != nil {
+				return err
+			}
+		case s.full:
+			if isSOA {
+				if soa.Serial != s.serial {
+					return fmt.Errorf("the final SOA has serial %d, the first %d", soa.Serial, s.serial)
+				}
+				s.done = true
+				break
+			}
+			if err := s.w.write(rr); err != nil {
+				return err
+			}
+		default:
+			if isSOA && !s.ixfr.deleting && soa.Serial == s.serial {
+				s.done = true
+				break
+			}
+			s.ixfr.add(false, rr)
+		}
+		if s.n == 1 && s.ixfr != nil {
+			s.ixfr.firstSOA = soa
+		}
+	}
+	if s.n == 1 && s.ixfr != nil && !s.serialNewer() {
+		// The primary has nothing newer: IXFR answered with its SOA
+		// alone in one message (RFC 1995 section 4).
+		s.done, s.upToDate = true, true
+	}
+	return nil
+}
+
+func (s *xfrStream) serialNewer() bool { return serialNewer(s.serial, s.ixfr.cur) }
+
+// ixfrApply holds the differences of an incremental IXFR, in order: each
+// a deletion or an addition of one record.
+type ixfrApply struct {
+	cur         uint32 // the serial asked from
+	firstSOA    *dns.SOA
+	incremental bool
+	deleting    bool // within a deletion section
+	ops         []ixfrOp
+}
+
+type ixfrOp struct {
+	del bool
+	rr  dns.RR
+}
+
+// add takes the next record of the differences. A SOA switches between
+// the deletion and addition sections: the SOA that opens a deletion
+// section is the old version's and is deleted; the one that opens an
+// addition section is the new version's and is added.
+func (a *ixfrApply) add(first bool, rr dns.RR) {
+	if _, ok := rr.(*dns.SOA); ok {
+		if first {
+			a.deleting = true
+		} else {
+			a.deleting = !a.deleting
+		}
+	}
+	a.ops = append(a.ops, ixfrOp{del: a.deleting, rr: rr})
+}
+
+// rrKey identifies a record regardless of its TTL and of the case of its
+// owner: the unit that IXFR deletes and adds.
+func rrKey(rr dns.RR) string {
+	cp := dns.Copy(rr)
+	h := cp.Header()
+	h.Name = strings.ToLower(h.Name)
+	h.Ttl = 0
+	return cp.String()
+}
+
+// applyIXFR writes to w the version base with the differences applied: the
+// records of base that no difference touches, then every touched record
+// present at the end, as last added. A deletion of a record not present at
+// that point refuses the whole transfer.
+func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zoneWriter) error {
+	type touched struct {
+		initially bool
+		last      dns.RR // the record as last added, nil when last deleted
+	}
+	// The new SOA goes first, where readers of the file look for it; the
+	// SOAs of the differences only delimit them (the first deleted is
+	// the version served, checked when the reply was recognised as
+	// incremental) and are left out below.
+	if err := w.write(a.firstSOA); err != nil {
+		return err
+	}
+	keys := make(map[string]*touched, len(a.ops))
+	order := make([]string, 0, len(a.ops))
+	for _, op := range a.ops {
+		if op.rr.Header().Rrtype == dns.TypeSOA {
+			continue
+		}
+		k := rrKey(op.rr)
+		if keys[k] == nil {
+			keys[k] = &touched{}
+			order = append(order, k)
+		}
+	}
+	err := c.walkServed(e, base, func(rr dns.RR) error {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return nil
+		}
+		if t := keys[rrKey(rr)]; t != nil {
+			t.initially = true
+			return nil
+		}
+		return w.write(rr)
+	})
+	if err != nil {
+		return fmt.Errorf("reading the served version to apply IXFR: %w", err)
+	}
+	present := make(map[string]bool, len(keys))
+	for k, t := range keys {
+		present[k] = t.initially
+	}
+	for _, op := range a.ops {
+		if op.rr.Header().Rrtype == dns.TypeSOA {
+			continue
+		}
+		k := rrKey(op.rr)
+		if op.del {
+			if !present[k] {
+				return fmt.Errorf("IXFR deletes a record the zone does not have: %s", op.rr)
+			}
+			present[k] = false
+			keys[k].last = nil
+			continue
+		}
+		present[k] = true
+		keys[k].last = op.rr
+	}
+	for _, k := range order {
+		if present[k] {
+			if err := w.write(keys[k].last); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// walkServed calls fn for every record of the version served, base. The
+// copy on disk is that version: it was written by the transfer that made
+// base, or loaded as base; its serial is checked against base's.
+func (c *Catalog) walkServed(e *zoneEntry, base *zone.Zone, fn func(dns.RR) error) error {
+	f, err := os.Open(e.file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zp := dns.NewZoneParser(bufio.NewReaderSize(f, 64<<10), e.origin, e.file)
+	zp.SetIncludeAllowed(false)
+	var serial uint32
+	soas := 0
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if soa, isSOA := rr.(*dns.SOA); isSOA {
+			serial = soa.Serial
+			soas++
+		}
+		if err := fn(rr); err != nil {
+			return err
+		}
+	}
+	if err := zp.Err(); err != nil {
+		return err
+	}
+	if soas != 1 || serial != base.Serial() {
+		return fmt.Errorf("the copy on disk %s is not the version served (serial %d)", e.file, base.Serial())
+	}
+	return nil
+}
+
+// zoneWriter writes a transferred zone as a master file to a temporary
+// file beside the zone's file, hashing it as it goes for the catalog's
+// file stamp.
+type zoneWriter struct {
+	path string
+	tmp  *os.File
+	bw   *bufio.Writer
+	sum  hash.Hash
+	size int64
+	done bool
+}
+
+func newZoneWriter(path string) (*zoneWriter, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".xfr-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating the transfer's temporary file beside %s: %w", path, err)
+	}
+	w := &zoneWriter{path: path, tmp: tmp, sum: sha256.New()}
+	w.bw = bufio.NewWriterSize(io.MultiWriter(tmp, w.sum, (*countWriter)(&w.size)), 64<<10)
+	return w, nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+func (w *zoneWriter) write(rr dns.RR) error {
+	if _, err := w.bw.WriteString(rr.String()); err != nil {
+		return err
+	}
+	return w.bw.WriteByte('\n')
+}
+
+// discard removes the temporary file unless it was committed.
+func (w *zoneWriter) discard() {
+	if !w.done {
+		w.tmp.Close()
+		os.Remove(w.tmp.Name())
+	}
+}
+
+// commitZone loads the transferred zone from the temporary file with the
+// checks any zone file gets and, only when it loads, makes the file the
+// zone's copy on disk: fsync, rename, fsync of the directory.
+func (c *Catalog) commitZone(e *zoneEntry, w *zoneWriter) (*zone.Zone, error) {
+	if err := w.bw.Flush(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", w.tmp.Name(), err)
+	}
+	if err := w.tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", w.tmp.Name(), err)
+	}
+	z, err := zone.LoadFile(e.origin, w.tmp.Name())
+	if err != nil {
+		return nil, fmt.Errorf("the transferred zone fails the zone checks: %w", err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(w.tmp.Name(), w.path); err != nil {
+		return nil, fmt.Errorf("replacing the copy on disk: %w", err)
+	}
+	w.done = true
+	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	e.sec.mu.Lock()
+	e.sec.pendingStamp = fileStamp{size: w.size, valid: true}
+	w.sum.Sum(e.sec.pendingStamp.sum[:0])
+	e.sec.mu.Unlock()
+	return z, nil
+}
+
+// publishTransfer makes z the version served, through the catalog's one
+// publication path, with the stamp of the file just written, so that a
+// reload of the unchanged file does not build it again.
+func (c *Catalog) publishTransfer(e *zoneEntry, z *zone.Zone) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.sec.mu.Lock()
+	stamp := e.sec.pendingStamp
+	e.sec.mu.Unlock()
+	old, oldStamp, oldLoaded := e.cur, e.stamp, e.loaded
+	e.cur, e.stamp, e.loaded = z, stamp, c.xfr.now()
+	if _, err := c.publish(); err != nil {
+		e.cur, e.stamp, e.loaded = old, oldStamp, oldLoaded
+		return err
+	}
+	e.loads++
+	e.lastErr = nil
+	return nil
+}
+
+// secondaryLoaded is called by the catalog when a secondary zone's copy
+// on disk has been loaded (at start or by a reload): the SOA timers come
+// from it, and the expire timer runs from the file's modification time,
+// which touchCopy and the transfers set to when a primary last confirmed
+// the zone.
+func (c *Catalog) secondaryLoaded(e *zoneEntry) {
+	soa, mtime, err := readCopySOA(e.file, e.origin)
+	if err != nil {
+		c.log.Warn("cannot read the SOA timers of the copy on disk", "zone", e.origin, "file", e.file, "err", err)
+		return
+	}
+	s := e.sec
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setTimers(soa, mtime, 0, false)
+	// The refresh runs at once in any case (runSecondary).
+	s.st.nextRefresh = c.xfr.now()
+	if !c.xfr.now().Before(s.st.expires) {
+		s.st.expired = true
+		s.st.lastErr = "the copy on disk expired before the start: no primary confirmed it within its SOA expire time"
+	}
+}
+
+// readCopySOA reads the SOA of a zone file, its first record when the file
+// was written by a transfer, and the file's modification time.
+func readCopySOA(path, origin string) (*dns.SOA, time.Time, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	zp := dns.NewZoneParser(bufio.NewReader(f), origin, path)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if soa, isSOA := rr.(*dns.SOA); isSOA {
+			return soa, fi.ModTime(), nil
+		}
+	}
+	if err := zp.Err(); err != nil {
+		return nil, time.Time{}, err
+	}
+	return nil, time.Time{}, fmt.Errorf("no SOA record")
+}
+
+// TransferStatus reports the secondary state of each zone named, every
+// zone when names is empty, for ringctl zone-status.
+func (c *Catalog) TransferStatus(names []string) ([]control.ZoneTransferStatus, error) {
+	var todo []*zoneEntry
+	if len(names) == 0 {
+		todo = c.entries
+	}
+	for _, n := range names {
+		e := c.find(CanonicalOrigin(n))
+		if e == nil {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownZone, CanonicalOrigin(n))
+		}
+		todo = append(todo, e)
+	}
+	out := make([]control.ZoneTransferStatus, 0, len(todo))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range todo {
+		zs := control.ZoneTransferStatus{Origin: e.origin, File: e.file, Role: "primary"}
+		if e.cur != nil {
+			zs.Serving = true
+			zs.Serial = e.cur.Serial()
+		}
+		if s := e.sec; s != nil {
+			zs.Role = "secondary"
+			for _, p := range s.primaries {
+				zs.Primaries = append(zs.Primaries, p.String())
+			}
+			zs.Key = s.key
+			s.mu.Lock()
+			zs.LastRefresh, zs.NextRefresh, zs.Expires = s.st.lastRefresh, s.st.nextRefresh, s.st.expires
+			zs.Expired = s.st.expired || e.cur == nil
+			zs.LastError = s.st.lastErr
+			zs.Transfers, zs.Failures, zs.Notifies = s.st.transfers, s.st.failures, s.st.notifies
+			if s.st.last.Kind != "" {
+				last := s.st.last
+				zs.LastTransfer = &last
+			}
+			s.mu.Unlock()
+		}
+		out = append(out, zs)
+	}
+	return out, nil
+}

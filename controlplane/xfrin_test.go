@@ -1,0 +1,553 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/controlplane/control"
+)
+
+// xfrinTestSecret is a TSIG secret for the tests (32 bytes, base64).
+const xfrinTestSecret = "dGhpcyBpcyBhIHRzaWcgc2VjcmV0IGZvciB0ZXN0cyE="
+
+// fakePrimary is a primary server for the tests, over miekg/dns's server:
+// it answers SOA (with the EDNS EXPIRE option when asked), AXFR and IXFR
+// from versions of one zone, signing with a TSIG key when one is set, and
+// can be told to misbehave.
+type fakePrimary struct {
+	origin string
+	key    string // "" for none
+	secret string
+	addr   netip.AddrPort
+
+	mu       sync.Mutex
+	versions map[uint32][]dns.RR
+	serial   uint32
+	expire   uint32 // EXPIRE option value, 0 for none
+	perMsg   int    // records per transfer message
+	breakAt  int    // close the connection after this many messages, 0 never
+	ixfr     func(from uint32) []dns.RR
+	noIXFR   bool // answer IXFR with NOTIMP
+	requests []uint16
+
+	udp, tcp *dns.Server
+}
+
+func startFakePrimary(t *testing.T, origin, key string) *fakePrimary {
+	t.Helper()
+	p := &fakePrimary{origin: origin, key: key, secret: xfrinTestSecret, versions: map[uint32][]dns.RR{}, perMsg: 2}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		pc.Close()
+		t.Skipf("TCP port %d taken: %v", port, err)
+	}
+	p.addr = netip.MustParseAddrPort(ln.Addr().String())
+	var secrets map[string]string
+	if key != "" {
+		secrets = map[string]string{dns.Fqdn(key): xfrinTestSecret}
+	}
+	p.udp = &dns.Server{PacketConn: pc, Handler: p, TsigSecret: secrets}
+	p.tcp = &dns.Server{Listener: ln, Handler: p, TsigSecret: secrets}
+	go p.udp.ActivateAndServe()
+	go p.tcp.ActivateAndServe()
+	t.Cleanup(func() {
+		p.udp.Shutdown()
+		p.tcp.Shutdown()
+	})
+	return p
+}
+
+// setZone adds a version of the zone from text and makes it current.
+func (p *fakePrimary) setZone(t *testing.T, text string) {
+	t.Helper()
+	zp := dns.NewZoneParser(strings.NewReader(text), p.origin, "")
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	soa := rrs[0].(*dns.SOA)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.versions[soa.Serial] = rrs
+	p.serial = soa.Serial
+}
+
+func (p *fakePrimary) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := r.Question[0]
+	p.requests = append(p.requests, q.Qtype)
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	signed := false
+	if p.key != "" {
+		if r.IsTsig() == nil || w.TsigStatus() != nil {
+			m.Rcode = dns.RcodeNotAuth
+			w.WriteMsg(m)
+			return
+		}
+		signed = true
+	}
+	sign := func(m *dns.Msg) {
+		if signed {
+			m.SetTsig(dns.Fqdn(p.key), dns.HmacSHA256, 300, time.Now().Unix())
+		}
+	}
+	cur := p.versions[p.serial]
+	switch q.Qtype {
+	case dns.TypeSOA:
+		m.Answer = []dns.RR{cur[0]}
+		if o := r.IsEdns0(); o != nil {
+			m.SetEdns0(1232, false)
+			for _, op := range o.Option {
+				if _, ok := op.(*dns.EDNS0_EXPIRE); ok && p.expire > 0 {
+					m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Expire: p.expire})
+				}
+			}
+		}
+		sign(m)
+		w.WriteMsg(m)
+	case dns.TypeAXFR, dns.TypeIXFR:
+		var rrs []dns.RR
+		switch {
+		case q.Qtype == dns.TypeIXFR && p.noIXFR:
+			m.Rcode = dns.RcodeNotImplemented
+			sign(m)
+			w.WriteMsg(m)
+			return
+		case q.Qtype == dns.TypeIXFR && p.ixfr != nil:
+			rrs = p.ixfr(r.Ns[0].(*dns.SOA).Serial)
+		case q.Qtype == dns.TypeIXFR && p.versions[r.Ns[0].(*dns.SOA).Serial] != nil:
+			rrs = diffIXFR(p.versions[r.Ns[0].(*dns.SOA).Serial], cur)
+		default:
+			rrs = append(append([]dns.RR{}, cur...), cur[0])
+		}
+		for i, n := 0, 0; i < len(rrs); i, n = i+p.perMsg, n+1 {
+			if p.breakAt > 0 && n == p.breakAt {
+				w.Close()
+				return
+			}
+			m := new(dns.Msg)
+			m.SetReply(r)
+			m.Authoritative = true
+			m.Answer = rrs[i:min(i+p.perMsg, len(rrs))]
+			sign(m)
+			if err := w.WriteMsg(m); err != nil {
+				return
+			}
+			w.TsigTimersOnly(true)
+		}
+	}
+}
+
+// diffIXFR is the IXFR reply from old to new: new SOA, old SOA, deletions,
+// new SOA, additions, new SOA.
+func diffIXFR(old, new []dns.RR) []dns.RR {
+	in := func(rrs []dns.RR, rr dns.RR) bool {
+		for _, x := range rrs {
+			if dns.IsDuplicate(x, rr) && x.Header().Ttl == rr.Header().Ttl {
+				return true
+			}
+		}
+		return false
+	}
+	out := []dns.RR{new[0], old[0]}
+	for _, rr := range old[1:] {
+		if !in(new, rr) {
+			out = append(out, rr)
+		}
+	}
+	out = append(out, new[0])
+	for _, rr := range new[1:] {
+		if !in(old, rr) {
+			out = append(out, rr)
+		}
+	}
+	return append(out, new[0])
+}
+
+// secondaryCatalog configures one secondary zone of origin from p, its copy
+// at file, signed with p's key.
+func secondaryCatalog(t *testing.T, p *fakePrimary, file string, mod func(*Config)) *Catalog {
+	t.Helper()
+	c := &Config{}
+	z := ZoneConfig{Origin: p.origin, File: file, Primaries: []string{p.addr.String()}}
+	if p.key != "" {
+		c.Keys = []KeyConfig{{Name: p.key, Algorithm: "hmac-sha256", Secret: p.secret}}
+		z.Key = p.key
+	}
+	c.Zones = append(c.Zones, z)
+	if mod != nil {
+		mod(c)
+	}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	return NewCatalog(c, testLog())
+}
+
+// testLog logs to stderr with -v, for a failing test's story.
+func testLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return quietLog()
+}
+
+// ask answers a query for name and type from the catalog's snapshot.
+func ask(t *testing.T, c *Catalog, name string, qt uint16) *dns.Msg {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(name, qt)
+	wire, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := c.Current.Load()
+	if snap == nil {
+		t.Fatal("nothing published")
+	}
+	buf := make([]byte, 65535)
+	n, _ := snap.Answer(buf, wire, true)
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:n]); err != nil {
+		t.Fatalf("reply to %s does not parse: %v", name, err)
+	}
+	return r
+}
+
+// answerA returns the addresses of the A answer to name, or the rcode.
+func answerA(t *testing.T, c *Catalog, name string) string {
+	t.Helper()
+	r := ask(t, c, name, dns.TypeA)
+	if r.Rcode != dns.RcodeSuccess {
+		return dns.RcodeToString[r.Rcode]
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func secondaryEntry(c *Catalog) *zoneEntry {
+	for _, e := range c.entries {
+		if e.sec != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func transferState(t *testing.T, c *Catalog) control.ZoneTransferStatus {
+	t.Helper()
+	st, err := c.TransferStatus(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st[0]
+}
+
+const secV1 = `$TTL 300
+@    IN SOA ns1 hostmaster 1 3600 600 86400 300
+@    IN NS  ns1
+ns1  IN A   192.0.2.53
+www  IN A   192.0.2.80
+mail IN A   192.0.2.25
+`
+
+const secV2 = `$TTL 300
+@    IN SOA ns1 hostmaster 2 3600 600 86400 300
+@    IN NS  ns1
+ns1  IN A   192.0.2.53
+www  IN A   192.0.2.81
+mail IN A   192.0.2.25
+new  IN A   192.0.2.99
+`
+
+// TestSecondaryTransfers follows a secondary zone from nothing: SERVFAIL
+// before the first transfer, AXFR with TSIG and the copy on disk, IXFR
+// applied to the served version, and the failures that must leave the
+// served version alone.
+func TestSecondaryTransfers(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "xfr-key")
+	p.setZone(t, secV1)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatalf("Load with a secondary zone and no copy on disk: %v", err)
+	}
+	if got := answerA(t, c, "www.sec.example."); got != "SERVFAIL" {
+		t.Fatalf("before the first transfer: got %s, want SERVFAIL", got)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+
+	c.refreshZone(ctx, e, refreshSOA)
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+		t.Fatalf("after AXFR: www is %s (last error %q)", got, transferState(t, c).LastError)
+	}
+	st := transferState(t, c)
+	if st.LastTransfer == nil || st.LastTransfer.Kind != "AXFR" || st.Serial != 1 || st.Expired {
+		t.Fatalf("after AXFR: %+v %+v", st, st.LastTransfer)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("no copy on disk: %v", err)
+	}
+
+	p.setZone(t, secV2)
+	c.refreshZone(ctx, e, refreshSOA)
+	st = transferState(t, c)
+	if st.LastTransfer.Kind != "IXFR" || st.Serial != 2 {
+		t.Fatalf("after the change: %+v %+v", st, st.LastTransfer)
+	}
+	for name, want := range map[string]string{"www": "192.0.2.81", "new": "192.0.2.99", "mail": "192.0.2.25"} {
+		if got := answerA(t, c, name+".sec.example."); got != want {
+			t.Errorf("after IXFR: %s is %s, want %s", name, got, want)
+		}
+	}
+	// The copy on disk is version 2: a catalog started from it serves it.
+	c2 := secondaryCatalog(t, p, file, nil)
+	if _, err := c2.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if got := answerA(t, c2, "new.sec.example."); got != "192.0.2.99" {
+		t.Errorf("restarted from the copy on disk: new is %s", got)
+	}
+
+	// Failures, each leaving version 2 served.
+	const secV3 = `$TTL 300
+@    IN SOA ns1 hostmaster 3 3600 600 86400 300
+@    IN NS  ns1
+ns1  IN A   192.0.2.53
+www  IN A   192.0.2.82
+`
+	soa3 := func() *dns.SOA {
+		rr, _ := dns.NewRR("sec.example. 300 IN SOA ns1.sec.example. hostmaster.sec.example. 3 3600 600 86400 300")
+		return rr.(*dns.SOA)
+	}
+	failures := []struct {
+		name  string
+		setup func()
+		want  string // in the error
+	}{
+		{"deletion of a record not there", func() {
+			soa2 := p.versions[2][0]
+			gone, _ := dns.NewRR("nothere.sec.example. 300 IN A 192.0.2.1")
+			p.ixfr = func(uint32) []dns.RR { return []dns.RR{soa3(), soa2, gone, soa3(), soa3()} }
+		}, "does not have"},
+		{"broken midway", func() { p.breakAt = 1 }, "broke off"},
+		{"zone checks", func() {
+			soa2 := p.versions[2][0]
+			cname, _ := dns.NewRR("www.sec.example. 300 IN CNAME elsewhere.example.")
+			p.ixfr = func(uint32) []dns.RR { return []dns.RR{soa3(), soa2, soa3(), cname, soa3()} }
+		}, "zone checks"},
+	}
+	for _, f := range failures {
+		t.Run(f.name, func(t *testing.T) {
+			p.mu.Lock()
+			p.ixfr, p.breakAt = nil, 0
+			p.mu.Unlock()
+			p.setZone(t, secV3)
+			p.mu.Lock()
+			f.setup()
+			p.mu.Unlock()
+			before := transferState(t, c).Failures
+			c.refreshZone(ctx, e, refreshSOA)
+			st := transferState(t, c)
+			if st.Serial != 2 || st.Failures != before+1 || !strings.Contains(st.LastError, f.want) {
+				t.Errorf("serial %d, failures %d (were %d), error %q; want serial 2 kept and an error with %q",
+					st.Serial, st.Failures, before, st.LastError, f.want)
+			}
+			if got := answerA(t, c, "www.sec.example."); got != "192.0.2.81" {
+				t.Errorf("www is %s, want version 2's 192.0.2.81", got)
+			}
+		})
+	}
+	p.mu.Lock()
+	p.ixfr, p.breakAt = nil, 0
+	p.noIXFR = true
+	p.mu.Unlock()
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 3 || st.LastTransfer.Kind != "AXFR" {
+		t.Errorf("IXFR answered NOTIMP: serial %d by %s, want 3 by AXFR (error %q)", st.Serial, st.LastTransfer.Kind, st.LastError)
+	}
+	if got := answerA(t, c, "mail.sec.example."); got != "NXDOMAIN" {
+		t.Errorf("after AXFR of version 3, mail is %s, want NXDOMAIN", got)
+	}
+}
+
+// TestSecondaryWrongKey: a primary that does not know our key refuses the
+// transfer (NOTAUTH), and one that signs with another secret fails TSIG;
+// either way the served version is kept.
+func TestSecondaryWrongKey(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "xfr-key")
+	p.setZone(t, secV1)
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+		t.Fatalf("www is %s", got)
+	}
+	// Our key is now another: the primary's verification fails.
+	k := c.xfr.keys["xfr-key."]
+	k.Secret = "b3RoZXIgc2VjcmV0IG9mIDMyIGJ5dGVzIGZvciB0ZXN0cw=="
+	c.xfr.keys["xfr-key."] = k
+	p.setZone(t, secV2)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	st := transferState(t, c)
+	if st.Serial != 1 || !strings.Contains(st.LastError, "NOTAUTH") {
+		t.Errorf("wrong key: serial %d, error %q; want 1 kept and NOTAUTH", st.Serial, st.LastError)
+	}
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+		t.Errorf("www is %s after a refused transfer", got)
+	}
+}
+
+// TestSecondaryNotify checks who may NOTIFY and what a NOTIFY does.
+func TestSecondaryNotify(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "xfr-key")
+	p.setZone(t, secV1)
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, func(c *Config) {
+		c.Zones[0].AllowNotify = []string{"192.0.2.0/24", "198.51.100.7 xfr-key"}
+		c.Zones = append(c.Zones, ZoneConfig{Origin: "prim.example.", File: filepath.Join(t.TempDir(), "p.zone")})
+	})
+	prim := p.addr.Addr()
+	for _, tc := range []struct {
+		origin, from, key string
+		want              int
+	}{
+		{"sec.example.", prim.String(), "xfr-key.", dns.RcodeSuccess},
+		{"SEC.example", prim.String(), "xfr-key.", dns.RcodeSuccess},
+		{"sec.example.", prim.String(), "", dns.RcodeRefused}, // the primary, unsigned: the zone has a key
+		{"sec.example.", "192.0.2.9", "", dns.RcodeSuccess},
+		{"sec.example.", "198.51.100.7", "", dns.RcodeRefused},
+		{"sec.example.", "198.51.100.7", "xfr-key.", dns.RcodeSuccess},
+		{"sec.example.", "203.0.113.1", "xfr-key.", dns.RcodeRefused},
+		{"prim.example.", prim.String(), "", dns.RcodeNotAuth},
+		{"other.example.", prim.String(), "", dns.RcodeNotAuth},
+	} {
+		got := c.Notify(tc.origin, netip.MustParseAddr(tc.from), tc.key)
+		if got != tc.want {
+			t.Errorf("Notify(%s from %s key %q) = %s, want %s", tc.origin, tc.from, tc.key,
+				dns.RcodeToString[got], dns.RcodeToString[tc.want])
+		}
+	}
+	// An accepted NOTIFY queues one refresh, whatever their number.
+	e := secondaryEntry(c)
+	select {
+	case k := <-e.sec.kick:
+		if k != refreshSOA {
+			t.Errorf("queued %d, want an SOA refresh", k)
+		}
+	default:
+		t.Fatal("no refresh queued by NOTIFY")
+	}
+	select {
+	case <-e.sec.kick:
+		t.Error("more than one refresh queued")
+	default:
+	}
+	// An AXFR request is not lost to a pending SOA refresh.
+	e.sec.request(refreshSOA)
+	e.sec.request(refreshAXFR)
+	e.sec.request(refreshSOA)
+	if k := <-e.sec.kick; k != refreshAXFR {
+		t.Errorf("queued %d, want AXFR", k)
+	}
+}
+
+// TestSecondaryExpiry: a zone whose primaries cannot confirm it within the
+// expire time answers SERVFAIL, and answers again once a primary does. The
+// catalog's clock is moved instead of waiting.
+func TestSecondaryExpiry(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, secV1)
+	p.mu.Lock()
+	p.expire = 7200 // the EXPIRE option: less than the SOA's 86400
+	p.mu.Unlock()
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	c.xfr.now = func() time.Time { return now }
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	st := transferState(t, c)
+	if want := now.Add(7200 * time.Second); !st.Expires.Equal(want) {
+		t.Errorf("expires %s, want %s from the EXPIRE option", st.Expires, want)
+	}
+	if c.expireIfDue(e, now.Add(7199*time.Second)) {
+		t.Fatal("expired before its time")
+	}
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+		t.Fatalf("www is %s", got)
+	}
+	if !c.expireIfDue(e, now.Add(7200*time.Second)) {
+		t.Fatal("not expired at its time")
+	}
+	for _, name := range []string{"www.sec.example.", "sec.example.", "nothere.sec.example."} {
+		if got := answerA(t, c, name); got != "SERVFAIL" {
+			t.Errorf("expired: %s answered %s, want SERVFAIL", name, got)
+		}
+	}
+	if st := transferState(t, c); !st.Expired || !st.Serving {
+		t.Errorf("zone-status of the expired zone: expired %v serving %v", st.Expired, st.Serving)
+	}
+	// The primary confirms the same serial: served again.
+	now = now.Add(8000 * time.Second)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+		t.Errorf("after the primary confirmed the zone: www is %s", got)
+	}
+	if st := transferState(t, c); st.Expired || !st.Expires.Equal(now.Add(7200*time.Second)) {
+		t.Errorf("after the confirmation: expired %v, expires %s", st.Expired, st.Expires)
+	}
+}
+
+// TestSerialNewer checks RFC 1982 serial arithmetic.
+func TestSerialNewer(t *testing.T) {
+	for _, tc := range []struct {
+		a, b uint32
+		want bool
+	}{
+		{2, 1, true}, {1, 2, false}, {1, 1, false},
+		{0, 0xffffffff, true}, {0xffffffff, 0, false},
+		{1 << 31, 0, false}, {0, 1 << 31, false}, // undefined: not newer
+		{1<<31 - 1, 0, true},
+	} {
+		if got := serialNewer(tc.a, tc.b); got != tc.want {
+			t.Errorf("serialNewer(%d, %d) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
