@@ -1,6 +1,7 @@
 // Command ringctl talks to a running ringdns over its control socket:
 //
-//	ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats
+//	ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |
+//	        zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE
 //
 // It prints tables by default and the daemon's JSON with -json. A reload in
 // which any zone failed prints each error (file:line) and exits 1.
@@ -31,7 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the daemon's reply as JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a reply after this long (reloads of large zones take a while)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |\n"+
+			"               zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -48,7 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ringctl: %s takes no arguments\n", req.Cmd)
 			return 2
 		}
-	case control.CmdReload:
+	case control.CmdReload, control.CmdZoneStatus:
+	case control.CmdRefresh, control.CmdRetransfer, control.CmdNotify:
+		if len(req.Zones) != 1 {
+			fmt.Fprintf(stderr, "ringctl: %s takes one zone\n", req.Cmd)
+			return 2
+		}
 	default:
 		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
 		fs.Usage()
@@ -163,6 +170,18 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 				fmt.Fprintf(w, "error: %s (%s)\n", z.Error, kept)
 			}
 		}
+	case control.CmdZoneStatus:
+		var zs []control.ZoneTransferStatus
+		if err := json.Unmarshal(data, &zs); err != nil {
+			return err
+		}
+		printZoneStatus(w, zs)
+	case control.CmdRefresh, control.CmdRetransfer, control.CmdNotify:
+		var r control.RefreshResult
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s: %s started; ringctl zone-status %s shows its outcome\n", r.Origin, r.Action, r.Origin)
 	case control.CmdStats:
 		var s control.Stats
 		if err := json.Unmarshal(data, &s); err != nil {
@@ -181,6 +200,59 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 			s.TCP.Accepted, s.TCP.Open, s.TCP.Refused, s.TCP.Garbage, s.TCP.Timeouts)
 	}
 	return nil
+}
+
+// printZoneStatus prints each zone's transfer state as a block of
+// "name: value" lines, the form of knotc zone-status, since a secondary
+// has more to say than fits a table row.
+func printZoneStatus(w io.Writer, zs []control.ZoneTransferStatus) {
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		d := time.Until(t).Round(time.Second)
+		rel := "in " + d.String()
+		if d < 0 {
+			rel = (-d).String() + " ago"
+		}
+		return t.Local().Format("2006-01-02 15:04:05") + " (" + rel + ")"
+	}
+	for i, z := range zs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		state := "served"
+		switch {
+		case z.Role == "secondary" && z.Expired && z.Serving:
+			state = "expired: answered SERVFAIL"
+		case z.Role == "secondary" && !z.Serving:
+			state = "not yet transferred: answered SERVFAIL"
+		case !z.Serving:
+			state = "not served"
+		}
+		fmt.Fprintf(tw, "%s\t%s, serial %d, %s\n", z.Origin, z.Role, z.Serial, state)
+		fmt.Fprintf(tw, "  file\t%s\n", z.File)
+		if z.Role == "secondary" {
+			key := z.Key
+			if key == "" {
+				key = "none"
+			}
+			fmt.Fprintf(tw, "  primaries\t%s (key %s)\n", strings.Join(z.Primaries, " "), key)
+			fmt.Fprintf(tw, "  last refresh\t%s\n", when(z.LastRefresh))
+			fmt.Fprintf(tw, "  next refresh\t%s\n", when(z.NextRefresh))
+			fmt.Fprintf(tw, "  expires\t%s\n", when(z.Expires))
+			if t := z.LastTransfer; t != nil {
+				fmt.Fprintf(tw, "  last transfer\t%s from %s at %s: %d bytes in %.3fs, %s\n", t.Kind, t.Primary,
+					t.Started.Local().Format("2006-01-02 15:04:05"), t.Bytes, t.Seconds, t.Result)
+			}
+			fmt.Fprintf(tw, "  counts\t%d transfers, %d failed refreshes, %d NOTIFY\n", z.Transfers, z.Failures, z.Notifies)
+			if z.LastError != "" {
+				fmt.Fprintf(tw, "  last error\t%s\n", z.LastError)
+			}
+		}
+		tw.Flush()
+	}
 }
 
 func cpuString(c int) string {
