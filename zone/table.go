@@ -2,6 +2,7 @@ package zone
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/ringdns/ringdns/internal/onessum"
 )
@@ -166,6 +167,9 @@ type Zone struct {
 	// kept holds the records no answer is made of (see kept); nil when
 	// there are none.
 	kept *kept
+
+	// zonemd is VerifyZONEMD's result once computed.
+	zonemd atomic.Pointer[ZONEMDResult]
 }
 
 type slot struct {

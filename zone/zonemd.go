@@ -94,7 +94,21 @@ type zonemdRR struct {
 // DNSSEC, so in a signed zone the digest guards against damage in
 // transit and on disk, not against a forged zone. The error is not nil
 // only when the zone's table cannot be read, a defect.
+//
+// A zone is immutable: the result is computed once and kept, so that
+// asking again (for a status report, say) costs nothing.
 func (z *Zone) VerifyZONEMD() (ZONEMDResult, error) {
+	if r := z.zonemd.Load(); r != nil {
+		return *r, nil
+	}
+	res, err := z.verifyZONEMD()
+	if err == nil {
+		z.zonemd.Store(&res)
+	}
+	return res, err
+}
+
+func (z *Zone) verifyZONEMD() (ZONEMDResult, error) {
 	rrs, err := z.apexZONEMD()
 	if err != nil || len(rrs) == 0 {
 		return ZONEMDResult{}, err
