@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +44,15 @@ type TCPServer struct {
 	timeouts  atomic.Uint64 // connections closed idle, or with a message incomplete
 
 	conns connSet
+
+	// xfr serves zone transfers and TSIG-signed queries; nil: every query
+	// goes to the answer engine.
+	xfr *XfrOut
 }
+
+// ServeTransfers hands the zone transfers (AXFR, IXFR) and the TSIG-signed
+// queries of this server's connections to x. Call it before Serve.
+func (s *TCPServer) ServeTransfers(x *XfrOut) { s.xfr = x }
 
 // TCPLimits bound a TCP server's connections and how long it waits for
 // its clients. A zero per-source bound is no bound.
@@ -178,6 +187,15 @@ func (s *TCPServer) serveConn(e *connEntry) {
 		if answer == nil {
 			return
 		}
+		if s.xfr != nil && s.xfr.Handles(buf[2:2+n]) {
+			// A transfer may be many messages, written as they are made;
+			// what is buffered is written first, in order.
+			if !s.serveTransfer(c, w, buf[2:2+n], answer) {
+				return
+			}
+			quiet = time.Now()
+			continue
+		}
 		m, res := answer(buf[2:], buf[2:2+n], true)
 		s.countMu.Lock()
 		s.counters.Count(res, m)
@@ -195,6 +213,26 @@ func (s *TCPServer) serveConn(e *connEntry) {
 			return
 		}
 	}
+}
+
+// serveTransfer hands the query q to the transfer service, which writes
+// its reply messages through w, each under the idle timeout as every write
+// is. It reports whether the connection may go on.
+func (s *TCPServer) serveTransfer(c net.Conn, w *bufio.Writer, q []byte, answer AnswerFunc) bool {
+	var addr netip.Addr
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		addr = ta.AddrPort().Addr().Unmap()
+	}
+	var l [2]byte
+	return s.xfr.Serve(q, addr, answer, func(msg []byte) error {
+		binary.BigEndian.PutUint16(l[:], uint16(len(msg)))
+		c.SetWriteDeadline(time.Now().Add(s.lim.Idle))
+		if _, err := w.Write(l[:]); err != nil {
+			return err
+		}
+		_, err := w.Write(msg)
+		return err
+	})
 }
 
 // readDeadline sets c's read deadline d from now and reports whether the
