@@ -36,6 +36,11 @@ type Server struct {
 
 	xdp *nic.XDP // nil when serving from sockets only
 
+	// handoff answers the NOTIFYs and signed messages the workers hand
+	// off; xdpReplies sends its replies to the AF_XDP workers' clients.
+	handoff    *Handoff
+	xdpReplies *xdpReplies
+
 	control *ControlServer
 	metrics *http.Server
 	metLn   net.Listener
@@ -58,6 +63,9 @@ type workerSlot struct {
 	xdpPort  *nic.XDPPort // nil for sockets
 	worker   *dataplane.Worker
 	counters *dataplane.Counters
+	// out sends the replies to the messages the worker hands off through
+	// worker.Handoff; nil, with no ring, for a port that cannot.
+	out nic.ReplySender
 }
 
 type tcpSlot struct {
@@ -90,6 +98,8 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
 	}
+	s.handoff = NewHandoff(NewKeyring(cfg.TSIGKeys()), s.Catalog, &s.Catalog.Current, log)
+	s.xdpReplies = &xdpReplies{}
 
 	for _, l := range cfg.Server.Listen {
 		ap, err := netip.ParseAddrPort(l)
@@ -192,6 +202,11 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 		}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
 			CPU: cpu, Batch: s.cfg.Server.Batch}
+		if rs, ok := any(p).(replySocket); ok {
+			// The worker's own socket sends the replies to what it hands
+			// off, from the address and port the query was sent to.
+			slot.worker.Handoff, slot.out = dataplane.NewHandoff(0), rs
+		}
 		slots = append(slots, slot)
 	}
 	ln, err := net.Listen("tcp", ap.String())
@@ -201,6 +216,11 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 	ctr := new(dataplane.Counters)
 	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), s.cfg.Server.TCPLimits(), ctr, s.log)
 	s.workers = append(s.workers, slots...)
+	for _, w := range slots {
+		if rs, ok := w.out.(replySocket); ok {
+			s.xdpReplies.socks = append(s.xdpReplies.socks, rs)
+		}
+	}
 	s.tcp = append(s.tcp, &tcpSlot{Listen: ap.String(), srv: srv, counters: ctr})
 	s.listen = append(s.listen, ap)
 	return nil
@@ -246,7 +266,10 @@ func (s *Server) openXDP(cpus []int) error {
 			Listen: fmt.Sprintf("%s@%d", x.Interface, port), CPU: cpu, Queue: p.Queue(),
 			port: p, xdpPort: p, counters: ctr}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-			CPU: cpu, Batch: s.cfg.Server.Batch}
+			CPU: cpu, Batch: s.cfg.Server.Batch, Handoff: dataplane.NewHandoff(0)}
+		// The kernel's stack sends the replies to what an AF_XDP worker
+		// hands off; see xdpReplies for why.
+		slot.out = s.xdpReplies
 		s.workers = append(s.workers, slot)
 		if p.ZeroCopy() {
 			zc++
@@ -291,6 +314,17 @@ func (s *Server) Run() error {
 			runtime.GOMAXPROCS(want)
 		}
 	}
+	for _, w := range s.workers {
+		if w.worker.Handoff != nil {
+			s.handoff.Attach(w.worker.Handoff, w.out)
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.handoff.Run(s.done)
+		s.xdpReplies.Close()
+	}()
 	for _, w := range s.workers {
 		s.wg.Add(1)
 		go func() {
