@@ -856,12 +856,58 @@ func (a *ixfrApply) add(first bool, rr dns.RR) {
 }
 
 // rrKey identifies a record regardless of its TTL and of the case of its
-// owner: the unit that IXFR deletes and adds.
+// owner and of the domain names in its RDATA that RFC 4034 section 6.2
+// lowercases (as RFC 6840 section 5.1 amends it): the unit that IXFR
+// deletes and adds. The served version's records come from zone.Walk in
+// that canonical form; a primary may send them in any case.
 func rrKey(rr dns.RR) string {
 	cp := dns.Copy(rr)
 	h := cp.Header()
 	h.Name = strings.ToLower(h.Name)
 	h.Ttl = 0
+	low := strings.ToLower
+	switch x := cp.(type) {
+	case *dns.NS:
+		x.Ns = low(x.Ns)
+	case *dns.CNAME:
+		x.Target = low(x.Target)
+	case *dns.DNAME:
+		x.Target = low(x.Target)
+	case *dns.PTR:
+		x.Ptr = low(x.Ptr)
+	case *dns.SOA:
+		x.Ns, x.Mbox = low(x.Ns), low(x.Mbox)
+	case *dns.MX:
+		x.Mx = low(x.Mx)
+	case *dns.SRV:
+		x.Target = low(x.Target)
+	case *dns.RRSIG:
+		x.SignerName = low(x.SignerName)
+	case *dns.NAPTR:
+		x.Replacement = low(x.Replacement)
+	case *dns.AFSDB:
+		x.Hostname = low(x.Hostname)
+	case *dns.RT:
+		x.Host = low(x.Host)
+	case *dns.KX:
+		x.Exchanger = low(x.Exchanger)
+	case *dns.MINFO:
+		x.Rmail, x.Email = low(x.Rmail), low(x.Email)
+	case *dns.RP:
+		x.Mbox, x.Txt = low(x.Mbox), low(x.Txt)
+	case *dns.PX:
+		x.Map822, x.Mapx400 = low(x.Map822), low(x.Mapx400)
+	case *dns.MB:
+		x.Mb = low(x.Mb)
+	case *dns.MG:
+		x.Mg = low(x.Mg)
+	case *dns.MR:
+		x.Mr = low(x.Mr)
+	case *dns.MD:
+		x.Md = low(x.Md)
+	case *dns.MF:
+		x.Mf = low(x.Mf)
+	}
 	return cp.String()
 }
 
@@ -936,35 +982,16 @@ func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zone
 	return nil
 }
 
-// walkServed calls fn for every record of the version served, base. The
-// copy on disk is that version: it was written by the transfer that made
-// base, or loaded as base; its serial is checked against base's.
+// walkServed calls fn for every record of the version served, base, in
+// miekg/dns's form.
 func (c *Catalog) walkServed(e *zoneEntry, base *zone.Zone, fn func(dns.RR) error) error {
-	f, err := os.Open(e.file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	zp := dns.NewZoneParser(bufio.NewReaderSize(f, 64<<10), e.origin, e.file)
-	zp.SetIncludeAllowed(false)
-	var serial uint32
-	soas := 0
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		if soa, isSOA := rr.(*dns.SOA); isSOA {
-			serial = soa.Serial
-			soas++
-		}
-		if err := fn(rr); err != nil {
+	return base.Walk(func(r *zone.Record) error {
+		rr, err := r.RR()
+		if err != nil {
 			return err
 		}
-	}
-	if err := zp.Err(); err != nil {
-		return err
-	}
-	if soas != 1 || serial != base.Serial() {
-		return fmt.Errorf("the copy on disk %s is not the version served (serial %d)", e.file, base.Serial())
-	}
-	return nil
+		return fn(rr)
+	})
 }
 
 // zoneWriter writes a transferred zone as a master file to a temporary

@@ -551,3 +551,33 @@ func TestSerialNewer(t *testing.T) {
 		}
 	}
 }
+
+// TestRRKey: the records IXFR deletes are matched against the served
+// version's, which zone.Walk gives with the RDATA names of RFC 4034 section
+// 6.2 in lowercase, whatever the case the primary sends; TTL and the
+// owner's case do not count, text does.
+func TestRRKey(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"a.example. 300 IN NS NS1.Example.", "A.EXAMPLE. 60 IN NS ns1.example.", true},
+		{"a.example. 300 IN MX 10 Mail.example.", "a.example. 300 IN MX 10 mail.example.", true},
+		{"example. 300 IN SOA NS1.example. Host.example. 1 2 3 4 5", "example. 300 IN SOA ns1.example. host.example. 1 2 3 4 5", true},
+		{"a.example. 300 IN TXT \"Hello\"", "a.example. 300 IN TXT \"hello\"", false},
+		{"a.example. 300 IN A 192.0.2.1", "a.example. 300 IN A 192.0.2.2", false},
+		{"a.example. 300 IN NSEC B.example. A", "a.example. 300 IN NSEC b.example. A", false},
+	} {
+		a, err := dns.NewRR(tc.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := dns.NewRR(tc.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rrKey(a) == rrKey(b); got != tc.same {
+			t.Errorf("%q and %q: same %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
