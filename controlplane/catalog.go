@@ -69,6 +69,7 @@ type Catalog struct {
 type zoneEntry struct {
 	origin string
 	file   string
+	zonemd string // the zonemd setting, applied by checkZONEMD
 
 	cur     *zone.Zone // nil until the zone has loaded once
 	stamp   fileStamp  // of the file cur was built from
@@ -109,7 +110,7 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
-		e := &zoneEntry{origin: CanonicalOrigin(z.Origin), file: z.File}
+		e := &zoneEntry{origin: CanonicalOrigin(z.Origin), file: z.File, zonemd: z.ZONEMD}
 		if z.Secondary() {
 			e.sec = newSecondary(z)
 			e.sec.placeholder = placeholderZone(e.origin, log)
@@ -357,6 +358,7 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 		zr.Serving = true
 		zr.Serial, zr.Records, zr.Bytes = e.cur.Serial(), e.cur.Records(), e.cur.MemoryBytes()
 		zr.Warnings = e.cur.Warnings()
+		zr.ZONEMD = zonemdState(e.cur, e.zonemd)
 	}
 	return zr
 }
@@ -405,6 +407,9 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	if err != nil {
 		return nil, fileStamp{}, "", err
 	}
+	if err := checkZONEMD(z, e.zonemd); err != nil {
+		return nil, fileStamp{}, "", err
+	}
 	return z, st, control.StatusLoaded, nil
 }
 
@@ -448,6 +453,7 @@ func (c *Catalog) Zones() []control.ZoneStatus {
 		if e.cur != nil {
 			s.Serving = true
 			s.Serial, s.Records, s.Bytes = e.cur.Serial(), e.cur.Records(), e.cur.MemoryBytes()
+			s.ZONEMD = zonemdState(e.cur, e.zonemd)
 		}
 		out = append(out, s)
 	}

@@ -1053,6 +1053,9 @@ func (c *Catalog) commitZone(e *zoneEntry, w *zoneWriter) (*zone.Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the transferred zone fails the zone checks: %w", err)
 	}
+	if err := checkZONEMD(z, e.zonemd); err != nil {
+		return nil, fmt.Errorf("the transferred zone fails ZONEMD: %w", err)
+	}
 	if err := w.tmp.Close(); err != nil {
 		return nil, err
 	}
@@ -1160,6 +1163,7 @@ func (c *Catalog) TransferStatus(names []string) ([]control.ZoneTransferStatus, 
 		if e.cur != nil {
 			zs.Serving = true
 			zs.Serial = e.cur.Serial()
+			zs.ZONEMD = zonemdState(e.cur, e.zonemd)
 		}
 		if s := e.sec; s != nil {
 			zs.Role = "secondary"

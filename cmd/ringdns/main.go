@@ -254,7 +254,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "error: %s\n", r.Error)
 			continue
 		}
-		fmt.Fprintf(stdout, "ok: zone %s: serial %d, %d records, %d bytes (%s)\n", r.Origin, r.Serial, r.Records, r.Bytes, r.File)
+		fmt.Fprintf(stdout, "ok: zone %s: serial %d, %d records, %d bytes, ZONEMD %s (%s)\n", r.Origin, r.Serial, r.Records, r.Bytes, r.ZONEMD, r.File)
 	}
 	if err != nil {
 		failed := 0

@@ -36,6 +36,9 @@ type ZoneStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 	Loads     uint64    `json:"loads"`
 	Failures  uint64    `json:"failures"`
+	// ZONEMD is the served version's ZONEMD state (RFC 8976):
+	// "verified sha384", "absent", "unsupported: ...", or "ignored".
+	ZONEMD string `json:"zonemd,omitempty"`
 }
 
 // ZoneResult is the outcome of loading one zone, for a reload's reply,
@@ -52,6 +55,9 @@ type ZoneResult struct {
 	Bytes    int      `json:"bytes"`
 	Seconds  float64  `json:"seconds"`
 	Warnings []string `json:"warnings,omitempty"`
+	// ZONEMD is the served version's ZONEMD state, as in ZoneStatus; a
+	// version that failed ZONEMD is not served, and Error says why.
+	ZONEMD string `json:"zonemd,omitempty"`
 }
 
 // Zone load statuses, ZoneResult.Status.
@@ -86,6 +92,8 @@ type ZoneTransferStatus struct {
 	Failures     uint64          `json:"failures"`
 	Notifies     uint64          `json:"notifies"`
 	LastTransfer *TransferStatus `json:"last_transfer,omitempty"`
+	// ZONEMD is the served version's ZONEMD state, as in ZoneStatus.
+	ZONEMD string `json:"zonemd,omitempty"`
 }
 
 // RefreshResult is the reply to refresh, retransfer and notify: what was
