@@ -150,6 +150,7 @@ type collector struct {
 	zoneLoads, zoneFailures                                             *prometheus.Desc
 	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
 	tcpConns, tcpOpen                                                   *prometheus.Desc
+	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -188,6 +189,11 @@ func newCollector(s *Server) *collector {
 		buildSecs:      d("reload_build_seconds", "Duration of building the last zone set and snapshot."),
 		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted; refused (the table full of busy connections); per-source (the source's bound full of busy connections); evicted (closed idle to make room for a new one); garbage; timeout (idle, or a query incomplete).", "result"),
 		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
+		xfrOut:         d("transfers_out_total", "Zone transfers out by kind (axfr; ixfr from the journal; ixfr-up-to-date, the SOA alone; ixfr-as-axfr, the whole zone) and result (ok; refused by allow-transfer; notauth: zone not served or TSIG failed; busy: over transfers-max; formerr; aborted: the connection failed; servfail).", "kind", "result"),
+		xfrOutBytes:    d("transfer_out_bytes_total", "Bytes of zone transfer messages sent, by kind.", "kind"),
+		notifyOut:      d("notify_out_total", "NOTIFY messages sent by result: sent (answered NOERROR); failed (no answer after every attempt); rejected (answered with an error, or a reply whose TSIG failed).", "result"),
+		tsigFailures:   d("tsig_failures_total", "Messages over TCP whose TSIG failed, by error (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR).", "error"),
+		tsigVerified:   d("tsig_verified_total", "Messages over TCP whose TSIG verified."),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
 			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
@@ -206,7 +212,8 @@ func newCollector(s *Server) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.workerInfo, c.queries, c.replies, c.kinds, c.drops, c.tc, c.bytes,
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
-		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen} {
+		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
+		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified} {
 		ch <- d
 	}
 	for _, m := range c.xdp {
@@ -271,6 +278,24 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.tcpConns, ts.Garbage, "garbage")
 	counter(c.tcpConns, ts.Timeouts, "timeout")
 	gauge(c.tcpOpen, float64(ts.Open))
+	if x := c.s.xfr; x != nil {
+		for k, kind := range xfrKinds {
+			for r, result := range xfrResults {
+				counter(c.xfrOut, x.stats.done[k][r].Load(), kind, result)
+			}
+			counter(c.xfrOutBytes, x.stats.bytes[k].Load(), kind)
+		}
+		for i, name := range tsigFailNames {
+			counter(c.tsigFailures, x.stats.tsigFail[i].Load(), name)
+		}
+		counter(c.tsigVerified, x.stats.signed.Load())
+	}
+	if c.s.notify != nil {
+		sent, failed, rejected := c.s.notify.Counts()
+		counter(c.notifyOut, sent, "sent")
+		counter(c.notifyOut, failed, "failed")
+		counter(c.notifyOut, rejected, "rejected")
+	}
 
 	for _, z := range c.s.Catalog.Zones() {
 		serving := 0.0

@@ -17,6 +17,7 @@ import (
 	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
 	"github.com/ringdns/ringdns/nic"
+	"github.com/ringdns/ringdns/zone"
 )
 
 // Version is the daemon's version, reported by ringctl status.
@@ -40,6 +41,12 @@ type Server struct {
 	// off; xdpReplies sends its replies to the AF_XDP workers' clients.
 	handoff    *Handoff
 	xdpReplies *xdpReplies
+
+	// The transfers out: xfr serves AXFR and IXFR on the TCP servers,
+	// from the journals, which tell notify of each new version.
+	xfr      *XfrOut
+	journals *Journals
+	notify   *NotifyOut
 
 	control *ControlServer
 	metrics *http.Server
@@ -95,6 +102,13 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		}
 	}()
 
+	// The journals and NOTIFY out see every publication from the first
+	// load on, through the catalog's one publish hook.
+	keys := NewKeyring(cfg.TSIGKeys())
+	s.notify = NewNotifyOut(cfg, keys, log)
+	s.journals = NewJournals(cfg, s.notify.Zone, log)
+	s.Catalog.onPublish = func(origin string, _, z *zone.Zone) { s.journals.Published(origin, z) }
+	s.xfr = NewXfrOut(cfg, keys, &s.Catalog.Current, s.journals, log)
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
 	}
@@ -215,6 +229,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 	}
 	ctr := new(dataplane.Counters)
 	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), s.cfg.Server.TCPLimits(), ctr, s.log)
+	srv.ServeTransfers(s.xfr)
 	s.workers = append(s.workers, slots...)
 	for _, w := range slots {
 		if rs, ok := w.out.(replySocket); ok {
@@ -395,6 +410,7 @@ func (s *Server) closeAll() {
 	for _, t := range s.tcp {
 		t.srv.Close()
 	}
+	s.journals.Close()
 	if s.metrics != nil {
 		s.metrics.Close()
 	}

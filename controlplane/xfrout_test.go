@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -486,4 +488,75 @@ func BenchmarkAXFR(b *testing.B) {
 		bytes = w.bytes
 	}
 	b.ReportMetric(float64(bytes), "bytes/op")
+}
+
+// TestServerTransfersOut runs the whole server: NOTIFY at start and after
+// a reload with a new serial, a signed AXFR and an IXFR from the journal
+// that the publish hook filled, and the metrics that count them.
+func TestServerTransfersOut(t *testing.T) {
+	k := testKeyring()
+	target := startNotifyTarget(t, 0, k)
+	dir := t.TempDir()
+	zf := dir + "/example.zone"
+	writeFile(t, zf, xfrZoneText(1, 10, ""))
+	c := &Config{Server: ServerConfig{Listen: []string{"127.0.0.1:0"}, CPUs: "0", Control: dir + "/c.sock", Metrics: "127.0.0.1:0"},
+		Keys: []KeyConfig{{Name: testKeyName, Algorithm: "hmac-sha256", Secret: testKeySecret}}}
+	c.AddZone("example.", zf)
+	c.Zones[0].AllowTransfer = []string{"127.0.0.1 " + testKeyName}
+	c.Zones[0].Notify = []string{target.addr().String() + " " + testKeyName}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, c)
+	addr := s.Listen()[0].String()
+	waitSerial := func(want uint32) {
+		t.Helper()
+		// NOTIFY is sent once the journal has the version; 10 s is far
+		// beyond what a loaded machine needs for a zone of 30 records.
+		end := time.Now().Add(10 * time.Second)
+		for target.serial.Load() != want || target.verified.Load() == 0 {
+			if time.Now().After(end) {
+				t.Fatalf("no signed NOTIFY for serial %d within 10 s (last %d)", want, target.serial.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitSerial(1)
+	if _, _, err := transfer(addr, dns.TypeAXFR, 0, testKeySecret); err != nil {
+		t.Fatalf("AXFR: %v", err)
+	}
+	if _, _, err := transfer(addr, dns.TypeAXFR, 0, ""); err == nil {
+		t.Fatal("unsigned AXFR succeeded")
+	}
+	writeFile(t, zf, xfrZoneText(2, 12, ""))
+	if _, err := s.Catalog.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitSerial(2)
+	rrs, _, err := transfer(addr, dns.TypeIXFR, 1, testKeySecret)
+	if err != nil {
+		t.Fatalf("IXFR: %v", err)
+	}
+	v1, v2 := parseTestZone(t, xfrZoneText(1, 10, "")), parseTestZone(t, xfrZoneText(2, 12, ""))
+	if got := applyIXFR(t, zoneRRs(t, v1), rrs); !slices.Equal(got, zoneRRs(t, v2)) {
+		t.Fatal("IXFR from the journal does not lead to the reloaded version")
+	}
+
+	resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ringdns_transfers_out_total{kind="axfr",result="ok"} 1`,
+		`ringdns_transfers_out_total{kind="axfr",result="refused"} 1`,
+		`ringdns_transfers_out_total{kind="ixfr",result="ok"} 1`,
+		`ringdns_notify_out_total{result="sent"} 2`,
+		`ringdns_tsig_verified_total 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
