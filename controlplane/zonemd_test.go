@@ -1,7 +1,9 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,9 +42,14 @@ func zonemdCatalog(t *testing.T, mode, text string) (*Catalog, string) {
 	return NewCatalog(c, quietLog()), p
 }
 
-// tamper changes one address of zoneText's zone, which its ZONEMD then no
-// longer matches.
-func tamper(text string) string { return strings.Replace(text, "192.0.2.80", "192.0.2.81", 1) }
+// tamper changes the address of ns1 (in zoneText's zone and the secondary
+// tests' versions), which the zone's ZONEMD then no longer matches.
+func tamper(text string) string {
+	if !strings.Contains(text, "192.0.2.53") {
+		panic("tamper: nothing to change")
+	}
+	return strings.Replace(text, "192.0.2.53", "192.0.2.54", 1)
+}
 
 // TestCatalogZONEMD: with zonemd = "verify" a version whose ZONEMD fails
 // is not published and the served version stays, the reload saying why;
@@ -120,4 +127,45 @@ func TestCatalogZONEMD(t *testing.T) {
 			t.Errorf("CheckZones of a zone failing ZONEMD: %v, %+v", err, out)
 		}
 	})
+}
+
+// TestSecondaryZONEMD: a zone transferred in whose ZONEMD fails is not
+// published, by IXFR or AXFR, nor written over the copy on disk; the
+// version before keeps serving, and the transfer's error says why.
+func TestSecondaryZONEMD(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, withZONEMD(t, "sec.example.", secV1))
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 1 || st.ZONEMD != "verified sha384" {
+		t.Fatalf("after AXFR: serial %d, ZONEMD %q, error %q", st.Serial, st.ZONEMD, st.LastError)
+	}
+	for _, kind := range []string{"IXFR", "AXFR"} {
+		p.mu.Lock()
+		p.noIXFR = kind == "AXFR"
+		p.mu.Unlock()
+		p.setZone(t, tamper(withZONEMD(t, "sec.example.", secV2)))
+		c.refreshZone(ctx, e, refreshSOA)
+		st := transferState(t, c)
+		if st.Serial != 1 || !strings.Contains(st.LastError, "ZONEMD verification failed") {
+			t.Errorf("%s of a version failing ZONEMD: serial %d, error %q; want serial 1 kept and a ZONEMD error", kind, st.Serial, st.LastError)
+		}
+		if got := answerA(t, c, "www.sec.example."); got != "192.0.2.80" {
+			t.Errorf("after the %s refused: www is %s, want version 1's 192.0.2.80", kind, got)
+		}
+		if copy, err := os.ReadFile(file); err != nil || !strings.Contains(string(copy), "192.0.2.80") {
+			t.Errorf("after the %s refused, the copy on disk is not version 1's (%v)", kind, err)
+		}
+	}
+	p.setZone(t, withZONEMD(t, "sec.example.", strings.Replace(secV2, "hostmaster 2", "hostmaster 3", 1)))
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 3 || st.ZONEMD != "verified sha384" {
+		t.Errorf("after a good version: serial %d, ZONEMD %q, error %q", st.Serial, st.ZONEMD, st.LastError)
+	}
 }
