@@ -233,6 +233,9 @@ func printZoneStatus(w io.Writer, zs []control.ZoneTransferStatus) {
 		}
 		fmt.Fprintf(tw, "%s\t%s, serial %d, %s\n", z.Origin, z.Role, z.Serial, state)
 		fmt.Fprintf(tw, "  file\t%s\n", z.File)
+		if z.ZONEMD != "" {
+			fmt.Fprintf(tw, "  ZONEMD\t%s\n", z.ZONEMD)
+		}
 		if z.Role == "secondary" {
 			key := z.Key
 			if key == "" {

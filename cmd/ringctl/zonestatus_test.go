@@ -15,7 +15,7 @@ import (
 func TestPrintZoneStatus(t *testing.T) {
 	now := time.Now()
 	zs := []control.ZoneTransferStatus{
-		{Origin: "example.", File: "example.zone", Role: "primary", Serving: true, Serial: 7},
+		{Origin: "example.", File: "example.zone", Role: "primary", Serving: true, Serial: 7, ZONEMD: "verified sha384"},
 		{Origin: "sec.example.", File: "sec.zone", Role: "secondary", Serving: true, Serial: 2026120502,
 			Primaries: []string{"192.0.2.1:53"}, Key: "xfr-key.", LastRefresh: now.Add(-time.Minute),
 			NextRefresh: now.Add(time.Hour), Expires: now.Add(24 * time.Hour), Transfers: 2, Notifies: 1,
@@ -39,6 +39,7 @@ func TestPrintZoneStatus(t *testing.T) {
 		"example.      primary, serial 7, served",
 		"sec.example.     secondary, serial 2026120502, served",
 		"primaries      192.0.2.1:53 (key xfr-key.)",
+		"ZONEMD         verified sha384",
 		"last transfer  IXFR from 192.0.2.1:53 at ",
 		": 812 bytes in 0.012s, ok",
 		"2 transfers, 0 failed refreshes, 1 NOTIFY",
