@@ -560,3 +560,28 @@ func TestServerTransfersOut(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAXFRRoot packs and signs a transfer of the root zone (22,772
+// records, zone/testdata/root.zone), without the network.
+func BenchmarkAXFRRoot(b *testing.B) {
+	z, err := zone.LoadFile(".", "../zone/testdata/root.zone")
+	if err != nil {
+		b.Skipf("root zone: %v", err)
+	}
+	k := testKeyring()
+	q := new(dns.Msg)
+	q.SetAxfr(".")
+	qb, _ := q.Pack()
+	b.ReportAllocs()
+	var bytes, msgs int
+	for b.Loop() {
+		s, _ := k.SignerFor(testKeyName)
+		w := newXfrWriter(qb, s, func(msg []byte) error { return nil })
+		if err := writeAXFR(w, z); err != nil {
+			b.Fatal(err)
+		}
+		bytes, msgs = w.bytes, w.msgs
+	}
+	b.ReportMetric(float64(bytes), "bytes/op")
+	b.ReportMetric(float64(msgs), "msgs/op")
+}
