@@ -157,8 +157,11 @@ func (h *Handoff) Answer(msg []byte, from netip.Addr) []byte {
 
 // answerNotify answers the NOTIFY body (its TSIG, if any, verified and
 // removed; key the key that signed it) with the rcode of Catalog.Notify:
-// the header with QR and AA and the question echoed, as RFC 1996 section
-// 4.7 shows the reply. A NOTIFY without exactly one question is FORMERR.
+// the header and the question echoed, as RFC 1996 section 4.7 shows the
+// reply, AA set when the NOTIFY is accepted, and our OPT record when the
+// NOTIFY had one (RFC 6891 section 7). Knot DNS 3.2 answers a NOTIFY it
+// refuses alike, without AA and with its OPT; the conformance suite
+// compares the two. A NOTIFY without exactly one question is FORMERR.
 func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte {
 	h.notifies.Add(1)
 	var m dns.Msg
@@ -174,7 +177,29 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 	if err != nil {
 		return nil
 	}
-	rep[2] |= 0x04 // AA
+	if rcode == dns.RcodeSuccess {
+		rep[2] |= 0x04 // AA
+	}
+	if o := m.IsEdns0(); o != nil {
+		rep = h.appendOPT(rep, o.Do())
+	}
+	return rep
+}
+
+// appendOPT appends our OPT record to the reply rep: the UDP size we
+// advertise (Config.UDPSize), version 0, DO copied from the query, no
+// options.
+func (h *Handoff) appendOPT(rep []byte, do bool) []byte {
+	size := 1232
+	if s := h.snap.Load(); s != nil {
+		size = s.Config().UDPSize
+	}
+	var flags byte
+	if do {
+		flags = 0x80
+	}
+	rep = append(rep, 0, 0, 41, byte(size>>8), byte(size), 0, 0, flags, 0, 0, 0)
+	binary.BigEndian.PutUint16(rep[10:], binary.BigEndian.Uint16(rep[10:])+1)
 	return rep
 }
 

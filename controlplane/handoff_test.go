@@ -191,13 +191,28 @@ func TestHandoffAnswers(t *testing.T) {
 // is FORMERR without reaching it.
 func TestHandoffNotifyRcode(t *testing.T) {
 	from := netip.MustParseAddr("::1")
-	for _, rc := range []int{dns.RcodeRefused, dns.RcodeNotAuth} {
-		h, f := handoffFixture(t)
-		f.rcode = rc
-		b, _ := notifyMsg("example.").Pack()
-		var r dns.Msg
-		if err := r.Unpack(h.Answer(b, from)); err != nil || r.Rcode != rc {
-			t.Errorf("catalog said %s: reply rcode %s (%v)", dns.RcodeToString[rc], dns.RcodeToString[r.Rcode], err)
+	for _, rc := range []int{dns.RcodeSuccess, dns.RcodeRefused, dns.RcodeNotAuth} {
+		for _, edns := range []bool{false, true} {
+			h, f := handoffFixture(t)
+			f.rcode = rc
+			m := notifyMsg("example.")
+			if edns {
+				m.SetEdns0(4096, true)
+			}
+			b, _ := m.Pack()
+			var r dns.Msg
+			if err := r.Unpack(h.Answer(b, from)); err != nil || r.Rcode != rc {
+				t.Errorf("catalog said %s: reply rcode %s (%v)", dns.RcodeToString[rc], dns.RcodeToString[r.Rcode], err)
+			}
+			// AA only on acceptance, and our OPT (1232 bytes, DO
+			// echoed) when the NOTIFY had one, as Knot DNS answers.
+			if r.Authoritative != (rc == dns.RcodeSuccess) {
+				t.Errorf("catalog said %s: AA %v", dns.RcodeToString[rc], r.Authoritative)
+			}
+			o := r.IsEdns0()
+			if (o != nil) != edns || o != nil && (o.UDPSize() != 1232 || !o.Do() || o.Version() != 0) {
+				t.Errorf("catalog said %s, EDNS %v: reply's OPT %v", dns.RcodeToString[rc], edns, o)
+			}
 		}
 	}
 	h, f := handoffFixture(t)
