@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -237,5 +238,141 @@ func TestXfrOutKnot(t *testing.T) {
 	}
 	if _, err := os.Stat(zf + ".journal"); err != nil {
 		t.Errorf("no journal beside the zone file: %v", err)
+	}
+	// knotd's copy on disk (zonefile-sync: 0 writes it after each
+	// transfer) is the source file, record for record.
+	want := zoneFileRRs(t, zf, origin)
+	if len(want) != 7 {
+		t.Fatalf("the source file reads as %d records, want 7: %q", len(want), want)
+	}
+	var got []string
+	if !poll(transferWait, func() bool {
+		got = zoneFileRRs(t, k.file, origin)
+		return slices.Equal(got, want)
+	}) {
+		t.Errorf("knotd's copy differs from the source:\n got %q\nwant %q", got, want)
+	}
+}
+
+// zoneFileRRs reads a zone file with miekg/dns and returns its records as
+// text, lowercased and sorted; nil when the file does not parse (yet).
+func zoneFileRRs(t *testing.T, path, origin string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	zp := dns.NewZoneParser(f, origin, path)
+	var out []string
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		out = append(out, strings.ToLower(rr.String()))
+	}
+	if zp.Err() != nil {
+		return nil
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startNSDSecondary runs nsd in the foreground as a secondary of origin
+// from primary with the key, taking NOTIFY from loopback with it.
+func startNSDSecondary(t *testing.T, port int, origin string, primary netip.AddrPort) netip.AddrPort {
+	t.Helper()
+	testenv.RequireTool(t, "nsd", "Debian package nsd; scripts/test.sh installs it")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nsd.conf")
+	text := fmt.Sprintf(`server:
+    ip-address: 127.0.0.1@%[2]d
+    zonesdir: "%[1]s"
+    database: ""
+    pidfile: "%[1]s/nsd.pid"
+    xfrdfile: "%[1]s/xfrd.state"
+    zonelistfile: "%[1]s/zone.list"
+    xfrdir: "%[1]s"
+    username: ""
+    chroot: ""
+    verbosity: 2
+    server-count: 1
+remote-control:
+    control-enable: no
+key:
+    name: "%[3]s"
+    algorithm: hmac-sha256
+    secret: "%[4]s"
+zone:
+    name: "%[5]s"
+    zonefile: "%[1]s/secondary.zone"
+    request-xfr: %[6]s@%[7]d %[3]s
+    allow-notify: 127.0.0.1 %[3]s
+`, dir, port, xfrKeyName, xfrSecret, origin, primary.Addr(), primary.Port())
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command("nsd", "-d", "-c", conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("nsd's output:\n%s", out.String())
+		}
+	})
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+}
+
+// TestXfrOutNSD: nsd as ringdns's secondary, with the key: AXFR at start,
+// then the change after a reload, by NOTIFY and IXFR.
+func TestXfrOutNSD(t *testing.T) {
+	t.Parallel()
+	const origin = "nsd.example."
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "nsd.example.zone")
+	writeFileAtomic(t, zf, xfrZone(origin, 1, "old IN A 192.0.2.1"))
+	port := freePort(t)
+	nsdAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	d := startDaemon(t, "-config", primaryConfig(t, dir, origin, zf, nsdAddr))
+	sec := startNSDSecondary(t, port, origin, d.addr(false))
+	serial := func(want uint32) bool {
+		return poll(transferWait, func() bool {
+			r, err := exchange(sec, false, origin, dns.TypeSOA)
+			if err != nil || r.Rcode != dns.RcodeSuccess {
+				return false
+			}
+			s, err := soaSerial(r)
+			return err == nil && s == want
+		})
+	}
+	if !serial(1) {
+		t.Fatalf("nsd does not serve serial 1 within %v\nringdns:\n%s", transferWait, d.out.String())
+	}
+	writeFileAtomic(t, zf, xfrZone(origin, 2, "new IN A 192.0.2.2"))
+	if out, code := d.ringctl("reload", origin); code != 0 {
+		t.Fatalf("ringctl reload: %d\n%s", code, out)
+	}
+	if !serial(2) {
+		t.Fatalf("nsd does not serve serial 2 within %v after the NOTIFY\nringdns:\n%s", transferWait, d.out.String())
+	}
+	if r := mustExchange(t, sec, false, "new."+origin, dns.TypeA); len(r.Answer) != 1 {
+		t.Errorf("nsd after the change: new.%s A: %v", origin, r)
+	}
+	if r := mustExchange(t, sec, false, "old."+origin, dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("nsd after the change: old.%s A: %v, want NXDOMAIN", origin, r)
+	}
+	if !strings.Contains(d.out.String(), "kind=ixfr ") {
+		t.Errorf("ringdns's log shows no IXFR served from the journal:\n%s", d.out.String())
 	}
 }
