@@ -12,7 +12,8 @@ import (
 // FuzzParse feeds arbitrary master-file text to Parse: it must never
 // panic, every error must be a *LoadError, and every zone it accepts must
 // hold its invariants (nodes in canonical order, each found by its hash,
-// blocks inside the wire arena).
+// blocks inside the wire arena) and yield through Walk exactly the
+// records of the text (checkWalk).
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		head,
@@ -64,6 +65,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkInvariants(t, z)
+		checkWalk(t, z, data, origin, file)
 	})
 }
 

@@ -40,13 +40,32 @@ var walkZones = []struct{ origin, file string }{
 
 // canonicalText is the presentation form of rr in canonical form (RFC 4034
 // section 6.2, RFC 6840 section 5.1): owner and the domain names in the
-// RDATA of the listed types lowercased, through miekg/dns's fields, so
-// that it is reached independently of Walk's wire-format decoding.
+// RDATA of the listed types lowercased (lowerNames).
 func canonicalText(rr dns.RR) string {
 	rr = dns.Copy(rr)
-	h := rr.Header()
-	h.Name = strings.ToLower(h.Name)
-	l := strings.ToLower
+	rr.Header().Name = asciiLower(rr.Header().Name)
+	lowerNames(rr)
+	// Through wire format and back, so that the text is miekg/dns's
+	// own rendering (hex and base32 in its case, say) and not the
+	// file's spelling.
+	buf := make([]byte, 65536)
+	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return "unpackable: " + rr.String()
+	}
+	back, _, err := dns.UnpackRR(buf[:n], 0)
+	if err != nil {
+		return "unpackable: " + rr.String()
+	}
+	return back.String()
+}
+
+// lowerNames lowercases the domain names in rr's RDATA that RFC 4034
+// section 6.2 lists (RFC 6840 section 5.1 amending it), through
+// miekg/dns's fields, so that the canonical form is reached independently
+// of Walk's wire-format decoding.
+func lowerNames(rr dns.RR) {
+	l := asciiLower
 	switch v := rr.(type) {
 	case *dns.NS:
 		v.Ns = l(v.Ns)
@@ -89,19 +108,73 @@ func canonicalText(rr dns.RR) string {
 	case *dns.MF:
 		v.Mf = l(v.Mf)
 	}
-	// Through wire format and back, so that the text is miekg/dns's
-	// own rendering (hex and base32 in its case, say) and not the
-	// file's spelling.
-	buf := make([]byte, 65536)
+}
+
+// canonicalWire is rr in canonical form (as canonicalText lowercases it)
+// and uncompressed wire format, as a string; "" when it cannot be packed.
+func canonicalWire(rr dns.RR) string {
+	rr = dns.Copy(rr)
+	rr.Header().Name = asciiLower(rr.Header().Name)
+	lowerNames(rr)
+	buf := make([]byte, 65536+512)
 	n, err := dns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
-		return "unpackable: " + rr.String()
+		return ""
 	}
-	back, _, err := dns.UnpackRR(buf[:n], 0)
+	return string(buf[:n])
+}
+
+// checkWalk checks, for a zone built from text, that Walk yields in
+// canonical order exactly the distinct records miekg/dns parses from it,
+// compared in canonical wire form (which, unlike the text form, needs no
+// unpacking of what the parser packed).
+func checkWalk(t *testing.T, z *Zone, text []byte, origin, file string) {
+	t.Helper()
+	zp := dns.NewZoneParser(bytes.NewReader(text), origin, file)
+	zp.SetIncludeAllowed(true)
+	want := map[string]bool{}
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		want[canonicalWire(rr)] = true
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatalf("Parse accepted what miekg/dns refuses: %v", err)
+	}
+	var prev Record
+	var prevBuf, w []byte
+	n := 0
+	err := z.Walk(func(r *Record) error {
+		if n > 0 && compareRecords(&prev, r) >= 0 {
+			return fmt.Errorf("%s %s out of canonical order", wireString(r.Owner), typeName(r.Type))
+		}
+		n++
+		prevBuf = append(append(prevBuf[:0], r.Owner...), r.Data...)
+		prev = Record{Owner: prevBuf[:len(r.Owner)], Type: r.Type, Data: prevBuf[len(r.Owner):]}
+		w = append(w[:0], r.Owner...)
+		w = append(w, byte(r.Type>>8), byte(r.Type), 0, 1, byte(r.TTL>>24), byte(r.TTL>>16), byte(r.TTL>>8), byte(r.TTL),
+			byte(len(r.Data)>>8), byte(len(r.Data)))
+		w = append(w, r.Data...)
+		if !want[string(w)] {
+			return fmt.Errorf("Walk yields %s %s %x, which the text does not hold", wireString(r.Owner), typeName(r.Type), r.Data)
+		}
+		delete(want, string(w))
+		return nil
+	})
 	if err != nil {
-		return "unpackable: " + rr.String()
+		t.Fatal(err)
 	}
-	return back.String()
+	if len(want) > 0 {
+		t.Fatalf("Walk misses %d records of the text", len(want))
+	}
+}
+
+// asciiLower lowercases A-Z alone, as DNS names compare (RFC 4343);
+// strings.ToLower would turn bytes that are not UTF-8 into U+FFFD.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
 }
 
 // fileRecords parses a zone file with miekg/dns and returns the canonical
