@@ -29,6 +29,12 @@ type XfrOut struct {
 	sem     chan struct{}
 	log     *slog.Logger
 
+	// notifyIn, when set, answers a NOTIFY (its TSIG verified and removed;
+	// key the key that signed it, "" for none), as the UDP hand-off does
+	// (Handoff.answerNotify): RFC 1996 allows NOTIFY over TCP too. Set
+	// before the TCP servers serve.
+	notifyIn func(body []byte, from netip.Addr, key string) []byte
+
 	stats xfrStats
 }
 
@@ -89,11 +95,14 @@ func (x *XfrOut) Keyring() *Keyring { return x.keys }
 
 // Handles reports whether the TCP query q goes to Serve rather than to the
 // answer engine: a query whose type is AXFR or IXFR, or any message that
-// carries a TSIG record. It reads the header and walks the records' framing
+// carries a TSIG record, or a NOTIFY when notifyIn is set. It reads the header and walks the records' framing
 // without parsing them, and allocates nothing.
 func (x *XfrOut) Handles(q []byte) bool {
 	if len(q) < 12 || q[2]&0x80 != 0 {
 		return false
+	}
+	if q[2]>>3&0xF == dns.OpcodeNotify && x.notifyIn != nil {
+		return true
 	}
 	qd := binary.BigEndian.Uint16(q[4:])
 	off := 12
@@ -171,6 +180,14 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 	}
 	signer := x.keys.Signer(&r)
 	body := r.Body
+	if body[2]>>3&0xF == dns.OpcodeNotify && x.notifyIn != nil {
+		rep := x.notifyIn(body, addr, r.Key)
+		if rep == nil {
+			return false
+		}
+		rep, err := signer.Sign(rep)
+		return err == nil && send(rep) == nil
+	}
 	var m dns.Msg
 	if err := m.Unpack(body); err != nil || len(m.Question) != 1 || m.Opcode != dns.OpcodeQuery ||
 		(m.Question[0].Qtype != dns.TypeAXFR && m.Question[0].Qtype != dns.TypeIXFR) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -86,12 +87,15 @@ func testXfrConfig(t testing.TB, dir string) *Config {
 	return cfg
 }
 
-func startXfr(t testing.TB, cfg *Config, listen string) *xfrTest {
+func startXfr(t testing.TB, cfg *Config, listen string, prepare ...func(*XfrOut)) *xfrTest {
 	t.Helper()
 	e := &xfrTest{}
 	e.journal = NewJournals(cfg, nil, quietLog())
 	t.Cleanup(e.journal.Close)
 	e.x = NewXfrOut(cfg, NewKeyring(cfg.TSIGKeys()), &e.snap, e.journal, quietLog())
+	for _, p := range prepare {
+		p(e.x)
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
@@ -584,4 +588,36 @@ func BenchmarkAXFRRoot(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes), "bytes/op")
 	b.ReportMetric(float64(msgs), "msgs/op")
+}
+
+// TestNotifyOverTCP: a NOTIFY over TCP goes to notifyIn with the key that
+// signed it, and the reply is signed.
+func TestNotifyOverTCP(t *testing.T) {
+	cfg := testXfrConfig(t, t.TempDir())
+	keys := make(chan string, 2)
+	e := startXfr(t, cfg, "127.0.0.1:0", func(x *XfrOut) {
+		x.notifyIn = func(body []byte, from netip.Addr, key string) []byte {
+			keys <- key
+			rep, _ := bareReply(body, dns.RcodeSuccess)
+			rep[2] |= 0x04
+			return rep
+		}
+	})
+	e.publish(t, parseTestZone(t, xfrZoneText(1, 3, "")))
+	for _, key := range []string{testKeyName, ""} {
+		m := new(dns.Msg)
+		m.SetNotify("example.")
+		secret := ""
+		if key != "" {
+			m.SetTsig(key, dns.HmacSHA256, TSIGFudge, time.Now().Unix())
+			secret = testKeySecret
+		}
+		r := exchangeTCP(t, e.addr, m, secret)
+		if r.Rcode != dns.RcodeSuccess || r.Opcode != dns.OpcodeNotify || !r.Authoritative || (key != "") != (r.IsTsig() != nil) {
+			t.Fatalf("NOTIFY over TCP (key %q): %v", key, r)
+		}
+		if got := <-keys; got != key {
+			t.Fatalf("notifyIn got key %q, want %q", got, key)
+		}
+	}
 }
