@@ -100,6 +100,8 @@ type builder struct {
 	// the slots finish reserved for their RRSIG blocks.
 	sigNodes []int32
 	sigFix   []sigFix
+	// kept collects a node's records that get no answer block, for keep.
+	kept []rec
 
 	soaMinimum uint32
 	// parent is, per node, the node one label up (-1 for the apex); every
@@ -786,12 +788,8 @@ func (b *builder) buildSets() error {
 				}
 			} else {
 				// Never answered, but part of the zone (see kept).
-				if err := b.keep(int32(n), set); err != nil {
-					return err
-				}
-				if err := b.keep(int32(n), coveringRun(sigs, rs.Type)); err != nil {
-					return err
-				}
+				b.kept = append(b.kept, set...)
+				b.kept = append(b.kept, coveringRun(sigs, rs.Type)...)
 			}
 			z.sets = append(z.sets, rs)
 			i = j
@@ -801,13 +799,17 @@ func (b *builder) buildSets() error {
 			run := coveringRun(sigs[i:], t)
 			if t == dns.TypeRRSIG || !slices.ContainsFunc(recs, func(r rec) bool { return r.typ == t }) {
 				b.warnAt(run[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
-				if err := b.keep(int32(n), run); err != nil {
-					return err
-				}
+				b.kept = append(b.kept, run...)
 			}
 			i += len(run)
 		}
 		nd.NSets = uint16(uint32(len(z.sets)) - nd.Set0)
+		if len(b.kept) > 0 {
+			if err := b.keep(int32(n), b.kept); err != nil {
+				return err
+			}
+			b.kept = b.kept[:0]
+		}
 		if nd.Flags&FlagApex != 0 {
 			if err := b.negSOABlocks(recs); err != nil {
 				return b.locate(err, recs[0].ord)

@@ -42,36 +42,54 @@ func (r *Record) RR() (dns.RR, error) {
 // additional part of referral blocks, which hold addresses alone and only
 // those of names the NS records name), and RRSIGs that cover no RRset of
 // their node. Walk needs them: a transfer, a zone digest and a difference
-// between versions are over every record. Each RRset (or RRSIG run) is one
-// plain block in arenas of its own, in node order.
+// between versions are over every record. A node's kept records are one
+// run of prepared records (two or more when they are over 65,535 bytes),
+// written by the block writer, in node order; of the block only its place
+// in the wire arena and its record count are kept, which is all Walk
+// reads.
 type kept struct {
 	arenas
 	sets []keptSet
 }
 
-// keptSet is one kept block and the node whose owner its codes refer to.
+// keptSet is one run of kept records: Count records at wire[Off:Off+Len],
+// whose suffix codes refer to the owner name of node.
 type keptSet struct {
 	node  uint32
-	block uint32
+	off   uint32
+	len   uint16
+	count uint16
 }
 
-// keep prepares a block the answer engine never uses for records of node n
-// (see kept).
+// keep prepares the records of node n that get no answer block (see
+// kept).
 func (b *builder) keep(n int32, recs []rec) error {
-	if len(recs) == 0 {
-		return nil
-	}
 	z := b.z
 	if z.kept == nil {
 		z.kept = &kept{}
 	}
-	b.out = &z.kept.arenas
+	k := &z.kept.arenas
+	start := len(k.wire)
+	b.out = k
 	blk, err := b.plainBlock(b.names[n], recs, 0)
 	b.out = &z.arenas
 	if err != nil {
+		// A block holds at most 65,535 bytes: more records than that
+		// are split.
+		k.wire = k.wire[:start]
+		if len(recs) > 1 {
+			if err := b.keep(n, recs[:len(recs)/2]); err != nil {
+				return err
+			}
+			return b.keep(n, recs[len(recs)/2:])
+		}
 		return b.locate(err, recs[0].ord)
 	}
-	z.kept.sets = append(z.kept.sets, keptSet{node: uint32(n), block: blk})
+	bl := k.blocks[blk]
+	z.kept.sets = append(z.kept.sets, keptSet{node: uint32(n), off: bl.Off, len: bl.Len, count: bl.Count})
+	// Walk decodes the records themselves: the block, its patch
+	// positions and trims are not needed.
+	k.blocks, k.patches, k.trims = k.blocks[:0], k.patches[:0], k.trims[:0]
 	return nil
 }
 
@@ -80,7 +98,7 @@ func (z *Zone) keptBytes() int {
 	if z.kept == nil {
 		return 0
 	}
-	return z.kept.arenas.bytes() + len(z.kept.sets)*8
+	return len(z.kept.wire) + len(z.kept.sets)*12
 }
 
 // errBadBlock is a prepared block that does not decode; it means a defect
@@ -179,7 +197,8 @@ func (it *walkIter) load() error {
 		}
 	}
 	for z.kept != nil && it.kept < len(z.kept.sets) && z.kept.sets[it.kept].node == uint32(n) {
-		if err := it.block(&z.kept.arenas, z.kept.sets[it.kept].block, owner); err != nil {
+		k := &z.kept.sets[it.kept]
+		if err := it.records(z.kept.wire[k.off:k.off+uint32(k.len)], int(k.count), owner); err != nil {
 			return err
 		}
 		it.kept++
@@ -202,9 +221,14 @@ type walkEnt struct {
 // refer to owner.
 func (w *walkIter) block(a *arenas, bi uint32, owner []byte) error {
 	b := &a.blocks[bi]
-	blk := a.wire[b.Off : b.Off+uint32(b.Base)]
+	return w.records(a.wire[b.Off:b.Off+uint32(b.Base)], int(b.Count), owner)
+}
+
+// records decodes count prepared records at the start of blk, whose suffix
+// codes refer to owner.
+func (w *walkIter) records(blk []byte, count int, owner []byte) error {
 	p := 0
-	for range b.Count {
+	for range count {
 		q := skipName(blk, p)
 		if q < 0 || q+10 > len(blk) {
 			return errBadBlock

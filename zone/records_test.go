@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -441,4 +442,52 @@ func BenchmarkWalkRoot(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(z.keptBytes()), "kept-bytes")
+	b.ReportMetric(float64(z.MemoryBytes()), "table-bytes")
+}
+
+// BenchmarkWalkDelegations walks a TLD-like zone of 100,000 delegations
+// with glue, most of whose records are kept apart from the answer blocks.
+func BenchmarkWalkDelegations(b *testing.B) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	delegationZone(w, 100_000)
+	w.Flush()
+	z, err := Parse(&buf, "deleg.", "generated")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n = 0
+		if err := z.Walk(func(*Record) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(n), "records")
+	b.ReportMetric(float64(z.keptBytes()), "kept-bytes")
+	b.ReportMetric(float64(z.MemoryBytes()), "table-bytes")
+}
+
+// TestWalkKeptLarge: a node below a zone cut whose records are more than
+// one prepared block holds (65,535 bytes) is kept in several, all walked.
+func TestWalkKeptLarge(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("$ORIGIN big.test.\n$TTL 300\n@ SOA ns hostmaster 1 7200 3600 1209600 300\n@ NS ns\nns A 192.0.2.1\ncut NS ns.cut\n")
+	chunk := strings.Repeat("x", 240)
+	for i := range 160 {
+		fmt.Fprintf(&sb, "deep.cut TXT \"%03d%s\"\n", i, chunk)
+		fmt.Fprintf(&sb, "deep.cut TYPE65280 \\# 243 %x\n", fmt.Sprintf("%03d%s", i, chunk))
+	}
+	text := sb.String()
+	z, err := Parse(strings.NewReader(text), "big.test.", "big.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(z.kept.sets) < 2 {
+		t.Errorf("%d kept runs for about 80,000 bytes of records", len(z.kept.sets))
+	}
+	diffStrings(t, "big.zone", walkRecords(t, z), fileRecords(t, strings.NewReader(text), "big.test.", "big.zone"))
 }
