@@ -479,11 +479,36 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 			res.Action = "AXFR"
 		}
 		return control.OKReply(res)
+	case control.CmdNotify:
+		if len(req.Zones) != 1 {
+			return control.Reply{Error: "notify takes one zone"}
+		}
+		origin := CanonicalOrigin(req.Zones[0])
+		if err := s.notifyZone(origin); err != nil {
+			return control.Reply{Error: err.Error()}
+		}
+		return control.OKReply(control.RefreshResult{Origin: origin, Action: "notify"})
 	case "":
 		return control.Reply{Error: "missing cmd"}
 	default:
-		return control.Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload, stats, zone-status, refresh or retransfer)", req.Cmd)}
+		return control.Reply{Error: fmt.Sprintf("unknown command %q (want status, zones, reload, stats, zone-status, refresh, retransfer or notify)", req.Cmd)}
 	}
+}
+
+// notifyZone sends NOTIFY for the served version of origin to its notify
+// targets now, for ringctl notify; the retries go on after it returns.
+func (s *Server) notifyZone(origin string) error {
+	z := s.xfr.served(origin)
+	switch {
+	case s.xfr.zones[origin] == nil:
+		return fmt.Errorf("%w: %s", ErrUnknownZone, origin)
+	case z == nil:
+		return fmt.Errorf("zone %s: no version served (not loaded, not yet transferred or expired)", origin)
+	case len(s.notify.targets[origin]) == 0:
+		return fmt.Errorf("zone %s: no notify targets configured (notify = [...])", origin)
+	}
+	s.notify.Zone(origin, z)
+	return nil
 }
 
 // Status reports what the server is and does.

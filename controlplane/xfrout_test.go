@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
 	"github.com/ringdns/ringdns/zone"
 )
@@ -546,6 +547,19 @@ func TestServerTransfersOut(t *testing.T) {
 		t.Fatal("IXFR from the journal does not lead to the reloaded version")
 	}
 
+	// ringctl notify sends it again at once.
+	before := target.received.Load()
+	if rep := s.HandleControl(control.Request{Cmd: control.CmdNotify, Zones: []string{"example"}}); !rep.OK {
+		t.Fatalf("notify: %+v", rep)
+	}
+	if !poll(10*time.Second, func() bool { return target.received.Load() > before }) {
+		t.Fatal("ringctl notify sent nothing within 10 s")
+	}
+	if rep := s.HandleControl(control.Request{Cmd: control.CmdNotify, Zones: []string{"example.org"}}); rep.OK {
+		t.Fatal("notify of a zone not configured succeeded")
+	}
+	s.notify.Wait()
+
 	resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -556,7 +570,7 @@ func TestServerTransfersOut(t *testing.T) {
 		`ringdns_transfers_out_total{kind="axfr",result="ok"} 1`,
 		`ringdns_transfers_out_total{kind="axfr",result="refused"} 1`,
 		`ringdns_transfers_out_total{kind="ixfr",result="ok"} 1`,
-		`ringdns_notify_out_total{result="sent"} 2`,
+		`ringdns_notify_out_total{result="sent"} 3`,
 		`ringdns_tsig_verified_total 2`,
 	} {
 		if !strings.Contains(string(body), want) {
@@ -620,4 +634,16 @@ func TestNotifyOverTCP(t *testing.T) {
 			t.Fatalf("notifyIn got key %q, want %q", got, key)
 		}
 	}
+}
+
+// poll calls cond every 10 ms until it holds or limit has passed.
+func poll(limit time.Duration, cond func() bool) bool {
+	end := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
