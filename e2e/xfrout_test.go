@@ -334,10 +334,84 @@ zone:
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 }
 
-// TestXfrOutNSD: nsd as ringdns's secondary, with the key: AXFR at start,
-// then the change after a reload, by NOTIFY and IXFR.
-func TestXfrOutNSD(t *testing.T) {
+// startNamedSecondary runs BIND's named in the foreground as a secondary
+// of origin from primary with the key, taking NOTIFY signed with it, and
+// keeping its copy as text.
+func startNamedSecondary(t *testing.T, port int, origin string, primary netip.AddrPort) netip.AddrPort {
+	t.Helper()
+	named := testenv.RequireTool(t, "named", "Debian package bind9; scripts/test.sh installs it")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "named.conf")
+	text := fmt.Sprintf(`options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	managed-keys-directory "%[1]s";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	dnssec-validation no;
+	notify no;
+};
+key "%[3]s" { algorithm hmac-sha256; secret "%[4]s"; };
+controls { };
+zone "%[5]s" {
+	type secondary;
+	file "%[1]s/secondary.db";
+	masterfile-format text;
+	primaries { %[6]s port %[7]d key "%[3]s"; };
+	allow-notify { key "%[3]s"; };
+};
+`, dir, port, xfrKeyName, xfrSecret, origin, primary.Addr(), primary.Port())
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command(named, "-g", "-c", conf, "-n", "1")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("named's output:\n%s", out.String())
+		}
+	})
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+}
+
+// TestXfrOutPeers: nsd and BIND's named as ringdns's secondaries, with the
+// key: AXFR at start, then the change after a reload, by NOTIFY and IXFR
+// from the journal.
+func TestXfrOutPeers(t *testing.T) {
 	t.Parallel()
+	for _, peer := range []struct {
+		name  string
+		start func(t *testing.T, port int, origin string, primary netip.AddrPort) netip.AddrPort
+	}{
+		{"nsd", startNSDSecondary},
+		{"named", startNamedSecondary},
+	} {
+		t.Run(peer.name, func(t *testing.T) {
+			t.Parallel()
+			xfrOutPeer(t, peer.start)
+		})
+	}
+}
+
+func xfrOutPeer(t *testing.T, start func(t *testing.T, port int, origin string, primary netip.AddrPort) netip.AddrPort) {
 	const origin = "nsd.example."
 	dir := t.TempDir()
 	zf := filepath.Join(dir, "nsd.example.zone")
@@ -345,7 +419,7 @@ func TestXfrOutNSD(t *testing.T) {
 	port := freePort(t)
 	nsdAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	d := startDaemon(t, "-config", primaryConfig(t, dir, origin, zf, nsdAddr))
-	sec := startNSDSecondary(t, port, origin, d.addr(false))
+	sec := start(t, port, origin, d.addr(false))
 	serial := func(want uint32) bool {
 		return poll(transferWait, func() bool {
 			r, err := exchange(sec, false, origin, dns.TypeSOA)
@@ -357,20 +431,20 @@ func TestXfrOutNSD(t *testing.T) {
 		})
 	}
 	if !serial(1) {
-		t.Fatalf("nsd does not serve serial 1 within %v\nringdns:\n%s", transferWait, d.out.String())
+		t.Fatalf("the secondary does not serve serial 1 within %v\nringdns:\n%s", transferWait, d.out.String())
 	}
 	writeFileAtomic(t, zf, xfrZone(origin, 2, "new IN A 192.0.2.2"))
 	if out, code := d.ringctl("reload", origin); code != 0 {
 		t.Fatalf("ringctl reload: %d\n%s", code, out)
 	}
 	if !serial(2) {
-		t.Fatalf("nsd does not serve serial 2 within %v after the NOTIFY\nringdns:\n%s", transferWait, d.out.String())
+		t.Fatalf("the secondary does not serve serial 2 within %v after the NOTIFY\nringdns:\n%s", transferWait, d.out.String())
 	}
 	if r := mustExchange(t, sec, false, "new."+origin, dns.TypeA); len(r.Answer) != 1 {
-		t.Errorf("nsd after the change: new.%s A: %v", origin, r)
+		t.Errorf("after the change: new.%s A: %v", origin, r)
 	}
 	if r := mustExchange(t, sec, false, "old."+origin, dns.TypeA); r.Rcode != dns.RcodeNameError {
-		t.Errorf("nsd after the change: old.%s A: %v, want NXDOMAIN", origin, r)
+		t.Errorf("after the change: old.%s A: %v, want NXDOMAIN", origin, r)
 	}
 	if !strings.Contains(d.out.String(), "kind=ixfr ") {
 		t.Errorf("ringdns's log shows no IXFR served from the journal:\n%s", d.out.String())
