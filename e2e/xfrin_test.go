@@ -29,14 +29,6 @@ const (
 	wrongSecret = "o0Qx6o0ZpFOU6Ey9NQw9a7aV1X6ymWGbmDbqRDpzzBo="
 )
 
-// notifyOverTCP says whether a NOTIFY sent over TCP reaches
-// Catalog.Notify. knotd 3.2 sends its NOTIFY over TCP, where ringdns's TCP
-// service answers it NOTIMP as it did before transfers (a NOTIFY over UDP
-// is handed to Catalog.Notify: TestXfrInPeers has NSD and named send it).
-// Until the TCP service hands NOTIFY on too, the refresh after a change on
-// knotd is asked for with ringctl refresh, and the NOTIFY case skips.
-const notifyOverTCP = false
-
 // freePort returns a port free for UDP and TCP on 127.0.0.1 now.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -272,8 +264,8 @@ const transferWait = 10 * time.Second
 
 // TestXfrInKnot: knotd is the primary of a zone with TSIG. ringdns
 // transfers it by AXFR, serves it and keeps the copy on disk; after a
-// change on knotd it transfers the difference by IXFR and answers the new
-// record; restarted with knotd stopped it serves the copy on disk; and a
+// change on knotd, on knotd's NOTIFY, it transfers the difference by IXFR
+// and answers the new record; restarted with knotd stopped it serves the copy on disk; and a
 // primary that does not have our key refuses the transfer and the old
 // version keeps serving.
 func TestXfrInKnot(t *testing.T) {
@@ -312,24 +304,16 @@ func TestXfrInKnot(t *testing.T) {
 		t.Errorf("the copy on disk: %v\n%s", err, b)
 	}
 
-	// A change on knotd, transferred by IXFR.
+	// A change on knotd: its NOTIFY (knotd 3.2 sends it over TCP) alone
+	// brings the new serial, transferred by IXFR.
 	k.update(xfrZone(origin, 2, "new  IN A 192.0.2.99"))
-	t.Run("notify", func(t *testing.T) {
-		if !notifyOverTCP {
-			t.Skip("knotd sends NOTIFY over TCP, which ringdns's TCP service answers NOTIMP instead of handing it to Catalog.Notify; refreshing by ringctl")
-		}
-		if !d.waitSerial(origin, 2, transferWait) {
-			t.Fatalf("knotd's NOTIFY did not bring serial 2 within %v: %+v", transferWait, d.zoneStatus(origin))
-		}
-		if n := d.zoneStatus(origin).Notifies; n == 0 {
-			t.Errorf("no NOTIFY counted")
-		}
-	})
-	d.refresh(origin)
 	if !d.waitSerial(origin, 2, transferWait) {
-		t.Fatalf("serial 2 not served within %v: %+v\n%s", transferWait, d.zoneStatus(origin), d.out.String())
+		t.Fatalf("knotd's NOTIFY did not bring serial 2 within %v: %+v\n%s", transferWait, d.zoneStatus(origin), d.out.String())
 	}
 	st = d.zoneStatus(origin)
+	if st.Notifies == 0 {
+		t.Errorf("no NOTIFY counted: %+v", st)
+	}
 	if st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" {
 		t.Errorf("after the change: %+v %+v, want IXFR", st, st.LastTransfer)
 	}
