@@ -599,7 +599,11 @@ func (x *xfrConn) recv(q *dns.Msg) (*dns.Msg, int, error) {
 			// unsigned ones would need the digest over all of them.
 			return nil, size, fmt.Errorf("reply %d is not signed with key %s: TSIG required", x.nreply+1, x.key.Name)
 		case t.Error != 0:
-			return r, size, nil
+			// The primary could not verify our request (RFC 8945
+			// section 5.3.2); whatever the rcode says, nothing in the
+			// reply is vouched for.
+			return nil, size, fmt.Errorf("the primary answered %s with TSIG error %s: is key %s configured there with the same secret?",
+				dns.RcodeToString[r.Rcode], dns.RcodeToString[int(t.Error)], x.key.Name)
 		}
 		if err := dns.TsigVerify(p, x.key.Secret, x.mac, x.nreply > 0); err != nil {
 			return nil, size, fmt.Errorf("reply %d fails TSIG with key %s: %w", x.nreply+1, x.key.Name, err)

@@ -581,3 +581,46 @@ func TestRRKey(t *testing.T) {
 		}
 	}
 }
+
+// TestXfrConnTSIGError: a reply whose TSIG carries an error (the primary
+// could not verify our request) is refused whatever its rcode, unsigned as
+// RFC 8945 section 5.3.2 sends it for BADKEY and BADSIG: a NOERROR with a
+// TSIG error must not pass for an answer.
+func TestXfrConnTSIGError(t *testing.T) {
+	key := &TSIGKey{Name: "xfr-key.", Algorithm: dns.HmacSHA256, Secret: xfrinTestSecret}
+	for _, tc := range []struct {
+		rcode    int
+		tsigErr  uint16
+		wantText string
+	}{
+		{dns.RcodeSuccess, dns.RcodeBadSig, "TSIG error BADSIG"},
+		{dns.RcodeNotAuth, dns.RcodeBadKey, "TSIG error BADKEY"},
+		{dns.RcodeNotAuth, dns.RcodeBadTime, "TSIG error BADTIME"},
+	} {
+		q := new(dns.Msg)
+		q.SetQuestion("sec.example.", dns.TypeSOA)
+		q.Id = 4242
+		r := new(dns.Msg)
+		r.SetRcode(q, tc.rcode)
+		soa, _ := dns.NewRR("sec.example. 300 IN SOA ns1.sec.example. h.sec.example. 9 1 1 1 1")
+		r.Answer = []dns.RR{soa}
+		r.Extra = []dns.RR{&dns.TSIG{Hdr: dns.RR_Header{Name: "xfr-key.", Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+			Algorithm: dns.HmacSHA256, TimeSigned: uint64(time.Now().Unix()), Fudge: 300, OrigId: 4242, Error: tc.tsigErr}}
+		wire, err := r.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		go func() {
+			b.Write(append([]byte{byte(len(wire) >> 8), byte(len(wire))}, wire...))
+			b.Close()
+		}()
+		x := &xfrConn{conn: a, stream: true, key: key}
+		got, _, err := x.recv(q)
+		a.Close()
+		if err == nil || !strings.Contains(err.Error(), tc.wantText) {
+			t.Errorf("rcode %s, TSIG error %s: got %v, err %v; want an error with %q", dns.RcodeToString[tc.rcode],
+				dns.RcodeToString[int(tc.tsigErr)], got, err, tc.wantText)
+		}
+	}
+}
