@@ -32,9 +32,11 @@ type NotifyOut struct {
 	Attempts int
 	Interval time.Duration
 
-	mu  sync.Mutex
-	gen map[string]uint64 // per origin: the generation of the latest NOTIFY round
-	wg  sync.WaitGroup
+	mu   sync.Mutex
+	gen  map[string]uint64 // per origin: the generation of the latest NOTIFY round
+	wg   sync.WaitGroup
+	stop chan struct{} // closed by Close: no more attempts
+	once sync.Once
 
 	sent, failed, rejected atomic.Uint64
 }
@@ -51,7 +53,7 @@ const (
 // configuration cfg, signing with keys.
 func NewNotifyOut(cfg *Config, keys *Keyring, log *slog.Logger) *NotifyOut {
 	n := &NotifyOut{targets: map[string][]Remote{}, keys: keys, log: log, gen: map[string]uint64{},
-		Attempts: NotifyAttempts, Interval: NotifyInterval}
+		Attempts: NotifyAttempts, Interval: NotifyInterval, stop: make(chan struct{})}
 	for _, z := range cfg.Zones {
 		if len(z.NotifyTargets) > 0 {
 			n.targets[CanonicalOrigin(z.Origin)] = z.NotifyTargets
@@ -72,6 +74,11 @@ func (n *NotifyOut) Counts() (sent, failed, rejected uint64) {
 func (n *NotifyOut) Zone(origin string, z *zone.Zone) {
 	if n == nil || len(n.targets[origin]) == 0 {
 		return
+	}
+	select {
+	case <-n.stop:
+		return
+	default:
 	}
 	soa, err := zoneSOA(z)
 	if err != nil {
@@ -94,6 +101,14 @@ func (n *NotifyOut) Zone(origin string, z *zone.Zone) {
 			defer n.wg.Done()
 			n.notify(origin, gen, rr, t)
 		}()
+	}
+}
+
+// Close ends the retries: a NOTIFY in flight waits out its reply, no new
+// attempt starts. Zone does nothing after Close.
+func (n *NotifyOut) Close() {
+	if n != nil {
+		n.once.Do(func() { close(n.stop) })
 	}
 }
 
@@ -139,7 +154,11 @@ func (n *NotifyOut) notify(origin string, gen uint64, soa dns.RR, t Remote) {
 		}
 		last = err
 		if attempt < n.Attempts {
-			time.Sleep(n.Interval)
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(n.Interval):
+			}
 		}
 	}
 	n.failed.Add(1)

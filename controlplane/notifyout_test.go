@@ -113,3 +113,29 @@ func TestNotifyOutBadReplyKey(t *testing.T) {
 		t.Fatalf("sent %d failed %d rejected %d, want 0 0 1", sent, failed, rejected)
 	}
 }
+
+// TestNotifyOutClose: Close ends the retries to a silent target after the
+// attempt in flight. Without Close the round takes Attempts intervals (5
+// s); with it, the one interval in flight (1 s). The bound of 4 s leaves
+// 3 s for a loaded machine and still fails when the retries go on.
+func TestNotifyOutClose(t *testing.T) {
+	silent := startNotifyTarget(t, 100, testKeyring())
+	cfg := &Config{Zones: []ZoneConfig{{Origin: "example.", NotifyTargets: []Remote{{Addr: silent.addr()}}}}}
+	n := NewNotifyOut(cfg, testKeyring(), quietLog())
+	n.Attempts, n.Interval = 5, time.Second
+	start := time.Now()
+	n.Zone("example.", parseTestZone(t, xfrZoneText(1, 1, "")))
+	n.Close()
+	n.Wait()
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("NOTIFY round went on for %v after Close", d)
+	}
+	if got := silent.received.Load(); got > 1 {
+		t.Fatalf("%d attempts after Close, want at most the one in flight", got)
+	}
+	n.Zone("example.", parseTestZone(t, xfrZoneText(2, 1, "")))
+	n.Wait()
+	if got := silent.received.Load(); got > 1 {
+		t.Fatal("Zone sent after Close")
+	}
+}

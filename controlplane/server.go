@@ -413,6 +413,7 @@ func (s *Server) closeAll() {
 		t.srv.Close()
 	}
 	s.journals.Close()
+	s.notify.Close()
 	if s.metrics != nil {
 		s.metrics.Close()
 	}
