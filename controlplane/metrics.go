@@ -151,6 +151,7 @@ type collector struct {
 	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
 	tcpConns, tcpOpen                                                   *prometheus.Desc
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
+	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire                  *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -194,6 +195,11 @@ func newCollector(s *Server) *collector {
 		notifyOut:      d("notify_out_total", "NOTIFY messages sent by result: sent (answered NOERROR); failed (no answer after every attempt); rejected (answered with an error, or a reply whose TSIG failed).", "result"),
 		tsigFailures:   d("tsig_failures_total", "Messages over TCP whose TSIG failed, by error (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR).", "error"),
 		tsigVerified:   d("tsig_verified_total", "Messages over TCP whose TSIG verified."),
+		xfrIn:          d("transfers_in_total", "Zone transfers in by kind (axfr, ixfr; an IXFR answered with the whole zone counts as axfr) and result (ok; failed: broken off, TSIG, the zone checks, ZONEMD; the served version kept).", "kind", "result"),
+		xfrInBytes:     d("transfer_in_bytes_total", "Bytes of zone transfer messages received, by kind.", "kind"),
+		xfrInSecs:      d("transfer_in_seconds_total", "Time spent in transfers in, from the request to the zone loaded, by kind.", "kind"),
+		notifyIn:       d("notify_in_total", "NOTIFY messages received, by result: accepted (a refresh started), refused (allow-notify, primaries and key), notauth (not a secondary zone here).", "result"),
+		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
 			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
@@ -213,7 +219,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.workerInfo, c.queries, c.replies, c.kinds, c.drops, c.tc, c.bytes,
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
-		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified} {
+		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
+		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire} {
 		ch <- d
 	}
 	for _, m := range c.xdp {
@@ -295,6 +302,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.notifyOut, sent, "sent")
 		counter(c.notifyOut, failed, "failed")
 		counter(c.notifyOut, rejected, "rejected")
+	}
+
+	xs := &c.s.Catalog.xfr.stats
+	for k, kind := range xfrInKinds {
+		for r, result := range xfrInResults {
+			counter(c.xfrIn, xs.done[k][r].Load(), kind, result)
+		}
+		counter(c.xfrInBytes, xs.bytes[k].Load(), kind)
+		ch <- prometheus.MustNewConstMetric(c.xfrInSecs, prometheus.CounterValue, float64(xs.nanos[k].Load())/1e9, kind)
+	}
+	for i, result := range notifyResults {
+		counter(c.notifyIn, xs.notify[i].Load(), result)
+	}
+	for _, x := range c.s.Catalog.expiries() {
+		gauge(c.zoneExpire, x.left.Seconds(), x.origin)
 	}
 
 	for _, z := range c.s.Catalog.Zones() {

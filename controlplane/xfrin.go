@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -62,9 +63,43 @@ const (
 
 // xfrIn is what the catalog keeps for all of its secondary zones.
 type xfrIn struct {
-	keys map[string]TSIGKey
-	sem  chan struct{} // one token per transfer in progress
-	now  func() time.Time
+	keys  map[string]TSIGKey
+	sem   chan struct{} // one token per transfer in progress
+	now   func() time.Time
+	stats xfrInStats
+}
+
+// Kinds and results of transfers in, and results of NOTIFY in, as the
+// metrics name them.
+var (
+	xfrInKinds    = [...]string{"axfr", "ixfr"}
+	xfrInResults  = [...]string{"ok", "failed"}
+	notifyResults = [...]string{"accepted", "refused", "notauth"}
+)
+
+// xfrInStats counts the transfers in of every zone, for the metrics:
+// by kind (as done: an IXFR answered with the whole zone counts as AXFR)
+// and result, their bytes on the wire and their time; and the NOTIFY
+// messages received, by what Notify answered.
+type xfrInStats struct {
+	done   [len(xfrInKinds)][len(xfrInResults)]atomic.Uint64
+	bytes  [len(xfrInKinds)]atomic.Uint64
+	nanos  [len(xfrInKinds)]atomic.Uint64
+	notify [len(notifyResults)]atomic.Uint64
+}
+
+// count records one transfer in.
+func (x *xfrInStats) count(ts *control.TransferStatus, ok bool) {
+	k, r := 0, 0
+	if ts.Kind == "IXFR" {
+		k = 1
+	}
+	if !ok {
+		r = 1
+	}
+	x.done[k][r].Add(1)
+	x.bytes[k].Add(uint64(ts.Bytes))
+	x.nanos[k].Add(uint64(ts.Seconds * 1e9))
 }
 
 // secondary is the state of one secondary zone: its configuration, the
@@ -160,6 +195,7 @@ func (s *secondary) isExpired() bool {
 func (c *Catalog) Notify(origin string, from netip.Addr, key string) int {
 	e := c.find(CanonicalOrigin(origin))
 	if e == nil || e.sec == nil {
+		c.xfr.stats.notify[2].Add(1)
 		return dns.RcodeNotAuth
 	}
 	s := e.sec
@@ -171,9 +207,11 @@ func (c *Catalog) Notify(origin string, from netip.Addr, key string) int {
 		}
 	}
 	if !ok {
+		c.xfr.stats.notify[1].Add(1)
 		c.log.Warn("NOTIFY refused", "zone", e.origin, "from", from, "key", key)
 		return dns.RcodeRefused
 	}
+	c.xfr.stats.notify[0].Add(1)
 	s.mu.Lock()
 	s.st.notifies++
 	s.mu.Unlock()
@@ -633,6 +671,7 @@ func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort
 	start := time.Now()
 	z, err := c.transferTry(ctx, e, p, base, &ts)
 	ts.Seconds = time.Since(start).Seconds()
+	c.xfr.stats.count(&ts, err == nil)
 	if err != nil {
 		ts.Result = err.Error()
 		return ts, nil, err
@@ -1143,6 +1182,36 @@ func readCopySOA(path, origin string) (*dns.SOA, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	return nil, time.Time{}, fmt.Errorf("no SOA record")
+}
+
+// zoneExpiry is a secondary zone's time left before it expires.
+type zoneExpiry struct {
+	origin string
+	left   time.Duration // 0 once expired
+}
+
+// expiries reports the time left before expiry of every secondary zone
+// that has data, for the metrics.
+func (c *Catalog) expiries() []zoneExpiry {
+	now := c.xfr.now()
+	var out []zoneExpiry
+	for _, e := range c.entries {
+		if e.sec == nil {
+			continue
+		}
+		e.sec.mu.Lock()
+		exp, expired := e.sec.st.expires, e.sec.st.expired
+		e.sec.mu.Unlock()
+		if exp.IsZero() {
+			continue
+		}
+		left := max(exp.Sub(now), 0)
+		if expired {
+			left = 0
+		}
+		out = append(out, zoneExpiry{e.origin, left})
+	}
+	return out
 }
 
 // TransferStatus reports the secondary state of each zone named, every

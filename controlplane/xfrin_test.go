@@ -2,9 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -621,6 +624,82 @@ func TestXfrConnTSIGError(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wantText) {
 			t.Errorf("rcode %s, TSIG error %s: got %v, err %v; want an error with %q", dns.RcodeToString[tc.rcode],
 				dns.RcodeToString[int(tc.tsigErr)], got, err, tc.wantText)
+		}
+	}
+}
+
+// TestSecondaryServer runs a whole Server with a secondary zone: it
+// transfers the zone at start by itself, ringctl's zone-status, refresh and
+// retransfer reach the catalog, and the metrics count the transfers in,
+// the NOTIFY received and the time left before expiry.
+func TestSecondaryServer(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "xfr-key")
+	p.setZone(t, secV1)
+	dir := t.TempDir()
+	c := &Config{Server: ServerConfig{Listen: []string{"127.0.0.1:0"}, CPUs: "0", Control: dir + "/c.sock", Metrics: "127.0.0.1:0"},
+		Keys: []KeyConfig{{Name: "xfr-key", Algorithm: "hmac-sha256", Secret: xfrinTestSecret}},
+		Zones: []ZoneConfig{{Origin: "sec.example.", File: filepath.Join(dir, "sec.zone"),
+			Primaries: []string{p.addr.String()}, Key: "xfr-key"}}}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, c)
+	status := func() control.ZoneTransferStatus {
+		t.Helper()
+		rep := s.HandleControl(control.Request{Cmd: control.CmdZoneStatus, Zones: []string{"sec.example"}})
+		var zs []control.ZoneTransferStatus
+		if !rep.OK || json.Unmarshal(rep.Data, &zs) != nil || len(zs) != 1 {
+			t.Fatalf("zone-status: %+v", rep)
+		}
+		return zs[0]
+	}
+	// The transfer at start, and one each after refresh and retransfer;
+	// 10 s bounds transfers of a few hundred bytes over loopback.
+	if !poll(10*time.Second, func() bool { return status().Serial == 1 }) {
+		t.Fatalf("the zone was not transferred at start: %+v", status())
+	}
+	p.setZone(t, secV2)
+	if rep := s.HandleControl(control.Request{Cmd: control.CmdRefresh, Zones: []string{"sec.example."}}); !rep.OK {
+		t.Fatalf("refresh: %+v", rep)
+	}
+	if !poll(10*time.Second, func() bool { return status().Serial == 2 }) {
+		t.Fatalf("refresh did not transfer serial 2: %+v", status())
+	}
+	if rep := s.HandleControl(control.Request{Cmd: control.CmdRetransfer, Zones: []string{"sec.example."}}); !rep.OK {
+		t.Fatalf("retransfer: %+v", rep)
+	}
+	if !poll(10*time.Second, func() bool { return status().Transfers == 3 }) {
+		t.Fatalf("retransfer did not transfer: %+v", status())
+	}
+	if st := status(); st.LastTransfer.Kind != "AXFR" || st.Role != "secondary" || st.Expired {
+		t.Errorf("after retransfer: %+v %+v", st, st.LastTransfer)
+	}
+	for _, bad := range []control.Request{
+		{Cmd: control.CmdRefresh},
+		{Cmd: control.CmdRefresh, Zones: []string{"other.example."}},
+		{Cmd: control.CmdZoneStatus, Zones: []string{"other.example."}},
+	} {
+		if rep := s.HandleControl(bad); rep.OK {
+			t.Errorf("%+v succeeded", bad)
+		}
+	}
+	s.Catalog.Notify("other.example.", netip.MustParseAddr("127.0.0.1"), "")
+
+	resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ringdns_transfers_in_total{kind="axfr",result="ok"} 2`,
+		`ringdns_transfers_in_total{kind="ixfr",result="ok"} 1`,
+		`ringdns_transfers_in_total{kind="ixfr",result="failed"} 0`,
+		`ringdns_notify_in_total{result="notauth"} 1`,
+		`ringdns_zone_expire_seconds{zone="sec.example."} 86`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }
