@@ -203,7 +203,14 @@ func (j *Journals) record(origin string, z *zone.Zone) bool {
 		j.reset(origin, jr)
 		return true
 	}
+	// The difference of a large zone takes a while (two walks): IXFR
+	// requests, which read the journals under j.mu, are not held up
+	// meanwhile. Only this goroutine changes the journals, so nothing
+	// else changes them in between; an IXFR asked meanwhile finds
+	// jr.last newer than the last difference, and gets the whole zone.
+	j.mu.Unlock()
 	cs, err := diffVersions(old, z)
+	j.mu.Lock()
 	if err != nil {
 		j.log.Error("journal: cannot compute the difference; IXFR falls back to AXFR", "zone", origin, "err", err)
 		j.reset(origin, jr)
