@@ -67,21 +67,27 @@ func malformedRcode(op uint8) (uint16, Kind) {
 // control plane answers it, else the rcode and kind of the error reply.
 // tcp tells whether it came over TCP.
 func acceptQuery(qy *query, op uint8, tcp bool) (uint16, Kind) {
+	// One test for the common query, which is neither of the two below.
+	if op != opcodeQuery || qy.tsig {
+		if (op == opcodeNotify || qy.tsig) && !tcp {
+			// The control plane checks a NOTIFY against the zone's ACL
+			// and key and starts the refresh, and verifies and signs
+			// with TSIG; the worker copies the message to it (Handoff).
+			// The reply the engine writes, the header and the question,
+			// is not sent, and must leave the records after the
+			// question as they came: no OPT record is written over
+			// them. Over TCP the control plane has the message already
+			// (TCPServer), and the engine answers as before.
+			qy.edns = false
+			return rcodeNoError, KindHandoff
+		}
+		if op != opcodeQuery {
+			// UPDATE and the rest are not implemented, nor NOTIFY over
+			// TCP here.
+			return rcodeNotImp, KindNotImp
+		}
+	}
 	switch {
-	case (op == opcodeNotify || qy.tsig) && !tcp:
-		// The control plane checks a NOTIFY against the zone's ACL and
-		// key and starts the refresh, and verifies and signs with TSIG;
-		// the worker copies the message to it (Handoff). The reply the
-		// engine writes, the header and the question, is not sent, and
-		// must leave the records after the question as they came: no
-		// OPT record is written over them. Over TCP the control plane
-		// has the message already (TCPServer), and the engine answers as
-		// before.
-		qy.edns = false
-		return rcodeNoError, KindHandoff
-	case op != opcodeQuery:
-		// NOTIFY, UPDATE and the rest are not implemented.
-		return rcodeNotImp, KindNotImp
 	case qy.edns && qy.vers != 0:
 		// EDNS version 0 is the only one (RFC 6891 section 6.1.3).
 		return rcodeBadVers, KindBadVers
