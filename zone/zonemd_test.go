@@ -13,7 +13,8 @@ import (
 	"github.com/ringdns/ringdns/internal/testenv"
 )
 
-// TestVerifyZONEMD: the examples of RFC 8976 appendix A, zones signed with
+// TestVerifyZONEMD: the examples of RFC 8976 appendix A (A.4's signatures
+// validate: ldns-verify-zone -ZZ -t 20210201000000 accepts it), zones signed with
 // a ZONEMD by ldns-signzone (NSEC3 with SHA-384, NSEC with SHA-512, the
 // RRSIG over the ZONEMD left out of the digest), and what must not
 // verify.
@@ -54,6 +55,7 @@ func TestVerifyZONEMD(t *testing.T) {
 		{name: "A.3 unsupported only", origin: "example.",
 			text: strings.NewReplacer("2018031900 1 1 (", "2018031900 1 241 (", "2018031900 1 2 (", "2018031900 1 242 (").Replace(string(a3)),
 			want: "unsupported: ..."},
+		{name: "A.4 uri.arpa, signed", origin: "uri.arpa.", file: "testdata/zonemd/rfc8976-a4.zone", want: "verified sha384"},
 		{name: "A.5 root-servers.net", origin: "root-servers.net.", file: "testdata/zonemd/rfc8976-a5.zone", want: "verified sha384"},
 		{name: "ldns NSEC3 SHA-384", origin: "walk.test.", file: "testdata/zonemd/walk-nsec3-sha384.zone", want: "verified sha384"},
 		{name: "ldns NSEC SHA-512", origin: "walk.test.", file: "testdata/zonemd/walk-nsec-sha512.zone", want: "verified sha512"},
