@@ -80,6 +80,7 @@ type changeset struct {
 	fromSOA, toSOA soaRecord
 	del, add       []byte
 	payload        int // bytes of the frame's payload
+	records        int // records deleted and added, the SOAs apart
 }
 
 // NewJournals makes the journals of the zones of the normalised
@@ -506,7 +507,7 @@ func parseChangeset(p []byte) (*changeset, error) {
 	// The records must walk cleanly, so that a transfer never stops
 	// half-way on a record that does not decode.
 	for _, r := range [][]byte{cs.del, cs.add} {
-		if err := cs.each(r, func([]byte, uint16, uint32, []byte) error { return nil }); err != nil {
+		if err := cs.each(r, func([]byte, uint16, uint32, []byte) error { cs.records++; return nil }); err != nil {
 			return nil, err
 		}
 	}
@@ -595,6 +596,7 @@ func diffVersions(old, new *zone.Zone) (*changeset, error) {
 		if del {
 			dst = &cs.del
 		}
+		cs.records++
 		*dst = append(*dst, r.Owner...)
 		*dst = binary.BigEndian.AppendUint16(*dst, r.Type)
 		*dst = binary.BigEndian.AppendUint32(*dst, r.TTL)

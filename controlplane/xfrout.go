@@ -263,9 +263,12 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		if x.journal != nil {
 			sets = x.journal.Chain(origin, clientSerial, z.Serial())
 		}
-		if sets == nil {
+		if sets == nil || chainRecords(sets) > z.Records() {
 			// The journal does not reach back to the client's serial, or
-			// has a gap: the whole zone (RFC 1995 section 4).
+			// has a gap: the whole zone (RFC 1995 section 4). So too when
+			// the differences hold more records than the zone, as BIND's
+			// max-ixfr-ratio of 100% has it: the whole zone is then the
+			// shorter answer.
 			kind = kindIXFRAsAXFR
 			err = writeAXFR(w, z)
 		} else {
@@ -290,6 +293,16 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		return false
 	}
 	return err == nil
+}
+
+// chainRecords counts the records of the differences sets, the SOAs
+// apart.
+func chainRecords(sets []*changeset) int {
+	n := 0
+	for _, cs := range sets {
+		n += cs.records
+	}
+	return n
 }
 
 // answerSigned answers a signed query that is no transfer through the

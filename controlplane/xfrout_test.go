@@ -647,3 +647,30 @@ func poll(limit time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// TestIXFRLargerThanZone: when the differences hold more records than the
+// zone, the whole zone is sent instead.
+func TestIXFRLargerThanZone(t *testing.T) {
+	cfg := testXfrConfig(t, t.TempDir())
+	e := startXfr(t, cfg, "127.0.0.1:0")
+	var other strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&other, "x%d IN A 192.0.2.%d\n", i, i+1)
+	}
+	v1 := parseTestZone(t, xfrZoneText(1, 20, ""))
+	v2 := parseTestZone(t, xfrZoneText(2, 0, other.String()))
+	e.publish(t, v1)
+	e.publish(t, v2)
+	rrs, _, err := transfer(e.addr, dns.TypeIXFR, 1, testKeySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rrStrings(rrs[:len(rrs)-1])
+	slices.Sort(got)
+	if !slices.Equal(got, zoneRRs(t, v2)) {
+		t.Fatalf("IXFR larger than the zone: %d records, want the zone's %d", len(got), len(zoneRRs(t, v2)))
+	}
+	if n := e.x.stats.done[kindIXFRAsAXFR][resultOK].Load(); n != 1 {
+		t.Fatalf("ixfr-as-axfr counted %d, want 1", n)
+	}
+}
