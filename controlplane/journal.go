@@ -342,9 +342,17 @@ func (j *Journals) add(origin string, jr *journal, cs *changeset) {
 
 // overBounds returns how many of the oldest differences must go for the
 // journal to be within journal-versions and journal-bytes.
+//
+// Dropping the oldest rewrites the whole file, so when the journal is over
+// a bound it is cut a tenth below the bounds: the next tenth of new
+// versions are appended, rather than each one rewriting the file.
 func (j *Journals) overBounds(jr *journal) int {
+	if len(jr.sets) <= j.maxVersions && jr.size <= j.maxBytes {
+		return 0
+	}
+	versions, bytes := j.maxVersions-j.maxVersions/10, j.maxBytes-j.maxBytes/10
 	n, size := 0, jr.size
-	for n < len(jr.sets) && (len(jr.sets)-n > j.maxVersions || size > j.maxBytes) {
+	for n < len(jr.sets) && (len(jr.sets)-n > versions || size > bytes) {
 		size -= int64(jr.sets[n].payload)
 		n++
 	}

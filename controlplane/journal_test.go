@@ -137,3 +137,29 @@ func TestJournalBytesBound(t *testing.T) {
 		t.Fatalf("%d versions after the serial went backwards", n)
 	}
 }
+
+// TestJournalTrimSlack: over journal-versions, the journal is cut a tenth
+// below it, so that the next versions are appended without rewriting the
+// file each time.
+func TestJournalTrimSlack(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testXfrConfig(t, dir)
+	cfg.Server.JournalVersions = 20
+	vs := journalVersions(t, 23)
+	j := newTestJournals(t, cfg)
+	publishAll(t, j, vs[:21]...) // 20 differences: at the bound
+	if n, _ := j.Versions("example."); n != 20 {
+		t.Fatalf("%d versions at the bound, want 20", n)
+	}
+	publishAll(t, j, vs[21]) // 21: cut to 18
+	if n, _ := j.Versions("example."); n != 18 {
+		t.Fatalf("%d versions after going over, want 18", n)
+	}
+	path := filepath.Join(dir, "example.zone.journal")
+	st, _ := os.Stat(path)
+	publishAll(t, j, vs[22]) // appended, not rewritten
+	st2, _ := os.Stat(path)
+	if n, _ := j.Versions("example."); n != 19 || st2.Size() <= st.Size() || !os.SameFile(st, st2) {
+		t.Fatalf("%d versions, file %d -> %d bytes, same file %v: want 19, appended in place", n, st.Size(), st2.Size(), os.SameFile(st, st2))
+	}
+}
