@@ -84,6 +84,10 @@ type zoneEntry struct {
 	sec *secondary
 	// pub is the version of the zone in the snapshot last published.
 	pub *zone.Zone
+	// soaExpire is the SOA expire field of soaOf, for the EDNS EXPIRE
+	// option of a primary zone's answers.
+	soaExpire uint32
+	soaOf     *zone.Zone
 }
 
 // fileStamp identifies the content of a zone file so that an unchanged file
@@ -234,6 +238,7 @@ type published struct {
 func (c *Catalog) publish() (published, error) {
 	var zones []*zone.Zone
 	var expired []bool
+	var expire []dataplane.ZoneExpire
 	var owners []*zoneEntry
 	for _, e := range c.entries {
 		z, exp := e.cur, false
@@ -248,6 +253,7 @@ func (c *Catalog) publish() (published, error) {
 		}
 		zones = append(zones, z)
 		expired = append(expired, exp)
+		expire = append(expire, c.expireOption(e, z))
 		owners = append(owners, e)
 	}
 	if len(zones) == 0 {
@@ -261,7 +267,7 @@ func (c *Catalog) publish() (published, error) {
 		// is published and the previous snapshot keeps serving.
 		return published{}, fmt.Errorf("building the zone set: %w", err)
 	}
-	snap := dataplane.NewSnapshotExpired(set, c.cfg, expired)
+	snap := dataplane.NewSnapshotZones(set, c.cfg, expired, expire)
 	b1 := time.Now()
 	c.Current.Store(snap)
 	b2 := time.Now()

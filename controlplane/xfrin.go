@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/dataplane"
 	"github.com/ringdns/ringdns/zone"
 )
 
@@ -122,6 +123,9 @@ type secondary struct {
 
 	mu sync.Mutex
 	st secondaryState
+	// expireAt is st.expires in Unix seconds, read by the answer engine
+	// for the EDNS EXPIRE option (dataplane.ZoneExpire).
+	expireAt atomic.Int64
 	// servedExpired says whether the snapshot last published answers the
 	// zone SERVFAIL; pendingStamp is the stamp of the copy a transfer has
 	// just written, for its publication.
@@ -326,6 +330,37 @@ func (c *Catalog) expireIfDue(e *zoneEntry, now time.Time) bool {
 	return true
 }
 
+// expireOption is what the answers from z, entry e's version published,
+// carry in an EDNS EXPIRE option (RFC 7314 section 3): for a secondary the
+// time left before it expires, for a primary its SOA expire field, read
+// once per version.
+func (c *Catalog) expireOption(e *zoneEntry, z *zone.Zone) dataplane.ZoneExpire {
+	if e.sec != nil {
+		return dataplane.ZoneExpire{At: &e.sec.expireAt}
+	}
+	if e.soaOf != z {
+		e.soaOf, e.soaExpire = z, soaExpireOf(z)
+	}
+	return dataplane.ZoneExpire{SOA: e.soaExpire}
+}
+
+// errFound stops a walk.
+var errFound = errors.New("found")
+
+// soaExpireOf returns the expire field of z's SOA, which Walk gives among
+// the apex's first records.
+func soaExpireOf(z *zone.Zone) uint32 {
+	var exp uint32
+	z.Walk(func(r *zone.Record) error {
+		if r.Type == dns.TypeSOA && len(r.Data) >= 20 {
+			exp = binary.BigEndian.Uint32(r.Data[len(r.Data)-8:])
+			return errFound
+		}
+		return nil
+	})
+	return exp
+}
+
 // jitter shortens d by up to a tenth, so that zones loaded together do not
 // refresh together for ever after.
 func jitter(d time.Duration) time.Duration {
@@ -349,6 +384,7 @@ func (s *secondary) setTimers(soa *dns.SOA, now time.Time, expireOpt uint32, has
 	s.st.lastRefresh = now
 	s.st.nextRefresh = now.Add(jitter(s.st.refresh))
 	s.st.expires = now.Add(exp)
+	s.expireAt.Store(s.st.expires.Unix())
 	s.st.expired = false
 	s.st.lastErr = ""
 }

@@ -703,3 +703,62 @@ func TestSecondaryServer(t *testing.T) {
 		}
 	}
 }
+
+// TestExpireOptionAnswered: the published snapshot answers the EDNS EXPIRE
+// option (RFC 7314) with a primary zone's SOA expire field and with the
+// time left before a secondary zone expires, which moves on when a primary
+// confirms the zone without a new publication.
+func TestExpireOptionAnswered(t *testing.T) {
+	expireOf := func(c *Catalog, name string) int64 {
+		t.Helper()
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeSOA)
+		o := q.SetEdns0(1232, false).IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+		wire, _ := q.Pack()
+		buf := make([]byte, 4096)
+		n, _ := c.Current.Load().Answer(buf, wire, false)
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range r.IsEdns0().Option {
+			if e, ok := op.(*dns.EDNS0_EXPIRE); ok {
+				return int64(e.Expire)
+			}
+		}
+		return -1
+	}
+	prim, _ := newTestCatalog(t, "example.", zoneText("example.", 1))
+	if _, err := prim.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if got := expireOf(prim, "example."); got != 1209600 {
+		t.Errorf("primary zone: EXPIRE %d, want the SOA's 1209600", got)
+	}
+
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, secV1)
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "sec.zone"), nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	// secV1's SOA expire is 86400; the answer is made within a few
+	// seconds of the transfer even on a loaded machine.
+	if got := expireOf(c, "sec.example."); got < 86300 || got > 86400 {
+		t.Errorf("secondary zone: EXPIRE %d, want about 86400", got)
+	}
+	p.mu.Lock()
+	p.expire = 600
+	p.mu.Unlock()
+	before := c.Current.Load()
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if c.Current.Load() != before {
+		t.Error("a confirmation of the same serial published a new snapshot")
+	}
+	if got := expireOf(c, "sec.example."); got < 500 || got > 600 {
+		t.Errorf("after the primary's EXPIRE of 600: EXPIRE %d", got)
+	}
+}

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"time"
+
 	"github.com/ringdns/ringdns/internal/onessum"
 	"github.com/ringdns/ringdns/zone"
 )
@@ -107,8 +109,12 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 		r.dropRecords(hdrLen + qy.qsize)
 	}
 	n := r.n
+	exp := int64(-1)
 	if qy.edns {
-		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid)
+		if qy.expire && r.aa && s.expire != nil {
+			exp = s.expireLeft(res.Zone)
+		}
+		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid, exp)
 		r.ar++
 	}
 	dst[0], dst[1] = id0, id1
@@ -142,7 +148,7 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 		sum += uint64(onessum.Sum(q[:qy.qsize], 0))
 	}
 	if qy.edns {
-		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid)
+		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid, exp)
 	}
 	sum += r.acc[0] + uint64(onessum.Swap(r.acc[1]))
 	return n, onessum.Reduce(sum), res
@@ -165,6 +171,9 @@ func (s *Snapshot) limits(qy *query, tcp bool, n int) (limit, optLen int) {
 		if qy.nsid && len(s.cfg.NSID) > 0 {
 			optLen += 4 + len(s.cfg.NSID)
 		}
+		if qy.expire {
+			optLen += 8
+		}
 	}
 	return min(limit, n), optLen
 }
@@ -184,7 +193,7 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 	}
 	arc := uint16(0)
 	if qy.edns && n+15+len(s.cfg.NSID) <= len(dst) {
-		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid)
+		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid, -1)
 		arc = 1
 	}
 	dst[0], dst[1] = id0, id1
@@ -205,24 +214,43 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 // optSum returns the ones'-complement sum (unfolded) of the OPT record
 // writeOPT writes with the same arguments, as if it started at an even
 // offset: bytes 0, 0, 41, size, size, extended rcode, 0, DO, 0, rdlen,
-// rdlen, then the NSID option.
-func (s *Snapshot) optSum(rcode uint16, do, nsid bool) uint64 {
+// rdlen, then the EXPIRE and NSID options.
+func (s *Snapshot) optSum(rcode uint16, do, nsid bool, exp int64) uint64 {
 	size := uint64(uint16(s.cfg.UDPSize))
 	sum := uint64(typeOPT)<<8 + size>>8 + (size&0xff)<<8 + uint64(rcode>>4&0xff)
 	if do {
 		sum += 0x80
 	}
+	rdlen := uint64(0)
+	// The options start at the odd offset 11: their words are swapped.
+	// EXPIRE is 8 bytes, so NSID after it stays at an odd offset.
+	if exp >= 0 {
+		rdlen += 8
+		sum += uint64(onessum.Swap(optExpire + 4 + uint64(exp)>>16 + uint64(exp)&0xffff))
+	}
 	if nsid && len(s.cfg.NSID) > 0 {
-		rdlen := 4 + uint64(len(s.cfg.NSID))
-		sum += rdlen>>8 + (rdlen&0xff)<<8
-		// The option starts at the odd offset 11: its words are swapped.
+		rdlen += 4 + uint64(len(s.cfg.NSID))
 		sum += uint64(onessum.Swap(optNSID + uint64(len(s.cfg.NSID)) + uint64(onessum.Sum(s.cfg.NSID, 0))))
 	}
+	sum += rdlen>>8 + (rdlen&0xff)<<8
 	return sum
 }
 
-// writeOPT appends our OPT record (RFC 6891) at n and returns the new length.
-func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool) int {
+// expireLeft is the EXPIRE option's value for an answer from zone zi:
+// the seconds left before a secondary zone expires, a primary zone's SOA
+// expire field.
+func (s *Snapshot) expireLeft(zi int32) int64 {
+	e := &s.expire[zi]
+	if e.At == nil {
+		return int64(e.SOA)
+	}
+	return min(max(e.At.Load()-time.Now().Unix(), 0), 0xffffffff)
+}
+
+// writeOPT appends our OPT record (RFC 6891) at n and returns the new
+// length. exp, when not negative, is the value of an EXPIRE option (RFC
+// 7314).
+func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool, exp int64) int {
 	dst[n] = 0
 	put16(dst[n+1:], typeOPT)
 	put16(dst[n+3:], uint16(s.cfg.UDPSize))
@@ -234,11 +262,18 @@ func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool) int 
 	}
 	dst[n+8] = 0
 	rdlen := 0
+	if exp >= 0 {
+		put16(dst[n+11:], optExpire)
+		put16(dst[n+13:], 4)
+		put32(dst[n+15:], uint32(exp))
+		rdlen = 8
+	}
 	if nsid && len(s.cfg.NSID) > 0 {
-		rdlen = 4 + len(s.cfg.NSID)
-		put16(dst[n+11:], optNSID)
-		put16(dst[n+13:], uint16(len(s.cfg.NSID)))
-		copy(dst[n+15:], s.cfg.NSID)
+		o := n + 11 + rdlen
+		rdlen += 4 + len(s.cfg.NSID)
+		put16(dst[o:], optNSID)
+		put16(dst[o+2:], uint16(len(s.cfg.NSID)))
+		copy(dst[o+4:], s.cfg.NSID)
 	}
 	put16(dst[n+9:], uint16(rdlen))
 	return n + 11 + rdlen

@@ -26,7 +26,8 @@ const (
 	classCH   = 3
 	classANY  = 255
 
-	optNSID = 3
+	optNSID   = 3
+	optExpire = 9
 )
 
 // query is what the engine needs of a parsed query. It lives on the stack.
@@ -39,8 +40,11 @@ type query struct {
 	edns bool
 	do   bool
 	nsid bool
-	udp  uint16 // the client's EDNS UDP payload size
-	vers uint8
+	// expire is set when the query asks for the EDNS EXPIRE option (RFC
+	// 7314).
+	expire bool
+	udp    uint16 // the client's EDNS UDP payload size
+	vers   uint8
 	// tsig is set when the message ends in a TSIG record (RFC 8945): it
 	// is handed off to the control plane, which verifies and signs.
 	tsig bool
@@ -171,8 +175,11 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 				if o+4+olen > rd+rdlen {
 					return false
 				}
-				if code == optNSID {
+				switch code {
+				case optNSID:
 					qy.nsid = true
+				case optExpire:
+					qy.expire = true
 				}
 				o += 4 + olen
 			}

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/ringdns/ringdns/zone"
 )
@@ -32,6 +33,22 @@ type Snapshot struct {
 	// is answered SERVFAIL (RFC 1035 section 4.3.5 has a zone whose
 	// expire time has passed no longer be answered). nil when none is.
 	expired []bool
+	// expire has an entry per zone of the set, what the EDNS EXPIRE
+	// option is answered with for it; nil when it is never answered.
+	expire []ZoneExpire
+}
+
+// ZoneExpire is what the EDNS EXPIRE option (RFC 7314) of an
+// authoritative answer from one zone holds.
+type ZoneExpire struct {
+	// At is, for a secondary zone, the Unix time in seconds at which it
+	// expires: the control plane moves it on each time a primary
+	// confirms the zone, without publishing a new snapshot, and the
+	// answer holds the seconds left. nil for a primary zone.
+	At *atomic.Int64
+	// SOA is a primary zone's SOA expire field, which RFC 7314 section 3
+	// has a primary answer with.
+	SOA uint32
 }
 
 // chaosEntry is a CHAOS TXT identity answer prepared at snapshot creation.
@@ -40,11 +57,17 @@ type chaosEntry struct {
 	rdata []byte // TXT rdata: the text split into strings of at most 255 bytes
 }
 
-// NewSnapshotExpired prepares a snapshot over a zone set in which the
-// zones i with expired[i] set answer SERVFAIL to every query. expired is
-// indexed as set.Zones(); it is copied.
-func NewSnapshotExpired(set *zone.Set, cfg Config, expired []bool) *Snapshot {
+// NewSnapshotZones prepares a snapshot over a zone set in which the zones
+// i with expired[i] set answer SERVFAIL to every query, and whose
+// authoritative answers to a query with the EDNS EXPIRE option carry
+// expire[i] (none when expire is nil). Both are indexed as set.Zones() and
+// copied.
+func NewSnapshotZones(set *zone.Set, cfg Config, expired []bool, expire []ZoneExpire) *Snapshot {
 	s := NewSnapshot(set, cfg)
+	if expire != nil {
+		s.expire = make([]ZoneExpire, len(set.Zones()))
+		copy(s.expire, expire)
+	}
 	for _, x := range expired {
 		if x {
 			s.expired = make([]bool, len(set.Zones()))
