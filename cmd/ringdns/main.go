@@ -254,6 +254,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "error: %s\n", r.Error)
 			continue
 		}
+		if r.Status == control.StatusNoCopy {
+			fmt.Fprintf(stdout, "ok: zone %s: secondary with no copy in %s yet; it is served once transferred from its primaries\n", r.Origin, r.File)
+			continue
+		}
 		fmt.Fprintf(stdout, "ok: zone %s: serial %d, %d records, %d bytes, ZONEMD %s (%s)\n", r.Origin, r.Serial, r.Records, r.Bytes, r.ZONEMD, r.File)
 	}
 	if err != nil {

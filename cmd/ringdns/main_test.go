@@ -32,10 +32,11 @@ ns1  IN A   192.0.2.53
 	}
 	signed := text + fmt.Sprintf("@ 300 IN ZONEMD 7 1 2 %x\n", d)
 	files := map[string]string{
-		"plain.zone":    text,
-		"zonemd.zone":   signed,
-		"tampered.zone": strings.Replace(signed, "192.0.2.53", "192.0.2.54", 1),
-		"require.toml":  "[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\nzonemd = \"require\"\n",
+		"plain.zone":     text,
+		"zonemd.zone":    signed,
+		"tampered.zone":  strings.Replace(signed, "192.0.2.53", "192.0.2.54", 1),
+		"require.toml":   "[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\nzonemd = \"require\"\n",
+		"secondary.toml": "[[zone]]\norigin = \"z.test.\"\nfile = \"copy.zone\"\nprimaries = [\"192.0.2.1\"]\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -53,6 +54,9 @@ ns1  IN A   192.0.2.53
 		{"absent", []string{"-zone", "z.test.=" + filepath.Join(dir, "plain.zone")}, 0, "ZONEMD absent", ""},
 		{"tampered", []string{"-zone", "z.test.=" + filepath.Join(dir, "tampered.zone")}, 1, "", "ZONEMD verification failed"},
 		{"require", []string{"-config", filepath.Join(dir, "require.toml")}, 1, "", `zonemd = "require"`},
+		// A secondary zone has no copy on disk before its first transfer:
+		// that is no error.
+		{"secondary", []string{"-config", filepath.Join(dir, "secondary.toml")}, 0, "secondary with no copy in", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
