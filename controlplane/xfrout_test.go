@@ -674,3 +674,39 @@ func TestIXFRLargerThanZone(t *testing.T) {
 		t.Fatalf("ixfr-as-axfr counted %d, want 1", n)
 	}
 }
+
+// TestAXFRClientGone: a client that closes its connection after the first
+// message of a large transfer frees the transfer's slot, and the next
+// transfer is served.
+func TestAXFRClientGone(t *testing.T) {
+	cfg := testXfrConfig(t, t.TempDir())
+	cfg.Server.TransfersMax = 1
+	e := startXfr(t, cfg, "127.0.0.1:0")
+	e.publish(t, parseTestZone(t, xfrZoneText(1, 20000, "")))
+	for range 3 {
+		c, err := dns.DialTimeout("tcp", e.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := new(dns.Msg)
+		m.SetAxfr("example.")
+		m.SetTsig(testKeyName, dns.HmacSHA256, TSIGFudge, time.Now().Unix())
+		c.TsigSecret = map[string]string{testKeyName: testKeySecret}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := c.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ReadMsg(); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// The slot is free again once the server has noticed; 10 s is far
+	// beyond what that takes on a loaded machine.
+	if !poll(10*time.Second, func() bool { return len(e.x.sem) == 0 }) {
+		t.Fatal("the transfer's slot is still taken 10 s after its client left")
+	}
+	if _, _, err := transfer(e.addr, dns.TypeAXFR, 0, testKeySecret); err != nil {
+		t.Fatalf("transfer after clients left mid-way: %v", err)
+	}
+}
