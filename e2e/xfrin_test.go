@@ -393,3 +393,72 @@ func TestXfrInRootKnot(t *testing.T) {
 		t.Errorf("com. NS after the transfer: %v", r)
 	}
 }
+
+// TestXfrInRingdns chains two ringdns: the first serves a zone from its
+// file with allow-transfer and NOTIFY to the second, a secondary of it.
+// After a reload of a changed file, the first's NOTIFY brings the change to
+// the second by IXFR from the first's journal, and the second answers the
+// EDNS EXPIRE option with the time left of the SOA expire.
+func TestXfrInRingdns(t *testing.T) {
+	t.Parallel()
+	const origin = "chain.example."
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.zone")
+	if err := os.WriteFile(src, []byte(xfrZone(origin, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pPort, sPort := freePort(t), freePort(t)
+	pAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(pPort))
+	sAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sPort))
+	pConf := filepath.Join(dir, "primary.toml")
+	if err := os.WriteFile(pConf, []byte(fmt.Sprintf(`[[key]]
+name = %q
+secret = %q
+
+[[zone]]
+origin = %q
+file = %q
+allow-transfer = ["127.0.0.0/8 %s"]
+notify = ["%s %s"]
+`, xfrKeyName, xfrSecret, origin, src, xfrKeyName, sAddr, xfrKeyName)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sDir := t.TempDir()
+	p := startDaemon(t, "-config", pConf, "-listen", pAddr.String())
+	s := startDaemon(t, "-config", secondaryConfig(t, sDir, origin, filepath.Join(sDir, "copy.zone"), pAddr, xfrSecret),
+		"-listen", sAddr.String())
+	if !s.waitSerial(origin, 1, transferWait) {
+		t.Fatalf("serial 1 not transferred within %v: %+v\n%s", transferWait, s.zoneStatus(origin), s.out.String())
+	}
+	if err := os.WriteFile(src, []byte(xfrZone(origin, 2, "new IN A 192.0.2.99")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := p.ringctl("reload", origin); code != 0 {
+		t.Fatalf("ringctl reload: %d\n%s", code, out)
+	}
+	if !s.waitSerial(origin, 2, transferWait) {
+		t.Fatalf("the primary's NOTIFY did not bring serial 2 within %v: %+v\n%s", transferWait, s.zoneStatus(origin), s.out.String())
+	}
+	if st := s.zoneStatus(origin); st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" || st.Notifies == 0 {
+		t.Errorf("after the change: %+v %+v, want IXFR on NOTIFY", st, st.LastTransfer)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(origin, dns.TypeSOA)
+	o := m.SetEdns0(1232, false).IsEdns0()
+	o.Option = append(o.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+	r, err := dns.Exchange(m, s.addr(false).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp int64 = -1
+	for _, op := range r.IsEdns0().Option {
+		if e, ok := op.(*dns.EDNS0_EXPIRE); ok {
+			exp = int64(e.Expire)
+		}
+	}
+	// 86400 is the SOA expire of xfrZone; the transfer was moments ago,
+	// and 100 s covers a loaded machine.
+	if exp < 86300 || exp > 86400 {
+		t.Errorf("the secondary's EXPIRE option: %d, want about 86400", exp)
+	}
+}
