@@ -110,7 +110,8 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		},
 		fsys: c.FS,
 		log:  log,
-		xfr:  xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax), now: time.Now},
+		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
+			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]

@@ -33,8 +33,14 @@ import (
 // transfersInMax bounds the zone transfers in that run at once, whatever
 // the number of secondary zones: a restart of a server with thousands of
 // secondaries must not open thousands of TCP connections to its primaries
-// at once. SOA queries are not bounded; they are one datagram each.
-const transfersInMax = 4
+// at once. soaQueriesMax bounds the SOA queries in flight the same way:
+// each is a datagram, but each holds a socket until answered or timed out,
+// and thousands of zones refreshing together at start must not take the
+// descriptors the TCP service counts on.
+const (
+	transfersInMax = 4
+	soaQueriesMax  = 32
+)
 
 // Timeouts of the transfer protocol. xfrMessageTimeout bounds the wait for
 // each message of a transfer, not the whole transfer: a large zone takes as
@@ -66,6 +72,7 @@ const (
 type xfrIn struct {
 	keys  map[string]TSIGKey
 	sem   chan struct{} // one token per transfer in progress
+	soa   chan struct{} // one token per SOA query in flight
 	now   func() time.Time
 	stats xfrInStats
 }
@@ -515,6 +522,12 @@ func (c *Catalog) querySOA(ctx context.Context, p netip.AddrPort, origin, key st
 	if err != nil {
 		return nil, 0, false, err
 	}
+	select {
+	case c.xfr.soa <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, false, ctx.Err()
+	}
+	defer func() { <-c.xfr.soa }()
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
 	m.RecursionDesired = false

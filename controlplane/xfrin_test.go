@@ -762,3 +762,42 @@ func TestExpireOptionAnswered(t *testing.T) {
 		t.Errorf("after the primary's EXPIRE of 600: EXPIRE %d", got)
 	}
 }
+
+// TestTransfersInBounded: a transfer waits for a token of the bound on
+// transfers in, and an SOA query for one of the bound on SOA queries; with
+// every token taken, neither reaches the primary, and both give up when
+// the server stops.
+func TestTransfersInBounded(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, secV1)
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "sec.zone"), nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	for range cap(c.xfr.sem) {
+		c.xfr.sem <- struct{}{}
+	}
+	for range cap(c.xfr.soa) {
+		c.xfr.soa <- struct{}{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, _, err := c.querySOA(ctx, p.addr, e.origin, ""); err == nil {
+		t.Error("an SOA query went out over the bound")
+	}
+	if _, _, err := c.transferIn(ctx, e, p.addr, nil); err == nil {
+		t.Error("a transfer went out over the bound")
+	}
+	p.mu.Lock()
+	n := len(p.requests)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Errorf("the primary got %d requests", n)
+	}
+	// One token back: the transfer goes through.
+	<-c.xfr.sem
+	if _, z, err := c.transferIn(context.Background(), e, p.addr, nil); err != nil || z.Serial() != 1 {
+		t.Errorf("with a token free: %v", err)
+	}
+}
