@@ -166,23 +166,23 @@ func (p *fakePrimary) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // diffIXFR is the IXFR reply from old to new: new SOA, old SOA, deletions,
 // new SOA, additions, new SOA.
 func diffIXFR(old, new []dns.RR) []dns.RR {
-	in := func(rrs []dns.RR, rr dns.RR) bool {
-		for _, x := range rrs {
-			if dns.IsDuplicate(x, rr) && x.Header().Ttl == rr.Header().Ttl {
-				return true
-			}
+	set := func(rrs []dns.RR) map[string]bool {
+		m := make(map[string]bool, len(rrs))
+		for _, rr := range rrs {
+			m[rr.String()] = true
 		}
-		return false
+		return m
 	}
+	inOld, inNew := set(old), set(new)
 	out := []dns.RR{new[0], old[0]}
 	for _, rr := range old[1:] {
-		if !in(new, rr) {
+		if !inNew[rr.String()] {
 			out = append(out, rr)
 		}
 	}
 	out = append(out, new[0])
 	for _, rr := range new[1:] {
-		if !in(old, rr) {
+		if !inOld[rr.String()] {
 			out = append(out, rr)
 		}
 	}
