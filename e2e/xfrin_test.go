@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -306,7 +307,9 @@ func TestXfrInKnot(t *testing.T) {
 
 	// A change on knotd: its NOTIFY (knotd 3.2 sends it over TCP) alone
 	// brings the new serial, transferred by IXFR.
-	k.update(xfrZone(origin, 2, "new  IN A 192.0.2.99"))
+	v2 := xfrZone(origin, 2, "new  IN A 192.0.2.99", "www  IN AAAA 2001:db8::80")
+	v2 = strings.Replace(v2, "mail IN MX  10 www", "mail IN MX  20 www", 1)
+	k.update(v2)
 	if !d.waitSerial(origin, 2, transferWait) {
 		t.Fatalf("knotd's NOTIFY did not bring serial 2 within %v: %+v\n%s", transferWait, d.zoneStatus(origin), d.out.String())
 	}
@@ -319,6 +322,16 @@ func TestXfrInKnot(t *testing.T) {
 	}
 	if r := mustExchange(t, d.addr(false), true, "new."+origin, dns.TypeA); len(r.Answer) != 1 {
 		t.Errorf("new after IXFR: %v", r)
+	}
+	// A ringdns that loaded the final file answers the same.
+	final := filepath.Join(dir, "final.zone")
+	if err := os.WriteFile(final, []byte(v2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := startDaemon(t, "-zone", origin+"="+final)
+	if got, want := zoneAnswers(t, d, origin, v2), zoneAnswers(t, ref, origin, v2); !slices.Equal(got, want) {
+		t.Errorf("answers after IXFR differ from those of the final file:\ngot:\n%s\nwant:\n%s",
+			strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	// Restarted with knotd stopped, ringdns serves the copy on disk.
