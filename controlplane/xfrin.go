@@ -807,7 +807,7 @@ func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPo
 		return nil, fmt.Errorf("%w: it answered IXFR with its SOA alone, serial %d, not newer than %d", errFallBack, st.serial, base.Serial())
 	}
 	if st.ixfr != nil && st.ixfr.incremental {
-		if err := c.applyIXFR(e, base, st.ixfr, w); err != nil {
+		if err := c.applyIXFR(base, st.ixfr, w); err != nil {
 			return nil, err
 		}
 	} else {
@@ -1007,7 +1007,7 @@ func rrKey(rr dns.RR) string {
 // records of base that no difference touches, then every touched record
 // present at the end, as last added. A deletion of a record not present at
 // that point refuses the whole transfer.
-func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zoneWriter) error {
+func (c *Catalog) applyIXFR(base *zone.Zone, a *ixfrApply, w *zoneWriter) error {
 	type touched struct {
 		initially bool
 		last      dns.RR // the record as last added, nil when last deleted
@@ -1021,6 +1021,11 @@ func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zone
 	}
 	keys := make(map[string]*touched, len(a.ops))
 	order := make([]string, 0, len(a.ops))
+	// owners holds the lowercase wire names the differences touch: only
+	// the served records at those names need a key, and a TLD's IXFR
+	// touches a few thousand of its millions of records.
+	owners := make(map[string]bool, len(a.ops))
+	buf := make([]byte, 256)
 	for _, op := range a.ops {
 		if op.rr.Header().Rrtype == dns.TypeSOA {
 			continue
@@ -1030,14 +1035,25 @@ func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zone
 			keys[k] = &touched{}
 			order = append(order, k)
 		}
+		n, err := dns.PackDomainName(strings.ToLower(op.rr.Header().Name), buf, 0, nil, false)
+		if err != nil {
+			return fmt.Errorf("IXFR record %s: %w", op.rr, err)
+		}
+		owners[string(buf[:n])] = true
 	}
-	err := c.walkServed(e, base, func(rr dns.RR) error {
-		if rr.Header().Rrtype == dns.TypeSOA {
+	err := base.Walk(func(r *zone.Record) error {
+		if r.Type == dns.TypeSOA {
 			return nil
 		}
-		if t := keys[rrKey(rr)]; t != nil {
-			t.initially = true
-			return nil
+		rr, err := r.RR()
+		if err != nil {
+			return err
+		}
+		if owners[string(r.Owner)] {
+			if t := keys[rrKey(rr)]; t != nil {
+				t.initially = true
+				return nil
+			}
 		}
 		return w.write(rr)
 	})
@@ -1072,18 +1088,6 @@ func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, w *zone
 		}
 	}
 	return nil
-}
-
-// walkServed calls fn for every record of the version served, base, in
-// miekg/dns's form.
-func (c *Catalog) walkServed(e *zoneEntry, base *zone.Zone, fn func(dns.RR) error) error {
-	return base.Walk(func(r *zone.Record) error {
-		rr, err := r.RR()
-		if err != nil {
-			return err
-		}
-		return fn(rr)
-	})
 }
 
 // zoneWriter writes a transferred zone as a master file to a temporary
