@@ -11,7 +11,7 @@ import "sync/atomic"
 // counters off each other's cache lines.
 type Counters struct {
 	_        [64]byte
-	Queries  atomic.Uint64 // packets handed to the engine
+	Queries  atomic.Uint64 // packets handed to the engine: Replies + Drops + Kinds[KindHandoff]
 	Replies  atomic.Uint64 // replies sent
 	Bytes    atomic.Uint64 // reply bytes sent
 	TC       atomic.Uint64 // truncated replies
