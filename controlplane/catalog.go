@@ -49,6 +49,15 @@ type Catalog struct {
 	// build from the same previous state; readers of Status take it too.
 	mu      sync.Mutex
 	entries []*zoneEntry
+	// emu guards entries for readers that do not hold mu (NOTIFY,
+	// ringctl, the metrics): entries changes only when a catalog zone's
+	// members do (catzmembers.go), with both mu and emu held, and is
+	// replaced then, never changed in place.
+	emu sync.RWMutex
+	// run is where the secondary zones' loops run while RunSecondaries
+	// does, so that members added by a catalog zone start theirs; nil
+	// before and after. Guarded by mu.
+	run *secondaryRun
 
 	reloads        atomic.Uint64
 	reloadFailures atomic.Uint64
@@ -63,6 +72,9 @@ type Catalog struct {
 	// c.mu held: the one place where reloads and transfers in alike are
 	// seen, for the journal and NOTIFY out.
 	onPublish func(origin string, old, new *zone.Zone)
+	// onRemove, when set, is called with c.mu held for each zone a
+	// catalog zone removes, so that its journal goes with it.
+	onRemove func(origin string)
 }
 
 // zoneEntry is one configured zone and the version of it being served.
@@ -88,6 +100,17 @@ type zoneEntry struct {
 	// option of a primary zone's answers.
 	soaExpire uint32
 	soaOf     *zone.Zone
+
+	// catz is set for a catalog zone whose members are served; catalog
+	// and memberID for a member zone of one: the catalog's origin and
+	// the member's unique ID in it (RFC 9432 section 4.1). See
+	// catzmembers.go.
+	catz     *catalogState
+	catalog  string
+	memberID string
+	// gone is set, with mu held, when a member is removed from the
+	// catalog: its loop's transfer in flight is not published.
+	gone bool
 }
 
 // fileStamp identifies the content of a zone file so that an unchanged file
@@ -119,6 +142,9 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		if z.Secondary() {
 			e.sec = newSecondary(z)
 			e.sec.placeholder = placeholderZone(e.origin, log)
+			if z.Catalog() {
+				e.catz = &catalogState{cfg: z}
+			}
 		}
 		cat.entries = append(cat.entries, e)
 	}
@@ -235,8 +261,11 @@ type published struct {
 // A secondary zone that has expired or has no data yet is in the snapshot
 // marked expired, so that queries for it are answered SERVFAIL rather than
 // REFUSED or from data the primaries no longer vouch for. With no zone at
-// all nothing is published. c.mu must be held.
+// all nothing is published. A catalog zone's new version changes the
+// zones served first (reconcileCatalogs), in the same snapshot. c.mu must
+// be held.
 func (c *Catalog) publish() (published, error) {
+	c.reconcileCatalogs()
 	var zones []*zone.Zone
 	var expired []bool
 	var expire []dataplane.ZoneExpire
@@ -305,6 +334,8 @@ func (c *Catalog) serving() int {
 }
 
 func (c *Catalog) find(origin string) *zoneEntry {
+	c.emu.RLock()
+	defer c.emu.RUnlock()
 	for _, e := range c.entries {
 		if e.origin == origin {
 			return e

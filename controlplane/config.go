@@ -112,6 +112,21 @@ type ZoneConfig struct {
 	// "verify" (the default) checks it when there is one, "require" also
 	// refuses a zone without one, "ignore" never checks.
 	ZONEMD string `toml:"zonemd"`
+	// CatalogMembers makes a secondary zone a catalog zone (RFC 9432) that
+	// ringdns consumes: the directory where the copies of its member zones
+	// are kept (relative to the configuration file, like File; created
+	// 0755 when missing). Every zone the catalog lists is served as a
+	// secondary zone of its own, added and removed as the catalog changes.
+	// A member inherits the catalog entry's primaries, key, allow-notify,
+	// zonemd, allow-transfer and notify, so that a ringdns can feed a
+	// further tier. A member whose name is a configured zone, or a member
+	// of another catalog, is ignored with a warning (RFC 9432 section 5.4).
+	CatalogMembers string `toml:"catalog-members"`
+	// CatalogMembersMax bounds the members taken from the catalog, so that
+	// a runaway producer cannot exhaust the daemon; the members past it,
+	// in name order, are ignored with a warning. Default
+	// DefaultCatalogMembersMax.
+	CatalogMembersMax int `toml:"catalog-members-max"`
 
 	// Parsed by Normalize from the settings above.
 	PrimaryAddrs  []netip.AddrPort `toml:"-"`
@@ -122,6 +137,10 @@ type ZoneConfig struct {
 
 // Secondary reports whether the zone is transferred from primaries.
 func (z *ZoneConfig) Secondary() bool { return len(z.Primaries) > 0 }
+
+// Catalog reports whether the zone is a catalog zone whose members are
+// served (catalog-members is set).
+func (z *ZoneConfig) Catalog() bool { return z.CatalogMembers != "" }
 
 // KeyConfig is one [[key]] entry: a TSIG key (RFC 8945).
 type KeyConfig struct {
@@ -194,6 +213,11 @@ const (
 	DefaultTransfersMax    = 8
 	DefaultJournalVersions = 100
 	DefaultJournalBytes    = 64 << 20
+	// DefaultCatalogMembersMax bounds the members of one catalog zone:
+	// each member costs a goroutine, a copy on disk and its tables, and
+	// ten thousand is well above the catalogs of the hosting fleets that
+	// use them, while far below what would exhaust descriptors or memory.
+	DefaultCatalogMembersMax = 10000
 )
 
 // Defaults of the TCP bounds that keep one client from holding the TCP
@@ -259,6 +283,9 @@ func LoadConfig(path string) (*Config, error) {
 	for i := range c.Zones {
 		if f := c.Zones[i].File; f != "" && !filepath.IsAbs(f) {
 			c.Zones[i].File = filepath.Join(dir, f)
+		}
+		if d := c.Zones[i].CatalogMembers; d != "" && !filepath.IsAbs(d) {
+			c.Zones[i].CatalogMembers = filepath.Join(dir, d)
 		}
 	}
 	return c, nil
@@ -372,6 +399,15 @@ func (c *Config) Normalize() error {
 		}
 		seen[z.Origin] = true
 		errs = append(errs, z.normalizeTransfers(keys)...)
+		if z.CatalogMembersMax == 0 {
+			z.CatalogMembersMax = DefaultCatalogMembersMax
+		}
+		switch {
+		case z.CatalogMembersMax < 0:
+			errs = append(errs, fmt.Errorf("zone %s: catalog-members-max: negative", z.Origin))
+		case z.Catalog() && !z.Secondary():
+			errs = append(errs, fmt.Errorf("zone %s: catalog-members is set, but the zone has no primaries: only a secondary zone can be a catalog (its members are transferred from the catalog's primaries)", z.Origin))
+		}
 	}
 	if x := c.XDP; x != nil {
 		if x.Interface == "" {

@@ -121,6 +121,22 @@ func (j *Journals) Published(origin string, z *zone.Zone) {
 	}
 }
 
+// Forget drops the journal of origin, a zone no longer served (a catalog
+// zone's member removed or reset), and the version last seen of it, so
+// that a zone of that name served again starts from nothing. Its file,
+// if any, is the caller's to delete.
+func (j *Journals) Forget(origin string) {
+	if j == nil {
+		return
+	}
+	j.qmu.Lock()
+	delete(j.seen, origin)
+	j.qmu.Unlock()
+	j.mu.Lock()
+	delete(j.zones, origin)
+	j.mu.Unlock()
+}
+
 // Close stops the goroutine after the publication in hand.
 func (j *Journals) Close() {
 	if j == nil {

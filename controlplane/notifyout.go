@@ -24,6 +24,9 @@ import (
 // serial of the zone ends the retries of the older one.
 type NotifyOut struct {
 	targets map[string][]Remote // by canonical origin
+	// members, when set, returns the configuration a zone not configured
+	// inherits (a catalog zone's member): its targets are the catalog's.
+	members func(origin string) *ZoneConfig
 	keys    *Keyring
 	log     *slog.Logger
 
@@ -72,7 +75,16 @@ func (n *NotifyOut) Counts() (sent, failed, rejected uint64) {
 // Zone sends NOTIFY for z, the new version of origin, to its targets. It
 // returns at once.
 func (n *NotifyOut) Zone(origin string, z *zone.Zone) {
-	if n == nil || len(n.targets[origin]) == 0 {
+	if n == nil {
+		return
+	}
+	targets := n.targets[origin]
+	if _, ok := n.targets[origin]; !ok && n.members != nil {
+		if zc := n.members(origin); zc != nil {
+			targets = zc.NotifyTargets
+		}
+	}
+	if len(targets) == 0 {
 		return
 	}
 	select {
@@ -95,7 +107,7 @@ func (n *NotifyOut) Zone(origin string, z *zone.Zone) {
 	n.gen[origin]++
 	gen := n.gen[origin]
 	n.mu.Unlock()
-	for _, t := range n.targets[origin] {
+	for _, t := range targets {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

@@ -109,6 +109,11 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	s.journals = NewJournals(cfg, s.notify.Zone, log)
 	s.Catalog.onPublish = func(origin string, _, z *zone.Zone) { s.journals.Published(origin, z) }
 	s.xfr = NewXfrOut(cfg, keys, &s.Catalog.Current, s.journals, log)
+	// The members of catalog zones inherit the catalog's allow-transfer
+	// and notify, and their journals go when they do.
+	s.xfr.members = s.Catalog.memberConfig
+	s.notify.members = s.Catalog.memberConfig
+	s.Catalog.onRemove = s.journals.Forget
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
 	}

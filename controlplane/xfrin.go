@@ -138,6 +138,12 @@ type secondary struct {
 	// just written, for its publication.
 	servedExpired bool
 	pendingStamp  fileStamp
+
+	// stop ends the zone's loop and done is closed when it has ended;
+	// both nil until the loop starts (startSecondary). Set with the
+	// catalog's mu held.
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // secondaryState is a secondary zone's timers and history, guarded by
@@ -252,23 +258,51 @@ func (c *Catalog) Refresh(origin string, axfr bool) error {
 
 // RunSecondaries refreshes the secondary zones until done is closed: each
 // zone at once, then on its SOA timers, a NOTIFY or a request from ringctl.
-// It returns once every zone's loop has stopped.
+// The members a catalog zone adds meanwhile start their loops as they are
+// added (catzmembers.go). It returns once every zone's loop has stopped.
 func (c *Catalog) RunSecondaries(done <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	run := &secondaryRun{ctx: ctx}
+	c.mu.Lock()
+	c.run = run
 	for _, e := range c.entries {
-		if e.sec == nil {
-			continue
+		if e.sec != nil {
+			c.startSecondary(e)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.runSecondary(ctx, e)
-		}()
 	}
+	c.mu.Unlock()
 	<-done
+	// No loop starts once run is gone, so the wait below is for all.
+	c.mu.Lock()
+	c.run = nil
+	c.mu.Unlock()
 	cancel()
-	wg.Wait()
+	run.wg.Wait()
+}
+
+// secondaryRun is where the secondary zones' loops run.
+type secondaryRun struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+// startSecondary starts the loop of secondary zone e, when RunSecondaries
+// runs; the loop stops with it, or alone by e.sec.stop. c.mu must be
+// held.
+func (c *Catalog) startSecondary(e *zoneEntry) {
+	if c.run == nil || e.sec.done != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(c.run.ctx)
+	e.sec.stop, e.sec.done = stop, make(chan struct{})
+	done := e.sec.done
+	c.run.wg.Add(1)
+	go func() {
+		defer c.run.wg.Done()
+		defer close(done)
+		defer stop()
+		c.runSecondary(ctx, e)
+	}()
 }
 
 // runSecondary is one secondary zone's loop: it refreshes the zone at once
@@ -1176,6 +1210,9 @@ func (c *Catalog) commitZone(e *zoneEntry, w *zoneWriter) (*zone.Zone, error) {
 func (c *Catalog) publishTransfer(e *zoneEntry, z *zone.Zone) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e.gone {
+		return fmt.Errorf("the zone was removed from catalog %s meanwhile", e.catalog)
+	}
 	e.sec.mu.Lock()
 	stamp := e.sec.pendingStamp
 	e.sec.mu.Unlock()
@@ -1248,7 +1285,10 @@ type zoneExpiry struct {
 func (c *Catalog) expiries() []zoneExpiry {
 	now := c.xfr.now()
 	var out []zoneExpiry
-	for _, e := range c.entries {
+	c.emu.RLock()
+	entries := c.entries
+	c.emu.RUnlock()
+	for _, e := range entries {
 		if e.sec == nil {
 			continue
 		}
@@ -1272,7 +1312,9 @@ func (c *Catalog) expiries() []zoneExpiry {
 func (c *Catalog) TransferStatus(names []string) ([]control.ZoneTransferStatus, error) {
 	var todo []*zoneEntry
 	if len(names) == 0 {
+		c.emu.RLock()
 		todo = c.entries
+		c.emu.RUnlock()
 	}
 	for _, n := range names {
 		e := c.find(CanonicalOrigin(n))
@@ -1291,6 +1333,12 @@ func (c *Catalog) TransferStatus(names []string) ([]control.ZoneTransferStatus, 
 			zs.Serial = e.cur.Serial()
 			zs.ZONEMD = zonemdState(e.cur, e.zonemd)
 		}
+		zs.Catalog = e.catalog
+		if e.catz != nil {
+			n := e.catz.members
+			zs.CatalogMembers = &n
+			zs.LastError = e.catz.lastErr
+		}
 		if s := e.sec; s != nil {
 			zs.Role = "secondary"
 			for _, p := range s.primaries {
@@ -1300,7 +1348,9 @@ func (c *Catalog) TransferStatus(names []string) ([]control.ZoneTransferStatus, 
 			s.mu.Lock()
 			zs.LastRefresh, zs.NextRefresh, zs.Expires = s.st.lastRefresh, s.st.nextRefresh, s.st.expires
 			zs.Expired = s.st.expired || e.cur == nil
-			zs.LastError = s.st.lastErr
+			if s.st.lastErr != "" {
+				zs.LastError = s.st.lastErr
+			}
 			zs.Transfers, zs.Failures, zs.Notifies = s.st.transfers, s.st.failures, s.st.notifies
 			if s.st.last.Kind != "" {
 				last := s.st.last

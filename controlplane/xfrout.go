@@ -22,8 +22,12 @@ import (
 // so a transfer streams a zone without touching the UDP path, and at most
 // TransfersMax transfers run at once.
 type XfrOut struct {
-	snap    *atomic.Pointer[dataplane.Snapshot]
-	zones   map[string]*ZoneConfig // by canonical origin
+	snap  *atomic.Pointer[dataplane.Snapshot]
+	zones map[string]*ZoneConfig // by canonical origin
+	// members, when set, returns the configuration a zone not configured
+	// inherits (a catalog zone's member): its allow-transfer is the
+	// catalog's. Set before the TCP servers serve.
+	members func(origin string) *ZoneConfig
 	keys    *Keyring
 	journal *Journals // nil: IXFR is answered by AXFR
 	sem     chan struct{}
@@ -215,6 +219,9 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		return send(rep) == nil
 	}
 	zc, z := x.zones[origin], x.served(origin)
+	if zc == nil && x.members != nil {
+		zc = x.members(origin)
+	}
 	if zc == nil || z == nil || qq.Qclass != dns.ClassINET {
 		// Not a zone served here (or one expired or not yet transferred):
 		// NOTAUTH, as Knot DNS answers it.

@@ -94,6 +94,11 @@ type ZoneTransferStatus struct {
 	LastTransfer *TransferStatus `json:"last_transfer,omitempty"`
 	// ZONEMD is the served version's ZONEMD state, as in ZoneStatus.
 	ZONEMD string `json:"zonemd,omitempty"`
+	// Catalog is, for a member zone of a catalog zone (RFC 9432), the
+	// catalog's origin; CatalogMembers is, for a catalog zone, the number
+	// of its members served (nil for any other zone).
+	Catalog        string `json:"catalog,omitempty"`
+	CatalogMembers *int   `json:"catalog_members,omitempty"`
 }
 
 // RefreshResult is the reply to refresh, retransfer and notify: what was
