@@ -239,8 +239,13 @@ func TestHandoffOverUDP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			out, ok := any(p).(nic.ReplySender)
+			if !ok {
+				p.Close()
+				t.Skip("the kernel-socket port of this system sends no replies outside its batches (nic.ReplySender): NOTIFY and signed messages over UDP are dropped there")
+			}
 			w := &dataplane.Worker{Port: p, Snapshot: h.snap, Counters: new(dataplane.Counters), CPU: -1, Batch: 8, Handoff: dataplane.NewHandoff(0)}
-			h.Attach(w.Handoff, p)
+			h.Attach(w.Handoff, out)
 			stop := make(chan struct{})
 			var wg sync.WaitGroup
 			wg.Add(2)
