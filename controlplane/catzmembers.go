@@ -244,3 +244,22 @@ func (c *Catalog) memberConfig(origin string) *ZoneConfig {
 	}
 	return nil
 }
+
+// catalogCount is a catalog zone's members served, for the metrics.
+type catalogCount struct {
+	origin string
+	n      int
+}
+
+// catalogCounts reports the members served of every catalog zone.
+func (c *Catalog) catalogCounts() []catalogCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []catalogCount
+	for _, e := range c.entries {
+		if e.catz != nil {
+			out = append(out, catalogCount{e.origin, e.catz.members})
+		}
+	}
+	return out
+}

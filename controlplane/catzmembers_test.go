@@ -174,6 +174,9 @@ func TestCatalogZoneMembers(t *testing.T) {
 	if st := statusOf(t, c, "catz.example."); st.CatalogMembers == nil || *st.CatalogMembers != 2 {
 		t.Errorf("catalog's zone-status members = %v, want 2", st.CatalogMembers)
 	}
+	if got := c.catalogCounts(); len(got) != 1 || got[0] != (catalogCount{"catz.example.", 2}) {
+		t.Errorf("catalog counts for the metrics = %+v, want catz.example. 2", got)
+	}
 	if !exists(filepath.Join(members, "one.example.m1.zone")) {
 		t.Errorf("no copy of one.example. in %s", members)
 	}

@@ -151,7 +151,7 @@ type collector struct {
 	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
 	tcpConns, tcpOpen                                                   *prometheus.Desc
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
-	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire                  *prometheus.Desc
+	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire, catalogMembers  *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -200,6 +200,7 @@ func newCollector(s *Server) *collector {
 		xfrInSecs:      d("transfer_in_seconds_total", "Time spent in transfers in, from the request to the zone loaded, by kind.", "kind"),
 		notifyIn:       d("notify_in_total", "NOTIFY messages received, by result: accepted (a refresh started), refused (allow-notify, primaries and key), notauth (not a secondary zone here).", "result"),
 		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
+		catalogMembers: d("catalog_members", "Member zones served from a catalog zone (RFC 9432), by catalog.", "zone"),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
 			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
@@ -220,7 +221,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
 		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
-		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire} {
+		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers} {
 		ch <- d
 	}
 	for _, m := range c.xdp {
@@ -317,6 +318,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, x := range c.s.Catalog.expiries() {
 		gauge(c.zoneExpire, x.left.Seconds(), x.origin)
+	}
+	for _, m := range c.s.Catalog.catalogCounts() {
+		gauge(c.catalogMembers, float64(m.n), m.origin)
 	}
 
 	for _, z := range c.s.Catalog.Zones() {

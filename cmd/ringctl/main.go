@@ -233,6 +233,12 @@ func printZoneStatus(w io.Writer, zs []control.ZoneTransferStatus) {
 		}
 		fmt.Fprintf(tw, "%s\t%s, serial %d, %s\n", z.Origin, z.Role, z.Serial, state)
 		fmt.Fprintf(tw, "  file\t%s\n", z.File)
+		if z.Catalog != "" {
+			fmt.Fprintf(tw, "  catalog\tmember of %s\n", z.Catalog)
+		}
+		if z.CatalogMembers != nil {
+			fmt.Fprintf(tw, "  catalog\t%d member zones\n", *z.CatalogMembers)
+		}
 		if z.ZONEMD != "" {
 			fmt.Fprintf(tw, "  ZONEMD\t%s\n", z.ZONEMD)
 		}

@@ -14,6 +14,7 @@ import (
 // transferred, and checks that each line the operator reads is there.
 func TestPrintZoneStatus(t *testing.T) {
 	now := time.Now()
+	members := 12
 	zs := []control.ZoneTransferStatus{
 		{Origin: "example.", File: "example.zone", Role: "primary", Serving: true, Serial: 7, ZONEMD: "verified sha384"},
 		{Origin: "sec.example.", File: "sec.zone", Role: "secondary", Serving: true, Serial: 2026120502,
@@ -22,7 +23,10 @@ func TestPrintZoneStatus(t *testing.T) {
 			LastTransfer: &control.TransferStatus{Kind: "IXFR", Primary: "192.0.2.1:53", Started: now, Seconds: 0.012,
 				Bytes: 812, Serial: 2026120502, Result: "ok"}},
 		{Origin: "new.example.", File: "new.zone", Role: "secondary", Primaries: []string{"192.0.2.1:53"},
-			Expired: true, Failures: 3, LastError: "SOA query to 192.0.2.1:53 over udp: i/o timeout"},
+			Expired: true, Failures: 3, LastError: "SOA query to 192.0.2.1:53 over udp: i/o timeout",
+			Catalog: "catz.example."},
+		{Origin: "catz.example.", File: "catz.zone", Role: "secondary", Serving: true, Serial: 4,
+			Primaries: []string{"192.0.2.1:53"}, CatalogMembers: &members},
 	}
 	data, err := json.Marshal(zs)
 	if err != nil {
@@ -45,6 +49,8 @@ func TestPrintZoneStatus(t *testing.T) {
 		"2 transfers, 0 failed refreshes, 1 NOTIFY",
 		"new.example.     secondary, serial 0, not yet transferred: answered SERVFAIL",
 		"last error     SOA query to 192.0.2.1:53 over udp: i/o timeout",
+		"catalog        member of catz.example.",
+		"catalog        12 member zones",
 	} {
 		if want = strings.Join(strings.Fields(want), " "); !strings.Contains(got, want) {
 			t.Errorf("no %q in:\n%s", want, got)
