@@ -2,266 +2,19 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/ringdns/ringdns/controlplane/control"
-	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // The interop tests of a ringdns secondary (issue 13): knotd is the
-// primary, on loopback ports, with its zone file in the test's directory.
-
-// xfrKey is the TSIG key shared by knotd and ringdns; wrongSecret is
-// another secret of the same name.
-const (
-	xfrKeyName  = "xfr-key"
-	xfrSecret   = "q83wtcOHqRc0oZ8gYE7CbxpERNVxY0WBeBRuPSkN30A="
-	wrongSecret = "o0Qx6o0ZpFOU6Ey9NQw9a7aV1X6ymWGbmDbqRDpzzBo="
-)
-
-// freePort returns a port free for UDP and TCP on 127.0.0.1 now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
-}
-
-// knotPrimary is a knotd serving one zone from a file, allowing transfers
-// signed with the key and sending NOTIFY to ringdns.
-type knotPrimary struct {
-	t      *testing.T
-	dir    string
-	conf   string
-	port   int
-	origin string
-	file   string
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-}
-
-// newKnotPrimary writes knotd's configuration: origin from zoneText,
-// transfers allowed to 127.0.0.0/8 with the key of secret, NOTIFY to
-// notifyTo when it is valid. zonefile-load: difference makes knotd keep
-// the difference between the file's versions in its journal, so that it
-// answers IXFR after the file changes.
-func newKnotPrimary(t *testing.T, origin, zoneText, secret string, notifyTo netip.AddrPort) *knotPrimary {
-	t.Helper()
-	testenv.RequireTool(t, "knotd", "Debian package knot; scripts/test.sh installs it")
-	k := &knotPrimary{t: t, dir: t.TempDir(), port: freePort(t), origin: origin}
-	k.file = filepath.Join(k.dir, "zone.db")
-	if err := os.WriteFile(k.file, []byte(zoneText), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	k.conf = filepath.Join(k.dir, "knot.conf")
-	k.writeConf(secret, notifyTo)
-	return k
-}
-
-func (k *knotPrimary) writeConf(secret string, notifyTo netip.AddrPort) {
-	notify, remote := "", ""
-	if notifyTo.IsValid() {
-		remote = fmt.Sprintf("remote:\n  - id: ringdns\n    address: %s@%d\n    key: %s\n", notifyTo.Addr(), notifyTo.Port(), xfrKeyName)
-		notify = "    notify: ringdns\n"
-	}
-	conf := fmt.Sprintf(`server:
-    rundir: %[1]s
-    listen: 127.0.0.1@%[2]d
-    background-workers: 1
-    tcp-workers: 1
-    udp-workers: 1
-control:
-    listen: %[1]s/knot.sock
-database:
-    storage: %[1]s
-log:
-  - target: stderr
-    any: info
-key:
-  - id: %[3]s
-    algorithm: hmac-sha256
-    secret: %[4]s
-%[5]sacl:
-  - id: xfr
-    address: 127.0.0.0/8
-    key: %[3]s
-    action: transfer
-template:
-  - id: default
-    storage: %[1]s
-    zonefile-sync: -1
-    zonefile-load: difference
-    journal-content: changes
-    semantic-checks: off
-zone:
-  - domain: %[6]s
-    file: %[7]s
-    acl: xfr
-%[8]s`, k.dir, k.port, xfrKeyName, secret, remote, k.origin, k.file, notify)
-	if err := os.WriteFile(k.conf, []byte(conf), 0o644); err != nil {
-		k.t.Fatal(err)
-	}
-}
-
-func (k *knotPrimary) addr() netip.AddrPort {
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(k.port))
-}
-
-// start runs knotd and waits (up to 10 s) until it answers the zone's SOA.
-func (k *knotPrimary) start() {
-	t := k.t
-	t.Helper()
-	k.out = &syncBuffer{}
-	k.exited = make(chan struct{})
-	k.cmd = exec.Command("knotd", "-c", k.conf)
-	k.cmd.Stdout, k.cmd.Stderr = k.out, k.out
-	if err := k.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cmd, exited, out := k.cmd, k.exited, k.out
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		k.stop()
-		if t.Failed() {
-			t.Logf("knotd's output:\n%s", out.String())
-		}
-	})
-	if !poll(10*time.Second, func() bool {
-		r, err := exchange(k.addr(), false, k.origin, dns.TypeSOA)
-		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
-	}) {
-		t.Fatalf("knotd does not answer the SOA of %s within 10 s:\n%s", k.origin, k.out.String())
-	}
-}
-
-// stop ends knotd by its PID and waits for it (up to 10 s, then kills).
-func (k *knotPrimary) stop() {
-	if k.cmd == nil || k.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-k.exited:
-		return
-	default:
-	}
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(10 * time.Second):
-		k.cmd.Process.Kill()
-		<-k.exited
-	}
-}
-
-// update writes a new version of the zone file and has knotd reload it.
-func (k *knotPrimary) update(zoneText string) {
-	k.t.Helper()
-	if err := os.WriteFile(k.file, []byte(zoneText), 0o644); err != nil {
-		k.t.Fatal(err)
-	}
-	out, err := exec.Command("knotc", "-c", k.conf, "-b", "zone-reload", k.origin).CombinedOutput()
-	if err != nil {
-		k.t.Fatalf("knotc zone-reload: %v\n%s", err, out)
-	}
-}
-
-// xfrZone is version serial of the test zone; extra lines are added.
-func xfrZone(origin string, serial int, extra ...string) string {
-	return fmt.Sprintf(`$ORIGIN %s
-$TTL 300
-@    IN SOA ns1 hostmaster %d 3600 600 86400 300
-@    IN NS  ns1
-ns1  IN A   192.0.2.53
-www  IN A   192.0.2.80
-mail IN MX  10 www
-%s
-`, origin, serial, strings.Join(extra, "\n"))
-}
-
-// secondaryConfig writes ringdns's configuration of one secondary zone
-// from primary, its copy at file, signed with the key of secret.
-func secondaryConfig(t *testing.T, dir, origin, file string, primary netip.AddrPort, secret string) string {
-	t.Helper()
-	conf := fmt.Sprintf(`[[key]]
-name = %q
-algorithm = "hmac-sha256"
-secret = %q
-
-[[zone]]
-origin = %q
-file = %q
-primaries = [%q]
-key = %q
-`, xfrKeyName, secret, origin, file, primary.String(), xfrKeyName)
-	path := filepath.Join(dir, "ringdns.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// zoneStatus returns ringdns's zone-status of origin.
-func (d *daemon) zoneStatus(origin string) control.ZoneTransferStatus {
-	d.t.Helper()
-	var zs []control.ZoneTransferStatus
-	if rep, code := d.ctlJSON(&zs, "zone-status", origin); code != 0 || len(zs) != 1 {
-		d.t.Fatalf("ringctl zone-status %s: exit %d, %+v", origin, code, rep)
-	}
-	return zs[0]
-}
-
-// waitSerial waits up to limit for the daemon to answer serial in the
-// zone's SOA over UDP.
-func (d *daemon) waitSerial(origin string, serial uint32, limit time.Duration) bool {
-	return poll(limit, func() bool {
-		r, err := exchange(d.addr(false), false, origin, dns.TypeSOA)
-		if err != nil || r.Rcode != dns.RcodeSuccess {
-			return false
-		}
-		s, err := soaSerial(r)
-		return err == nil && s == serial
-	})
-}
-
-// refresh asks the daemon for a refresh of origin.
-func (d *daemon) refresh(origin string) {
-	d.t.Helper()
-	if out, code := d.ringctl("refresh", origin); code != 0 {
-		d.t.Fatalf("ringctl refresh %s: exit %d\n%s", origin, code, out)
-	}
-}
-
-// transferWait bounds each wait for a transfer on loopback: a zone of ten
-// records is transferred in milliseconds; the bound only covers a loaded
-// machine running the race detector.
-const transferWait = 10 * time.Second
+// primary, on loopback ports, with its zone file in the test's directory
+// (the peers of peers_test.go).
 
 // TestXfrInKnot: knotd is the primary of a zone with TSIG. ringdns
 // transfers it by AXFR, serves it and keeps the copy on disk; after a
@@ -275,13 +28,10 @@ func TestXfrInKnot(t *testing.T) {
 	dir := t.TempDir()
 	copyFile := filepath.Join(dir, "xfr.example.zone")
 	knotPort := freePort(t)
-	primary := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(knotPort))
-	conf := secondaryConfig(t, dir, origin, copyFile, primary, xfrSecret)
+	conf := secondaryConfig(t, dir, origin, copyFile, loopback(knotPort), xfrSecret)
 	d := startDaemon(t, "-config", conf)
 
-	k := newKnotPrimary(t, origin, xfrZone(origin, 1), xfrSecret, d.addr(false))
-	k.port = knotPort
-	k.writeConf(xfrSecret, d.addr(false))
+	k := newKnotPrimary(t, knotPort, origin, xfrZone(origin, 1), d.addr(false))
 	k.start()
 
 	// Before the first transfer the zone is answered SERVFAIL.
@@ -324,15 +74,7 @@ func TestXfrInKnot(t *testing.T) {
 		t.Errorf("new after IXFR: %v", r)
 	}
 	// A ringdns that loaded the final file answers the same.
-	final := filepath.Join(dir, "final.zone")
-	if err := os.WriteFile(final, []byte(v2), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ref := startDaemon(t, "-zone", origin+"="+final)
-	if got, want := zoneAnswers(t, d, origin, v2), zoneAnswers(t, ref, origin, v2); !slices.Equal(got, want) {
-		t.Errorf("answers after IXFR differ from those of the final file:\ngot:\n%s\nwant:\n%s",
-			strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	sameAnswersAsFile(t, d, "IXFR", dir, origin, v2)
 
 	// Restarted with knotd stopped, ringdns serves the copy on disk.
 	k.stop()
@@ -346,10 +88,8 @@ func TestXfrInKnot(t *testing.T) {
 
 	// knotd comes back with a new version and another secret: the transfer
 	// is refused, and version 2 keeps serving.
-	k.writeConf(wrongSecret, netip.AddrPort{})
-	if err := os.WriteFile(k.file, []byte(xfrZone(origin, 3, "third IN A 192.0.2.3")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeKnotPrimaryConf(k, wrongSecret, netip.AddrPort{})
+	k.writeZone(xfrZone(origin, 3, "third IN A 192.0.2.3"))
 	k.start()
 	d2.refresh(origin)
 	if !poll(transferWait, func() bool { return d2.zoneStatus(origin).LastError != "" }) {
@@ -378,12 +118,9 @@ func TestXfrInRootKnot(t *testing.T) {
 	}
 	dir := t.TempDir()
 	knotPort := freePort(t)
-	primary := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(knotPort))
-	conf := secondaryConfig(t, dir, ".", filepath.Join(dir, "root.zone"), primary, xfrSecret)
+	conf := secondaryConfig(t, dir, ".", filepath.Join(dir, "root.zone"), loopback(knotPort), xfrSecret)
 	d := startDaemon(t, "-config", conf)
-	k := newKnotPrimary(t, ".", string(text), xfrSecret, d.addr(false))
-	k.port = knotPort
-	k.writeConf(xfrSecret, d.addr(false))
+	k := newKnotPrimary(t, knotPort, ".", string(text), d.addr(false))
 	k.start()
 	// The first transfer, then a retransfer by AXFR timed on its own.
 	const serial = 2017082100
@@ -434,22 +171,8 @@ func TestXfrInRingdns(t *testing.T) {
 	if err := os.WriteFile(src, []byte(xfrZone(origin, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pPort, sPort := freePort(t), freePort(t)
-	pAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(pPort))
-	sAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sPort))
-	pConf := filepath.Join(dir, "primary.toml")
-	if err := os.WriteFile(pConf, []byte(fmt.Sprintf(`[[key]]
-name = %q
-secret = %q
-
-[[zone]]
-origin = %q
-file = %q
-allow-transfer = ["127.0.0.0/8 %s"]
-notify = ["%s %s"]
-`, xfrKeyName, xfrSecret, origin, src, xfrKeyName, sAddr, xfrKeyName)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pAddr, sAddr := loopback(freePort(t)), loopback(freePort(t))
+	pConf := primaryConfig(t, dir, origin, src, sAddr)
 	sDir := t.TempDir()
 	p := startDaemon(t, "-config", pConf, "-listen", pAddr.String())
 	s := startDaemon(t, "-config", secondaryConfig(t, sDir, origin, filepath.Join(sDir, "copy.zone"), pAddr, xfrSecret),
@@ -460,9 +183,7 @@ notify = ["%s %s"]
 	if err := os.WriteFile(src, []byte(xfrZone(origin, 2, "new IN A 192.0.2.99")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, code := p.ringctl("reload", origin); code != 0 {
-		t.Fatalf("ringctl reload: %d\n%s", code, out)
-	}
+	p.reload(origin)
 	if !s.waitSerial(origin, 2, transferWait) {
 		t.Fatalf("the primary's NOTIFY did not bring serial 2 within %v: %+v\n%s", transferWait, s.zoneStatus(origin), s.out.String())
 	}

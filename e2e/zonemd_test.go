@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,49 +11,29 @@ import (
 	"github.com/ringdns/ringdns/internal/testenv"
 )
 
-// writeZONEMDConf writes knotd's configuration for k's zone, loaded whole
-// from its file, with transfers allowed to 127.0.0.0/8 with the test key,
-// and with knotd's own ZONEMD generation set to generate ("zonemd-sha384"
-// or "none", which serves a ZONEMD written in the file as it is).
-func writeZONEMDConf(k *knotPrimary, generate string) {
-	conf := fmt.Sprintf(`server:
-    rundir: %[1]s
-    listen: 127.0.0.1@%[2]d
-    background-workers: 1
-    tcp-workers: 1
-    udp-workers: 1
-control:
-    listen: %[1]s/knot.sock
-database:
-    storage: %[1]s
-log:
-  - target: stderr
-    any: info
-key:
-  - id: %[3]s
-    algorithm: hmac-sha256
-    secret: %[4]s
-acl:
+// writeZONEMDConf configures k's zone to be loaded whole from its file,
+// with transfers allowed to 127.0.0.0/8 with the test key, and with knotd's
+// own ZONEMD generation set to generate ("zonemd-sha384" or "none", which
+// serves a ZONEMD written in the file as it is).
+func writeZONEMDConf(k *peer, generate string) {
+	k.writeConf(knotConf(k, xfrSecret, fmt.Sprintf(`acl:
   - id: xfr
     address: 127.0.0.0/8
-    key: %[3]s
+    key: %[1]s
     action: transfer
 template:
   - id: default
-    storage: %[1]s
+    storage: %[2]s
     zonefile-sync: -1
     zonefile-load: whole
     journal-content: none
     semantic-checks: off
 zone:
-  - domain: %[5]s
-    file: %[6]s
+  - domain: %[3]s
+    file: %[4]s
     acl: xfr
-    zonemd-generate: %[7]s
-`, k.dir, k.port, xfrKeyName, xfrSecret, k.origin, k.file, generate)
-	if err := os.WriteFile(k.conf, []byte(conf), 0o644); err != nil {
-		k.t.Fatal(err)
-	}
+    zonemd-generate: %[5]s
+`, xfrKeyName, k.dir, k.origin, k.file, generate)))
 }
 
 // TestXfrInZONEMDKnot: knotd generates its zone's ZONEMD (zonemd-generate,
@@ -70,25 +48,12 @@ func TestXfrInZONEMDKnot(t *testing.T) {
 	dir := t.TempDir()
 	copyFile := filepath.Join(dir, "zmd.example.zone")
 	knotPort := freePort(t)
-	primary := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(knotPort))
-	conf := secondaryConfig(t, dir, origin, copyFile, primary, xfrSecret)
-	// The zone's table is the configuration's last: the setting joins it.
-	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("zonemd = \"require\"\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	conf := secondaryConfig(t, dir, origin, copyFile, loopback(knotPort), xfrSecret, `zonemd = "require"`)
 	d := startDaemon(t, "-config", conf)
 
-	k := &knotPrimary{t: t, dir: t.TempDir(), port: knotPort, origin: origin}
-	k.file = filepath.Join(k.dir, "zone.db")
-	k.conf = filepath.Join(k.dir, "knot.conf")
-	if err := os.WriteFile(k.file, []byte(xfrZone(origin, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	k := newPeer(t, "knotd", knotPort, origin)
+	k.primary = true
+	k.writeZone(xfrZone(origin, 1))
 	writeZONEMDConf(k, "zonemd-sha384")
 	k.start()
 	// knotd raises the serial when it adds the ZONEMD: ask it which.
@@ -112,9 +77,7 @@ func TestXfrInZONEMDKnot(t *testing.T) {
 	k.stop()
 	bad := xfrZone(origin, int(serial)+10, "new  IN A 192.0.2.99",
 		fmt.Sprintf("@ IN ZONEMD %d 1 1 %s", serial+10, strings.Repeat("5a", 48)))
-	if err := os.WriteFile(k.file, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	k.writeZone(bad)
 	writeZONEMDConf(k, "none")
 	k.start()
 	d.refresh(origin)
