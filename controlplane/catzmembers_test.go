@@ -57,7 +57,20 @@ func (cp *catzPrimary) setZone(t *testing.T, origin, text string) {
 	if p == nil {
 		p = &fakePrimary{origin: origin, versions: map[uint32][]dns.RR{}, perMsg: 20, addr: cp.addr}
 		cp.zones[origin] = p
-		cp.mux.Handle(origin, p)
+		var h dns.Handler = p
+		if strings.HasPrefix(origin, "catz") {
+			// Knot DNS refuses queries for a catalog zone over UDP.
+			h = dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+				if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+					m := new(dns.Msg)
+					m.SetRcode(r, dns.RcodeRefused)
+					w.WriteMsg(m)
+					return
+				}
+				p.ServeDNS(w, r)
+			})
+		}
+		cp.mux.Handle(origin, h)
 	}
 	p.setZone(t, text)
 }

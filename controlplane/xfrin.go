@@ -441,7 +441,11 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 	c.mu.Unlock()
 	var errs []string
 	for _, p := range s.primaries {
-		soa, expOpt, hasOpt, err := c.querySOA(ctx, p, e.origin, s.key)
+		// A catalog zone's SOA is asked over TCP: Knot DNS refuses
+		// queries for a catalog zone over UDP (RFC 9432 section 7 lets a
+		// producer keep the catalog from ordinary queries), and answers
+		// them over TCP, where the transfer goes anyway.
+		soa, expOpt, hasOpt, err := c.querySOA(ctx, p, e.origin, s.key, e.catz != nil)
 		if err != nil {
 			errs = append(errs, err.Error())
 			c.log.Warn("SOA query failed", "zone", e.origin, "primary", p, "err", err)
@@ -548,10 +552,10 @@ func (c *Catalog) tsigOf(name string) (*TSIGKey, error) {
 }
 
 // querySOA asks primary p for the zone's SOA over UDP (TCP when the reply
-// is truncated), signed with key when set and with an empty EDNS EXPIRE
+// is truncated, or with tcp at once), signed with key when set and with an empty EDNS EXPIRE
 // option (RFC 7314). It returns the SOA and the EXPIRE value when the
 // primary gave one.
-func (c *Catalog) querySOA(ctx context.Context, p netip.AddrPort, origin, key string) (*dns.SOA, uint32, bool, error) {
+func (c *Catalog) querySOA(ctx context.Context, p netip.AddrPort, origin, key string, tcp bool) (*dns.SOA, uint32, bool, error) {
 	k, err := c.tsigOf(key)
 	if err != nil {
 		return nil, 0, false, err
@@ -569,7 +573,11 @@ func (c *Catalog) querySOA(ctx context.Context, p netip.AddrPort, origin, key st
 	opt := m.IsEdns0()
 	opt.Option = append(opt.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
 	var r *dns.Msg
-	for _, network := range []string{"udp", "tcp"} {
+	networks := []string{"udp", "tcp"}
+	if tcp {
+		networks = networks[1:]
+	}
+	for _, network := range networks {
 		r, err = exchange(ctx, network, p, m, k, xfrSOATimeout)
 		if err != nil {
 			return nil, 0, false, fmt.Errorf("SOA query to %s over %s: %w", p, network, err)

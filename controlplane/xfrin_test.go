@@ -783,7 +783,7 @@ func TestTransfersInBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, _, _, err := c.querySOA(ctx, p.addr, e.origin, ""); err == nil {
+	if _, _, _, err := c.querySOA(ctx, p.addr, e.origin, "", false); err == nil {
 		t.Error("an SOA query went out over the bound")
 	}
 	if _, _, err := c.transferIn(ctx, e, p.addr, nil); err == nil {
