@@ -43,6 +43,9 @@ type Handoff struct {
 	snap   *atomic.Pointer[dataplane.Snapshot]
 	log    *slog.Logger
 	rings  []handoffRing
+	// ixfr, when set, answers an IXFR query (XfrOut.UDPIXFR), which the
+	// workers hand off for its allow-transfer check. Set before Run.
+	ixfr func(body []byte, from netip.Addr, key string) []byte
 
 	notifies, signed, tsigFailed, replies, sendErrs atomic.Uint64
 }
@@ -141,6 +144,8 @@ func (h *Handoff) Answer(msg []byte, from netip.Addr) []byte {
 	var rep []byte
 	if msg[2]>>3&0xF == dns.OpcodeNotify {
 		rep = h.answerNotify(req.Body, from, req.Key)
+	} else if h.ixfr != nil && questionType(req.Body) == dns.TypeIXFR {
+		rep = h.answerIXFR(req.Body, from, req.Key)
 	} else {
 		rep = h.answerQuery(req.Body, signer)
 	}
@@ -184,6 +189,35 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 		rep = h.appendOPT(rep, o.Do())
 	}
 	return rep
+}
+
+// answerIXFR answers the IXFR query body (its TSIG, if any, verified and
+// removed) through ixfr, with our OPT record when the query had one.
+func (h *Handoff) answerIXFR(body []byte, from netip.Addr, key string) []byte {
+	rep := h.ixfr(body, from, key)
+	if rep == nil {
+		return nil
+	}
+	var m dns.Msg
+	if m.Unpack(body) == nil {
+		if o := m.IsEdns0(); o != nil {
+			rep = h.appendOPT(rep, o.Do())
+		}
+	}
+	return rep
+}
+
+// questionType returns the type of the first question of the message m,
+// 0 when it has none or it cannot be read.
+func questionType(m []byte) uint16 {
+	if len(m) < 12 || binary.BigEndian.Uint16(m[4:]) == 0 {
+		return 0
+	}
+	off := skipWireName(m, 12)
+	if off < 0 || off+4 > len(m) {
+		return 0
+	}
+	return binary.BigEndian.Uint16(m[off:])
 }
 
 // appendOPT appends our OPT record to the reply rep: the UDP size we

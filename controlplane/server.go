@@ -120,6 +120,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	s.handoff = NewHandoff(NewKeyring(cfg.TSIGKeys()), s.Catalog, &s.Catalog.Current, log)
 	// A NOTIFY over TCP is answered as one handed off from UDP.
 	s.xfr.notifyIn = s.handoff.answerNotify
+	s.handoff.ixfr = s.xfr.UDPIXFR
 	s.xdpReplies = &xdpReplies{}
 
 	for _, l := range cfg.Server.Listen {

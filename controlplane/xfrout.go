@@ -56,15 +56,17 @@ type xfrStats struct {
 
 // Kinds of transfer out: an AXFR asked for; an IXFR answered from the
 // journal; an IXFR answered with the current SOA alone (the client is up
-// to date); an IXFR answered with the whole zone (RFC 1995 section 4).
+// to date); an IXFR answered with the whole zone (RFC 1995 section 4); an
+// IXFR over UDP, answered with the current SOA alone (see UDPIXFR).
 const (
 	kindAXFR = iota
 	kindIXFR
 	kindIXFRUpToDate
 	kindIXFRAsAXFR
+	kindIXFRUDP
 )
 
-var xfrKinds = [...]string{"axfr", "ixfr", "ixfr-up-to-date", "ixfr-as-axfr"}
+var xfrKinds = [...]string{"axfr", "ixfr", "ixfr-up-to-date", "ixfr-as-axfr", "ixfr-udp"}
 
 // Results of a transfer out.
 const (
@@ -300,6 +302,65 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		return false
 	}
 	return err == nil
+}
+
+// UDPIXFR answers body, an IXFR query that came over UDP (handed off by
+// the data plane; its TSIG, if any, verified and removed, key the key that
+// signed it), with the zone's current SOA alone, AA set. RFC 1995 section 2
+// lets a server answer so when the differences do not fit in a datagram:
+// the client compares the serial and, when it is behind, asks again over
+// TCP. Knot DNS 3.2 answers every allowed IXFR over UDP this way, and so
+// do we, without a look at the journal: a UDP reply never carries
+// differences. The ACL and the zone are checked as over TCP: REFUSED when
+// allow-transfer does not admit the client, NOTAUTH for a zone not served
+// here, FORMERR without the client's SOA in the authority section. The
+// reply has no OPT record; the caller adds it.
+func (x *XfrOut) UDPIXFR(body []byte, addr netip.Addr, key string) []byte {
+	reply := func(rcode, result int) []byte {
+		x.stats.done[kindIXFRUDP][result].Add(1)
+		rep, err := bareReply(body, rcode)
+		if err != nil {
+			return nil
+		}
+		return rep
+	}
+	var m dns.Msg
+	if err := m.Unpack(body); err != nil || len(m.Question) != 1 {
+		return reply(dns.RcodeFormatError, resultFormErr)
+	}
+	qq := m.Question[0]
+	origin := strings.ToLower(dns.CanonicalName(qq.Name))
+	zc, z := x.zones[origin], x.served(origin)
+	if zc == nil && x.members != nil {
+		zc = x.members(origin)
+	}
+	if zc == nil || z == nil || qq.Qclass != dns.ClassINET {
+		return reply(dns.RcodeNotAuth, resultNotAuth)
+	}
+	if !Allows(zc.TransferACL, addr, key) {
+		return reply(dns.RcodeRefused, resultRefused)
+	}
+	if _, ok := ixfrSOA(&m); !ok {
+		return reply(dns.RcodeFormatError, resultFormErr)
+	}
+	soa, err := zoneSOA(z)
+	if err != nil {
+		return reply(dns.RcodeServerFailure, resultInternal)
+	}
+	rep := reply(dns.RcodeSuccess, resultOK)
+	if rep == nil || rep[5] != 1 {
+		return nil
+	}
+	rep[2] |= 0x04 // AA
+	rep = append(rep, soa.owner...)
+	rep = binary.BigEndian.AppendUint16(rep, dns.TypeSOA)
+	rep = binary.BigEndian.AppendUint16(rep, dns.ClassINET)
+	rep = binary.BigEndian.AppendUint32(rep, soa.ttl)
+	rep = binary.BigEndian.AppendUint16(rep, uint16(len(soa.data)))
+	rep = append(rep, soa.data...)
+	rep[7] = 1 // ANCOUNT
+	x.stats.bytes[kindIXFRUDP].Add(uint64(len(rep)))
+	return rep
 }
 
 // chainRecords counts the records of the differences sets, the SOAs

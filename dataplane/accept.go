@@ -98,6 +98,13 @@ func acceptQuery(qy *query, op uint8, tcp bool) (uint16, Kind) {
 		// QCLASS * matches every class (RFC 1035 section 3.2.5), and IN is
 		// the only class the zones hold: it is answered as IN.
 		return rcodeRefused, KindRefused
+	case qy.qtype == typeIXFR && !tcp:
+		// An IXFR over UDP is answered by the control plane, which holds
+		// the zones' allow-transfer lists: the current SOA alone to a
+		// client they admit (RFC 1995 section 2), REFUSED to the rest.
+		// As for the hand-offs above, the message is left as it came.
+		qy.edns = false
+		return rcodeNoError, KindHandoff
 	case qy.qtype == typeAXFR && !tcp:
 		// A zone transfer needs TCP; over UDP it is not implemented, as
 		// Knot DNS answers it.

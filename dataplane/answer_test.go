@@ -267,7 +267,7 @@ func TestAnswerExample(t *testing.T) {
 		{Name: "class ANY NXDOMAIN", QName: "nope.example.", QType: dns.TypeA, QClass: dns.ClassANY, AA: true, Rcode: dns.RcodeNameError, Authority: []string{soa}},
 		{Name: "AXFR over UDP", QName: "example.", QType: dns.TypeAXFR, Rcode: dns.RcodeNotImplemented, Answer: []string{}},
 		{Name: "AXFR over TCP", QName: "example.", QType: dns.TypeAXFR, TCP: true, Rcode: dns.RcodeNotAuth, Answer: []string{}},
-		{Name: "IXFR", QName: "example.", QType: dns.TypeIXFR, EDNS: 1232, Rcode: dns.RcodeNotAuth, Answer: []string{}},
+		{Name: "IXFR over TCP", QName: "example.", QType: dns.TypeIXFR, TCP: true, EDNS: 1232, Rcode: dns.RcodeNotAuth, Answer: []string{}},
 		{Name: "type 0", QName: "example.", QType: 0, EDNS: 1232, Rcode: dns.RcodeNotImplemented, Answer: []string{}},
 		{Name: "qtype OPT is NODATA", QName: "example.", QType: dns.TypeOPT, AA: true, Answer: []string{}, Authority: []string{soa}},
 		{Name: "qtype RRSIG unsigned is NODATA", QName: "example.", QType: dns.TypeRRSIG, AA: true, Answer: []string{}, Authority: []string{soa}},

@@ -89,6 +89,8 @@ func TestWorkerHandoff(t *testing.T) {
 		{"two TSIGs", handoffMsg(t, dns.OpcodeQuery, "www.wk.test.", dns.TypeA, []dns.RR{tsigRR(), tsigRR()}, false), false, dns.RcodeFormatError},
 		{"TSIG in the answer section", handoffMsg(t, dns.OpcodeQuery, "www.wk.test.", dns.TypeA, nil, true), false, dns.RcodeFormatError},
 		{"notify with TSIG before OPT", handoffMsg(t, dns.OpcodeNotify, "wk.test.", dns.TypeSOA, []dns.RR{tsigRR(), optRR()}, false), false, dns.RcodeFormatError},
+		{"IXFR", handoffMsg(t, dns.OpcodeQuery, "wk.test.", dns.TypeIXFR, []dns.RR{optRR()}, false), true, 0},
+		{"AXFR", handoffMsg(t, dns.OpcodeQuery, "wk.test.", dns.TypeAXFR, nil, false), false, dns.RcodeNotImplemented},
 		{"update", handoffMsg(t, dns.OpcodeUpdate, "wk.test.", dns.TypeSOA, nil, false), false, dns.RcodeNotImplemented},
 		{"query", handoffMsg(t, dns.OpcodeQuery, "www.wk.test.", dns.TypeA, []dns.RR{optRR()}, false), false, dns.RcodeSuccess},
 	}

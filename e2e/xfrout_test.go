@@ -81,6 +81,20 @@ func TestXfrOutKnot(t *testing.T) {
 	if r, _, err := u.Exchange(m, primary.String()); err != nil || r.Rcode != dns.RcodeNotImplemented {
 		t.Errorf("AXFR over UDP: %v %v, want NOTIMP", r, err)
 	}
+	// IXFR over UDP, which the workers hand off to the control plane: the
+	// current SOA alone (RFC 1995 section 2) when signed with the key,
+	// signed back, and REFUSED unsigned.
+	mi := new(dns.Msg)
+	mi.SetIxfr(origin, 0, "ns1."+origin, "hostmaster."+origin)
+	if r, _, err := u.Exchange(mi, primary.String()); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("unsigned IXFR over UDP: %v %v, want REFUSED", r, err)
+	}
+	mi.SetTsig(xfrKeyName+".", dns.HmacSHA256, 300, time.Now().Unix())
+	us := &dns.Client{Net: "udp", Timeout: queryTimeout, TsigSecret: map[string]string{xfrKeyName + ".": xfrSecret}}
+	if r, _, err := us.Exchange(mi, primary.String()); err != nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative ||
+		len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Serial != 1 || r.IsTsig() == nil {
+		t.Errorf("signed IXFR over UDP: %v %v, want AA, the SOA of serial 1 alone, signed", r, err)
+	}
 
 	// A new version: one record gone, one added, one changed.
 	writeFileAtomic(t, zf, xfrZone(origin, 2, "new IN A 192.0.2.2", "keep IN TXT \"version two\""))
