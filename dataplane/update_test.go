@@ -26,6 +26,7 @@ type updModel struct {
 	wild   map[int]int    // wildcard i -> address version
 	cname  map[int]string // CNAME i -> target
 	ent    map[int]int    // host.sub.e<i> -> address version
+	mx     int            // address version of mx2.tld, an authoritative (signed) target
 }
 
 type updDeleg struct {
@@ -69,6 +70,38 @@ func (m *updModel) randTarget(r *rand.Rand) string {
 		return fmt.Sprintf("x.w%d.tld.", r.Intn(6))
 	}
 	return "www.example.net."
+}
+
+// mutateInPlace makes one random change that adds and removes no name:
+// glue renumbered, a DS changed, sibling glue named, a CNAME retargeted,
+// an address under an empty non-terminal changed.
+func (m *updModel) mutateInPlace(r *rand.Rand) {
+	i := r.Intn(40)
+	d := m.deleg[i]
+	switch r.Intn(6) {
+	case 5:
+		m.mx++
+	case 0:
+		if d != nil {
+			d.glue = r.Intn(200)
+		}
+	case 1:
+		if d != nil && d.ds > 0 {
+			d.ds = 1 + r.Intn(100)
+		}
+	case 2:
+		if d != nil && d.sibling >= 0 && m.deleg[i/2] != nil {
+			d.sibling = i / 2
+		}
+	case 3:
+		if _, ok := m.cname[i%6]; ok {
+			m.cname[i%6] = m.randTarget(r)
+		}
+	case 4:
+		if _, ok := m.ent[i%6]; ok {
+			m.ent[i%6] = r.Intn(100)
+		}
+	}
 }
 
 // mutate makes one random change to the model.
@@ -120,6 +153,8 @@ func (m *updModel) records() []string {
 		"tld. 3600 IN NS ns2.nic.tld.",
 		"tld. 3600 IN MX 10 mail.w1.tld.",
 		"tld. 3600 IN MX 20 mx.tld.",
+		"tld. 3600 IN MX 30 mx2.tld.",
+		fmt.Sprintf("mx2.tld. 3600 IN A 192.0.2.%d", 100+m.mx%100),
 		"ns1.nic.tld. 3600 IN A 192.0.2.1",
 		"ns2.nic.tld. 3600 IN AAAA 2001:db8::2",
 		"mx.tld. 3600 IN A 192.0.2.25",
@@ -435,14 +470,21 @@ func TestApplyDifferential(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			steps := 40
+			steps := 60
 			if testing.Short() {
 				steps = 10
 			}
+			how := map[string]int{}
+			defer func() { t.Logf("applied: %v", how) }()
 			for step := 1; step <= steps; step++ {
 				m.serial++
+				inPlace := r.Intn(2) == 0
 				for k := r.Intn(4); k >= 0; k-- {
-					m.mutate(r)
+					if inPlace {
+						m.mutateInPlace(r)
+					} else {
+						m.mutate(r)
+					}
 				}
 				next := render()
 				del, add := updDiff(cur, next), updDiff(next, cur)
@@ -450,6 +492,7 @@ func TestApplyDifferential(t *testing.T) {
 				if err != nil {
 					t.Fatalf("step %d: Apply: %v", step, err)
 				}
+				how[nz.Applied()]++
 				fresh, err := zone.Parse(strings.NewReader(updText(next)), "tld.", "tld.zone")
 				if err != nil {
 					t.Fatalf("step %d: from scratch: %v", step, err)
@@ -543,16 +586,17 @@ func TestApplyConcurrentReaders(t *testing.T) {
 	}
 	for step := 0; step < 15; step++ {
 		m.serial++
-		m.mutate(r)
+		m.mutateInPlace(r)
 		next := updSign(t, updParse(t, m.records()), true)
 		nz, err := z.Apply(updDiff(cur, next), updDiff(next, cur))
 		if err != nil {
 			t.Fatal(err)
 		}
 		live.Store("snap", updSnapshot(t, nz))
-		// The old version is updated again, so that two versions grow
-		// from one: neither may write over what the other holds.
-		if _, err := z.Apply(nil, updParse(t, []string{"extra.tld. 3600 IN A 192.0.2.99"})); err != nil {
+		// The old version is updated again, in place, so that two
+		// versions grow from one: neither may write over what the other
+		// holds.
+		if _, err := z.Apply(updParse(t, []string{"www.tld. 3600 IN A 192.0.2.80"}), updParse(t, []string{"www.tld. 3600 IN A 192.0.2.99"})); err != nil {
 			t.Fatal(err)
 		}
 		z, cur = nz, next

@@ -170,6 +170,10 @@ type Zone struct {
 
 	// zonemd is VerifyZONEMD's result once computed.
 	zonemd atomic.Pointer[ZONEMDResult]
+
+	// upd is what Apply keeps for the next incremental update
+	// (updatefast.go).
+	upd updState
 }
 
 type slot struct {

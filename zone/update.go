@@ -30,8 +30,21 @@ func (z *Zone) Apply(del, add []dns.RR) (*Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	return z.rebuild(cs)
+	nz, why, err := z.incremental(cs)
+	if err != nil || nz != nil {
+		return nz, err
+	}
+	if nz, err = z.rebuild(cs); err != nil {
+		return nil, err
+	}
+	nz.upd.how = "rebuilt: " + why
+	return nz, nil
 }
+
+// Applied says how Apply made the zone: "incremental", or "rebuilt: " and
+// why the change set could not be applied incrementally; "" for a zone
+// that was loaded.
+func (z *Zone) Applied() string { return z.upd.how }
 
 // change is one record of a change set in the form Walk yields records:
 // lowercase wire owner, canonical RDATA.
