@@ -22,21 +22,36 @@ import (
 // The file is parsed as it is read, never held whole in memory (a TLD's
 // file is over a hundred megabytes, which would stay resident through the
 // whole build); it is read again only to find the line of an error or
-// warning.
+// warning. A large file is first read once to count its lines and choose
+// where to cut it (see splitScanner), then its pieces are parsed
+// concurrently, each read from the file on its own.
 func LoadFile(origin, path string) (*Zone, error) {
+	return loadFile(origin, path, chunkCount(), parallelMin)
+}
+
+// loadFile is LoadFile parsing a file of minSize bytes or more in up to
+// want chunks.
+func loadFile(origin, path string, want int, minSize int64) (*Zone, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error(), Err: err}
 	}
 	defer f.Close()
-	lines, size, err := countLines(f)
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
+	var size int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
 	}
+	if size < minSize {
+		want = 1
+	}
+	lines, chunks, err := scanText(f, size, want, dns.Fqdn(origin))
 	if err != nil {
 		return nil, &LoadError{Origin: dns.Fqdn(origin), File: path, Msg: err.Error(), Err: err}
 	}
-	return load(nil, bufio.NewReaderSize(f, 64<<10), lines, size, origin, path)
+	open := func(off, end int64) io.Reader {
+		return bufio.NewReaderSize(io.NewSectionReader(f, off, end-off), 64<<10)
+	}
+	return load(nil, lines, int(chunks[len(chunks)-1].end), chunks, open, origin, path)
 }
 
 // Parse loads and validates a zone from r; file names it in errors and is
@@ -46,7 +61,21 @@ func Parse(r io.Reader, origin, file string) (*Zone, error) {
 	if err != nil {
 		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error(), Err: err}
 	}
-	return load(data, nil, bytes.Count(data, []byte{'\n'}), len(data), origin, file)
+	want := chunkCount()
+	if len(data) < parallelMin {
+		want = 1
+	}
+	return parseChunked(data, origin, file, want)
+}
+
+// parseChunked is Parse of the text data in up to want chunks.
+func parseChunked(data []byte, origin, file string, want int) (*Zone, error) {
+	lines, chunks, err := scanText(bytes.NewReader(data), int64(len(data)), want, dns.Fqdn(origin))
+	if err != nil {
+		return nil, &LoadError{Origin: dns.Fqdn(origin), File: file, Msg: err.Error(), Err: err}
+	}
+	open := func(off, end int64) io.Reader { return bytes.NewReader(data[off:end]) }
+	return load(data, lines, len(data), chunks, open, origin, file)
 }
 
 // rec is one parsed resource record before the table is built.
@@ -64,10 +93,10 @@ type builder struct {
 	origin string
 	file   string
 	// data is the zone's text when it was given whole (Parse); a file
-	// (LoadFile) is read as src instead, and data is read from the file
-	// only if an error or warning needs a line number (see text).
+	// (LoadFile) is read in chunks instead (see parseChunks), and data is
+	// read from the file only if an error or warning needs a line number
+	// (see text).
 	data  []byte
-	src   io.Reader
 	lines int // lines of the text, for sizing the builder's arrays
 	size  int // bytes of the text
 	apex  []byte
@@ -104,6 +133,7 @@ type builder struct {
 	kept []rec
 
 	soaMinimum uint32
+	sawSOA     bool // soaMinimum is set: a chunk without an SOA leaves it alone
 	// parent is, per node, the node one label up (-1 for the apex); every
 	// ancestor of a node is a node (placeNames makes the empty
 	// non-terminals).
@@ -112,9 +142,10 @@ type builder struct {
 	out    *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
 }
 
-// load builds a zone from data, or from src when data is nil; lines and
-// size describe the text, to size the builder's arrays.
-func load(data []byte, src io.Reader, lines, size int, origin, file string) (*Zone, error) {
+// load builds a zone from the chunks of a text, which open reads; lines
+// and size describe the text, to size the builder's arrays, and data is
+// the text when it is in memory.
+func load(data []byte, lines, size int, chunks []chunk, open func(off, end int64) io.Reader, origin, file string) (*Zone, error) {
 	origin = dns.Fqdn(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin"}
@@ -125,12 +156,9 @@ func load(data []byte, src io.Reader, lines, size int, origin, file string) (*Zo
 	}
 	// Owner names are about a third to a half of the lines of a zone
 	// file; sizing the name index for that spares most of its growth.
-	b := &builder{origin: origin, file: file, data: data, src: src, lines: lines, size: size, apex: lowerWire(apex)}
-	if src == nil {
-		b.src = bytes.NewReader(data)
-	}
+	b := &builder{origin: origin, file: file, data: data, lines: lines, size: size, apex: lowerWire(apex)}
 	b.initIndex(lines / 2)
-	if err := b.parse(); err != nil {
+	if err := b.parseChunks(chunks, open); err != nil {
 		return nil, err
 	}
 	// The parser leaves behind several times the memory the parsed zone
@@ -144,6 +172,12 @@ func load(data []byte, src io.Reader, lines, size int, origin, file string) (*Zo
 		runtime.GC()
 	}
 	return b.build()
+}
+
+// recordErr returns the error of the record with the given ordinal in the
+// text the parse stage is reading.
+func (b *builder) recordErr(ord uint32, format string, args ...any) error {
+	return &recordError{ord: ord, msg: fmt.Sprintf(format, args...)}
 }
 
 // errAt returns a LoadError located at the record with the given ordinal.
@@ -199,17 +233,14 @@ func (b *builder) nodeFor(w []byte) int32 {
 	return n
 }
 
-func (b *builder) parse() error {
-	zp := dns.NewZoneParser(b.src, b.origin, b.file)
+// parse parses the records of src, a zone file or a chunk of one whose
+// parser starts with the given origin, into b's names, records and rdata.
+// A record's ordinal counts from 0 in src; an error in a record is a
+// *recordError, one of the parser is the parser's (parseChunks locates
+// both in the whole text).
+func (b *builder) parse(src io.Reader, origin string) error {
+	zp := dns.NewZoneParser(src, origin, b.file)
 	zp.SetIncludeAllowed(true)
-	// One line per record is the common layout: reserving that many
-	// records up front saves the copies of a growing slice.
-	b.recs = make([]rec, 0, b.lines+1)
-	// Rdata in wire format is rarely more than half the size of the text
-	// it is written in; reserving that spares the copies of a growing
-	// slice, and pages of the reservation never written are never
-	// resident.
-	b.rdata = make([]byte, 0, b.size/2)
 	buf := make([]byte, 65536+512)
 	var ownerBuf [256]byte
 	// Consecutive records usually share their owner: the previous owner's
@@ -219,42 +250,42 @@ func (b *builder) parse() error {
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		if h.Class != dns.ClassINET {
-			return b.errAt(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
+			return b.recordErr(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
 		}
 		var owner []byte
 		if h.Name != lastName || lastNode < 0 {
 			on, err := dns.PackDomainName(h.Name, ownerBuf[:], 0, nil, false)
 			if err != nil {
-				return b.errAt(ord, "bad owner %q: %v", h.Name, err)
+				return b.recordErr(ord, "bad owner %q: %v", h.Name, err)
 			}
 			owner = ownerBuf[:on]
 			lowerInto(owner, owner)
 			if !isSubdomain(owner, b.apex) {
-				return b.errAt(ord, "%s is outside the zone", h.Name)
+				return b.recordErr(ord, "%s is outside the zone", h.Name)
 			}
 			lastName, lastNode = h.Name, b.nodeFor(owner)
 		}
 		owner = b.names[lastNode]
 		n, err := dns.PackRR(rr, buf, 0, nil, false)
 		if err != nil {
-			return b.errAt(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
+			return b.recordErr(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
 		}
 		// An uncompressed RR is the owner, 10 bytes of type, class, TTL
 		// and length, then the rdata.
 		rdStart := len(owner) + 10
 		if n < rdStart || n-rdStart > 65535 {
-			return b.errAt(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
+			return b.recordErr(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
 		}
 		r := rec{node: lastNode, typ: h.Rrtype, ttl: h.Ttl, rd: uint32(len(b.rdata)), rdl: uint16(n - rdStart), ord: ord}
 		switch v := rr.(type) {
 		case *dns.RRSIG:
 			r.covered = v.TypeCovered
 		case *dns.SOA:
-			b.soaMinimum = v.Minttl
+			b.soaMinimum, b.sawSOA = v.Minttl, true
 		}
 		if h.Rrtype == dns.TypeOPT || h.Rrtype == dns.TypeTSIG || h.Rrtype == dns.TypeTKEY || h.Rrtype == dns.TypeANY ||
 			h.Rrtype == dns.TypeAXFR || h.Rrtype == dns.TypeIXFR {
-			return b.errAt(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
+			return b.recordErr(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
 		}
 		// A record may be written with no rdata at all (the form of
 		// dynamic update deletions), which the parser accepts; in a zone
@@ -262,20 +293,17 @@ func (b *builder) parse() error {
 		// unknown to the parser, NULL and APL may be empty.
 		if n == rdStart && h.Rrtype != dns.TypeNULL && h.Rrtype != dns.TypeAPL {
 			if _, known := dns.TypeToRR[h.Rrtype]; known {
-				return b.errAt(ord, "%s record without data", dns.Type(h.Rrtype).String())
+				return b.recordErr(ord, "%s record without data", dns.Type(h.Rrtype).String())
 			}
 		}
 		if !rdataNamesOK(h.Rrtype, buf[rdStart:n]) {
-			return b.errAt(ord, "%s record with malformed data", dns.Type(h.Rrtype).String())
+			return b.recordErr(ord, "%s record with malformed data", dns.Type(h.Rrtype).String())
 		}
 		b.rdata = append(b.rdata, buf[rdStart:n]...)
 		b.recs = append(b.recs, r)
 		ord++
 	}
-	if err := zp.Err(); err != nil {
-		return b.parseError(err)
-	}
-	return nil
+	return zp.Err()
 }
 
 // parseError turns an error of the zone parser into a LoadError at the

@@ -367,22 +367,6 @@ func readAll(r io.Reader) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// countLines counts the newlines and bytes of r, reading it in chunks.
-func countLines(r io.Reader) (lines, size int, err error) {
-	buf := make([]byte, 256<<10)
-	for {
-		n, err := r.Read(buf)
-		lines += bytes.Count(buf[:n], []byte{'\n'})
-		size += n
-		if err == io.EOF {
-			return lines, size, nil
-		}
-		if err != nil {
-			return lines, size, err
-		}
-	}
-}
-
 // text returns the zone's text for locating a record's line: the data it
 // was parsed from, or the file read again (a file is parsed as it is read
 // and not kept). If the file cannot be read now, or has changed since, the

@@ -1,0 +1,370 @@
+package zone
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+)
+
+// parallelMin is the size from which a zone file is parsed in parallel, in
+// as many chunks as GOMAXPROCS. The parser is most of the time a large
+// zone takes to load; below a megabyte the goroutines and the merge cost
+// more than they save. Tests split small texts through parseChunked and
+// loadFile.
+const parallelMin = 1 << 20
+
+// chunk is a byte range of the top-level zone file that starts a record
+// and is parsed by a zone parser of its own, with the parser state the
+// text before it leaves: the origin ($ORIGIN) and the default TTL ($TTL).
+type chunk struct {
+	off, end int64
+	line     int    // the line off is on, from 1
+	lines    int    // newlines in the range, to size the chunk's arrays
+	origin   string // the origin at off
+	ttl      string // the last $TTL's value before off; "" when none came
+}
+
+// splitScanner reads a zone file once, counting its lines, and chooses
+// where to cut it into chunks. A cut must leave each chunk's parser in the
+// state the whole file's parser would be in at that point, so it is made
+// only at the start of a line that begins a record with its own owner
+// (not a line continuing a record in parentheses, a quoted string, a
+// comment or a directive, and not one starting with a blank, whose owner
+// is the previous record's). The miekg/dns parser carries just three more
+// things from one record to the next: the origin and the $TTL, which the
+// chunk's parser is given, and, when no $TTL came before, the TTL of the
+// previous record, which is why a cut before any $TTL needs a record that
+// writes its TTL. $INCLUDEd files change none of the including file's
+// state and are not read here. When the scanner cannot be sure of its
+// state (a quoted string or an escape across a line end, a directive it
+// cannot read, more closing than opening parentheses), it makes no more
+// cuts: the text after the last cut is one chunk, parsed as always.
+type splitScanner struct {
+	want   int   // chunks wanted
+	size   int64 // bytes of the text, to place the cuts
+	chunks []chunk
+	next   int64 // the first offset where the next cut may go
+
+	off     int64
+	lines   int
+	origin  string
+	ttl     string
+	paren   int
+	inQuote bool
+	escape  bool
+	comment bool
+	midLine bool // the last piece read ended inside a line
+	unsure  bool
+}
+
+// scanText reads r (size bytes) to its end and returns its line count and
+// the chunks, up to want, it should be parsed in. origin is the zone's
+// origin, where the text starts.
+func scanText(r io.Reader, size int64, want int, origin string) (int, []chunk, error) {
+	s := &splitScanner{want: want, size: size, origin: origin, chunks: []chunk{{line: 1, origin: origin}}}
+	s.next = size / int64(want)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	for {
+		p, err := br.ReadSlice('\n')
+		if len(p) > 0 {
+			s.piece(p)
+		}
+		if err == nil || err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		return 0, nil, err
+	}
+	for i := range s.chunks {
+		c := &s.chunks[i]
+		if i+1 < len(s.chunks) {
+			c.end = s.chunks[i+1].off
+			c.lines = s.chunks[i+1].line - c.line
+		} else {
+			c.end = s.off
+			c.lines = s.lines + 1 - c.line
+		}
+	}
+	return s.lines, s.chunks, nil
+}
+
+// piece takes the next piece of the text: a whole line with its newline,
+// or part of a line too long for the reader's buffer.
+func (s *splitScanner) piece(p []byte) {
+	at := s.off
+	start := !s.midLine
+	s.off += int64(len(p))
+	s.midLine = p[len(p)-1] != '\n'
+	clean := s.paren == 0 && !s.inQuote && !s.escape && !s.comment
+	if start && clean && !s.unsure {
+		if p[0] == '$' {
+			s.directive(p)
+		} else if len(s.chunks) < s.want && at >= s.next && s.midLine == false && s.canCut(p) {
+			s.chunks = append(s.chunks, chunk{off: at, line: s.lines + 1, origin: s.origin, ttl: s.ttl})
+			s.next = s.size * int64(len(s.chunks)) / int64(s.want)
+		}
+	}
+	if !s.escape && !s.inQuote && !s.comment && bytes.IndexAny(p, "\"();\\") < 0 {
+		s.lines += bytes.Count(p, []byte{'\n'})
+		return
+	}
+	for _, c := range p {
+		if c == '\n' {
+			s.lines++
+		}
+		switch {
+		case s.comment:
+			s.comment = c != '\n'
+		case s.escape:
+			s.escape = false
+			if c == '\n' {
+				s.unsure = true
+			}
+		case c == '\\':
+			s.escape = true
+		case s.inQuote:
+			if c == '"' {
+				s.inQuote = false
+			} else if c == '\n' {
+				s.unsure = true
+			}
+		case c == '"':
+			s.inQuote = true
+		case c == ';':
+			s.comment = true
+		case c == '(':
+			s.paren++
+		case c == ')':
+			s.paren--
+			if s.paren < 0 {
+				s.unsure = true
+			}
+		}
+	}
+}
+
+// directive follows the $ORIGIN and $TTL directives; $INCLUDE and
+// $GENERATE change no state of the including file.
+func (s *splitScanner) directive(p []byte) {
+	toks, ok := leadingTokens(p, 2)
+	if s.midLine || !ok || len(toks) == 0 {
+		s.unsure = true
+		return
+	}
+	switch strings.ToUpper(toks[0]) {
+	case "$ORIGIN":
+		if len(toks) < 2 {
+			s.unsure = true
+			return
+		}
+		s.origin = absoluteName(toks[1], s.origin)
+	case "$TTL":
+		if len(toks) < 2 {
+			s.unsure = true
+			return
+		}
+		s.ttl = toks[1]
+	}
+}
+
+// canCut reports whether a chunk may start with the line p: a record with
+// its own owner and, unless a $TTL came before, its own TTL.
+func (s *splitScanner) canCut(p []byte) bool {
+	switch p[0] {
+	case ' ', '\t', '\r', '\n', ';', '(', ')', '"', '\\':
+		return false
+	}
+	if s.ttl != "" {
+		return true
+	}
+	toks, _ := leadingTokens(p, 3)
+	if len(toks) < 2 {
+		return false
+	}
+	isTTL := func(t string) bool { return t[0] >= '0' && t[0] <= '9' }
+	if isTTL(toks[1]) {
+		return true
+	}
+	return len(toks) > 2 && isClass(toks[1]) && isTTL(toks[2])
+}
+
+func isClass(t string) bool {
+	t = strings.ToUpper(t)
+	_, ok := dns.StringToClass[t]
+	return ok || strings.HasPrefix(t, "CLASS")
+}
+
+// leadingTokens returns up to n blank-separated tokens from the start of
+// the line p, stopping at its end or a comment; ok is false when the
+// tokens reach a parenthesis, a quote or an escape, which the scanner
+// does not read.
+func leadingTokens(p []byte, n int) (toks []string, ok bool) {
+	i := 0
+	for len(toks) < n {
+		for i < len(p) && (p[i] == ' ' || p[i] == '\t') {
+			i++
+		}
+		j := i
+		for j < len(p) && bytes.IndexByte([]byte(" \t\r\n;()\"\\"), p[j]) < 0 {
+			j++
+		}
+		if j == i {
+			if i < len(p) && bytes.IndexByte([]byte("()\"\\"), p[i]) >= 0 {
+				return toks, false
+			}
+			return toks, true
+		}
+		toks = append(toks, string(p[i:j]))
+		i = j
+	}
+	return toks, true
+}
+
+// absoluteName is miekg/dns's rule for a name in a directive: "@" is the
+// origin, a name ending in a dot is absolute, any other is relative to the
+// origin.
+func absoluteName(name, origin string) string {
+	switch {
+	case name == "@":
+		return origin
+	case dns.IsFqdn(name):
+		return name
+	case origin == ".":
+		return name + "."
+	}
+	return name + "." + origin
+}
+
+// recordError is an error found in a record by the parse stage, located by
+// the record's ordinal within its chunk; parseChunks makes it a LoadError
+// once the records of the chunks before are counted.
+type recordError struct {
+	ord uint32
+	msg string
+}
+
+func (e *recordError) Error() string { return e.msg }
+
+// chunkText is what a chunk's parser reads: a $TTL line when a $TTL came
+// before the chunk, then the chunk's bytes.
+type chunkText struct {
+	r          io.Reader
+	origin     string
+	lineOffset int // added to a line the parser reports, in the top-level file
+}
+
+// parseChunks parses the chunks of the text concurrently, the first into b
+// and each other into a builder of its own, then merges them into b in file
+// order. The merge adds names and records in the order one parser reading
+// the whole file would have, so the builder ends as it would have.
+// open returns a reader of the byte range [off, end) of the text.
+func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reader) error {
+	texts := make([]chunkText, len(chunks))
+	for i, c := range chunks {
+		t := chunkText{r: open(c.off, c.end), origin: c.origin, lineOffset: c.line - 1}
+		if c.ttl != "" {
+			t.r = io.MultiReader(strings.NewReader("$TTL "+c.ttl+"\n"), t.r)
+			t.lineOffset--
+		}
+		texts[i] = t
+	}
+	if len(chunks) == 1 {
+		b.recs = make([]rec, 0, b.lines+1)
+		b.rdata = make([]byte, 0, b.size/2)
+		return b.chunkError(b.parse(texts[0].r, texts[0].origin), texts[0].lineOffset, 0)
+	}
+	subs := make([]*builder, len(chunks))
+	errs := make([]error, len(chunks))
+	var wg sync.WaitGroup
+	for i := range chunks {
+		sb := b
+		if i > 0 {
+			sb = &builder{origin: b.origin, file: b.file, apex: b.apex}
+			sb.initIndex(chunks[i].lines / 2)
+		}
+		subs[i] = sb
+		// The first chunk's arrays are the zone's: they are reserved for
+		// the whole text (pages never written are never resident), and
+		// the other chunks' are appended to them.
+		if i == 0 {
+			sb.recs = make([]rec, 0, b.lines+1)
+			sb.rdata = make([]byte, 0, b.size/2)
+		} else {
+			sb.recs = make([]rec, 0, chunks[i].lines+1)
+			sb.rdata = make([]byte, 0, (chunks[i].end-chunks[i].off)/2)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = sb.parse(texts[i].r, texts[i].origin)
+		}()
+	}
+	wg.Wait()
+	var ordBase uint32
+	for i, sb := range subs {
+		if errs[i] != nil {
+			return b.chunkError(errs[i], texts[i].lineOffset, ordBase)
+		}
+		if i > 0 {
+			b.merge(sb, ordBase)
+			subs[i] = nil
+		}
+		ordBase += uint32(len(sb.recs))
+	}
+	return nil
+}
+
+// merge appends the names and records c parsed to b's; ordBase is the
+// count of records before c's chunk.
+func (b *builder) merge(c *builder, ordBase uint32) {
+	node := make([]int32, len(c.names))
+	for i, w := range c.names {
+		node[i] = b.nodeFor(w)
+	}
+	rdBase := uint32(len(b.rdata))
+	b.rdata = append(b.rdata, c.rdata...)
+	for _, r := range c.recs {
+		r.node = node[r.node]
+		r.rd += rdBase
+		r.ord += ordBase
+		b.recs = append(b.recs, r)
+	}
+	if c.sawSOA {
+		b.soaMinimum, b.sawSOA = c.soaMinimum, true
+	}
+}
+
+// chunkError makes a chunk's parse error a LoadError located in the whole
+// text: a record's ordinal counts the records of the chunks before
+// (ordBase), and a line the parser names in the top-level file counts the
+// lines before the chunk (lineOffset; an error in an $INCLUDEd file is
+// left as the parser located it).
+func (b *builder) chunkError(err error, lineOffset int, ordBase uint32) error {
+	if err == nil {
+		return nil
+	}
+	var re *recordError
+	if errors.As(err, &re) {
+		return b.errAt(ordBase+re.ord, "%s", re.msg)
+	}
+	le := b.parseError(err)
+	if le.Line > 0 && le.File == b.file {
+		le.Line += lineOffset
+	}
+	return le
+}
+
+// chunkCount is how many chunks a large text is parsed in: one per core
+// the process may use.
+func chunkCount() int { return runtime.GOMAXPROCS(0) }
