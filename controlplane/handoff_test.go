@@ -232,57 +232,73 @@ func TestHandoffNotifyRcode(t *testing.T) {
 // the client sent to (the client would not accept it from another), over
 // IPv4 and IPv6.
 func TestHandoffOverUDP(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
-		t.Run(addr, func(t *testing.T) {
-			h, f := handoffFixture(t)
-			p, err := nic.ListenUDP(addr, 8)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, ok := any(p).(nic.ReplySender)
-			if !ok {
-				p.Close()
-				t.Skip("the kernel-socket port of this system sends no replies outside its batches (nic.ReplySender): NOTIFY and signed messages over UDP are dropped there")
-			}
-			w := &dataplane.Worker{Port: p, Snapshot: h.snap, Counters: new(dataplane.Counters), CPU: -1, Batch: 8, Handoff: dataplane.NewHandoff(0)}
-			h.Attach(w.Handoff, out)
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); h.Run(stop) }()
-			go func() { defer wg.Done(); w.Run() }()
-			defer func() { p.Close(); close(stop); wg.Wait() }()
+	type port interface {
+		nic.Port
+		LocalAddr() netip.AddrPort
+		Close() error
+	}
+	// Both kernel-socket ports: ListenUDP's (recvmmsg on Linux) and the
+	// ConnPort that FreeBSD and macOS serve from.
+	ports := []struct {
+		name   string
+		listen func(addr string, batch int) (port, error)
+	}{
+		{"ListenUDP", func(addr string, batch int) (port, error) { return nic.ListenUDP(addr, batch) }},
+		{"ListenUDPConn", func(addr string, batch int) (port, error) { return nic.ListenUDPConn(addr, batch) }},
+	}
+	for _, kind := range ports {
+		for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
+			t.Run(kind.name+"/"+addr, func(t *testing.T) {
+				h, f := handoffFixture(t)
+				p, err := kind.listen(addr, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, ok := any(p).(nic.ReplySender)
+				if !ok {
+					p.Close()
+					t.Fatalf("%T sends no replies outside its batches (nic.ReplySender): NOTIFY and signed messages over UDP would be dropped", p)
+				}
+				w := &dataplane.Worker{Port: p, Snapshot: h.snap, Counters: new(dataplane.Counters), CPU: -1, Batch: 8, Handoff: dataplane.NewHandoff(0)}
+				h.Attach(w.Handoff, out)
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { defer wg.Done(); h.Run(stop) }()
+				go func() { defer wg.Done(); w.Run() }()
+				defer func() { p.Close(); close(stop); wg.Wait() }()
 
-			server := p.LocalAddr()
-			if server.Addr().IsUnspecified() {
-				server = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), server.Port())
-			}
-			c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{handoffKey: handoffSecret}}
-			q := queryMsg("www.ho.test.", dns.TypeA)
-			q.SetTsig(handoffKey, dns.HmacSHA256, 300, time.Now().Unix())
-			r, _, err := c.Exchange(q, server.String())
-			if err != nil {
-				t.Fatalf("signed query: %v", err)
-			}
-			if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.IsTsig() == nil {
-				t.Errorf("signed query: reply\n%s", r)
-			}
-			n, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(notifyMsg("ho.test."), server.String())
-			if err != nil {
-				t.Fatalf("NOTIFY: %v", err)
-			}
-			if n.Rcode != dns.RcodeSuccess || !n.Authoritative || n.Opcode != dns.OpcodeNotify {
-				t.Errorf("NOTIFY: reply\n%s", n)
-			}
-			if got := f.calls(); len(got) != 1 || !strings.HasPrefix(got[0], "ho.test. ") {
-				t.Errorf("catalog told %q", got)
-			}
-			if v := w.Counters.Values(); v.Kinds[dataplane.KindHandoff] != 2 {
-				t.Errorf("worker counted %d hand-offs, want 2", v.Kinds[dataplane.KindHandoff])
-			}
-			if st := h.Stats(); st.Replies != 2 || st.Notifies != 1 || st.Signed != 1 {
-				t.Errorf("stats %+v, want 2 replies, 1 NOTIFY, 1 signed", st)
-			}
-		})
+				server := p.LocalAddr()
+				if server.Addr().IsUnspecified() {
+					server = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), server.Port())
+				}
+				c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{handoffKey: handoffSecret}}
+				q := queryMsg("www.ho.test.", dns.TypeA)
+				q.SetTsig(handoffKey, dns.HmacSHA256, 300, time.Now().Unix())
+				r, _, err := c.Exchange(q, server.String())
+				if err != nil {
+					t.Fatalf("signed query: %v", err)
+				}
+				if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.IsTsig() == nil {
+					t.Errorf("signed query: reply\n%s", r)
+				}
+				n, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(notifyMsg("ho.test."), server.String())
+				if err != nil {
+					t.Fatalf("NOTIFY: %v", err)
+				}
+				if n.Rcode != dns.RcodeSuccess || !n.Authoritative || n.Opcode != dns.OpcodeNotify {
+					t.Errorf("NOTIFY: reply\n%s", n)
+				}
+				if got := f.calls(); len(got) != 1 || !strings.HasPrefix(got[0], "ho.test. ") {
+					t.Errorf("catalog told %q", got)
+				}
+				if v := w.Counters.Values(); v.Kinds[dataplane.KindHandoff] != 2 {
+					t.Errorf("worker counted %d hand-offs, want 2", v.Kinds[dataplane.KindHandoff])
+				}
+				if st := h.Stats(); st.Replies != 2 || st.Notifies != 1 || st.Signed != 1 {
+					t.Errorf("stats %+v, want 2 replies, 1 NOTIFY, 1 signed", st)
+				}
+			})
+		}
 	}
 }

@@ -285,23 +285,81 @@ func queryDestination(oob []byte) (netip.Addr, uint32) {
 // that makes the kernel send the reply from the query's destination
 // address, and returns it.
 func (p *ConnPort) replyControl() []byte {
-	b := p.ctlBytes()
+	return sourceControl(p.ctlBytes(), p.dst, p.dstIndex)
+}
+
+// sourceControl builds in b, connCtlWords*8 bytes aligned to 8, the
+// control message that makes the kernel send a datagram from the address
+// src (with the interface index for an IPv6 link-local one), and returns
+// it.
+func sourceControl(b []byte, src netip.Addr, index uint32) []byte {
 	clear(b)
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 	data := b[unix.CmsgLen(0):]
 	var n int
-	if p.dst.Is4() {
+	if src.Is4() {
 		h.Level, h.Type = unix.IPPROTO_IP, src4Type
-		n = putSrc4(data, p.dst.As4())
+		n = putSrc4(data, src.As4())
 	} else {
 		// The interface is kept only for link-local addresses, which are
 		// meaningless without it; routing picks it for the others.
 		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-		a := p.dst.As16()
+		a := src.As16()
 		copy(data[0:16], a[:])
-		binary.NativeEndian.PutUint32(data[16:20], p.dstIndex)
+		binary.NativeEndian.PutUint32(data[16:20], index)
 		n = 20
 	}
 	h.SetLen(unix.CmsgLen(n))
 	return b[:unix.CmsgSpace(n)]
+}
+
+var (
+	_ Destinations = (*ConnPort)(nil)
+	_ ReplySender  = (*ConnPort)(nil)
+)
+
+// Destination implements Destinations: the destination of the datagram
+// Receive handed out (i 0), until Send gives it back. It is the address
+// the port is bound to, or, bound to an unspecified address, the one the
+// kernel reported with the datagram; Len 0 when it reported none.
+func (p *ConnPort) Destination(i int) Addr {
+	if i != 0 || !p.held {
+		return Addr{}
+	}
+	if !p.pktinfo {
+		return AddrFrom(p.local)
+	}
+	if !p.dst.IsValid() {
+		return Addr{}
+	}
+	return AddrFrom(netip.AddrPortFrom(p.dst, p.local.Port()))
+}
+
+// SendFrom implements ReplySender with one write on the port's socket,
+// which the standard library lets any goroutine make while the worker
+// reads and writes it. Bound to an unspecified address, the datagram goes
+// from from's address (an IPv6 link-local one without its interface, which
+// the control plane's replies do not need: the kernel routes by the
+// destination). It builds its control message in memory of its own, not
+// the worker's. A datagram the kernel refuses is returned as its error.
+func (p *ConnPort) SendFrom(b []byte, to, from Addr) error {
+	ap := to.AddrPort()
+	if !ap.IsValid() {
+		return fmt.Errorf("nic: reply from %s to an address of no known family", p.local)
+	}
+	var oob []byte
+	if src := from.AddrPort(); p.pktinfo && src.IsValid() {
+		ctl := make([]uint64, connCtlWords)
+		oob = sourceControl(unsafe.Slice((*byte)(unsafe.Pointer(&ctl[0])), connCtlWords*8), src.Addr().Unmap(), 0)
+	}
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if _, _, err := p.conn.WriteMsgUDPAddrPort(b, oob, ap); err != nil {
+		if p.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("nic: reply from %s to %s: %w", p.local, ap, err)
+	}
+	return nil
 }

@@ -545,3 +545,76 @@ func BenchmarkConnPortRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/packet")
 }
+
+// TestPortSendFrom checks, for both kernel-socket ports, the path of a reply the control plane sends
+// for a handed-off query: Destination names the address the query was sent
+// to, and SendFrom, from another goroutine after the batch was given back,
+// sends from it, so that a connected client (which accepts only its
+// server's address) gets it. After Close it returns ErrClosed.
+func TestPortSendFrom(t *testing.T) {
+	cases := []struct{ listen, dial string }{
+		{"127.0.0.1:0", "127.0.0.1"},
+		{"[::1]:0", "::1"},
+		{"0.0.0.0:0", "127.0.0.2"},
+		{"[::]:0", "::1"},
+	}
+	type replyPort interface {
+		udpListener
+		Destinations
+		ReplySender
+	}
+	for _, kind := range kernelPorts {
+		for _, c := range cases {
+			t.Run(kind.name+"/"+c.listen+"->"+c.dial, func(t *testing.T) {
+				l, err := kind.listen(c.listen, 8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { l.Close() })
+				p, ok := l.(replyPort)
+				if !ok {
+					t.Fatalf("%T implements no Destinations or ReplySender", l)
+				}
+				to := netip.AddrPortFrom(netip.MustParseAddr(c.dial), p.LocalAddr().Port())
+				cl := dial(t, to)
+				if _, err := cl.Write([]byte("query")); err != nil {
+					t.Fatal(err)
+				}
+				pkts := make([]Packet, 8)
+				var n int
+				for deadline := time.Now().Add(2 * time.Second); n == 0 && time.Now().Before(deadline); {
+					var err error
+					if n, err = p.Receive(pkts); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n != 1 {
+					t.Fatalf("received %d packets, want 1", n)
+				}
+				dest, peer := p.Destination(0), pkts[0].Peer
+				if got := dest.AddrPort(); got != to {
+					t.Errorf("Destination %s, want %s", got, to)
+				}
+				pkts[0].Len = 0
+				if err := p.Send(pkts[:1]); err != nil {
+					t.Fatal(err)
+				}
+				sent := make(chan error, 1)
+				go func() { sent <- p.SendFrom([]byte("reply"), peer, dest) }()
+				if err := <-sent; err != nil {
+					t.Fatal(err)
+				}
+				cl.SetReadDeadline(time.Now().Add(2 * time.Second))
+				buf := make([]byte, 64)
+				m, err := cl.Read(buf)
+				if err != nil || string(buf[:m]) != "reply" {
+					t.Fatalf("client got %q, %v; want the reply from %s", buf[:m], err, to)
+				}
+				p.Close()
+				if err := p.SendFrom([]byte("late"), peer, dest); !errors.Is(err, ErrClosed) {
+					t.Errorf("SendFrom after Close: %v, want ErrClosed", err)
+				}
+			})
+		}
+	}
+}
