@@ -260,4 +260,3 @@ func BenchmarkUDPPortRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/packet")
 }
-
