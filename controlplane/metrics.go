@@ -152,6 +152,7 @@ type collector struct {
 	tcpConns, tcpOpen                                                   *prometheus.Desc
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
 	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire, catalogMembers  *prometheus.Desc
+	udpHandoff                                                          *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -190,7 +191,7 @@ func newCollector(s *Server) *collector {
 		buildSecs:      d("reload_build_seconds", "Duration of building the last zone set and snapshot."),
 		tcpConns:       d("tcp_connections_total", "TCP connections by outcome: accepted; refused (the table full of busy connections); per-source (the source's bound full of busy connections); evicted (closed idle to make room for a new one); garbage; timeout (idle, or a query incomplete).", "result"),
 		tcpOpen:        d("tcp_open_connections", "TCP connections open."),
-		xfrOut:         d("transfers_out_total", "Zone transfers out by kind (axfr; ixfr from the journal; ixfr-up-to-date, the SOA alone; ixfr-as-axfr, the whole zone) and result (ok; refused by allow-transfer; notauth: zone not served or TSIG failed; busy: over transfers-max; formerr; aborted: the connection failed; servfail).", "kind", "result"),
+		xfrOut:         d("transfers_out_total", "Zone transfers out by kind (axfr; ixfr from the journal; ixfr-up-to-date, the SOA alone; ixfr-as-axfr, the whole zone; ixfr-udp, an IXFR over UDP answered with the SOA alone) and result (ok; refused by allow-transfer; notauth: zone not served or TSIG failed; busy: over transfers-max; formerr; aborted: the connection failed; servfail).", "kind", "result"),
 		xfrOutBytes:    d("transfer_out_bytes_total", "Bytes of zone transfer messages sent, by kind.", "kind"),
 		notifyOut:      d("notify_out_total", "NOTIFY messages sent by result: sent (answered NOERROR); failed (no answer after every attempt); rejected (answered with an error, or a reply whose TSIG failed).", "result"),
 		tsigFailures:   d("tsig_failures_total", "Messages over TCP whose TSIG failed, by error (BADKEY, BADSIG, BADTIME, BADTRUNC, FORMERR).", "error"),
@@ -200,6 +201,7 @@ func newCollector(s *Server) *collector {
 		xfrInSecs:      d("transfer_in_seconds_total", "Time spent in transfers in, from the request to the zone loaded, by kind.", "kind"),
 		notifyIn:       d("notify_in_total", "NOTIFY messages received, by result: accepted (a refresh started), refused (allow-notify, primaries and key), notauth (not a secondary zone here).", "result"),
 		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
+		udpHandoff:     d("udp_handoff_total", "UDP messages the workers handed to the control plane, by event: notify (a NOTIFY received), signed (a message with a TSIG record), tsig-failed (answered NOTAUTH or FORMERR), replied (a reply sent), send-error (a reply the system refused to send).", "event"),
 		catalogMembers: d("catalog_members", "Member zones served from a catalog zone (RFC 9432), by catalog.", "zone"),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
@@ -221,7 +223,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
 		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
-		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers} {
+		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff} {
 		ch <- d
 	}
 	for _, m := range c.xdp {
@@ -297,6 +299,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.tsigFailures, x.stats.tsigFail[i].Load(), name)
 		}
 		counter(c.tsigVerified, x.stats.signed.Load())
+	}
+	if h := c.s.handoff; h != nil {
+		hs := h.Stats()
+		counter(c.udpHandoff, hs.Notifies, "notify")
+		counter(c.udpHandoff, hs.Signed, "signed")
+		counter(c.udpHandoff, hs.TSIGFailed, "tsig-failed")
+		counter(c.udpHandoff, hs.Replies, "replied")
+		counter(c.udpHandoff, hs.SendErrors, "send-error")
 	}
 	if c.s.notify != nil {
 		sent, failed, rejected := c.s.notify.Counts()

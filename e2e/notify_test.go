@@ -19,9 +19,12 @@ import (
 // notifyConfig writes ringdns's configuration: the secondary zone
 // sec.example. from primary, with the key xfr-key, and the primary zone
 // example. from the example file.
-func notifyConfig(t *testing.T, dir string, primary netip.AddrPort) string {
+func notifyConfig(t *testing.T, dir string, primary netip.AddrPort, metrics string) string {
 	t.Helper()
-	conf := fmt.Sprintf(`[[key]]
+	conf := fmt.Sprintf(`[server]
+metrics = %q
+
+[[key]]
 name = %q
 algorithm = "hmac-sha256"
 secret = %q
@@ -35,7 +38,7 @@ key = %q
 [[zone]]
 origin = "example."
 file = %q
-`, xfrKeyName, xfrSecret, filepath.Join(dir, "sec.example.zone"), primary.String(), xfrKeyName, exampleZone())
+`, metrics, xfrKeyName, xfrSecret, filepath.Join(dir, "sec.example.zone"), primary.String(), xfrKeyName, exampleZone())
 	path := filepath.Join(dir, "ringdns.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -93,7 +96,8 @@ func TestNotifyUDP(t *testing.T) {
 	// The primary is never reached: nothing listens there, so the refresh
 	// a NOTIFY starts fails, and only the count of NOTIFYs is checked.
 	primary := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freePort(t)))
-	d := startDaemon(t, "-config", notifyConfig(t, dir, primary))
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, "-config", notifyConfig(t, dir, primary, metrics))
 	v4, v6 := d.addr(false), d.addr(true)
 	client := &dns.Client{Net: "udp", Timeout: 5 * time.Second, TsigSecret: map[string]string{xfrKeyName + ".": xfrSecret}}
 	notify := func(origin string) *dns.Msg {
@@ -199,4 +203,12 @@ func TestNotifyUDP(t *testing.T) {
 			t.Errorf("reply %s, want FORMERR:\n%s", dns.RcodeToString[r.Rcode], r)
 		}
 	})
+	// The control plane counted what the workers handed it: the NOTIFYs,
+	// the signed messages, those whose TSIG failed, and its replies.
+	m, _ := scrape(t, metrics)
+	for _, event := range []string{"notify", "signed", "tsig-failed", "replied"} {
+		if v, n := sumMetric(m, "ringdns_udp_handoff_total", `event="`+event+`"`); n != 1 || v < 1 {
+			t.Errorf("ringdns_udp_handoff_total{event=%q} = %v (%d samples), want at least 1", event, v, n)
+		}
+	}
 }
