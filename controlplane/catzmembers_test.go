@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -402,5 +404,108 @@ func TestMemberFile(t *testing.T) {
 	long := catalogMember{Origin: strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + ".", ID: "id"}
 	if got := filepath.Base(memberFile("/d", long)); len(got) != 64+5 {
 		t.Errorf("a long member's file name %q: want its SHA-256", got)
+	}
+}
+
+// TestCatalogZoneServer runs a Server with a catalog zone whose settings
+// feed a further tier: a member may be transferred out under the
+// catalog's allow-transfer, and its new versions are sent NOTIFY to the
+// catalog's notify targets; the metrics count the members.
+func TestCatalogZoneServer(t *testing.T) {
+	cp := startCatzPrimary(t)
+	cp.setZone(t, "catz.example.", catzText(1, "2", "m1 one.example.", "m2 two.example."))
+	cp.setZone(t, "one.example.", memberText(1, "192.0.2.1"))
+	cp.setZone(t, "two.example.", memberText(1, "192.0.2.2"))
+	// The further tier's NOTIFY listener.
+	tier, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close()
+	dir := t.TempDir()
+	c := &Config{Server: ServerConfig{Listen: []string{"127.0.0.1:0"}, CPUs: "0", Control: dir + "/c.sock", Metrics: "127.0.0.1:0"},
+		Zones: []ZoneConfig{{Origin: "catz.example.", File: filepath.Join(dir, "catz.zone"),
+			Primaries: []string{cp.addr.String()}, CatalogMembers: filepath.Join(dir, "members"),
+			AllowTransfer: []string{"127.0.0.0/8"}, Notify: []string{tier.LocalAddr().String()}}}}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, c)
+	eventually(t, "both members served", func() bool {
+		return answerA(t, s.Catalog, "www.one.example.") == "192.0.2.1" && answerA(t, s.Catalog, "www.two.example.") == "192.0.2.2"
+	})
+
+	// NOTIFY for each member's first version, to the catalog's target.
+	notified := map[string]bool{}
+	buf := make([]byte, 512)
+	for !notified["one.example."] || !notified["two.example."] {
+		tier.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, from, err := tier.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("NOTIFY for the members to the catalog's notify target: %v (got %v)", err, notified)
+		}
+		m := new(dns.Msg)
+		if m.Unpack(buf[:n]) != nil || m.Opcode != dns.OpcodeNotify || len(m.Question) != 1 {
+			continue
+		}
+		notified[m.Question[0].Name] = true
+		r := new(dns.Msg)
+		r.SetReply(m)
+		if out, err := r.Pack(); err == nil {
+			tier.WriteTo(out, from)
+		}
+	}
+
+	// AXFR of a member, as the catalog's allow-transfer allows.
+	tr := new(dns.Transfer)
+	q := new(dns.Msg)
+	q.SetAxfr("one.example.")
+	env, err := tr.In(q, s.Listen()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for e := range env {
+		if e.Error != nil {
+			t.Fatalf("AXFR of a member: %v", e.Error)
+		}
+		for _, rr := range e.RR {
+			got = append(got, rr.String())
+		}
+	}
+	if len(got) != 5 || !strings.Contains(strings.Join(got, "\n"), "192.0.2.1") {
+		t.Errorf("AXFR of one.example. from ringdns: %q", got)
+	}
+
+	resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	// A member's journal, for IXFR to the further tier, goes with it.
+	cp.setZone(t, "one.example.", memberText(2, "192.0.2.11"))
+	s.Catalog.Refresh("one.example.", false)
+	eventually(t, "one.example.'s journal holds its change", func() bool {
+		n, _ := s.journals.Versions("one.example.")
+		return n == 1
+	})
+	cp.setZone(t, "catz.example.", catzText(2, "2", "m2 two.example."))
+	s.Catalog.Refresh("catz.example.", false)
+	eventually(t, "one.example. refused once unlisted", func() bool {
+		return answerA(t, s.Catalog, "www.one.example.") == "REFUSED"
+	})
+	if n, _ := s.journals.Versions("one.example."); n != 0 {
+		t.Errorf("the removed member's journal keeps %d versions", n)
+	}
+
+	for _, want := range []string{
+		`ringdns_catalog_members{zone="catz.example."} 2`,
+		`ringdns_zone_serial{zone="two.example."} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
