@@ -386,6 +386,14 @@ catalog-members-max = 50
 	if err := c.Normalize(); err == nil {
 		t.Error("a negative catalog-members-max accepted")
 	}
+	c.Zones[0].CatalogMembersMax = 0
+	if err := c.Normalize(); err != nil || c.Zones[0].CatalogMembersMax != DefaultCatalogMembersMax {
+		t.Errorf("catalog-members-max left out: %v, %d; want the default", err, c.Zones[0].CatalogMembersMax)
+	}
+	c.Zones[0].CatalogMembers = ""
+	if err := c.Normalize(); err == nil || !strings.Contains(err.Error(), "catalog-members-max is set") {
+		t.Errorf("catalog-members-max without catalog-members: %v", err)
+	}
 	if _, err := ParseConfig([]byte("[[zone]]\norigin = \"x.\"\ncatalog-member = \"m\"\n"), "t.toml"); err == nil {
 		t.Error("a misspelt catalog-members accepted")
 	}

@@ -399,7 +399,10 @@ func (c *Config) Normalize() error {
 		}
 		seen[z.Origin] = true
 		errs = append(errs, z.normalizeTransfers(keys)...)
-		if z.CatalogMembersMax == 0 {
+		if z.CatalogMembersMax != 0 && !z.Catalog() {
+			errs = append(errs, fmt.Errorf("zone %s: catalog-members-max is set, but catalog-members is not: only a catalog zone has members", z.Origin))
+		}
+		if z.CatalogMembersMax == 0 && z.Catalog() {
 			z.CatalogMembersMax = DefaultCatalogMembersMax
 		}
 		switch {
