@@ -72,8 +72,10 @@ type Catalog struct {
 	// c.mu held: the one place where reloads and transfers in alike are
 	// seen, for the journal and NOTIFY out.
 	onPublish func(origin string, old, new *zone.Zone)
-	// onRemove, when set, is called with c.mu held for each zone a
-	// catalog zone removes, so that its journal goes with it.
+	// onAdd and onRemove, when set, are called with c.mu held for each
+	// zone a catalog zone adds (with its file) and removes, so that its
+	// journal is kept beside its copy and goes with it.
+	onAdd    func(origin, file string)
 	onRemove func(origin string)
 }
 

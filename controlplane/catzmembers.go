@@ -155,6 +155,9 @@ func (c *Catalog) newMember(cat *zoneEntry, m catalogMember) *zoneEntry {
 	e.sec = newSecondary(cfg)
 	e.sec.placeholder = placeholderZone(m.Origin, c.log)
 	c.log.Info("catalog member added", "catalog", cat.origin, "member", m.Origin, "id", m.ID, "file", e.file)
+	if c.onAdd != nil {
+		c.onAdd(e.origin, e.file)
+	}
 	return e
 }
 

@@ -499,6 +499,10 @@ func TestCatalogZoneServer(t *testing.T) {
 		n, _ := s.journals.Versions("one.example.")
 		return n == 1
 	})
+	journal := filepath.Join(dir, "members", "one.example.m1.zone.journal")
+	if !exists(journal) {
+		t.Errorf("no journal file %s beside the member's copy", journal)
+	}
 	cp.setZone(t, "catz.example.", catzText(2, "2", "m2 two.example."))
 	s.Catalog.Refresh("catz.example.", false)
 	eventually(t, "one.example. refused once unlisted", func() bool {
@@ -507,6 +511,7 @@ func TestCatalogZoneServer(t *testing.T) {
 	if n, _ := s.journals.Versions("one.example."); n != 0 {
 		t.Errorf("the removed member's journal keeps %d versions", n)
 	}
+	eventually(t, "the removed member's journal file deleted", func() bool { return !exists(journal) })
 
 	for _, want := range []string{
 		`ringdns_catalog_members{zone="catz.example."} 2`,

@@ -121,6 +121,18 @@ func (j *Journals) Published(origin string, z *zone.Zone) {
 	}
 }
 
+// Track gives origin, a zone served that is not configured (a catalog
+// zone's member), a journal file beside its zone file, as a configured
+// zone has; it is called before the zone's first publication.
+func (j *Journals) Track(origin, file string) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.files[origin] = file
+}
+
 // Forget drops the journal of origin, a zone no longer served (a catalog
 // zone's member removed or reset), and the version last seen of it, so
 // that a zone of that name served again starts from nothing. Its file,
@@ -134,6 +146,7 @@ func (j *Journals) Forget(origin string) {
 	j.qmu.Unlock()
 	j.mu.Lock()
 	delete(j.zones, origin)
+	delete(j.files, origin)
 	j.mu.Unlock()
 }
 

@@ -113,6 +113,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	// and notify, and their journals go when they do.
 	s.xfr.members = s.Catalog.memberConfig
 	s.notify.members = s.Catalog.memberConfig
+	s.Catalog.onAdd = s.journals.Track
 	s.Catalog.onRemove = s.journals.Forget
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
