@@ -292,6 +292,13 @@ func TestHandoffOverUDP(t *testing.T) {
 				if got := f.calls(); len(got) != 1 || !strings.HasPrefix(got[0], "ho.test. ") {
 					t.Errorf("catalog told %q", got)
 				}
+				// The worker counts its batch after handing the message
+				// off, and the control plane a reply after sending it: the
+				// client may have the reply before either count. Wait for
+				// them, as long as the exchanges may take.
+				poll(5*time.Second, func() bool {
+					return w.Counters.Values().Kinds[dataplane.KindHandoff] == 2 && h.Stats().Replies == 2
+				})
 				if v := w.Counters.Values(); v.Kinds[dataplane.KindHandoff] != 2 {
 					t.Errorf("worker counted %d hand-offs, want 2", v.Kinds[dataplane.KindHandoff])
 				}
