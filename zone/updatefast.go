@@ -227,6 +227,17 @@ func ofRecType(rs []Record, t uint16) []Record {
 	return out
 }
 
+// reserve returns s with room for at least extra more elements, grown (a
+// copy) by a thirty-second of its length when it has not.
+func reserve[T any](s []T, extra int) []T {
+	if cap(s)-len(s) >= extra {
+		return s
+	}
+	n := make([]T, len(s), len(s)+max(extra, len(s)/32))
+	copy(n, s)
+	return n
+}
+
 // clip returns s with its capacity cut to its length, so that an append
 // copies rather than writes into the backing array it shares.
 func clip[T any](s []T) []T { return s[:len(s):len(s)] }
@@ -311,6 +322,21 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 		}
 	}
 	p.finishNodes()
+	// Room for what is about to be appended, so that the arenas grow by
+	// a small step when they must, not by the quarter an append grows a
+	// large slice by: that slack would stay allocated in every version.
+	k := len(p.glob)
+	nz.names = reserve(nz.names, 256*len(chg))
+	nz.sets = reserve(nz.sets, 8*k)
+	nz.blocks, nz.wire = reserve(nz.blocks, 8*k), reserve(nz.wire, 1024*k)
+	nz.patches, nz.trims = reserve(nz.patches, 32*k), reserve(nz.trims, 32*k)
+	if nz.kept != nil {
+		nz.kept.wire = reserve(nz.kept.wire, 256*len(chg))
+	}
+	if d := nz.denial; d != nil {
+		d.blocks, d.wire = reserve(d.blocks, len(chg)), reserve(d.wire, 512*len(chg))
+		d.patches = reserve(d.patches, 8*len(chg))
+	}
 
 	var newRefs []uint64
 	keptNodes := map[uint32][]keptSet{}
@@ -319,7 +345,7 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 			return nil, "", err
 		}
 		for _, r := range c.recs {
-			if t := targetOf(make([]byte, 256), r.Type, r.Data); t != nil {
+			if t := targetOf(make([]byte, 256), r.Type, r.Data); t != nil && isSubdomain(t, z.apex) {
 				newRefs = append(newRefs, uint64(hashName(t))<<32|uint64(c.node))
 			}
 		}
@@ -368,7 +394,7 @@ func mergeSorted(a, b []uint64) []uint64 {
 // zone's NS, MX and SRV RRsets, answered ones and kept ones alike. It runs
 // once per lineage.
 func (z *Zone) buildRefs() {
-	refs := make([]uint64, 0, len(z.nodes))
+	var refs []uint64
 	it := newWalkIter(z)
 	var tgt [256]byte
 	for n := range z.nodes {
@@ -384,7 +410,9 @@ func (z *Zone) buildRefs() {
 				continue
 			}
 			for _, e := range it.ents {
-				if t := targetOf(tgt[:], e.typ, it.data[e.off:e.end]); t != nil {
+				// A target outside the zone has no addresses here to
+				// change.
+				if t := targetOf(tgt[:], e.typ, it.data[e.off:e.end]); t != nil && isSubdomain(t, z.apex) {
 					refs = append(refs, uint64(hashName(t))<<32|uint64(n))
 				}
 			}
