@@ -353,17 +353,17 @@ func (p *partial) updateDenial(chg []*nodeChange) error {
 	if len(repl) == 0 {
 		return nil
 	}
-	lo, hi := None, uint32(0)
+	// A bitmap of the old blocks spares the map lookup for the millions
+	// of entries that keep theirs.
+	old := make([]uint64, (len(z.denial.blocks)+64)/64)
 	for o := range repl {
-		lo, hi = min(lo, o), max(hi, o)
+		old[o/64] |= 1 << (o % 64)
 	}
 	swap := func(s []uint32) []uint32 {
 		s = slices.Clone(s)
 		for i, v := range s {
-			if v >= lo && v <= hi {
-				if nv, ok := repl[v]; ok {
-					s[i] = nv
-				}
+			if v != None && old[v/64]&(1<<(v%64)) != 0 {
+				s[i] = repl[v]
 			}
 		}
 		return s
