@@ -177,6 +177,21 @@ func TestParallelParseIdentical(t *testing.T) {
 	delegationZone(dw, 3000)
 	dw.Flush()
 	texts = append(texts, text{"delegations", "deleg.", "deleg.zone", deleg.Bytes(), true})
+	// Chunks that outgrow their regions of the record and rdata arrays
+	// (see parseChunks): a $GENERATE line makes a thousand records, and
+	// under a long origin a short relative name is long rdata.
+	var gen, long bytes.Buffer
+	gen.WriteString(head)
+	long.WriteString("$ORIGIN " + strings.Repeat(strings.Repeat("o", 60)+".", 3) + "\n" + head)
+	for i := range 4000 {
+		fmt.Fprintf(&gen, "h%d A 192.0.2.%d\n", i, i%256)
+		fmt.Fprintf(&long, "n%d NS a\n", i)
+		if i == 2500 {
+			gen.WriteString("$GENERATE 1-1000 g$ A 192.0.2.1\n")
+		}
+	}
+	texts = append(texts, text{"generate", "example.com.", "gen.zone", gen.Bytes(), true},
+		text{"long names", strings.Repeat(strings.Repeat("o", 60)+".", 3), "long.zone", long.Bytes(), true})
 	for seed := range uint64(4) {
 		for _, noTTL := range []bool{false, true} {
 			name := fmt.Sprintf("tricky seed %d noTTL %v", seed, noTTL)
