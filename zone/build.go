@@ -134,6 +134,10 @@ type builder struct {
 
 	soaMinimum uint32
 	sawSOA     bool // soaMinimum is set: a chunk without an SOA leaves it alone
+	// endsEmpty is set when the last record parsed had no rdata: at the
+	// end of a chunk that may be a record the parser refuses within a
+	// file (see parseChunks).
+	endsEmpty bool
 	// parent is, per node, the node one label up (-1 for the apex); every
 	// ancestor of a node is a node (placeNames makes the empty
 	// non-terminals).
@@ -301,6 +305,7 @@ func (b *builder) parse(src io.Reader, origin string) error {
 		}
 		b.rdata = append(b.rdata, buf[rdStart:n]...)
 		b.recs = append(b.recs, r)
+		b.endsEmpty = n == rdStart
 		ord++
 	}
 	return zp.Err()

@@ -322,6 +322,21 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 		}()
 	}
 	wg.Wait()
+	// The parser accepts a record with no rdata just before the end of its
+	// text (the form of dynamic update deletions) that it refuses before
+	// a further line, with its own message. A chunk that ends in one, or
+	// any error, is left to one parser of the whole text, so that the
+	// zone and the error are exactly those of a serial parse.
+	for i, sb := range subs {
+		if errs[i] != nil || i+1 < len(subs) && sb.endsEmpty {
+			*b = builder{origin: b.origin, file: b.file, data: b.data, lines: b.lines, size: b.size, apex: b.apex}
+			b.initIndex(b.lines / 2)
+			b.recs = make([]rec, 0, b.lines+1)
+			b.rdata = make([]byte, 0, b.size/2)
+			r := open(0, chunks[len(chunks)-1].end)
+			return b.chunkError(b.parse(r, chunks[0].origin), 0, 0)
+		}
+	}
 	var ordBase uint32
 	for i, sb := range subs {
 		if errs[i] != nil {
