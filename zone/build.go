@@ -134,10 +134,10 @@ type builder struct {
 
 	soaMinimum uint32
 	sawSOA     bool // soaMinimum is set: a chunk without an SOA leaves it alone
-	// endsEmpty is set when the last record parsed had no rdata: at the
-	// end of a chunk that may be a record the parser refuses within a
-	// file (see parseChunks).
-	endsEmpty bool
+	// marker is the owner of the record parseChunks puts after a chunk's
+	// text: parse stops there and sets sawMarker (see parseChunks).
+	marker    string
+	sawMarker bool
 	// parent is, per node, the node one label up (-1 for the apex); every
 	// ancestor of a node is a node (placeNames makes the empty
 	// non-terminals).
@@ -253,6 +253,10 @@ func (b *builder) parse(src io.Reader, origin string) error {
 	var ord uint32
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
+		if b.marker != "" && h.Name == b.marker && h.Rrtype == markerType {
+			b.sawMarker = true
+			return nil
+		}
 		if h.Class != dns.ClassINET {
 			return b.recordErr(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
 		}
@@ -305,7 +309,6 @@ func (b *builder) parse(src io.Reader, origin string) error {
 		}
 		b.rdata = append(b.rdata, buf[rdStart:n]...)
 		b.recs = append(b.recs, r)
-		b.endsEmpty = n == rdStart
 		ord++
 	}
 	return zp.Err()

@@ -3,6 +3,8 @@ package zone
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"runtime"
@@ -279,6 +281,7 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 		}
 		texts[i] = t
 	}
+	marker := chunkMarker()
 	if len(chunks) == 1 {
 		b.recs = make([]rec, 0, b.lines+1)
 		b.rdata = make([]byte, 0, b.size/2)
@@ -310,6 +313,10 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 			sb.initIndex(c.lines / 2)
 		}
 		subs[i] = sb
+		if i+1 < len(chunks) {
+			sb.marker = marker
+			texts[i].r = io.MultiReader(texts[i].r, strings.NewReader(marker+" 0 IN TYPE65534 \\# 0\n"))
+		}
 		r0 := c.line - 1
 		recRegions[i] = recs[r0:r0:min(r0+c.lines, cap(recs))]
 		d0, d1 := rdataRegion(c.off), rdataRegion(c.end)
@@ -322,13 +329,16 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 		}()
 	}
 	wg.Wait()
-	// The parser accepts a record with no rdata just before the end of its
-	// text (the form of dynamic update deletions) that it refuses before
-	// a further line, with its own message. A chunk that ends in one, or
-	// any error, is left to one parser of the whole text, so that the
-	// zone and the error are exactly those of a serial parse.
+	// A chunk's parse stands only if it ended at its marker: the last
+	// record of its text then ended where the whole text's parser would
+	// have ended it, before a further line. Without the marker the parser
+	// would accept at the end of a chunk a record short of fields (the
+	// form of dynamic update deletions), which within the text it reads on
+	// into the next line and refuses or reads otherwise. Any error, or a
+	// marker not reached, leaves the text to one parser of the whole, so
+	// that the zone and the error are exactly those of a serial parse.
 	for i, sb := range subs {
-		if errs[i] != nil || i+1 < len(subs) && sb.endsEmpty {
+		if errs[i] != nil || i+1 < len(subs) && !sb.sawMarker {
 			*b = builder{origin: b.origin, file: b.file, data: b.data, lines: b.lines, size: b.size, apex: b.apex}
 			b.initIndex(b.lines / 2)
 			b.recs = make([]rec, 0, b.lines+1)
@@ -350,6 +360,21 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 	}
 	b.gatherChunks(subs, recs, rdata, inPlace)
 	return nil
+}
+
+// markerType is the type of the marker record that ends each chunk's
+// text but the last (TYPE65534, private use).
+const markerType = 65534
+
+// chunkMarker returns an absolute owner name for the marker records of one
+// parallel parse: a label with 128 random bits, which no zone file holds
+// (and outside any zone but the root's).
+func chunkMarker() string {
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		panic(err) // crypto/rand does not fail on the systems Go supports
+	}
+	return "ringdns-chunk-end-" + hex.EncodeToString(r[:]) + "."
 }
 
 // rdataRegion is where the rdata region of a chunk starting at byte off of
