@@ -150,6 +150,17 @@ type builder struct {
 // and size describe the text, to size the builder's arrays, and data is
 // the text when it is in memory.
 func load(data []byte, lines, size int, chunks []chunk, open func(off, end int64) io.Reader, origin, file string) (*Zone, error) {
+	b, err := parseText(data, lines, size, chunks, open, origin, file)
+	if err != nil {
+		return nil, err
+	}
+	return b.buildParsed()
+}
+
+// parseText parses the chunks of a text into a builder's names, records
+// and rdata, the first stage of load; reloaddiff.go compares what it
+// parsed with a served version before deciding to build.
+func parseText(data []byte, lines, size int, chunks []chunk, open func(off, end int64) io.Reader, origin, file string) (*builder, error) {
 	origin = dns.Fqdn(origin)
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin"}
@@ -165,6 +176,11 @@ func load(data []byte, lines, size int, chunks []chunk, open func(off, end int64
 	if err := b.parseChunks(chunks, open); err != nil {
 		return nil, err
 	}
+	return b, nil
+}
+
+// buildParsed builds the table of the records parseText gathered.
+func (b *builder) buildParsed() (*Zone, error) {
 	// The parser leaves behind several times the memory the parsed zone
 	// holds (an object per record and per token). The build is about to
 	// allocate the table's large arrays; collecting first lets them reuse
