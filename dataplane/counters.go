@@ -20,7 +20,12 @@ type Counters struct {
 	Rcodes   [24]atomic.Uint64 // by rcode, BADVERS (16) included
 	Drops    [NumDropReasons]atomic.Uint64
 	SendErrs atomic.Uint64 // replies the port failed to send
-	_        [64]byte
+	// RRLSlipped and RRLDropped count, by class, the replies response
+	// rate limiting cut to an empty TC=1 reply (counted as replies too)
+	// or dropped (counted in Drops[DropRRL] too).
+	RRLSlipped [NumRRLClasses]atomic.Uint64
+	RRLDropped [NumRRLClasses]atomic.Uint64
+	_          [64]byte
 }
 
 func add(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
@@ -40,6 +45,7 @@ type tally struct {
 	kinds                           [NumKinds]uint64
 	rcodes                          [24]uint64
 	drops                           [NumDropReasons]uint64
+	rrlSlipped, rrlDropped          [NumRRLClasses]uint64
 }
 
 // count records one result and, when a reply was sent, its length.
@@ -94,6 +100,18 @@ func (c *Counters) flush(t *tally) {
 			add(&c.Drops[i], n)
 		}
 	}
+	if t.drops[DropRRL] != 0 || t.tc != 0 {
+		// Limited replies are dropped or slipped (truncated): the loops
+		// run only in batches with either.
+		for i := range t.rrlSlipped {
+			if n := t.rrlSlipped[i]; n != 0 {
+				add(&c.RRLSlipped[i], n)
+			}
+			if n := t.rrlDropped[i]; n != 0 {
+				add(&c.RRLDropped[i], n)
+			}
+		}
+	}
 }
 
 // CounterValues is a point-in-time copy of Counters for the control plane.
@@ -102,6 +120,7 @@ type CounterValues struct {
 	Kinds                                     [NumKinds]uint64
 	Rcodes                                    [24]uint64
 	Drops                                     [NumDropReasons]uint64
+	RRLSlipped, RRLDropped                    [NumRRLClasses]uint64
 }
 
 // Values reads the counters. It may run concurrently with the writer.
@@ -117,6 +136,9 @@ func (c *Counters) Values() CounterValues {
 	}
 	for i := range c.Drops {
 		v.Drops[i] = c.Drops[i].Load()
+	}
+	for i := range c.RRLSlipped {
+		v.RRLSlipped[i], v.RRLDropped[i] = c.RRLSlipped[i].Load(), c.RRLDropped[i].Load()
 	}
 	return v
 }
@@ -138,10 +160,14 @@ func (v *CounterValues) Add(o CounterValues) {
 	for i := range v.Drops {
 		v.Drops[i] += o.Drops[i]
 	}
+	for i := range v.RRLSlipped {
+		v.RRLSlipped[i] += o.RRLSlipped[i]
+		v.RRLDropped[i] += o.RRLDropped[i]
+	}
 }
 
 // String names of kinds and drop reasons, for metrics labels.
 var (
 	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail", "handoff"}
-	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full"}
+	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full", "rrl"}
 )

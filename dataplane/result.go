@@ -32,16 +32,18 @@ const (
 	DropNoSnapshot            // no snapshot published yet: nothing to answer from
 	DropReflection            // UDP source port of a service that answers anything (see reflectionPort)
 	DropHandoff               // to be handed off, but the worker's Handoff ring was full, absent, or the message larger than its slots
+	DropRRL                   // over the response rate limit and not slipped (see RRL)
 	NumDropReasons
 )
 
 // Result describes one answered (or dropped) query.
 type Result struct {
-	Kind  Kind
-	Drop  DropReason
-	Rcode uint16 // full (extended) rcode: BADVERS is 16
-	TC    bool   // the reply was truncated
-	DO    bool   // the query had EDNS with DO=1
-	EDNS  bool   // the query had an OPT record
-	Zone  int32  // index of the zone in the snapshot's zone.Set, -1 when none
+	Kind   Kind
+	Drop   DropReason
+	Rcode  uint16 // full (extended) rcode: BADVERS is 16
+	TC     bool   // the reply was truncated
+	DO     bool   // the query had EDNS with DO=1
+	EDNS   bool   // the query had an OPT record
+	Cookie bool   // the query carried a valid server cookie (RFC 7873)
+	Zone   int32  // index of the zone in the snapshot's zone.Set, -1 when none
 }

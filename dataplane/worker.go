@@ -29,6 +29,10 @@ type Worker struct {
 	// and messages signed with TSIG: KindHandoff); nil drops them, counted
 	// as DropHandoff.
 	Handoff *Handoff
+	// RRL is the worker's response rate limiter, loaded once per batch;
+	// nil (the zero value) limits nothing. The control plane stores a new
+	// one on reload (NewRRL); the worker alone uses it.
+	RRL atomic.Pointer[RRL]
 }
 
 // sendErrorCounter is implemented by ports that count the replies they
@@ -140,6 +144,11 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	su, _ := w.Port.(nic.SumUser)
 	withSum := su != nil && su.UsesSum()
 	snap := w.Snapshot.Load()
+	rl := w.RRL.Load()
+	var now int64
+	if rl != nil {
+		now = rrlClock()
+	}
 	if snap == nil {
 		// Until the control plane publishes the first snapshot there is
 		// nothing to answer from.
@@ -194,6 +203,24 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			}
 			t.count(r, 0)
 			continue
+		}
+		if rl != nil && !r.Cookie {
+			// A valid server cookie proves the source is not spoofed
+			// (RFC 7873 section 5.2.3): it is never limited.
+			m, class, v := rl.limit(p, n, &r, now)
+			switch v {
+			case rrlDrop:
+				p.Len = 0
+				t.rrlDropped[class]++
+				t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
+				continue
+			case rrlSlip:
+				t.rrlSlipped[class]++
+				n, r.TC = m, true
+				if withSum {
+					sum = slipSum(p.Buf[:n])
+				}
+			}
 		}
 		p.Len, p.Sum = n, sum
 		t.count(r, n)

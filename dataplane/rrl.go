@@ -1,0 +1,416 @@
+package dataplane
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"net/netip"
+	"time"
+
+	"github.com/ringdns/ringdns/internal/onessum"
+	"github.com/ringdns/ringdns/nic"
+)
+
+// RRLClass is the class of a reply as response rate limiting counts it,
+// after BIND (lib/dns/rrl.c) and Knot DNS (modules/rrl): each class has
+// buckets of its own, keyed by what makes its replies alike, so that an
+// attacker cannot spend a name's budget by asking for another.
+type RRLClass uint8
+
+const (
+	// RRLAnswer: data or CNAME/DNAME chains, CHAOS identity answers;
+	// counted per query name and type.
+	RRLAnswer RRLClass = iota
+	// RRLReferral: counted per delegation (the owner of the NS set in
+	// the authority section), not per name below it, which a reflector
+	// would otherwise vary at will.
+	RRLReferral
+	// RRLNoData: counted per query name.
+	RRLNoData
+	// RRLNXDomain: counted per zone, since every name that does not exist
+	// gets the same denial, and random names are free to make up.
+	RRLNXDomain
+	// RRLError: REFUSED, FORMERR, NOTIMP, BADVERS, SERVFAIL; counted per
+	// client prefix alone, the name of a query to a zone not served here
+	// meaning nothing.
+	RRLError
+	NumRRLClasses
+)
+
+// RRLClassNames label the classes in metrics.
+var RRLClassNames = [NumRRLClasses]string{"answer", "referral", "nodata", "nxdomain", "error"}
+
+// rrlClassOf maps an answer's kind to its class: every kind not named here
+// is an error (a kind added later too), KindDrop and KindHandoff never
+// reach the limiter.
+var rrlClassOf = func() (c [NumKinds]RRLClass) {
+	for k := range c {
+		c[k] = RRLError
+	}
+	c[KindAnswer], c[KindChaos] = RRLAnswer, RRLAnswer
+	c[KindReferral] = RRLReferral
+	c[KindNoData] = RRLNoData
+	c[KindNXDomain] = RRLNXDomain
+	return c
+}()
+
+// RRLConfig is the configuration of response rate limiting as the data
+// plane takes it. The control plane validates it (controlplane.RRLConfig).
+type RRLConfig struct {
+	// Rate is the responses per second allowed to one client prefix for
+	// one bucket (class and name, see RRLClass), over all the workers
+	// sharing the traffic; 0 turns limiting off.
+	Rate int
+	// Burst is how many responses over the rate a bucket allows at once,
+	// after it has been idle: the bucket holds Burst responses.
+	Burst int
+	// Slip: every Slip-th limited response goes out as an empty reply
+	// with TC=1 (the question alone), so that a real client behind a
+	// spoofed prefix retries over TCP; 0 drops them all, 1 truncates
+	// every one.
+	Slip int
+	// IPv4Prefix and IPv6Prefix are the lengths of the client prefixes
+	// counted as one client.
+	IPv4Prefix, IPv6Prefix int
+	// Whitelist lists prefixes never limited.
+	Whitelist []netip.Prefix
+	// TableSize is the number of buckets in each worker's table, rounded
+	// up to a power of two.
+	TableSize int
+	// Workers is the number of workers across which the traffic of one
+	// client is spread (RSS over the AF_XDP queues, SO_REUSEPORT over the
+	// sockets of an address): each worker limits to Rate/Workers; see RRL.
+	Workers int
+}
+
+// rrlEntry is one bucket: the tag of its key and its theoretical arrival
+// time (GCRA): the time at which the bucket is idle again, in nanoseconds
+// of rrlClock. A tag of 0 marks an empty entry.
+type rrlEntry struct {
+	tag uint64
+	tat int64
+}
+
+// RRL is the response rate limiter of one worker. Only that worker reads
+// and writes its table, so the packet path takes no lock, allocates
+// nothing, and writes no cache line that another core writes.
+//
+// A flood with spoofed sources is spread by RSS (and by SO_REUSEPORT on
+// the socket path) over every queue, so each worker sees about 1/Workers
+// of it: each worker's buckets allow Rate/Workers responses per second and
+// a burst of Burst/Workers (at least one), so that the sum over the
+// workers stays within Rate and Burst(+Workers, the rounding). The
+// alternative, a table shared by the workers and written only when a
+// worker takes a share of a bucket's tokens, would hold the limit however
+// unevenly the traffic is spread, but every worker would read a line that
+// the others write while a bucket is limited, which is exactly while the
+// flood is on. The price of per-worker tables: a client whose queries all
+// hash to one queue (one address and port; a resolver varies its port) is
+// allowed only Rate/Workers, and a flood spread unevenly by the NIC's hash
+// gets up to the share of its busiest queue times Workers.
+// TestRRLWorkersSpread measures the spread of a spoofed /24 over the
+// queues.
+//
+// The table has a fixed size whatever the number of sources: each key
+// maps to two adjacent entries of one cache line, by a hash keyed with a
+// secret drawn at start, so that an attacker cannot aim keys at one
+// bucket. A new key takes the entry of the two that will be idle first
+// (the smaller arrival time): an idle bucket is the same as a new one, so
+// only when both are busy does a key lose its state to another.
+type RRL struct {
+	interval  int64 // nanoseconds between responses of one bucket, in this worker
+	tolerance int64 // the burst in nanoseconds: Burst/Workers intervals
+	slip      uint32
+	mask4     uint32
+	mask6     [2]uint64
+	white4    []prefix4
+	white6    []prefix6
+	k0, k1    uint64 // the hash's secret
+	table     []rrlEntry
+	// slips counts the limited responses of this worker, for Slip. It is
+	// the one field written after NewRRL, by the worker alone.
+	slips uint32
+}
+
+type prefix4 struct{ addr, mask uint32 }
+type prefix6 struct{ addr, mask [2]uint64 }
+
+// MaxRRLTableSize bounds RRLConfig.TableSize: 16 M entries of 16 bytes,
+// 256 MiB per worker.
+const MaxRRLTableSize = 1 << 24
+
+// NewRRL makes the limiter of one worker. prev, when not nil, is the
+// limiter it replaces (a reload): its table and secret are kept when the
+// table size is unchanged, so that the buckets keep their state. The new
+// limiter must be published to the worker (Worker.RRL) only after prev's
+// last use by NewRRL, never to two workers.
+func NewRRL(c RRLConfig, prev *RRL) (*RRL, error) {
+	if c.Rate <= 0 || c.Workers <= 0 || c.Burst < 0 || c.Slip < 0 || c.TableSize <= 0 || c.TableSize > MaxRRLTableSize ||
+		c.IPv4Prefix < 0 || c.IPv4Prefix > 32 || c.IPv6Prefix < 0 || c.IPv6Prefix > 128 {
+		return nil, errors.New("dataplane: RRL configuration out of range")
+	}
+	// Each key has two entries, an even one and the next.
+	size := max(1<<bits.Len(uint(c.TableSize-1)), 2)
+	l := &RRL{
+		interval: int64(time.Second) * int64(c.Workers) / int64(c.Rate),
+		slip:     uint32(c.Slip),
+		mask4:    ^uint32(0) << (32 - c.IPv4Prefix),
+		mask6:    mask128(c.IPv6Prefix),
+	}
+	if c.IPv4Prefix == 0 {
+		l.mask4 = 0
+	}
+	l.interval = max(l.interval, 1)
+	burst := max((c.Burst+c.Workers-1)/c.Workers, 1)
+	l.tolerance = int64(burst) * l.interval
+	for _, p := range c.Whitelist {
+		a := p.Addr().Unmap()
+		n := p.Bits()
+		if a.Is4() {
+			if p.Addr().Is4In6() {
+				n -= 96
+			}
+			m := uint32(0)
+			if n > 0 {
+				m = ^uint32(0) << (32 - n)
+			}
+			v := a.As4()
+			l.white4 = append(l.white4, prefix4{binary.BigEndian.Uint32(v[:]) & m, m})
+			continue
+		}
+		v := a.As16()
+		m := mask128(n)
+		l.white6 = append(l.white6, prefix6{[2]uint64{binary.BigEndian.Uint64(v[:8]) & m[0], binary.BigEndian.Uint64(v[8:]) & m[1]}, m})
+	}
+	if prev != nil && len(prev.table) == size {
+		l.table, l.k0, l.k1 = prev.table, prev.k0, prev.k1
+		return l, nil
+	}
+	l.table = make([]rrlEntry, size)
+	var k [16]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, err
+	}
+	// The multiplier is odd, so that no word is lost to it.
+	l.k0, l.k1 = binary.LittleEndian.Uint64(k[:8]), binary.LittleEndian.Uint64(k[8:])|1
+	return l, nil
+}
+
+// mask128 is the mask of an IPv6 prefix of n bits, as two big-endian
+// halves.
+func mask128(n int) (m [2]uint64) {
+	switch {
+	case n <= 0:
+	case n <= 64:
+		m[0] = ^uint64(0) << (64 - n)
+	default:
+		m[0] = ^uint64(0)
+		m[1] = ^uint64(0) << (128 - n)
+	}
+	return m
+}
+
+// TableLen is the number of buckets in the limiter's table.
+func (l *RRL) TableLen() int { return len(l.table) }
+
+// rrlEpoch starts rrlClock, so that its times fit an int64 of nanoseconds
+// and never go backwards (Go's monotonic clock).
+var rrlEpoch = time.Now()
+
+// rrlClock is the limiter's time: nanoseconds since rrlEpoch. The worker
+// reads it once per batch.
+func rrlClock() int64 { return int64(time.Since(rrlEpoch)) }
+
+// Verdicts of RRL.check.
+const (
+	rrlPass = iota
+	rrlSlip
+	rrlDrop
+)
+
+// mix is the round of the keyed hash: the two halves of a 64x64-bit
+// product folded, as wyhash does. With an odd secret multiplier, a
+// difference in any bit of the input spreads over the whole result.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// hashName hashes the wire name w (which must end in its root label, and
+// whose length n is known), lowering its letters, so that a query's case
+// does not make a new bucket.
+func (l *RRL) hashName(h uint64, w []byte) uint64 {
+	i := 0
+	for ; i+8 <= len(w); i += 8 {
+		h = mix(h^lower8(binary.LittleEndian.Uint64(w[i:])), l.k1)
+	}
+	if i < len(w) {
+		var t uint64
+		for j := len(w) - 1; j >= i; j-- {
+			t = t<<8 | uint64(w[j])
+		}
+		h = mix(h^lower8(t)^uint64(len(w)-i)<<59, l.k1)
+	}
+	return h
+}
+
+// key returns the bucket key of a reply to peer: its class, the client's
+// prefix, and what the class is counted by, read from the reply (msg):
+// the query name and type for answers, the delegation for referrals, the
+// query name for NODATA, the zone for NXDOMAIN, nothing more for errors.
+// ok is false when peer is no IPv4 or IPv6 address; such a reply is not
+// limited.
+func (l *RRL) key(msg []byte, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
+	h := l.k0 ^ uint64(class)<<56
+	switch {
+	case peer.Len == 16 && binary.NativeEndian.Uint16(peer.Raw[0:2]) == 2:
+		h = mix(h^uint64(binary.BigEndian.Uint32(peer.Raw[4:8])&l.mask4), l.k1)
+	case peer.Len == 28 && binary.NativeEndian.Uint16(peer.Raw[0:2]) == 10:
+		h = mix(h^1<<48^binary.BigEndian.Uint64(peer.Raw[8:16])&l.mask6[0], l.k1)
+		h = mix(h^binary.BigEndian.Uint64(peer.Raw[16:24])&l.mask6[1], l.k1)
+	default:
+		return 0, false
+	}
+	switch class {
+	case RRLNXDomain:
+		return mix(h^uint64(uint32(r.Zone)), l.k1), true
+	case RRLError:
+		return h, true
+	}
+	// The question follows the header, uncompressed, as the engine
+	// copied it from the query; a reply without one (a FORMERR) is an
+	// error and never comes here, but a reply cut short is keyed by its
+	// class and prefix alone.
+	end := hdrLen
+	for end < len(msg) && msg[end] != 0 {
+		end += int(msg[end]) + 1
+	}
+	if end+5 > len(msg) {
+		return h, true
+	}
+	end++
+	name := msg[hdrLen:end]
+	switch class {
+	case RRLAnswer:
+		h ^= uint64(be16(msg[end:])) << 32
+	case RRLReferral:
+		// The NS set's owner is a compression pointer into the query
+		// name, the first record after the question (a referral has no
+		// answers); the delegation is the suffix it points to.
+		if at := end + 4; at+2 <= len(msg) && msg[at]&0xC0 == 0xC0 {
+			if p := int(be16(msg[at:]) & 0x3FFF); p >= hdrLen && p < end {
+				name = msg[p:end]
+			}
+		}
+	}
+	return l.hashName(h, name), true
+}
+
+// check counts one response to the bucket of key at time now and says
+// whether it passes, slips or is dropped. A limited response does not
+// count against the bucket.
+func (l *RRL) check(key uint64, now int64) int {
+	tag := key | 1
+	i := int(key>>1) & (len(l.table) - 2)
+	e := &l.table[i]
+	if e.tag != tag {
+		if f := &l.table[i+1]; f.tag == tag {
+			e = f
+		} else {
+			// A new key: it takes the entry of the two idle first, and
+			// starts idle.
+			if f.tat < e.tat {
+				e = f
+			}
+			e.tag, e.tat = tag, now
+		}
+	}
+	tat := max(e.tat, now)
+	if tat+l.interval-now <= l.tolerance {
+		e.tat = tat + l.interval
+		return rrlPass
+	}
+	if l.slip == 0 {
+		return rrlDrop
+	}
+	l.slips++
+	if l.slips >= l.slip {
+		l.slips = 0
+		return rrlSlip
+	}
+	return rrlDrop
+}
+
+// whitelisted reports whether peer is in a prefix never limited. It is
+// asked only of a response the buckets would limit, so its scan costs
+// nothing while no client is over its rate.
+func (l *RRL) whitelisted(peer *nic.Addr) bool {
+	switch peer.Len {
+	case 16:
+		a := binary.BigEndian.Uint32(peer.Raw[4:8])
+		for _, p := range l.white4 {
+			if a&p.mask == p.addr {
+				return true
+			}
+		}
+	case 28:
+		hi, lo := binary.BigEndian.Uint64(peer.Raw[8:16]), binary.BigEndian.Uint64(peer.Raw[16:24])
+		for _, p := range l.white6 {
+			if hi&p.mask[0] == p.addr[0] && lo&p.mask[1] == p.addr[1] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// limit applies the limiter to the reply of n bytes in p.Buf whose result
+// is r, at time now. It returns the reply's new length: n when it passes,
+// the header and question alone with TC set when it slips, 0 when it is
+// dropped; and the class, and whether the reply was limited.
+func (l *RRL) limit(p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, int) {
+	class := rrlClassOf[r.Kind]
+	key, ok := l.key(p.Buf[:n], r, class, &p.Peer)
+	if !ok {
+		return n, class, rrlPass
+	}
+	v := l.check(key, now)
+	if v == rrlPass || l.whitelisted(&p.Peer) {
+		return n, class, rrlPass
+	}
+	if v == rrlDrop {
+		return 0, class, rrlDrop
+	}
+	return slipReply(p.Buf[:n]), class, rrlSlip
+}
+
+// slipReply cuts the reply in msg to its header and question with TC set
+// and AA clear, in place, and returns its length: the empty reply that
+// tells a real client to ask again over TCP. The rcode stays, the counts
+// of the other sections go (an OPT record with them, and so its extended
+// rcode bits).
+func slipReply(msg []byte) int {
+	n := hdrLen
+	if be16(msg[4:]) == 1 {
+		for n < len(msg) && msg[n] != 0 {
+			n += int(msg[n]) + 1
+		}
+		n += 5
+		if n > len(msg) {
+			n = hdrLen
+		}
+	}
+	if n == hdrLen {
+		put16(msg[4:], 0)
+	}
+	msg[2] = msg[2]&^0x04 | 0x02
+	put16(msg[6:], 0)
+	put16(msg[8:], 0)
+	put16(msg[10:], 0)
+	return n
+}
+
+// slipSum is the ones'-complement sum of a slipped reply for a port that
+// uses it (nic.SumUser); a slipped reply is rare enough to be summed anew.
+func slipSum(msg []byte) uint32 { return onessum.Sum(msg, 0) }

@@ -1,0 +1,472 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/nic"
+	"github.com/ringdns/ringdns/nic/nictest"
+)
+
+// rrlTest is a limiter under test with the root zone to answer from.
+type rrlTest struct {
+	t    *testing.T
+	l    *RRL
+	snap *Snapshot
+	buf  []byte
+}
+
+func newRRLTest(t *testing.T, c RRLConfig) *rrlTest {
+	t.Helper()
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+	if c.TableSize == 0 {
+		c.TableSize = 1024
+	}
+	if c.IPv4Prefix == 0 && c.IPv6Prefix == 0 {
+		c.IPv4Prefix, c.IPv6Prefix = 24, 56
+	}
+	l, err := NewRRL(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, root := snapshots(t)
+	return &rrlTest{t: t, l: l, snap: root, buf: make([]byte, 4096)}
+}
+
+// query answers a query for name and type from the root zone, as if from
+// src, and applies the limiter at time now; it returns the verdict, the
+// class, and the reply as limited.
+func (rt *rrlTest) query(src, name string, qtype uint16, now time.Duration) (int, RRLClass, []byte) {
+	rt.t.Helper()
+	q := packQuery(rt.t, 0x1234, name, qtype, 4096)
+	copy(rt.buf, q)
+	n, r := rt.snap.Answer(rt.buf, rt.buf[:len(q)], false)
+	if n == 0 {
+		rt.t.Fatalf("%s %d: no reply", name, qtype)
+	}
+	p := nic.Packet{Buf: rt.buf, Len: n, Peer: nic.AddrFrom(netip.MustParseAddrPort(src))}
+	m, class, v := rt.l.limit(&p, n, &r, int64(now))
+	return v, class, rt.buf[:m]
+}
+
+// TestRRLRateBurst: from idle a bucket passes Burst responses at once,
+// then Rate per second; what it limits does not count against it.
+func TestRRLRateBurst(t *testing.T) {
+	for _, c := range []struct{ rate, burst, workers int }{{10, 5, 1}, {100, 1, 1}, {40, 20, 4}} {
+		rt := newRRLTest(t, RRLConfig{Rate: c.rate, Burst: c.burst, Workers: c.workers})
+		perWorkerBurst := max((c.burst+c.workers-1)/c.workers, 1)
+		passed := 0
+		for i := 0; i < 100; i++ {
+			if v, _, _ := rt.query("198.18.5.1:40000", ".", dns.TypeDNSKEY, 0); v == rrlPass {
+				passed++
+			}
+		}
+		if passed != perWorkerBurst {
+			t.Errorf("rate %d burst %d workers %d: %d passed at once, want %d", c.rate, c.burst, c.workers, passed, perWorkerBurst)
+		}
+		// Ten seconds of queries every millisecond: Rate/Workers per
+		// second pass, plus the burst already spent above (none more).
+		passed = 0
+		for ms := 1; ms <= 10000; ms++ {
+			if v, _, _ := rt.query("198.18.5.1:40000", ".", dns.TypeDNSKEY, time.Duration(ms)*time.Millisecond); v == rrlPass {
+				passed++
+			}
+		}
+		want := 10 * c.rate / c.workers
+		if passed < want-1 || passed > want+1 {
+			t.Errorf("rate %d burst %d workers %d: %d passed in 10 s, want %d", c.rate, c.burst, c.workers, passed, want)
+		}
+		// Idle for long enough, the whole burst is back.
+		passed = 0
+		for i := 0; i < 100; i++ {
+			if v, _, _ := rt.query("198.18.5.1:40000", ".", dns.TypeDNSKEY, time.Minute); v == rrlPass {
+				passed++
+			}
+		}
+		if passed != perWorkerBurst {
+			t.Errorf("rate %d burst %d workers %d: %d passed after a minute idle, want %d", c.rate, c.burst, c.workers, passed, perWorkerBurst)
+		}
+	}
+}
+
+// TestRRLSlip: every Slip-th limited reply goes out as the header and
+// question with TC set; slip 0 drops them all, 1 slips each.
+func TestRRLSlip(t *testing.T) {
+	for _, slip := range []int{0, 1, 2, 3} {
+		rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1, Slip: slip})
+		var got []int
+		for i := 0; i < 7; i++ {
+			v, _, reply := rt.query("198.18.5.1:40000", ".", dns.TypeDNSKEY, 0)
+			got = append(got, v)
+			if v == rrlSlip {
+				m := new(dns.Msg)
+				if err := m.Unpack(reply); err != nil {
+					t.Fatalf("slip %d: slipped reply does not unpack: %v", slip, err)
+				}
+				if !m.Truncated || !m.Response || m.Authoritative || m.Id != 0x1234 || len(m.Question) != 1 ||
+					m.Question[0].Name != "." || m.Question[0].Qtype != dns.TypeDNSKEY ||
+					len(m.Answer)+len(m.Ns)+len(m.Extra) != 0 || len(reply) != 12+5 {
+					t.Fatalf("slip %d: slipped reply is not the question alone with TC=1 (%d bytes):\n%v", slip, len(reply), m)
+				}
+			}
+		}
+		want := []int{rrlPass}
+		for i := 1; i < 7; i++ {
+			if slip != 0 && i%slip == 0 {
+				want = append(want, rrlSlip)
+			} else {
+				want = append(want, rrlDrop)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("slip %d: verdicts %v, want %v (0 pass, 1 slip, 2 drop)", slip, got, want)
+		}
+	}
+}
+
+// shares reports whether the second query's reply is counted in the
+// bucket of the first's, with a fresh limiter allowing one reply.
+func shares(t *testing.T, c RRLConfig, a, b [3]string) bool {
+	t.Helper()
+	c.Rate, c.Burst, c.Slip = 1, 1, 0
+	rt := newRRLTest(t, c)
+	ta, tb := dns.StringToType[a[2]], dns.StringToType[b[2]]
+	if v, _, _ := rt.query(a[0], a[1], ta, 0); v != rrlPass {
+		t.Fatalf("%v: first reply limited", a)
+	}
+	v, _, _ := rt.query(b[0], b[1], tb, 0)
+	return v != rrlPass
+}
+
+// TestRRLKeys: which replies share a bucket: the client prefix (IPv4 /24
+// and IPv6 /56 by default, or as configured), and by class: answers per
+// name (in any case) and type, referrals per delegation, NODATA per name,
+// NXDOMAIN per zone, errors per prefix alone.
+func TestRRLKeys(t *testing.T) {
+	const src, src2 = "198.18.5.1:40000", "198.18.5.200:1234"
+	def := RRLConfig{}
+	for _, c := range []struct {
+		name  string
+		cfg   RRLConfig
+		a, b  [3]string
+		share bool
+	}{
+		{"same /24", def, [3]string{src, ".", "DNSKEY"}, [3]string{src2, ".", "DNSKEY"}, true},
+		{"other /24", def, [3]string{src, ".", "DNSKEY"}, [3]string{"198.18.6.1:40000", ".", "DNSKEY"}, false},
+		{"/32 configured", RRLConfig{IPv4Prefix: 32, IPv6Prefix: 56}, [3]string{src, ".", "DNSKEY"}, [3]string{src2, ".", "DNSKEY"}, false},
+		{"/16 configured", RRLConfig{IPv4Prefix: 16, IPv6Prefix: 56}, [3]string{src, ".", "DNSKEY"}, [3]string{"198.18.200.1:1", ".", "DNSKEY"}, true},
+		{"same /56", def, [3]string{"[fd53:0:0:ff::1]:40000", ".", "DNSKEY"}, [3]string{"[fd53:0:0:ff:1::2]:1", ".", "DNSKEY"}, true},
+		{"other /56", def, [3]string{"[fd53:0:0:ff::1]:40000", ".", "DNSKEY"}, [3]string{"[fd53:0:0:1ff::1]:1", ".", "DNSKEY"}, false},
+		{"same /56, other /64", def, [3]string{"[fd53:0:0:ff::1]:40000", ".", "DNSKEY"}, [3]string{"[fd53:0:0:fe::2]:1", ".", "DNSKEY"}, true},
+		{"/64 configured", RRLConfig{IPv4Prefix: 24, IPv6Prefix: 64}, [3]string{"[fd53:0:0:ff::1]:40000", ".", "DNSKEY"}, [3]string{"[fd53:0:0:fe::2]:1", ".", "DNSKEY"}, false},
+		{"answer: other type", def, [3]string{src, ".", "DNSKEY"}, [3]string{src, ".", "SOA"}, false},
+		{"answer: other name", def, [3]string{src, "com.", "DS"}, [3]string{src, "org.", "DS"}, false},
+		{"answer: name in other case", def, [3]string{src, "com.", "DS"}, [3]string{src, "CoM.", "DS"}, true},
+		{"answer: long name in other case", def, [3]string{src, "xn--vermgensberatung-pwb.", "DS"}, [3]string{src, "XN--VERMGENSBERATUNG-PWB.", "DS"}, true},
+		{"answer: long names", def, [3]string{src, "xn--vermgensberatung-pwb.", "DS"}, [3]string{src, "xn--vermgensberater-ctb.", "DS"}, false},
+		{"referral: same delegation", def, [3]string{src, "example.com.", "A"}, [3]string{src, "www.other.COM.", "AAAA"}, true},
+		{"referral: other delegation", def, [3]string{src, "example.com.", "A"}, [3]string{src, "example.org.", "A"}, false},
+		{"nxdomain: same zone", def, [3]string{src, "nosuchtld1.", "A"}, [3]string{src, "www.nosuchtld2.", "MX"}, true},
+		{"nxdomain apart from nodata", def, [3]string{src, "nosuchtld1.", "A"}, [3]string{src, ".", "A"}, false},
+		{"nodata: same name", def, [3]string{src, ".", "A"}, [3]string{src, ".", "MX"}, true},
+		{"nodata: other name", def, [3]string{src, ".", "A"}, [3]string{src, "a.root-servers.net.", "MX"}, false},
+		{"answer apart from referral", def, [3]string{src, ".", "NS"}, [3]string{src, "com.", "NS"}, false},
+	} {
+		if got := shares(t, c.cfg, c.a, c.b); got != c.share {
+			t.Errorf("%s: %v then %v share a bucket: %v, want %v", c.name, c.a, c.b, got, c.share)
+		}
+	}
+}
+
+// TestRRLClasses checks the class of each kind of reply, and that errors
+// share one bucket per prefix whatever the query: a query with opcode
+// NOTIFY-like garbage and a FORMERR.
+func TestRRLClasses(t *testing.T) {
+	rt := newRRLTest(t, RRLConfig{Rate: 1000, Burst: 1000})
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		want  RRLClass
+	}{
+		{".", dns.TypeDNSKEY, RRLAnswer},
+		{"com.", dns.TypeA, RRLReferral},
+		{".", dns.TypeMX, RRLNoData},
+		{"nosuchtld.", dns.TypeA, RRLNXDomain},
+	} {
+		if _, got, _ := rt.query("198.18.5.1:1", c.name, c.qtype, 0); got != c.want {
+			t.Errorf("%s %s: class %s, want %s", c.name, dns.TypeToString[c.qtype], RRLClassNames[got], RRLClassNames[c.want])
+		}
+	}
+	// Errors: a FORMERR (no question, a byte after the header) and a
+	// NOTIMP (opcode 5, UPDATE), from one prefix: one bucket.
+	l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Workers: 1, TableSize: 64, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := packQuery(t, 7, "example.", dns.TypeSOA, 0)
+	update[2] = 5 << 3
+	for i, q := range [][]byte{{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0}, update} {
+		buf := make([]byte, 512)
+		copy(buf, q)
+		n, r := rt.snap.Answer(buf, buf[:len(q)], false)
+		if c := rrlClassOf[r.Kind]; n == 0 || c != RRLError {
+			t.Fatalf("error query %d: %d bytes, kind %s, class %s", i, n, KindNames[r.Kind], RRLClassNames[c])
+		}
+		p := nic.Packet{Buf: buf, Len: n, Peer: nic.AddrFrom(netip.AddrPortFrom(netip.MustParseAddr("198.18.5.1"), uint16(1000+i)))}
+		if _, _, v := l.limit(&p, n, &r, 0); (v == rrlPass) != (i == 0) {
+			t.Errorf("error query %d: verdict %d; errors from one prefix should share a bucket of one", i, v)
+		}
+	}
+}
+
+// TestRRLWhitelist: a whitelisted prefix is never limited, another is.
+func TestRRLWhitelist(t *testing.T) {
+	rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1, Whitelist: []netip.Prefix{
+		netip.MustParsePrefix("198.18.5.128/25"), netip.MustParsePrefix("fd53:0:0:ff::/64"), netip.MustParsePrefix("::ffff:198.18.9.0/120")}})
+	for _, c := range []struct {
+		src   string
+		white bool
+	}{
+		{"198.18.5.200:1", true}, {"198.18.9.7:1", true}, {"[fd53:0:0:ff::7]:1", true},
+		{"198.18.5.1:1", false}, {"198.18.10.1:1", false}, {"[fd53:0:0:fe::7]:1", false},
+	} {
+		limited := 0
+		for i := 0; i < 50; i++ {
+			if v, _, _ := rt.query(c.src, ".", dns.TypeDNSKEY, 0); v != rrlPass {
+				limited++
+			}
+		}
+		if (limited == 0) != c.white {
+			t.Errorf("%s: %d of 50 limited, whitelisted %v", c.src, limited, c.white)
+		}
+	}
+}
+
+// TestRRLTableBound: the table keeps its size, and the limiter allocates
+// nothing, whatever the number of sources; a key seen again after a flood
+// of others (a million prefixes through 1,024 entries) starts afresh
+// rather than failing.
+func TestRRLTableBound(t *testing.T) {
+	rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1, TableSize: 1000})
+	if n := rt.l.TableLen(); n != 1024 {
+		t.Fatalf("table of %d entries for table-size 1000, want 1024", n)
+	}
+	q := packQuery(t, 1, ".", dns.TypeDNSKEY, 4096)
+	copy(rt.buf, q)
+	n, r := rt.snap.Answer(rt.buf, rt.buf[:len(q)], false)
+	reply := append([]byte(nil), rt.buf[:n]...)
+	p := nic.Packet{Buf: rt.buf}
+	i := 0
+	allocs := testing.AllocsPerRun(1<<20, func() {
+		copy(rt.buf, reply)
+		p.Peer = nic.AddrFrom(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), 1}), 1))
+		if i&1 == 1 {
+			p.Peer = nic.AddrFrom(netip.AddrPortFrom(netip.AddrFrom16([16]byte{0xfd, 0x53, 5: byte(i >> 16), 6: byte(i >> 8), 7: byte(i)}), 1))
+		}
+		rt.l.limit(&p, n, &r, int64(i))
+		i++
+	})
+	if allocs != 0 {
+		t.Errorf("limit allocates %.1f times per reply", allocs)
+	}
+	if n := rt.l.TableLen(); n != 1024 {
+		t.Errorf("table of %d entries after a million sources, want 1024", n)
+	}
+}
+
+// TestRRLReload: a limiter built over a previous one of the same table
+// size keeps its buckets (a reload that changes the slip does not hand
+// out fresh bursts); another size starts a new table.
+func TestRRLReload(t *testing.T) {
+	rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1})
+	if v, _, _ := rt.query("198.18.5.1:1", ".", dns.TypeDNSKEY, 0); v != rrlPass {
+		t.Fatal("first reply limited")
+	}
+	c := RRLConfig{Rate: 1, Burst: 1, Slip: 1, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}
+	l2, err := NewRRL(c, rt.l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.l = l2
+	if v, _, _ := rt.query("198.18.5.1:1", ".", dns.TypeDNSKEY, 0); v != rrlSlip {
+		t.Errorf("after a reload with slip 1: verdict %d, want slip (%d)", v, rrlSlip)
+	}
+	c.TableSize = 4096
+	if rt.l, err = NewRRL(c, l2); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := rt.query("198.18.5.1:1", ".", dns.TypeDNSKEY, 0); v != rrlPass || rt.l.TableLen() != 4096 {
+		t.Errorf("after a reload to 4096 entries: verdict %d, %d entries; want a fresh table", v, rt.l.TableLen())
+	}
+}
+
+// TestRRLWorkersSpread measures what the per-worker division rests on:
+// a flood spoofed over one /24 from random ports, hashed over the queues
+// by a Toeplitz hash of its addresses and ports as RSS does (the key of
+// Microsoft's specification, which many NICs use by default), reaches
+// every queue about evenly, so that the sum of the workers' limits,
+// each Rate/Workers, stays near Rate. The bound allows 10% over the even
+// share, far above the spread of 100,000 packets over four queues.
+func TestRRLWorkersSpread(t *testing.T) {
+	key := []byte{0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+		0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+		0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa}
+	toeplitz := func(in []byte) uint32 {
+		var h uint32
+		for i, b := range in {
+			for bit := 0; bit < 8; bit++ {
+				if b&(0x80>>bit) != 0 {
+					k := binary.BigEndian.Uint64(append(key[i:i+8:i+8], 0)[:8])
+					h ^= uint32(k >> (32 - bit))
+				}
+			}
+		}
+		return h
+	}
+	const queues, packets = 4, 100000
+	var per [queues]int
+	seed := uint32(1)
+	for i := 0; i < packets; i++ {
+		seed = seed*1664525 + 1013904223
+		in := []byte{198, 18, 5, byte(seed >> 24), 198, 18, 0, 1, byte(seed >> 8), byte(seed), 0, 53}
+		per[toeplitz(in)%queues]++
+	}
+	for q, n := range per {
+		if n > packets/queues*11/10 {
+			t.Errorf("queue %d got %d of %d packets, over 110%% of its even share: %v", q, n, packets, per)
+		}
+	}
+	t.Logf("a spoofed /24 over %d queues: %v", queues, per)
+}
+
+// rrlFlood returns n queries for ". DNSKEY" with DO and a 4096-byte
+// buffer, from sources spread over 198.18.5.0/24 and random ports, as
+// Ethernet frames; and, last, one query from a client in another prefix.
+// It returns the query and the sources too.
+func rrlFlood(t *testing.T, n int) (frames [][]byte, q []byte, srcs []netip.AddrPort) {
+	q = packQuery(t, 1, ".", dns.TypeDNSKEY, 4096)
+	m := new(dns.Msg)
+	if err := m.Unpack(q); err != nil {
+		t.Fatal(err)
+	}
+	m.IsEdns0().SetDo()
+	q, _ = m.Pack()
+	seed := uint32(7)
+	for i := 0; i < n; i++ {
+		seed = seed*1664525 + 1013904223
+		srcs = append(srcs, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 5, byte(seed >> 24)}), 32768+uint16(seed>>8)%28000))
+	}
+	srcs = append(srcs, netip.MustParseAddrPort("198.18.7.9:40000"))
+	for _, src := range srcs {
+		frames = append(frames, nictest.Frame(src, netip.AddrPortFrom(server4, 53), q))
+	}
+	return frames, q, srcs
+}
+
+// TestWorkerRRL runs a flood of ". DNSKEY" DO queries spoofed over one /24
+// through the worker over an Ethernet ring (the AF_XDP path) and over the
+// kernel-socket stand-in: the victim prefix gets the burst, then every
+// second limited reply as an empty TC=1 reply; the client in another
+// prefix is answered; the counters add up.
+func TestWorkerRRL(t *testing.T) {
+	const flood = 1000
+	frames, q, srcs := rrlFlood(t, flood)
+	_, root := snapshots(t)
+	for _, ethernet := range []bool{true, false} {
+		var c Counters
+		var full, slipped, other, bytes int
+		inspect := func(i int, p *nic.Packet) {
+			if p.Len == 0 {
+				return
+			}
+			if i == flood {
+				other++
+				return
+			}
+			bytes += p.Len
+			if p.Buf[2]&0x02 != 0 && binary.BigEndian.Uint16(p.Buf[6:]) == 0 {
+				slipped++
+			} else {
+				full++
+			}
+		}
+		snap := new(atomic.Pointer[Snapshot])
+		snap.Store(root)
+		var w *Worker
+		if ethernet {
+			ring := nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect, Buffers: len(frames)}, frames)
+			w = &Worker{Port: ring, Snapshot: snap, Counters: &c, CPU: -1}
+		} else {
+			// The socket path: the payloads with their peers, handed out by
+			// a ring without Ethernet one batch per peer.
+			w = &Worker{Port: nil, Snapshot: snap, Counters: &c, CPU: -1}
+		}
+		l, err := NewRRL(RRLConfig{Rate: 10, Burst: 20, Slip: 2, Workers: 1, TableSize: 4096, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.RRL.Store(l)
+		if ethernet {
+			var st portState
+			st.init(w)
+			if err := w.turn(make([]nic.Packet, len(frames)), &st); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for i, src := range srcs {
+				ring := nictest.NewRing(nictest.RingConfig{Peer: nic.AddrFrom(src), Inspect: func(_ int, p *nic.Packet) { inspect(i, p) }}, [][]byte{q})
+				w.Port = ring
+				var st portState
+				st.init(w)
+				if err := w.turn(make([]nic.Packet, 1), &st); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// Within the test's run the clock moves by milliseconds: the
+		// burst of 20, maybe one more from the rate.
+		if full < 20 || full > 22 || other != 1 {
+			t.Errorf("ethernet %v: %d full replies to the victim prefix, want 20-22; %d to the other client, want 1", ethernet, full, other)
+		}
+		limited := flood - full
+		if slipped < limited/2-1 || slipped > limited/2+1 {
+			t.Errorf("ethernet %v: %d slipped of %d limited, want half", ethernet, slipped, limited)
+		}
+		v := c.Values()
+		if v.RRLSlipped[RRLAnswer] != uint64(slipped) || v.RRLDropped[RRLAnswer] != uint64(limited-slipped) ||
+			v.Drops[DropRRL] != uint64(limited-slipped) || v.Queries != uint64(len(frames)) || v.Replies != uint64(full+slipped+other) {
+			t.Errorf("ethernet %v: counters %+v, want %d slipped, %d dropped, %d replies", ethernet, v, slipped, limited-slipped, full+slipped+other)
+		}
+		t.Logf("ethernet %v: %d replies of %d bytes to the victim prefix for %d queries", ethernet, full+slipped, bytes, flood)
+	}
+}
+
+// TestWorkerRRLAllocs pins the worker with RRL on, nothing limited, to no
+// allocation per batch.
+func TestWorkerRRLAllocs(t *testing.T) {
+	w, _, st := rootMixWorker(t, true, nil, nil)
+	l, err := NewRRL(RRLConfig{Rate: 1 << 30, Burst: 1 << 30, Slip: 2, Workers: 1, TableSize: 1 << 16, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.RRL.Store(l)
+	pkts := make([]nic.Packet, DefaultBatch)
+	if a := testing.AllocsPerRun(100, func() {
+		if err := w.turn(pkts, st); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%.1f allocations per batch with RRL on", a)
+	}
+	if v := w.Counters.Values(); v.Drops[DropRRL] != 0 || v.TC != 0 {
+		t.Errorf("RRL limited %d and truncated %d with a rate nothing reaches", v.Drops[DropRRL], v.TC)
+	}
+}
