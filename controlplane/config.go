@@ -27,6 +27,8 @@ type Config struct {
 	Keys   []KeyConfig  `toml:"key"`
 	Zones  []ZoneConfig `toml:"zone"`
 	XDP    *XDPConfig   `toml:"xdp"`
+	// RRL is the [rrl] table: response rate limiting (rrl.go); nil: off.
+	RRL *RRLConfig `toml:"rrl"`
 
 	// FS, when set, is where relative zone file names are read from instead
 	// of the operating system's file system. The embedded default
@@ -381,6 +383,7 @@ func (c *Config) Normalize() error {
 	if s.JournalBytes < 0 {
 		errs = append(errs, fmt.Errorf("server.journal-bytes: negative"))
 	}
+	errs = append(errs, c.RRL.normalize()...)
 	keys, kerrs := normalizeKeys(c.Keys)
 	errs = append(errs, kerrs...)
 	seen := map[string]bool{}

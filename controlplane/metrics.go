@@ -153,6 +153,7 @@ type collector struct {
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
 	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire, catalogMembers  *prometheus.Desc
 	udpHandoff                                                          *prometheus.Desc
+	rrlLimited, rrlSlipped, rrlDropped                                  *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -203,6 +204,9 @@ func newCollector(s *Server) *collector {
 		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
 		udpHandoff:     d("udp_handoff_total", "UDP messages the workers handed to the control plane, by event: notify (a NOTIFY received), signed (a message with a TSIG record), tsig-failed (answered NOTAUTH or FORMERR), replied (a reply sent), send-error (a reply the system refused to send).", "event"),
 		catalogMembers: d("catalog_members", "Member zones served from a catalog zone (RFC 9432), by catalog.", "zone"),
+		rrlLimited:     d("rrl_limited_total", "Replies response rate limiting held back (rrl.rate), by class: answer, referral, nodata, nxdomain, error; the sum of rrl_slipped_total and rrl_dropped_total.", "worker", "class"),
+		rrlSlipped:     d("rrl_slipped_total", "Limited replies sent as an empty reply with TC=1 (rrl.slip), so that a real client retries over TCP, by class.", "worker", "class"),
+		rrlDropped:     d("rrl_dropped_total", "Limited replies not sent at all, by class (also in drops_total, reason rrl).", "worker", "class"),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
 			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
@@ -229,6 +233,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.xdp {
 		ch <- m.desc
 	}
+	ch <- c.rrlLimited
+	ch <- c.rrlSlipped
+	ch <- c.rrlDropped
 }
 
 // alwaysRcodes are exported even at zero so that rate() works from the
@@ -274,7 +281,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.sendErrs, v.SendErrs, name)
 	}
 	for _, w := range c.s.workers {
-		emit(w.Name, w.counters.Values())
+		v := w.counters.Values()
+		emit(w.Name, v)
+		for k, class := range dataplane.RRLClassNames {
+			counter(c.rrlLimited, v.RRLSlipped[k]+v.RRLDropped[k], w.Name, class)
+			counter(c.rrlSlipped, v.RRLSlipped[k], w.Name, class)
+			counter(c.rrlDropped, v.RRLDropped[k], w.Name, class)
+		}
 	}
 	var ts control.TCPStats
 	for i, t := range c.s.tcp {

@@ -139,6 +139,9 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 			return nil, err
 		}
 	}
+	if err := s.applyRRL(cfg.RRL); err != nil {
+		return nil, err
+	}
 
 	budget := s.shareDescriptors()
 	metricsConns := 0
@@ -453,6 +456,7 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 		}
 		return control.OKReply(s.Stats())
 	case control.CmdReload:
+		s.ReloadRRL(req.Zones)
 		res, err := s.Catalog.Reload(req.Zones)
 		if err != nil {
 			rep := control.Reply{Error: err.Error()}

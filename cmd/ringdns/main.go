@@ -168,6 +168,7 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 	hup := make(chan struct{}, 1)
 	go func() {
 		for range hup {
+			srv.ReloadRRL(nil)
 			if _, err := srv.Catalog.Reload(nil); err != nil {
 				log.Error("reload on SIGHUP", "err", err)
 			}
