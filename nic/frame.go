@@ -63,11 +63,10 @@ func (f *Frame) HeaderLen() int { return f.Payload }
 // the data plane drops queries from port 0 and the other reflection ports
 // on every backend alike, from Packet.Peer, and counts them apart.
 //
-// The IPv4 header checksum and the UDP checksum are not verified: the
-// Ethernet FCS has already been checked by the NIC, and a corrupted query
-// costs at most one wrong reply to a client that will not accept it.
-// Trailing bytes after the IP datagram (Ethernet padding of short frames) are
-// ignored. ParseFrame never reads outside b.
+// ParseFrame checks the frame's shape only: the IPv4 header checksum and
+// the UDP checksum are verified by VerifyChecksums, which Headers.Strip
+// runs after it. Trailing bytes after the IP datagram (Ethernet padding of
+// short frames) are ignored. ParseFrame never reads outside b.
 func ParseFrame(b []byte, port uint16) (f Frame, ok bool) {
 	l3, l4, n, ipv6, ok := parseFrame(b, port)
 	if !ok {
@@ -158,6 +157,85 @@ func parseFrame(b []byte, port uint16) (l3, l4, payloadLen int, ipv6, ok bool) {
 		return 0, 0, 0, false, false
 	}
 	return l3, l4, udpLen - udpHeaderLen, ipv6, true
+}
+
+// VerifyChecksums reports whether the frame f, parsed from b by ParseFrame,
+// carries a UDP checksum that verifies over the pseudo-header, the UDP
+// header and the payload, and for IPv4 a header checksum that verifies.
+// RFC 7720 section 3 requires a root server to verify a non-zero UDP
+// checksum on receipt; the kernel's UDP stack does it for the socket
+// ports, and frames taken off the ring by AF_XDP bypass that stack.
+//
+//   - Over IPv4 a zero UDP checksum means the sender computed none (RFC
+//     768): the frame is accepted. A computed sum of zero is sent as 0xffff
+//     (its ones'-complement twin), which verifies like any other.
+//   - Over IPv6 a zero UDP checksum is invalid (RFC 8200 section 8.1); the
+//     exceptions of RFC 6936 are for tunnel protocols, not DNS: the frame
+//     is refused.
+//   - The IPv4 header checksum is verified too, as the kernel's ip_rcv does:
+//     it is five more 4-byte loads, most of which the pseudo-header needs
+//     anyway.
+//   - A UDP checksum field that holds the pseudo-header's own folded sum is
+//     accepted: it is how Linux hands over a datagram whose checksum it has
+//     left for the device to finish (CHECKSUM_PARTIAL), and a veth (or
+//     another virtual NIC) that gets the datagram from a socket on the same
+//     host hands it to the XDP program unfinished; AF_XDP copies the frame
+//     without the skb that says so. Measured on kernel 6.18 with veth's
+//     default tx-checksumming on: every UDP datagram sent from a socket in
+//     the peer namespace (kdig, dig, the Go resolver) arrives so, in driver
+//     and generic XDP mode alike, over IPv4 and IPv6, with a complete IPv4
+//     header checksum. The kernel's own stack does not verify such
+//     datagrams either (skb_csum_unnecessary): they never crossed a wire.
+//     The cost is that a frame off a real wire whose sender's checksum
+//     happens to equal its pseudo-header sum, one in 65,536, is accepted
+//     unverified, which doubles the chance that a corrupted frame slips
+//     through (from 2^-16) rather than opening a gap.
+//
+// The frame must have parsed: VerifyChecksums trusts f's offsets and
+// lengths. It reads only the IP header and the UDP datagram.
+func VerifyChecksums(b []byte, f *Frame) bool {
+	return checksumsOK(b, f.L3, f.L4, f.PayloadLen+udpHeaderLen, f.IPv6)
+}
+
+// checksumsOK is VerifyChecksums given the offsets and the UDP length as
+// scalars, as parseFrame returns them. The fixed-size headers are summed
+// in straight-line code from 4- and 8-byte little-endian loads, as
+// rewriteReply sums them (see onessum.Sum for why the byte order does not
+// matter), and the UDP header and payload by onessum.Sum.
+func checksumsOK(b []byte, l3, l4, udpLen int, ipv6 bool) bool {
+	udp := b[l4 : l4+udpLen]
+	field := uint32(binary.BigEndian.Uint16(udp[6:8]))
+	var addrs uint64 // the addresses' words, little-endian order
+	if ipv6 {
+		if field == 0 {
+			return false
+		}
+		ip := b[l3 : l3+ipv6HeaderLen]
+		addrs = onessum.Halves(binary.LittleEndian.Uint64(ip[8:16])) + onessum.Halves(binary.LittleEndian.Uint64(ip[16:24])) +
+			onessum.Halves(binary.LittleEndian.Uint64(ip[24:32])) + onessum.Halves(binary.LittleEndian.Uint64(ip[32:40]))
+	} else {
+		ip := b[l3 : l3+ipv4HeaderLen]
+		addrs = uint64(binary.LittleEndian.Uint32(ip[12:16])) + uint64(binary.LittleEndian.Uint32(ip[16:20]))
+		hdr := addrs + uint64(binary.LittleEndian.Uint32(ip[0:4])) + uint64(binary.LittleEndian.Uint32(ip[4:8])) + uint64(binary.LittleEndian.Uint32(ip[8:12]))
+		// A header whose checksum verifies sums to 0xffff, which reads
+		// the same in either byte order.
+		if onessum.Reduce(hdr) != 0xffff {
+			return false
+		}
+		if field == 0 {
+			return true
+		}
+	}
+	// The pseudo-header: addresses, protocol and UDP length (RFC 768, RFC
+	// 8200 section 8.1); the rest of the datagram, its checksum field
+	// included, is added by Sum, and the whole folds to 0xffff when the
+	// checksum is right.
+	pseudo := onessum.Swap(addrs) + protoUDP + uint32(udpLen)
+	if onessum.Sum(udp, pseudo) == 0xffff {
+		return true
+	}
+	// Not final: the kernel's CHECKSUM_PARTIAL form (see VerifyChecksums).
+	return onessum.Reduce(uint64(pseudo)) == field
 }
 
 func isZero16(b []byte) bool {
@@ -266,6 +344,8 @@ type Headers struct {
 	port  uint16
 	mtu   int
 	slots []headerSlot
+	// badSums counts the frames Strip refused for their checksums.
+	badSums uint64
 }
 
 // headerSlot is what Reply needs of a stripped frame: where its IP header
@@ -286,7 +366,9 @@ func NewHeaders(port uint16, mtu, slots int) *Headers {
 	return &Headers{port: port, mtu: min(mtu, 65535), slots: make([]headerSlot, slots)}
 }
 
-// Strip parses frame[:n], received into slot i of a batch, with ParseFrame.
+// Strip parses frame[:n], received into slot i of a batch, with ParseFrame,
+// and verifies its checksums with VerifyChecksums; a frame whose checksums
+// do not verify is refused and counted (ChecksumDrops).
 // When the frame is a query the data plane answers it sets p to its DNS
 // payload and returns true: p.Buf is the payload and the room after it, as
 // much as both frame and an IP packet of the MTU hold (see PayloadLimit), so
@@ -302,6 +384,10 @@ func (h *Headers) Strip(i int, frame []byte, n int, p *Packet) bool {
 	if !ok {
 		return false
 	}
+	if !checksumsOK(frame[:n], l3, l4, plen+udpHeaderLen, ipv6) {
+		h.badSums++
+		return false
+	}
 	payload := l4 + udpHeaderLen
 	room := min(len(frame)-payload, h.mtu-(payload-l3)) // PayloadLimit
 	if plen > room {
@@ -315,6 +401,12 @@ func (h *Headers) Strip(i int, frame []byte, n int, p *Packet) bool {
 	h.slots[i] = headerSlot{l3: uint8(l3), ipv6: ipv6, room: uint16(room)}
 	return true
 }
+
+// ChecksumDrops is the number of frames Strip has refused because their UDP
+// checksum or IPv4 header checksum did not verify (see VerifyChecksums).
+// Like Strip, it belongs to the Headers' owner: a port that publishes the
+// count to other goroutines keeps an atomic copy.
+func (h *Headers) ChecksumDrops() uint64 { return h.badSums }
 
 // Reply turns slot i's frame, whose payload the data plane has overwritten
 // with the reply of p.Len bytes, into the reply frame (see RewriteReply),

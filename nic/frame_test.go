@@ -460,6 +460,9 @@ func FuzzParseFrame(f *testing.F) {
 	f.Add(frameSpec{v6: true, vlan: 1, payload: testQuery}.build(), uint16(53), uint16(7))
 	f.Add(frameSpec{payload: testQuery, ihl: 6}.build(), uint16(53), uint16(0))
 	f.Add([]byte{}, uint16(0), uint16(0))
+	for _, c := range checksumCases {
+		f.Add(c.frame(), uint16(53), uint16(300))
+	}
 	f.Fuzz(func(t *testing.T, b []byte, port uint16, n uint16) {
 		fr, ok := ParseFrame(b, port)
 		// Headers, as XDPPort runs it, takes exactly the frames
@@ -470,8 +473,16 @@ func FuzzParseFrame(f *testing.F) {
 		copy(hbuf, b)
 		var p Packet
 		stripped := h.Strip(0, hbuf, len(b), &p)
-		if fits := ok && fr.PayloadLen <= fr.PayloadLimit(len(hbuf), 1500); stripped != fits {
-			t.Fatalf("Strip %v, ParseFrame %v with %+v", stripped, ok, fr)
+		fits := ok && fr.PayloadLen <= fr.PayloadLimit(len(hbuf), 1500)
+		sumsOK := ok && refVerify(b, &fr)
+		if stripped != (fits && sumsOK) {
+			t.Fatalf("Strip %v, ParseFrame %v with %+v, checksums %v", stripped, ok, fr, sumsOK)
+		}
+		if ok && VerifyChecksums(b, &fr) != sumsOK {
+			t.Fatalf("VerifyChecksums %v, the reference %v", !sumsOK, sumsOK)
+		}
+		if bad := h.ChecksumDrops(); bad != 0 && (!ok || sumsOK) || bad != 1 && ok && !sumsOK {
+			t.Fatalf("%d checksum drops counted (parsed %v, checksums %v)", bad, ok, sumsOK)
 		}
 		if !ok {
 			return

@@ -58,10 +58,11 @@ type XDPStats struct {
 	RxFillRingEmptyDescs uint64 // times the kernel found the fill ring empty
 	TxRingEmptyDescs     uint64
 	// From the port.
-	RxPackets  uint64 // frames handed to the worker
-	RxNotQuery uint64 // frames dropped by Receive as not a query to serve (see ParseFrame)
-	TxPackets  uint64 // replies put on the TX ring
-	TxRingFull uint64 // replies dropped because the TX ring was full
-	TxBadLen   uint64 // replies dropped because Len exceeded the frame
-	KickErrors uint64 // TX wakeups that failed with an unexpected error
+	RxPackets     uint64 // frames handed to the worker
+	RxNotQuery    uint64 // frames dropped by Receive as not a query to serve (see ParseFrame)
+	RxBadChecksum uint64 // frames dropped by Receive because a checksum did not verify (see VerifyChecksums)
+	TxPackets     uint64 // replies put on the TX ring
+	TxRingFull    uint64 // replies dropped because the TX ring was full
+	TxBadLen      uint64 // replies dropped because Len exceeded the frame
+	KickErrors    uint64 // TX wakeups that failed with an unexpected error
 }

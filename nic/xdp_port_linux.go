@@ -17,7 +17,8 @@ import (
 // payloads in place, in their UMEM frames; Send writes the reply headers
 // back around the replies written there and transmits the same frames. A
 // frame that is not a query the data plane answers is dropped by Receive
-// and counted (FrameDrops). With XDPConfig.WholeFrames it hands out and
+// and counted (FrameDrops, or ChecksumDrops when its checksums do not
+// verify). With XDPConfig.WholeFrames it hands out and
 // sends whole frames instead.
 //
 // Frames circulate without copies: fill ring -> kernel -> RX ring -> the
@@ -73,6 +74,7 @@ type XDPPort struct {
 	txBadLen   atomic.Uint64
 	kickErrs   atomic.Uint64
 	frameDrops atomic.Uint64
+	sumDrops   atomic.Uint64
 
 	// quiet is set when a whole idle interval passed without a frame, and
 	// makes the next waits scheduled system calls only (see wait).
@@ -237,6 +239,10 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 		p.busy.Store(false)
 		return 0, nil
 	}
+	var badSums uint64
+	if p.hdrs != nil {
+		badSums = p.hdrs.ChecksumDrops()
+	}
 	k := 0
 	for i := uint32(0); i < n; i++ {
 		d := p.rx.xdpDesc(p.rx.cachedCons + i)
@@ -253,8 +259,16 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 		k++
 	}
 	p.rx.release(n)
-	if dropped := int(n) - k; dropped > 0 {
-		p.frameDrops.Store(p.frameDrops.Load() + uint64(dropped))
+	if dropped := uint64(int(n) - k); dropped > 0 {
+		// Strip counts the frames it refused for their checksums; the
+		// rest of the frames dropped here are not queries to serve.
+		badSums = p.hdrs.ChecksumDrops() - badSums
+		if badSums > 0 {
+			p.sumDrops.Store(p.sumDrops.Load() + badSums)
+		}
+		if dropped > badSums {
+			p.frameDrops.Store(p.frameDrops.Load() + dropped - badSums)
+		}
 	}
 	p.rxPackets.Store(p.rxPackets.Load() + uint64(k))
 	if k == 0 {
@@ -511,6 +525,7 @@ func (p *XDPPort) Stats() (XDPStats, error) {
 		TxRingEmptyDescs:     k.Tx_ring_empty_descs,
 		RxPackets:            p.rxPackets.Load(),
 		RxNotQuery:           p.frameDrops.Load(),
+		RxBadChecksum:        p.sumDrops.Load(),
 		TxPackets:            p.txPackets.Load(),
 		TxRingFull:           p.txRingFull.Load(),
 		TxBadLen:             p.txBadLen.Load(),
@@ -544,6 +559,13 @@ func (p *XDPPort) Destination(i int) Addr {
 // The data plane worker publishes it as its "frame" drops. It may be called
 // from any goroutine.
 func (p *XDPPort) FrameDrops() uint64 { return p.frameDrops.Load() }
+
+// ChecksumDrops is the number of received frames Receive dropped because
+// their UDP checksum or IPv4 header checksum did not verify (see
+// VerifyChecksums); FrameDrops does not include them. The data plane worker
+// publishes it as its "bad-checksum" drops. It may be called from any
+// goroutine.
+func (p *XDPPort) ChecksumDrops() uint64 { return p.sumDrops.Load() }
 
 // closeWait bounds how long Close waits for the worker to leave Receive/Send.
 const closeWait = 2 * time.Second

@@ -12,7 +12,8 @@ type RingConfig struct {
 	// packets are Ethernet frames (see Frame), which Receive strips with
 	// nic.Headers after copying each into its buffer and Send turns back
 	// into reply frames, the per-packet work of nic.XDPPort. A frame that
-	// does not strip is dropped and counted (FrameDrops). Without it the
+	// does not strip is dropped and counted (FrameDrops, or ChecksumDrops
+	// when its checksums do not verify). Without it the
 	// packets are DNS messages handed out as they are, with Peer.
 	Ethernet bool
 	// UDPPort is the DNS port of an Ethernet ring's frames; 0 means 53.
@@ -69,8 +70,8 @@ type Ring struct {
 
 	hdrs *nic.Headers // nil without Ethernet
 
-	closed                                        atomic.Bool
-	received, replies, dropped, bytes, frameDrops atomic.Uint64
+	closed                                                  atomic.Bool
+	received, replies, dropped, bytes, frameDrops, sumDrops atomic.Uint64
 }
 
 // RingStats are a Ring's counts since NewRing.
@@ -148,8 +149,12 @@ func (r *Ring) Receive(pkts []nic.Packet) (int, error) {
 		size := copy(b, r.packets[r.next])
 		if r.hdrs == nil {
 			pkts[k] = nic.Packet{Buf: b, Len: size, Peer: r.cfg.Peer}
-		} else if !r.hdrs.Strip(k, b, size, &pkts[k]) {
-			r.frameDrops.Add(1)
+		} else if sums := r.hdrs.ChecksumDrops(); !r.hdrs.Strip(k, b, size, &pkts[k]) {
+			if r.hdrs.ChecksumDrops() != sums {
+				r.sumDrops.Add(1)
+			} else {
+				r.frameDrops.Add(1)
+			}
 			r.advance()
 			continue
 		}
@@ -222,6 +227,11 @@ func (r *Ring) UsesSum() bool { return r.hdrs != nil }
 // FrameDrops is the number of frames an Ethernet ring dropped in Receive
 // because they did not strip, as nic.XDPPort counts them.
 func (r *Ring) FrameDrops() uint64 { return r.frameDrops.Load() }
+
+// ChecksumDrops is the number of frames an Ethernet ring dropped in Receive
+// because their checksums did not verify, as nic.XDPPort counts them
+// apart from FrameDrops.
+func (r *Ring) ChecksumDrops() uint64 { return r.sumDrops.Load() }
 
 // Stats returns the ring's counts.
 func (r *Ring) Stats() RingStats {
