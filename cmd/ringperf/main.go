@@ -46,6 +46,8 @@ const maxSeconds = 3600
 
 type options struct {
 	iface, server, queryFile, queues, cpus, src, dstMAC, mode string
+	spoof                                                     string
+	ownEvery                                                  uint64
 	port                                                      uint
 	seconds, rate, doShare                                    float64
 	count                                                     uint64
@@ -78,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.src, "src", "", "source `ADDR` (default: the interface's address in the server's prefix)")
 	fs.StringVar(&o.dstMAC, "dst-mac", "", "next-hop `MAC` (default: from the neighbour table, resolved first if needed)")
 	fs.StringVar(&o.mode, "mode", "auto", "XDP attach `mode`: auto (driver, else generic), driver or generic")
+	fs.StringVar(&o.spoof, "spoof", "", "send from random addresses of `PREFIX` (of the server's family, on the link) instead of the own address: a reflection attack on that network, whose replies still come back to this interface and are counted apart")
+	fs.Uint64Var(&o.ownEvery, "own-every", 0, "with -spoof, send every `N`th query from the own address, a real client beside the flood (0: none)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ringperf -i IFACE -s SERVER -d QUERYFILE [flags]")
 		fs.PrintDefaults()
@@ -127,6 +131,8 @@ func (o *options) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("-edns %d: want 0 or a size from 512 to 65535", o.edns)
 	case o.timeout <= 0 || o.timeout > time.Minute:
 		return fmt.Errorf("-timeout %v: want above 0 and at most a minute", o.timeout)
+	case o.ownEvery > 0 && o.spoof == "":
+		return errors.New("-own-every needs -spoof")
 	}
 	return nil
 }
@@ -152,6 +158,11 @@ func (o *options) generate(stderr io.Writer) (loadgen.Result, error) {
 	})
 	if err != nil {
 		return res, err
+	}
+	if o.spoof != "" {
+		if err := o.spoofFrames(frames, link); err != nil {
+			return res, err
+		}
 	}
 	nq, err := nic.QueueCount(o.iface)
 	if err != nil {
@@ -196,6 +207,7 @@ func (o *options) generate(stderr io.Writer) (loadgen.Result, error) {
 		Timeout:  o.timeout,
 		Random:   o.random,
 		Seed:     o.seed,
+		OwnEvery: o.ownEvery,
 	}
 	if len(cpus) > 0 {
 		cfg.Pin = func(i int) error {
@@ -331,4 +343,41 @@ func (o *options) link() (loadgen.Link, error) {
 		return l, fmt.Errorf("%w (give the next hop with -dst-mac)", err)
 	}
 	return l, nil
+}
+
+// spoofFrames makes the frames leave from -spoof's prefix, which must lie
+// within a prefix of the interface that holds the server too: spoofed
+// traffic stays on the link ringperf refuses to leave, and the replies to
+// the spoofed sources come back to it, whatever their address, since the
+// server sends them to the MAC address they came from.
+func (o *options) spoofFrames(f *loadgen.Frames, l loadgen.Link) error {
+	p, err := netip.ParsePrefix(o.spoof)
+	if err != nil {
+		return fmt.Errorf("-spoof %q: %v", o.spoof, err)
+	}
+	ifi, err := net.InterfaceByName(o.iface)
+	if err != nil {
+		return err
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		q, err := netip.ParsePrefix(ipn.String())
+		if err != nil {
+			continue
+		}
+		if q.Addr().Is4In6() {
+			q = netip.PrefixFrom(q.Addr().Unmap(), q.Bits()-96)
+		}
+		if q.Contains(l.Dst) && q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return f.Spoof(p)
+		}
+	}
+	return fmt.Errorf("-spoof %v: not within a prefix of %s that holds %v: ringperf spoofs only on its own link", p, o.iface, l.Dst)
 }

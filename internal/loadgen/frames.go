@@ -47,6 +47,13 @@ type Frames struct {
 	sum []uint32
 	do  []bool
 	l4  int // offset of the UDP header in every frame
+	// ownSrc is the frames' source address (4 or 16 bytes); spoof, when
+	// valid, the prefix PutSpoofed sends from, as spoofBase and the mask
+	// of the host bits it draws.
+	ownSrc    [16]byte
+	spoof     netip.Prefix
+	spoofBase [16]byte
+	spoofMask uint32
 }
 
 // frameLimit bounds a query frame: a name is at most 255 bytes, so any
@@ -76,6 +83,7 @@ func BuildFrames(qs []Query, l Link, o Options) (*Frames, error) {
 	if dst.Is6() {
 		f.l4 = 14 + 40
 	}
+	copy(f.ownSrc[:], src.AsSlice())
 	rng := rand.New(rand.NewPCG(o.Seed, 0x72696e67))
 	m := new(dns.Msg)
 	for i, q := range qs {
@@ -185,4 +193,86 @@ func (f *Frames) Put(dst []byte, i int, sport, id uint16) int {
 	}
 	binary.BigEndian.PutUint16(dst[l4+6:], c)
 	return n
+}
+
+// Spoof makes PutSpoofed send from the addresses of p, a prefix of the
+// frames' family (a /24 of IPv4 spreads a flood over 256 sources, as a
+// reflection attack on that network would): the host bits of each copy
+// are drawn by the caller. It fails for a prefix of the other family or
+// with no host bits.
+func (f *Frames) Spoof(p netip.Prefix) error {
+	a := p.Addr().Unmap()
+	bits := p.Bits()
+	if p.Addr().Is4In6() {
+		bits -= 96
+	}
+	if !p.IsValid() || a.Is4() != (f.l4 == 14+20) || bits >= a.BitLen() {
+		return fmt.Errorf("spoofed prefix %v: want a prefix with host bits, of the server's family", p)
+	}
+	p = netip.PrefixFrom(a, bits).Masked()
+	f.spoof = p
+	copy(f.spoofBase[:], p.Addr().AsSlice())
+	// The host bits drawn, at most the last 32.
+	host := min(a.BitLen()-bits, 32)
+	f.spoofMask = uint32(1<<host - 1)
+	return nil
+}
+
+// Spoofed returns the prefix PutSpoofed sends from, invalid when none.
+func (f *Frames) Spoofed() netip.Prefix { return f.spoof }
+
+// FromOwn reports whether a reply frame b (whose UDP header is at l4) is
+// addressed to the frames' own source address rather than a spoofed one.
+func (f *Frames) FromOwn(b []byte) bool {
+	if f.l4 == 14+20 {
+		return len(b) >= 14+20 && string(b[14+16:14+20]) == string(f.ownSrc[:4])
+	}
+	return len(b) >= 14+40 && string(b[14+24:14+40]) == string(f.ownSrc[:16])
+}
+
+// PutSpoofed is Put from the spoofed source address whose host bits (the
+// last 32 at most) are host: the copy's source address is rewritten and
+// its IPv4 header and UDP checksums updated for the change (RFC 1624).
+func (f *Frames) PutSpoofed(dst []byte, i int, sport, id uint16, host uint32) int {
+	n := f.Put(dst, i, sport, id)
+	var src [16]byte
+	alen := 4
+	at := 14 + 12
+	if f.l4 != 14+20 {
+		alen, at = 16, 14+8
+	}
+	copy(src[:alen], f.spoofBase[:alen])
+	h := binary.BigEndian.Uint32(src[alen-4:])
+	binary.BigEndian.PutUint32(src[alen-4:], h&^f.spoofMask|host&f.spoofMask)
+	// The checksums as they are, complemented back to sums, plus the
+	// difference of each 16-bit word: the new word plus the old one's
+	// complement.
+	usum := uint32(^binary.BigEndian.Uint16(dst[f.l4+6:]))
+	isum := uint32(^binary.BigEndian.Uint16(dst[14+10:]))
+	for w := 0; w < alen; w += 2 {
+		d := uint32(^binary.BigEndian.Uint16(dst[at+w:])) + uint32(binary.BigEndian.Uint16(src[w:]))
+		usum += d
+		isum += d
+	}
+	copy(dst[at:at+alen], src[:alen])
+	c := onessum.Fold(usum)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(dst[f.l4+6:], c)
+	if alen == 4 {
+		binary.BigEndian.PutUint16(dst[14+10:], onessum.Fold(isum))
+	}
+	return n
+}
+
+// avgPayload is the mean DNS payload of the frames, the size of a query
+// for the amplification of a spoofed run (exact when every frame holds
+// the same query, as a reflection attack sends).
+func (f *Frames) avgPayload() float64 {
+	var n int
+	for _, s := range f.size {
+		n += int(s) - f.l4 - 8
+	}
+	return float64(n) / float64(len(f.size))
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// Pin, when set, is called on each thread's locked OS thread before it
 	// starts, to pin it to a CPU.
 	Pin func(thread int) error
+	// OwnEvery, when the frames are spoofed (Frames.Spoof), sends every
+	// OwnEvery-th query of a thread from the frames' own source address,
+	// a real client beside the flood, whose replies are counted apart
+	// (Result.Spoof); 0 spoofs every query.
+	OwnEvery uint64
 }
 
 // Run is one load generation over a set of ports, one thread each.
@@ -86,6 +91,7 @@ type Thread struct {
 	seq  uint64 // queries sent
 	next int    // next frame, in sequential order
 	rng  uint64 // xorshift state, in random order
+	host uint64 // xorshift state of the spoofed sources' host bits
 
 	stats    Stats
 	hist     Histogram
@@ -106,6 +112,17 @@ type Stats struct {
 	Rcodes     [16]uint64
 	FirstSend  int64 // ns since the start; -1 when nothing was sent
 	LastSend   int64
+	// Own and Spoofed split the counts of a spoofed run (Frames.Spoof):
+	// the queries from the own address and their replies, and the others.
+	Own, Spoofed SourceStats
+}
+
+// SourceStats count the queries of one kind of source and their replies.
+type SourceStats struct {
+	Sent       uint64 `json:"sent"`
+	Answered   uint64 `json:"answered"`
+	Truncated  uint64 `json:"truncated"`
+	ReplyBytes uint64 `json:"reply_bytes"`
 }
 
 // NewRun prepares a run that sends frames through ports, one thread each.
@@ -142,6 +159,7 @@ func NewRun(cfg Config, frames *Frames, ports []nic.Originator) (*Run, error) {
 			slots:    make([]atomic.Uint64, tableSize),
 			next:     i * frames.Len() / len(ports),
 			rng:      cfg.Seed*0x9e3779b97f4a7c15 + uint64(i+1)*0xbf58476d1ce4e5b9 | 1,
+			host:     cfg.Seed*0xbf58476d1ce4e5b9 + uint64(i+1)*0x94d049bb133111eb | 1,
 		}
 		t.quota = ^uint64(0)
 		if cfg.Count > 0 {
@@ -312,7 +330,22 @@ func (t *Thread) put(p *nic.Packet, stamp uint64) {
 			t.next = 0
 		}
 	}
-	p.Len = f.Put(p.Buf, i, t.portBase+uint16(seq&(portsPerThread-1)), uint16(seq>>portsBits))
+	sport, id := t.portBase+uint16(seq&(portsPerThread-1)), uint16(seq>>portsBits)
+	switch {
+	case !f.spoof.IsValid():
+		p.Len = f.Put(p.Buf, i, sport, id)
+	case t.run.cfg.OwnEvery != 0 && seq%t.run.cfg.OwnEvery == 0:
+		p.Len = f.Put(p.Buf, i, sport, id)
+		t.stats.Own.Sent++
+	default:
+		x := t.host
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		t.host = x
+		p.Len = f.PutSpoofed(p.Buf, i, sport, id, uint32(x>>32))
+		t.stats.Spoofed.Sent++
+	}
 	if t.slots[seq&(tableSize-1)].Swap(stamp) != 0 {
 		t.stats.Overwrite++
 	}
@@ -351,6 +384,17 @@ func (t *Thread) account(pkts []nic.Packet, now int64) {
 			t.stats.Truncated++
 		}
 		t.stats.ReplyBytes += uint64(len(msg))
+		if r.frames.spoof.IsValid() {
+			src := &t.stats.Spoofed
+			if r.frames.FromOwn(b) {
+				src = &t.stats.Own
+			}
+			src.Answered++
+			src.ReplyBytes += uint64(len(msg))
+			if msg[2]&0x02 != 0 {
+				src.Truncated++
+			}
+		}
 	}
 }
 

@@ -30,6 +30,20 @@ type Result struct {
 	Ring     RingStats `json:"ring"`
 	Mode     string    `json:"mode,omitempty"`
 	ZeroCopy bool      `json:"zero_copy"`
+	// Spoof splits a spoofed run (ringperf -spoof): the queries from the
+	// spoofed prefix and from the own address, and their replies.
+	Spoof *SpoofResult `json:"spoof,omitempty"`
+}
+
+// SpoofResult is the split of a spoofed run.
+type SpoofResult struct {
+	Prefix  string      `json:"prefix"`
+	Spoofed SourceStats `json:"spoofed"`
+	Own     SourceStats `json:"own"`
+	// QueryBytes is the DNS payload bytes of the spoofed queries sent,
+	// against which ReplyBytes measure the amplification.
+	QueryBytes    uint64  `json:"query_bytes"`
+	Amplification float64 `json:"amplification"`
 }
 
 // Latency holds microseconds from a query's send to its reply's receipt,
@@ -87,6 +101,17 @@ func (r *Run) result() Result {
 		}
 		last = max(last, s.LastSend)
 		res.Queues = append(res.Queues, QueueResult{Queue: t.index, CPU: -1, Sent: s.Sent, Answered: s.Answered})
+		if p := r.frames.spoof; p.IsValid() {
+			if res.Spoof == nil {
+				res.Spoof = &SpoofResult{Prefix: p.String()}
+			}
+			res.Spoof.Spoofed.add(s.Spoofed)
+			res.Spoof.Own.add(s.Own)
+			res.Spoof.QueryBytes += uint64(float64(s.Spoofed.Sent) * r.frames.avgPayload())
+		}
+	}
+	if sp := res.Spoof; sp != nil && sp.QueryBytes > 0 {
+		sp.Amplification = float64(sp.Spoofed.ReplyBytes) / float64(sp.QueryBytes)
 	}
 	res.Rcodes = map[string]uint64{}
 	for i, c := range rc {
@@ -150,6 +175,12 @@ func (res Result) WriteTable(w io.Writer) error {
 	if res.Unmatched+res.Malformed > 0 {
 		fmt.Fprintf(tw, "unmatched replies\t%d\t%d malformed frames\n", res.Unmatched, res.Malformed)
 	}
+	if sp := res.Spoof; sp != nil {
+		fmt.Fprintf(tw, "spoofed from %s	sent %d, answered %d (TC %d), %d reply bytes	amplification %.3f\n",
+			sp.Prefix, sp.Spoofed.Sent, sp.Spoofed.Answered, sp.Spoofed.Truncated, sp.Spoofed.ReplyBytes, sp.Amplification)
+		fmt.Fprintf(tw, "from the own address	sent %d, answered %d (TC %d), %d reply bytes	\n",
+			sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, sp.Own.ReplyBytes)
+	}
 	l := res.Latency
 	fmt.Fprintf(tw, "latency µs\tmin %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\t\n", l.Min, l.P50, l.P90, l.P99, l.P999, l.Max)
 	for _, q := range res.Queues {
@@ -160,4 +191,11 @@ func (res Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "queue %d\tsent %d, answered here %d\t%s\n", q.Queue, q.Sent, q.Answered, cpu)
 	}
 	return tw.Flush()
+}
+
+func (s *SourceStats) add(o SourceStats) {
+	s.Sent += o.Sent
+	s.Answered += o.Answered
+	s.Truncated += o.Truncated
+	s.ReplyBytes += o.ReplyBytes
 }
