@@ -58,7 +58,9 @@ func HouseRules(mod string) Rules {
 				Direct: true,
 			},
 		},
-		Unsafe: []string{nic + "/..."},
+		// internal/privdrop passes capset's header and data to every
+		// thread through syscall.AllThreadsSyscall, which takes uintptrs.
+		Unsafe: []string{nic + "/...", mod + "/internal/privdrop"},
 		Hot: HotPath{
 			Name: "the packet path calls no fmt, log or miekg/dns",
 			Roots: []string{
