@@ -343,6 +343,10 @@ func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
 	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
 	switch set[0].typ {
+	case dns.TypeNS, dns.TypeMX, dns.TypeSRV:
+		b.refOwner = hashName(owner)
+	}
+	switch set[0].typ {
 	case dns.TypeNS:
 		// Name servers that are glue (at or below a zone cut) come
 		// first, then those with authoritative addresses, as Knot DNS
@@ -408,7 +412,9 @@ func (b *builder) addresses(w *blockWriter, name []byte) (int, int32) {
 	if !isSubdomain(name, b.apex) {
 		return 0, -1
 	}
-	n, ok := b.lookup(name)
+	h := hashName(name)
+	b.ref(h)
+	n, ok := b.lookupHash(name, h)
 	if !ok {
 		if n, ok = b.wildcardFor(name); !ok {
 			return 0, -1
@@ -426,19 +432,33 @@ func (b *builder) addresses(w *blockWriter, name []byte) (int, int32) {
 
 // wildcardFor returns the wildcard node that would synthesize the missing
 // name, which must be in the zone: the "*" child of its closest existing
-// ancestor.
+// ancestor. Each name it looks up is recorded as a reference of the block
+// being written (see builder.refs): a name added or removed there, or the
+// wildcard's addresses changed, changes what the block holds.
 func (b *builder) wildcardFor(name []byte) (int32, bool) {
 	for w := name; len(w) > len(b.apex); {
 		w = parentWire(w)
-		if _, ok := b.lookup(w); ok {
+		h := hashName(w)
+		b.ref(h)
+		if _, ok := b.lookupHash(w, h); ok {
 			// w is at least one label shorter than a name of at most
 			// 255 bytes, so "*" and w fit the stack buffer.
 			var buf [256]byte
 			buf[0], buf[1] = 1, '*'
-			return b.lookup(append(buf[:2], w...))
+			s := append(buf[:2], w...)
+			h = hashName(s)
+			b.ref(h)
+			return b.lookupHash(s, h)
 		}
 	}
 	return 0, false
+}
+
+// ref records that the NS, MX or SRV block being written, whose owner's
+// hash is b.refOwner, read the addresses of the name whose hash is h, or
+// looked it up and found none (see updState.refBase).
+func (b *builder) ref(h uint32) {
+	b.refs = append(b.refs, uint64(h)<<32|uint64(b.refOwner))
 }
 
 // recsOf returns the records of node n, from the per-node runs the build
@@ -466,6 +486,7 @@ func (b *builder) referralBlock(node int32, set []rec) (uint32, error) {
 	b.sigNodes = b.sigNodes[:0]
 	defer func() { b.trimBuf = trims[:0] }()
 	w.frozen = true
+	b.refOwner = hashName(owner)
 	b.additional(w, set, func(t []byte) bool { return isSubdomain(t, owner) }, &trims)
 	req := len(trims)
 	b.additional(w, set, func(t []byte) bool { return !isSubdomain(t, owner) }, &trims)

@@ -131,6 +131,13 @@ type builder struct {
 	sigFix   []sigFix
 	// kept collects a node's records that get no answer block, for keep.
 	kept []rec
+	// refs collects, for the reverse index Apply uses (updState.refBase),
+	// hash(name)<<32 | hash(owner) for every in-zone name an NS, MX or
+	// SRV block looked up addresses for, and every name its wildcard
+	// lookup tried; refOwner is the hash of the owner of the block being
+	// written.
+	refs     []uint64
+	refOwner uint32
 
 	soaMinimum uint32
 	sawSOA     bool // soaMinimum is set: a chunk without an SOA leaves it alone
@@ -473,6 +480,8 @@ func (b *builder) build() (*Zone, error) {
 	if err := b.buildDenial(); err != nil {
 		return nil, err
 	}
+	z.upd.refBase = sortRefs(b.refs)
+	b.refs = nil
 	z.warnings = b.locateWarnings()
 	return z, nil
 }

@@ -155,8 +155,10 @@ func (b *builder) initIndex(hint int) {
 
 // lookup returns the node of the lowercase wire name w: in builder order
 // before the canonical sort, the final node after it.
-func (b *builder) lookup(w []byte) (int32, bool) {
-	h := hashName(w)
+func (b *builder) lookup(w []byte) (int32, bool) { return b.lookupHash(w, hashName(w)) }
+
+// lookupHash is lookup of a name whose hash is h.
+func (b *builder) lookupHash(w []byte, h uint32) (int32, bool) {
 	mask := uint32(len(b.idx) - 1)
 	for i := slotOf(h, mask); ; i = (i + 1) & mask {
 		s := b.idx[i]

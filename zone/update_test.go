@@ -1,85 +1,565 @@
 package zone
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 )
 
-// updZoneText is a small zone of delegations with glue, for the tests of
-// which way Apply makes a version.
-func updZoneText(n int) string {
-	var sb strings.Builder
-	sb.WriteString("$ORIGIN tld.\n$TTL 3600\n@ SOA ns1.nic hostmaster 1 1800 900 604800 300\n@ NS ns1.nic\nns1.nic A 192.0.2.1\n")
-	for i := range n {
-		fmt.Fprintf(&sb, "d%d NS ns1.d%d\nns1.d%d A 10.0.0.%d\nd%d DS 1 13 2 %064x\n", i, i, i, i%250, i, i)
-	}
-	return sb.String()
-}
-
-func updRRs(t *testing.T, lines ...string) []dns.RR {
-	t.Helper()
-	var out []dns.RR
-	for _, l := range lines {
-		rr, err := dns.NewRR(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rr)
-	}
-	return out
-}
-
 // TestApplyHow checks which change sets are applied in place and which are
-// rebuilt, and that the version applied to keeps its records either way.
+// rebuilt, that the version applied to keeps its records either way, and
+// that a version made in place holds the same table as one built from
+// scratch from its records (sameTable: every node's flags and RRsets, the
+// bytes of every block they point to, the kept records, the index, the
+// NSEC and NSEC3 indexes). The signed zones' change sets are the
+// difference between the zone signed before and after (updSignZone), as a
+// signer that re-signs only what changed would send them: RRSIGs, and NSEC
+// or NSEC3 records added, removed and changed with their neighbours.
 func TestApplyHow(t *testing.T) {
-	z := mustParse(t, updZoneText(40), "tld.")
-	var before []string
-	z.Walk(func(r *Record) error {
-		rr, _ := r.RR()
-		before = append(before, rr.String())
-		return nil
-	})
-	soa := func(s int) string {
-		return fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", s)
-	}
+	ds := func(i int) string { return fmt.Sprintf("d%d.tld. 3600 IN DS 1 13 2 %064x", i, i) }
 	var manyDel, manyAdd []string
-	for i := range 12 { // over a tenth of the zone's 83 names
+	for i := range 12 { // over a tenth of the zone's 83 names (unsigned)
 		manyDel = append(manyDel, fmt.Sprintf("ns1.d%d.tld. 3600 IN A 10.0.0.%d", i, i))
 		manyAdd = append(manyAdd, fmt.Sprintf("ns1.d%d.tld. 3600 IN A 10.0.1.%d", i, i))
 	}
-	for _, c := range []struct {
+	cases := []struct {
 		name     string
 		del, add []string
 		want     string
 	}{
-		{"glue and SOA", []string{soa(1), "ns1.d3.tld. 3600 IN A 10.0.0.3"}, []string{soa(2), "ns1.d3.tld. 3600 IN A 10.9.9.9"}, "incremental"},
-		{"DS", []string{fmt.Sprintf("d4.tld. 3600 IN DS 1 13 2 %064x", 4)}, []string{"d4.tld. 3600 IN DS 2 13 2 " + strings.Repeat("ab", 32)}, "incremental"},
+		{"glue", []string{"ns1.d3.tld. 3600 IN A 10.0.0.3"}, []string{"ns1.d3.tld. 3600 IN A 10.9.9.9"}, "incremental"},
+		{"DS", []string{ds(4)}, []string{"d4.tld. 3600 IN DS 2 13 2 " + strings.Repeat("ab", 32)}, "incremental"},
 		{"TTL", []string{"ns1.d5.tld. 3600 IN A 10.0.0.5"}, []string{"ns1.d5.tld. 60 IN A 10.0.0.5"}, "incremental"},
-		{"new delegation", nil, []string{"new.tld. 3600 IN NS ns.example."}, "rebuilt: a name is added"},
-		{"delegation removed", []string{"d6.tld. 3600 IN NS ns1.d6.tld.", fmt.Sprintf("d6.tld. 3600 IN DS 1 13 2 %064x", 6)}, nil, "rebuilt: a name loses all its records"},
-		{"cut removed", []string{"d7.tld. 3600 IN NS ns1.d7.tld."}, nil, "rebuilt: a name gains or loses its NS RRset"},
+		{"new delegation", nil, []string{"new.tld. 3600 IN NS ns.example."}, "incremental"},
+		{"new delegation with glue and DS", nil, []string{"new.tld. 3600 IN NS ns1.new.tld.", "ns1.new.tld. 3600 IN A 10.1.1.1", "new.tld. 3600 IN DS 7 13 2 " + strings.Repeat("cd", 32)}, "incremental"},
+		{"delegation removed", []string{"d6.tld. 3600 IN NS ns1.d6.tld.", ds(6), "ns1.d6.tld. 3600 IN A 10.0.0.6"}, nil, "incremental"},
+		{"delegation removed, glue kept", []string{"d6.tld. 3600 IN NS ns1.d6.tld.", ds(6)}, nil, "incremental"},
+		{"cut removed", []string{"d7.tld. 3600 IN NS ns1.d7.tld."}, nil, "incremental"},
+		{"cut made above data", []string{"www.tld. 3600 IN A 192.0.2.80"}, []string{"www.tld. 3600 IN NS ns1.d8.tld."}, "incremental"},
+		{"sibling glue name added", nil, []string{"ns2.d9.tld. 3600 IN A 10.2.2.2", "d10.tld. 3600 IN NS ns2.d9.tld."}, "incremental"},
+		{"empty non-terminals added", nil, []string{"a.b.c.tld. 3600 IN TXT \"deep\""}, "incremental"},
+		{"empty non-terminal removed", []string{"host.sub.e.tld. 3600 IN A 10.5.5.5"}, nil, "incremental"},
+		{"wildcard added", nil, []string{"*.tld. 3600 IN A 10.3.3.3"}, "incremental"},
+		{"wildcard removed", []string{"*.w.tld. 3600 IN A 10.6.6.6"}, nil, "incremental"},
+		{"wildcard's address", []string{"*.w.tld. 3600 IN A 10.6.6.6"}, []string{"*.w.tld. 3600 IN A 10.6.6.7"}, "incremental"},
+		{"name under the wildcard's parent", nil, []string{"mail.w.tld. 3600 IN TXT \"not synthesized\""}, "incremental"},
+		{"wildcard under a cut", nil, []string{"*.d11.tld. 3600 IN A 10.3.3.4"}, "incremental"},
+		{"CNAME added", nil, []string{"c.tld. 3600 IN CNAME ns1.d12.tld."}, "incremental"},
+		{"CNAME removed", []string{"alias.tld. 3600 IN CNAME www.tld."}, nil, "incremental"},
+		{"NS target gets addresses", nil, []string{"ns.d13.tld. 3600 IN A 10.4.4.4", "d14.tld. 3600 IN NS ns.d13.tld."}, "incremental"},
+		{"apex NS replaced", []string{"tld. 3600 IN NS ns1.nic.tld."}, []string{"tld. 3600 IN NS ns2.nic.tld.", "ns2.nic.tld. 3600 IN A 192.0.2.2"}, "incremental"},
+		{"DNAME added", nil, []string{"dn.tld. 3600 IN DNAME example.net."}, "rebuilt: a name gains or loses its DNAME RRset"},
 		{"over a tenth", manyDel, manyAdd, "rebuilt: over a tenth of the names change"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			nz, err := z.Apply(updRRs(t, c.del...), updRRs(t, c.add...))
-			if err != nil {
-				t.Fatal(err)
+	}
+	for _, kind := range []string{"unsigned", "nsec", "nsec3"} {
+		base := updZoneRecords(40)
+		signed := func(recs []string) string {
+			if kind == "unsigned" {
+				return strings.Join(recs, "\n") + "\n"
 			}
-			if nz.Applied() != c.want {
-				t.Errorf("Applied() = %q, want %q", nz.Applied(), c.want)
-			}
-			var after []string
-			z.Walk(func(r *Record) error {
-				rr, _ := r.RR()
-				after = append(after, rr.String())
-				return nil
+			return updSignZone(t, recs, kind == "nsec3")
+		}
+		z := mustParse(t, signed(base), "tld.")
+		before := walkText(t, z)
+		for _, c := range cases {
+			t.Run(kind+"/"+c.name, func(t *testing.T) {
+				next := slices.DeleteFunc(slices.Clone(base), func(s string) bool { return slices.Contains(c.del, s) })
+				next = append(next, c.add...)
+				del, add := updTextDiff(t, signed(base), signed(next))
+				nz, err := z.Apply(del, add)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := c.want
+				if kind == "nsec3" && c.name == "over a tenth" {
+					want = "incremental" // the NSEC3 owners are names too
+				}
+				if nz.Applied() != want {
+					t.Errorf("Applied() = %q, want %q", nz.Applied(), want)
+				}
+				if after := walkText(t, z); strings.Join(after, "\n") != strings.Join(before, "\n") {
+					t.Error("the version applied to changed")
+				}
+				sameTable(t, nz, fromScratch(t, nz))
 			})
-			if strings.Join(after, "\n") != strings.Join(before, "\n") {
-				t.Error("the version applied to changed")
+		}
+	}
+}
+
+// updZoneRecords is a small zone of n delegations with glue and DS, a
+// wildcard (the apex MX's target), a CNAME, a name under empty
+// non-terminals and a plain address.
+func updZoneRecords(n int) []string {
+	out := []string{
+		"tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. 1 1800 900 604800 300",
+		"tld. 3600 IN NS ns1.nic.tld.",
+		"tld. 3600 IN MX 10 mail.w.tld.",
+		"ns1.nic.tld. 3600 IN A 192.0.2.1",
+		"www.tld. 3600 IN A 192.0.2.80",
+		"alias.tld. 3600 IN CNAME www.tld.",
+		"*.w.tld. 3600 IN A 10.6.6.6",
+		"host.sub.e.tld. 3600 IN A 10.5.5.5",
+	}
+	for i := range n {
+		out = append(out, fmt.Sprintf("d%d.tld. 3600 IN NS ns1.d%d.tld.", i, i), fmt.Sprintf("ns1.d%d.tld. 3600 IN A 10.0.0.%d", i, i%250),
+			fmt.Sprintf("d%d.tld. 3600 IN DS 1 13 2 %064x", i, i))
+	}
+	return out
+}
+
+// updTextDiff returns the records of zone text a not in b and those of b
+// not in a.
+func updTextDiff(t *testing.T, a, b string) (del, add []dns.RR) {
+	parse := func(s string) map[string]dns.RR {
+		m := map[string]dns.RR{}
+		zp := dns.NewZoneParser(strings.NewReader(s), "tld.", "")
+		for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+			m[rr.String()] = rr
+		}
+		if err := zp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	x, y := parse(a), parse(b)
+	for k, rr := range x {
+		if _, ok := y[k]; !ok {
+			del = append(del, rr)
+		}
+	}
+	for k, rr := range y {
+		if _, ok := x[k]; !ok {
+			add = append(add, rr)
+		}
+	}
+	return del, add
+}
+
+// updSignZone signs the records as a signer that signs only what changed
+// would: an RRSIG over every authoritative RRset derived from its
+// content (so that an unchanged RRset keeps its signature), and an NSEC
+// chain or an NSEC3 chain (no opt-out, empty non-terminals included). The
+// signatures do not verify: the loader does not check them.
+func updSignZone(t *testing.T, recs []string, nsec3 bool) string {
+	var rrs []dns.RR
+	for _, s := range recs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, rr)
+	}
+	key, _ := dns.NewRR("tld. 3600 IN DNSKEY 257 3 13 " + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64)))
+	rrs = append(rrs, key)
+	if nsec3 {
+		p, _ := dns.NewRR("tld. 0 IN NSEC3PARAM 1 0 0 -")
+		rrs = append(rrs, p)
+	}
+	type key2 struct {
+		name string
+		typ  uint16
+	}
+	sets := map[key2][]dns.RR{}
+	cuts := map[string]bool{}
+	for _, rr := range rrs {
+		h := rr.Header()
+		h.Name = strings.ToLower(h.Name)
+		sets[key2{h.Name, h.Rrtype}] = append(sets[key2{h.Name, h.Rrtype}], rr)
+		if h.Rrtype == dns.TypeNS && h.Name != "tld." {
+			cuts[h.Name] = true
+		}
+	}
+	below := func(n string) bool {
+		for p := n; p != "tld."; {
+			_, p, _ = strings.Cut(p, ".")
+			if cuts[p] {
+				return true
 			}
-		})
+		}
+		return false
+	}
+	typesAt := map[string][]uint16{}
+	all := map[string]bool{}
+	out := slices.Clone(rrs)
+	for k, set := range sets {
+		if below(k.name) {
+			continue
+		}
+		typesAt[k.name] = append(typesAt[k.name], k.typ)
+		for p := k.name; p != "tld."; {
+			all[p] = true
+			_, p, _ = strings.Cut(p, ".")
+		}
+		all["tld."] = true
+		if cuts[k.name] && k.typ == dns.TypeNS {
+			continue
+		}
+		out = append(out, updSigOver(t, k.name, k.typ, set))
+	}
+	var chain []dns.RR
+	if !nsec3 {
+		var order []string
+		for n := range typesAt {
+			order = append(order, n)
+		}
+		slices.SortFunc(order, func(a, b string) int { return CompareCanonical(mustWire(a), mustWire(b)) })
+		for i, n := range order {
+			types := append(slices.Clone(typesAt[n]), dns.TypeNSEC)
+			if !cuts[n] || slices.Contains(types, dns.TypeDS) {
+				types = append(types, dns.TypeRRSIG)
+			}
+			slices.Sort(types)
+			chain = append(chain, &dns.NSEC{Hdr: dns.RR_Header{Name: n, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300},
+				NextDomain: order[(i+1)%len(order)], TypeBitMap: types})
+		}
+	} else {
+		type hn struct{ hash, name string }
+		var order []hn
+		for n := range all {
+			order = append(order, hn{strings.ToLower(dns.HashName(n, dns.SHA1, 0, "")), n})
+		}
+		slices.SortFunc(order, func(a, b hn) int { return strings.Compare(a.hash, b.hash) })
+		for i, e := range order {
+			types := slices.Clone(typesAt[e.name])
+			if len(types) > 0 && (!cuts[e.name] || slices.Contains(types, dns.TypeDS)) {
+				types = append(types, dns.TypeRRSIG)
+			}
+			slices.Sort(types)
+			chain = append(chain, &dns.NSEC3{Hdr: dns.RR_Header{Name: e.hash + ".tld.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+				Hash: dns.SHA1, HashLength: 20, NextDomain: strings.ToUpper(order[(i+1)%len(order)].hash), TypeBitMap: types})
+		}
+	}
+	for _, rr := range chain {
+		out = append(out, rr, updSigOver(t, rr.Header().Name, rr.Header().Rrtype, []dns.RR{rr}))
+	}
+	var sb strings.Builder
+	for _, rr := range out {
+		sb.WriteString(rr.String())
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+// updSigOver returns an RRSIG over set whose signature is a digest of the
+// set's text.
+func updSigOver(t *testing.T, name string, covered uint16, set []dns.RR) dns.RR {
+	h := sha256.New()
+	var ss []string
+	for _, rr := range set {
+		ss = append(ss, rr.String())
+	}
+	slices.Sort(ss)
+	h.Write([]byte(strings.Join(ss, "\n")))
+	sum := h.Sum(nil)
+	ttl := set[0].Header().Ttl
+	rr, err := dns.NewRR(fmt.Sprintf("%s %d IN RRSIG %s 13 %d %d 20300101000000 20200101000000 %d tld. %s",
+		name, ttl, dns.Type(covered), dns.CountLabel(name), ttl, int(sum[0])<<8|int(sum[1]), base64.StdEncoding.EncodeToString(sum)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
+}
+
+func mustWire(s string) []byte {
+	w, err := toWire(s)
+	if err != nil {
+		panic(err)
+	}
+	return lowerWire(w)
+}
+
+// fromScratch builds a zone from z's records, written out and parsed.
+func fromScratch(t testing.TB, z *Zone) *Zone {
+	t.Helper()
+	var sb strings.Builder
+	z.Walk(func(r *Record) error {
+		rr, err := r.RR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteString(rr.String())
+		sb.WriteByte('\n')
+		return nil
+	})
+	f, err := Parse(strings.NewReader(sb.String()), z.Origin(), "")
+	if err != nil {
+		t.Fatalf("from scratch: %v", err)
+	}
+	return f
+}
+
+// blockText renders block bi of arenas a for comparison: its header (the
+// offsets into the arenas aside), bytes, patch positions and trims, and
+// the blocks of the additional signatures it refers to.
+func blockText(z *Zone, a *arenas, bi uint32) string {
+	if bi == None {
+		return "none"
+	}
+	b := a.blocks[bi]
+	s := fmt.Sprintf("len %d base %d count %d ntrim %d req %d labels %d flags %d sum %x wire %x patches %v trims %v",
+		b.Len, b.Base, b.Count, b.NTrim, b.Req, b.Labels, b.Flags, b.Sum, a.wire[b.Off:b.Off+uint32(b.Len)],
+		a.patches[b.Patch:b.Patch+uint32(b.NPatch)], a.trims[b.Trim:b.Trim+uint32(b.NTrim)])
+	if b.NTrim > 0 {
+		s += fmt.Sprintf(" addsum %x", a.trims[b.Trim+uint32(b.NTrim)].End)
+	}
+	if b.Flags&BlockAddSigs != 0 {
+		for g := range int(b.NTrim) {
+			x, y := z.AdditionalSigs(&b, g)
+			s += " [" + blockText(z, a, x) + " | " + blockText(z, a, y) + "]"
+		}
+	}
+	return s
+}
+
+// sameTable checks that a and b serve the same: every node, flag, RRset
+// and block, the negative SOA, the kept records, the name index and the
+// denial indexes, compared by content (the places in the arenas may
+// differ).
+func sameTable(t *testing.T, a, b *Zone) {
+	t.Helper()
+	if len(a.nodes) != len(b.nodes) {
+		t.Fatalf("%d nodes, from scratch %d", len(a.nodes), len(b.nodes))
+	}
+	errs := 0
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		if errs++; errs > 5 {
+			t.FailNow()
+		}
+	}
+	for n := range a.nodes {
+		x, y := &a.nodes[n], &b.nodes[n]
+		name := wireString(a.NodeName(x))
+		if string(a.NodeName(x)) != string(b.NodeName(y)) || x.Flags != y.Flags || x.Labels != y.Labels || x.NSets != y.NSets {
+			fail("node %d: %s flags %x labels %d sets %d, from scratch %s flags %x labels %d sets %d", n,
+				name, x.Flags, x.Labels, x.NSets, wireString(b.NodeName(y)), y.Flags, y.Labels, y.NSets)
+			continue
+		}
+		if f := a.find(a.NodeName(x), hashName(a.NodeName(x))); f != uint32(n) {
+			fail("%s: the index finds node %d, not %d", name, f, n)
+		}
+		for i := range uint32(x.NSets) {
+			r, s := a.sets[x.Set0+i], b.sets[y.Set0+i]
+			if r.Type != s.Type || r.Count != s.Count || r.TTL != s.TTL {
+				fail("%s: RRset %+v, from scratch %+v", name, r, s)
+				continue
+			}
+			if (r.Target == None) != (s.Target == None) || r.Target != None && string(a.names[r.Target:r.Target+uint32(nameLen(a.names[r.Target:]))]) != string(b.names[s.Target:s.Target+uint32(nameLen(b.names[s.Target:]))]) {
+				fail("%s %s: targets differ", name, typeName(r.Type))
+			}
+			if u, v := blockText(a, &a.arenas, r.Block), blockText(b, &b.arenas, s.Block); u != v {
+				fail("%s %s: block\n%s\nfrom scratch\n%s", name, typeName(r.Type), u, v)
+			}
+			if u, v := blockText(a, &a.arenas, r.Sig), blockText(b, &b.arenas, s.Sig); u != v {
+				fail("%s %s: signatures\n%s\nfrom scratch\n%s", name, typeName(r.Type), u, v)
+			}
+		}
+	}
+	if u, v := blockText(a, &a.arenas, a.negSOA)+blockText(a, &a.arenas, a.negSOASig), blockText(b, &b.arenas, b.negSOA)+blockText(b, &b.arenas, b.negSOASig); u != v {
+		fail("negative SOA\n%s\nfrom scratch\n%s", u, v)
+	}
+	keptText := func(z *Zone) []string {
+		var out []string
+		if z.kept != nil {
+			for _, k := range z.kept.sets {
+				out = append(out, fmt.Sprintf("%d %d %x", k.node, k.count, z.kept.wire[k.off:k.off+uint32(k.len)]))
+			}
+		}
+		return out
+	}
+	if u, v := keptText(a), keptText(b); strings.Join(u, "\n") != strings.Join(v, "\n") {
+		fail("kept records\n%s\nfrom scratch\n%s", strings.Join(u, "\n"), strings.Join(v, "\n"))
+	}
+	if a.Denial() != b.Denial() {
+		t.Fatalf("denial %d, from scratch %d", a.Denial(), b.Denial())
+	}
+	if a.denial == nil {
+		return
+	}
+	da, db := a.denial, b.denial
+	proof := func(z *Zone, bi uint32) string { return blockText(z, &z.denial.arenas, bi) }
+	for n := range a.nodes {
+		name := wireString(a.NodeName(&a.nodes[n]))
+		switch a.denial.mode {
+		case DenialNSEC:
+			if u, v := proof(a, da.nsecAt[n]), proof(b, db.nsecAt[n]); u != v {
+				fail("%s: NSECAt\n%s\nfrom scratch\n%s", name, u, v)
+			}
+			k1, c1, e1, ok1 := a.WideChildren(uint32(n))
+			k2, c2, e2, ok2 := b.WideChildren(uint32(n))
+			if ok1 != ok2 || fmt.Sprint(k1, c1, e1) != fmt.Sprint(k2, c2, e2) {
+				fail("%s: children %v %v %v %v, from scratch %v %v %v %v", name, ok1, k1, c1, e1, ok2, k2, c2, e2)
+			}
+		case DenialNSEC3:
+			if u, v := proof(a, da.match[n]), proof(b, db.match[n]); u != v {
+				fail("%s: NSEC3 match\n%s\nfrom scratch\n%s", name, u, v)
+			}
+			if u, v := proof(a, da.wild[n]), proof(b, db.wild[n]); u != v {
+				fail("%s: NSEC3 wild\n%s\nfrom scratch\n%s", name, u, v)
+			}
+		}
+	}
+	if da.mode == DenialNSEC3 {
+		if string(da.hashes) != string(db.hashes) || len(da.hashBlocks) != len(db.hashBlocks) {
+			t.Fatalf("NSEC3 hashes differ")
+		}
+		for i := range da.hashBlocks {
+			if u, v := proof(a, da.hashBlocks[i]), proof(b, db.hashBlocks[i]); u != v {
+				fail("NSEC3 chain entry %d\n%s\nfrom scratch\n%s", i, u, v)
+			}
+		}
+	}
+}
+
+// TestApplyRandomTables applies random change sets, step by step, to an
+// unsigned, an NSEC and an NSEC3 zone (signed again after each step, the
+// difference being the change set) and compares each version's table with
+// one built from scratch (sameTable). The changes add and remove
+// delegations with glue, sibling glue and DS, wildcards, CNAMEs, names
+// under empty non-terminals, MX and SRV targets, and zone cuts above
+// existing data.
+func TestApplyRandomTables(t *testing.T) {
+	for _, kind := range []string{"unsigned", "nsec", "nsec3"} {
+		for _, seed := range []uint64{1, 2, 3, 4} {
+			t.Run(fmt.Sprintf("%s/%d", kind, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 14))
+				recs := map[string]bool{}
+				for _, s := range updZoneRecords(30) {
+					recs[s] = true
+				}
+				list := func() []string {
+					out := make([]string, 0, len(recs))
+					for s := range recs {
+						out = append(out, s)
+					}
+					slices.Sort(out)
+					return out
+				}
+				signed := func(l []string) string {
+					if kind == "unsigned" {
+						return strings.Join(l, "\n") + "\n"
+					}
+					return updSignZone(t, l, kind == "nsec3")
+				}
+				cur := signed(list())
+				z := mustParse(t, cur, "tld.")
+				serial := 1
+				how := map[string]int{}
+				for step := 1; step <= 40; step++ {
+					delete(recs, fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial))
+					serial++
+					recs[fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial)] = true
+					for k := r.IntN(4); k >= 0; k-- {
+						updRandomChange(r, recs)
+					}
+					next := signed(list())
+					del, add := updTextDiff(t, cur, next)
+					nz, err := z.Apply(del, add)
+					if err != nil {
+						t.Fatalf("step %d: %v", step, err)
+					}
+					how[nz.Applied()]++
+					sameTable(t, nz, fromScratch(t, nz))
+					if t.Failed() {
+						t.Fatalf("step %d (%s): deleted %v added %v", step, nz.Applied(), del, add)
+					}
+					z, cur = nz, next
+				}
+				t.Logf("applied: %v", how)
+				if how["incremental"] < 30 {
+					t.Errorf("only %d of 40 steps applied in place", how["incremental"])
+				}
+			})
+		}
+	}
+}
+
+// updRandomChange makes one random change to the records.
+func updRandomChange(r *rand.Rand, recs map[string]bool) {
+	i := r.IntN(40)
+	owner := fmt.Sprintf("d%d.tld.", i)
+	dropUnder := func(name string) {
+		for s := range recs {
+			o, _, _ := strings.Cut(s, " ")
+			if o == name || strings.HasSuffix(o, "."+name) {
+				delete(recs, s)
+			}
+		}
+	}
+	switch r.IntN(12) {
+	case 0, 1: // a delegation added or replaced, with glue and maybe DS and sibling glue
+		dropUnder(owner)
+		recs[fmt.Sprintf("%s 3600 IN NS ns1.%s", owner, owner)] = true
+		recs[fmt.Sprintf("ns1.%s 3600 IN A 10.%d.%d.1", owner, i, r.IntN(200))] = true
+		if r.IntN(2) == 0 {
+			recs[fmt.Sprintf("%s 3600 IN DS %d 13 2 %064x", owner, i, r.IntN(100))] = true
+		}
+		if r.IntN(2) == 0 {
+			recs[fmt.Sprintf("%s 3600 IN NS ns1.d%d.tld.", owner, r.IntN(40))] = true
+		}
+	case 2: // a delegation removed with its glue
+		dropUnder(owner)
+	case 3: // only the cut removed: the glue becomes data
+		delete(recs, fmt.Sprintf("%s 3600 IN NS ns1.%s", owner, owner))
+	case 4: // glue renumbered
+		for s := range recs {
+			if strings.HasPrefix(s, "ns1."+owner+" 3600 IN A ") {
+				delete(recs, s)
+				recs[fmt.Sprintf("ns1.%s 3600 IN A 10.%d.%d.2", owner, i, r.IntN(200))] = true
+			}
+		}
+	case 5: // a wildcard added or removed
+		w := fmt.Sprintf("*.w%d.tld. 3600 IN A 10.7.%d.1", i%4, i%4)
+		if recs[w] {
+			delete(recs, w)
+		} else {
+			recs[w] = true
+		}
+	case 6: // a CNAME added, retargeted or removed
+		c := fmt.Sprintf("c%d.tld.", i%5)
+		dropUnder(c)
+		if r.IntN(3) > 0 {
+			recs[fmt.Sprintf("%s 3600 IN CNAME %s", c, []string{"www.tld.", "x.w1.tld.", "ns1.d3.tld.", "nx.tld."}[r.IntN(4)])] = true
+		}
+	case 7: // a name under empty non-terminals added or removed
+		h := fmt.Sprintf("h.s%d.e%d.tld. 3600 IN A 10.8.%d.1", i%3, i%2, i%3)
+		if recs[h] {
+			delete(recs, h)
+		} else {
+			recs[h] = true
+		}
+	case 8: // MX and SRV targets: in-zone names, wildcard-synthesized ones, missing ones
+		t := []string{"ns1.d5.tld.", "mail.w1.tld.", "x.w2.tld.", "nope.tld.", "host.sub.e.tld."}[r.IntN(5)]
+		if r.IntN(2) == 0 {
+			recs[fmt.Sprintf("tld. 3600 IN MX %d %s", 10+i, t)] = true
+		} else {
+			recs[fmt.Sprintf("_s%d._tcp.tld. 3600 IN SRV 0 0 53 %s", i%3, t)] = true
+		}
+	case 9: // a cut made above existing data, or removed again
+		s := "www.tld. 3600 IN NS ns1.www.tld."
+		if recs[s] {
+			delete(recs, s)
+		} else {
+			recs[s] = true
+			recs[fmt.Sprintf("ns1.www.tld. 3600 IN A 10.9.%d.1", i)] = true
+		}
+	case 10: // a wildcard's address
+		for s := range recs {
+			if strings.HasPrefix(s, "*.w.tld. 3600 IN A ") {
+				delete(recs, s)
+				recs[fmt.Sprintf("*.w.tld. 3600 IN A 10.6.6.%d", i)] = true
+			}
+		}
+	case 11: // sibling glue names added under other delegations
+		recs[fmt.Sprintf("ns2.d%d.tld. 3600 IN AAAA fd00::%d", i, r.IntN(100))] = true
+		recs[fmt.Sprintf("d%d.tld. 3600 IN NS ns2.d%d.tld.", (i+1)%40, i)] = true
 	}
 }

@@ -14,12 +14,15 @@ type updState struct {
 	// line is shared by the versions that grew from one another by
 	// Apply; nil until the first incremental Apply.
 	line *lineage
-	// refs indexes the nodes whose NS, MX or SRV records name a target:
-	// sorted hash(target)<<32 | node. base is built once per lineage,
-	// on the first incremental Apply; extra holds the targets of the
-	// RRsets changed since, sorted. Entries may be stale (a target no
-	// longer named): they only make Apply rebuild a block that comes
-	// out the same.
+	// refBase is the reverse index of the names NS, MX and SRV blocks
+	// read addresses from: sorted hash(name)<<32 | hash(owner of the
+	// block), for every in-zone target of such a block and, for a target
+	// that does not exist, every name its wildcard lookup tried (see
+	// builder.ref). The builder records it as it writes the blocks, so
+	// that no update has to find the targets again; refExtra holds those
+	// recorded by the updates since, sorted. Entries may be stale (a
+	// target no longer named, an owner gone, two names of one hash):
+	// they only make Apply rebuild a block that comes out the same.
 	refBase, refExtra []uint64
 	// how says how Apply made the zone (see Zone.Applied).
 	how string
@@ -58,25 +61,31 @@ func (z *Zone) claim() (*lineage, bool) {
 	return l, true
 }
 
-// maxIncremental is the share of a zone's names above which a change set
-// is applied by a rebuild: past it, copying each changed name's data costs
-// about what building the table does.
+// maxIncrementalDiv sets the share of a zone's names above which a change
+// set is applied by a rebuild (a tenth): past it, copying each changed
+// name's data costs about what building the table does.
 const maxIncrementalDiv = 10
 
-// nodeChange is one changed node: its records after the change, and the
-// types whose RRsets (or signatures over them) changed.
+// nodeChange is one name the change set touches, or whose derived data
+// must be prepared again: its records after the change, and the types
+// whose RRsets (or signatures over them) changed.
 type nodeChange struct {
-	node    uint32
+	old     uint32 // the node in the old version, None for a name added
+	node    uint32 // the node in the new version, None for a name removed
 	owner   []byte
 	recs    []Record // after the change, in Walk's order
 	oldN    int
 	changed map[uint16]bool // RRset types changed; RRSIG changes count for their covered type
+	// reflag is set when what the node's ancestors decide (a zone cut
+	// above it, FlagOccluded) changed: every RRset is prepared anew.
+	reflag bool
+	// hadNSEC3 says the old records held an NSEC3 RRset.
+	hadNSEC3 bool
 }
 
-// incremental applies cs without rebuilding the table, when it can: the
-// change set names only existing nodes, none of which gains or loses all
-// its records, a delegation, a CNAME or a DNAME, and touches at most a
-// tenth of them. It returns (nil, reason, nil) when it cannot.
+// incremental applies cs without rebuilding the table, when it can (see
+// the package documentation); it returns (nil, reason, nil) when it
+// cannot.
 func (z *Zone) incremental(cs *changeSet) (*Zone, string, error) {
 	// Group the changes by owner, in canonical order.
 	var chg []*nodeChange
@@ -95,15 +104,15 @@ func (z *Zone) incremental(cs *changeSet) (*Zone, string, error) {
 		default:
 			owner = add[0].Owner
 		}
-		n := z.find(owner, hashName(owner))
-		if n == None {
-			return nil, "a name is added", nil
-		}
 		if len(chg) >= limit {
 			return nil, "over a tenth of the names change", nil
 		}
-		old := it.nodeRecords(int(n))
-		c := &nodeChange{node: n, owner: owner, oldN: len(old), changed: map[uint16]bool{}}
+		n := z.find(owner, hashName(owner))
+		var old []Record
+		if n != None {
+			old = it.nodeRecords(int(n))
+		}
+		c := &nodeChange{old: n, node: None, owner: owner, oldN: len(old), changed: map[uint16]bool{}}
 		recs := slices.Clone(old)
 		for len(del) > 0 && bytes.Equal(del[0].Owner, owner) {
 			d := &del[0]
@@ -120,12 +129,13 @@ func (z *Zone) incremental(cs *changeSet) (*Zone, string, error) {
 		}
 		slices.SortFunc(recs, func(a, b Record) int { return compareRecords(&a, &b) })
 		c.recs = recs
-		if why := z.sameShape(n, old, recs); why != "" {
+		c.hadNSEC3 = slices.ContainsFunc(old, func(r Record) bool { return r.Type == dns.TypeNSEC3 })
+		if why := z.sameShape(n, owner, old, recs); why != "" {
 			return nil, why, nil
 		}
 		chg = append(chg, c)
 	}
-	return z.applyNodes(chg)
+	return z.applyNodes(chg, limit)
 }
 
 func (c *nodeChange) mark(r *change) {
@@ -136,35 +146,48 @@ func (c *nodeChange) mark(r *change) {
 	}
 }
 
-// sameShape returns why node n cannot change from old to recs in place
-// ("" when it can): what the node's flags, its children's and the denial
-// method depend on must not change, and what the builder would refuse is
-// left to the builder.
-func (z *Zone) sameShape(n uint32, old, recs []Record) string {
-	if len(recs) == 0 {
-		return "a name loses all its records"
-	}
-	if len(old) == 0 {
-		return "an empty non-terminal gets records"
-	}
-	has := func(rs []Record, t uint16) int {
-		k := 0
-		for i := range rs {
-			if rs[i].Type == t {
-				k++
-			}
-		}
-		return k
-	}
-	nd := &z.nodes[n]
-	apex := nd.Flags&FlagApex != 0
-	for _, t := range []uint16{dns.TypeNS, dns.TypeCNAME, dns.TypeDNAME, dns.TypeNSEC, dns.TypeNSEC3} {
-		if (has(old, t) > 0) != (has(recs, t) > 0) {
-			return "a name gains or loses its " + typeName(t) + " RRset"
+// markAll marks every type of the node's records as changed.
+func (c *nodeChange) markAll() {
+	for i := range c.recs {
+		r := &c.recs[i]
+		if r.Type == dns.TypeRRSIG && len(r.Data) >= 2 {
+			c.changed[uint16(r.Data[0])<<8|uint16(r.Data[1])] = true
+		} else {
+			c.changed[r.Type] = true
 		}
 	}
-	if has(recs, dns.TypeCNAME) > 0 {
-		// The builder's check, and its error, decide.
+}
+
+func countType(rs []Record, t uint16) int {
+	k := 0
+	for i := range rs {
+		if rs[i].Type == t {
+			k++
+		}
+	}
+	return k
+}
+
+// sameShape returns why the name owner (node n, None when it is new)
+// cannot change from old to recs in place ("" when it can). What the
+// builder would refuse is left to the builder: such a change set is
+// rebuilt, and the rebuild's error is the one returned.
+func (z *Zone) sameShape(n uint32, owner []byte, old, recs []Record) string {
+	has := func(rs []Record, t uint16) bool { return countType(rs, t) > 0 }
+	apex := n == z.apexNode
+	if apex && len(recs) == 0 {
+		return "the apex loses all its records"
+	}
+	if has(old, dns.TypeDNAME) != has(recs, dns.TypeDNAME) {
+		return "a name gains or loses its DNAME RRset"
+	}
+	if apex && has(old, dns.TypeNS) != has(recs, dns.TypeNS) {
+		return "the apex gains or loses its NS RRset"
+	}
+	if len(old) > 0 && len(recs) > 0 && has(old, dns.TypeNSEC3) != has(recs, dns.TypeNSEC3) {
+		return "a name gains or loses its NSEC3 RRset"
+	}
+	if has(recs, dns.TypeCNAME) {
 		for i := range recs {
 			switch recs[i].Type {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
@@ -173,10 +196,10 @@ func (z *Zone) sameShape(n uint32, old, recs []Record) string {
 			}
 		}
 	}
-	if has(recs, dns.TypeCNAME) > 1 || has(recs, dns.TypeDNAME) > 1 {
+	if countType(recs, dns.TypeCNAME) > 1 || countType(recs, dns.TypeDNAME) > 1 {
 		return "more than one CNAME or DNAME"
 	}
-	if !apex && (has(recs, dns.TypeSOA) > 0 || has(recs, dns.TypeNSEC3PARAM) > 0) || apex && has(recs, dns.TypeSOA) != 1 {
+	if !apex && (has(recs, dns.TypeSOA) || has(recs, dns.TypeNSEC3PARAM)) || apex && countType(recs, dns.TypeSOA) != 1 {
 		return "an SOA or NSEC3PARAM record away from the apex, or not one SOA"
 	}
 	if apex {
@@ -186,36 +209,38 @@ func (z *Zone) sameShape(n uint32, old, recs []Record) string {
 			}
 		}
 	}
-	if nd.Flags&FlagNSEC3Owner != 0 {
-		for i := range recs {
-			if recs[i].Type != dns.TypeNSEC3 && recs[i].Type != dns.TypeRRSIG {
-				return "an NSEC3 owner gets other data"
-			}
-		}
-	} else if has(recs, dns.TypeNSEC3) > 0 && z.denial != nil && z.denial.mode == DenialNSEC3 {
-		return "an NSEC3 RRset beside other data"
-	}
-	if z.denial == nil {
+	switch {
+	case z.denial == nil:
 		for i := range recs {
 			switch recs[i].Type {
 			case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
 				return "an unsigned zone gets DNSSEC records"
 			}
 		}
-	}
-	if len(nd.nameOf(z)) > 2 && nd.nameOf(z)[0] == 1 && nd.nameOf(z)[1] == '*' {
-		for i := range recs {
-			if recs[i].Type == dns.TypeA || recs[i].Type == dns.TypeAAAA || recs[i].Type == dns.TypeRRSIG {
-				// Any target below the wildcard's parent may take its
-				// addresses, which the reverse index does not know.
-				return "a wildcard's addresses or signatures change"
+	case z.denial.mode == DenialNSEC:
+		if has(recs, dns.TypeNSEC3) {
+			return "an NSEC3 record in an NSEC zone"
+		}
+	case z.denial.mode == DenialNSEC3:
+		if has(recs, dns.TypeNSEC) {
+			return "an NSEC record in an NSEC3 zone"
+		}
+		owns := n != None && z.nodes[n].Flags&FlagNSEC3Owner != 0
+		if has(recs, dns.TypeNSEC3) || owns {
+			for i := range recs {
+				if recs[i].Type != dns.TypeNSEC3 && recs[i].Type != dns.TypeRRSIG {
+					return "an NSEC3 RRset beside other data"
+				}
+			}
+		}
+		if has(recs, dns.TypeNSEC3) {
+			if _, ok := nsec3OwnerHash(owner, z.apex); !ok {
+				return "an NSEC3 owner that is not a hash directly below the apex"
 			}
 		}
 	}
 	return ""
 }
-
-func (nd *Node) nameOf(z *Zone) []byte { return z.names[nd.Name : nd.Name+uint32(nd.Len)] }
 
 func ofRecType(rs []Record, t uint16) []Record {
 	var out []Record
@@ -244,17 +269,27 @@ func reserve[T any](s []T, extra int) []T {
 func clip[T any](s []T) []T { return s[:len(s):len(s)] }
 
 // applyNodes makes the new version from the old with the changed nodes'
-// records replaced.
-func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
-	lineageMu.Lock()
-	if z.upd.refBase == nil {
-		z.buildRefs()
+// records replaced, names added and removed.
+func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
+	pl, why := z.planNames(chg)
+	if why != "" {
+		return nil, why, nil
 	}
-	lineageMu.Unlock()
+	if len(chg)+pl.extra > limit {
+		return nil, "over a tenth of the names change", nil
+	}
+	if z.upd.refBase == nil {
+		// A zone made before the builder recorded the reverse index.
+		lineageMu.Lock()
+		if z.upd.refBase == nil {
+			z.buildRefs()
+		}
+		lineageMu.Unlock()
+	}
 	nz := &Zone{origin: z.origin, file: z.file, serial: z.serial, records: z.records, warnings: z.warnings,
-		apex: z.apex, apexLabels: z.apexLabels, names: z.names, nodes: slices.Clone(z.nodes), sets: z.sets,
-		arenas: z.arenas, index: z.index, mask: z.mask, negSOA: z.negSOA, negSOASig: z.negSOASig,
-		apexNode: z.apexNode, apexHash: z.apexHash}
+		apex: z.apex, apexLabels: z.apexLabels, names: z.names, sets: z.sets,
+		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash}
+	nz.upd.refBase, nz.upd.refExtra = z.upd.refBase, z.upd.refExtra
 	line, inPlace := z.claim()
 	ok := false
 	defer func() {
@@ -286,36 +321,74 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 		nz.denial = &d
 	}
 
-	// The changed nodes, and the nodes whose NS, MX or SRV blocks hold the
-	// addresses (and their signatures) of a changed node.
-	p := newPartial(z, nz)
-	rebuild := p.rebuild
+	// The new version's names, nodes and index.
+	pl.makeNodes(z, nz)
 	for _, c := range chg {
-		p.addNode(c.node, c.recs)
-		nz.records += len(c.recs) - c.oldN
-		if c.changed[dns.TypeA] || c.changed[dns.TypeAAAA] {
-			for _, d := range z.referrers(c.owner) {
-				rebuild[d] = true
-			}
+		switch {
+		case c.old == None:
+			c.node = pl.addNew[pl.addIndex(c.owner)]
+		case !pl.deleted(c.old):
+			c.node = pl.newOf(c.old)
+		}
+	}
+	fl, why := z.flagNodes(nz, pl, chg, limit)
+	if why != "" {
+		return nil, why, nil
+	}
+	chg = fl.chg
+
+	// The nodes prepared anew, and the nodes whose NS, MX or SRV blocks
+	// read addresses (and their signatures) from a name that changed,
+	// was added or removed, or changed between glue and authoritative
+	// data, and so are prepared again too.
+	p := newPartial(z, nz, pl)
+	var moved [][]byte
+	for _, c := range chg {
+		if c.node != None {
+			p.addNode(c.node, c.recs)
+			nz.records += len(c.recs)
+		}
+		nz.records -= c.oldN
+		if c.old == None || c.node == None || c.reflag || c.changed[dns.TypeA] || c.changed[dns.TypeAAAA] {
+			moved = append(moved, c.owner)
+		}
+	}
+	for i, a := range pl.adds {
+		if !pl.addOwner[i] {
+			moved = append(moved, a)
+		}
+	}
+	for _, o := range pl.del {
+		if pl.delENT(z, o) {
+			moved = append(moved, z.NodeName(&z.nodes[o]))
 		}
 	}
 	changed := map[uint32]*nodeChange{}
 	for _, c := range chg {
-		changed[c.node] = c
+		if c.node != None {
+			changed[c.node] = c
+		}
 	}
 	var deps []uint32
-	for d := range rebuild {
-		if changed[d] == nil {
-			deps = append(deps, d)
-			p.addNode(d, nil)
+	for _, name := range moved {
+		for _, d := range nz.referrers(name) {
+			if !p.rebuild[d] && nz.hasReferrals(d) {
+				p.rebuild[d] = true
+				if changed[d] == nil {
+					deps = append(deps, d)
+				}
+			}
 		}
 	}
 	slices.Sort(deps)
+	for _, d := range deps {
+		p.addOld(d)
+	}
 	// Every name a rebuilt block takes addresses from, or may look a
 	// wildcard up for, must be known to the partial builder.
-	for _, n := range p.glob {
-		if c := changed[n]; c != nil || rebuild[n] {
-			for _, r := range p.recsOfGlobal(n) {
+	for _, n := range slices.Clone(p.glob) {
+		if c := changed[n]; c != nil || p.rebuild[n] {
+			for _, r := range p.recs[n] {
 				if t := targetOf(make([]byte, 256), r.Type, r.Data); t != nil {
 					p.addTarget(t)
 				}
@@ -336,20 +409,17 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 		nz.kept.wire = reserve(nz.kept.wire, 64*len(chg))
 	}
 	if d := nz.denial; d != nil {
-		d.blocks, d.wire = reserve(d.blocks, len(chg)), reserve(d.wire, 256*len(chg))
+		d.blocks, d.wire = reserve(d.blocks, 2*len(chg)), reserve(d.wire, 256*len(chg))
 		d.patches = reserve(d.patches, 2*len(chg))
 	}
 
-	var newRefs []uint64
 	keptNodes := map[uint32][]keptSet{}
 	for _, c := range chg {
+		if c.node == None {
+			continue
+		}
 		if err := p.rebuildNode(c, keptNodes); err != nil {
 			return nil, "", err
-		}
-		for _, r := range c.recs {
-			if t := targetOf(make([]byte, 256), r.Type, r.Data); t != nil && isSubdomain(t, z.apex) {
-				newRefs = append(newRefs, uint64(hashName(t))<<32|uint64(c.node))
-			}
 		}
 	}
 	for _, d := range deps {
@@ -358,7 +428,7 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 		}
 	}
 	p.resolveSigs()
-	if err := p.updateDenial(chg); err != nil {
+	if err := p.updateDenial(chg, fl.touched); err != nil {
 		if fb, isFB := err.(fallbackError); isFB {
 			return nil, string(fb), nil
 		}
@@ -367,41 +437,56 @@ func (z *Zone) applyNodes(chg []*nodeChange) (*Zone, string, error) {
 	if z.kept != nil || len(keptNodes) > 0 {
 		p.mergeKept(keptNodes)
 	}
-	slices.Sort(newRefs)
 	nz.upd.refBase = z.upd.refBase
-	nz.upd.refExtra = mergeSorted(z.upd.refExtra, newRefs)
+	nz.upd.refExtra = mergeSorted(z.upd.refExtra, sortRefs(p.b.refs))
 	nz.upd.how = "incremental"
 	ok = true
 	return nz, "", nil
 }
 
-// mergeSorted merges two sorted slices into a new one.
+// sortRefs sorts recorded references and drops duplicates, into a slice
+// of its own length.
+func sortRefs(r []uint64) []uint64 {
+	slices.Sort(r)
+	r = slices.Compact(r)
+	out := make([]uint64, len(r))
+	copy(out, r)
+	return out
+}
+
+// mergeSorted merges two sorted slices into a new one, without
+// duplicates.
 func mergeSorted(a, b []uint64) []uint64 {
 	out := make([]uint64, 0, len(a)+len(b))
 	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		if a[i] <= b[j] {
-			out = append(out, a[i])
+	for i < len(a) || j < len(b) {
+		var v uint64
+		if j >= len(b) || i < len(a) && a[i] <= b[j] {
+			v = a[i]
 			i++
 		} else {
-			out = append(out, b[j])
+			v = b[j]
 			j++
 		}
+		if len(out) == 0 || out[len(out)-1] != v {
+			out = append(out, v)
+		}
 	}
-	out = append(out, a[i:]...)
-	return append(out, b[j:]...)
+	return out
 }
 
-// buildRefs builds the reverse index of targets (see updState) from the
-// zone's NS, MX and SRV RRsets, answered ones and kept ones alike. It runs
-// once per lineage.
+// buildRefs builds the reverse index of targets (see updState) of a zone
+// that has none, by preparing its NS, MX and SRV blocks again into
+// scratch arenas. Tables built by the builder record it as they are
+// built; this serves only a zone made some other way.
 func (z *Zone) buildRefs() {
 	var refs []uint64
-	it := newWalkIter(z)
 	var tgt [256]byte
+	it := newWalkIter(z)
 	for n := range z.nodes {
 		nd := &z.nodes[n]
-		owner := z.names[nd.Name : nd.Name+uint32(nd.Len)]
+		owner := z.NodeName(nd)
+		oh := hashName(owner)
 		for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
 			rs := &z.sets[i]
 			if rs.Block == None || (rs.Type != dns.TypeNS && rs.Type != dns.TypeMX && rs.Type != dns.TypeSRV) {
@@ -412,31 +497,53 @@ func (z *Zone) buildRefs() {
 				continue
 			}
 			for _, e := range it.ents {
-				// A target outside the zone has no addresses here to
-				// change.
-				if t := targetOf(tgt[:], e.typ, it.data[e.off:e.end]); t != nil && isSubdomain(t, z.apex) {
-					refs = append(refs, uint64(hashName(t))<<32|uint64(n))
+				t := targetOf(tgt[:], e.typ, it.data[e.off:e.end])
+				if t == nil || !isSubdomain(t, z.apex) {
+					continue
+				}
+				refs = append(refs, uint64(hashName(t))<<32|uint64(oh))
+				if z.find(t, hashName(t)) != None {
+					continue
+				}
+				for w := t; len(w) > len(z.apex); {
+					w = parentWire(w)
+					refs = append(refs, uint64(hashName(w))<<32|uint64(oh))
+					if z.find(w, hashName(w)) != None {
+						s := append([]byte{1, '*'}, w...)
+						refs = append(refs, uint64(hashName(s))<<32|uint64(oh))
+						break
+					}
 				}
 			}
 		}
 	}
-	slices.Sort(refs)
-	if len(refs) == 0 {
-		refs = []uint64{}
-	}
-	z.upd.refBase = refs
+	z.upd.refBase = sortRefs(refs)
 }
 
-// referrers returns the nodes that may hold an NS, MX or SRV record naming
-// name.
+// referrers returns the nodes that may hold an NS, MX or SRV block that
+// read the addresses of name, or looked for them.
 func (z *Zone) referrers(name []byte) []uint32 {
 	h := uint64(hashName(name)) << 32
 	var out []uint32
 	for _, refs := range [2][]uint64{z.upd.refBase, z.upd.refExtra} {
 		i, _ := slices.BinarySearch(refs, h)
 		for ; i < len(refs) && refs[i]&^0xFFFFFFFF == h; i++ {
-			out = append(out, uint32(refs[i]))
+			out = z.nodesOfHash(uint32(refs[i]), out)
 		}
 	}
 	return out
+}
+
+// nodesOfHash appends to out the nodes whose names hash to h, found by
+// probing the index as find does.
+func (z *Zone) nodesOfHash(h uint32, out []uint32) []uint32 {
+	for i := slotOf(h, z.mask); ; i = (i + 1) & z.mask {
+		s := z.index[i]
+		if s.node == 0 {
+			return out
+		}
+		if s.hash == h {
+			out = append(out, s.node-1)
+		}
+	}
 }

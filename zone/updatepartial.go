@@ -1,21 +1,21 @@
 package zone
 
 import (
-	"bytes"
 	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// partial is a builder over a few nodes of a zone: the changed ones, the
-// ones whose blocks are rebuilt because they hold a changed node's
-// addresses, and those their blocks read (targets, the ancestors and
-// wildcards a target may be synthesized from). The builder's own block
-// writers run over it unchanged, with local node numbers; the blocks go
-// to the new version's arenas.
+// partial is a builder over a few nodes of a new version: the ones
+// prepared anew, the ones whose blocks are rebuilt because they hold a
+// changed node's addresses, and those their blocks read (targets, the
+// ancestors and wildcards a target may be synthesized from). The
+// builder's own block writers run over it unchanged, with local node
+// numbers; the blocks go to the new version's arenas. Global node numbers
+// are the new version's.
 type partial struct {
 	z, nz   *Zone
+	pl      *namePlan
 	b       *builder
 	scratch *Zone // b.z: the local nodes' flags, negative SOA and kept records
 	glob    []uint32
@@ -25,50 +25,53 @@ type partial struct {
 	rebuild map[uint32]bool // nodes whose NS, MX and SRV blocks are rebuilt
 }
 
-func newPartial(z, nz *Zone) *partial {
-	return &partial{z: z, nz: nz, loc: map[uint32]int32{}, recs: map[uint32][]Record{}, it: newWalkIter(z), rebuild: map[uint32]bool{}}
+func newPartial(z, nz *Zone, pl *namePlan) *partial {
+	return &partial{z: z, nz: nz, pl: pl, loc: map[uint32]int32{}, recs: map[uint32][]Record{}, it: newWalkIter(z), rebuild: map[uint32]bool{}}
 }
 
-// addNode adds global node g with its records (read from the old zone
-// when recs is nil).
+// addNode adds new node g with its records after the change.
 func (p *partial) addNode(g uint32, recs []Record) {
-	if _, ok := p.loc[g]; ok {
-		if recs != nil {
-			p.recs[g] = recs
-		}
-		return
+	if _, ok := p.loc[g]; !ok {
+		p.loc[g] = int32(len(p.glob))
+		p.glob = append(p.glob, g)
 	}
-	if recs == nil {
-		recs = p.it.nodeRecords(int(g))
-	}
-	p.loc[g] = int32(len(p.glob))
-	p.glob = append(p.glob, g)
 	p.recs[g] = recs
 }
 
-func (p *partial) recsOfGlobal(g uint32) []Record { return p.recs[g] }
+// addOld adds new node g, unless known already, with the records it held
+// in the old version (none for a name added).
+func (p *partial) addOld(g uint32) {
+	if _, ok := p.loc[g]; ok {
+		return
+	}
+	var recs []Record
+	if o, ok := p.pl.oldOf(g); ok {
+		recs = p.it.nodeRecords(int(o))
+	}
+	p.addNode(g, recs)
+}
 
 // addTarget adds what the builder looks up for target t: the node itself,
 // or, when it does not exist, its closest existing ancestor and that
 // ancestor's wildcard (see builder.wildcardFor).
 func (p *partial) addTarget(t []byte) {
-	z := p.z
-	if !isSubdomain(t, z.apex) {
+	nz := p.nz
+	if !isSubdomain(t, nz.apex) {
 		return
 	}
-	if n := z.find(t, hashName(t)); n != None {
-		p.addNode(n, nil)
+	if n := nz.find(t, hashName(t)); n != None {
+		p.addOld(n)
 		return
 	}
-	for w := t; len(w) > len(z.apex); {
+	for w := t; len(w) > len(nz.apex); {
 		w = parentWire(w)
-		if n := z.find(w, hashName(w)); n != None {
-			p.addNode(n, nil)
+		if n := nz.find(w, hashName(w)); n != None {
+			p.addOld(n)
 			var buf [256]byte
 			buf[0], buf[1] = 1, '*'
 			s := append(buf[:2], w...)
-			if m := z.find(s, hashName(s)); m != None {
-				p.addNode(m, nil)
+			if m := nz.find(s, hashName(s)); m != None {
+				p.addOld(m)
 			}
 			return
 		}
@@ -82,9 +85,9 @@ func (p *partial) finishNodes() {
 	b := &builder{origin: z.origin, apex: z.apex, data: []byte{}, z: p.scratch, out: &nz.arenas}
 	b.initIndex(len(p.glob))
 	for l, g := range p.glob {
-		nd := z.nodes[g]
+		nd := nz.nodes[g]
 		p.scratch.nodes[l] = nd
-		b.addName(z.names[nd.Name : nd.Name+uint32(nd.Len)])
+		b.addName(nz.names[nd.Name : nd.Name+uint32(nd.Len)])
 	}
 	b.first = make([]int32, len(p.glob))
 	b.count = make([]int32, len(p.glob))
@@ -119,7 +122,10 @@ func (p *partial) rebuildNode(c *nodeChange, keptNodes map[uint32][]keptSet) err
 	z, nz, b := p.z, p.nz, p.b
 	g := c.node
 	l := p.loc[g]
-	old := &z.nodes[g]
+	var old *Node
+	if c.old != None && !c.reflag {
+		old = &z.nodes[c.old]
+	}
 	nd := &nz.nodes[g]
 	lnd := &p.scratch.nodes[l]
 	recs := b.recsOf(l)
@@ -148,8 +154,12 @@ func (p *partial) rebuildNode(c *nodeChange, keptNodes map[uint32][]keptSet) err
 		}
 		set := recs[i:j]
 		i = j
-		reuse := !c.changed[t] && !(p.rebuild[g] && targetOf(b.tgt[:], t, b.rdataOf(&set[0])) != nil)
-		if oi := z.SetOf(old, t); reuse && oi != None {
+		reuse := old != nil && !c.changed[t] && !(p.rebuild[g] && targetOf(b.tgt[:], t, b.rdataOf(&set[0])) != nil)
+		oi := None
+		if reuse {
+			oi = z.SetOf(old, t)
+		}
+		if oi != None {
 			sets = append(sets, z.sets[oi])
 			if !hasBlock(lnd, t) {
 				keptRecs = append(keptRecs, set...)
@@ -240,15 +250,15 @@ func (p *partial) changeErr(err error) error {
 // rebuildReferrals prepares anew the NS, MX and SRV blocks of node g, whose
 // records did not change but whose targets' addresses did.
 func (p *partial) rebuildReferrals(g uint32) error {
-	z, nz, b := p.z, p.nz, p.b
+	nz, b := p.nz, p.b
 	l := p.loc[g]
-	old := &z.nodes[g]
+	cur := nz.nodes[g]
 	lnd := &p.scratch.nodes[l]
 	recs := b.recsOf(l)
 	nd := &nz.nodes[g]
 	start := uint32(len(nz.sets))
-	for i := old.Set0; i < old.Set0+uint32(old.NSets); i++ {
-		rs := z.sets[i]
+	for i := cur.Set0; i < cur.Set0+uint32(cur.NSets); i++ {
+		rs := nz.sets[i]
 		if rs.Block != None && (rs.Type == dns.TypeNS || rs.Type == dns.TypeMX || rs.Type == dns.TypeSRV) {
 			set, _ := ofType(recs, rs.Type)
 			var err error
@@ -265,6 +275,17 @@ func (p *partial) rebuildReferrals(g uint32) error {
 	}
 	nd.Set0 = start
 	return nil
+}
+
+// hasReferrals reports whether node n holds an NS, MX or SRV block.
+func (z *Zone) hasReferrals(n uint32) bool {
+	nd := &z.nodes[n]
+	for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
+		if rs := &z.sets[i]; rs.Block != None && (rs.Type == dns.TypeNS || rs.Type == dns.TypeMX || rs.Type == dns.TypeSRV) {
+			return true
+		}
+	}
+	return false
 }
 
 // resolveSigs fills the additional-signature slots of the blocks prepared
@@ -287,102 +308,458 @@ type fallbackError string
 
 func (e fallbackError) Error() string { return string(e) }
 
-// updateDenial prepares anew the proof blocks of the changed NSEC and
-// NSEC3 RRsets (or of their signatures), and points the denial indexes
-// from the old blocks to the new ones. The chain's names do not change
-// (sameShape), so neither does its order nor which block covers which
-// name.
-func (p *partial) updateDenial(chg []*nodeChange) error {
-	nz, z, b := p.nz, p.z, p.b
-	d := nz.denial
+// updateDenial brings the denial indexes to the new version: the proof
+// blocks of the changed NSEC and NSEC3 RRsets (or of their signatures)
+// prepared anew, the entries of removed names taken out and those of added
+// names put in.
+func (p *partial) updateDenial(chg []*nodeChange, touched []uint32) error {
+	d := p.nz.denial
 	if d == nil {
 		return nil
 	}
-	t := dns.TypeNSEC
 	if d.mode == DenialNSEC3 {
-		t = dns.TypeNSEC3
+		return p.updateNSEC3(chg, touched)
 	}
-	repl := map[uint32]uint32{}
-	var hashBlocks []uint32
+	return p.updateNSEC(chg)
+}
+
+// proof prepares the proof block of node g's RRset of type t (NSEC or
+// NSEC3) with its signatures; ok is false when the node has none.
+func (p *partial) proof(g uint32, t uint16) (uint32, bool, error) {
+	b := p.b
+	l := p.loc[g]
+	set, sigs := ofType(b.recsOf(l), t)
+	if len(set) == 0 {
+		return None, false, nil
+	}
+	b.out = &p.nz.denial.arenas
+	blk, err := b.proofBlock(b.names[l], set, sigs)
+	b.out = &p.nz.arenas
+	if err != nil {
+		return None, false, p.changeErr(err)
+	}
+	return blk, true, nil
+}
+
+// updateNSEC updates an NSEC zone's index: nsecAt, renumbered, is set
+// again from each node prepared anew, added or removed up to the next node
+// with an NSEC of its own; the children index is brought to the new
+// node numbers.
+func (p *partial) updateNSEC(chg []*nodeChange) error {
+	z, nz, pl := p.z, p.nz, p.pl
+	d := nz.denial
+	at := z.denial.nsecAt
+	if pl.same() {
+		at = slices.Clone(at)
+	} else {
+		at = renumber(pl, at, None)
+	}
+	// own holds the new proof blocks, and None for the nodes prepared
+	// anew that have no NSEC now.
+	own := map[uint32]uint32{}
+	var starts []uint32
 	for _, c := range chg {
-		if !c.changed[t] {
+		if c.node == None || !c.changed[dns.TypeNSEC] && !c.reflag && c.old != None {
 			continue
 		}
-		g := c.node
-		l := p.loc[g]
-		set, sigs := ofType(b.recsOf(l), t)
-		if len(set) == 0 {
-			continue
-		}
-		var oldBlk uint32
-		var at int
-		switch t {
-		case dns.TypeNSEC:
-			oldBlk = z.denial.nsecAt[g]
-		case dns.TypeNSEC3:
-			w := b.names[l]
-			h, err := nsec3Base32.DecodeString(strings.ToUpper(string(w[1 : 1+int(w[0])])))
-			if err != nil || len(h) != nsec3HashLen || !bytes.Equal(parentWire(w), z.apex) {
-				return fallbackError("an NSEC3 owner that is not a hash changes")
-			}
-			rd := b.rdataOf(&set[0])
-			if len(rd) < 6 || 6+int(rd[4]) > len(rd) || 6+int(rd[4])+int(rd[5+int(rd[4])]) > len(rd) ||
-				!bytes.Equal(rd[5:5+int(rd[4])], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
-				return fallbackError("an NSEC3 record changes its parameters")
-			}
-			at = d.cover(h)
-			if !bytes.Equal(d.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen], h) {
-				return fallbackError("an NSEC3 record the chain did not hold changes")
-			}
-			oldBlk = z.denial.hashBlocks[at]
-		}
-		b.out = &d.arenas
-		blk, err := b.proofBlock(b.names[l], set, sigs)
-		b.out = &nz.arenas
+		blk, _, err := p.proof(c.node, dns.TypeNSEC)
 		if err != nil {
-			return p.changeErr(err)
+			return err
 		}
-		repl[oldBlk] = blk
-		if t == dns.TypeNSEC3 {
-			if hashBlocks == nil {
-				hashBlocks = slices.Clone(d.hashBlocks)
+		own[c.node] = blk
+		starts = append(starts, c.node)
+	}
+	starts = append(starts, pl.addNew...)
+	for _, o := range pl.del {
+		if q := pl.newOfSlow(o); int(q) < pl.n2 {
+			starts = append(starts, q)
+		}
+	}
+	slices.Sort(starts)
+	hasNSEC := func(q uint32) (uint32, bool) {
+		if blk, ok := own[q]; ok {
+			return blk, blk != None
+		}
+		if nz.SetOf(&nz.nodes[q], dns.TypeNSEC) != None {
+			return at[q], true
+		}
+		return None, false
+	}
+	done := uint32(0)
+	for _, s := range starts {
+		if s < done {
+			continue
+		}
+		for q := s; int(q) < len(at); q++ {
+			v, has := hasNSEC(q)
+			if has && q != s {
+				done = q
+				break
 			}
-			hashBlocks[at] = blk
-		}
-	}
-	if len(repl) == 0 {
-		return nil
-	}
-	// A bitmap of the old blocks spares the map lookup for the millions
-	// of entries that keep theirs.
-	old := make([]uint64, (len(z.denial.blocks)+64)/64)
-	for o := range repl {
-		old[o/64] |= 1 << (o % 64)
-	}
-	swap := func(s []uint32) []uint32 {
-		s = slices.Clone(s)
-		for i, v := range s {
-			if v != None && old[v/64]&(1<<(v%64)) != 0 {
-				s[i] = repl[v]
+			if !has {
+				v = None
+				if q > 0 {
+					v = at[q-1]
+				}
 			}
+			at[q] = v
+			done = q + 1
 		}
-		return s
 	}
-	switch t {
-	case dns.TypeNSEC:
-		d.nsecAt = swap(d.nsecAt)
-	case dns.TypeNSEC3:
-		d.hashBlocks = hashBlocks
-		d.match = swap(d.match)
-		d.wild = swap(d.wild)
+	d.nsecAt = at
+	if !pl.same() {
+		p.updateChildren()
 	}
 	return nil
 }
 
-// mergeKept makes the new version's list of kept runs: the old list with
-// the runs of the nodes in keptNodes replaced by theirs, in node order.
+// updateChildren brings the NSEC children index (see denial.kids) to the
+// new version: the entries of nodes with no name added or removed below
+// them are copied with their nodes renumbered; those of the others, the
+// ancestors of the names added and removed, are made again from their
+// old entries or, for a node that had none, from the nodes below it.
+func (p *partial) updateChildren() {
+	z, nz, pl := p.z, p.nz, p.pl
+	od, d := z.denial, nz.denial
+	affected := map[uint32]bool{}
+	mark := func(name []byte) {
+		for w := name; len(w) > len(nz.apex); {
+			w = parentWire(w)
+			if n := nz.find(w, hashName(w)); n != None {
+				affected[n] = true
+			}
+		}
+	}
+	for _, a := range pl.adds {
+		mark(a)
+	}
+	for _, o := range pl.del {
+		mark(z.NodeName(&z.nodes[o]))
+	}
+	kids := make([]uint32, pl.n2)
+	for i := range kids {
+		kids[i] = None
+	}
+	var kn []uint32
+	var kk []uint64
+	entry := func(q uint32, children []uint32, keys []uint64, end uint32) {
+		kids[q] = uint32(len(kn))
+		kn = append(kn, uint32(len(children)))
+		kk = append(kk, 0)
+		kn = append(kn, children...)
+		kk = append(kk, keys...)
+		kn = append(kn, end)
+		kk = append(kk, 0)
+	}
+	if od.kids != nil {
+		for o, e := range od.kids {
+			if e == None || pl.deleted(uint32(o)) {
+				continue
+			}
+			q := pl.newOf(uint32(o))
+			if affected[q] {
+				continue
+			}
+			c := od.kidNodes[e]
+			ch := make([]uint32, c)
+			for i, k := range od.kidNodes[e+1 : e+1+c] {
+				ch[i] = pl.newOf(k)
+			}
+			entry(q, ch, od.kidKeys[e+1:e+1+c], q+(od.kidNodes[e+1+c]-uint32(o)))
+		}
+	}
+	aff := make([]uint32, 0, len(affected))
+	for q := range affected {
+		aff = append(aff, q)
+	}
+	slices.Sort(aff)
+	for _, q := range aff {
+		pn := nz.NodeName(&nz.nodes[q])
+		var ch []uint32
+		var keys []uint64
+		if o, ok := pl.oldOf(q); ok && od.kids != nil && od.kids[o] != None {
+			// The old children, renumbered, merged with the added ones.
+			e := od.kids[o]
+			c := od.kidNodes[e]
+			var added []uint32
+			for k, a := range pl.adds {
+				if bytesEqual(parentWire(a), pn) {
+					added = append(added, pl.addNew[k])
+				}
+			}
+			j := 0
+			for i, k := range od.kidNodes[e+1 : e+1+c] {
+				if pl.deleted(k) {
+					continue
+				}
+				nk := pl.newOf(k)
+				for j < len(added) && added[j] < nk {
+					ch = append(ch, added[j])
+					keys = append(keys, labelKeyOf(nz, added[j]))
+					j++
+				}
+				ch = append(ch, nk)
+				keys = append(keys, od.kidKeys[e+1+uint32(i)])
+			}
+			for ; j < len(added); j++ {
+				ch = append(ch, added[j])
+				keys = append(keys, labelKeyOf(nz, added[j]))
+			}
+		} else {
+			labels := nz.nodes[q].Labels + 1
+			for i := q + 1; int(i) < len(nz.nodes); i++ {
+				nd := &nz.nodes[i]
+				if nd.Labels <= nz.nodes[q].Labels || !isSubdomain(nz.NodeName(nd), pn) {
+					break
+				}
+				if nd.Labels == labels {
+					ch = append(ch, i)
+					keys = append(keys, labelKeyOf(nz, i))
+				}
+			}
+		}
+		if len(ch) >= wideChildren {
+			entry(q, ch, keys, nz.subtreeEnd(q))
+		}
+	}
+	if len(kn) == 0 {
+		d.kids, d.kidNodes, d.kidKeys = nil, nil, nil
+		return
+	}
+	d.kids, d.kidNodes, d.kidKeys = kids, kn, kk
+}
+
+// labelKeyOf is the LabelKey of node n's first label.
+func labelKeyOf(z *Zone, n uint32) uint64 {
+	w := z.NodeName(&z.nodes[n])
+	return LabelKey(w[1 : 1+int(w[0])])
+}
+
+// subtreeEnd returns the node after the last descendant of node q.
+func (z *Zone) subtreeEnd(q uint32) uint32 {
+	if q == z.apexNode {
+		return uint32(len(z.nodes))
+	}
+	w := z.NodeName(&z.nodes[q])
+	lo, hi := int(q)+1, len(z.nodes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if isSubdomain(z.NodeName(&z.nodes[m]), w) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return uint32(lo)
+}
+
+// updateNSEC3 updates an NSEC3 zone's index: the chain's hashes and proof
+// blocks (NSEC3 owners added, removed and changed), and the per-node
+// match and wild entries, renumbered. An entry that pointed at a proof
+// block replaced in place points at the new one; one that pointed at a
+// block removed, or at the block before an inserted hash (whose range the
+// insertion splits), is computed again from the node's hash, as are the
+// entries of the nodes touched.
+func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
+	z, nz, pl := p.z, p.nz, p.pl
+	od, d := z.denial, nz.denial
+	type insert struct {
+		h   []byte
+		blk uint32
+	}
+	var inserted []insert
+	replaced := map[int]uint32{}
+	removed := map[int]bool{}
+	for _, c := range chg {
+		if c.node == None {
+			continue
+		}
+		if !c.changed[dns.TypeNSEC3] && !c.reflag && c.old != None {
+			continue
+		}
+		l := p.loc[c.node]
+		set, _ := ofType(p.b.recsOf(l), dns.TypeNSEC3)
+		if len(set) == 0 {
+			continue
+		}
+		h, ok := nsec3OwnerHash(p.b.names[l], nz.apex)
+		if !ok {
+			return fallbackError("an NSEC3 owner that is not a hash changes")
+		}
+		rd := p.b.rdataOf(&set[0])
+		if len(rd) < 6 || 6+int(rd[4]) > len(rd) || 6+int(rd[4])+int(rd[5+int(rd[4])]) > len(rd) ||
+			!bytesEqual(rd[5:5+int(rd[4])], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
+			return fallbackError("an NSEC3 record changes its parameters")
+		}
+		blk, _, err := p.proof(c.node, dns.TypeNSEC3)
+		if err != nil {
+			return err
+		}
+		at := od.cover(h)
+		if bytesEqual(od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen], h) {
+			if c.old == None {
+				return fallbackError("an NSEC3 record the chain held is added")
+			}
+			replaced[at] = blk
+		} else {
+			if c.old != None && c.hadNSEC3 {
+				return fallbackError("an NSEC3 record the chain did not hold changes")
+			}
+			inserted = append(inserted, insert{h, blk})
+		}
+	}
+	for _, o := range pl.del {
+		if h, ok := nsec3OwnerHash(z.NodeName(&z.nodes[o]), z.apex); ok {
+			at := od.cover(h)
+			if bytesEqual(od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen], h) {
+				removed[at] = true
+			}
+		}
+	}
+	if len(inserted) == 0 && len(removed) == 0 && len(replaced) == 0 && pl.same() && len(touched) == 0 {
+		return nil
+	}
+	slices.SortFunc(inserted, func(a, b insert) int { return bytesCompare(a.h, b.h) })
+	// The blocks whose entries must be computed again, and those
+	// replaced in place.
+	rehash := make([]uint64, (len(od.blocks)+64)/64)
+	repl := map[uint32]uint32{}
+	for at := range removed {
+		b := od.hashBlocks[at]
+		rehash[b/64] |= 1 << (b % 64)
+	}
+	for _, e := range inserted {
+		b := od.hashBlocks[od.cover(e.h)]
+		rehash[b/64] |= 1 << (b % 64)
+	}
+	bits := slices.Clone(rehash)
+	for at, blk := range replaced {
+		b := od.hashBlocks[at]
+		repl[b] = blk
+		bits[b/64] |= 1 << (b % 64)
+	}
+	// The chain, merged.
+	if len(inserted) > 0 || len(removed) > 0 || len(replaced) > 0 {
+		n := len(od.hashBlocks) - len(removed) + len(inserted)
+		hashes := make([]byte, 0, n*nsec3HashLen)
+		blocks := make([]uint32, 0, n)
+		j := 0
+		run := 0 // the start of the run of old entries not yet copied
+		flush := func(to int) {
+			hashes = append(hashes, od.hashes[run*nsec3HashLen:to*nsec3HashLen]...)
+			blocks = append(blocks, od.hashBlocks[run:to]...)
+			run = to
+		}
+		for i := range od.hashBlocks {
+			h := od.hashes[i*nsec3HashLen : (i+1)*nsec3HashLen]
+			if j < len(inserted) && bytesCompare(inserted[j].h, h) < 0 || removed[i] {
+				flush(i)
+			}
+			for j < len(inserted) && bytesCompare(inserted[j].h, h) < 0 {
+				hashes = append(hashes, inserted[j].h...)
+				blocks = append(blocks, inserted[j].blk)
+				j++
+			}
+			if removed[i] {
+				run = i + 1
+			}
+		}
+		flush(len(od.hashBlocks))
+		for ; j < len(inserted); j++ {
+			hashes = append(hashes, inserted[j].h...)
+			blocks = append(blocks, inserted[j].blk)
+		}
+		for at, blk := range replaced {
+			// Replaced entries keep their hashes; find their new places.
+			h := od.hashes[at*nsec3HashLen : (at+1)*nsec3HashLen]
+			lo, hi := 0, len(blocks)
+			for lo < hi {
+				m := int(uint(lo+hi) >> 1)
+				if bytesCompare(hashes[m*nsec3HashLen:(m+1)*nsec3HashLen], h) < 0 {
+					lo = m + 1
+				} else {
+					hi = m
+				}
+			}
+			blocks[lo] = blk
+		}
+		if len(blocks) == 0 {
+			return fallbackError("the NSEC3 chain loses all its records")
+		}
+		d.hashes, d.hashBlocks = hashes, blocks
+	}
+	var match, wild []uint32
+	if pl.same() {
+		match, wild = slices.Clone(od.match), slices.Clone(od.wild)
+	} else {
+		match, wild = renumber(pl, od.match, None), renumber(pl, od.wild, None)
+	}
+	var again []uint32
+	for q := range match {
+		for _, s := range [2][]uint32{match, wild} {
+			v := s[q]
+			if v == None || bits[v/64]&(1<<(v%64)) == 0 {
+				continue
+			}
+			if rehash[v/64]&(1<<(v%64)) != 0 {
+				again = append(again, uint32(q))
+			} else {
+				s[q] = repl[v]
+			}
+		}
+	}
+	matched := 0
+	var h [nsec3HashLen]byte
+	var star [256]byte
+	star[0], star[1] = 1, '*'
+	for _, list := range [2][]uint32{touched, again} {
+		for _, q := range list {
+			match[q], wild[q] = None, None
+			nd := &nz.nodes[q]
+			if nd.Flags&(FlagOccluded|FlagNSEC3Owner) != 0 {
+				continue
+			}
+			w := nz.NodeName(nd)
+			nsec3Hash(&h, w, d.salt, int(d.iterations))
+			c := d.cover(h[:])
+			if !bytesEqual(d.hashes[c*nsec3HashLen:(c+1)*nsec3HashLen], h[:]) {
+				continue
+			}
+			match[q] = d.hashBlocks[c]
+			if _, found := slices.BinarySearchFunc(inserted, h[:], func(e insert, t []byte) int { return bytesCompare(e.h, t) }); found {
+				matched++
+			}
+			if len(w)+2 <= 255 && nd.Flags&FlagWildcard == 0 {
+				copy(star[2:], w)
+				nsec3Hash(&h, star[:2+len(w)], d.salt, int(d.iterations))
+				wild[q] = d.hashBlocks[d.cover(h[:])]
+			}
+		}
+	}
+	if matched < len(inserted) {
+		// A hash inserted for a name the change set did not touch (a
+		// name that had none): which node it matches is not known here.
+		return fallbackError("an NSEC3 record is added for a name the change set does not add or change")
+	}
+	d.match, d.wild = match, wild
+	return nil
+}
+
+func bytesCompare(a, b []byte) int {
+	switch {
+	case string(a) < string(b):
+		return -1
+	case string(a) > string(b):
+		return 1
+	}
+	return 0
+}
+
+// mergeKept makes the new version's list of kept runs: the old list,
+// renumbered and without the runs of removed nodes, with the runs of the
+// nodes in keptNodes replaced by theirs, in node order.
 func (p *partial) mergeKept(keptNodes map[uint32][]keptSet) {
-	nz := p.nz
+	nz, pl := p.nz, p.pl
 	k := p.scratch.kept
 	if k == nil {
 		k = &kept{}
@@ -397,18 +774,45 @@ func (p *partial) mergeKept(keptNodes map[uint32][]keptSet) {
 	}
 	slices.Sort(nodes)
 	out := make([]keptSet, 0, len(old)+len(nodes))
+	same := pl.same()
 	i := 0
-	for _, g := range nodes {
-		for i < len(old) && old[i].node < g {
-			out = append(out, old[i])
-			i++
+	// next returns the old run i renumbered, skipping removed nodes.
+	next := func() (keptSet, bool) {
+		for i < len(old) {
+			ks := old[i]
+			if same {
+				return ks, true
+			}
+			if pl.deleted(ks.node) {
+				i++
+				continue
+			}
+			ks.node = pl.newOf(ks.node)
+			return ks, true
 		}
-		for i < len(old) && old[i].node == g {
+		return keptSet{}, false
+	}
+	for _, g := range nodes {
+		for {
+			ks, ok := next()
+			if !ok || ks.node > g {
+				break
+			}
+			if ks.node < g {
+				out = append(out, ks)
+			}
 			i++
 		}
 		out = append(out, keptNodes[g]...)
 	}
-	out = append(out, old[i:]...)
+	for {
+		ks, ok := next()
+		if !ok {
+			break
+		}
+		out = append(out, ks)
+		i++
+	}
 	nz.kept = &kept{arenas: arenas{wire: k.wire}, sets: out}
 	if len(out) == 0 && len(k.wire) == 0 {
 		nz.kept = nil
