@@ -1,0 +1,219 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ringdns/ringdns/internal/loadgen"
+	"github.com/ringdns/ringdns/internal/netns"
+	"github.com/ringdns/ringdns/internal/netns/netnstest"
+)
+
+// The reflection test's limits: rrlRate responses per second for each
+// client prefix and reply, a burst of as many, every second limited reply
+// slipped.
+const (
+	rrlRate  = 1000
+	rrlBurst = 1000
+)
+
+// rrlQueryBytes is the DNS payload of ". DNSKEY" with an OPT record: the
+// header, the root name, type and class, and the 11-byte OPT.
+const rrlQueryBytes = 12 + 1 + 4 + 11
+
+// metricSum adds the values of the samples of a metric in a scrape whose
+// labels contain every one of want (none: all samples).
+func metricSum(page, name string, want ...string) float64 {
+	var sum float64
+	for _, line := range strings.Split(page, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(line, w)
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestRRLReflection is the reflection attack of issue 15 against the
+// AF_XDP path: ringperf floods ". DNSKEY" with DO and a 4096-byte buffer
+// (a 28-byte query that the signed root answers with about 1,100 bytes)
+// from sources spread over the victim network 198.18.5.0/24 on both
+// queues, flat out and then at 20,000 per second, while every 10,000th
+// (flat out) or 100th query comes from the client's own address in
+// another /24 (some hundred per second, under the rate). The server, rate
+// limiting at rrlRate per second:
+//
+//   - sends the victim prefix at most rrlRate full replies per second of
+//     the run plus the burst (one second of slack for the run's edges:
+//     the server's clock is not ringperf's), the rest dropped or slipped;
+//   - amplifies the flood at most 1 (flat out): its reply bytes to the
+//     victim prefix (full and slipped) do not exceed the query bytes it
+//     received;
+//   - answers every query of the client in the other prefix (flat out:
+//     every one the server's rings took in; see below).
+//
+// RINGDNS_RRL_SECONDS sets the flood's length: 3 s by default, 10 for the
+// benchmark figures of the issue.
+func TestRRLReflection(t *testing.T) {
+	netnstest.Require(t)
+	seconds := 3.0
+	if s := os.Getenv("RINGDNS_RRL_SECONDS"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= 0 || v > 60 {
+			t.Fatalf("RINGDNS_RRL_SECONDS=%q: want seconds from 0 to 60", s)
+		}
+		seconds = v
+	}
+	n := newXDPNet(t)
+	dir := t.TempDir()
+	root, err := filepath.Abs(filepath.Join(repoRoot, "zone", "testdata", "root.zone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := filepath.Join(dir, "control.sock")
+	conf := fmt.Sprintf(`[server]
+listen = ["%s:53"]
+control = %q
+metrics = "%s:9153"
+udp-size = 4096
+
+[[zone]]
+origin = "."
+file = %q
+
+[xdp]
+mode = "driver"
+
+[rrl]
+rate = %d
+burst = %d
+slip = 2
+`, netns.ServerV4, control, netns.ServerV4, root, rrlRate, rrlBurst)
+	confFile := filepath.Join(dir, "ringdns.toml")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, dir: dir, control: control, out: &syncBuffer{}, exited: make(chan struct{})}
+	d.run(netns.Command(n.ServerNS, ringdnsBin, "-config", confFile, "-xdp", n.ServerIf), nil)
+
+	// The victim network must lie in a prefix of ringperf's interface:
+	// a second address with a /16 holds it and the server.
+	netnstest.Run(t, "ip", "-n", n.ClientNS, "addr", "add", "198.18.0.3/16", "dev", n.ClientIf)
+	qf := filepath.Join(dir, "queries.txt")
+	if err := os.WriteFile(qf, []byte(". DNSKEY D\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Flat out, the generator offers more than the server takes in on
+	// this machine's two CPUs, and the queries it cannot take are lost at
+	// its rings whatever their source: the own client's loss is then
+	// checked against the server's. At 20,000 queries per second, which
+	// the server (even built with the race detector) carries, the own
+	// client, every 100th query, loses none.
+	for _, run := range []struct {
+		name     string
+		rate     int
+		ownEvery int
+	}{{"flat out", 0, 10000}, {"20000/s", 20000, 100}} {
+		t.Run(run.name, func(t *testing.T) { rrlFlood(t, n, qf, seconds, run.rate, run.ownEvery) })
+	}
+}
+
+// rrlFlood runs one flood of the reflection test and checks it.
+func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEvery int) {
+	before, err := n.scrapeMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := netns.Command(n.ClientNS, ringperfBin, "-i", n.ClientIf, "-s", netns.ServerV4, "-src", netns.ClientV4,
+		"-d", qf, "-edns", "4096", "-json", "-l", strconv.FormatFloat(seconds, 'f', -1, 64), "-rate", strconv.Itoa(rate),
+		"-spoof", "198.18.5.0/24", "-own-every", strconv.Itoa(ownEvery))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitCode(t, "ringperf", cmd.Run()); code != 0 {
+		t.Fatalf("ringperf: exit status %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		t.Fatalf("ringperf -json: %v\n%s", err, stdout.String())
+	}
+	sp := res.Spoof
+	if sp == nil {
+		t.Fatalf("ringperf's result has no spoofed split:\n%s", stdout.String())
+	}
+	// The counters settle once the last replies are sent: ringperf waited
+	// a second for them.
+	after, err := n.scrapeMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := func(name string, want ...string) float64 {
+		return metricSum(after, name, want...) - metricSum(before, name, want...)
+	}
+	queries := delta("ringdns_queries_total", `worker="xdp`)
+	replies := delta("ringdns_replies_total", `worker="xdp`)
+	bytes := delta("ringdns_reply_bytes_total", `worker="xdp`)
+	slipped := delta("ringdns_rrl_slipped_total", `worker="xdp`)
+	dropped := delta("ringdns_rrl_dropped_total", `worker="xdp`)
+	ownBytes := float64(sp.Own.ReplyBytes)
+	full := replies - slipped - float64(sp.Own.Answered)
+	fullSize := 0.0
+	if full > 0 {
+		// The full replies' bytes: all the bytes less the slipped replies
+		// (the header and question, 17 bytes) and the own client's.
+		fullSize = (bytes - 17*slipped - ownBytes) / full
+	}
+	bound := rrlRate*(res.Seconds+1) + rrlBurst
+	t.Logf("flood %.1f s: ringperf sent %d spoofed (%.0f/s) and %d own; server: %.0f queries, %.0f full replies to the victim (%.0f bytes each, bound %.0f), %.0f slipped, %.0f dropped, %.0f reply bytes for %.0f query bytes (amplification %.3f); own client: %d of %d answered",
+		res.Seconds, sp.Spoofed.Sent, res.SentQPS, sp.Own.Sent, queries, full, fullSize, bound, slipped, dropped,
+		bytes-ownBytes, queries*rrlQueryBytes, (bytes-ownBytes)/(queries*rrlQueryBytes), sp.Own.Answered, sp.Own.Sent)
+	if queries < 10*bound {
+		t.Errorf("the server saw %.0f queries, under ten times the bound of %.0f replies: no flood to limit", queries, bound)
+	}
+	if full > bound {
+		t.Errorf("%.0f full replies to the victim prefix in %.1f s, over rate x duration + burst = %.0f", full, res.Seconds, bound)
+	}
+	if full > 0 && fullSize*full > bound*fullSize {
+		t.Errorf("%.0f bytes of full replies to the victim, over %.0f", fullSize*full, bound*fullSize)
+	}
+	// Amplification at most 1 holds for a flood of more queries than the
+	// rate's replies outweigh: rrlRate replies of 1,139 bytes weigh as much
+	// as 40,000 queries of 28 bytes per second. Flat out the flood is
+	// ten times that; at 20,000 per second the rate's own replies are
+	// twice the flood's bytes, which the bound on them above covers.
+	if amp := (bytes - ownBytes) / (queries * rrlQueryBytes); rate == 0 && amp > 1 {
+		t.Errorf("amplification %.3f over the flood, want at most 1", amp)
+	}
+	// The share of the flood the server took in; at a rate it carries,
+	// all of it.
+	taken := queries / float64(res.Sent)
+	if rate == 0 {
+		// Flat out, the own client may lose what the server's rings lose
+		// of everything, and a few queries more: its few hundred queries
+		// are a small sample.
+		if lost := 1 - float64(sp.Own.Answered)/float64(sp.Own.Sent); sp.Own.Sent == 0 || lost > 1-taken+0.1 || sp.Own.Truncated != 0 {
+			t.Errorf("the client in another prefix: %d sent, %d answered, %d truncated; the server took in %.1f%% of all queries", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
+		}
+	} else if sp.Own.Sent == 0 || sp.Own.Answered != sp.Own.Sent || sp.Own.Truncated != 0 {
+		t.Errorf("the client in another prefix: %d sent, %d answered, %d truncated; want every one answered in full (the server took in %.1f%% of all queries)", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
+	}
+	if slipped == 0 || dropped == 0 {
+		t.Errorf("slipped %.0f, dropped %.0f: with slip 2 both should count", slipped, dropped)
+	}
+}
