@@ -1,11 +1,15 @@
 package nic
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/ringdns/ringdns/internal/onessum"
 )
 
 // refSum is the plain RFC 1071 loop: 16-bit big-endian words, an odd last
@@ -270,6 +274,35 @@ func TestVerifyChecksumsRandom(t *testing.T) {
 			if got, want := VerifyChecksums(b, &f), refVerify(b, &f); got != want {
 				t.Fatalf("%d bytes IPv6 %v, bit %d flipped: %v, reference %v", n, v6, bit, got, want)
 			}
+		}
+	}
+}
+
+// TestSumWords checks the word sum Strip uses, with its masked last word,
+// against the reference for every length up to 300 with random bytes, and
+// random bytes past the end that it must ignore.
+func TestSumWords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 1071))
+	buf := make([]byte, 320)
+	for n := 0; n <= 300; n++ {
+		for range 8 {
+			for i := range buf {
+				buf[i] = byte(rng.Uint32())
+			}
+			if i := rng.IntN(n + 1); i < n && rng.IntN(2) == 0 {
+				buf[i] = 0xff // all ones words carry the most
+			}
+			d := buf[:n&^7+8]
+			got := bits.ReverseBytes16(uint16(onessum.Reduce(sumWords(d, n))))
+			if want := refSum(buf[:n]); got != want {
+				t.Fatalf("%d bytes: sumWords folds to %#04x, want %#04x", n, got, want)
+			}
+		}
+	}
+	ones := bytes.Repeat([]byte{0xff}, 304)
+	for n := 0; n <= 296; n++ {
+		if got, want := bits.ReverseBytes16(uint16(onessum.Reduce(sumWords(ones, n)))), refSum(ones[:n]); got != want {
+			t.Fatalf("%d bytes of all ones: %#04x, want %#04x", n, got, want)
 		}
 	}
 }
