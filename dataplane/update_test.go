@@ -457,7 +457,7 @@ func TestApplyDifferential(t *testing.T) {
 		name          string
 		signed, nsec3 bool
 	}{{"unsigned", false, false}, {"nsec", true, false}, {"nsec3", true, true}} {
-		for _, seed := range []int64{14, 15, 16} {
+		for _, seed := range []int64{14, 15, 16, 17, 18} {
 			t.Run(fmt.Sprintf("%s/%d", c.name, seed), func(t *testing.T) {
 				r := rand.New(rand.NewSource(seed))
 				m := newUpdModel(r)
@@ -503,6 +503,17 @@ func TestApplyDifferential(t *testing.T) {
 					updCompareZones(t, step, nz, fresh, updQueries(t, next))
 					z, cur = nz, next
 				}
+				// Names added and removed, cuts, wildcards, CNAMEs
+				// and empty non-terminals are applied in place; only
+				// change sets over a tenth of the names are rebuilt.
+				for h, n := range how {
+					if h != "incremental" && h != "rebuilt: over a tenth of the names change" {
+						t.Errorf("%d change sets %s", n, h)
+					}
+				}
+				if how["incremental"] < steps*3/4 {
+					t.Errorf("only %d of %d change sets applied in place", how["incremental"], steps)
+				}
 			})
 		}
 	}
@@ -540,6 +551,12 @@ func TestApplyRejects(t *testing.T) {
 		{"two SOAs", nil, soa1, "SOA"},
 		{"below DNAME", nil, p("dn.tld. 3600 IN DNAME example.net.", "x.dn.tld. 3600 IN A 192.0.2.1"), "below the DNAME"},
 		{"forbidden type", nil, []dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: "tld.", Rrtype: dns.TypeOPT, Class: dns.ClassINET}}}, "OPT is not allowed in a zone"},
+		// Change sets that add and remove names, which are applied in
+		// place when they are valid.
+		{"delete absent beside a new delegation", p("www.tld. 3600 IN A 192.0.2.81"), p("new.tld. 86400 IN NS ns.example.net."), "is not in the zone"},
+		{"new name with CNAME and other data", nil, p("new.tld. 3600 IN CNAME www.tld.", "new.tld. 3600 IN A 192.0.2.1"), "CNAME at new.tld. beside other data"},
+		{"new RRset too large", nil, bigTXT("new.tld.", 300), "too large"},
+		{"delegation removed and its name below a DNAME", p("d3.tld. 86400 IN NS ns1.d3.tld."), p("dn.tld. 3600 IN DNAME example.net.", "x.dn.tld. 3600 IN A 192.0.2.1"), "below the DNAME"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			nz, err := z.Apply(c.del, c.add)
@@ -552,6 +569,36 @@ func TestApplyRejects(t *testing.T) {
 			updCompareZones(t, 0, z, ref, queries)
 		})
 	}
+	// The refused change sets released the version: the next one is
+	// still applied in place, to the same zone.
+	nz, err := z.Apply(nil, p("new.tld. 86400 IN NS ns.example.net."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nz.Applied() != "incremental" {
+		t.Errorf("after the refusals: %s", nz.Applied())
+	}
+	// A name added below an existing DNAME is refused too.
+	dz, err := z.Apply(nil, p("dn.tld. 3600 IN DNAME example.net."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dref, _ := zone.Parse(strings.NewReader(updText(append(slices.Clone(base), p("dn.tld. 3600 IN DNAME example.net.")...))), "tld.", "tld.zone")
+	if _, err := dz.Apply(nil, p("x.y.dn.tld. 3600 IN A 192.0.2.1")); err == nil || !strings.Contains(err.Error(), "below the DNAME") {
+		t.Errorf("a name below a DNAME: %v", err)
+	}
+	updCompareZones(t, 0, dz, dref, queries)
+}
+
+// bigTXT returns n TXT records of 255 bytes each at name: over 65,535
+// bytes together, more than one RRset may hold.
+func bigTXT(name string, n int) []dns.RR {
+	var out []dns.RR
+	for i := range n {
+		out = append(out, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 3600},
+			Txt: []string{fmt.Sprintf("%03d%s", i, strings.Repeat("x", 251))}})
+	}
+	return out
 }
 
 // TestApplyConcurrentReaders applies changes while readers answer from the
@@ -568,6 +615,7 @@ func TestApplyConcurrentReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	queries := updQueries(t, cur)
+	applied := map[string]int{}
 	var live sync.Map // "snap" -> *Snapshot, swapped atomically
 	live.Store("snap", updSnapshot(t, z))
 	stop := make(chan struct{})
@@ -588,14 +636,20 @@ func TestApplyConcurrentReaders(t *testing.T) {
 			}
 		}()
 	}
-	for step := 0; step < 15; step++ {
+	for step := 0; step < 20; step++ {
 		m.serial++
-		m.mutateInPlace(r)
+		// Names added and removed, and changes that keep the names.
+		if step%2 == 0 {
+			m.mutate(r)
+		} else {
+			m.mutateInPlace(r)
+		}
 		next := updSign(t, updParse(t, m.records()), true)
 		nz, err := z.Apply(updDiff(cur, next), updDiff(next, cur))
 		if err != nil {
 			t.Fatal(err)
 		}
+		applied[nz.Applied()]++
 		live.Store("snap", updSnapshot(t, nz))
 		// The old version is updated again, in place, so that two
 		// versions grow from one: neither may write over what the other
@@ -603,10 +657,18 @@ func TestApplyConcurrentReaders(t *testing.T) {
 		if _, err := z.Apply(updParse(t, []string{"www.tld. 3600 IN A 192.0.2.80"}), updParse(t, []string{"www.tld. 3600 IN A 192.0.2.99"})); err != nil {
 			t.Fatal(err)
 		}
+		// And once more with a name added: the older version's nodes,
+		// index and denial indexes are copied, never written.
+		if _, err := z.Apply(nil, updParse(t, []string{"zz.tld. 3600 IN NS ns.example.net."})); err != nil {
+			t.Fatal(err)
+		}
 		z, cur = nz, next
 	}
 	close(stop)
 	wg.Wait()
+	if applied["incremental"] < 15 {
+		t.Errorf("applied: %v; most change sets should be applied in place", applied)
+	}
 	fresh, err := zone.Parse(strings.NewReader(updText(cur)), "tld.", "tld.zone")
 	if err != nil {
 		t.Fatal(err)
