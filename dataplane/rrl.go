@@ -128,6 +128,9 @@ type RRL struct {
 	white6    []prefix6
 	k0, k1    uint64 // the hash's secret
 	table     []rrlEntry
+	// clock is the time the worker reads once per batch: rrlClock, or a
+	// test's own.
+	clock func() int64
 	// slips counts the limited responses of this worker, for Slip. It is
 	// the one field written after NewRRL, by the worker alone.
 	slips uint32
@@ -157,6 +160,7 @@ func NewRRL(c RRLConfig, prev *RRL) (*RRL, error) {
 		slip:     uint32(c.Slip),
 		mask4:    ^uint32(0) << (32 - c.IPv4Prefix),
 		mask6:    mask128(c.IPv6Prefix),
+		clock:    rrlClock,
 	}
 	if c.IPv4Prefix == 0 {
 		l.mask4 = 0

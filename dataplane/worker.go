@@ -147,7 +147,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	rl := w.RRL.Load()
 	var now int64
 	if rl != nil {
-		now = rrlClock()
+		now = rl.clock()
 	}
 	if snap == nil {
 		// Until the control plane publishes the first snapshot there is
