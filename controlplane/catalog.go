@@ -72,6 +72,11 @@ type Catalog struct {
 	// c.mu held: the one place where reloads and transfers in alike are
 	// seen, for the journal and NOTIFY out.
 	onPublish func(origin string, old, new *zone.Zone)
+	// onKnown, when set, is called with c.mu held before a version made
+	// from known differences is published (an IXFR's, a reload's applied
+	// as a change), with those differences, so that the journal records
+	// them instead of computing them (Journals.Known).
+	onKnown func(origin string, from, to *zone.Zone, sets []*changeset)
 	// onAdd and onRemove, when set, are called with c.mu held for each
 	// zone a catalog zone adds (with its file) and removes, so that its
 	// journal is kept beside its copy and goes with it.
@@ -121,6 +126,11 @@ type fileStamp struct {
 	size  int64
 	sum   [sha256.Size]byte
 	valid bool
+	// how and known travel from build to loadEntry with a version made
+	// by applying the file's difference to the version served: how it
+	// was made (zone.Reloaded.How) and the difference, for the journal.
+	how   string
+	known []*changeset
 }
 
 // NewCatalog prepares a catalog for the configured zones. Nothing is loaded
@@ -351,7 +361,16 @@ func (c *Catalog) find(origin string) *zoneEntry {
 func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 	start := time.Now()
 	zr := control.ZoneResult{Origin: e.origin, File: e.file}
+	if e.sec != nil {
+		// The copy of a version applied from an IXFR is written after
+		// its publication: read the file once it is there, and know it
+		// for the version served.
+		if st, ok := e.sec.writtenCopy(e.cur); ok {
+			e.stamp = st
+		}
+	}
 	z, stamp, status, err := c.build(e)
+	zr.Applied = stamp.how
 	e.lastDur = time.Since(start)
 	zr.Seconds = e.lastDur.Seconds()
 	if err != nil && e.sec != nil && e.cur == nil && errors.Is(err, fs.ErrNotExist) {
@@ -380,10 +399,14 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 		e.lastErr = nil
 		zr.Status = status
 		if status == control.StatusLoaded {
+			if stamp.known != nil && c.onKnown != nil {
+				c.onKnown(e.origin, e.cur, z, stamp.known)
+			}
+			stamp.how, stamp.known = "", nil
 			e.cur, e.stamp, e.loaded = z, stamp, time.Now()
 			e.loads++
 			c.log.Info("zone loaded", "zone", e.origin, "file", e.file, "serial", z.Serial(),
-				"records", z.Records(), "bytes", z.MemoryBytes(), "duration", e.lastDur)
+				"records", z.Records(), "bytes", z.MemoryBytes(), "duration", e.lastDur, "applied", zr.Applied)
 			for _, w := range z.Warnings() {
 				c.log.Warn("zone warning", "zone", e.origin, "warning", w)
 			}
@@ -391,6 +414,10 @@ func (c *Catalog) loadEntry(e *zoneEntry) control.ZoneResult {
 				c.secondaryLoaded(e)
 			}
 		} else {
+			// The file may have changed in its text and not in its
+			// records: its stamp is the one now.
+			stamp.how, stamp.known = "", nil
+			e.stamp = stamp
 			c.log.Info("zone unchanged", "zone", e.origin, "file", e.file, "serial", e.cur.Serial())
 		}
 	}
@@ -438,6 +465,9 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	if e.cur != nil && e.stamp.valid && e.stamp.size == st.size && e.stamp.sum == st.sum {
 		return e.cur, e.stamp, control.StatusUnchanged, nil
 	}
+	if e.cur != nil {
+		return c.rebuild(e, st, data)
+	}
 	var z *zone.Zone
 	if c.fsys != nil {
 		z, err = zone.Parse(bytes.NewReader(data), e.origin, e.file)
@@ -451,6 +481,44 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 		return nil, fileStamp{}, "", err
 	}
 	return z, st, control.StatusLoaded, nil
+}
+
+// reloadApplyShare is the share of a zone's records up to which a changed
+// file's difference to the version served is applied to it
+// (zone.Zone.Apply) rather than the table built from the file: Apply
+// itself builds again a change over a tenth of the zone's names.
+const reloadApplyShare = 10
+
+// rebuild reads the changed file of a zone that is served as a change to
+// the version served (zone.ReloadFile): the file is parsed, compared with
+// the version served name by name, and a small difference is applied to
+// it; a large one is built as a first load builds. A file that does not
+// load leaves the version served, with an error naming the file and line.
+func (c *Catalog) rebuild(e *zoneEntry, st fileStamp, data []byte) (*zone.Zone, fileStamp, string, error) {
+	limit := max(e.cur.Records()/reloadApplyShare, 1)
+	var r *zone.Reloaded
+	var err error
+	if c.fsys != nil {
+		r, err = zone.ReloadText(e.cur, data, e.file, limit)
+	} else {
+		r, err = zone.ReloadFile(e.cur, e.file, limit)
+	}
+	if err != nil {
+		return nil, fileStamp{}, "", err
+	}
+	if r.Zone == e.cur {
+		return e.cur, st, control.StatusUnchanged, nil
+	}
+	if err := checkZONEMD(r.Zone, e.zonemd); err != nil {
+		return nil, fileStamp{}, "", err
+	}
+	st.how = r.How
+	if r.Del != nil || r.Add != nil {
+		if cs, err := newChangeset(e.cur.Apex(), r.Del, r.Add); err == nil {
+			st.known = []*changeset{cs}
+		}
+	}
+	return r.Zone, st, control.StatusLoaded, nil
 }
 
 // stampFile hashes a zone file. From the catalog's file system (embedded

@@ -268,6 +268,9 @@ func TestCatalogZoneMembers(t *testing.T) {
 	cp.setZone(t, "catz.example.", catzText(6, "2", "m1new one.example.", "m3 three.example."))
 	c.Refresh("catz.example.", false)
 	eventually(t, "the catalog's serial 6 served", func() bool { return statusOf(t, c, "catz.example.").Serial == 6 })
+	// A restart follows a shutdown, which waits for the copies of the
+	// versions applied from IXFR that are still being written.
+	waitCopies(c)
 	c2 := catzCatalog(t, cp, dir, func(cfg *Config) { cfg.Zones[0].Primaries = []string{"127.0.0.1:1"} })
 	if _, err := c2.Load(); err != nil {
 		t.Fatal(err)

@@ -54,14 +54,26 @@ type Journals struct {
 	queue   []publication
 	pending atomic.Int64          // publications not yet journaled
 	seen    map[string]*zone.Zone // the version last queued, per origin
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
+	// known holds, per origin, the differences that made a version from
+	// the one before it, when whoever made it knew them (an IXFR in, a
+	// reload applied as a change): record takes them instead of
+	// computing the difference of the two versions' walks.
+	known map[string]knownChange
+	wake  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 type publication struct {
 	origin string
 	z      *zone.Zone
+}
+
+// knownChange is the differences from version from to version to, in
+// order, each a changeset of its own (an IXFR's deltas).
+type knownChange struct {
+	from, to *zone.Zone
+	sets     []*changeset
 }
 
 // journal is one zone's journal.
@@ -89,7 +101,7 @@ type changeset struct {
 func NewJournals(cfg *Config, after func(origin string, z *zone.Zone), log *slog.Logger) *Journals {
 	j := &Journals{maxVersions: cfg.Server.JournalVersions, maxBytes: cfg.Server.JournalBytes, memOnly: cfg.FS != nil,
 		log: log, after: after, zones: map[string]*journal{}, files: map[string]string{},
-		seen: map[string]*zone.Zone{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		seen: map[string]*zone.Zone{}, known: map[string]knownChange{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	for _, z := range cfg.Zones {
 		j.files[CanonicalOrigin(z.Origin)] = z.File
 	}
@@ -121,6 +133,37 @@ func (j *Journals) Published(origin string, z *zone.Zone) {
 	}
 }
 
+// Known tells the journals the differences that made version to of origin
+// from version from, before to is published: record journals them as
+// they are when from is the version journaled last and they lead from
+// its serial to to's, and computes the difference otherwise. Each
+// difference is a changeset (newChangeset). It never blocks on the
+// journal's work, and may be called with the catalog's lock held.
+func (j *Journals) Known(origin string, from, to *zone.Zone, sets []*changeset) {
+	if j == nil || from == nil || to == nil || len(sets) == 0 {
+		return
+	}
+	j.qmu.Lock()
+	defer j.qmu.Unlock()
+	j.known[origin] = knownChange{from: from, to: to, sets: sets}
+}
+
+// takeKnown returns and forgets the differences known to lead from old to
+// z, or nil.
+func (j *Journals) takeKnown(origin string, old, z *zone.Zone) []*changeset {
+	j.qmu.Lock()
+	defer j.qmu.Unlock()
+	k, ok := j.known[origin]
+	if !ok || k.to != z {
+		return nil
+	}
+	delete(j.known, origin)
+	if k.from != old || k.sets[0].from != old.Serial() || !chains(k.sets, z.Serial()) {
+		return nil
+	}
+	return k.sets
+}
+
 // Track gives origin, a zone served that is not configured (a catalog
 // zone's member), a journal file beside its zone file, as a configured
 // zone has; it is called before the zone's first publication.
@@ -143,6 +186,7 @@ func (j *Journals) Forget(origin string) {
 	}
 	j.qmu.Lock()
 	delete(j.seen, origin)
+	delete(j.known, origin)
 	j.qmu.Unlock()
 	j.mu.Lock()
 	delete(j.zones, origin)
@@ -231,6 +275,12 @@ func (j *Journals) record(origin string, z *zone.Zone) bool {
 		j.log.Warn("zone serial went backwards; its journal is discarded", "zone", origin,
 			"old_serial", old.Serial(), "serial", z.Serial())
 		j.reset(origin, jr)
+		return true
+	}
+	if sets := j.takeKnown(origin, old, z); sets != nil {
+		for _, cs := range sets {
+			j.add(origin, jr, cs)
+		}
 		return true
 	}
 	// The difference of a large zone takes a while (two walks): IXFR
@@ -646,6 +696,51 @@ func diffVersions(old, new *zone.Zone) (*changeset, error) {
 	}
 	if cs.fromSOA.data == nil || cs.toSOA.data == nil {
 		return nil, fmt.Errorf("the SOA records of serials %d and %d do not differ", old.Serial(), new.Serial())
+	}
+	return cs, nil
+}
+
+// newChangeset makes the changeset of one difference between successive
+// versions from the records it deletes and adds, among them the old and
+// the new SOA, in any case and order (an IXFR's delta, a reload's
+// difference). The records are stored in the canonical form of the
+// zone's walk, as diffVersions stores them.
+func newChangeset(apex []byte, del, add []dns.RR) (*changeset, error) {
+	cs := &changeset{}
+	var fromSOA, toSOA bool
+	for i, side := range [][]dns.RR{del, add} {
+		for _, rr := range side {
+			r, err := zone.CanonicalRecord(rr)
+			if err != nil {
+				return nil, err
+			}
+			if r.Type == dns.TypeSOA && bytes.Equal(r.Owner, apex) {
+				if len(r.Data) < 20 {
+					return nil, fmt.Errorf("SOA record %s is malformed", rr)
+				}
+				s := soaRecord{owner: r.Owner, ttl: r.TTL, data: r.Data}
+				serial := binary.BigEndian.Uint32(r.Data[len(r.Data)-20:])
+				if i == 0 {
+					cs.fromSOA, cs.from, fromSOA = s, serial, true
+				} else {
+					cs.toSOA, cs.to, toSOA = s, serial, true
+				}
+				continue
+			}
+			dst := &cs.del
+			if i == 1 {
+				dst = &cs.add
+			}
+			cs.records++
+			*dst = append(*dst, r.Owner...)
+			*dst = binary.BigEndian.AppendUint16(*dst, r.Type)
+			*dst = binary.BigEndian.AppendUint32(*dst, r.TTL)
+			*dst = binary.BigEndian.AppendUint16(*dst, uint16(len(r.Data)))
+			*dst = append(*dst, r.Data...)
+		}
+	}
+	if !fromSOA || !toSOA {
+		return nil, fmt.Errorf("the difference does not delete the old SOA and add the new one")
 	}
 	return cs, nil
 }

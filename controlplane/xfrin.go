@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -94,7 +95,18 @@ type xfrInStats struct {
 	bytes  [len(xfrInKinds)]atomic.Uint64
 	nanos  [len(xfrInKinds)]atomic.Uint64
 	notify [len(notifyResults)]atomic.Uint64
+	// applied counts the incremental IXFRs by how their differences
+	// were applied to the served version (ixfrApplied).
+	applied [len(ixfrApplied)]atomic.Uint64
 }
+
+// How the differences of an incremental IXFR were applied, as the metrics
+// name it: in place (zone.Zone.Apply's copy-on-write), rebuilt by Apply
+// from the served version's records, or not at all: they did not apply
+// (a deletion of a record the zone does not hold, a broken zone rule, a
+// serial that does not chain, ZONEMD) and the zone was transferred again
+// by AXFR.
+var ixfrApplied = [...]string{"incremental", "rebuilt", "axfr-fallback"}
 
 // count records one transfer in.
 func (x *xfrInStats) count(ts *control.TransferStatus, ok bool) {
@@ -138,6 +150,17 @@ type secondary struct {
 	// just written, for its publication.
 	servedExpired bool
 	pendingStamp  fileStamp
+
+	// The copy on disk of a version applied from an IXFR is written after
+	// its publication (writeCopy): copying is closed once the last write
+	// asked for has ended (nil when none was), copyWant is the version the
+	// last write asked for (a write superseded before it starts is
+	// skipped), and copyOf the version whose copy was last written, with
+	// the stamp of that file.
+	copying   chan struct{}
+	copyWant  *zone.Zone
+	copyOf    *zone.Zone
+	copyStamp fileStamp
 
 	// stop ends the zone's loop and done is closed when it has ended;
 	// both nil until the loop starts (startSecondary). Set with the
@@ -300,6 +323,10 @@ func (c *Catalog) startSecondary(e *zoneEntry) {
 	go func() {
 		defer c.run.wg.Done()
 		defer close(done)
+		// The copy of the last version published is on disk before the
+		// loop counts as ended: a shutdown, or a removed member's files
+		// deleted once its loop is done, must not race with its write.
+		defer e.sec.waitCopy(false)
 		defer stop()
 		c.runSecondary(ctx, e)
 	}()
@@ -467,7 +494,7 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 		if kind == refreshAXFR {
 			base = nil
 		}
-		ts, z, err := c.transferIn(ctx, e, p, base)
+		ts, res, err := c.transferIn(ctx, e, p, base)
 		s.mu.Lock()
 		s.st.last = ts
 		if err != nil {
@@ -479,7 +506,8 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 		s.st.transfers++
 		s.setTimers(soa, c.xfr.now(), expOpt, hasOpt)
 		s.mu.Unlock()
-		if err := c.publishTransfer(e, z); err != nil {
+		z := res.z
+		if err := c.publishTransfer(e, res); err != nil {
 			s.mu.Lock()
 			s.st.failures++
 			s.st.lastErr = err.Error()
@@ -487,7 +515,10 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 			c.log.Error("publishing the transferred zone", "zone", e.origin, "err", err)
 			return
 		}
-		c.log.Info("zone transferred", "zone", e.origin, "primary", p, "kind", ts.Kind, "serial", z.Serial(),
+		if !res.copied {
+			c.writeCopy(e, z)
+		}
+		c.log.Info("zone transferred", "zone", e.origin, "primary", p, "kind", ts.Kind, "applied", ts.Applied, "serial", z.Serial(),
 			"records", z.Records(), "bytes", ts.Bytes, "duration", time.Duration(ts.Seconds*float64(time.Second)))
 		return
 	}
@@ -743,14 +774,34 @@ func (x *xfrConn) recv(q *dns.Msg) (*dns.Msg, int, error) {
 	return r, size, nil
 }
 
+// transferred is the outcome of a transfer in: the new version, and what
+// publishing it needs.
+type transferred struct {
+	z *zone.Zone
+	// base is the version an incremental IXFR was applied to and sets its
+	// differences for the journal (nil when they could not be encoded:
+	// the journal then computes them).
+	base *zone.Zone
+	sets []*changeset
+	// how is how the differences were applied: "incremental", or the
+	// first "rebuilt: ..." of zone.Zone.Applied.
+	how string
+	// copied says the copy on disk is written already (a whole zone is
+	// loaded from the file it was written to); otherwise it is written
+	// after the publication (writeCopy).
+	copied bool
+}
+
 // transferIn transfers the zone from primary p: IXFR from base's serial
 // when base is set, AXFR otherwise or when the primary answers IXFR with
-// the whole zone or cannot do IXFR (NOTIMP, FORMERR). The result is
-// written to a temporary file beside the zone's file, loaded with the same
-// checks as any zone file, and only then made the zone's file; the version
-// served is not touched. It returns what it did, for zone-status, and the
-// new version.
-func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone) (control.TransferStatus, *zone.Zone, error) {
+// the whole zone or cannot do IXFR (NOTIMP, FORMERR), or when its
+// differences do not apply to base. A whole zone is written to a
+// temporary file beside the zone's file, loaded with the same checks as
+// any zone file, and only then made the zone's file; the differences of an
+// incremental IXFR are applied to base with zone.Zone.Apply (applyIXFR).
+// The version served is not touched. It returns what it did, for
+// zone-status, and the new version.
+func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone) (control.TransferStatus, *transferred, error) {
 	ts := control.TransferStatus{Primary: p.String(), Kind: "AXFR", Started: c.xfr.now()}
 	select {
 	case c.xfr.sem <- struct{}{}:
@@ -760,7 +811,7 @@ func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort
 	}
 	defer func() { <-c.xfr.sem }()
 	start := time.Now()
-	z, err := c.transferTry(ctx, e, p, base, &ts)
+	res, err := c.transferTry(ctx, e, p, base, &ts)
 	ts.Seconds = time.Since(start).Seconds()
 	c.xfr.stats.count(&ts, err == nil)
 	if err != nil {
@@ -768,21 +819,32 @@ func (c *Catalog) transferIn(ctx context.Context, e *zoneEntry, p netip.AddrPort
 		return ts, nil, err
 	}
 	ts.Result = "ok"
-	ts.Serial = z.Serial()
-	return ts, z, nil
+	ts.Serial = res.z.Serial()
+	return ts, res, nil
 }
 
-// errFallBack asks transferTry to retry by AXFR.
-var errFallBack = errors.New("the primary cannot do IXFR")
+// errFallBack asks transferTry to retry by AXFR: the primary cannot do
+// IXFR. errNotApplied does too: the primary's differences do not apply to
+// the served version.
+var (
+	errFallBack   = errors.New("the primary cannot do IXFR")
+	errNotApplied = errors.New("the IXFR's differences do not apply to the served version")
+)
 
-func (c *Catalog) transferTry(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*zone.Zone, error) {
+func (c *Catalog) transferTry(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*transferred, error) {
 	if base != nil {
 		ts.Kind = "IXFR"
-		z, err := c.transferOnce(ctx, e, p, base, ts)
-		if !errors.Is(err, errFallBack) {
-			return z, err
+		res, err := c.transferOnce(ctx, e, p, base, ts)
+		switch {
+		case errors.Is(err, errFallBack):
+			c.log.Info("IXFR not possible, falling back to AXFR", "zone", e.origin, "primary", p, "reason", err)
+		case errors.Is(err, errNotApplied):
+			c.xfr.stats.applied[2].Add(1)
+			c.log.Warn("IXFR not applied, nothing of it served; falling back to AXFR", "zone", e.origin, "primary", p, "reason", err)
+			ts.Applied = "axfr-fallback: " + err.Error()
+		default:
+			return res, err
 		}
-		c.log.Info("IXFR not possible, falling back to AXFR", "zone", e.origin, "primary", p, "reason", err)
 		ts.Kind = "AXFR"
 	}
 	return c.transferOnce(ctx, e, p, nil, ts)
@@ -790,7 +852,7 @@ func (c *Catalog) transferTry(ctx context.Context, e *zoneEntry, p netip.AddrPor
 
 // transferOnce runs one AXFR (base nil) or IXFR request. An IXFR answered
 // with the whole zone is taken as such and ts.Kind says AXFR.
-func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*zone.Zone, error) {
+func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPort, base *zone.Zone, ts *control.TransferStatus) (*transferred, error) {
 	k, err := c.tsigOf(e.sec.key)
 	if err != nil {
 		return nil, err
@@ -849,13 +911,24 @@ func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPo
 		return nil, fmt.Errorf("%w: it answered IXFR with its SOA alone, serial %d, not newer than %d", errFallBack, st.serial, base.Serial())
 	}
 	if st.ixfr != nil && st.ixfr.incremental {
-		if err := c.applyIXFR(base, st.ixfr, w); err != nil {
-			return nil, err
+		res, err := c.applyIXFR(e, base, st.ixfr, st.serial)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errNotApplied, err)
 		}
-	} else {
-		ts.Kind = "AXFR"
+		ts.Applied = res.how
+		if res.how != "incremental" {
+			c.xfr.stats.applied[1].Add(1)
+		} else {
+			c.xfr.stats.applied[0].Add(1)
+		}
+		return res, nil
 	}
-	return c.commitZone(e, w)
+	ts.Kind = "AXFR"
+	z, err := c.commitZone(e, w)
+	if err != nil {
+		return nil, err
+	}
+	return &transferred{z: z, copied: true}, nil
 }
 
 // xfrStream follows the records of an AXFR or IXFR reply (RFC 5936 section
@@ -989,147 +1062,123 @@ func (a *ixfrApply) add(first bool, rr dns.RR) {
 	a.ops = append(a.ops, ixfrOp{del: a.deleting, rr: rr})
 }
 
-// rrKey identifies a record regardless of its TTL and of the case of its
-// owner and of the domain names in its RDATA that RFC 4034 section 6.2
-// lowercases (as RFC 6840 section 5.1 amends it): the unit that IXFR
-// deletes and adds. The served version's records come from zone.Walk in
-// that canonical form; a primary may send them in any case.
-func rrKey(rr dns.RR) string {
-	cp := dns.Copy(rr)
-	h := cp.Header()
-	h.Name = strings.ToLower(h.Name)
-	h.Ttl = 0
-	low := strings.ToLower
-	switch x := cp.(type) {
-	case *dns.NS:
-		x.Ns = low(x.Ns)
-	case *dns.CNAME:
-		x.Target = low(x.Target)
-	case *dns.DNAME:
-		x.Target = low(x.Target)
-	case *dns.PTR:
-		x.Ptr = low(x.Ptr)
-	case *dns.SOA:
-		x.Ns, x.Mbox = low(x.Ns), low(x.Mbox)
-	case *dns.MX:
-		x.Mx = low(x.Mx)
-	case *dns.SRV:
-		x.Target = low(x.Target)
-	case *dns.RRSIG:
-		x.SignerName = low(x.SignerName)
-	case *dns.NAPTR:
-		x.Replacement = low(x.Replacement)
-	case *dns.AFSDB:
-		x.Hostname = low(x.Hostname)
-	case *dns.RT:
-		x.Host = low(x.Host)
-	case *dns.KX:
-		x.Exchanger = low(x.Exchanger)
-	case *dns.MINFO:
-		x.Rmail, x.Email = low(x.Rmail), low(x.Email)
-	case *dns.RP:
-		x.Mbox, x.Txt = low(x.Mbox), low(x.Txt)
-	case *dns.PX:
-		x.Map822, x.Mapx400 = low(x.Map822), low(x.Mapx400)
-	case *dns.MB:
-		x.Mb = low(x.Mb)
-	case *dns.MG:
-		x.Mg = low(x.Mg)
-	case *dns.MR:
-		x.Mr = low(x.Mr)
-	case *dns.MD:
-		x.Md = low(x.Md)
-	case *dns.MF:
-		x.Mf = low(x.Mf)
-	}
-	return cp.String()
+// ixfrDelta is one difference of an incremental IXFR (RFC 1995 section
+// 4): the records deleted, the old version's SOA first, and those added,
+// the new version's SOA first.
+type ixfrDelta struct {
+	from, to uint32
+	del, add []dns.RR
 }
 
-// applyIXFR writes to w the version base with the differences applied: the
-// records of base that no difference touches, then every touched record
-// present at the end, as last added. A deletion of a record not present at
-// that point refuses the whole transfer.
-func (c *Catalog) applyIXFR(base *zone.Zone, a *ixfrApply, w *zoneWriter) error {
-	type touched struct {
-		initially bool
-		last      dns.RR // the record as last added, nil when last deleted
-	}
-	// The new SOA goes first, where readers of the file look for it; the
-	// SOAs of the differences only delimit them (the first deleted is
-	// the version served, checked when the reply was recognised as
-	// incremental) and are left out below.
-	if err := w.write(a.firstSOA); err != nil {
-		return err
-	}
-	keys := make(map[string]*touched, len(a.ops))
-	order := make([]string, 0, len(a.ops))
-	// owners holds the lowercase wire names the differences touch: only
-	// the served records at those names need a key, and a TLD's IXFR
-	// touches a few thousand of its millions of records.
-	owners := make(map[string]bool, len(a.ops))
-	buf := make([]byte, 256)
-	for _, op := range a.ops {
-		if op.rr.Header().Rrtype == dns.TypeSOA {
-			continue
+// splitDeltas cuts the records of an incremental IXFR into its
+// differences, and checks that their serials chain from from, the serial
+// asked from, to to, the serial of the transfer's first SOA, each one newer
+// than the one before.
+func splitDeltas(ops []ixfrOp, from, to uint32) ([]ixfrDelta, error) {
+	var out []ixfrDelta
+	cur := from
+	for i := 0; i < len(ops); {
+		old, ok := ops[i].rr.(*dns.SOA)
+		if !ok || !ops[i].del {
+			return nil, fmt.Errorf("a difference does not begin with the SOA of the version it changes: %s", ops[i].rr)
 		}
-		k := rrKey(op.rr)
-		if keys[k] == nil {
-			keys[k] = &touched{}
-			order = append(order, k)
+		if old.Serial != cur {
+			return nil, fmt.Errorf("a difference changes serial %d where %d was expected", old.Serial, cur)
 		}
-		n, err := dns.PackDomainName(strings.ToLower(op.rr.Header().Name), buf, 0, nil, false)
+		d := ixfrDelta{from: cur, del: []dns.RR{old}}
+		for i++; i < len(ops) && ops[i].del; i++ {
+			d.del = append(d.del, ops[i].rr)
+		}
+		if i == len(ops) {
+			return nil, fmt.Errorf("the difference from serial %d has no new SOA", cur)
+		}
+		// add switches sections at each SOA: this one opens the
+		// additions, and the additions hold no other.
+		soa := ops[i].rr.(*dns.SOA)
+		d.to, d.add = soa.Serial, []dns.RR{soa}
+		for i++; i < len(ops) && !ops[i].del; i++ {
+			d.add = append(d.add, ops[i].rr)
+		}
+		if !serialNewer(d.to, d.from) {
+			return nil, fmt.Errorf("a difference goes from serial %d to %d, which is not newer", d.from, d.to)
+		}
+		cur = d.to
+		out = append(out, d)
+	}
+	if cur != to {
+		return nil, fmt.Errorf("the differences end at serial %d, the transfer is of serial %d", cur, to)
+	}
+	return out, nil
+}
+
+// canonicalRRs returns rrs in the canonical form of the zone's walk
+// (zone.CanonicalRecord): a primary may send a record in another case
+// than the one it was loaded in, and a deletion must still find it.
+func canonicalRRs(rrs []dns.RR) ([]dns.RR, error) {
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		r, err := zone.CanonicalRecord(rr)
 		if err != nil {
-			return fmt.Errorf("IXFR record %s: %w", op.rr, err)
+			return nil, err
 		}
-		owners[string(buf[:n])] = true
-	}
-	err := base.Walk(func(r *zone.Record) error {
-		if r.Type == dns.TypeSOA {
-			return nil
-		}
-		rr, err := r.RR()
+		c, err := r.RR()
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("record %s: %w", rr, err)
 		}
-		if owners[string(r.Owner)] {
-			if t := keys[rrKey(rr)]; t != nil {
-				t.initially = true
-				return nil
-			}
-		}
-		return w.write(rr)
-	})
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// applyIXFR makes the new version of the zone from base and the
+// differences of an incremental IXFR of serial to: each difference, in
+// order, applied with zone.Zone.Apply, which checks it whole (a deletion
+// of a record the version does not hold, a record that breaks a zone
+// rule) and leaves the version it is applied to untouched. The result
+// gets the zone's ZONEMD check, as a loaded zone does. Any failure
+// leaves nothing: the caller falls back to AXFR. The differences are
+// returned as changesets for the journal, which then need not compute
+// them.
+func (c *Catalog) applyIXFR(e *zoneEntry, base *zone.Zone, a *ixfrApply, to uint32) (*transferred, error) {
+	deltas, err := splitDeltas(a.ops, base.Serial(), to)
 	if err != nil {
-		return fmt.Errorf("reading the served version to apply IXFR: %w", err)
+		return nil, err
 	}
-	present := make(map[string]bool, len(keys))
-	for k, t := range keys {
-		present[k] = t.initially
-	}
-	for _, op := range a.ops {
-		if op.rr.Header().Rrtype == dns.TypeSOA {
-			continue
+	res := &transferred{z: base, base: base, how: "incremental"}
+	journal := true
+	for _, d := range deltas {
+		del, err := canonicalRRs(d.del)
+		if err == nil {
+			d.add, err = canonicalRRs(d.add)
 		}
-		k := rrKey(op.rr)
-		if op.del {
-			if !present[k] {
-				return fmt.Errorf("IXFR deletes a record the zone does not have: %s", op.rr)
+		if err != nil {
+			return nil, fmt.Errorf("the difference from serial %d to %d: %w", d.from, d.to, err)
+		}
+		nz, err := res.z.Apply(del, d.add)
+		if err != nil {
+			return nil, fmt.Errorf("the difference from serial %d to %d: %w", d.from, d.to, err)
+		}
+		if nz.Serial() != d.to {
+			return nil, fmt.Errorf("the difference from serial %d to %d makes serial %d", d.from, d.to, nz.Serial())
+		}
+		if h := nz.Applied(); h != "incremental" && res.how == "incremental" {
+			res.how = h
+		}
+		res.z = nz
+		if journal {
+			cs, err := newChangeset(base.Apex(), del, d.add)
+			if err != nil {
+				c.log.Warn("an IXFR difference cannot be journaled as received; the journal computes the difference", "zone", e.origin, "err", err)
+				journal, res.sets = false, nil
+				continue
 			}
-			present[k] = false
-			keys[k].last = nil
-			continue
-		}
-		present[k] = true
-		keys[k].last = op.rr
-	}
-	for _, k := range order {
-		if present[k] {
-			if err := w.write(keys[k].last); err != nil {
-				return err
-			}
+			res.sets = append(res.sets, cs)
 		}
 	}
-	return nil
+	if err := checkZONEMD(res.z, e.zonemd); err != nil {
+		return nil, fmt.Errorf("the changed zone fails ZONEMD: %w", err)
+	}
+	return res, nil
 }
 
 // zoneWriter writes a transferred zone as a master file to a temporary
@@ -1194,38 +1243,180 @@ func (c *Catalog) commitZone(e *zoneEntry, w *zoneWriter) (*zone.Zone, error) {
 	if err := checkZONEMD(z, e.zonemd); err != nil {
 		return nil, fmt.Errorf("the transferred zone fails ZONEMD: %w", err)
 	}
-	if err := w.tmp.Close(); err != nil {
+	// A copy of an earlier version still being written must not land
+	// over this one.
+	e.sec.waitCopy(true)
+	stamp, err := w.commit()
+	if err != nil {
 		return nil, err
 	}
+	e.sec.mu.Lock()
+	e.sec.pendingStamp = stamp
+	e.sec.mu.Unlock()
+	return z, nil
+}
+
+// commit makes the written file the zone's copy on disk: flush, fsync,
+// rename over the copy, fsync of the directory, so that the copy is the
+// old file or the new one whatever happens. It returns the new file's
+// stamp.
+func (w *zoneWriter) commit() (fileStamp, error) {
+	if err := w.bw.Flush(); err != nil {
+		return fileStamp{}, fmt.Errorf("writing %s: %w", w.tmp.Name(), err)
+	}
+	if err := w.tmp.Sync(); err != nil {
+		return fileStamp{}, fmt.Errorf("writing %s: %w", w.tmp.Name(), err)
+	}
+	if err := w.tmp.Close(); err != nil {
+		return fileStamp{}, err
+	}
 	if err := os.Rename(w.tmp.Name(), w.path); err != nil {
-		return nil, fmt.Errorf("replacing the copy on disk: %w", err)
+		return fileStamp{}, fmt.Errorf("replacing the copy on disk %s: %w", w.path, err)
 	}
 	w.done = true
 	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	e.sec.mu.Lock()
-	e.sec.pendingStamp = fileStamp{size: w.size, valid: true}
-	w.sum.Sum(e.sec.pendingStamp.sum[:0])
-	e.sec.mu.Unlock()
-	return z, nil
+	st := fileStamp{size: w.size, valid: true}
+	w.sum.Sum(st.sum[:0])
+	return st, nil
 }
 
-// publishTransfer makes z the version served, through the catalog's one
-// publication path, with the stamp of the file just written, so that a
-// reload of the unchanged file does not build it again.
-func (c *Catalog) publishTransfer(e *zoneEntry, z *zone.Zone) error {
+// writeCopy writes the copy on disk of z, a version just published that
+// was made from differences, in the background: the publication does not
+// wait for the text of a whole zone to be written. Writes run one at a
+// time in the order asked; one superseded by a newer version before it
+// starts is skipped. Until the copy is written the file holds an older
+// version, whole (see zoneWriter.commit): a restart meanwhile serves that
+// and refreshes from it, by IXFR from its serial.
+func (c *Catalog) writeCopy(e *zoneEntry, z *zone.Zone) {
+	s := e.sec
+	done := make(chan struct{})
+	s.mu.Lock()
+	prev := s.copying
+	s.copying, s.copyWant = done, z
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		s.mu.Lock()
+		superseded := s.copyWant != z
+		s.mu.Unlock()
+		if superseded {
+			return
+		}
+		start := time.Now()
+		stamp, err := writeZoneCopy(e.file, z)
+		if err != nil {
+			c.log.Error("cannot write the copy on disk of the version served; a restart serves the copy there and refreshes from it",
+				"zone", e.origin, "file", e.file, "serial", z.Serial(), "err", err)
+			return
+		}
+		s.mu.Lock()
+		s.copyOf, s.copyStamp = z, stamp
+		s.mu.Unlock()
+		c.log.Debug("copy on disk written", "zone", e.origin, "file", e.file, "serial", z.Serial(), "duration", time.Since(start))
+	}()
+}
+
+// waitCopy waits until the copies on disk asked of writeCopy so far are
+// written; with cancel, those not yet started are skipped.
+func (s *secondary) waitCopy(cancel bool) {
+	s.mu.Lock()
+	done := s.copying
+	if cancel {
+		s.copyWant = nil
+	}
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// writtenCopy returns the stamp of the copy on disk when it was written
+// from z, after any write in progress has ended.
+func (s *secondary) writtenCopy(z *zone.Zone) (fileStamp, bool) {
+	s.waitCopy(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if z == nil || s.copyOf != z {
+		return fileStamp{}, false
+	}
+	return s.copyStamp, true
+}
+
+// writeZoneCopy writes z to path as a master file through a temporary file
+// beside it (zoneWriter): the SOA first, where readCopySOA and people look
+// for it, then the other records in the order of the zone's walk.
+func writeZoneCopy(path string, z *zone.Zone) (fileStamp, error) {
+	w, err := newZoneWriter(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	defer w.discard()
+	apex := z.Apex()
+	var soa dns.RR
+	err = z.Walk(func(r *zone.Record) error {
+		if r.Type == dns.TypeSOA && bytes.Equal(r.Owner, apex) {
+			rr, err := r.RR()
+			soa = rr
+			if err != nil {
+				return err
+			}
+			return errFound
+		}
+		return nil
+	})
+	if err != errFound {
+		if err == nil {
+			err = fmt.Errorf("the zone has no SOA")
+		}
+		return fileStamp{}, err
+	}
+	if err := w.write(soa); err != nil {
+		return fileStamp{}, err
+	}
+	err = z.Walk(func(r *zone.Record) error {
+		if r.Type == dns.TypeSOA && bytes.Equal(r.Owner, apex) {
+			return nil
+		}
+		rr, err := r.RR()
+		if err != nil {
+			return err
+		}
+		return w.write(rr)
+	})
+	if err != nil {
+		return fileStamp{}, fmt.Errorf("writing %s: %w", w.tmp.Name(), err)
+	}
+	return w.commit()
+}
+
+// publishTransfer makes the transferred version the one served, through
+// the catalog's one publication path, with the stamp of the file just
+// written (none yet when the copy is written after: see writeCopy), so
+// that a reload of the unchanged file does not build it again. The
+// differences of an incremental IXFR go to the journal as they are.
+func (c *Catalog) publishTransfer(e *zoneEntry, res *transferred) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e.gone {
 		return fmt.Errorf("the zone was removed from catalog %s meanwhile", e.catalog)
 	}
-	e.sec.mu.Lock()
-	stamp := e.sec.pendingStamp
-	e.sec.mu.Unlock()
+	var stamp fileStamp
+	if res.copied {
+		e.sec.mu.Lock()
+		stamp = e.sec.pendingStamp
+		e.sec.mu.Unlock()
+	}
 	old, oldStamp, oldLoaded := e.cur, e.stamp, e.loaded
-	e.cur, e.stamp, e.loaded = z, stamp, c.xfr.now()
+	if res.sets != nil && c.onKnown != nil && old == res.base {
+		c.onKnown(e.origin, old, res.z, res.sets)
+	}
+	e.cur, e.stamp, e.loaded = res.z, stamp, c.xfr.now()
 	if _, err := c.publish(); err != nil {
 		e.cur, e.stamp, e.loaded = old, oldStamp, oldLoaded
 		return err

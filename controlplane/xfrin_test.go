@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/zone"
 )
 
 // xfrinTestSecret is a TSIG secret for the tests (32 bytes, base64).
@@ -206,7 +208,24 @@ func secondaryCatalog(t *testing.T, p *fakePrimary, file string, mod func(*Confi
 	if err := c.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	return NewCatalog(c, testLog())
+	cat := NewCatalog(c, testLog())
+	// The copies on disk written after a publication are done before
+	// the test's directory goes.
+	t.Cleanup(func() { waitCopies(cat) })
+	return cat
+}
+
+// waitCopies waits until the copies on disk of every secondary zone of c
+// are written.
+func waitCopies(c *Catalog) {
+	c.emu.RLock()
+	entries := c.entries
+	c.emu.RUnlock()
+	for _, e := range entries {
+		if e.sec != nil {
+			e.sec.waitCopy(false)
+		}
+	}
 }
 
 // testLog logs to stderr with -v, for a failing test's story.
@@ -324,7 +343,10 @@ func TestSecondaryTransfers(t *testing.T) {
 	p.setZone(t, secV2)
 	c.refreshZone(ctx, e, refreshSOA)
 	st = transferState(t, c)
-	if st.LastTransfer.Kind != "IXFR" || st.Serial != 2 {
+	// The name added is applied in place or by Apply's rebuild of the
+	// version served, depending on what Apply does in place; either way
+	// not loaded from a file.
+	if a := st.LastTransfer.Applied; st.LastTransfer.Kind != "IXFR" || st.Serial != 2 || a != "incremental" && !strings.HasPrefix(a, "rebuilt: ") {
 		t.Fatalf("after the change: %+v %+v", st, st.LastTransfer)
 	}
 	for name, want := range map[string]string{"www": "192.0.2.81", "new": "192.0.2.99", "mail": "192.0.2.25"} {
@@ -332,7 +354,9 @@ func TestSecondaryTransfers(t *testing.T) {
 			t.Errorf("after IXFR: %s is %s, want %s", name, got, want)
 		}
 	}
-	// The copy on disk is version 2: a catalog started from it serves it.
+	// The copy on disk is version 2, written after the publication: a
+	// catalog started from it serves it.
+	e.sec.waitCopy(false)
 	c2 := secondaryCatalog(t, p, file, nil)
 	if _, err := c2.Load(); err != nil {
 		t.Fatal(err)
@@ -341,32 +365,26 @@ func TestSecondaryTransfers(t *testing.T) {
 		t.Errorf("restarted from the copy on disk: new is %s", got)
 	}
 
-	// Failures, each leaving version 2 served.
+	// Failures, each leaving version 2 served. A difference that does not
+	// apply falls back to AXFR (TestSecondaryIXFRFallback); here the
+	// whole zone fails too.
 	const secV3 = `$TTL 300
 @    IN SOA ns1 hostmaster 3 3600 600 86400 300
 @    IN NS  ns1
 ns1  IN A   192.0.2.53
 www  IN A   192.0.2.82
 `
-	soa3 := func() *dns.SOA {
-		rr, _ := dns.NewRR("sec.example. 300 IN SOA ns1.sec.example. hostmaster.sec.example. 3 3600 600 86400 300")
-		return rr.(*dns.SOA)
-	}
 	failures := []struct {
 		name  string
 		setup func()
 		want  string // in the error
 	}{
-		{"deletion of a record not there", func() {
-			soa2 := p.versions[2][0]
-			gone, _ := dns.NewRR("nothere.sec.example. 300 IN A 192.0.2.1")
-			p.ixfr = func(uint32) []dns.RR { return []dns.RR{soa3(), soa2, gone, soa3(), soa3()} }
-		}, "does not have"},
 		{"broken midway", func() { p.breakAt = 1 }, "broke off"},
 		{"zone checks", func() {
-			soa2 := p.versions[2][0]
+			// Version 3 has a CNAME beside other data: its difference
+			// does not apply, and the whole zone does not load.
 			cname, _ := dns.NewRR("www.sec.example. 300 IN CNAME elsewhere.example.")
-			p.ixfr = func(uint32) []dns.RR { return []dns.RR{soa3(), soa2, soa3(), cname, soa3()} }
+			p.versions[3] = append(p.versions[3], cname)
 		}, "zone checks"},
 	}
 	for _, f := range failures {
@@ -390,6 +408,7 @@ www  IN A   192.0.2.82
 			}
 		})
 	}
+	p.setZone(t, secV3)
 	p.mu.Lock()
 	p.ixfr, p.breakAt = nil, 0
 	p.noIXFR = true
@@ -555,11 +574,21 @@ func TestSerialNewer(t *testing.T) {
 	}
 }
 
-// TestRRKey: the records IXFR deletes are matched against the served
-// version's, which zone.Walk gives with the RDATA names of RFC 4034 section
-// 6.2 in lowercase, whatever the case the primary sends; TTL and the
-// owner's case do not count, text does.
-func TestRRKey(t *testing.T) {
+// TestCanonicalRRs: the records IXFR deletes are matched against the
+// served version's, which zone.Walk gives with the RDATA names of RFC 4034
+// section 6.2 in lowercase, whatever the case the primary sends: what
+// canonicalRRs makes of them must be the same record where the case of the
+// owner and of those names alone differ (the TTL does not count in a
+// match), and another record where text or NSEC's next name differ.
+func TestCanonicalRRs(t *testing.T) {
+	key := func(rr dns.RR) string {
+		c, err := canonicalRRs([]dns.RR{rr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c[0].Header().Ttl = 0
+		return c[0].String()
+	}
 	for _, tc := range []struct {
 		a, b string
 		same bool
@@ -579,7 +608,7 @@ func TestRRKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := rrKey(a) == rrKey(b); got != tc.same {
+		if got := key(a) == key(b); got != tc.same {
 			t.Errorf("%q and %q: same %v, want %v", tc.a, tc.b, got, tc.same)
 		}
 	}
@@ -797,7 +826,207 @@ func TestTransfersInBounded(t *testing.T) {
 	}
 	// One token back: the transfer goes through.
 	<-c.xfr.sem
-	if _, z, err := c.transferIn(context.Background(), e, p.addr, nil); err != nil || z.Serial() != 1 {
+	if _, res, err := c.transferIn(context.Background(), e, p.addr, nil); err != nil || res.z.Serial() != 1 {
 		t.Errorf("with a token free: %v", err)
+	}
+}
+
+// secTLD is a zone of delegations with glue and DS for the tests of IXFR
+// applied to the version served; edit rewrites its text.
+func secTLD(serial int, edit func(string) string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "$TTL 300\n@ IN SOA ns1 hostmaster %d 3600 600 86400 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n", serial)
+	for i := range 30 {
+		fmt.Fprintf(&sb, "d%d IN NS ns1.d%d\nns1.d%d IN A 10.0.0.%d\nd%d IN DS 1 13 2 %064x\n", i, i, i, i, i, i)
+	}
+	if edit != nil {
+		return edit(sb.String())
+	}
+	return sb.String()
+}
+
+// sameAnswers fails the test unless catalogs a and b give byte-identical
+// replies to queries for every name of the zone text and a few more, of
+// several types, with and without DNSSEC OK.
+func sameAnswers(t *testing.T, a, b *Catalog, origin, text string) {
+	t.Helper()
+	names := map[string]bool{origin: true, "nothere." + origin: true, "x.d3." + origin: true}
+	for _, l := range strings.Split(text, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "$") && f[0] != "@" {
+			names[f[0]+"."+origin] = true
+		}
+	}
+	buf := make([]byte, 65535)
+	reply := func(c *Catalog, q []byte) []byte {
+		n, _ := c.Current.Load().Answer(buf, q, true)
+		return append([]byte(nil), buf[:n]...)
+	}
+	for name := range names {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeNS, dns.TypeDS, dns.TypeSOA, dns.TypeAAAA} {
+			for _, do := range []bool{false, true} {
+				m := new(dns.Msg)
+				m.SetQuestion(name, qt)
+				m.SetEdns0(1232, do)
+				q, err := m.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ra, rb := reply(a, q), reply(b, q); !bytes.Equal(ra, rb) {
+					t.Errorf("%s %s DO=%v: the replies differ:\n%x\n%x", name, dns.TypeToString[qt], do, ra, rb)
+				}
+			}
+		}
+	}
+}
+
+// loadedCatalog serves text as a primary zone loaded from a file, the
+// reference a transferred or reloaded version must answer as.
+func loadedCatalog(t *testing.T, origin, text string) *Catalog {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "ref.zone")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Config{Zones: []ZoneConfig{{Origin: origin, File: file}}}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	cat := NewCatalog(c, testLog())
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// TestSecondaryIXFRApplied: an IXFR of two differences (glue, DS, a TTL and
+// the SOA) is applied to the version served with zone.Zone.Apply, not
+// loaded from a file: the answers are byte-identical to those of the final
+// zone loaded from its file, the journal is handed the two differences as
+// received, and the copy on disk, written after the publication, holds the
+// final zone.
+func TestSecondaryIXFRApplied(t *testing.T) {
+	const origin = "tld.example."
+	p := startFakePrimary(t, origin, "")
+	p.perMsg = 50
+	v1 := secTLD(1, nil)
+	v2 := secTLD(2, func(s string) string {
+		s = strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+		return strings.Replace(s, fmt.Sprintf("d4 IN DS 1 13 2 %064x", 4), "d4 IN DS 2 13 2 "+strings.Repeat("ab", 32), 1)
+	})
+	v3 := secTLD(3, func(s string) string {
+		s = strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+		s = strings.Replace(s, fmt.Sprintf("d4 IN DS 1 13 2 %064x", 4), "d4 IN DS 2 13 2 "+strings.Repeat("ab", 32), 1)
+		s = strings.Replace(s, "ns1.d5 IN A 10.0.0.5", "ns1.d5 60 IN A 10.0.0.5", 1)
+		return strings.Replace(s, "ns1.d6 IN A 10.0.0.6", "ns1.d6 IN A 10.0.0.6\nns1.d6 IN A 10.0.0.66", 1)
+	})
+	p.setZone(t, v1)
+	file := filepath.Join(t.TempDir(), "tld.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	var known [][]*changeset
+	c.onKnown = func(_ string, from, to *zone.Zone, sets []*changeset) {
+		if from.Serial() == 1 && to.Serial() == 3 {
+			known = append(known, sets)
+		}
+	}
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 1 {
+		t.Fatalf("after AXFR: %+v", st)
+	}
+	p.setZone(t, v2)
+	p.setZone(t, v3)
+	// The primary sends the differences from 1 to 2 and from 2 to 3.
+	p.ixfr = func(from uint32) []dns.RR {
+		d12, d23 := diffIXFR(p.versions[1], p.versions[2]), diffIXFR(p.versions[2], p.versions[3])
+		out := append([]dns.RR{p.versions[3][0]}, d12[1:len(d12)-1]...)
+		return append(out, d23[1:]...)
+	}
+	c.refreshZone(ctx, e, refreshSOA)
+	st := transferState(t, c)
+	if st.Serial != 3 || st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
+		t.Fatalf("after IXFR: serial %d, %+v (error %q)", st.Serial, st.LastTransfer, st.LastError)
+	}
+	if got := c.xfr.stats.applied[0].Load(); got != 1 {
+		t.Errorf("IXFRs applied in place: %d, want 1", got)
+	}
+	if e.cur.Applied() != "incremental" {
+		t.Errorf("the version served was made %q", e.cur.Applied())
+	}
+	sameAnswers(t, c, loadedCatalog(t, origin, v3), origin, v3)
+	if len(known) != 1 || len(known[0]) != 2 || known[0][0].from != 1 || known[0][0].to != 2 || known[0][1].to != 3 {
+		t.Errorf("the journal was handed %v, want the differences 1-2 and 2-3", known)
+	} else if r := known[0][1].records; r != 3 {
+		// The TTL changed (deleted and added) and one address added.
+		t.Errorf("the difference 2-3 has %d records, want 3", r)
+	}
+	// The copy on disk, once written, is the final zone.
+	e.sec.waitCopy(false)
+	c2 := secondaryCatalog(t, p, file, nil)
+	if _, err := c2.Load(); err != nil {
+		t.Fatal(err)
+	}
+	sameAnswers(t, c2, loadedCatalog(t, origin, v3), origin, v3)
+	// A reload of the copy just written finds it unchanged.
+	res, err := c.Reload(nil)
+	if err != nil || res.Zones[0].Status != control.StatusUnchanged {
+		t.Errorf("reload of the copy written: %+v, %v; want unchanged", res, err)
+	}
+}
+
+// TestSecondaryIXFRFallback: differences that do not apply to the version
+// served (a deletion of a record it does not hold, a serial that does not
+// chain) are not served in part: the zone is transferred by AXFR instead,
+// and the fallback is counted and reported.
+func TestSecondaryIXFRFallback(t *testing.T) {
+	soa := func(n uint32) dns.RR {
+		rr, _ := dns.NewRR(fmt.Sprintf("sec.example. 300 IN SOA ns1.sec.example. hostmaster.sec.example. %d 3600 600 86400 300", n))
+		return rr
+	}
+	gone, _ := dns.NewRR("nothere.sec.example. 300 IN A 192.0.2.1")
+	www, _ := dns.NewRR("www.sec.example. 300 IN A 192.0.2.81")
+	for _, tc := range []struct {
+		name string
+		ixfr []dns.RR
+		want string
+	}{
+		{"deletion of a record not there", []dns.RR{soa(2), soa(1), gone, soa(2), soa(2)}, "is not in the zone"},
+		{"serials that do not chain", []dns.RR{soa(2), soa(1), soa(5), www, soa(2)}, "end at serial 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startFakePrimary(t, "sec.example.", "")
+			p.setZone(t, secV1)
+			c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "sec.zone"), nil)
+			if _, err := c.Load(); err != nil {
+				t.Fatal(err)
+			}
+			e := secondaryEntry(c)
+			c.refreshZone(context.Background(), e, refreshSOA)
+			p.setZone(t, secV2)
+			p.mu.Lock()
+			p.ixfr = func(uint32) []dns.RR { return tc.ixfr }
+			p.mu.Unlock()
+			c.refreshZone(context.Background(), e, refreshSOA)
+			st := transferState(t, c)
+			if st.Serial != 2 || st.LastTransfer.Kind != "AXFR" || !strings.HasPrefix(st.LastTransfer.Applied, "axfr-fallback") ||
+				!strings.Contains(st.LastTransfer.Applied, tc.want) {
+				t.Errorf("serial %d by %s, applied %q; want 2 by AXFR after a fallback naming %q",
+					st.Serial, st.LastTransfer.Kind, st.LastTransfer.Applied, tc.want)
+			}
+			if got := c.xfr.stats.applied[2].Load(); got != 1 {
+				t.Errorf("fallbacks counted: %d, want 1", got)
+			}
+			if got := answerA(t, c, "new.sec.example."); got != "192.0.2.99" {
+				t.Errorf("after the fallback: new is %s", got)
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if n := len(p.requests); n < 2 || p.requests[n-1] != dns.TypeAXFR || p.requests[n-2] != dns.TypeIXFR {
+				t.Errorf("requests %v, want IXFR then AXFR last", p.requests)
+			}
+		})
 	}
 }

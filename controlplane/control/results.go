@@ -58,6 +58,11 @@ type ZoneResult struct {
 	// ZONEMD is the served version's ZONEMD state, as in ZoneStatus; a
 	// version that failed ZONEMD is not served, and Error says why.
 	ZONEMD string `json:"zonemd,omitempty"`
+	// Applied says how a changed file was loaded: "incremental" (its
+	// difference to the version served applied in place), "rebuilt: "
+	// and why, or "built: " and why the difference was not applied; ""
+	// for a zone loaded for the first time.
+	Applied string `json:"applied,omitempty"`
 }
 
 // Zone load statuses, ZoneResult.Status.
@@ -118,6 +123,11 @@ type TransferStatus struct {
 	Bytes   int64     `json:"bytes"` // on the wire, length prefixes included
 	Serial  uint32    `json:"serial,omitempty"`
 	Result  string    `json:"result"` // "ok" or the error
+	// Applied says how an incremental IXFR was applied to the version
+	// served: "incremental" (in place), "rebuilt: " and why, or
+	// "axfr-fallback: " and why it did not apply (the zone was then
+	// transferred by AXFR).
+	Applied string `json:"applied,omitempty"`
 }
 
 // ReloadResult is the result of the reload command.
