@@ -47,6 +47,8 @@ func TestXfrInPeers(t *testing.T) {
 			}
 			if st.LastTransfer == nil || st.LastTransfer.Kind != kind.wantKind || st.LastTransfer.Result != "ok" {
 				t.Errorf("the transfer after the change: %+v, want %s", st.LastTransfer, kind.wantKind)
+			} else if kind.wantKind == "IXFR" && !appliedToServed(st.LastTransfer.Applied) {
+				t.Errorf("the IXFR after the change was not applied to the version served: %+v", st.LastTransfer)
 			}
 			// A ringdns that loaded the final file answers the same.
 			sameAnswersAsFile(t, d, "the transfer", dir, origin, final)

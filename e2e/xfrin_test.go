@@ -67,8 +67,8 @@ func TestXfrInKnot(t *testing.T) {
 	if st.Notifies == 0 {
 		t.Errorf("no NOTIFY counted: %+v", st)
 	}
-	if st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" {
-		t.Errorf("after the change: %+v %+v, want IXFR", st, st.LastTransfer)
+	if st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" || !appliedToServed(st.LastTransfer.Applied) {
+		t.Errorf("after the change: %+v %+v, want IXFR applied to the version served", st, st.LastTransfer)
 	}
 	if r := mustExchange(t, d.addr(false), true, "new."+origin, dns.TypeA); len(r.Answer) != 1 {
 		t.Errorf("new after IXFR: %v", r)
@@ -154,8 +154,19 @@ func TestXfrInRootKnot(t *testing.T) {
 	}
 	took = time.Since(start)
 	st = d.zoneStatus(".")
-	t.Logf("root zone, new serial on knotd: %.3f s from knotc zone-reload to the serial answered (%s of %d bytes in %.3f s)",
-		took.Seconds(), st.LastTransfer.Kind, st.LastTransfer.Bytes, st.LastTransfer.Seconds)
+	t.Logf("root zone, new serial on knotd: %.3f s from knotc zone-reload to the serial answered (%s of %d bytes in %.3f s, applied %q)",
+		took.Seconds(), st.LastTransfer.Kind, st.LastTransfer.Bytes, st.LastTransfer.Seconds, st.LastTransfer.Applied)
+	// A new SOA alone changes no name: applied in place.
+	if st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
+		t.Errorf("the new serial came by %s, applied %q; want IXFR applied in place", st.LastTransfer.Kind, st.LastTransfer.Applied)
+	}
+}
+
+// appliedToServed reports whether an IXFR in was applied to the version
+// served (zone.Zone.Apply, in place or rebuilt from its records) rather
+// than loaded from a file or replaced by AXFR (TransferStatus.Applied).
+func appliedToServed(how string) bool {
+	return how == "incremental" || strings.HasPrefix(how, "rebuilt: ")
 }
 
 // TestXfrInRingdns chains two ringdns: the first serves a zone from its
@@ -187,8 +198,9 @@ func TestXfrInRingdns(t *testing.T) {
 	if !s.waitSerial(origin, 2, transferWait) {
 		t.Fatalf("the primary's NOTIFY did not bring serial 2 within %v: %+v\n%s", transferWait, s.zoneStatus(origin), s.out.String())
 	}
-	if st := s.zoneStatus(origin); st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" || st.Notifies == 0 {
-		t.Errorf("after the change: %+v %+v, want IXFR on NOTIFY", st, st.LastTransfer)
+	if st := s.zoneStatus(origin); st.LastTransfer == nil || st.LastTransfer.Kind != "IXFR" || st.Notifies == 0 ||
+		!appliedToServed(st.LastTransfer.Applied) {
+		t.Errorf("after the change: %+v %+v, want IXFR on NOTIFY, applied to the version served", st, st.LastTransfer)
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
