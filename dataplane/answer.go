@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ringdns/ringdns/internal/onessum"
+	"github.com/ringdns/ringdns/nic"
 	"github.com/ringdns/ringdns/zone"
 )
 
@@ -31,7 +32,15 @@ const (
 // bounded by Config.UDPSize (at least 512) or 512 without EDNS over UDP.
 // Answer allocates nothing and never reads outside q or writes outside dst.
 func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
-	n, _, res := s.answer(dst, q, tcp, false)
+	n, _, res := s.answer(dst, q, nil, tcp, false)
+	return n, res
+}
+
+// AnswerFrom is Answer for a query from the client at peer, whose address
+// DNS cookies (RFC 7873) are made and checked with when Config.Cookies is
+// set; Answer ignores COOKIE options, as a server without cookies does.
+func (s *Snapshot) AnswerFrom(dst, q []byte, peer *nic.Addr, tcp bool) (int, Result) {
+	n, _, res := s.answer(dst, q, peer, tcp, false)
 	return n, res
 }
 
@@ -41,8 +50,9 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 // rather than by reading the reply again: the AF_XDP port finishes the
 // reply's UDP checksum from it (nic.Packet.Sum). The other ports and TCP
 // have no use for it and skip its final assembly; the sum returned is then
-// 0. The accept rules (accept.go) decide which queries are looked up.
-func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result) {
+// 0. The accept rules (accept.go) decide which queries are looked up. peer,
+// when not nil, is the client's address, for DNS cookies (cookie.go).
+func (s *Snapshot) answer(dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if res.Drop = acceptMessage(q); res.Drop != DropNone {
 		return 0, 0, res
@@ -87,6 +97,12 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
 	res.EDNS, res.DO = qy.edns, qy.do
+	// A COOKIE option is judged before the reply's size is known: the
+	// reply carries one (client and server cookie) whatever it answers.
+	require := false
+	if qy.cookieLen != 0 && s.cfg.Cookies != nil && peer != nil {
+		res.CookieVerdict, require = s.cfg.Cookies.check(&qy, peerIP(peer))
+	}
 	limit, optLen := s.limits(&qy, tcp, len(dst))
 	if hdrLen+qy.qsize+optLen > limit {
 		res.Drop = DropNoSpace
@@ -94,7 +110,11 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 	}
 	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
 	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
-	switch rcode, kind := acceptQuery(&qy, op, tcp); kind {
+	rcode, kind := acceptQuery(&qy, op, tcp)
+	if res.CookieVerdict != CookieNone {
+		rcode, kind = cookieRule(&qy, &res, require, tcp, rcode, kind)
+	}
+	switch kind {
 	case KindAnswer:
 		s.resolve(&qy, &r, &res)
 	case KindChaos:
@@ -114,7 +134,7 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 		if qy.expire && r.aa && s.expire != nil {
 			exp = s.expireLeft(res.Zone)
 		}
-		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid, exp)
+		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid, exp, qy.replyCookie())
 		r.ar++
 	}
 	dst[0], dst[1] = id0, id1
@@ -148,7 +168,7 @@ func (s *Snapshot) answer(dst, q []byte, tcp, withSum bool) (int, uint32, Result
 		sum += uint64(onessum.Sum(q[:qy.qsize], 0))
 	}
 	if qy.edns {
-		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid, exp)
+		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid, exp, qy.replyCookie())
 	}
 	sum += r.acc[0] + uint64(onessum.Swap(r.acc[1]))
 	return n, onessum.Reduce(sum), res
@@ -174,6 +194,9 @@ func (s *Snapshot) limits(qy *query, tcp bool, n int) (limit, optLen int) {
 		if qy.expire {
 			optLen += 8
 		}
+		if qy.cookieReply {
+			optLen += 4 + cookieReplyLen
+		}
 	}
 	return min(limit, n), optLen
 }
@@ -193,7 +216,7 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 	}
 	arc := uint16(0)
 	if qy.edns && n+15+len(s.cfg.NSID) <= len(dst) {
-		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid, -1)
+		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid, -1, nil)
 		arc = 1
 	}
 	dst[0], dst[1] = id0, id1
@@ -214,8 +237,8 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 // optSum returns the ones'-complement sum (unfolded) of the OPT record
 // writeOPT writes with the same arguments, as if it started at an even
 // offset: bytes 0, 0, 41, size, size, extended rcode, 0, DO, 0, rdlen,
-// rdlen, then the EXPIRE and NSID options.
-func (s *Snapshot) optSum(rcode uint16, do, nsid bool, exp int64) uint64 {
+// rdlen, then the COOKIE, EXPIRE and NSID options.
+func (s *Snapshot) optSum(rcode uint16, do, nsid bool, exp int64, ck []byte) uint64 {
 	size := uint64(uint16(s.cfg.UDPSize))
 	sum := uint64(typeOPT)<<8 + size>>8 + (size&0xff)<<8 + uint64(rcode>>4&0xff)
 	if do {
@@ -223,7 +246,12 @@ func (s *Snapshot) optSum(rcode uint16, do, nsid bool, exp int64) uint64 {
 	}
 	rdlen := uint64(0)
 	// The options start at the odd offset 11: their words are swapped.
-	// EXPIRE is 8 bytes, so NSID after it stays at an odd offset.
+	// COOKIE is 28 bytes and EXPIRE 8, so what follows them stays at an
+	// odd offset.
+	if ck != nil {
+		rdlen += 4 + uint64(len(ck))
+		sum += uint64(onessum.Swap(optCookie + uint64(len(ck)) + uint64(onessum.Sum(ck, 0))))
+	}
 	if exp >= 0 {
 		rdlen += 8
 		sum += uint64(onessum.Swap(optExpire + 4 + uint64(exp)>>16 + uint64(exp)&0xffff))
@@ -248,9 +276,9 @@ func (s *Snapshot) expireLeft(zi int32) int64 {
 }
 
 // writeOPT appends our OPT record (RFC 6891) at n and returns the new
-// length. exp, when not negative, is the value of an EXPIRE option (RFC
-// 7314).
-func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool, exp int64) int {
+// length. ck, when not nil, is the data of a COOKIE option (RFC 7873); exp,
+// when not negative, the value of an EXPIRE option (RFC 7314).
+func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool, exp int64, ck []byte) int {
 	dst[n] = 0
 	put16(dst[n+1:], typeOPT)
 	put16(dst[n+3:], uint16(s.cfg.UDPSize))
@@ -262,11 +290,18 @@ func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool, exp 
 	}
 	dst[n+8] = 0
 	rdlen := 0
+	if ck != nil {
+		put16(dst[n+11:], optCookie)
+		put16(dst[n+13:], uint16(len(ck)))
+		copy(dst[n+15:], ck)
+		rdlen = 4 + len(ck)
+	}
 	if exp >= 0 {
-		put16(dst[n+11:], optExpire)
-		put16(dst[n+13:], 4)
-		put32(dst[n+15:], uint32(exp))
-		rdlen = 8
+		o := n + 11 + rdlen
+		put16(dst[o:], optExpire)
+		put16(dst[o+2:], 4)
+		put32(dst[o+4:], uint32(exp))
+		rdlen += 8
 	}
 	if nsid && len(s.cfg.NSID) > 0 {
 		o := n + 11 + rdlen

@@ -81,9 +81,9 @@ func FuzzAnswer(f *testing.F) {
 			var sum uint32
 			if inPlace {
 				copy(dst, q)
-				n, sum, _ = snap.answer(dst, dst[:len(q)], tcp, true)
+				n, sum, _ = snap.answer(dst, dst[:len(q)], nil, tcp, true)
 			} else {
-				n, sum, _ = snap.answer(dst, q, tcp, true)
+				n, sum, _ = snap.answer(dst, q, nil, tcp, true)
 			}
 			checkAnswerSum(t, dst[:n], sum)
 			if n > len(dst) || (!tcp && n > 4096) {
@@ -146,11 +146,11 @@ func TestAnswerSum(t *testing.T) {
 	for _, q := range qs {
 		for _, snap := range []*Snapshot{s, root, odd} {
 			for _, tcp := range []bool{false, true} {
-				n, sum, _ := snap.answer(dst, q, tcp, true)
+				n, sum, _ := snap.answer(dst, q, nil, tcp, true)
 				checkAnswerSum(t, dst[:n], sum)
 			}
 			for limit := 12; limit < 1400; limit += 7 {
-				n, sum, _ := snap.answer(dst[:limit], q, false, true)
+				n, sum, _ := snap.answer(dst[:limit], q, nil, false, true)
 				checkAnswerSum(t, dst[:n], sum)
 			}
 		}

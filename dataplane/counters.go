@@ -25,7 +25,10 @@ type Counters struct {
 	// or dropped (counted in Drops[DropRRL] too).
 	RRLSlipped [NumRRLClasses]atomic.Uint64
 	RRLDropped [NumRRLClasses]atomic.Uint64
-	_          [64]byte
+	// Cookies counts the replies to queries by what their COOKIE option
+	// was (RFC 7873); Cookies[CookieNone] is not kept.
+	Cookies [NumCookieVerdicts]atomic.Uint64
+	_       [64]byte
 }
 
 func add(c *atomic.Uint64, n uint64) { c.Store(c.Load() + n) }
@@ -46,6 +49,7 @@ type tally struct {
 	rcodes                          [24]uint64
 	drops                           [NumDropReasons]uint64
 	rrlSlipped, rrlDropped          [NumRRLClasses]uint64
+	cookies                         [NumCookieVerdicts]uint64
 }
 
 // count records one result and, when a reply was sent, its length.
@@ -58,6 +62,7 @@ func (t *tally) count(r Result, replyLen int) {
 	t.replies++
 	t.bytes += uint64(replyLen)
 	t.kinds[r.Kind]++
+	t.cookies[r.CookieVerdict]++
 	if int(r.Rcode) < len(t.rcodes) {
 		t.rcodes[r.Rcode]++
 	}
@@ -100,6 +105,11 @@ func (c *Counters) flush(t *tally) {
 			add(&c.Drops[i], n)
 		}
 	}
+	for i := CookieClientOnly; i < NumCookieVerdicts; i++ {
+		if n := t.cookies[i]; n != 0 {
+			add(&c.Cookies[i], n)
+		}
+	}
 	if t.drops[DropRRL] != 0 || t.tc != 0 {
 		// Limited replies are dropped or slipped (truncated): the loops
 		// run only in batches with either.
@@ -121,6 +131,7 @@ type CounterValues struct {
 	Rcodes                                    [24]uint64
 	Drops                                     [NumDropReasons]uint64
 	RRLSlipped, RRLDropped                    [NumRRLClasses]uint64
+	Cookies                                   [NumCookieVerdicts]uint64
 }
 
 // Values reads the counters. It may run concurrently with the writer.
@@ -139,6 +150,9 @@ func (c *Counters) Values() CounterValues {
 	}
 	for i := range c.RRLSlipped {
 		v.RRLSlipped[i], v.RRLDropped[i] = c.RRLSlipped[i].Load(), c.RRLDropped[i].Load()
+	}
+	for i := range c.Cookies {
+		v.Cookies[i] = c.Cookies[i].Load()
 	}
 	return v
 }
@@ -164,10 +178,13 @@ func (v *CounterValues) Add(o CounterValues) {
 		v.RRLSlipped[i] += o.RRLSlipped[i]
 		v.RRLDropped[i] += o.RRLDropped[i]
 	}
+	for i := range v.Cookies {
+		v.Cookies[i] += o.Cookies[i]
+	}
 }
 
 // String names of kinds and drop reasons, for metrics labels.
 var (
-	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail", "handoff"}
+	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail", "handoff", "badcookie"}
 	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full", "rrl"}
 )

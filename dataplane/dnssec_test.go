@@ -637,7 +637,7 @@ func FuzzAnswerSigned(f *testing.F) {
 		snap := zs[int(which)%len(zs)].snap
 		q = q[:len(q):len(q)]
 		fill(dst)
-		n, sum, _ := snap.answer(dst, q, which&4 != 0, true)
+		n, sum, _ := snap.answer(dst, q, nil, which&4 != 0, true)
 		checkAnswerSum(t, dst[:n], sum)
 		if n == 0 {
 			return

@@ -73,7 +73,7 @@ func TestExpireOption(t *testing.T) {
 		{"no states", s, expireQuery("example.", dns.TypeSOA, true, false), -1, -1},
 	} {
 		for _, tcp := range []bool{false, true} {
-			n, sum, _ := tc.snap.answer(dst, tc.q, tcp, true)
+			n, sum, _ := tc.snap.answer(dst, tc.q, nil, tcp, true)
 			checkAnswerSum(t, dst[:n], sum)
 			if got := replyExpire(t, dst[:n]); got < tc.lo || got > tc.hi {
 				t.Errorf("%s (tcp %v): EXPIRE %d, want %d..%d", tc.name, tcp, got, tc.lo, tc.hi)

@@ -48,6 +48,15 @@ type query struct {
 	// tsig is set when the message ends in a TSIG record (RFC 8945): it
 	// is handed off to the control plane, which verifies and signs.
 	tsig bool
+
+	// cookie is the data of the first COOKIE option (RFC 7873), copied
+	// out of the query because the reply is written over it, and
+	// cookieLen its length: 0 without one, -1 when its length is none a
+	// cookie can have. Cookies.check then leaves there the option the
+	// reply carries, and sets cookieReply.
+	cookie      [40]byte
+	cookieLen   int8
+	cookieReply bool
 }
 
 // name is a lowercase wire-format name with what lookups need: the offset
@@ -180,6 +189,19 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 					qy.nsid = true
 				case optExpire:
 					qy.expire = true
+				case optCookie:
+					// A client cookie alone, or with a server
+					// cookie of 8 to 32 bytes; any other length
+					// is malformed (RFC 7873 section 5.2.2). A
+					// second COOKIE option is ignored, as BIND
+					// ignores it.
+					if qy.cookieLen == 0 {
+						qy.cookieLen = -1
+						if olen == clientCookieLen || olen >= 16 && olen <= 40 {
+							qy.cookieLen = int8(olen)
+							copy(qy.cookie[:], q[o+4:o+4+olen])
+						}
+					}
 				}
 				o += 4 + olen
 			}

@@ -4,18 +4,19 @@ package dataplane
 type Kind uint8
 
 const (
-	KindDrop     Kind = iota // no reply is sent
-	KindAnswer               // authoritative data in the answer section
-	KindReferral             // delegation: NS in authority, no AA
-	KindNoData               // name exists, type does not
-	KindNXDomain             // name does not exist
-	KindRefused              // not authoritative, or class not served
-	KindFormErr              // malformed question or header
-	KindNotImp               // opcode not implemented
-	KindBadVers              // unknown EDNS version
-	KindChaos                // CHAOS identity answer
-	KindServFail             // the reply could not be built
-	KindHandoff              // handed off to the control plane (NOTIFY, TSIG over UDP); see Handoff
+	KindDrop      Kind = iota // no reply is sent
+	KindAnswer                // authoritative data in the answer section
+	KindReferral              // delegation: NS in authority, no AA
+	KindNoData                // name exists, type does not
+	KindNXDomain              // name does not exist
+	KindRefused               // not authoritative, or class not served
+	KindFormErr               // malformed question or header
+	KindNotImp                // opcode not implemented
+	KindBadVers               // unknown EDNS version
+	KindChaos                 // CHAOS identity answer
+	KindServFail              // the reply could not be built
+	KindHandoff               // handed off to the control plane (NOTIFY, TSIG over UDP); see Handoff
+	KindBadCookie             // BADCOOKIE: a valid server cookie is required (RFC 7873 section 5.2.3)
 	NumKinds
 )
 
@@ -46,4 +47,7 @@ type Result struct {
 	EDNS   bool   // the query had an OPT record
 	Cookie bool   // the query carried a valid server cookie (RFC 7873)
 	Zone   int32  // index of the zone in the snapshot's zone.Set, -1 when none
+	// CookieVerdict says what the query's COOKIE option was, for the
+	// counters: CookieNone when it had none or cookies are off.
+	CookieVerdict CookieVerdict
 }

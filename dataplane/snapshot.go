@@ -19,6 +19,11 @@ type Config struct {
 	// version.bind and version.server. Empty means REFUSED.
 	Identity string
 	Version  string
+	// Cookies, when set, are the DNS cookies (RFC 7873) of queries
+	// answered with their client's address (Worker, AnswerFrom); the
+	// same Cookies are shared by every snapshot, so that rotating the
+	// secrets needs no new one. nil ignores COOKIE options.
+	Cookies *Cookies
 }
 
 // Snapshot is an immutable view of everything the answer engine needs. The

@@ -186,7 +186,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		// the MTU allow). A reply that would need more is truncated by the
 		// engine to the question and the OPT record, with TC set, so that
 		// the client retries over TCP; it never exceeds the buffer.
-		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], false, withSum)
+		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], &p.Peer, false, withSum)
 		if r.Kind == KindHandoff {
 			binary.LittleEndian.PutUint64(p.Buf[0:8], h0)
 			binary.LittleEndian.PutUint32(p.Buf[8:12], h1)
