@@ -471,3 +471,80 @@ func TestWorkerRRLAllocs(t *testing.T) {
 		t.Errorf("RRL limited %d and truncated %d with a rate nothing reaches", v.Drops[DropRRL], v.TC)
 	}
 }
+
+// TestWorkerRRLCookieBypass: a query with a valid server cookie (RFC 7873)
+// proves its source and is answered while its prefix is limited, on the
+// AF_XDP path (an Ethernet ring) and the socket path (a ring of payloads);
+// the same client without a cookie, or with one that is not valid, is
+// limited.
+func TestWorkerRRLCookieBypass(t *testing.T) {
+	cur := secretHex(t, "000102030405060708090a0b0c0d0e0f")
+	cc := mustHex(t, "a1a2a3a4a5a6a7a8")
+	for _, ethernet := range []bool{true, false} {
+		snap, _ := cookieSnap(t, &CookieSecrets{Current: cur}, time.Now().Unix())
+		p := new(atomic.Pointer[Snapshot])
+		p.Store(snap)
+		w := &Worker{Snapshot: p, Counters: new(Counters), CPU: -1}
+		l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Slip: 0, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.clock = func() int64 { return 0 }
+		w.RRL.Store(l)
+		// serve answers q from the client's address and returns the
+		// reply, nil when none was sent.
+		serve := func(q []byte) []byte {
+			t.Helper()
+			var reply []byte
+			inspect := func(_ int, p *nic.Packet) {
+				if p.Len > 0 {
+					reply = append([]byte(nil), p.Buf[:p.Len]...)
+				}
+			}
+			if ethernet {
+				w.Port = nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect}, [][]byte{queryFrame(q, false, 40000)})
+			} else {
+				w.Port = nictest.NewRing(nictest.RingConfig{Peer: nic.AddrFrom(netip.AddrPortFrom(client4, 40000)), Inspect: inspect}, [][]byte{q})
+			}
+			st := new(portState)
+			st.init(w)
+			if err := w.turn(make([]nic.Packet, 1), st); err != nil {
+				t.Fatal(err)
+			}
+			return reply
+		}
+		// The first query, with a client cookie alone, spends the burst and
+		// gets the server cookie.
+		reply := serve(cookieQuery(t, cc))
+		if reply == nil {
+			t.Fatalf("ethernet %v: no reply to the first query", ethernet)
+		}
+		valid, _ := replyCookieOf(t, reply)
+		if len(valid) != cookieReplyLen {
+			t.Fatalf("ethernet %v: first reply's cookie %x", ethernet, valid)
+		}
+		invalid := append([]byte(nil), valid...)
+		invalid[len(invalid)-1] ^= 1
+		for _, c := range []struct {
+			name     string
+			cookie   []byte
+			answered bool
+		}{{"no cookie", nil, false}, {"valid server cookie", valid, true}, {"client cookie alone", cc, false}, {"invalid server cookie", invalid, false}} {
+			got := 0
+			for i := 0; i < 20; i++ {
+				if reply := serve(cookieQuery(t, c.cookie)); reply != nil {
+					if _, m := replyCookieOf(t, reply); len(m.Answer) != 1 || m.Truncated {
+						t.Fatalf("ethernet %v, %s: reply is not the answer:\n%v", ethernet, c.name, m)
+					}
+					got++
+				}
+			}
+			if want := map[bool]int{true: 20, false: 0}[c.answered]; got != want {
+				t.Errorf("ethernet %v, %s: %d of 20 answered while the prefix is limited, want %d", ethernet, c.name, got, want)
+			}
+		}
+		if v := w.Counters.Values(); v.Drops[DropRRL] != 60 || v.Cookies[CookieValid] != 20 {
+			t.Errorf("ethernet %v: %d RRL drops, %d valid cookies; want 60 and 20", ethernet, v.Drops[DropRRL], v.Cookies[CookieValid])
+		}
+	}
+}
