@@ -29,6 +29,8 @@ type Config struct {
 	XDP    *XDPConfig   `toml:"xdp"`
 	// RRL is the [rrl] table: response rate limiting (rrl.go); nil: off.
 	RRL *RRLConfig `toml:"rrl"`
+	// Cookies is the [cookies] table: DNS cookies (cookie.go).
+	Cookies CookieConfig `toml:"cookies"`
 
 	// FS, when set, is where relative zone file names are read from instead
 	// of the operating system's file system. The embedded default
@@ -383,6 +385,7 @@ func (c *Config) Normalize() error {
 	if s.JournalBytes < 0 {
 		errs = append(errs, fmt.Errorf("server.journal-bytes: negative"))
 	}
+	errs = append(errs, c.Cookies.normalize()...)
 	errs = append(errs, c.RRL.normalize()...)
 	keys, kerrs := normalizeKeys(c.Keys)
 	errs = append(errs, kerrs...)

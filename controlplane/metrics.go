@@ -153,6 +153,7 @@ type collector struct {
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
 	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire, catalogMembers  *prometheus.Desc
 	udpHandoff                                                          *prometheus.Desc
+	cookies, badCookie                                                  *prometheus.Desc
 	rrlLimited, rrlSlipped, rrlDropped                                  *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
@@ -204,6 +205,8 @@ func newCollector(s *Server) *collector {
 		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
 		udpHandoff:     d("udp_handoff_total", "UDP messages the workers handed to the control plane, by event: notify (a NOTIFY received), signed (a message with a TSIG record), tsig-failed (answered NOTAUTH or FORMERR), replied (a reply sent), send-error (a reply the system refused to send).", "event"),
 		catalogMembers: d("catalog_members", "Member zones served from a catalog zone (RFC 9432), by catalog.", "zone"),
+		cookies:        d("cookies_total", "Queries answered with a COOKIE option (RFC 7873), by what it held: client-only (a client cookie alone), valid (a valid server cookie), invalid (a server cookie not ours, expired or from the future), malformed (answered FORMERR).", "worker", "result"),
+		badCookie:      d("badcookie_total", "Replies sent with BADCOOKIE (cookies.require: a UDP query with a COOKIE option but no valid server cookie).", w...),
 		rrlLimited:     d("rrl_limited_total", "Replies response rate limiting held back (rrl.rate), by class: answer, referral, nodata, nxdomain, error; the sum of rrl_slipped_total and rrl_dropped_total.", "worker", "class"),
 		rrlSlipped:     d("rrl_slipped_total", "Limited replies sent as an empty reply with TC=1 (rrl.slip), so that a real client retries over TCP, by class.", "worker", "class"),
 		rrlDropped:     d("rrl_dropped_total", "Limited replies not sent at all, by class (also in drops_total, reason rrl).", "worker", "class"),
@@ -227,7 +230,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
 		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
-		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff} {
+		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff,
+		c.cookies, c.badCookie} {
 		ch <- d
 	}
 	for _, m := range c.xdp {
@@ -279,6 +283,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytes, v.Bytes, name)
 		counter(c.do, v.DO, name)
 		counter(c.sendErrs, v.SendErrs, name)
+		for k := dataplane.CookieClientOnly; k < dataplane.NumCookieVerdicts; k++ {
+			counter(c.cookies, v.Cookies[k], name, dataplane.CookieVerdictNames[k])
+		}
+		counter(c.badCookie, v.Rcodes[dataplane.RcodeBadCookie], name)
 	}
 	for _, w := range c.s.workers {
 		v := w.counters.Values()

@@ -47,6 +47,8 @@ type Server struct {
 	xfr      *XfrOut
 	journals *Journals
 	notify   *NotifyOut
+	// cookies holds the DNS cookie secrets (cookie.go).
+	cookies *cookieKeeper
 
 	control *ControlServer
 	metrics *http.Server
@@ -115,6 +117,10 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	s.notify.members = s.Catalog.memberConfig
 	s.Catalog.onAdd = s.journals.Track
 	s.Catalog.onRemove = s.journals.Forget
+	if s.cookies, err = newCookieKeeper(cfg.Cookies, log); err != nil {
+		return nil, err
+	}
+	s.Catalog.cfg.Cookies = s.cookies.c
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
 	}
@@ -416,6 +422,7 @@ func (s *Server) closeAll() {
 			s.log.Error("closing AF_XDP", "err", err)
 		}
 	}
+	go s.cookies.run(s.done)
 	for _, w := range s.workers {
 		w.port.Close()
 	}
@@ -455,7 +462,10 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 			return control.Reply{Error: "stats takes no zones"}
 		}
 		return control.OKReply(s.Stats())
+	case control.CmdCookieRotate:
+		return s.cookies.handleCookieRotate(req)
 	case control.CmdReload:
+		s.ReloadCookies(req.Zones)
 		s.ReloadRRL(req.Zones)
 		res, err := s.Catalog.Reload(req.Zones)
 		if err != nil {

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,7 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a reply after this long (reloads of large zones take a while)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |\n"+
-			"               zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE\n\nflags:\n")
+			"               zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE |\n"+
+			"               cookie-rotate [SECRET | -]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +57,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(req.Zones) != 1 {
 			fmt.Fprintf(stderr, "ringctl: %s takes one zone\n", req.Cmd)
 			return 2
+		}
+	case control.CmdCookieRotate:
+		// The secret goes over the control socket, which only its owner
+		// can open, and is never printed back.
+		// "-" reads it from the standard input, which keeps it out of
+		// the process list that every local user can read.
+		if len(req.Zones) > 1 {
+			fmt.Fprintf(stderr, "ringctl: %s takes at most one secret (32 hex digits, or - to read it from the standard input)\n", req.Cmd)
+			return 2
+		}
+		if len(req.Zones) == 1 && req.Zones[0] == "-" {
+			line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+			if err != nil && line == "" {
+				fmt.Fprintf(stderr, "ringctl: %s -: reading the secret from the standard input: %v\n", req.Cmd, err)
+				return 1
+			}
+			req.Zones[0] = strings.TrimSpace(line)
 		}
 	default:
 		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
@@ -182,6 +201,15 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 			return err
 		}
 		fmt.Fprintf(w, "%s: %s started; ringctl zone-status %s shows its outcome\n", r.Origin, r.Action, r.Origin)
+	case control.CmdCookieRotate:
+		var c control.CookieStatus
+		if err := json.Unmarshal(data, &c); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "cookie secret rotated: current %s, previous %s (still accepted)\n", c.Current, c.Previous)
+		if !c.Enabled {
+			fmt.Fprintf(w, "cookies are disabled (cookies.enabled = false): the secrets are kept for when they are enabled\n")
+		}
 	case control.CmdStats:
 		var s control.Stats
 		if err := json.Unmarshal(data, &s); err != nil {

@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringdns/ringdns/internal/testenv"
+)
+
+// cookieConfig writes a configuration serving the example zone with the
+// [cookies] table given, and returns its path.
+func cookieConfig(t *testing.T, table string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ringdns.toml")
+	text := table + fmt.Sprintf("[[zone]]\norigin = \"example.\"\nfile = %q\n", exampleZone())
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cookieRE finds the COOKIE option in kdig's and dig's output (kdig writes
+// it in upper case, dig in lower case and follows it with "(good)" when the
+// client cookie is its own).
+var cookieRE = regexp.MustCompile(`(?m)^;+ COOKIE: ([0-9A-Fa-f]+)`)
+
+// digCookie runs tool (kdig or dig) against d with args and returns the
+// reply's status and COOKIE option (lower case hex, "" when none) and the
+// whole output.
+func digCookie(t *testing.T, tool string, d *daemon, args ...string) (status, cookie, out string) {
+	t.Helper()
+	a := d.addr(false)
+	tries := []string{"+tries=1", "+timeout=5"}
+	if filepath.Base(tool) == "kdig" {
+		tries = []string{"+retry=0", "+time=5"}
+	}
+	args = append(append([]string{"@" + a.Addr().String(), "-p", fmt.Sprint(a.Port())}, tries...), args...)
+	b, err := exec.Command(tool, append(args, "www.example.", "A")...).CombinedOutput()
+	out = string(b)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", tool, strings.Join(args, " "), err, out)
+	}
+	if m := regexp.MustCompile(`status: ([A-Z]+)`).FindStringSubmatch(out); m != nil {
+		status = m[1]
+	}
+	// The last COOKIE option printed is the final reply's (dig prints
+	// every reply when it retries after BADCOOKIE).
+	if ms := cookieRE.FindAllStringSubmatch(out, -1); len(ms) > 0 {
+		cookie = strings.ToLower(ms[len(ms)-1][1])
+	}
+	return status, cookie, out
+}
+
+// TestCookiesKdigDig serves DNS cookies to Knot's kdig and BIND's dig: the
+// server cookie a first reply carries is sent back and accepted (echoed,
+// since it is fresh), a second ringdns with the same secret accepts it too
+// (a fleet: with cookies required there, it answers NOERROR where an
+// unknown cookie gets BADCOOKIE), one with another secret does not, and
+// dig, whose retry after BADCOOKIE is automatic, ends with an answer.
+// Rotating the second server's secret with ringctl keeps the first
+// server's cookies valid there (renewed) until a further rotation.
+func TestCookiesKdigDig(t *testing.T) {
+	t.Parallel()
+	kdig := requireTool(t, "kdig")
+	dig := testenv.RequireTool(t, "dig", "Debian package bind9-dnsutils; scripts/test.sh installs it")
+	const secret = "e5e973e5a6b2a43f48e7dc849e37bfcf"
+	a := startDaemon(t, "-config", cookieConfig(t, "[cookies]\nsecret = \""+secret+"\"\n"), "-metrics", "127.0.0.1:0")
+	b := startDaemon(t, "-config", cookieConfig(t, "[cookies]\nsecret = \""+secret+"\"\nrequire = true\n"))
+	c := startDaemon(t, "-config", cookieConfig(t, "[cookies]\nsecret = \"00112233445566778899aabbccddeeff\"\nrequire = true\n"))
+
+	for _, tool := range []string{kdig, dig} {
+		name := filepath.Base(tool)
+		st, first, out := digCookie(t, tool, a, "+cookie")
+		if st != "NOERROR" || len(first) != 48 {
+			t.Fatalf("%s +cookie: status %s, cookie %q\n%s", name, st, first, out)
+		}
+		for _, d := range []*daemon{a, b} {
+			st, again, out := digCookie(t, tool, d, "+cookie="+first)
+			if st != "NOERROR" || again != first {
+				t.Errorf("%s +cookie=%s at %v: status %s, cookie %s, want it echoed\n%s", name, first, d.addr(false), st, again, out)
+			}
+		}
+		// Another secret: kdig, told not to retry, shows BADCOOKIE with
+		// a new cookie; dig retries with it and gets the answer.
+		args := []string{"+cookie=" + first}
+		if tool == kdig {
+			args = append(args, "+nobadcookie")
+		}
+		st, other, out := digCookie(t, tool, c, args...)
+		switch {
+		case tool == kdig && (st != "BADCOOKIE" || len(other) != 48 || other == first || other[:16] != first[:16]):
+			t.Errorf("kdig to another secret: status %s, cookie %s\n%s", st, other, out)
+		case tool == dig && (st != "NOERROR" || !strings.Contains(out, "BADCOOKIE") || other == first):
+			t.Errorf("dig to another secret: status %s, cookie %s\n%s", st, other, out)
+		}
+	}
+
+	// Rotation on b: the cookie a made is valid there for one rotation
+	// (answered with a new cookie), and no longer after a second.
+	_, first, _ := digCookie(t, kdig, a, "+cookie")
+	if out, code := b.ringctl("cookie-rotate", "0f0e0d0c0b0a09080706050403020100"); code != 0 || !strings.Contains(out, "rotated") {
+		t.Fatalf("ringctl cookie-rotate: exit %d\n%s", code, out)
+	}
+	st, renewed, out := digCookie(t, kdig, b, "+cookie="+first, "+nobadcookie")
+	if st != "NOERROR" || renewed == first || renewed[:16] != first[:16] {
+		t.Errorf("after one rotation: status %s, cookie %s (sent %s)\n%s", st, renewed, first, out)
+	}
+	if out, code := b.ringctl("cookie-rotate"); code != 0 {
+		t.Fatalf("ringctl cookie-rotate: exit %d\n%s", code, out)
+	}
+	if st, _, out := digCookie(t, kdig, b, "+cookie="+first, "+nobadcookie"); st != "BADCOOKIE" {
+		t.Errorf("after two rotations: status %s\n%s", st, out)
+	}
+	// The cookie made with the secret now previous is valid, and renewed.
+	if st, again, out := digCookie(t, kdig, b, "+cookie="+renewed, "+nobadcookie"); st != "NOERROR" || again == renewed || again[:16] != renewed[:16] {
+		t.Errorf("the renewed cookie after a second rotation: status %s, cookie %s\n%s", st, again, out)
+	}
+
+	// a's metrics count what it received.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, _ := scrape(t, a.status.Metrics)
+		client, _ := sumMetric(m, "ringdns_cookies_total", `result="client-only"`)
+		valid, _ := sumMetric(m, "ringdns_cookies_total", `result="valid"`)
+		if client >= 3 && valid >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ringdns_cookies_total: client-only %v, valid %v", client, valid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
