@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/internal/testenv"
 )
@@ -135,5 +139,124 @@ func TestCookiesKdigDig(t *testing.T) {
 			t.Fatalf("ringdns_cookies_total: client-only %v, valid %v", client, valid)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCookiesKnot checks server cookies across implementations: knotd with
+// its cookies module (mod-cookies, which answers BADCOOKIE to any query
+// without a valid server cookie) and ringdns with cookies required, both
+// with one secret, each accept the other's cookie and refuse one made with
+// another secret.
+func TestCookiesKnot(t *testing.T) {
+	t.Parallel()
+	kdig := requireTool(t, "kdig")
+	knotd := testenv.RequireTool(t, "knotd", "Debian package knot; scripts/test.sh installs it")
+	const secret = "e5e973e5a6b2a43f48e7dc849e37bfcf"
+	d := startDaemon(t, "-config", cookieConfig(t, "[cookies]\nsecret = \""+secret+"\"\nrequire = true\n"))
+
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := filepath.Join(dir, "knot.conf")
+	text := fmt.Sprintf(`server:
+    rundir: %[1]s
+    listen: 127.0.0.1@%[2]d
+    background-workers: 1
+    tcp-workers: 1
+    udp-workers: 1
+control:
+    listen: %[1]s/knot.sock
+database:
+    storage: %[1]s
+log:
+  - target: stderr
+    any: info
+mod-cookies:
+  - id: fleet
+    secret: 0x%[3]s
+template:
+  - id: default
+    storage: %[1]s
+    global-module: mod-cookies/fleet
+zone:
+  - domain: example.
+    file: %[4]s
+`, dir, port, secret, exampleZone())
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command(knotd, "-c", conf)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		// By PID: SIGTERM, then SIGKILL after 10 s.
+		select {
+		case <-exited:
+		default:
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		}
+		if t.Failed() {
+			t.Logf("knotd's output:\n%s", out.String())
+		}
+	})
+	kaddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	if !poll(10*time.Second, func() bool {
+		r, err := exchange(kaddr, true, "example.", dns.TypeSOA)
+		return err == nil && r.Rcode == dns.RcodeSuccess
+	}) {
+		t.Fatalf("knotd does not answer within 10 s:\n%s", out.String())
+	}
+	// ask sends kdig's query with the COOKIE option ck, without retrying
+	// after BADCOOKIE, to ap.
+	ask := func(ap netip.AddrPort, ck string) (status, cookie string) {
+		t.Helper()
+		args := []string{"@" + ap.Addr().String(), "-p", fmt.Sprint(ap.Port()), "+retry=0", "+time=5", "+nobadcookie", "+cookie=" + ck, "www.example.", "A"}
+		b, err := exec.Command(kdig, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kdig %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		if m := regexp.MustCompile(`status: ([A-Z]+)`).FindSubmatch(b); m != nil {
+			status = string(m[1])
+		}
+		if ms := cookieRE.FindAllSubmatch(b, -1); len(ms) > 0 {
+			cookie = strings.ToLower(string(ms[len(ms)-1][1]))
+		}
+		return status, cookie
+	}
+	const client = "0102030405060708"
+	raddr := d.addr(false)
+	// Each server's cookie, learned from its BADCOOKIE reply.
+	_, fromKnot := ask(kaddr, client)
+	_, fromRingdns := ask(raddr, client)
+	if len(fromKnot) != 48 || len(fromRingdns) != 48 {
+		t.Fatalf("cookies learned: knotd %q, ringdns %q", fromKnot, fromRingdns)
+	}
+	for _, tc := range []struct {
+		name string
+		to   netip.AddrPort
+		ck   string
+		want string
+	}{
+		{"ringdns's cookie at knotd", kaddr, fromRingdns, "NOERROR"},
+		{"knotd's cookie at ringdns", raddr, fromKnot, "NOERROR"},
+		{"a forged cookie at knotd", kaddr, fromRingdns[:32] + "0123456789abcdef", "BADCOOKIE"},
+		{"a forged cookie at ringdns", raddr, fromKnot[:32] + "0123456789abcdef", "BADCOOKIE"},
+	} {
+		if st, _ := ask(tc.to, tc.ck); st != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, st, tc.want)
+		}
 	}
 }
