@@ -67,7 +67,10 @@ func metricSum(page, name string, want ...string) float64 {
 //     victim prefix (full and slipped) do not exceed the query bytes it
 //     received;
 //   - answers every query of the client in the other prefix (flat out:
-//     every one the server's rings took in; see below).
+//     every one the server's rings took in; see below), and every query
+//     of a client inside the victim network that sends the server cookie
+//     it was given (RFC 7873): a cookie proves the source, and RRL lets it
+//     through (ringperf -own-cookie).
 //
 // RINGDNS_RRL_SECONDS sets the flood's length: 3 s by default, 10 for the
 // benchmark figures of the issue.
@@ -114,8 +117,9 @@ slip = 2
 	d.run(netns.Command(n.ServerNS, ringdnsBin, "-config", confFile, "-xdp", n.ServerIf), nil)
 
 	// The victim network must lie in a prefix of ringperf's interface:
-	// a second address with a /16 holds it and the server.
-	netnstest.Run(t, "ip", "-n", n.ClientNS, "addr", "add", "198.18.0.3/16", "dev", n.ClientIf)
+	// a second address with a /16 holds it and the server, and is the
+	// client with a cookie inside the victim network.
+	netnstest.Run(t, "ip", "-n", n.ClientNS, "addr", "add", rrlCookieClient+"/16", "dev", n.ClientIf)
 	qf := filepath.Join(dir, "queries.txt")
 	if err := os.WriteFile(qf, []byte(". DNSKEY D\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,24 +130,37 @@ slip = 2
 	// checked against the server's. At 20,000 queries per second, which
 	// the server (even built with the race detector) carries, the own
 	// client, every 100th query, loses none.
+	// Then the same with the own client inside the victim network, its
+	// queries carrying the server cookie it asked for first: limited with
+	// its network but for the cookie, it too must get every answer.
 	for _, run := range []struct {
 		name     string
 		rate     int
 		ownEvery int
-	}{{"flat out", 0, 10000}, {"20000/s", 20000, 100}} {
-		t.Run(run.name, func(t *testing.T) { rrlFlood(t, n, qf, seconds, run.rate, run.ownEvery) })
+		cookie   bool
+	}{{"flat out", 0, 10000, false}, {"20000/s", 20000, 100, false}, {"flat out, cookie client in the victim /24", 0, 10000, true},
+		{"20000/s, cookie client in the victim /24", 20000, 100, true}} {
+		t.Run(run.name, func(t *testing.T) { rrlFlood(t, n, qf, seconds, run.rate, run.ownEvery, run.cookie) })
 	}
 }
 
+// rrlCookieClient is the address, inside the victim network, of the client
+// with a cookie.
+const rrlCookieClient = "198.18.5.2"
+
 // rrlFlood runs one flood of the reflection test and checks it.
-func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEvery int) {
+func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEvery int, cookie bool) {
 	before, err := n.scrapeMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := netns.Command(n.ClientNS, ringperfBin, "-i", n.ClientIf, "-s", netns.ServerV4, "-src", netns.ClientV4,
+	args := []string{"-i", n.ClientIf, "-s", netns.ServerV4, "-src", netns.ClientV4,
 		"-d", qf, "-edns", "4096", "-json", "-l", strconv.FormatFloat(seconds, 'f', -1, 64), "-rate", strconv.Itoa(rate),
-		"-spoof", "198.18.5.0/24", "-own-every", strconv.Itoa(ownEvery))
+		"-spoof", "198.18.5.0/24", "-own-every", strconv.Itoa(ownEvery)}
+	if cookie {
+		args = append(args, "-src", rrlCookieClient, "-own-cookie")
+	}
+	cmd := netns.Command(n.ClientNS, append([]string{ringperfBin}, args...)...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if code := exitCode(t, "ringperf", cmd.Run()); code != 0 {
@@ -171,6 +188,7 @@ func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEver
 	bytes := delta("ringdns_reply_bytes_total", `worker="xdp`)
 	slipped := delta("ringdns_rrl_slipped_total", `worker="xdp`)
 	dropped := delta("ringdns_rrl_dropped_total", `worker="xdp`)
+	valid := delta("ringdns_cookies_total", `worker="xdp`, `result="valid"`)
 	ownBytes := float64(sp.Own.ReplyBytes)
 	full := replies - slipped - float64(sp.Own.Answered)
 	fullSize := 0.0
@@ -212,6 +230,9 @@ func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEver
 		}
 	} else if sp.Own.Sent == 0 || sp.Own.Answered != sp.Own.Sent || sp.Own.Truncated != 0 {
 		t.Errorf("the client in another prefix: %d sent, %d answered, %d truncated; want every one answered in full (the server took in %.1f%% of all queries)", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
+	}
+	if cookie && valid < float64(sp.Own.Answered) {
+		t.Errorf("%.0f valid cookies counted for %d answers to the client with a cookie", valid, sp.Own.Answered)
 	}
 	if slipped == 0 || dropped == 0 {
 		t.Errorf("slipped %.0f, dropped %.0f: with slip 2 both should count", slipped, dropped)

@@ -17,6 +17,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ringdns/ringdns/controlplane"
@@ -48,6 +51,7 @@ type options struct {
 	iface, server, queryFile, queues, cpus, src, dstMAC, mode string
 	spoof                                                     string
 	ownEvery                                                  uint64
+	ownCookie                                                 bool
 	port                                                      uint
 	seconds, rate, doShare                                    float64
 	count                                                     uint64
@@ -82,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.mode, "mode", "auto", "XDP attach `mode`: auto (driver, else generic), driver or generic")
 	fs.StringVar(&o.spoof, "spoof", "", "send from random addresses of `PREFIX` (of the server's family, on the link) instead of the own address: a reflection attack on that network, whose replies still come back to this interface and are counted apart")
 	fs.Uint64Var(&o.ownEvery, "own-every", 0, "with -spoof, send every `N`th query from the own address, a real client beside the flood (0: none)")
+	fs.BoolVar(&o.ownCookie, "own-cookie", false, "with -own-every, the own queries carry a DNS cookie (RFC 7873), the server's asked for first over a kernel socket")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ringperf -i IFACE -s SERVER -d QUERYFILE [flags]")
 		fs.PrintDefaults()
@@ -133,6 +138,8 @@ func (o *options) check(fs *flag.FlagSet) error {
 		return fmt.Errorf("-timeout %v: want above 0 and at most a minute", o.timeout)
 	case o.ownEvery > 0 && o.spoof == "":
 		return errors.New("-own-every needs -spoof")
+	case o.ownCookie && o.ownEvery == 0:
+		return errors.New("-own-cookie needs -own-every")
 	}
 	return nil
 }
@@ -159,9 +166,24 @@ func (o *options) generate(stderr io.Writer) (loadgen.Result, error) {
 	if err != nil {
 		return res, err
 	}
+	var ownFrames *loadgen.Frames
 	if o.spoof != "" {
 		if err := o.spoofFrames(frames, link); err != nil {
 			return res, err
+		}
+		if o.ownCookie {
+			// Asked before the XDP program is attached, which would
+			// take the reply.
+			cookie, err := serverCookie(link.Src, netip.AddrPortFrom(link.Dst, uint16(o.port)))
+			if err != nil {
+				return res, err
+			}
+			if ownFrames, err = loadgen.BuildFrames(qs, link, loadgen.Options{
+				EDNSSize: uint16(o.edns), DOShare: o.doShare, RD: o.rd, Seed: o.seed, Cookie: cookie,
+			}); err != nil {
+				return res, err
+			}
+			fmt.Fprintf(stderr, "ringperf: the own queries carry the cookie %x\n", cookie)
 		}
 	}
 	nq, err := nic.QueueCount(o.iface)
@@ -201,13 +223,14 @@ func (o *options) generate(stderr io.Writer) (loadgen.Result, error) {
 		ports = append(ports, p)
 	}
 	cfg := loadgen.Config{
-		Rate:     o.rate,
-		Count:    o.count,
-		Duration: time.Duration(o.seconds * float64(time.Second)),
-		Timeout:  o.timeout,
-		Random:   o.random,
-		Seed:     o.seed,
-		OwnEvery: o.ownEvery,
+		Rate:      o.rate,
+		Count:     o.count,
+		Duration:  time.Duration(o.seconds * float64(time.Second)),
+		Timeout:   o.timeout,
+		Random:    o.random,
+		Seed:      o.seed,
+		OwnEvery:  o.ownEvery,
+		OwnFrames: ownFrames,
 	}
 	if len(cpus) > 0 {
 		cfg.Pin = func(i int) error {
@@ -380,4 +403,42 @@ func (o *options) spoofFrames(f *loadgen.Frames, l loadgen.Link) error {
 		}
 	}
 	return fmt.Errorf("-spoof %v: not within a prefix of %s that holds %v: ringperf spoofs only on its own link", p, o.iface, l.Dst)
+}
+
+// serverCookie asks the server, over a kernel UDP socket from src, for the
+// SOA of the root with a client cookie, and returns the COOKIE option the
+// reply carries: the client cookie and the server cookie, which the own
+// queries then send back (RFC 7873 section 5.3).
+func serverCookie(src netip.Addr, server netip.AddrPort) ([]byte, error) {
+	var cc [8]byte
+	if _, err := rand.Read(cc[:]); err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeSOA)
+	m.SetEdns0(1232, false)
+	opt := m.IsEdns0()
+	opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(cc[:])})
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}}
+	var last error
+	for range 3 {
+		r, _, err := c.Exchange(m, server.String())
+		if err != nil {
+			last = err
+			continue
+		}
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if ck, ok := e.(*dns.EDNS0_COOKIE); ok {
+					b, err := hex.DecodeString(ck.Cookie)
+					if err != nil || len(b) < 16 || string(b[:8]) != string(cc[:]) {
+						return nil, fmt.Errorf("-own-cookie: the server's COOKIE option %q does not answer ours", ck.Cookie)
+					}
+					return b, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("-own-cookie: %v answered without a COOKIE option (are cookies on?)", server)
+	}
+	return nil, fmt.Errorf("-own-cookie: asking %v for a cookie from %v: %w", server, src, last)
 }

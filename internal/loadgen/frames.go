@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,6 +33,10 @@ type Options struct {
 	RD bool
 	// Seed makes the DO draw repeatable.
 	Seed uint64
+	// Cookie, when set, is the data of a COOKIE option (RFC 7873: a
+	// client cookie, and the server cookie the server gave) that every
+	// query carries, with EDNS.
+	Cookie []byte
 }
 
 // Frames holds every query's Ethernet frame, built once, in one arena. A
@@ -99,11 +104,15 @@ func BuildFrames(qs []Query, l Link, o Options) (*Frames, error) {
 		default:
 			do = o.DOShare > 0 && rng.Float64() < o.DOShare
 		}
-		if q.EDNS != EDNSDefault || do || size > 0 {
+		if q.EDNS != EDNSDefault || do || size > 0 || o.Cookie != nil {
 			if size == 0 {
 				size = 1232
 			}
 			m.SetEdns0(size, do)
+		}
+		if o.Cookie != nil {
+			opt := m.IsEdns0()
+			opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(o.Cookie)})
 		}
 		wire, err := m.Pack()
 		if err != nil {
@@ -243,7 +252,13 @@ func (f *Frames) PutSpoofed(dst []byte, i int, sport, id uint16, host uint32) in
 	}
 	copy(src[:alen], f.spoofBase[:alen])
 	h := binary.BigEndian.Uint32(src[alen-4:])
-	binary.BigEndian.PutUint32(src[alen-4:], h&^f.spoofMask|host&f.spoofMask)
+	a := h&^f.spoofMask | host&f.spoofMask
+	if a == binary.BigEndian.Uint32(f.ownSrc[alen-4:alen]) && string(src[:alen-4]) == string(f.ownSrc[:alen-4]) {
+		// Never the own address, whose replies are counted apart
+		// (Spoof leaves at least one host bit).
+		a ^= 1
+	}
+	binary.BigEndian.PutUint32(src[alen-4:], a)
 	// The checksums as they are, complemented back to sums, plus the
 	// difference of each 16-bit word: the new word plus the old one's
 	// complement.

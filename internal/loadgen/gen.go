@@ -60,6 +60,10 @@ type Config struct {
 	// a real client beside the flood, whose replies are counted apart
 	// (Result.Spoof); 0 spoofs every query.
 	OwnEvery uint64
+	// OwnFrames, when set, are the queries sent from the own address (for
+	// example with a DNS cookie, Options.Cookie), in place of the frames;
+	// they must have the same addresses.
+	OwnFrames *Frames
 }
 
 // Run is one load generation over a set of ports, one thread each.
@@ -335,7 +339,11 @@ func (t *Thread) put(p *nic.Packet, stamp uint64) {
 	case !f.spoof.IsValid():
 		p.Len = f.Put(p.Buf, i, sport, id)
 	case t.run.cfg.OwnEvery != 0 && seq%t.run.cfg.OwnEvery == 0:
-		p.Len = f.Put(p.Buf, i, sport, id)
+		if of := t.run.cfg.OwnFrames; of != nil {
+			p.Len = of.Put(p.Buf, i%of.Len(), sport, id)
+		} else {
+			p.Len = f.Put(p.Buf, i, sport, id)
+		}
 		t.stats.Own.Sent++
 	default:
 		x := t.host

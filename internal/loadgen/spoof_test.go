@@ -1,9 +1,12 @@
 package loadgen
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/nic"
 	"github.com/ringdns/ringdns/nic/nictest"
@@ -81,5 +84,40 @@ func TestRunSpoofed(t *testing.T) {
 	}
 	if sp.QueryBytes == 0 || sp.Amplification < 0.99 || sp.Amplification > 1.01 {
 		t.Errorf("a reflector that returns the query: amplification %.3f over %d query bytes, want 1", sp.Amplification, sp.QueryBytes)
+	}
+}
+
+// TestSpoofNotOwn: a spoofed prefix that holds the own address never sends
+// from it, so that replies to the own address are the own client's.
+func TestSpoofNotOwn(t *testing.T) {
+	f := testFrames(t, false, Options{})
+	if err := f.Spoof(netip.MustParsePrefix("198.18.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	for host := uint32(0); host < 512; host++ {
+		n := f.PutSpoofed(buf, 0, 40000, 1, host)
+		checkFrame(t, buf[:n], false, 40000, 1)
+		if src := netip.AddrFrom4([4]byte(buf[26:30])); src == testLink(false).Src {
+			t.Fatalf("host %d: sent from the own address %v", host, src)
+		}
+	}
+}
+
+// TestFramesCookie: Options.Cookie puts a COOKIE option in every query.
+func TestFramesCookie(t *testing.T) {
+	ck := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}
+	f := testFrames(t, false, Options{Cookie: ck})
+	buf := make([]byte, 2048)
+	for i := 0; i < f.Len(); i++ {
+		n := f.Put(buf, i, 40000, 7)
+		m := checkFrame(t, buf[:n], false, 40000, 7)
+		o := m.IsEdns0()
+		if o == nil || len(o.Option) != 1 {
+			t.Fatalf("frame %d: OPT %v, want one option", i, o)
+		}
+		if c, ok := o.Option[0].(*dns.EDNS0_COOKIE); !ok || c.Cookie != hex.EncodeToString(ck) {
+			t.Errorf("frame %d: option %v, want the cookie %x", i, o.Option[0], ck)
+		}
 	}
 }
