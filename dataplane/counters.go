@@ -186,5 +186,5 @@ func (v *CounterValues) Add(o CounterValues) {
 // String names of kinds and drop reasons, for metrics labels.
 var (
 	KindNames = [NumKinds]string{"drop", "answer", "referral", "nodata", "nxdomain", "refused", "formerr", "notimp", "badvers", "chaos", "servfail", "handoff", "badcookie"}
-	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full", "rrl"}
+	DropNames = [NumDropReasons]string{"none", "short", "response", "malformed", "frame", "nospace", "nosnapshot", "reflection-port", "handoff-full", "rrl", "bad-checksum"}
 )

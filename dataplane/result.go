@@ -34,6 +34,7 @@ const (
 	DropReflection            // UDP source port of a service that answers anything (see reflectionPort)
 	DropHandoff               // to be handed off, but the worker's Handoff ring was full, absent, or the message larger than its slots
 	DropRRL                   // over the response rate limit and not slipped (see RRL)
+	DropChecksum              // AF_XDP: the UDP or IPv4 header checksum does not verify; the port drops the frame and counts it (nic.XDPPort.ChecksumDrops)
 	NumDropReasons
 )
 

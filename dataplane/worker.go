@@ -49,6 +49,14 @@ type frameDropCounter interface {
 	FrameDrops() uint64
 }
 
+// checksumDropCounter is implemented by ports that drop received frames
+// whose checksums do not verify (the AF_XDP port; see
+// nic.VerifyChecksums), so that the worker can count them as
+// DropChecksum.
+type checksumDropCounter interface {
+	ChecksumDrops() uint64
+}
+
 // Run serves the port until it is closed. It returns nil once the port
 // reports nic.ErrClosed and any other error of Receive or Send as it is.
 func (w *Worker) Run() error {
@@ -81,12 +89,14 @@ func (w *Worker) Run() error {
 
 // portState carries what Run needs to publish the counts the port keeps:
 // its send errors in Counters.SendErrs, the packets it dropped itself as
-// DropFrame drops.
+// DropFrame and DropChecksum drops.
 type portState struct {
 	sec               sendErrorCounter // nil when the port does not count them
 	secBase, errsBase uint64
 	fdc               frameDropCounter // nil when the port drops nothing itself
 	fdSeen            uint64           // the port's count already published
+	csc               checksumDropCounter
+	csSeen            uint64
 }
 
 func (st *portState) init(w *Worker) {
@@ -97,6 +107,10 @@ func (st *portState) init(w *Worker) {
 	st.fdc, _ = w.Port.(frameDropCounter)
 	if st.fdc != nil {
 		st.fdSeen = st.fdc.FrameDrops()
+	}
+	st.csc, _ = w.Port.(checksumDropCounter)
+	if st.csc != nil {
+		st.csSeen = st.csc.ChecksumDrops()
 	}
 }
 
@@ -111,6 +125,13 @@ func (w *Worker) turn(pkts []nic.Packet, st *portState) error {
 			st.fdSeen += d
 			add(&w.Counters.Queries, d)
 			add(&w.Counters.Drops[DropFrame], d)
+		}
+	}
+	if st.csc != nil {
+		if d := st.csc.ChecksumDrops() - st.csSeen; d != 0 {
+			st.csSeen += d
+			add(&w.Counters.Queries, d)
+			add(&w.Counters.Drops[DropChecksum], d)
 		}
 	}
 	if err != nil || n == 0 {
