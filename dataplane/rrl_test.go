@@ -331,6 +331,11 @@ func TestRRLWorkersSpread(t *testing.T) {
 		}
 		return h
 	}
+	// The first IPv4 example of Microsoft's RSS verification suite:
+	// 66.9.149.187:2794 to 161.142.100.80:1766.
+	if h := toeplitz([]byte{66, 9, 149, 187, 161, 142, 100, 80, 2794 >> 8, 2794 & 0xff, 1766 >> 8, 1766 & 0xff}); h != 0x51ccc178 {
+		t.Fatalf("Toeplitz hash of the verification example %#x, want 0x51ccc178", h)
+	}
 	const queues, packets = 4, 100000
 	var per [queues]int
 	seed := uint32(1)

@@ -66,11 +66,11 @@ func metricSum(page, name string, want ...string) float64 {
 //   - amplifies the flood at most 1 (flat out): its reply bytes to the
 //     victim prefix (full and slipped) do not exceed the query bytes it
 //     received;
-//   - answers every query of the client in the other prefix (flat out:
-//     every one the server's rings took in; see below), and every query
-//     of a client inside the victim network that sends the server cookie
-//     it was given (RFC 7873): a cookie proves the source, and RRL lets it
-//     through (ringperf -own-cookie).
+//   - answers every query of the client in the other prefix that its
+//     rings take in (all of them at 20,000/s on an idle machine), and
+//     every one of a client inside the victim network that sends the
+//     server cookie it was given (RFC 7873): a cookie proves the source,
+//     and RRL lets it through (ringperf -own-cookie).
 //
 // RINGDNS_RRL_SECONDS sets the flood's length: 3 s by default, 10 for the
 // benchmark figures of the issue.
@@ -126,13 +126,12 @@ slip = 2
 	}
 	// Flat out, the generator offers more than the server takes in on
 	// this machine's two CPUs, and the queries it cannot take are lost at
-	// its rings whatever their source: the own client's loss is then
-	// checked against the server's. At 20,000 queries per second, which
-	// the server (even built with the race detector) carries, the own
-	// client, every 100th query, loses none.
-	// Then the same with the own client inside the victim network, its
-	// queries carrying the server cookie it asked for first: limited with
-	// its network but for the cookie, it too must get every answer.
+	// its rings whatever their source; at 20,000 queries per second the
+	// server (even built with the race detector) carries them all when
+	// the machine is not loaded by other work. The own client sends every
+	// 10,000th or 100th query. Then the same with the own client inside
+	// the victim network, its queries carrying the server cookie it asked
+	// for first: limited with its network but for the cookie.
 	for _, run := range []struct {
 		name     string
 		rate     int
@@ -218,18 +217,20 @@ func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds float64, rate, ownEver
 	if amp := (bytes - ownBytes) / (queries * rrlQueryBytes); rate == 0 && amp > 1 {
 		t.Errorf("amplification %.3f over the flood, want at most 1", amp)
 	}
-	// The share of the flood the server took in; at a rate it carries,
-	// all of it.
+	// The own client may lose what the server's rings lose of all the
+	// queries (flat out, the generator offers more than the server takes
+	// in on this machine's two CPUs; at 20,000/s none or a few when the
+	// machine is loaded by other work), and no more, give or take its
+	// small sample: 10 points flat out (a few hundred queries), 2 at
+	// 20,000/s. Were RRL to limit it, it would lose most of its queries
+	// (the flood keeps its bucket empty), or get them truncated.
 	taken := queries / float64(res.Sent)
+	slack := 0.02
 	if rate == 0 {
-		// Flat out, the own client may lose what the server's rings lose
-		// of everything, and a few queries more: its few hundred queries
-		// are a small sample.
-		if lost := 1 - float64(sp.Own.Answered)/float64(sp.Own.Sent); sp.Own.Sent == 0 || lost > 1-taken+0.1 || sp.Own.Truncated != 0 {
-			t.Errorf("the client in another prefix: %d sent, %d answered, %d truncated; the server took in %.1f%% of all queries", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
-		}
-	} else if sp.Own.Sent == 0 || sp.Own.Answered != sp.Own.Sent || sp.Own.Truncated != 0 {
-		t.Errorf("the client in another prefix: %d sent, %d answered, %d truncated; want every one answered in full (the server took in %.1f%% of all queries)", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
+		slack = 0.1
+	}
+	if lost := 1 - float64(sp.Own.Answered)/float64(sp.Own.Sent); sp.Own.Sent == 0 || lost > 1-taken+slack || sp.Own.Truncated != 0 {
+		t.Errorf("the own client: %d sent, %d answered, %d truncated; the server took in %.1f%% of all queries", sp.Own.Sent, sp.Own.Answered, sp.Own.Truncated, 100*taken)
 	}
 	if cookie && valid < float64(sp.Own.Answered) {
 		t.Errorf("%.0f valid cookies counted for %d answers to the client with a cookie", valid, sp.Own.Answered)
