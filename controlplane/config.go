@@ -86,6 +86,13 @@ type ServerConfig struct {
 	// first, and a request older than the journal gets AXFR.
 	JournalVersions int   `toml:"journal-versions"`
 	JournalBytes    int64 `toml:"journal-bytes"`
+	// User and Group, when User is set, are who ringdns runs as once its
+	// sockets are open, its XDP program attached and its zones loaded:
+	// started as root, it switches to them, keeping only the capabilities
+	// it still needs (see cmd/ringdns and internal/privdrop). Names or
+	// numbers; without Group, the user's primary group.
+	User  string `toml:"user"`
+	Group string `toml:"group"`
 }
 
 // ZoneConfig is one [[zone]] entry.
@@ -327,6 +334,9 @@ func (c *Config) Normalize() error {
 	}
 	if s.Control == "" {
 		s.Control = control.DefaultPath()
+	}
+	if s.Group != "" && s.User == "" {
+		errs = append(errs, fmt.Errorf("server.group %q is set, but server.user is not: name the user to switch to as well", s.Group))
 	}
 	if s.Metrics != "" {
 		if _, err := netip.ParseAddrPort(s.Metrics); err != nil {

@@ -36,6 +36,11 @@ type Server struct {
 	listen  []netip.AddrPort // the addresses served, ports resolved
 
 	xdp *nic.XDP // nil when serving from sockets only
+	// xdpAddrs are the addresses the XDP program takes UDP to (on the
+	// first listen address's port); nil takes every address.
+	xdpAddrs []netip.Addr
+	// running is closed once Run has started every worker and server.
+	running chan struct{}
 
 	// handoff answers the NOTIFYs and signed messages the workers hand
 	// off; xdpReplies sends its replies to the AF_XDP workers' clients.
@@ -94,7 +99,8 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cpus: %w", err)
 	}
-	s = &Server{cfg: cfg, log: log, Catalog: NewCatalog(cfg, log), started: time.Now(), done: make(chan struct{})}
+	s = &Server{cfg: cfg, log: log, Catalog: NewCatalog(cfg, log), started: time.Now(), done: make(chan struct{}),
+		running: make(chan struct{})}
 	// The error returns below set the result s to nil before deferred
 	// calls run, so the cleanup holds the server in a variable of its own.
 	opened := s
@@ -291,6 +297,7 @@ func (s *Server) openXDP(cpus []int) error {
 	if s.xdp, err = nic.OpenXDP(xcfg); err != nil {
 		return err
 	}
+	s.xdpAddrs = addrs
 	zc := 0
 	for i, p := range s.xdp.Ports() {
 		cpu := cpus[i%len(cpus)]
@@ -312,6 +319,50 @@ func (s *Server) openXDP(cpus []int) error {
 		"zero_copy_queues", zc, "port", port, "addrs", addrs)
 	return nil
 }
+
+// BindsLater reports whether the server may have to bind a UDP socket
+// after NewServer, and to which port: the replies to what an AF_XDP worker
+// hands off (NOTIFY, signed messages, IXFR over UDP) are sent from a
+// socket worker bound to the query's destination, and when the XDP
+// program takes in an address no socket worker is bound to on its port
+// (an unspecified listen address of one family only, listen addresses on
+// other ports, only loopback ones), from a socket bound to it when the
+// first such message arrives (see xdpReplies). A port below
+// net.ipv4.ip_unprivileged_port_start then takes CAP_NET_BIND_SERVICE
+// after set-up.
+func (s *Server) BindsLater() (uint16, bool) {
+	if s.xdp == nil {
+		return 0, false
+	}
+	port := s.listen[0].Port()
+	covered := func(a netip.Addr, unspecified bool) bool {
+		for _, p := range s.xdpReplies.socks {
+			l := p.LocalAddr()
+			if l.Port() != port {
+				continue
+			}
+			if l.Addr().IsUnspecified() && l.Addr().Is4() == a.Is4() || !unspecified && l.Addr().Unmap() == a {
+				return true
+			}
+		}
+		return false
+	}
+	if len(s.xdpAddrs) == 0 {
+		// Every address of both families: only unspecified sockets of
+		// both cover them all.
+		return port, !covered(netip.IPv4Unspecified(), true) || !covered(netip.IPv6Unspecified(), true)
+	}
+	for _, a := range s.xdpAddrs {
+		if !covered(a.Unmap(), false) {
+			return port, true
+		}
+	}
+	return port, false
+}
+
+// Running is closed once Run has started every worker and server, so that
+// the daemon can tell its service manager it is ready.
+func (s *Server) Running() <-chan struct{} { return s.running }
 
 // Listen returns the addresses served over UDP and TCP, with ports
 // resolved.
@@ -392,6 +443,7 @@ func (s *Server) Run() error {
 			}
 		}()
 	}
+	close(s.running)
 	<-s.done
 	s.wg.Wait()
 	return s.firstErr

@@ -148,6 +148,17 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	// The user is looked up before anything is opened, so that a name
+	// that does not exist stops ringdns before it binds a socket.
+	id, err := lookupIdentity(cfg)
+	if err == nil {
+		err = prepareDirs(cfg, id)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
+
 	log.Info("starting", "version", controlplane.Version, "config", cfg.Source, "zones", len(cfg.Zones))
 	srv, err := controlplane.NewServer(cfg, log)
 	if err != nil {
@@ -155,6 +166,15 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 			err = fmt.Errorf("%w: every configured zone failed to load (see the errors above); not starting", err)
 		}
 		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
+	dropped, err := dropPrivileges(srv, id, log)
+	if err == nil && dropped {
+		err = checkWritable(cfg)
+	}
+	if err != nil {
+		srv.Shutdown()
+		fmt.Fprintf(stderr, "ringdns: dropping privileges: %v\n", err)
 		return 1
 	}
 	var addrs []string
