@@ -174,8 +174,7 @@ func parseFrame(b []byte, port uint16) (l3, l4, payloadLen int, ipv6, ok bool) {
 //     exceptions of RFC 6936 are for tunnel protocols, not DNS: the frame
 //     is refused.
 //   - The IPv4 header checksum is verified too, as the kernel's ip_rcv does:
-//     it is five more 4-byte loads, most of which the pseudo-header needs
-//     anyway.
+//     it is three 4-byte loads more than the pseudo-header needs.
 //   - A UDP checksum field that holds the pseudo-header's own folded sum is
 //     accepted: it is how Linux hands over a datagram whose checksum it has
 //     left for the device to finish (CHECKSUM_PARTIAL), and a veth (or
@@ -193,7 +192,8 @@ func parseFrame(b []byte, port uint16) (l3, l4, payloadLen int, ipv6, ok bool) {
 //     through (from 2^-16) rather than opening a gap.
 //
 // The frame must have parsed: VerifyChecksums trusts f's offsets and
-// lengths. It reads only the IP header and the UDP datagram.
+// lengths. It reads the IP header, the UDP datagram and, when b holds
+// them, up to 7 bytes after the datagram, nothing outside b.
 func VerifyChecksums(b []byte, f *Frame) bool {
 	return checksumsOK(b, f.L3, f.L4, f.PayloadLen+udpHeaderLen, f.IPv6)
 }
