@@ -19,6 +19,7 @@ import (
 	"github.com/ringdns/ringdns/configs"
 	"github.com/ringdns/ringdns/controlplane"
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/sdnotify"
 )
 
 func main() {
@@ -132,41 +133,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "ringdns", controlplane.Version)
 		return 0
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	journal := underJournal(stderr)
+	log := newLogger(stderr, journal)
 	cfg, err := o.build()
 	if err != nil {
-		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		fmt.Fprintf(stderr, "%s%v\n", errorPrefix(journal), err)
 		return 1
 	}
-	return serve(cfg, log, stdout, stderr)
+	return serve(cfg, log, stdout, stderr, journal)
 }
 
-func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer) int {
+func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer, journal bool) int {
 	// Signals are caught before the sockets open, so a SIGTERM that arrives
 	// during startup still leads to an orderly exit.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-
-	// The user is looked up before anything is opened, so that a name
-	// that does not exist stops ringdns before it binds a socket.
-	id, err := lookupIdentity(cfg)
-	if err == nil {
-		err = prepareDirs(cfg, id)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "%s%v\n", errorPrefix(journal), err)
 		return 1
 	}
 
+	// The notification socket is connected now, while the daemon may
+	// still open it whoever owns it.
+	notify, err := sdnotify.Open()
+	if err != nil {
+		log.Warn("systemd notification socket; systemd will not hear that ringdns is ready", "err", err)
+	}
+	defer notify.Close()
+	// The user is looked up before anything is opened, so that a name
+	// that does not exist stops ringdns before it binds a socket.
+	id, err := lookupIdentity(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if err := prepareDirs(cfg, id); err != nil {
+		return fail(err)
+	}
+
 	log.Info("starting", "version", controlplane.Version, "config", cfg.Source, "zones", len(cfg.Zones))
+	notify.Status("loading zones and opening sockets")
 	srv, err := controlplane.NewServer(cfg, log)
 	if err != nil {
 		if errors.Is(err, controlplane.ErrNoZones) {
 			err = fmt.Errorf("%w: every configured zone failed to load (see the errors above); not starting", err)
 		}
-		fmt.Fprintf(stderr, "ringdns: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	dropped, err := dropPrivileges(srv, id, log)
 	if err == nil && dropped {
@@ -174,8 +186,7 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 	}
 	if err != nil {
 		srv.Shutdown()
-		fmt.Fprintf(stderr, "ringdns: dropping privileges: %v\n", err)
-		return 1
+		return fail(fmt.Errorf("dropping privileges: %w", err))
 	}
 	var addrs []string
 	for _, ap := range srv.Listen() {
@@ -188,10 +199,12 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 	hup := make(chan struct{}, 1)
 	go func() {
 		for range hup {
+			notify.Reloading("reloading zones")
 			srv.ReloadRRL(nil)
 			if _, err := srv.Catalog.Reload(nil); err != nil {
 				log.Error("reload on SIGHUP", "err", err)
 			}
+			notify.Ready(servingStatus(srv))
 		}
 	}()
 	go func() {
@@ -205,18 +218,34 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
+			notify.Stopping("shutting down on " + sig.String())
 			srv.Shutdown()
 			return
+		}
+	}()
+	go func() {
+		// Every zone is loaded and every socket open once NewServer has
+		// returned; the workers read them once Run has started them.
+		<-srv.Running()
+		if err := notify.Ready(servingStatus(srv)); err != nil {
+			log.Warn("telling systemd ringdns is ready", "err", err)
 		}
 	}()
 	err = srv.Run()
 	close(hup)
 	if err != nil {
-		fmt.Fprintf(stderr, "ringdns: %v\n", err)
-		return 1
+		notify.Stopping("stopping on an error: " + err.Error())
+		return fail(err)
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// servingStatus is the STATUS= line systemctl status shows while serving.
+func servingStatus(srv *controlplane.Server) string {
+	st := srv.Status()
+	return fmt.Sprintf("serving %d of %d zones (%d failing) on %s; %s", st.ZonesServing, st.ZonesTotal, st.ZonesFailing,
+		strings.Join(st.Listen, " "), st.DataPlane)
 }
 
 // howToQuery tells the operator how to ask the server something.
