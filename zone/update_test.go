@@ -563,3 +563,59 @@ func updRandomChange(r *rand.Rand, recs map[string]bool) {
 		recs[fmt.Sprintf("d%d.tld. 3600 IN NS ns2.d%d.tld.", (i+1)%40, i)] = true
 	}
 }
+
+// TestApplyNSEC3Neighbours removes an NSEC3-signed delegation and adds one
+// whose hash falls just before the removed one's, with no hash between:
+// the chain's merge must insert the new hash and drop the old one at the
+// same place (it sliced past its own end when it took the removal first).
+func TestApplyNSEC3Neighbours(t *testing.T) {
+	base := updZoneRecords(30)
+	hash := func(n string) string { return strings.ToLower(dns.HashName(n, dns.SHA1, 0, "")) }
+	var hashes []string
+	for _, rr := range updRRsOf(t, updSignZone(t, base, true)) {
+		if rr.Header().Rrtype == dns.TypeNSEC3 {
+			hashes = append(hashes, strings.SplitN(rr.Header().Name, ".", 2)[0])
+		}
+	}
+	slices.Sort(hashes)
+	gone := hash("d6.tld.")
+	k := slices.Index(hashes, gone)
+	if k <= 0 {
+		t.Fatalf("d6.tld.'s hash %s is not in the chain, or first", gone)
+	}
+	prev := hashes[k-1]
+	var name string
+	for i := 0; name == "" && i < 100000; i++ {
+		n := fmt.Sprintf("n%d.tld.", i)
+		if h := hash(n); prev < h && h < gone {
+			name = n
+		}
+	}
+	if name == "" {
+		t.Fatal("no name hashes between the neighbours")
+	}
+	next := slices.DeleteFunc(slices.Clone(base), func(s string) bool { return strings.HasPrefix(s, "d6.tld. ") || strings.HasPrefix(s, "ns1.d6.tld. ") })
+	next = append(next, name+" 3600 IN NS ns.example.net.", name+" 3600 IN DS 9 13 2 "+strings.Repeat("ef", 32))
+	z := mustParse(t, updSignZone(t, base, true), "tld.")
+	del, add := updTextDiff(t, updSignZone(t, base, true), updSignZone(t, next, true))
+	nz, err := z.Apply(del, add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nz.Applied() != "incremental" {
+		t.Fatalf("Applied() = %q", nz.Applied())
+	}
+	sameTable(t, nz, fromScratch(t, nz))
+}
+
+func updRRsOf(t *testing.T, text string) []dns.RR {
+	var out []dns.RR
+	zp := dns.NewZoneParser(strings.NewReader(text), "tld.", "")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		out = append(out, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -160,6 +161,28 @@ func (z *Zone) planNames(chg []*nodeChange) (*namePlan, string) {
 	return pl, ""
 }
 
+// parallel runs fn over [0, n) split in one part per core (GOMAXPROCS),
+// each part in a goroutine of its own, and waits for them: the arrays an
+// update renumbers hold millions of entries, and the parts write
+// disjoint ranges. A small n is one part.
+func parallel(n int, fn func(lo, hi int)) {
+	parts := chunkCount()
+	if n < 1<<16 || parts < 2 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range parts {
+		lo, hi := n*k/parts, n*(k+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
 // maxHeap is a heap of node numbers, the greatest first.
 type maxHeap []uint32
 
@@ -231,9 +254,14 @@ func (pl *namePlan) delENT(z *Zone, o uint32) bool {
 
 // renumber returns, for an array with an entry per old node, the array
 // with an entry per new node: the entries of removed nodes taken out,
-// fill in the places of added names, the runs between moved by copy.
+// fill in the places of added names, the runs between moved by copy (in
+// parallel when the array is large).
 func renumber[T any](pl *namePlan, old []T, fill T) []T {
 	out := make([]T, pl.n2)
+	// The runs of old entries between insertions and removals, and
+	// where each goes.
+	type run struct{ from, to, at int }
+	var runs []run
 	o, w, ai, di := 0, 0, 0, 0
 	for {
 		next := pl.n
@@ -243,7 +271,10 @@ func renumber[T any](pl *namePlan, old []T, fill T) []T {
 		if di < len(pl.del) {
 			next = min(next, int(pl.del[di]))
 		}
-		w += copy(out[w:], old[o:next])
+		if next > o {
+			runs = append(runs, run{o, next, w})
+			w += next - o
+		}
 		o = next
 		switch {
 		case ai < len(pl.ins) && int(pl.ins[ai]) == o:
@@ -254,6 +285,11 @@ func renumber[T any](pl *namePlan, old []T, fill T) []T {
 			o++
 			di++
 		default:
+			parallel(len(runs), func(lo, hi int) {
+				for _, r := range runs[lo:hi] {
+					copy(out[r.at:], old[r.from:r.to])
+				}
+			})
 			return out
 		}
 	}
@@ -272,7 +308,14 @@ func (pl *namePlan) makeNodes(z, nz *Zone) {
 		total += len(a)
 	}
 	nz.names = reserve(nz.names, total)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pl.makeIndex(z, nz)
+	}()
 	nz.nodes = renumber(pl, z.nodes, Node{})
+	wg.Wait()
 	for k, a := range pl.adds {
 		nd := Node{Name: uint32(len(nz.names)), Len: uint8(len(a)), Labels: uint8(countLabels(a)), Set0: uint32(len(nz.sets))}
 		if a[0] == 1 && a[1] == '*' {
@@ -281,7 +324,6 @@ func (pl *namePlan) makeNodes(z, nz *Zone) {
 		nz.names = append(nz.names, a...)
 		nz.nodes[pl.addNew[k]] = nd
 	}
-	pl.makeIndex(z, nz)
 }
 
 // makeIndex makes the new version's name index from the old one's: the
@@ -307,12 +349,14 @@ func (pl *namePlan) makeIndex(z, nz *Zone) {
 	var idx []slot
 	if size == len(z.index) {
 		idx = make([]slot, size)
-		for i, s := range z.index {
-			if s.node != 0 {
-				s = renum(s)
+		parallel(size, func(lo, hi int) {
+			for i, s := range z.index[lo:hi] {
+				if s.node != 0 {
+					s = renum(s)
+				}
+				idx[lo+i] = s
 			}
-			idx[i] = s
-		}
+		})
 		for _, o := range pl.del {
 			h := hashName(z.NodeName(&z.nodes[o]))
 			for i := slotOf(h, mask); idx[i].node != 0; i = (i + 1) & mask {

@@ -2,6 +2,8 @@ package zone
 
 import (
 	"slices"
+	"sort"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -638,37 +640,55 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		repl[b] = blk
 		bits[b/64] |= 1 << (b % 64)
 	}
-	// The chain, merged.
+	// The chain, merged: runs of old entries copied between the
+	// entries removed and the hashes inserted.
 	if len(inserted) > 0 || len(removed) > 0 || len(replaced) > 0 {
+		type event struct {
+			at  int // old entry before which the event happens
+			ins int // index in inserted, or -1 for the removal of entry at
+		}
+		var evs []event
+		for at := range removed {
+			evs = append(evs, event{at, -1})
+		}
+		for k, e := range inserted {
+			// Before the first old hash above it.
+			at := sort.Search(len(od.hashBlocks), func(i int) bool {
+				return bytesCompare(od.hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], e.h) > 0
+			})
+			evs = append(evs, event{at, k})
+		}
+		// Insertions (in hash order) come before the removal of the
+		// entry they precede.
+		key := func(e event) int {
+			if e.ins < 0 {
+				return 1 << 30
+			}
+			return e.ins
+		}
+		slices.SortFunc(evs, func(a, b event) int {
+			if a.at != b.at {
+				return a.at - b.at
+			}
+			return key(a) - key(b)
+		})
 		n := len(od.hashBlocks) - len(removed) + len(inserted)
 		hashes := make([]byte, 0, n*nsec3HashLen)
 		blocks := make([]uint32, 0, n)
-		j := 0
-		run := 0 // the start of the run of old entries not yet copied
-		flush := func(to int) {
-			hashes = append(hashes, od.hashes[run*nsec3HashLen:to*nsec3HashLen]...)
-			blocks = append(blocks, od.hashBlocks[run:to]...)
-			run = to
-		}
-		for i := range od.hashBlocks {
-			h := od.hashes[i*nsec3HashLen : (i+1)*nsec3HashLen]
-			if j < len(inserted) && bytesCompare(inserted[j].h, h) < 0 || removed[i] {
-				flush(i)
-			}
-			for j < len(inserted) && bytesCompare(inserted[j].h, h) < 0 {
-				hashes = append(hashes, inserted[j].h...)
-				blocks = append(blocks, inserted[j].blk)
-				j++
-			}
-			if removed[i] {
-				run = i + 1
+		run := 0
+		for _, ev := range evs {
+			hashes = append(hashes, od.hashes[run*nsec3HashLen:ev.at*nsec3HashLen]...)
+			blocks = append(blocks, od.hashBlocks[run:ev.at]...)
+			run = ev.at
+			if ev.ins >= 0 {
+				hashes = append(hashes, inserted[ev.ins].h...)
+				blocks = append(blocks, inserted[ev.ins].blk)
+			} else {
+				run = ev.at + 1
 			}
 		}
-		flush(len(od.hashBlocks))
-		for ; j < len(inserted); j++ {
-			hashes = append(hashes, inserted[j].h...)
-			blocks = append(blocks, inserted[j].blk)
-		}
+		hashes = append(hashes, od.hashes[run*nsec3HashLen:]...)
+		blocks = append(blocks, od.hashBlocks[run:]...)
 		for at, blk := range replaced {
 			// Replaced entries keep their hashes; find their new places.
 			h := od.hashes[at*nsec3HashLen : (at+1)*nsec3HashLen]
@@ -692,22 +712,38 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	if pl.same() {
 		match, wild = slices.Clone(od.match), slices.Clone(od.wild)
 	} else {
-		match, wild = renumber(pl, od.match, None), renumber(pl, od.wild, None)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wild = renumber(pl, od.wild, None)
+		}()
+		match = renumber(pl, od.match, None)
+		wg.Wait()
 	}
+	// Entries pointing at a replaced block point at the new one; those
+	// pointing at a block removed or split are computed again.
+	var mu sync.Mutex
 	var again []uint32
-	for q := range match {
-		for _, s := range [2][]uint32{match, wild} {
-			v := s[q]
-			if v == None || bits[v/64]&(1<<(v%64)) == 0 {
-				continue
-			}
-			if rehash[v/64]&(1<<(v%64)) != 0 {
-				again = append(again, uint32(q))
-			} else {
-				s[q] = repl[v]
+	parallel(len(match), func(lo, hi int) {
+		var mine []uint32
+		for q := lo; q < hi; q++ {
+			for _, s := range [2][]uint32{match, wild} {
+				v := s[q]
+				if v == None || bits[v/64]&(1<<(v%64)) == 0 {
+					continue
+				}
+				if rehash[v/64]&(1<<(v%64)) != 0 {
+					mine = append(mine, uint32(q))
+				} else {
+					s[q] = repl[v]
+				}
 			}
 		}
-	}
+		mu.Lock()
+		again = append(again, mine...)
+		mu.Unlock()
+	})
 	matched := 0
 	var h [nsec3HashLen]byte
 	var star [256]byte
@@ -775,15 +811,19 @@ func (p *partial) mergeKept(keptNodes map[uint32][]keptSet) {
 	slices.Sort(nodes)
 	out := make([]keptSet, 0, len(old)+len(nodes))
 	same := pl.same()
-	i := 0
-	// next returns the old run i renumbered, skipping removed nodes.
+	i, di := 0, 0
+	// next returns the old run i renumbered, skipping removed nodes (the
+	// runs and the removed nodes are both in node order).
 	next := func() (keptSet, bool) {
 		for i < len(old) {
 			ks := old[i]
 			if same {
 				return ks, true
 			}
-			if pl.deleted(ks.node) {
+			for di < len(pl.del) && pl.del[di] < ks.node {
+				di++
+			}
+			if di < len(pl.del) && pl.del[di] == ks.node {
 				i++
 				continue
 			}
