@@ -293,6 +293,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ringdns check: %s: no zones configured\n", cfg.Source)
 		return 1
 	}
+	if id, err := lookupIdentity(cfg); err != nil {
+		fmt.Fprintf(stderr, "ringdns check: %v\n", err)
+		return 1
+	} else if id != nil {
+		fmt.Fprintf(stdout, "ok: server.user: %s\n", id)
+	}
 	// Zone loads are reported below; the logger would only repeat them.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	results, err := controlplane.CheckZones(cfg, quiet)

@@ -32,11 +32,13 @@ ns1  IN A   192.0.2.53
 	}
 	signed := text + fmt.Sprintf("@ 300 IN ZONEMD 7 1 2 %x\n", d)
 	files := map[string]string{
-		"plain.zone":     text,
-		"zonemd.zone":    signed,
-		"tampered.zone":  strings.Replace(signed, "192.0.2.53", "192.0.2.54", 1),
-		"require.toml":   "[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\nzonemd = \"require\"\n",
-		"secondary.toml": "[[zone]]\norigin = \"z.test.\"\nfile = \"copy.zone\"\nprimaries = [\"192.0.2.1\"]\n",
+		"plain.zone":        text,
+		"zonemd.zone":       signed,
+		"tampered.zone":     strings.Replace(signed, "192.0.2.53", "192.0.2.54", 1),
+		"require.toml":      "[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\nzonemd = \"require\"\n",
+		"secondary.toml":    "[[zone]]\norigin = \"z.test.\"\nfile = \"copy.zone\"\nprimaries = [\"192.0.2.1\"]\n",
+		"user.toml":         "[server]\nuser = \"nobody\"\n\n[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\n",
+		"unknown-user.toml": "[server]\nuser = \"ringdns-no-such-user\"\n\n[[zone]]\norigin = \"z.test.\"\nfile = \"plain.zone\"\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -57,6 +59,9 @@ ns1  IN A   192.0.2.53
 		// A secondary zone has no copy on disk before its first transfer:
 		// that is no error.
 		{"secondary", []string{"-config", filepath.Join(dir, "secondary.toml")}, 0, "secondary with no copy in", ""},
+		// server.user is looked up as the daemon would at start.
+		{"user", []string{"-config", filepath.Join(dir, "user.toml")}, 0, "ok: server.user: uid 65534 (nobody)", ""},
+		{"unknown-user", []string{"-config", filepath.Join(dir, "unknown-user.toml")}, 1, "", `server.user "ringdns-no-such-user": unknown user`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
