@@ -145,6 +145,11 @@ type builder struct {
 	// text: parse stops there and sets sawMarker (see parseChunks).
 	marker    string
 	sawMarker bool
+	// segMarker ends each segment fastparse.go hands to miekg/dns: the
+	// segment's parse stands only if it stopped there (sawSegMarker).
+	segMarker    string
+	sawSegMarker bool
+	packBuf      []byte // parseRecords' scratch for one packed record
 	// parent is, per node, the node one label up (-1 for the apex); every
 	// ancestor of a node is a node (placeNames makes the empty
 	// non-terminals).
@@ -268,44 +273,64 @@ func (b *builder) nodeFor(w []byte) int32 {
 func (b *builder) parse(src io.Reader, origin string) error {
 	zp := dns.NewZoneParser(src, origin, b.file)
 	zp.SetIncludeAllowed(true)
-	buf := make([]byte, 65536+512)
+	_, err := b.parseRecords(zp, 0, false)
+	return err
+}
+
+// parseRecords is parse's loop over the records of zp, whose ordinals
+// count from ord; it returns the ordinal after the last. With skipFirst
+// the first record (the one that sets the parser's state before a
+// segment, see fastparse.go) is read and dropped. It stops at a marker
+// record: b.marker's sets sawMarker, b.segMarker's sawSegMarker.
+func (b *builder) parseRecords(zp *dns.ZoneParser, ord uint32, skipFirst bool) (uint32, error) {
+	if b.packBuf == nil {
+		b.packBuf = make([]byte, 65536+512)
+	}
+	buf := b.packBuf
 	var ownerBuf [256]byte
 	// Consecutive records usually share their owner: the previous owner's
 	// text and node spare the conversion and the node lookup.
 	lastName, lastNode := "", int32(-1)
-	var ord uint32
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
+		if skipFirst {
+			skipFirst = false
+			continue
+		}
 		if b.marker != "" && h.Name == b.marker && h.Rrtype == markerType {
 			b.sawMarker = true
-			return nil
+			return ord, nil
+		}
+		if b.segMarker != "" && h.Name == b.segMarker && h.Rrtype == markerType {
+			b.sawSegMarker = true
+			return ord, nil
 		}
 		if h.Class != dns.ClassINET {
-			return b.recordErr(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
+			return ord, b.recordErr(ord, "class %s not supported (only IN)", dns.Class(h.Class).String())
 		}
 		var owner []byte
 		if h.Name != lastName || lastNode < 0 {
 			on, err := dns.PackDomainName(h.Name, ownerBuf[:], 0, nil, false)
 			if err != nil {
-				return b.recordErr(ord, "bad owner %q: %v", h.Name, err)
+				return ord, b.recordErr(ord, "bad owner %q: %v", h.Name, err)
 			}
 			owner = ownerBuf[:on]
 			lowerInto(owner, owner)
 			if !isSubdomain(owner, b.apex) {
-				return b.recordErr(ord, "%s is outside the zone", h.Name)
+				return ord, b.recordErr(ord, "%s is outside the zone", h.Name)
 			}
 			lastName, lastNode = h.Name, b.nodeFor(owner)
 		}
 		owner = b.names[lastNode]
 		n, err := dns.PackRR(rr, buf, 0, nil, false)
 		if err != nil {
-			return b.recordErr(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
+			return ord, b.recordErr(ord, "cannot encode %s record: %v", dns.Type(h.Rrtype).String(), err)
 		}
 		// An uncompressed RR is the owner, 10 bytes of type, class, TTL
 		// and length, then the rdata.
 		rdStart := len(owner) + 10
 		if n < rdStart || n-rdStart > 65535 {
-			return b.recordErr(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
+			return ord, b.recordErr(ord, "cannot encode %s record", dns.Type(h.Rrtype).String())
 		}
 		r := rec{node: lastNode, typ: h.Rrtype, ttl: h.Ttl, rd: uint32(len(b.rdata)), rdl: uint16(n - rdStart), ord: ord}
 		switch v := rr.(type) {
@@ -316,7 +341,7 @@ func (b *builder) parse(src io.Reader, origin string) error {
 		}
 		if h.Rrtype == dns.TypeOPT || h.Rrtype == dns.TypeTSIG || h.Rrtype == dns.TypeTKEY || h.Rrtype == dns.TypeANY ||
 			h.Rrtype == dns.TypeAXFR || h.Rrtype == dns.TypeIXFR {
-			return b.recordErr(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
+			return ord, b.recordErr(ord, "%s is not allowed in a zone", dns.Type(h.Rrtype).String())
 		}
 		// A record may be written with no rdata at all (the form of
 		// dynamic update deletions), which the parser accepts; in a zone
@@ -324,17 +349,17 @@ func (b *builder) parse(src io.Reader, origin string) error {
 		// unknown to the parser, NULL and APL may be empty.
 		if n == rdStart && h.Rrtype != dns.TypeNULL && h.Rrtype != dns.TypeAPL {
 			if _, known := dns.TypeToRR[h.Rrtype]; known {
-				return b.recordErr(ord, "%s record without data", dns.Type(h.Rrtype).String())
+				return ord, b.recordErr(ord, "%s record without data", dns.Type(h.Rrtype).String())
 			}
 		}
 		if !rdataNamesOK(h.Rrtype, buf[rdStart:n]) {
-			return b.recordErr(ord, "%s record with malformed data", dns.Type(h.Rrtype).String())
+			return ord, b.recordErr(ord, "%s record with malformed data", dns.Type(h.Rrtype).String())
 		}
 		b.rdata = append(b.rdata, buf[rdStart:n]...)
 		b.recs = append(b.recs, r)
 		ord++
 	}
-	return zp.Err()
+	return ord, zp.Err()
 }
 
 // parseError turns an error of the zone parser into a LoadError at the

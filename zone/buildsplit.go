@@ -285,7 +285,10 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 	if len(chunks) == 1 {
 		b.recs = make([]rec, 0, b.lines+1)
 		b.rdata = make([]byte, 0, b.size/2)
-		return b.chunkError(b.parse(texts[0].r, texts[0].origin), texts[0].lineOffset, 0)
+		if b.parseFast(texts[0].r, texts[0].origin) != nil {
+			return b.parseSerial(chunks, open)
+		}
+		return nil
 	}
 	// Each chunk parses into a region of its own of one array of records
 	// and one of rdata, both reserved for the whole text (pages never
@@ -325,7 +328,7 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = sb.parse(texts[i].r, texts[i].origin)
+			errs[i] = sb.parseFast(texts[i].r, texts[i].origin)
 		}()
 	}
 	wg.Wait()
@@ -339,20 +342,8 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 	// that the zone and the error are exactly those of a serial parse.
 	for i, sb := range subs {
 		if errs[i] != nil || i+1 < len(subs) && !sb.sawMarker {
-			*b = builder{origin: b.origin, file: b.file, data: b.data, lines: b.lines, size: b.size, apex: b.apex}
-			b.initIndex(b.lines / 2)
-			b.recs = make([]rec, 0, b.lines+1)
-			b.rdata = make([]byte, 0, b.size/2)
-			r := open(0, chunks[len(chunks)-1].end)
-			return b.chunkError(b.parse(r, chunks[0].origin), 0, 0)
+			return b.parseSerial(chunks, open)
 		}
-	}
-	var ordBase uint32
-	for i, sb := range subs {
-		if errs[i] != nil {
-			return b.chunkError(errs[i], texts[i].lineOffset, ordBase)
-		}
-		ordBase += uint32(len(sb.recs))
 	}
 	inPlace := true
 	for i, sb := range subs {
@@ -360,6 +351,19 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 	}
 	b.gatherChunks(subs, recs, rdata, inPlace)
 	return nil
+}
+
+// parseSerial parses the whole text (the chunks, which open reads) into b
+// afresh, with miekg/dns alone: the reference for the zone and for its
+// errors, used when a parallel parse or the fast path (see fastparse.go)
+// fails or cannot vouch for its result.
+func (b *builder) parseSerial(chunks []chunk, open func(off, end int64) io.Reader) error {
+	*b = builder{origin: b.origin, file: b.file, data: b.data, lines: b.lines, size: b.size, apex: b.apex}
+	b.initIndex(b.lines / 2)
+	b.recs = make([]rec, 0, b.lines+1)
+	b.rdata = make([]byte, 0, b.size/2)
+	r := open(0, chunks[len(chunks)-1].end)
+	return b.chunkError(b.parse(r, chunks[0].origin), 0, 0)
 }
 
 // markerType is the type of the marker record that ends each chunk's
