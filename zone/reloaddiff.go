@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -66,11 +67,10 @@ func ReloadFile(served *Zone, path string, maxChanges int) (*Reloaded, error) {
 	open := func(off, end int64) io.Reader {
 		return io.NewSectionReader(f, off, end-off)
 	}
-	b, err := parseText(nil, lines, int(chunks[len(chunks)-1].end), chunks, open, origin, path)
-	if err != nil {
-		return nil, err
+	parse := func() (*builder, error) {
+		return parseText(nil, lines, int(chunks[len(chunks)-1].end), chunks, open, origin, path)
 	}
-	return served.reloadParsed(b, maxChanges)
+	return served.reload(parse, maxChanges)
 }
 
 // ReloadText is ReloadFile of a zone's text held in memory; file names it
@@ -86,15 +86,16 @@ func ReloadText(served *Zone, data []byte, file string, maxChanges int) (*Reload
 		return nil, &LoadError{Origin: origin, File: file, Msg: err.Error(), Err: err}
 	}
 	open := func(off, end int64) io.Reader { return bytes.NewReader(data[off:end]) }
-	b, err := parseText(data, lines, len(data), chunks, open, origin, file)
+	parse := func() (*builder, error) { return parseText(data, lines, len(data), chunks, open, origin, file) }
+	return served.reload(parse, maxChanges)
+}
+
+// reload makes the new version of z from the records parse gathers.
+func (z *Zone) reload(parse func() (*builder, error), maxChanges int) (*Reloaded, error) {
+	b, err := parse()
 	if err != nil {
 		return nil, err
 	}
-	return served.reloadParsed(b, maxChanges)
-}
-
-// reloadParsed makes the new version of z from the records b parsed.
-func (z *Zone) reloadParsed(b *builder, maxChanges int) (*Reloaded, error) {
 	del, add, small, err := z.diffParsed(b, maxChanges)
 	if err != nil {
 		return nil, err
@@ -116,19 +117,30 @@ func (z *Zone) reloadParsed(b *builder, maxChanges int) (*Reloaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The parsed records and the parser's garbage are several times the
+	// size of what Apply adds: let them go first, as a build collects
+	// its parser's garbage before it allocates (see buildParsed).
+	file, big := b.file, b.size > bigText
+	b = nil
+	if big {
+		runtime.GC()
+	}
 	nz, aerr := z.Apply(r.Del, r.Add)
 	if aerr != nil {
 		// The builder's checks name the file and line of the record at
-		// fault, which Apply's cannot: build for the error. A build
-		// that succeeds where Apply refused is served, being what the
-		// file says.
+		// fault, which Apply's cannot: parse again and build for the
+		// error. A build that succeeds where Apply refused is served,
+		// being what the file says.
+		if b, err = parse(); err != nil {
+			return nil, err
+		}
 		nz, err := b.buildParsed()
 		if err != nil {
 			return nil, err
 		}
 		return &Reloaded{Zone: nz, How: "built: the difference did not apply: " + aerr.Error()}, nil
 	}
-	nz.file = b.file
+	nz.file = file
 	r.Zone, r.How = nz, nz.Applied()
 	return r, nil
 }
