@@ -1030,3 +1030,53 @@ func TestSecondaryIXFRFallback(t *testing.T) {
 		})
 	}
 }
+
+// TestSecondaryCopyAfterPublication: the copy on disk of a version applied
+// from an IXFR is written after the version is published. Until it is,
+// the file holds the version before, whole: a server started from it (as
+// after a crash between the publication and the write) serves that
+// version and refreshes from it by IXFR; then the copy is written.
+func TestSecondaryCopyAfterPublication(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, secV1)
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	// A write still in progress, which the copy of the next version
+	// waits for: the window between the publication and the write.
+	held := make(chan struct{})
+	e.sec.mu.Lock()
+	e.sec.copying = held
+	e.sec.mu.Unlock()
+	p.setZone(t, secV2)
+	c.refreshZone(ctx, e, refreshSOA)
+	if got := answerA(t, c, "www.sec.example."); got != "192.0.2.81" {
+		t.Fatalf("version 2 not published while its copy waits: www is %s", got)
+	}
+	c2 := secondaryCatalog(t, p, file, nil)
+	if _, err := c2.Load(); err != nil {
+		t.Fatalf("the copy on disk before the write: %v", err)
+	}
+	if got := answerA(t, c2, "www.sec.example."); got != "192.0.2.80" {
+		t.Errorf("started from the copy before the write: www is %s, want version 1's", got)
+	}
+	e2 := secondaryEntry(c2)
+	c2.refreshZone(ctx, e2, refreshSOA)
+	if st := transferState(t, c2); st.Serial != 2 || st.LastTransfer.Kind != "IXFR" {
+		t.Errorf("the restarted server's refresh: serial %d by %+v, want 2 by IXFR", st.Serial, st.LastTransfer)
+	}
+	close(held)
+	e.sec.waitCopy(false)
+	c3 := secondaryCatalog(t, p, file, nil)
+	if _, err := c3.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if got := answerA(t, c3, "new.sec.example."); got != "192.0.2.99" {
+		t.Errorf("the copy written after the publication: new is %s", got)
+	}
+}
