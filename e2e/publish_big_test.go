@@ -63,7 +63,9 @@ type bigTLD struct {
 	serial int
 }
 
-func newBigTLD(n int) *bigTLD { return &bigTLD{origin: "bench.", n: n, ver: make([]uint16, n), serial: 1} }
+func newBigTLD(n int) *bigTLD {
+	return &bigTLD{origin: "bench.", n: n, ver: make([]uint16, n), serial: 1}
+}
 
 // next makes the next version: bigTLDChange delegations spread over the
 // zone, other ones each version, change their glue address, DS or name
