@@ -260,3 +260,41 @@ zone:
 		}
 	}
 }
+
+// TestCookiesSIGHUP changes the secret in the configuration file and sends
+// SIGHUP: the new secret makes the cookies from then on (a ringdns started
+// with it, cookies required, accepts them), and the one it replaced still
+// validates the cookies it made.
+func TestCookiesSIGHUP(t *testing.T) {
+	t.Parallel()
+	kdig := requireTool(t, "kdig")
+	const old, next = "000102030405060708090a0b0c0d0e0f", "f0e0d0c0b0a090807060504030201000"
+	conf := cookieConfig(t, "[cookies]\nsecret = \""+old+"\"\nrequire = true\n")
+	a := startDaemon(t, "-config", conf)
+	b := startDaemon(t, "-config", cookieConfig(t, "[cookies]\nsecret = \""+next+"\"\nrequire = true\n"))
+	_, before, _ := digCookie(t, kdig, a, "+cookie=0102030405060708", "+nobadcookie")
+	if st, _, out := digCookie(t, kdig, b, "+cookie="+before, "+nobadcookie"); st != "BADCOOKIE" {
+		t.Fatalf("a cookie made with another secret: %s\n%s", st, out)
+	}
+	text, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFileAtomic(t, conf, strings.Replace(string(text), old, next, 1))
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// The reload runs on its own goroutine: wait, bounded generously for
+	// a loaded machine, for a's new cookies to be b's.
+	var after string
+	if !poll(10*time.Second, func() bool {
+		_, after, _ = digCookie(t, kdig, a, "+cookie=0102030405060708", "+nobadcookie")
+		st, _, _ := digCookie(t, kdig, b, "+cookie="+after, "+nobadcookie")
+		return st == "NOERROR"
+	}) {
+		t.Fatalf("after SIGHUP, the cookie %s is not valid with the new secret\n%s", after, a.out.String())
+	}
+	if st, _, out := digCookie(t, kdig, a, "+cookie="+before, "+nobadcookie"); st != "NOERROR" {
+		t.Errorf("the cookie of the replaced secret after SIGHUP: %s\n%s", st, out)
+	}
+}

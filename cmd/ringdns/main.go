@@ -200,6 +200,7 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 	go func() {
 		for range hup {
 			notify.Reloading("reloading zones")
+			srv.ReloadCookies(nil)
 			srv.ReloadRRL(nil)
 			if _, err := srv.Catalog.Reload(nil); err != nil {
 				log.Error("reload on SIGHUP", "err", err)
