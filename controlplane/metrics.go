@@ -152,6 +152,7 @@ type collector struct {
 	tcpConns, tcpOpen                                                   *prometheus.Desc
 	xfrOut, xfrOutBytes, notifyOut, tsigFailures, tsigVerified          *prometheus.Desc
 	xfrIn, xfrInBytes, xfrInSecs, notifyIn, zoneExpire, catalogMembers  *prometheus.Desc
+	xfrInApplied                                                        *prometheus.Desc
 	udpHandoff                                                          *prometheus.Desc
 	cookies, badCookie                                                  *prometheus.Desc
 	rrlLimited, rrlSlipped, rrlDropped                                  *prometheus.Desc
@@ -200,6 +201,7 @@ func newCollector(s *Server) *collector {
 		tsigVerified:   d("tsig_verified_total", "Messages over TCP whose TSIG verified."),
 		xfrIn:          d("transfers_in_total", "Zone transfers in by kind (axfr, ixfr; an IXFR answered with the whole zone counts as axfr) and result (ok; failed: broken off, TSIG, the zone checks, ZONEMD; the served version kept).", "kind", "result"),
 		xfrInBytes:     d("transfer_in_bytes_total", "Bytes of zone transfer messages received, by kind.", "kind"),
+		xfrInApplied:   d("transfers_in_ixfr_applied_total", "Incremental IXFRs in by how their differences were applied to the version served: incremental (in place), rebuilt (by Apply from the version's records), axfr-fallback (they did not apply, nothing of them was served, and the zone was transferred by AXFR).", "how"),
 		xfrInSecs:      d("transfer_in_seconds_total", "Time spent in transfers in, from the request to the zone loaded, by kind.", "kind"),
 		notifyIn:       d("notify_in_total", "NOTIFY messages received, by result: accepted (a refresh started), refused (allow-notify, primaries and key), notauth (not a secondary zone here).", "result"),
 		zoneExpire:     d("zone_expire_seconds", "Seconds before a secondary zone expires and is answered SERVFAIL unless a primary confirms it; 0 once expired.", "zone"),
@@ -230,7 +232,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
 		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
-		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff,
+		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff, c.xfrInApplied,
 		c.cookies, c.badCookie} {
 		ch <- d
 	}
@@ -343,6 +345,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.xfrInBytes, xs.bytes[k].Load(), kind)
 		ch <- prometheus.MustNewConstMetric(c.xfrInSecs, prometheus.CounterValue, float64(xs.nanos[k].Load())/1e9, kind)
+	}
+	for i, how := range ixfrApplied {
+		counter(c.xfrInApplied, xs.applied[i].Load(), how)
 	}
 	for i, result := range notifyResults {
 		counter(c.notifyIn, xs.notify[i].Load(), result)

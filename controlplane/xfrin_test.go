@@ -726,10 +726,17 @@ func TestSecondaryServer(t *testing.T) {
 		`ringdns_transfers_in_total{kind="ixfr",result="failed"} 0`,
 		`ringdns_notify_in_total{result="notauth"} 1`,
 		`ringdns_zone_expire_seconds{zone="sec.example."} 86`,
+		`ringdns_transfers_in_ixfr_applied_total{how="axfr-fallback"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// Version 2 adds a name: applied in place, or rebuilt by Apply while
+	// names added are not applied in place.
+	if !strings.Contains(string(body), `ringdns_transfers_in_ixfr_applied_total{how="incremental"} 1`) &&
+		!strings.Contains(string(body), `ringdns_transfers_in_ixfr_applied_total{how="rebuilt"} 1`) {
+		t.Error("metrics lack the IXFR applied to the version served")
 	}
 }
 
