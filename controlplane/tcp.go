@@ -14,11 +14,13 @@ import (
 
 	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/nic"
 )
 
-// AnswerFunc answers one query into dst; it has the signature of
-// dataplane.(*Snapshot).Answer without the receiver.
-type AnswerFunc func(dst, q []byte, tcp bool) (int, dataplane.Result)
+// AnswerFunc answers one query from peer (nil when unknown) into dst; it
+// has the signature of dataplane.(*Snapshot).AnswerFrom without the
+// receiver. The peer's address is what DNS cookies are made with.
+type AnswerFunc func(dst, q []byte, peer *nic.Addr, tcp bool) (int, dataplane.Result)
 
 // TCPServer serves DNS over TCP (RFC 7766) from kernel sockets. Each
 // connection has one goroutine and one 65537-byte buffer in which queries
@@ -93,7 +95,7 @@ func SnapshotAnswer(p *atomic.Pointer[dataplane.Snapshot]) func() AnswerFunc {
 		if s == nil {
 			return nil
 		}
-		return s.Answer
+		return s.AnswerFrom
 	}
 }
 
@@ -142,6 +144,14 @@ func (s *TCPServer) serveConn(e *connEntry) {
 	w := bufio.NewWriterSize(c, 4096)
 	defer s.flush(c, w)
 	buf := make([]byte, 2+65535)
+	// The client's address, for DNS cookies: over TCP a query gets a
+	// server cookie in its reply, never BADCOOKIE (the connection proves
+	// the address).
+	var peer *nic.Addr
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		a := nic.AddrFrom(netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), ta.AddrPort().Port()))
+		peer = &a
+	}
 	// quiet is when the last reply was queued (see connEntry.quiet): the
 	// connection has had nothing in hand since, though the goroutine marks
 	// it idle only after the flush, by which time the client may have the
@@ -196,7 +206,7 @@ func (s *TCPServer) serveConn(e *connEntry) {
 			quiet = time.Now()
 			continue
 		}
-		m, res := answer(buf[2:], buf[2:2+n], true)
+		m, res := answer(buf[2:], buf[2:2+n], peer, true)
 		s.countMu.Lock()
 		s.counters.Count(res, m)
 		s.countMu.Unlock()

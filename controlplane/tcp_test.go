@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/nic"
 )
 
 // echoAnswer stands in for the answer engine: it answers a query with the
 // query itself with QR set, padded to the length asked for in its first
 // two bytes after the header when that is set, and drops responses.
-func echoAnswer(dst, q []byte, tcp bool) (int, dataplane.Result) {
+func echoAnswer(dst, q []byte, _ *nic.Addr, tcp bool) (int, dataplane.Result) {
 	if !tcp {
 		panic("TCP server called Answer with tcp=false")
 	}

@@ -381,7 +381,7 @@ func (x *XfrOut) answerSigned(body []byte, answer AnswerFunc, signer *Signer, se
 	}
 	// Room for the TSIG record within the 65535 bytes of a TCP message.
 	dst := make([]byte, 65535-tsigRoom)
-	n, _ := answer(dst, body, true)
+	n, _ := answer(dst, body, nil, true)
 	if n == 0 {
 		return false
 	}

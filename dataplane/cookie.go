@@ -266,13 +266,20 @@ func cookieRule(qy *query, res *Result, require, tcp bool, rcode uint16, kind Ki
 }
 
 // peerIP returns the IP address of a packet's peer (see nic.Addr for the
-// layout), 4 or 16 bytes, or nil when the port gave none.
+// layout), 4 or 16 bytes, or nil when the port gave none. An IPv4 address
+// mapped into IPv6 (::ffff:0:0/96, from a dual-stack socket) is the IPv4
+// address it maps, as RFC 9018 hashes an IPv4 client's, so that a client
+// gets the same cookie whichever socket or path answers it.
 func peerIP(a *nic.Addr) []byte {
 	switch family := binary.NativeEndian.Uint16(a.Raw[0:2]); {
 	case family == addrFamily4 && a.Len >= 16:
 		return a.Raw[4:8]
 	case family == addrFamily6 && a.Len >= 28:
-		return a.Raw[8:24]
+		ip := a.Raw[8:24]
+		if binary.LittleEndian.Uint64(ip[0:8]) == 0 && binary.BigEndian.Uint32(ip[8:12]) == 0xffff {
+			return ip[12:16]
+		}
+		return ip
 	}
 	return nil
 }

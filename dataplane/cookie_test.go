@@ -280,6 +280,44 @@ func TestCookies(t *testing.T) {
 	}
 }
 
+// TestCookieMappedAddress checks that a client is the same client for its
+// cookies from an IPv4 socket and, as an IPv4-mapped address, from a
+// dual-stack IPv6 socket (or a TCP connection to one).
+func TestCookieMappedAddress(t *testing.T) {
+	const now = 1_800_000_000
+	snap, c := cookieSnap(t, &CookieSecrets{Current: secretHex(t, "000102030405060708090a0b0c0d0e0f"), Require: true}, now)
+	var qy query
+	qy.cookieLen = clientCookieLen
+	copy(qy.cookie[:], "clientck")
+	c.check(&qy, netip.MustParseAddr("198.18.0.2").AsSlice())
+	ck := append([]byte(nil), qy.cookie[:cookieReplyLen]...)
+	for _, tc := range []struct {
+		peer string
+		want int
+	}{
+		{"198.18.0.2:40000", dns.RcodeSuccess},
+		{"[::ffff:198.18.0.2]:40000", dns.RcodeSuccess},
+		{"[::198.18.0.2]:40000", dns.RcodeBadCookie},
+		{"[fd53::ffff:c612:2]:40000", dns.RcodeBadCookie},
+	} {
+		// As the kernel gives it, an IPv6 address as it is: AddrFrom
+		// would unmap it.
+		ap := netip.MustParseAddrPort(tc.peer)
+		peer := nic.AddrFrom(netip.MustParseAddrPort("[fd53::1]:40000"))
+		if ap.Addr().Is4() {
+			peer = nic.AddrFrom(ap)
+		} else {
+			b := ap.Addr().As16()
+			copy(peer.Raw[8:24], b[:])
+		}
+		dst := make([]byte, 1232)
+		n, _ := snap.AnswerFrom(dst, cookieQuery(t, ck), &peer, false)
+		if _, m := replyCookieOf(t, dst[:n]); m.Rcode != tc.want {
+			t.Errorf("from %s: rcode %d, want %d", tc.peer, m.Rcode, tc.want)
+		}
+	}
+}
+
 // TestCookieOptionPlacement checks the COOKIE option beside the EXPIRE and
 // NSID options (cookie first, their offsets moved by it), with the
 // reply's checksum sum, in a reply truncated to its question, and that a

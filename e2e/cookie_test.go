@@ -105,6 +105,20 @@ func TestCookiesKdigDig(t *testing.T) {
 		}
 	}
 
+	// Over TCP: the reply carries a cookie too, and a cookie that is not
+	// valid is answered, not BADCOOKIE, even where one is required (the
+	// connection proves the address).
+	st, overTCP, out := digCookie(t, kdig, a, "+tcp", "+cookie")
+	if st != "NOERROR" || len(overTCP) != 48 {
+		t.Errorf("kdig +tcp +cookie: status %s, cookie %q\n%s", st, overTCP, out)
+	}
+	if st, again, out := digCookie(t, kdig, b, "+tcp", "+cookie="+overTCP); st != "NOERROR" || again != overTCP {
+		t.Errorf("kdig +tcp, the cookie sent back: status %s, cookie %s\n%s", st, again, out)
+	}
+	if st, other, out := digCookie(t, kdig, c, "+tcp", "+nobadcookie", "+cookie="+overTCP); st != "NOERROR" || len(other) != 48 || other == overTCP {
+		t.Errorf("kdig +tcp, a cookie of another secret: status %s, cookie %s\n%s", st, other, out)
+	}
+
 	// Rotation on b: the cookie a made is valid there for one rotation
 	// (answered with a new cookie), and no longer after a second.
 	_, first, _ := digCookie(t, kdig, a, "+cookie")
