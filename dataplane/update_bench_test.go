@@ -396,13 +396,16 @@ func BenchmarkApplyDelegations(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := processCPU()
 				for i := 0; i < b.N; i++ {
 					if z, err = z.Apply(sets[i][0], sets[i][1]); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cpu := processCPU() - cpu0
 				b.StopTimer()
 				b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
+				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 				if z.Applied() != "incremental" {
 					b.Fatalf("applied: %s", z.Applied())
 				}

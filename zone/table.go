@@ -223,10 +223,11 @@ func (z *Zone) NodeName(n *Node) []byte {
 	return z.names[n.Name : n.Name+uint32(n.Len)]
 }
 
-// MemoryBytes is the memory held by the table's arenas.
+// MemoryBytes is the memory held by the table's arenas, and by the
+// reverse index of targets kept for updates (see updState).
 func (z *Zone) MemoryBytes() int {
 	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + z.arenas.bytes() +
-		len(z.index)*8 + z.denialBytes() + z.keptBytes()
+		len(z.index)*8 + z.denialBytes() + z.keptBytes() + 8*(len(z.upd.refBase)+len(z.upd.refExtra))
 }
 
 // bytes is the memory the arenas' elements take.

@@ -794,7 +794,10 @@ func TestMemoryBytesElementSizes(t *testing.T) {
 	want := len(z.names) + len(z.nodes)*int(reflect.TypeFor[Node]().Size()) +
 		len(z.sets)*int(reflect.TypeFor[RRset]().Size()) + len(z.blocks)*int(reflect.TypeFor[Block]().Size()) +
 		len(z.wire) + len(z.patches)*2 + len(z.trims)*int(reflect.TypeFor[Trim]().Size()) +
-		len(z.index)*int(reflect.TypeFor[slot]().Size())
+		len(z.index)*int(reflect.TypeFor[slot]().Size()) + 8*len(z.upd.refBase)
+	if len(z.upd.refBase) == 0 {
+		t.Error("no reverse index of the NS target ns.sub")
+	}
 	// The glue below sub is kept apart from the answer blocks (see kept).
 	if k := z.kept; k != nil {
 		want += len(k.blocks)*int(reflect.TypeFor[Block]().Size()) + len(k.wire) + len(k.patches)*2 +
