@@ -93,6 +93,9 @@ type ServerConfig struct {
 	// numbers; without Group, the user's primary group.
 	User  string `toml:"user"`
 	Group string `toml:"group"`
+	// Seccomp, once set up, restricts ringdns to the system calls it makes
+	// while running (internal/privdrop.Seccomp; linux/amd64 only).
+	Seccomp bool `toml:"seccomp"`
 }
 
 // ZoneConfig is one [[zone]] entry.

@@ -104,6 +104,7 @@ func writeOwned(t *testing.T, id privdrop.Identity, path, text string) {
 type wantCreds struct {
 	id       privdrop.Identity
 	eff, bnd privdrop.CapSet // CapEff and CapPrm; CapBnd
+	seccomp  bool            // a seccomp filter (server.seccomp)
 }
 
 // checkCreds reads /proc/PID/task/*/status of the daemon and compares each
@@ -134,10 +135,10 @@ func checkCreds(t *testing.T, d *daemon, want wantCreds) {
 		id := want.id
 		ok := c.UID == [4]int{id.UID, id.UID, id.UID, id.UID} && c.GID == [4]int{id.GID, id.GID, id.GID, id.GID} &&
 			slices.Equal(c.Groups, id.Groups) && c.Eff == want.eff && c.Prm == want.eff && c.Inh == 0 && c.Amb == 0 &&
-			c.Bnd == want.bnd && c.NoNewPrivs
+			c.Bnd == want.bnd && c.NoNewPrivs && (c.Seccomp == 2) == want.seccomp
 		if !ok {
-			t.Errorf("%s: %s\nwant uid %d, gid %d, groups %v, CapEff and CapPrm %s, CapInh and CapAmb none, CapBnd %#x, NoNewPrivs",
-				path, c, id.UID, id.GID, id.Groups, want.eff, uint64(want.bnd))
+			t.Errorf("%s: %s\nwant uid %d, gid %d, groups %v, CapEff and CapPrm %s, CapInh and CapAmb none, CapBnd %#x, NoNewPrivs, seccomp filter %v",
+				path, c, id.UID, id.GID, id.Groups, want.eff, uint64(want.bnd), want.seccomp)
 		}
 	}
 }
@@ -148,12 +149,19 @@ func checkCreds(t *testing.T, d *daemon, want wantCreds) {
 // every thread runs as nobody:nogroup with no capability at all, not even
 // in its bounding set; it answers; a reload of a changed file is served
 // and journaled, and a change on the primary reaches it by NOTIFY and
-// IXFR and is written to its copy, both written by nobody.
+// IXFR and is written to its copy, both written by nobody. All of it
+// again under server.seccomp's filter.
 func TestPrivilegeDropSockets(t *testing.T) {
 	testenv.RequireRoot(t, "to start ringdns as root and have it switch to nobody")
 	id := nobody(t)
 	bin := ringdnsNoCgo(t)
 	t.Parallel()
+	for _, seccomp := range []bool{false, true} {
+		t.Run(fmt.Sprintf("seccomp=%v", seccomp), func(t *testing.T) { testPrivilegeDropSockets(t, id, bin, seccomp) })
+	}
+}
+
+func testPrivilegeDropSockets(t *testing.T, id privdrop.Identity, bin string, seccomp bool) {
 
 	// The primary, an ordinary root ringdns of the race-detector build.
 	const secOrigin = "sec.example."
@@ -175,6 +183,7 @@ func TestPrivilegeDropSockets(t *testing.T) {
 listen = [%q]
 control = %q
 user = "nobody"
+seccomp = %v
 
 [[zone]]
 origin = %q
@@ -185,13 +194,13 @@ origin = %q
 file = %q
 primaries = [%q]
 key = %q
-`, sAddr, ctl, origin, own, secOrigin, copyFile, pAddr, xfrKeyName)
+`, sAddr, ctl, seccomp, origin, own, secOrigin, copyFile, pAddr, xfrKeyName)
 	confFile := filepath.Join(dir, "ringdns.toml")
 	writeOwned(t, id, confFile, conf)
 	s := &daemon{t: t, dir: dir, control: ctl, out: &syncBuffer{}, exited: make(chan struct{})}
 	s.run(exec.Command(bin, "-config", confFile), nil)
 
-	checkCreds(t, s, wantCreds{id: id})
+	checkCreds(t, s, wantCreds{id: id, seccomp: seccomp})
 	if r := mustExchange(t, sAddr, false, "www."+origin, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Errorf("www.%s A after the switch: %v", origin, r)
 	}
@@ -229,7 +238,7 @@ key = %q
 	if err != nil || !strings.Contains(string(b), "192.0.2.99") {
 		t.Errorf("the copy %s does not hold serial 2's record: %v\n%s", copyFile, err, b)
 	}
-	checkCreds(t, s, wantCreds{id: id})
+	checkCreds(t, s, wantCreds{id: id, seccomp: seccomp})
 	if err := s.stop(); err != nil {
 		t.Errorf("ringdns exited with %v after SIGTERM", err)
 	}
@@ -345,8 +354,8 @@ func TestPrivilegeDropCgo(t *testing.T) {
 // xdpPrivConfig writes the configuration of an AF_XDP test daemon serving
 // from dir as nobody: listen on the server's addresses, the e2e.test zone,
 // a secondary zone whose primary is the client's IPv6 address (so that
-// the client may send it NOTIFY), and user, when not empty.
-func xdpPrivConfig(t *testing.T, id privdrop.Identity, dir string, listen []string, user string) (confFile, ctl string) {
+// the client may send it NOTIFY), user, when not empty, and seccomp.
+func xdpPrivConfig(t *testing.T, id privdrop.Identity, dir string, listen []string, user string, seccomp bool) (confFile, ctl string) {
 	t.Helper()
 	zoneFile := filepath.Join(dir, "e2e.test.zone")
 	writeOwned(t, id, zoneFile, xdpZone)
@@ -357,6 +366,9 @@ control = %q
 `, strings.Join(listen, `", "`), ctl)
 	if user != "" {
 		conf += fmt.Sprintf("user = %q\n", user)
+	}
+	if seccomp {
+		conf += "seccomp = true\n"
 	}
 	conf += fmt.Sprintf(`
 [[zone]]
@@ -407,26 +419,29 @@ func notifyV6(n *xdpNet) (int, error) {
 // address, listened on port 5353 only), the reply to a NOTIFY handed off
 // from AF_XDP goes out from a socket bound to port 53 when it arrives, and
 // ringdns keeps CAP_NET_BIND_SERVICE, alone, for it; the NOTIFY is
-// answered.
+// answered. Under server.seccomp's filter all of this works the same, and
+// the program is detached at exit.
 func TestPrivilegeDropXDP(t *testing.T) {
 	netnstest.Require(t)
 	id := nobody(t)
 	bin := ringdnsNoCgo(t)
 	for _, tc := range []struct {
-		name   string
-		listen []string
-		keep   privdrop.CapSet
+		name    string
+		listen  []string
+		keep    privdrop.CapSet
+		seccomp bool
 	}{
-		{"every-address-listened", []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:53"}, 0},
-		{"late-bind", []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:5353"}, privdrop.Caps(privdrop.CapNetBindService)},
+		{"every-address-listened", []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:53"}, 0, false},
+		{"late-bind", []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:5353"}, privdrop.Caps(privdrop.CapNetBindService), false},
+		{"seccomp", []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:5353"}, privdrop.Caps(privdrop.CapNetBindService), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newXDPNet(t)
 			dir := ownedDir(t, id)
-			confFile, ctl := xdpPrivConfig(t, id, dir, tc.listen, "nobody")
+			confFile, ctl := xdpPrivConfig(t, id, dir, tc.listen, "nobody", tc.seccomp)
 			d := &daemon{t: t, dir: dir, control: ctl, out: &syncBuffer{}, exited: make(chan struct{})}
 			d.run(netns.Command(n.ServerNS, bin, "-config", confFile, "-xdp", n.ServerIf), nil)
-			checkCreds(t, d, wantCreds{id: id, eff: tc.keep, bnd: tc.keep})
+			checkCreds(t, d, wantCreds{id: id, eff: tc.keep, bnd: tc.keep, seccomp: tc.seccomp})
 			if sent, err := xdpGoQueries(n, false, 20); err != nil {
 				t.Fatalf("after the switch, %d queries sent: %v", sent, err)
 			}
@@ -453,7 +468,7 @@ func TestPrivilegeDropXDP(t *testing.T) {
 			if out, code := d.ringctl("reload", "e2e.test."); code != 0 {
 				t.Errorf("ringctl reload after the switch: exit %d\n%s", code, out)
 			}
-			checkCreds(t, d, wantCreds{id: id, eff: tc.keep, bnd: tc.keep})
+			checkCreds(t, d, wantCreds{id: id, eff: tc.keep, bnd: tc.keep, seccomp: tc.seccomp})
 			if err := d.stop(); err != nil {
 				t.Errorf("ringdns exited with %v after SIGTERM", err)
 			}
@@ -495,7 +510,7 @@ func TestPrivilegeAmbient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newXDPNet(t)
 			dir := ownedDir(t, id)
-			confFile, ctl := xdpPrivConfig(t, id, dir, []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:53"}, "")
+			confFile, ctl := xdpPrivConfig(t, id, dir, []string{netns.ServerV4 + ":53", "[" + netns.ServerV6 + "]:53"}, "", false)
 			args := []string{setpriv, fmt.Sprintf("--reuid=%d", id.UID), fmt.Sprintf("--regid=%d", id.GID), "--init-groups",
 				"--inh-caps=" + tc.caps, "--ambient-caps=" + tc.caps, bin, "-config", confFile}
 			if tc.xdp {

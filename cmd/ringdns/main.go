@@ -19,6 +19,7 @@ import (
 	"github.com/ringdns/ringdns/configs"
 	"github.com/ringdns/ringdns/controlplane"
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/privdrop"
 	"github.com/ringdns/ringdns/internal/sdnotify"
 )
 
@@ -187,6 +188,13 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 	if err != nil {
 		srv.Shutdown()
 		return fail(fmt.Errorf("dropping privileges: %w", err))
+	}
+	if cfg.Server.Seccomp {
+		if err := privdrop.Seccomp(); err != nil {
+			srv.Shutdown()
+			return fail(err)
+		}
+		log.Info("seccomp filter installed: system calls other than those ringdns makes while serving fail with EPERM")
 	}
 	var addrs []string
 	for _, ap := range srv.Listen() {

@@ -15,6 +15,7 @@ type Creds struct {
 	Groups                  []int
 	Inh, Prm, Eff, Bnd, Amb CapSet
 	NoNewPrivs              bool
+	Seccomp                 int // 0 none, 1 strict, 2 filter
 }
 
 // ReadStatus reads the credentials from a /proc/PID/status or
@@ -71,6 +72,10 @@ func parseStatus(sc *bufio.Scanner, path string) (Creds, error) {
 			}
 		case "NoNewPrivs":
 			c.NoNewPrivs = val == "1"
+		case "Seccomp":
+			if c.Seccomp, err = strconv.Atoi(val); err != nil {
+				return c, fmt.Errorf("%s: Seccomp: %w", path, err)
+			}
 		default:
 			continue
 		}
@@ -90,6 +95,6 @@ func parseStatus(sc *bufio.Scanner, path string) (Creds, error) {
 // String describes the credentials in one line, for logs and test
 // failures.
 func (c Creds) String() string {
-	return fmt.Sprintf("uid %v gid %v groups %v CapEff %s CapPrm %s CapInh %s CapAmb %s CapBnd %#x NoNewPrivs %v",
-		c.UID, c.GID, c.Groups, c.Eff, c.Prm, c.Inh, c.Amb, uint64(c.Bnd), c.NoNewPrivs)
+	return fmt.Sprintf("uid %v gid %v groups %v CapEff %s CapPrm %s CapInh %s CapAmb %s CapBnd %#x NoNewPrivs %v Seccomp %d",
+		c.UID, c.GID, c.Groups, c.Eff, c.Prm, c.Inh, c.Amb, uint64(c.Bnd), c.NoNewPrivs, c.Seccomp)
 }
