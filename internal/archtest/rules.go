@@ -59,7 +59,8 @@ func HouseRules(mod string) Rules {
 			},
 		},
 		// internal/privdrop passes capset's header and data to every
-		// thread through syscall.AllThreadsSyscall, which takes uintptrs.
+		// thread through syscall.AllThreadsSyscall, which takes uintptrs,
+		// and seccomp its filter program.
 		Unsafe: []string{nic + "/...", mod + "/internal/privdrop"},
 		Hot: HotPath{
 			Name: "the packet path calls no fmt, log or miekg/dns",

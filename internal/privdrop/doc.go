@@ -17,6 +17,10 @@
 // what it cannot do on every thread, and Threads checks the result from
 // /proc/self/task.
 //
-// The package uses unsafe for one reason only: capset takes pointers to
-// its header and data, which AllThreadsSyscall takes as uintptr.
+// Seccomp then restricts the running daemon to the system calls it makes
+// while serving (server.seccomp).
+//
+// The package uses unsafe for system calls that take pointers as uintptr
+// arguments only: capset's header and data through AllThreadsSyscall, and
+// seccomp's filter program.
 package privdrop
