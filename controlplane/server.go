@@ -360,6 +360,13 @@ func (s *Server) BindsLater() (uint16, bool) {
 	return port, false
 }
 
+// WaitJournals waits, at most d, until the journals have taken in every
+// publication so far: at start, each zone's journal file is read and,
+// when it is unreadable, cut short or does not lead to the serial served,
+// rewritten. The daemon waits for that before it switches users, so that
+// the files written meanwhile can be given to the user (see cmd/ringdns).
+func (s *Server) WaitJournals(d time.Duration) bool { return s.journals.Idle(d) }
+
 // Running is closed once Run has started every worker and server, so that
 // the daemon can tell its service manager it is ready.
 func (s *Server) Running() <-chan struct{} { return s.running }

@@ -149,7 +149,8 @@ func checkCreds(t *testing.T, d *daemon, want wantCreds) {
 // every thread runs as nobody:nogroup with no capability at all, not even
 // in its bounding set; it answers; a reload of a changed file is served
 // and journaled, and a change on the primary reaches it by NOTIFY and
-// IXFR and is written to its copy, both written by nobody. All of it
+// IXFR and is written to its copy, both written by nobody. A journal and
+// a copy left by root are given to nobody at start. All of it
 // again under server.seccomp's filter.
 func TestPrivilegeDropSockets(t *testing.T) {
 	testenv.RequireRoot(t, "to start ringdns as root and have it switch to nobody")
@@ -178,6 +179,16 @@ func testPrivilegeDropSockets(t *testing.T, id privdrop.Identity, bin string, se
 	own := filepath.Join(dir, "own.zone")
 	writeOwned(t, id, own, testZone(origin, 1))
 	copyFile := filepath.Join(dir, "sec.zone")
+	// Root's files from a run without server.user: a secondary copy
+	// (whose modification time the expiry timer sets, which only its
+	// owner may) and a journal that does not parse, which ringdns
+	// rewrites at start, as root, before the switch. Both must be given
+	// to nobody.
+	for path, text := range map[string]string{copyFile: xfrZone(secOrigin, 1), own + ".journal": "not a journal"} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctl := filepath.Join(dir, "control.sock")
 	conf := ringdnsKey(xfrSecret) + fmt.Sprintf(`[server]
 listen = [%q]
@@ -201,6 +212,8 @@ key = %q
 	s.run(exec.Command(bin, "-config", confFile), nil)
 
 	checkCreds(t, s, wantCreds{id: id, seccomp: seccomp})
+	ownedBy(t, copyFile, id)
+	ownedBy(t, own+".journal", id)
 	if r := mustExchange(t, sAddr, false, "www."+origin, dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Errorf("www.%s A after the switch: %v", origin, r)
 	}

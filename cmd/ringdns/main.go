@@ -181,7 +181,7 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 		}
 		return fail(err)
 	}
-	dropped, err := dropPrivileges(srv, id, log)
+	dropped, err := dropPrivileges(srv, cfg, id, log)
 	if err == nil && dropped {
 		err = checkWritable(cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ringdns/ringdns/controlplane"
 	"github.com/ringdns/ringdns/internal/privdrop"
@@ -65,6 +66,55 @@ func prepareDirs(cfg *controlplane.Config, id *privdrop.Identity) error {
 	return nil
 }
 
+// journalSettle bounds the wait for the journals' start (reading each
+// journal file, rewriting one that does not lead to the serial served)
+// before the switch: milliseconds for the journals of most zones, and a
+// generous bound for the rewrite of a 64 MiB one on a loaded machine.
+const journalSettle = 30 * time.Second
+
+// giveFiles gives id the files ringdns itself writes and will write again
+// as id: each zone's journal (FILE.journal), a secondary zone's
+// transferred copy, and the files of a catalog's member directory (copies
+// and journals). A primary zone's own file, which the operator writes, is
+// left alone. They may be root's from a run without server.user, or from
+// this start: the journals are read, and rewritten when stale, before the
+// switch. It runs as root, once the journals have settled.
+func giveFiles(cfg *controlplane.Config, id *privdrop.Identity, log *slog.Logger) error {
+	var paths []string
+	for _, z := range cfg.Zones {
+		if z.File == "" {
+			continue
+		}
+		paths = append(paths, z.File+".journal")
+		if z.Secondary() {
+			paths = append(paths, z.File)
+		}
+		if d := z.CatalogMembers; d != "" {
+			entries, _ := os.ReadDir(d)
+			for _, e := range entries {
+				if e.Type().IsRegular() {
+					paths = append(paths, filepath.Join(d, e.Name()))
+				}
+			}
+		}
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || int(st.Uid) == id.UID {
+			continue
+		}
+		if err := os.Lchown(p, id.UID, id.GID); err != nil {
+			return fmt.Errorf("giving %s to %s: %w", p, id.User, err)
+		}
+		log.Info("file given to the user ringdns switches to", "file", p, "user", id.User, "was_uid", st.Uid)
+	}
+	return nil
+}
+
 // unprivilegedPortStart is the lowest port a process may bind without
 // CAP_NET_BIND_SERVICE in its network namespace.
 func unprivilegedPortStart() int {
@@ -93,8 +143,10 @@ func capsAfterSetup(srv *controlplane.Server) privdrop.CapSet {
 // server still needs, or, started without root but with capabilities
 // (systemd's AmbientCapabilities), gives up all but those. It reports
 // whether anything was done: a process started as root without
-// server.user keeps everything, and says so.
-func dropPrivileges(srv *controlplane.Server, id *privdrop.Identity, log *slog.Logger) (bool, error) {
+// server.user keeps everything, and says so. Started as root, it first
+// waits for the journals' start and gives id the files ringdns writes
+// (giveFiles).
+func dropPrivileges(srv *controlplane.Server, cfg *controlplane.Config, id *privdrop.Identity, log *slog.Logger) (bool, error) {
 	keep := capsAfterSetup(srv)
 	if id == nil {
 		if os.Geteuid() == 0 {
@@ -102,6 +154,14 @@ func dropPrivileges(srv *controlplane.Server, id *privdrop.Identity, log *slog.L
 			return false, nil
 		}
 		if prm, err := privdrop.Permitted(); err != nil || prm == 0 {
+			return false, err
+		}
+	}
+	if id != nil && os.Geteuid() == 0 && cfg.FS == nil {
+		if !srv.WaitJournals(journalSettle) {
+			log.Warn("the journals did not settle before the switch; a journal rewritten meanwhile may stay root's", "waited", journalSettle)
+		}
+		if err := giveFiles(cfg, id, log); err != nil {
 			return false, err
 		}
 	}
