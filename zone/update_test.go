@@ -619,3 +619,45 @@ func updRRsOf(t *testing.T, text string) []dns.RR {
 	}
 	return out
 }
+
+// TestApplyIndexResize adds names until the index must double and removes
+// them until it must halve: the slots are placed afresh from their hashes
+// then, and every name must still be found (sameTable looks each up).
+func TestApplyIndexResize(t *testing.T) {
+	var base []string
+	base = append(base, "tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. 1 1800 900 604800 300", "tld. 3600 IN NS ns1.nic.tld.", "ns1.nic.tld. 3600 IN A 192.0.2.1")
+	for i := range 60 {
+		base = append(base, fmt.Sprintf("h%d.tld. 3600 IN A 10.0.0.%d", i, i))
+	}
+	z := mustParse(t, strings.Join(base, "\n")+"\n", "tld.")
+	size := len(z.index)
+	var added []string
+	for i := 0; len(z.index) == size; i++ {
+		rr := fmt.Sprintf("new%d.tld. 3600 IN A 10.1.0.%d", i, i)
+		nz, err := z.Apply(nil, updRRsOf(t, rr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nz.Applied() != "incremental" {
+			t.Fatalf("Applied() = %q", nz.Applied())
+		}
+		sameTable(t, nz, fromScratch(t, nz))
+		z = nz
+		added = append(added, rr)
+	}
+	t.Logf("%d names added: index of %d slots, was %d", len(added), len(z.index), size)
+	grown := len(z.index)
+	for len(z.index) == grown {
+		rr := added[len(added)-1]
+		added = added[:len(added)-1]
+		nz, err := z.Apply(updRRsOf(t, rr), updRRsOf(t, "h0.tld. 3600 IN A 10.0.0.0")[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameTable(t, nz, fromScratch(t, nz))
+		z = nz
+	}
+	if len(z.index) != size {
+		t.Errorf("index of %d slots after the removals, want %d", len(z.index), size)
+	}
+}

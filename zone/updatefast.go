@@ -278,14 +278,6 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	if len(chg)+pl.extra > limit {
 		return nil, "over a tenth of the names change", nil
 	}
-	if z.upd.refBase == nil {
-		// A zone made before the builder recorded the reverse index.
-		lineageMu.Lock()
-		if z.upd.refBase == nil {
-			z.buildRefs()
-		}
-		lineageMu.Unlock()
-	}
 	nz := &Zone{origin: z.origin, file: z.file, serial: z.serial, records: z.records, warnings: z.warnings,
 		apex: z.apex, apexLabels: z.apexLabels, names: z.names, sets: z.sets,
 		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash}
@@ -473,51 +465,6 @@ func mergeSorted(a, b []uint64) []uint64 {
 		}
 	}
 	return out
-}
-
-// buildRefs builds the reverse index of targets (see updState) of a zone
-// that has none, by preparing its NS, MX and SRV blocks again into
-// scratch arenas. Tables built by the builder record it as they are
-// built; this serves only a zone made some other way.
-func (z *Zone) buildRefs() {
-	var refs []uint64
-	var tgt [256]byte
-	it := newWalkIter(z)
-	for n := range z.nodes {
-		nd := &z.nodes[n]
-		owner := z.NodeName(nd)
-		oh := hashName(owner)
-		for i := nd.Set0; i < nd.Set0+uint32(nd.NSets); i++ {
-			rs := &z.sets[i]
-			if rs.Block == None || (rs.Type != dns.TypeNS && rs.Type != dns.TypeMX && rs.Type != dns.TypeSRV) {
-				continue
-			}
-			it.data, it.ents = it.data[:0], it.ents[:0]
-			if it.block(&z.arenas, rs.Block, owner) != nil {
-				continue
-			}
-			for _, e := range it.ents {
-				t := targetOf(tgt[:], e.typ, it.data[e.off:e.end])
-				if t == nil || !isSubdomain(t, z.apex) {
-					continue
-				}
-				refs = append(refs, uint64(hashName(t))<<32|uint64(oh))
-				if z.find(t, hashName(t)) != None {
-					continue
-				}
-				for w := t; len(w) > len(z.apex); {
-					w = parentWire(w)
-					refs = append(refs, uint64(hashName(w))<<32|uint64(oh))
-					if z.find(w, hashName(w)) != None {
-						s := append([]byte{1, '*'}, w...)
-						refs = append(refs, uint64(hashName(s))<<32|uint64(oh))
-						break
-					}
-				}
-			}
-		}
-	}
-	z.upd.refBase = sortRefs(refs)
 }
 
 // referrers returns the nodes that may hold an NS, MX or SRV block that

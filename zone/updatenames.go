@@ -350,11 +350,18 @@ func (pl *namePlan) makeIndex(z, nz *Zone) {
 	if size == len(z.index) {
 		idx = make([]slot, size)
 		parallel(size, func(lo, hi int) {
+			dst, delta, dirty := idx[lo:hi], pl.delta, pl.dirty
 			for i, s := range z.index[lo:hi] {
-				if s.node != 0 {
-					s = renum(s)
+				// The common case inline: an occupied slot whose
+				// node's bucket has no insertion or removal.
+				if o := s.node - 1; s.node != 0 {
+					if b := o >> renBits; dirty[b>>6]&(1<<(b&63)) == 0 {
+						s.node = uint32(int32(o)+delta[b]) + 1
+					} else {
+						s = renum(s)
+					}
 				}
-				idx[lo+i] = s
+				dst[i] = s
 			}
 		})
 		for _, o := range pl.del {
