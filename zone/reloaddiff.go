@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -173,7 +175,8 @@ type parsedEnt struct {
 // It returns z's records the file lacks (del) and the file's records z
 // lacks or holds with another TTL (add), each a copy in Walk's form, and
 // small false, with nothing, as soon as more than maxChanges records
-// differ.
+// differ. The names are compared in parallel, a range of them per CPU,
+// as the file is parsed.
 func (z *Zone) diffParsed(b *builder, maxChanges int) (del, add []Record, small bool, err error) {
 	recs := b.recs
 	// The records by builder node: a counting sort of their indexes.
@@ -193,23 +196,86 @@ func (z *Zone) diffParsed(b *builder, maxChanges int) (del, add []Record, small 
 	}
 	fill = nil
 
-	seen := make([]uint64, (len(z.nodes)+63)/64)
-	it := newWalkIter(z)
-	var scratch []byte
-	var ents []parsedEnt
-	changes := 0
-	keep := func(dst *[]Record, owner []byte, typ uint16, ttl uint32, data []byte) bool {
-		*dst = append(*dst, Record{Owner: bytes.Clone(owner), Type: typ, TTL: ttl, Data: bytes.Clone(data)})
-		changes++
-		return changes <= maxChanges
+	d := &nodeDiff{z: z, b: b, start: start, byNode: byNode, max: int64(maxChanges),
+		seen: make([]uint64, (len(z.nodes)+63)/64)}
+	parts := make([]diffPart, chunkCount())
+	inParallel := func(n int, fn func(p *diffPart, lo, hi int)) {
+		var wg sync.WaitGroup
+		for i := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if parts[i].it == nil {
+					parts[i].it = newWalkIter(z)
+				}
+				fn(&parts[i], n*i/len(parts), n*(i+1)/len(parts))
+			}()
+		}
+		wg.Wait()
 	}
-	for n := range b.names {
-		rs := byNode[start[n]:start[n+1]]
+	inParallel(len(b.names), d.parsedNames)
+	// The names of z the file does not have lose all their records: seen
+	// is whole once every parsed name has been compared.
+	if !d.over.Load() {
+		inParallel(len(z.nodes), d.goneNames)
+	}
+	for i := range parts {
+		if parts[i].err != nil {
+			return nil, nil, false, parts[i].err
+		}
+	}
+	if d.over.Load() {
+		return nil, nil, false, nil
+	}
+	for i := range parts {
+		del, add = append(del, parts[i].del...), append(add, parts[i].add...)
+	}
+	return del, add, true, nil
+}
+
+// nodeDiff is the comparison of parsed records with a zone's, shared by
+// the goroutines of diffParsed.
+type nodeDiff struct {
+	z             *Zone
+	b             *builder
+	start, byNode []int32 // the parsed records by builder node
+	seen          []uint64
+	max           int64
+	changes       atomic.Int64
+	over          atomic.Bool
+}
+
+// diffPart is what one goroutine of diffParsed found.
+type diffPart struct {
+	it       *walkIter
+	scratch  []byte
+	ents     []parsedEnt
+	del, add []Record
+	err      error
+}
+
+// keep copies a record of the difference to dst and reports whether the
+// difference is still within its bound.
+func (d *nodeDiff) keep(dst *[]Record, owner []byte, typ uint16, ttl uint32, data []byte) bool {
+	*dst = append(*dst, Record{Owner: bytes.Clone(owner), Type: typ, TTL: ttl, Data: bytes.Clone(data)})
+	if d.changes.Add(1) > d.max {
+		d.over.Store(true)
+		return false
+	}
+	return true
+}
+
+// parsedNames compares the records of the builder nodes lo to hi with the
+// zone's at the same names.
+func (d *nodeDiff) parsedNames(p *diffPart, lo, hi int) {
+	z, b, recs, it := d.z, d.b, d.b.recs, p.it
+	for n := lo; n < hi && !d.over.Load(); n++ {
+		rs := d.byNode[d.start[n]:d.start[n+1]]
 		if len(rs) == 0 {
 			continue
 		}
 		owner := b.names[n]
-		scratch, ents = scratch[:0], ents[:0]
+		scratch, ents := p.scratch[:0], p.ents[:0]
 		for _, ri := range rs {
 			r := &recs[ri]
 			off := len(scratch)
@@ -230,11 +296,14 @@ func (z *Zone) diffParsed(b *builder, maxChanges int) (del, add []Record, small 
 		ents = slices.CompactFunc(ents, func(x, y parsedEnt) bool {
 			return x.typ == y.typ && bytes.Equal(scratch[x.off:x.end], scratch[y.off:y.end])
 		})
+		p.scratch, p.ents = scratch, ents
 		sn := z.find(owner, hashName(owner))
 		if sn != None {
-			seen[sn/64] |= 1 << (sn % 64)
+			atomic.OrUint64(&d.seen[sn/64], 1<<(sn%64))
 			if err := z.loadNode(it, int(sn)); err != nil {
-				return nil, nil, false, err
+				p.err = err
+				d.over.Store(true)
+				return
 			}
 		} else {
 			it.ents, it.data = it.ents[:0], it.data[:0]
@@ -249,53 +318,60 @@ func (z *Zone) diffParsed(b *builder, maxChanges int) (del, add []Record, small 
 			case j == len(ents):
 				c = -1
 			default:
-				o, p := &old[i], &ents[j]
-				if o.typ != p.typ {
-					c = int(o.typ) - int(p.typ)
+				o, e := &old[i], &ents[j]
+				if o.typ != e.typ {
+					c = int(o.typ) - int(e.typ)
 				} else {
-					c = bytes.Compare(it.data[o.off:o.end], scratch[p.off:p.end])
+					c = bytes.Compare(it.data[o.off:o.end], scratch[e.off:e.end])
 				}
 			}
 			ok := true
 			switch {
 			case c < 0:
 				o := &old[i]
-				ok = keep(&del, owner, o.typ, o.ttl, it.data[o.off:o.end])
+				ok = d.keep(&p.del, owner, o.typ, o.ttl, it.data[o.off:o.end])
 				i++
 			case c > 0:
-				p := &ents[j]
-				ok = keep(&add, owner, p.typ, p.ttl, scratch[p.off:p.end])
+				e := &ents[j]
+				ok = d.keep(&p.add, owner, e.typ, e.ttl, scratch[e.off:e.end])
 				j++
 			default:
-				o, p := &old[i], &ents[j]
-				if o.ttl != p.ttl {
-					ok = keep(&add, owner, p.typ, p.ttl, scratch[p.off:p.end])
+				o, e := &old[i], &ents[j]
+				if o.ttl != e.ttl {
+					ok = d.keep(&p.add, owner, e.typ, e.ttl, scratch[e.off:e.end])
 				}
 				i++
 				j++
 			}
 			if !ok {
-				return nil, nil, false, nil
+				return
 			}
 		}
 	}
-	// The names of z the file does not have lose all their records.
-	for sn := range z.nodes {
-		if seen[sn/64]&(1<<(sn%64)) != 0 || z.nodes[sn].NSets == 0 && !z.hasKept(sn) {
+}
+
+// goneNames deletes the records of the zone's nodes lo to hi that no
+// parsed name matched.
+func (d *nodeDiff) goneNames(p *diffPart, lo, hi int) {
+	z, it := d.z, p.it
+	for sn := lo; sn < hi && !d.over.Load(); sn++ {
+		if d.seen[sn/64]&(1<<(sn%64)) != 0 || z.nodes[sn].NSets == 0 && !z.hasKept(sn) {
 			continue
 		}
 		if err := z.loadNode(it, sn); err != nil {
-			return nil, nil, false, err
+			p.err = err
+			d.over.Store(true)
+			return
 		}
-		owner := z.names[z.nodes[sn].Name : z.nodes[sn].Name+uint32(z.nodes[sn].Len)]
+		nd := &z.nodes[sn]
+		owner := z.names[nd.Name : nd.Name+uint32(nd.Len)]
 		for k := range it.ents {
 			o := &it.ents[k]
-			if !keep(&del, owner, o.typ, o.ttl, it.data[o.off:o.end]) {
-				return nil, nil, false, nil
+			if !d.keep(&p.del, owner, o.typ, o.ttl, it.data[o.off:o.end]) {
+				return
 			}
 		}
 	}
-	return del, add, true, nil
 }
 
 // loadNode decodes the records of node n into it.ents and it.data, sorted
