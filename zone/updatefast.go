@@ -431,6 +431,11 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	}
 	nz.upd.refBase = z.upd.refBase
 	nz.upd.refExtra = mergeSorted(z.upd.refExtra, sortRefs(p.b.refs))
+	if len(nz.upd.refExtra) > len(nz.upd.refBase)/8 {
+		// Each update copies refExtra: once it has grown, it is merged
+		// into refBase, so that an update's copy stays small.
+		nz.upd.refBase, nz.upd.refExtra = mergeSorted(nz.upd.refBase, nz.upd.refExtra), nil
+	}
 	nz.upd.how = "incremental"
 	ok = true
 	return nz, "", nil
