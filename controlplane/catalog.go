@@ -77,6 +77,9 @@ type Catalog struct {
 	// as a change), with those differences, so that the journal records
 	// them instead of computing them (Journals.Known).
 	onKnown func(origin string, from, to *zone.Zone, sets []*changeset)
+	// onLoadTime, when set, is told each transferred version published
+	// and how long after its new serial was noticed (RSSAC002 load-time).
+	onLoadTime func(origin string, serial uint32, d time.Duration)
 	// onAdd and onRemove, when set, are called with c.mu held for each
 	// zone a catalog zone adds (with its file) and removes, so that its
 	// journal is kept beside its copy and goes with it.

@@ -31,6 +31,8 @@ type Config struct {
 	RRL *RRLConfig `toml:"rrl"`
 	// Cookies is the [cookies] table: DNS cookies (cookie.go).
 	Cookies CookieConfig `toml:"cookies"`
+	// RSSAC002 is the [rssac002] table: daily statistics (rssac.go); nil: off.
+	RSSAC002 *RSSACConfig `toml:"rssac002"`
 
 	// FS, when set, is where relative zone file names are read from instead
 	// of the operating system's file system. The embedded default
@@ -302,6 +304,9 @@ func LoadConfig(path string) (*Config, error) {
 			c.Zones[i].CatalogMembers = filepath.Join(dir, d)
 		}
 	}
+	if r := c.RSSAC002; r != nil && r.Dir != "" && !filepath.IsAbs(r.Dir) {
+		r.Dir = filepath.Join(dir, r.Dir)
+	}
 	return c, nil
 }
 
@@ -400,6 +405,7 @@ func (c *Config) Normalize() error {
 	}
 	errs = append(errs, c.Cookies.normalize()...)
 	errs = append(errs, c.RRL.normalize()...)
+	errs = append(errs, c.RSSAC002.normalize()...)
 	keys, kerrs := normalizeKeys(c.Keys)
 	errs = append(errs, kerrs...)
 	seen := map[string]bool{}

@@ -54,6 +54,8 @@ type Server struct {
 	notify   *NotifyOut
 	// cookies holds the DNS cookie secrets (cookie.go).
 	cookies *cookieKeeper
+	// rssac collects the RSSAC002 statistics (rssac.go); nil when off.
+	rssac *rssacStats
 
 	control *ControlServer
 	metrics *http.Server
@@ -127,6 +129,12 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		return nil, err
 	}
 	s.Catalog.cfg.Cookies = s.cookies.c
+	if cfg.RSSAC002 != nil {
+		if s.rssac, err = newRSSACStats(cfg.RSSAC002, log); err != nil {
+			return nil, err
+		}
+		s.Catalog.onLoadTime = s.rssac.loadTime
+	}
 	if _, err := s.Catalog.Load(); err != nil {
 		return nil, err
 	}
@@ -239,7 +247,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 			CPU: cpu, Queue: -1, port: p, counters: ctr,
 		}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-			CPU: cpu, Batch: s.cfg.Server.Batch}
+			CPU: cpu, Batch: s.cfg.Server.Batch, RSSAC: s.rssacCounter(false)}
 		if rs, ok := any(p).(replySocket); ok {
 			// The worker's own socket sends the replies to what it hands
 			// off, from the address and port the query was sent to.
@@ -254,6 +262,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 	ctr := new(dataplane.Counters)
 	srv := NewTCPServer(ln, SnapshotAnswer(&s.Catalog.Current), s.cfg.Server.TCPLimits(), ctr, s.log)
 	srv.ServeTransfers(s.xfr)
+	srv.rssac = s.rssacCounter(true)
 	s.workers = append(s.workers, slots...)
 	for _, w := range slots {
 		if rs, ok := w.out.(replySocket); ok {
@@ -306,7 +315,7 @@ func (s *Server) openXDP(cpus []int) error {
 			Listen: fmt.Sprintf("%s@%d", x.Interface, port), CPU: cpu, Queue: p.Queue(),
 			port: p, xdpPort: p, counters: ctr}
 		slot.worker = &dataplane.Worker{Port: p, Snapshot: &s.Catalog.Current, Counters: ctr,
-			CPU: cpu, Batch: s.cfg.Server.Batch, Handoff: dataplane.NewHandoff(0)}
+			CPU: cpu, Batch: s.cfg.Server.Batch, Handoff: dataplane.NewHandoff(0), RSSAC: s.rssacCounter(false)}
 		// The kernel's stack sends the replies to what an AF_XDP worker
 		// hands off; see xdpReplies for why.
 		slot.out = s.xdpReplies
@@ -482,6 +491,9 @@ func (s *Server) closeAll() {
 		}
 	}
 	go s.cookies.run(s.done)
+	if s.rssac != nil {
+		go s.rssac.run(s.done)
+	}
 	for _, w := range s.workers {
 		w.port.Close()
 	}
@@ -523,6 +535,8 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 		return control.OKReply(s.Stats())
 	case control.CmdCookieRotate:
 		return s.cookies.handleCookieRotate(req)
+	case control.CmdRSSAC002:
+		return s.handleRSSAC(req)
 	case control.CmdReload:
 		s.ReloadCookies(req.Zones)
 		s.ReloadRRL(req.Zones)

@@ -37,6 +37,9 @@ type TCPServer struct {
 	// values without the lock. TCP is not the per-packet UDP path.
 	countMu  sync.Mutex
 	counters *dataplane.Counters
+	// rssac, when not nil, counts the RSSAC002 statistics of TCP, under
+	// countMu too (rssac.go).
+	rssac *dataplane.RSSAC
 
 	accepted  atomic.Uint64
 	refused   atomic.Uint64 // connections closed at once: the table full of busy ones
@@ -206,9 +209,13 @@ func (s *TCPServer) serveConn(e *connEntry) {
 			quiet = time.Now()
 			continue
 		}
+		qr := buf[4]&0x80 != 0 // the reply overwrites the query
 		m, res := answer(buf[2:], buf[2:2+n], peer, true)
 		s.countMu.Lock()
 		s.counters.Count(res, m)
+		if s.rssac != nil {
+			s.rssac.Count(n, qr, peer, m, res)
+		}
 		s.countMu.Unlock()
 		if m == 0 {
 			// A message the engine would not answer (a response, or

@@ -490,6 +490,9 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 			}
 			return
 		}
+		// The new serial is noticed now: RSSAC002's load-time runs from
+		// here to the publication.
+		noticed := now
 		base := cur
 		if kind == refreshAXFR {
 			base = nil
@@ -514,6 +517,9 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 			s.mu.Unlock()
 			c.log.Error("publishing the transferred zone", "zone", e.origin, "err", err)
 			return
+		}
+		if c.onLoadTime != nil {
+			c.onLoadTime(e.origin, z.Serial(), c.xfr.now().Sub(noticed))
 		}
 		if !res.copied {
 			c.writeCopy(e, z)

@@ -29,13 +29,13 @@ type Worker struct {
 	// and messages signed with TSIG: KindHandoff); nil drops them, counted
 	// as DropHandoff.
 	Handoff *Handoff
-	// Dnstap, when not nil, is the ring the worker logs its exchanges to
-	// for dnstap (dnstap.go); set before Run.
-	Dnstap *Dnstap
 	// RRL is the worker's response rate limiter, loaded once per batch;
 	// nil (the zero value) limits nothing. The control plane stores a new
 	// one on reload (NewRRL); the worker alone uses it.
 	RRL atomic.Pointer[RRL]
+	// RSSAC, when not nil, counts the RSSAC002 statistics (rssac.go); set
+	// before Run.
+	RSSAC *RSSAC
 }
 
 // sendErrorCounter is implemented by ports that count the replies they
@@ -169,6 +169,11 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	withSum := su != nil && su.UsesSum()
 	snap := w.Snapshot.Load()
 	rl := w.RRL.Load()
+	rs, src := w.RSSAC, (*Sources)(nil)
+	if rs != nil {
+		src = &rs.Sketches[rs.Day.Load()&1]
+		defer rs.flush(&t)
+	}
 	var now int64
 	if rl != nil {
 		now = rl.clock()
@@ -182,14 +187,12 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 		return
 	}
-	// dnstap: each exchange its filter selects is copied into the ring,
-	// the query before the reply overwrites it; see Dnstap.
-	tap, tb := w.Dnstap, dnstapBatch{}
-	if tap != nil {
-		tap.begin(&tb, w.Port)
-	}
 	for i := range pkts {
 		p := &pkts[i]
+		fam := -1
+		if rs != nil && p.Len <= len(p.Buf) {
+			fam = rs.received(p.Buf[:p.Len], &p.Peer, src)
+		}
 		if port, ok := peerPort(&p.Peer); ok && reflectionPort(port) {
 			p.Len = 0
 			t.count(Result{Kind: KindDrop, Drop: DropReflection, Zone: -1}, 0)
@@ -211,10 +214,6 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		// header too). Two loads and two stores, cheaper than a second
 		// parse to decide before answering.
 		h0, h1 := binary.LittleEndian.Uint64(p.Buf[0:8]), binary.LittleEndian.Uint32(p.Buf[8:12])
-		var ts *DnstapSlot
-		if tap != nil {
-			ts = tap.query(&tb, p, i)
-		}
 		// The engine gets the whole buffer, which the port sized to the
 		// largest reply it can send (on the AF_XDP port, what the frame and
 		// the MTU allow). A reply that would need more is truncated by the
@@ -256,14 +255,11 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 				}
 			}
 		}
-		if ts != nil {
-			tap.reply(&tb, ts, p.Buf[:n], r.Rcode)
-		}
 		p.Len, p.Sum = n, sum
 		t.count(r, n)
-	}
-	if tap != nil {
-		tap.end(&tb)
+		if fam >= 0 {
+			rs.sent(fam, n)
+		}
 	}
 	if t.kinds[KindHandoff] != 0 {
 		w.Handoff.notify()
