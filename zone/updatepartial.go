@@ -640,9 +640,16 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		repl[b] = blk
 		bits[b/64] |= 1 << (b % 64)
 	}
+	if len(inserted) == 0 && len(removed) == 0 && len(replaced) > 0 {
+		// The hashes stay: only proof blocks are replaced.
+		d.hashBlocks = slices.Clone(od.hashBlocks)
+		for at, blk := range replaced {
+			d.hashBlocks[at] = blk
+		}
+	}
 	// The chain, merged: runs of old entries copied between the
 	// entries removed and the hashes inserted.
-	if len(inserted) > 0 || len(removed) > 0 || len(replaced) > 0 {
+	if len(inserted) > 0 || len(removed) > 0 {
 		type event struct {
 			at  int // old entry before which the event happens
 			ins int // index in inserted, or -1 for the removal of entry at
