@@ -1,7 +1,8 @@
 // Command ringctl talks to a running ringdns over its control socket:
 //
 //	ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |
-//	        zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE
+//	        zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE |
+//	        rssac002 [-date YYYY-MM-DD]
 //
 // It prints tables by default and the daemon's JSON with -json. A reload in
 // which any zone failed prints each error (file:line) and exits 1.
@@ -35,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |\n"+
 			"               zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE |\n"+
-			"               cookie-rotate [SECRET | -]\n\nflags:\n")
+			"               cookie-rotate [SECRET | -] | rssac002 [-date YYYY-MM-DD]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +76,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			req.Zones[0] = strings.TrimSpace(line)
 		}
+	case control.CmdRSSAC002:
+		// The day's date goes to the daemon as the request's one
+		// argument; none asks for the day so far.
+		rf := flag.NewFlagSet("ringctl rssac002", flag.ContinueOnError)
+		rf.SetOutput(stderr)
+		date := rf.String("date", "", "the UTC day `YYYY-MM-DD` to print (default: today so far)")
+		if err := rf.Parse(req.Zones); err != nil {
+			return 2
+		}
+		if rf.NArg() > 0 {
+			fmt.Fprintf(stderr, "ringctl: %s takes -date YYYY-MM-DD and nothing else\n", req.Cmd)
+			return 2
+		}
+		if _, err := time.Parse(time.DateOnly, *date); *date != "" && err != nil {
+			fmt.Fprintf(stderr, "ringctl: %s -date %q: want YYYY-MM-DD\n", req.Cmd, *date)
+			return 2
+		}
+		req.Zones = nil
+		if *date != "" {
+			req.Zones = []string{*date}
+		}
 	default:
 		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
 		fs.Usage()
@@ -109,6 +131,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if req.Cmd == control.CmdRSSAC002 && rep.OK {
+		return printRSSAC(stdout, stderr, rep.Data)
 	}
 	if len(rep.Data) > 0 {
 		if err := printHuman(stdout, req.Cmd, rep.Data); err != nil {
@@ -228,6 +253,24 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 			s.TCP.Accepted, s.TCP.Open, s.TCP.Refused, s.TCP.Garbage, s.TCP.Timeouts)
 	}
 	return nil
+}
+
+// printRSSAC prints a day's RSSAC002 documents to stdout as they are, for
+// a file or a publication, and what they do not cover to stderr.
+func printRSSAC(stdout, stderr io.Writer, data json.RawMessage) int {
+	var r control.RSSACReport
+	if err := json.Unmarshal(data, &r); err != nil {
+		fmt.Fprintf(stderr, "ringctl: %v\n", err)
+		return 1
+	}
+	fmt.Fprint(stdout, r.YAML)
+	switch {
+	case r.Since != "":
+		fmt.Fprintf(stderr, "ringctl: %s so far, counted since ringdns started at %s\n", r.Date, r.Since)
+	case r.Partial:
+		fmt.Fprintf(stderr, "ringctl: %s so far\n", r.Date)
+	}
+	return 0
 }
 
 // printZoneStatus prints each zone's transfer state as a block of
