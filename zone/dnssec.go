@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base32"
+	"encoding/binary"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -249,6 +252,125 @@ func (d *denial) cover(h []byte) int {
 
 var nsec3Base32 = base32.HexEncoding.WithPadding(base32.NoPadding)
 
+// nsec3PartsMin is the node count from which buildNSEC3 hashes the nodes
+// in parallel (a variable, so that tests split small zones).
+var nsec3PartsMin = 1 << 16
+
+// matchNSEC3 sets d.match and d.wild of the nodes lo to hi-1, and
+// returns the first of them that should have an NSEC3 record of its own
+// and has none, or -1.
+func (b *builder) matchNSEC3(d *denial, bk *hashBuckets, entries []nsec3Entry, lo, hi int) int {
+	z := b.z
+	first := -1
+	var h [nsec3HashLen]byte
+	var star [256]byte
+	star[0], star[1] = 1, '*'
+	for n := lo; n < hi; n++ {
+		d.match[n], d.wild[n] = None, None
+		nd := &z.nodes[n]
+		if nd.Flags&(FlagOccluded|FlagNSEC3Owner) != 0 {
+			continue
+		}
+		w := b.names[n]
+		nsec3Hash(&h, w, d.salt, int(d.iterations))
+		c := bk.cover(d.hashes, h[:])
+		if bytes.Equal(d.hashes[c*nsec3HashLen:(c+1)*nsec3HashLen], h[:]) {
+			d.match[n] = d.hashBlocks[c]
+		} else {
+			// An insecure delegation covered by an opt-out NSEC3 has
+			// none of its own (RFC 5155 section 6), nor has an empty
+			// non-terminal that leads only to such delegations.
+			if first < 0 && b.first[n] >= 0 && !(nd.Flags&FlagDelegation != 0 && entries[c].optOut) {
+				first = n
+			}
+			continue
+		}
+		if len(w)+2 <= 255 && nd.Flags&FlagWildcard == 0 {
+			copy(star[2:], w)
+			nsec3Hash(&h, star[:2+len(w)], d.salt, int(d.iterations))
+			d.wild[n] = d.hashBlocks[bk.cover(d.hashes, h[:])]
+		}
+	}
+	return first
+}
+
+// hashBuckets finds, while the zone is built, the NSEC3 hash that covers
+// a name's as denial.cover does, but without its binary search over the
+// whole chain, which took most of the matching of a TLD's million names:
+// hashes are uniform, so an index of where each value of their first two
+// bytes starts leaves a search among a few neighbours, done on their
+// first eight bytes.
+type hashBuckets struct {
+	start  []uint32 // per value of the first two bytes, the first hash with it or above
+	prefix []uint64 // each hash's first eight bytes
+}
+
+func newHashBuckets(hashes []byte) *hashBuckets {
+	n := len(hashes) / nsec3HashLen
+	bk := &hashBuckets{start: make([]uint32, 1<<16+1), prefix: make([]uint64, n)}
+	next := 0
+	for i := range n {
+		p := binary.BigEndian.Uint64(hashes[i*nsec3HashLen:])
+		bk.prefix[i] = p
+		for ; next <= int(p>>48); next++ {
+			bk.start[next] = uint32(i)
+		}
+	}
+	for ; next <= 1<<16; next++ {
+		bk.start[next] = uint32(n)
+	}
+	return bk
+}
+
+// cover is denial.cover of h over hashes, the chain bk indexes.
+func (bk *hashBuckets) cover(hashes []byte, h []byte) int {
+	n := len(bk.prefix)
+	k := binary.BigEndian.Uint64(h)
+	// i ends as the last hash whose prefix is not above h's.
+	i := int(bk.start[k>>48]) - 1
+	for end := int(bk.start[k>>48+1]); i+1 < end && bk.prefix[i+1] <= k; i++ {
+	}
+	// Of hashes with h's prefix, the last one not above h.
+	for i >= 0 && bk.prefix[i] == k && bytes.Compare(hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], h) > 0 {
+		i--
+	}
+	if i < 0 {
+		return n - 1
+	}
+	return i
+}
+
+// decodeHashLabel decodes an NSEC3 owner's first label, the base32hex
+// text of a hash (RFC 5155 section 3.3), into h as nsec3Base32 does,
+// case aside, but allocating nothing: only 32 digits make a hash of
+// nsec3HashLen bytes.
+func decodeHashLabel(h *[nsec3HashLen]byte, label []byte) bool {
+	if len(label) != 32 {
+		return false
+	}
+	var acc uint64
+	for i, c := range label {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'v':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'V':
+			v = c - 'A' + 10
+		default:
+			return false
+		}
+		acc = acc<<5 | uint64(v)
+		if i%8 == 7 {
+			o := i / 8 * 5
+			h[o], h[o+1], h[o+2], h[o+3], h[o+4] = byte(acc>>32), byte(acc>>24), byte(acc>>16), byte(acc>>8), byte(acc)
+			acc = 0
+		}
+	}
+	return true
+}
+
 // proofBlock prepares an NSEC or NSEC3 RRset with its RRSIGs as one block
 // whose only compression target outside itself is the zone's apex.
 func (b *builder) proofBlock(owner []byte, set, sigs []rec) (uint32, error) {
@@ -390,11 +512,12 @@ func (b *builder) buildNSEC() error {
 
 // nsec3Entry is one NSEC3 RRset while the chain is built.
 type nsec3Entry struct {
-	hash, next []byte
-	node       int
-	block      uint32
-	optOut     bool
-	ord        uint32
+	hash   [nsec3HashLen]byte
+	next   []byte
+	node   int
+	block  uint32
+	optOut bool
+	ord    uint32
 }
 
 func (b *builder) buildNSEC3(param *rec) error {
@@ -412,19 +535,61 @@ func (b *builder) buildNSEC3(param *rec) error {
 	if d.iterations > MaxNSEC3Iterations {
 		b.warnAt(param.ord, "NSEC3 uses %d additional iterations, over %d: validators may treat the zone as insecure or bogus (RFC 9276)", d.iterations, MaxNSEC3Iterations)
 	}
-	var entries []nsec3Entry
+	// A first pass finds the NSEC3 RRsets (a run of each node's records,
+	// sorted by type, and their RRSIGs a run of its RRSIGs), to reserve
+	// the proof arenas and the entries: appending to them unreserved, in
+	// a TLD of a million delegations, allocated and dropped several
+	// hundred megabytes while the table and the builder's arrays were
+	// all alive, and took the load's peak there.
+	nsec3Runs := func(recs []rec) (set, sigs []rec) {
+		for i := range recs {
+			if recs[i].typ == dns.TypeNSEC3 {
+				j := i
+				for j < len(recs) && recs[j].typ == dns.TypeNSEC3 {
+					j++
+				}
+				set = recs[i:j]
+			}
+			if recs[i].typ == dns.TypeRRSIG && (i == 0 || recs[i-1].typ != dns.TypeRRSIG) {
+				j := i
+				for j < len(recs) && recs[j].typ == dns.TypeRRSIG {
+					j++
+				}
+				sigs = coveringRun(recs[i:j], dns.TypeNSEC3)
+			}
+		}
+		return set, sigs
+	}
+	count, wire, patches := 0, 0, 0
 	for n := range z.nodes {
-		recs := b.recsOf(int32(n))
-		if recs == nil {
+		set, sigs := nsec3Runs(b.recsOf(int32(n)))
+		if len(set) == 0 {
 			continue
 		}
-		set, sigs := ofType(recs, dns.TypeNSEC3)
+		count++
+		wire += len(b.names[n])
+		for _, r := range set {
+			wire += 12 + int(r.rdl)
+		}
+		for _, r := range sigs {
+			wire += 12 + int(r.rdl)
+		}
+		patches += 2 * (len(set) + len(sigs))
+	}
+	out := b.out
+	out.blocks = slices.Grow(out.blocks, count)
+	out.wire = slices.Grow(out.wire, wire)
+	out.patches = slices.Grow(out.patches, patches)
+	entries := make([]nsec3Entry, 0, count)
+	for n := range z.nodes {
+		recs := b.recsOf(int32(n))
+		set, sigs := nsec3Runs(recs)
 		if len(set) == 0 {
 			continue
 		}
 		w := b.names[n]
-		h, err := nsec3Base32.DecodeString(strings.ToUpper(string(w[1 : 1+int(w[0])])))
-		if err != nil || len(h) != nsec3HashLen || !bytes.Equal(parentWire(w), b.apex) {
+		var h [nsec3HashLen]byte
+		if !decodeHashLabel(&h, w[1:1+int(w[0])]) || !bytes.Equal(parentWire(w), b.apex) {
 			b.warnAt(set[0].ord, "NSEC3 owner %s is not a hash directly below the apex; the record is ignored", wireString(w))
 			continue
 		}
@@ -447,8 +612,8 @@ func (b *builder) buildNSEC3(param *rec) error {
 		if err != nil {
 			return b.locate(err, set[0].ord)
 		}
-		// ofType split recs into the NSEC3 records and their signatures:
-		// the node holds nothing else when those are all of them.
+		// The NSEC3 records and their signatures: the node holds nothing
+		// else when those are all of them.
 		if len(set)+len(sigs) == len(recs) {
 			z.nodes[n].Flags |= FlagNSEC3Owner
 		}
@@ -458,7 +623,9 @@ func (b *builder) buildNSEC3(param *rec) error {
 		b.warnAt(param.ord, "zone has NSEC3PARAM but no usable NSEC3 records: NSEC3 denials are not served")
 		return nil
 	}
-	slices.SortFunc(entries, func(x, y nsec3Entry) int { return bytes.Compare(x.hash, y.hash) })
+	slices.SortFunc(entries, func(x, y nsec3Entry) int { return bytes.Compare(x.hash[:], y.hash[:]) })
+	d.hashes = make([]byte, 0, len(entries)*nsec3HashLen)
+	d.hashBlocks = make([]uint32, 0, len(entries))
 	gap := false
 	warnGap := func(ord uint32, format string, args ...any) {
 		if !gap {
@@ -469,42 +636,39 @@ func (b *builder) buildNSEC3(param *rec) error {
 	for i := range entries {
 		e := &entries[i]
 		nx := &entries[(i+1)%len(entries)]
-		if !bytes.Equal(e.next, nx.hash) {
+		if !bytes.Equal(e.next, nx.hash[:]) {
 			warnGap(e.ord, "the NSEC3 at %s points to %s, but the next hash in the zone is %s",
-				wireString(b.names[e.node]), strings.ToLower(nsec3Base32.EncodeToString(e.next)), strings.ToLower(nsec3Base32.EncodeToString(nx.hash)))
+				wireString(b.names[e.node]), strings.ToLower(nsec3Base32.EncodeToString(e.next)), strings.ToLower(nsec3Base32.EncodeToString(nx.hash[:])))
 		}
-		d.hashes = append(d.hashes, e.hash...)
+		d.hashes = append(d.hashes, e.hash[:]...)
 		d.hashBlocks = append(d.hashBlocks, e.block)
 	}
 	d.match = make([]uint32, len(z.nodes))
 	d.wild = make([]uint32, len(z.nodes))
-	var h [nsec3HashLen]byte
-	var star [256]byte
-	star[0], star[1] = 1, '*'
-	for n := range z.nodes {
-		d.match[n], d.wild[n] = None, None
-		nd := &z.nodes[n]
-		if nd.Flags&(FlagOccluded|FlagNSEC3Owner) != 0 {
-			continue
-		}
-		w := b.names[n]
-		nsec3Hash(&h, w, d.salt, int(d.iterations))
-		c := d.cover(h[:])
-		if bytes.Equal(d.hashes[c*nsec3HashLen:(c+1)*nsec3HashLen], h[:]) {
-			d.match[n] = d.hashBlocks[c]
-		} else {
-			// An insecure delegation covered by an opt-out NSEC3 has
-			// none of its own (RFC 5155 section 6), nor has an empty
-			// non-terminal that leads only to such delegations.
-			if b.first[n] >= 0 && !(nd.Flags&FlagDelegation != 0 && entries[c].optOut) {
-				warnGap(b.recs[b.first[n]].ord, "%s has no NSEC3 record", wireString(w))
-			}
-			continue
-		}
-		if len(w)+2 <= 255 && nd.Flags&FlagWildcard == 0 {
-			copy(star[2:], w)
-			nsec3Hash(&h, star[:2+len(w)], d.salt, int(d.iterations))
-			d.wild[n] = d.hashBlocks[d.cover(h[:])]
+	// Each node's hash and its wildcard's are independent of the others':
+	// the nodes are hashed in parts, one per core, and of the nodes with
+	// no NSEC3 the first (in node order, as one pass would find it) is
+	// reported.
+	parts := 1
+	if len(z.nodes) >= nsec3PartsMin {
+		parts = runtime.GOMAXPROCS(0)
+	}
+	missing := make([]int, parts)
+	bk := newHashBuckets(d.hashes)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := len(z.nodes)*p/parts, len(z.nodes)*(p+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			missing[p] = b.matchNSEC3(d, bk, entries, lo, hi)
+		}()
+	}
+	wg.Wait()
+	for _, n := range missing {
+		if n >= 0 {
+			warnGap(b.recs[b.first[n]].ord, "%s has no NSEC3 record", wireString(b.names[n]))
+			break
 		}
 	}
 	z.denial = d
