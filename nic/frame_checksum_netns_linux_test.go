@@ -22,8 +22,15 @@ import (
 // reach the XDP program with the kernel's unfinished checksum
 // (CHECKSUM_PARTIAL: veth's tx-checksumming is on by default), are
 // answered too: dropping them would drop every query from kdig or dig on
-// the same host.
+// the same host. Both attach modes are run: the socket's datagrams reach
+// the program unfinished in either.
 func TestXDPChecksumNetns(t *testing.T) {
+	for _, mode := range []string{"driver", "generic"} {
+		t.Run(mode, func(t *testing.T) { testXDPChecksumNetns(t, mode) })
+	}
+}
+
+func testXDPChecksumNetns(t *testing.T, mode string) {
 	v := newVethNet(t)
 	out, _ := netns.Run("ip", "netns", "exec", v.ClientNS, "ethtool", "-k", v.ClientIf)
 	for _, line := range strings.Split(out, "\n") {
@@ -39,7 +46,7 @@ func TestXDPChecksumNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := v.openXDP(t, XDPConfig{Mode: "driver", Frames: 256, RingSize: 128})
+	x, err := v.openXDP(t, XDPConfig{Mode: mode, Frames: 256, RingSize: 128})
 	if err != nil {
 		t.Fatalf("OpenXDP: %v", err)
 	}
