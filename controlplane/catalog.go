@@ -468,6 +468,17 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 	if e.cur != nil && e.stamp.valid && e.stamp.size == st.size && e.stamp.sum == st.sum {
 		return e.cur, e.stamp, control.StatusUnchanged, nil
 	}
+	if e.cur != nil && e.sec != nil {
+		// The copy of a version applied from an IXFR is written after its
+		// publication, and the write may have failed: a copy older than
+		// the version served is never loaded over it. It is written again.
+		if soa, _, err := readCopySOA(e.file, e.origin); err == nil && serialNewer(e.cur.Serial(), soa.Serial) {
+			c.log.Warn("the copy on disk is older than the version served (its write failed?); the version served is kept, and its copy written again",
+				"zone", e.origin, "file", e.file, "copy_serial", soa.Serial, "serial", e.cur.Serial())
+			c.writeCopy(e, e.cur)
+			return e.cur, e.stamp, control.StatusUnchanged, nil
+		}
+	}
 	if e.cur != nil {
 		return c.rebuild(e, st, data)
 	}

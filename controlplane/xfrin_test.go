@@ -1087,3 +1087,56 @@ func TestSecondaryCopyAfterPublication(t *testing.T) {
 		t.Errorf("the copy written after the publication: new is %s", got)
 	}
 }
+
+// TestSecondaryReloadOlderCopy: when the copy on disk of a version applied
+// from an IXFR was not written (a full disk), a reload of the zone does not
+// load the older copy over the version served: it keeps it, and writes its
+// copy again.
+func TestSecondaryReloadOlderCopy(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "")
+	p.setZone(t, secV1)
+	file := filepath.Join(t.TempDir(), "sec.zone")
+	c := secondaryCatalog(t, p, file, nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	// The write of version 2's copy waits behind held, and is given up
+	// (copyWant cleared) as a failed write would leave it.
+	held := make(chan struct{})
+	e.sec.mu.Lock()
+	e.sec.copying = held
+	e.sec.mu.Unlock()
+	p.setZone(t, secV2)
+	c.refreshZone(ctx, e, refreshSOA)
+	done := make(chan struct{})
+	close(done)
+	e.sec.mu.Lock()
+	given, gone := e.sec.copying, e.sec.copyWant
+	e.sec.copying, e.sec.copyWant = done, nil
+	e.sec.mu.Unlock()
+	// The write given up ends before the test does.
+	defer func() {
+		close(held)
+		<-given
+	}()
+	if gone == nil || gone.Serial() != 2 {
+		t.Fatalf("the copy asked for is %v, want version 2's", gone)
+	}
+	res, err := c.Reload(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr := res.Zones[0]; zr.Status != control.StatusUnchanged || zr.Serial != 2 {
+		t.Errorf("reload over an older copy: %+v, want version 2 kept", zr)
+	}
+	if got := answerA(t, c, "new.sec.example."); got != "192.0.2.99" {
+		t.Errorf("after the reload: new is %s, want version 2's", got)
+	}
+	e.sec.waitCopy(false)
+	if s, _, err := readCopySOA(file, "sec.example."); err != nil || s.Serial != 2 {
+		t.Errorf("the copy written again: %v, %v; want serial 2", s, err)
+	}
+}
