@@ -582,26 +582,9 @@ func (b *builder) sortNames() {
 }
 
 // canonicalOrder returns the builder's node numbers in the canonical order
-// of their names. Each name gets a sort key whose plain byte order is
-// canonical order, so the sort compares with one memory comparison instead
-// of walking labels (see appendCanonicalKey); the keys are garbage once it
-// returns.
-func (b *builder) canonicalOrder() []int32 {
-	order := make([]int32, len(b.names))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	keyOff := make([]uint32, len(b.names)+1)
-	keys := make([]byte, 0, len(b.names)*24)
-	for i, w := range b.names {
-		keys = appendCanonicalKey(keys, w)
-		keyOff[i+1] = uint32(len(keys))
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		return bytes.Compare(keys[keyOff[x]:keyOff[x+1]], keys[keyOff[y]:keyOff[y+1]])
-	})
-	return order
-}
+// of their names (see canonicalOrderOf, which sorts a large zone's in
+// parallel).
+func (b *builder) canonicalOrder() []int32 { return canonicalOrderOf(b.names) }
 
 // sortRecords sorts the records by node, type (RRSIGs by covered type),
 // then rdata, and removes exact duplicates (the first of them kept), so
