@@ -131,6 +131,9 @@ type builder struct {
 	sigFix   []sigFix
 	// kept collects a node's records that get no answer block, for keep.
 	kept []rec
+	// keptWire and keptSets are reserveTable's estimate of the kept
+	// records' wire and runs, which keep reserves.
+	keptWire, keptSets int
 	// refs collects, for the reverse index Apply uses (updState.refBase),
 	// hash(name)<<32 | hash(owner) for every in-zone name an NS, MX or
 	// SRV block looked up addresses for, and every name its wildcard

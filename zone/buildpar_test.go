@@ -1,7 +1,10 @@
 package zone
 
 import (
+	"bufio"
+	"bytes"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 )
@@ -62,4 +65,43 @@ func TestCanonicalOrderParts(t *testing.T) {
 	if got := canonicalOrderParts(nil, 2); len(got) != 0 {
 		t.Errorf("no names: %v", got)
 	}
+}
+
+// TestKeptReserved requires the kept records (glue, occluded data) of
+// zones with delegations to be written into arenas reserved from
+// reserveTable's count, not grown by appending: as many runs reserved as
+// kept, and the wire within its reservation.
+func TestKeptReserved(t *testing.T) {
+	var deleg bytes.Buffer
+	dw := bufio.NewWriter(&deleg)
+	delegationZone(dw, 3000)
+	dw.Flush()
+	for _, tc := range []struct {
+		origin string
+		data   []byte
+	}{{"deleg.", deleg.Bytes()}, {".", mustRead(t, rootFile)}} {
+		z, err := Parse(bytes.NewReader(tc.data), tc.origin, "kept.zone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := z.kept
+		if k == nil || len(k.sets) == 0 {
+			t.Fatalf("%s: no kept records", tc.origin)
+		}
+		if cap(k.sets) != len(k.sets) {
+			t.Errorf("%s: %d kept runs in an array of %d", tc.origin, len(k.sets), cap(k.sets))
+		}
+		if len(k.wire) > cap(k.wire) || cap(k.wire) > len(k.wire)*5/4 {
+			t.Errorf("%s: %d bytes of kept wire in an arena of %d", tc.origin, len(k.wire), cap(k.wire))
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -66,7 +66,7 @@ type keptSet struct {
 func (b *builder) keep(n int32, recs []rec) error {
 	z := b.z
 	if z.kept == nil {
-		z.kept = &kept{}
+		z.kept = &kept{arenas: arenas{wire: make([]byte, 0, b.keptWire)}, sets: make([]keptSet, 0, b.keptSets)}
 	}
 	k := &z.kept.arenas
 	start := len(k.wire)
