@@ -661,3 +661,48 @@ func TestApplyIndexResize(t *testing.T) {
 		t.Errorf("index of %d slots after the removals, want %d", len(z.index), size)
 	}
 }
+
+// TestApplyNSECChildren adds children to a name of an NSEC zone until it
+// has enough for the children index (wideChildren) and removes them
+// again: the index entry is made from the nodes below the name when it
+// had none, merged from the old one while it has one, and dropped when
+// too few are left.
+func TestApplyNSECChildren(t *testing.T) {
+	base := updZoneRecords(4)
+	for i := range wideChildren - 2 {
+		base = append(base, fmt.Sprintf("h%d.sub.tld. 3600 IN A 10.9.0.%d", i, i))
+	}
+	z := mustParse(t, updSignZone(t, base, false), "tld.")
+	sub := z.find(mustWire("sub.tld."), hashName(mustWire("sub.tld.")))
+	if _, _, _, ok := z.WideChildren(sub); ok {
+		t.Fatal("sub.tld. is indexed before it has enough children")
+	}
+	step := func(next []string) {
+		t.Helper()
+		del, add := updTextDiff(t, updSignZone(t, base, false), updSignZone(t, next, false))
+		nz, err := z.Apply(del, add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nz.Applied() != "incremental" {
+			t.Fatalf("Applied() = %q", nz.Applied())
+		}
+		sameTable(t, nz, fromScratch(t, nz))
+		z, base = nz, next
+	}
+	for i := range 4 {
+		step(append(slices.Clone(base), fmt.Sprintf("n%d.sub.tld. 3600 IN A 10.9.1.%d", i, i)))
+	}
+	sub = z.find(mustWire("sub.tld."), hashName(mustWire("sub.tld.")))
+	if _, kids, _, ok := z.WideChildren(sub); !ok || len(kids) != wideChildren+2 {
+		t.Fatalf("sub.tld.'s children are not indexed (%v, %d)", ok, len(kids))
+	}
+	for i := range 4 {
+		rr := fmt.Sprintf("n%d.sub.tld. 3600 IN A 10.9.1.%d", i, i)
+		step(slices.DeleteFunc(slices.Clone(base), func(s string) bool { return s == rr }))
+	}
+	sub = z.find(mustWire("sub.tld."), hashName(mustWire("sub.tld.")))
+	if _, _, _, ok := z.WideChildren(sub); ok {
+		t.Fatal("sub.tld. is still indexed with too few children")
+	}
+}
