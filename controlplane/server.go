@@ -118,6 +118,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	s.notify = NewNotifyOut(cfg, keys, log)
 	s.journals = NewJournals(cfg, s.notify.Zone, log)
 	s.Catalog.onPublish = func(origin string, _, z *zone.Zone) { s.journals.Published(origin, z) }
+	s.Catalog.onKnown = s.journals.Known
 	s.xfr = NewXfrOut(cfg, keys, &s.Catalog.Current, s.journals, log)
 	// The members of catalog zones inherit the catalog's allow-transfer
 	// and notify, and their journals go when they do.
