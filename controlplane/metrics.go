@@ -221,6 +221,7 @@ func newCollector(s *Server) *collector {
 			{d("xdp_tx_ring_full_total", "Replies dropped because the TX ring was full.", w...), func(x *control.XDPStats) uint64 { return x.TxRingFull }},
 			{d("xdp_invalid_descs_total", "Invalid RX and TX descriptors.", w...), func(x *control.XDPStats) uint64 { return x.RxInvalidDescs + x.TxInvalidDescs }},
 			{d("xdp_tx_bad_length_total", "Replies dropped because their length exceeded the UMEM frame.", w...), func(x *control.XDPStats) uint64 { return x.TxBadLen }},
+			{d("xdp_rx_bad_checksum_total", "Frames dropped because their UDP or IPv4 header checksum did not verify.", w...), func(x *control.XDPStats) uint64 { return x.RxBadChecksum }},
 			{d("xdp_kick_errors_total", "TX wakeups (sendto) that failed with an unexpected error.", w...), func(x *control.XDPStats) uint64 { return x.KickErrors }},
 		},
 	}

@@ -714,7 +714,7 @@ func xdpStats(x nic.XDPStats) *control.XDPStats {
 		RxDropped: x.RxDropped, RxInvalidDescs: x.RxInvalidDescs, TxInvalidDescs: x.TxInvalidDescs,
 		RxRingFull: x.RxRingFull, RxFillRingEmptyDescs: x.RxFillRingEmptyDescs, TxRingEmptyDescs: x.TxRingEmptyDescs,
 		RxPackets: x.RxPackets, RxNotQuery: x.RxNotQuery, TxPackets: x.TxPackets, TxRingFull: x.TxRingFull,
-		TxBadLen: x.TxBadLen, KickErrors: x.KickErrors,
+		TxBadLen: x.TxBadLen, KickErrors: x.KickErrors, RxBadChecksum: x.RxBadChecksum,
 	}
 }
 

@@ -213,6 +213,9 @@ type XDPStats struct {
 	RxNotQuery uint64 `json:"RxNotQuery"` // frames dropped as not a query to serve
 	TxPackets  uint64 `json:"TxPackets"`  // replies put on the TX ring
 	TxRingFull uint64 `json:"TxRingFull"` // replies dropped because the TX ring was full
+	// RxBadChecksum counts frames dropped because their UDP or IPv4 header
+	// checksum did not verify (RFC 7720 section 3).
+	RxBadChecksum uint64 `json:"RxBadChecksum"`
 	TxBadLen   uint64 `json:"TxBadLen"`   // replies dropped because their length exceeded the frame
 	KickErrors uint64 `json:"KickErrors"` // TX wakeups that failed with an unexpected error
 }
