@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden replies in testdata/
 // every field set, so that each JSON name appears in the golden files.
 func wireSamples() map[string]any {
 	xdp := XDPStats{RxDropped: 1, RxInvalidDescs: 2, TxInvalidDescs: 3, RxRingFull: 4, RxFillRingEmptyDescs: 5,
-		TxRingEmptyDescs: 6, RxPackets: 7, RxNotQuery: 8, TxPackets: 9, TxRingFull: 10, TxBadLen: 11, KickErrors: 12}
+		TxRingEmptyDescs: 6, RxPackets: 7, RxNotQuery: 8, TxPackets: 9, TxRingFull: 10, TxBadLen: 11, KickErrors: 12, RxBadChecksum: 13}
 	counters := Counters{Queries: 100, Replies: 99, Bytes: 5000, TC: 2, DO: 30, SendErrs: 1,
 		Rcodes: map[string]uint64{"NOERROR": 90, "NXDOMAIN": 9}, Kinds: map[string]uint64{"answer": 90, "nxdomain": 9},
 		Drops: map[string]uint64{"reflection-port": 1}}
