@@ -128,9 +128,10 @@ type RRL struct {
 	white6    []prefix6
 	k0, k1    uint64 // the hash's secret
 	table     []rrlEntry
-	// clock is the time the worker reads once per batch: rrlClock, or a
-	// test's own.
-	clock func() int64
+	// frozen stops the limiter's clock at 0, for tests that count a burst
+	// however long they run. A flag rather than a function value, which
+	// the house rules' call-graph check could not follow on the packet path.
+	frozen bool
 	// slips counts the limited responses of this worker, for Slip. It is
 	// the one field written after NewRRL, by the worker alone.
 	slips uint32
@@ -160,7 +161,6 @@ func NewRRL(c RRLConfig, prev *RRL) (*RRL, error) {
 		slip:     uint32(c.Slip),
 		mask4:    ^uint32(0) << (32 - c.IPv4Prefix),
 		mask6:    mask128(c.IPv6Prefix),
-		clock:    rrlClock,
 	}
 	if c.IPv4Prefix == 0 {
 		l.mask4 = 0
@@ -225,6 +225,15 @@ var rrlEpoch = time.Now()
 // rrlClock is the limiter's time: nanoseconds since rrlEpoch. The worker
 // reads it once per batch.
 func rrlClock() int64 { return int64(time.Since(rrlEpoch)) }
+
+// clock is the time the worker reads once per batch: rrlClock, or 0 when
+// a test froze it.
+func (l *RRL) clock() int64 {
+	if l.frozen {
+		return 0
+	}
+	return rrlClock()
+}
 
 // Verdicts of RRL.check.
 const (
