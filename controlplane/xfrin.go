@@ -1385,9 +1385,15 @@ func writeZoneCopy(path string, z *zone.Zone) (fileStamp, error) {
 	if err := w.write(soa); err != nil {
 		return fileStamp{}, err
 	}
+	var line []byte
 	err = z.Walk(func(r *zone.Record) error {
 		if r.Type == dns.TypeSOA && bytes.Equal(r.Owner, apex) {
 			return nil
+		}
+		var ok bool
+		if line, ok = appendRecordText(line[:0], r); ok {
+			_, err := w.bw.Write(line)
+			return err
 		}
 		rr, err := r.RR()
 		if err != nil {
