@@ -29,6 +29,9 @@ type Worker struct {
 	// and messages signed with TSIG: KindHandoff); nil drops them, counted
 	// as DropHandoff.
 	Handoff *Handoff
+	// Dnstap, when not nil, is the ring the worker logs its exchanges to
+	// for dnstap (dnstap.go); set before Run.
+	Dnstap *Dnstap
 	// RRL is the worker's response rate limiter, loaded once per batch;
 	// nil (the zero value) limits nothing. The control plane stores a new
 	// one on reload (NewRRL); the worker alone uses it.
@@ -187,6 +190,12 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 		return
 	}
+	// dnstap: each exchange its filter selects is copied into the ring,
+	// the query before the reply overwrites it; see Dnstap.
+	tap, tb := w.Dnstap, dnstapBatch{}
+	if tap != nil {
+		tap.begin(&tb, w.Port)
+	}
 	for i := range pkts {
 		p := &pkts[i]
 		fam := -1
@@ -214,6 +223,10 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		// header too). Two loads and two stores, cheaper than a second
 		// parse to decide before answering.
 		h0, h1 := binary.LittleEndian.Uint64(p.Buf[0:8]), binary.LittleEndian.Uint32(p.Buf[8:12])
+		var ts *DnstapSlot
+		if tap != nil {
+			ts = tap.query(&tb, p, i)
+		}
 		// The engine gets the whole buffer, which the port sized to the
 		// largest reply it can send (on the AF_XDP port, what the frame and
 		// the MTU allow). A reply that would need more is truncated by the
@@ -255,11 +268,17 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 				}
 			}
 		}
+		if ts != nil {
+			tap.reply(&tb, ts, p.Buf[:n], r.Rcode)
+		}
 		p.Len, p.Sum = n, sum
 		t.count(r, n)
 		if fam >= 0 {
 			rs.sent(fam, n)
 		}
+	}
+	if tap != nil {
+		tap.end(&tb)
 	}
 	if t.kinds[KindHandoff] != 0 {
 		w.Handoff.notify()
