@@ -194,3 +194,16 @@ func TestControlFrames(t *testing.T) {
 		t.Errorf("empty: %v", err)
 	}
 }
+
+// BenchmarkAppendFrame is the writer's cost per message: a referral of
+// 300 bytes over IPv6 with identity and version.
+func BenchmarkAppendFrame(b *testing.B) {
+	m := Message{Type: AuthResponse, Protocol: UDP, QueryAddr: netip.MustParseAddr("fd53::2"), QueryPort: 40000,
+		ResponseAddr: netip.MustParseAddr("fd53::1"), ResponsePort: 53, QueryTime: 1, ResponseTime: 2,
+		ResponseMessage: make([]byte, 300)}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendFrame(buf[:0], []byte("ns1.example"), []byte("ringdns 0.1"), &m)
+	}
+}
