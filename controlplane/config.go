@@ -31,6 +31,8 @@ type Config struct {
 	RRL *RRLConfig `toml:"rrl"`
 	// Cookies is the [cookies] table: DNS cookies (cookie.go).
 	Cookies CookieConfig `toml:"cookies"`
+	// Dnstap is the [dnstap] table: dnstap logging (dnstap.go); nil: off.
+	Dnstap *DnstapConfig `toml:"dnstap"`
 	// RSSAC002 is the [rssac002] table: daily statistics (rssac.go); nil: off.
 	RSSAC002 *RSSACConfig `toml:"rssac002"`
 
@@ -405,6 +407,7 @@ func (c *Config) Normalize() error {
 	}
 	errs = append(errs, c.Cookies.normalize()...)
 	errs = append(errs, c.RRL.normalize()...)
+	errs = append(errs, c.Dnstap.normalize()...)
 	errs = append(errs, c.RSSAC002.normalize()...)
 	keys, kerrs := normalizeKeys(c.Keys)
 	errs = append(errs, kerrs...)

@@ -156,6 +156,7 @@ type collector struct {
 	udpHandoff                                                          *prometheus.Desc
 	cookies, badCookie                                                  *prometheus.Desc
 	rrlLimited, rrlSlipped, rrlDropped                                  *prometheus.Desc
+	dnstapSent, dnstapDropped                                           *prometheus.Desc
 	xdp                                                                 []xdpMetric
 }
 
@@ -212,6 +213,8 @@ func newCollector(s *Server) *collector {
 		rrlLimited:     d("rrl_limited_total", "Replies response rate limiting held back (rrl.rate), by class: answer, referral, nodata, nxdomain, error; the sum of rrl_slipped_total and rrl_dropped_total.", "worker", "class"),
 		rrlSlipped:     d("rrl_slipped_total", "Limited replies sent as an empty reply with TC=1 (rrl.slip), so that a real client retries over TCP, by class.", "worker", "class"),
 		rrlDropped:     d("rrl_dropped_total", "Limited replies not sent at all, by class (also in drops_total, reason rrl).", "worker", "class"),
+		dnstapSent:     d("dnstap_sent_total", "dnstap messages written to the collector or file, by worker (tcpN: a TCP server).", w...),
+		dnstapDropped:  d("dnstap_dropped_total", "dnstap messages lost, by reason: ring-full (the worker's ring was full, or the exchange larger than a slot), output (no collector connected, or a write failed).", "worker", "reason"),
 		xdp: []xdpMetric{
 			{d("xdp_rx_packets_total", "Frames the AF_XDP socket handed to the worker.", w...), func(x *control.XDPStats) uint64 { return x.RxPackets }},
 			{d("xdp_tx_packets_total", "Replies put on the AF_XDP TX ring.", w...), func(x *control.XDPStats) uint64 { return x.TxPackets }},
@@ -243,6 +246,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.rrlLimited
 	ch <- c.rrlSlipped
 	ch <- c.rrlDropped
+	ch <- c.dnstapSent
+	ch <- c.dnstapDropped
 }
 
 // alwaysRcodes are exported even at zero so that rate() works from the
@@ -299,6 +304,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.rrlSlipped, v.RRLSlipped[k], w.Name, class)
 			counter(c.rrlDropped, v.RRLDropped[k], w.Name, class)
 		}
+	}
+	for _, d := range c.s.dnstapCounts() {
+		counter(c.dnstapSent, d.sent, d.name)
+		counter(c.dnstapDropped, d.dropped, d.name, "ring-full")
+		counter(c.dnstapDropped, d.lost, d.name, "output")
 	}
 	var ts control.TCPStats
 	for i, t := range c.s.tcp {

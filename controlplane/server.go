@@ -54,6 +54,9 @@ type Server struct {
 	notify   *NotifyOut
 	// cookies holds the DNS cookie secrets (cookie.go).
 	cookies *cookieKeeper
+	// dnstap drains the workers' dnstap rings; nil without [dnstap]
+	// (dnstap.go).
+	dnstap *dnstapWriter
 	// rssac collects the RSSAC002 statistics (rssac.go); nil when off.
 	rssac *rssacStats
 
@@ -161,6 +164,9 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		}
 	}
 	if err := s.applyRRL(cfg.RRL); err != nil {
+		return nil, err
+	}
+	if err := s.openDnstap(); err != nil {
 		return nil, err
 	}
 
@@ -426,6 +432,9 @@ func (s *Server) Run() error {
 		s.handoff.Run(s.done)
 		s.xdpReplies.Close()
 	}()
+	if s.dnstap != nil {
+		go s.dnstap.run()
+	}
 	for _, w := range s.workers {
 		s.wg.Add(1)
 		go func() {
@@ -463,6 +472,12 @@ func (s *Server) Run() error {
 	close(s.running)
 	<-s.done
 	s.wg.Wait()
+	if s.dnstap != nil {
+		// The workers have stopped: what their rings hold is written
+		// before the output is closed.
+		close(s.dnstap.stop)
+		<-s.dnstap.done
+	}
 	return s.firstErr
 }
 
@@ -541,6 +556,7 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 	case control.CmdReload:
 		s.ReloadCookies(req.Zones)
 		s.ReloadRRL(req.Zones)
+		s.ReloadDnstap(req.Zones)
 		res, err := s.Catalog.Reload(req.Zones)
 		if err != nil {
 			rep := control.Reply{Error: err.Error()}

@@ -53,6 +53,9 @@ type TCPServer struct {
 	// xfr serves zone transfers and TSIG-signed queries; nil: every query
 	// goes to the answer engine.
 	xfr *XfrOut
+	// dnstap, when not nil, is the ring the connections log their
+	// exchanges to, one at a time under countMu (dnstap.go).
+	dnstap *dataplane.Dnstap
 }
 
 // ServeTransfers hands the zone transfers (AXFR, IXFR) and the TSIG-signed
@@ -155,6 +158,14 @@ func (s *TCPServer) serveConn(e *connEntry) {
 		a := nic.AddrFrom(netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), ta.AddrPort().Port()))
 		peer = &a
 	}
+	// For dnstap: the address the client connected to, and a copy of the
+	// query, which the reply overwrites.
+	var local *nic.Addr
+	var tq []byte
+	if ta, ok := c.LocalAddr().(*net.TCPAddr); ok && s.dnstap != nil {
+		a := nic.AddrFrom(netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), ta.AddrPort().Port()))
+		local = &a
+	}
 	// quiet is when the last reply was queued (see connEntry.quiet): the
 	// connection has had nothing in hand since, though the goroutine marks
 	// it idle only after the flush, by which time the client may have the
@@ -196,6 +207,9 @@ func (s *TCPServer) serveConn(e *connEntry) {
 			s.noteReadErr(err)
 			return
 		}
+		if s.dnstap != nil {
+			tq = append(tq[:0], buf[2:2+n]...)
+		}
 		answer := s.answer()
 		if answer == nil {
 			return
@@ -213,6 +227,9 @@ func (s *TCPServer) serveConn(e *connEntry) {
 		m, res := answer(buf[2:], buf[2:2+n], peer, true)
 		s.countMu.Lock()
 		s.counters.Count(res, m)
+		if s.dnstap != nil && m > 0 {
+			s.dnstap.Push(time.Now(), peer, local, tq, buf[2:2+m], res.Rcode)
+		}
 		if s.rssac != nil {
 			s.rssac.Count(n, qr, peer, m, res)
 		}

@@ -210,6 +210,7 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 			notify.Reloading("reloading zones")
 			srv.ReloadCookies(nil)
 			srv.ReloadRRL(nil)
+			srv.ReloadDnstap(nil)
 			if _, err := srv.Catalog.Reload(nil); err != nil {
 				log.Error("reload on SIGHUP", "err", err)
 			}
