@@ -293,6 +293,13 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseConfigFile(data, path)
+}
+
+// ParseConfigFile is LoadConfig of data already read from path: the new
+// process of a hand-over parses the bytes the old one read, so that both
+// serve the same configuration whatever the file holds now.
+func ParseConfigFile(data []byte, path string) (*Config, error) {
 	c, err := ParseConfig(data, path)
 	if err != nil {
 		return nil, err
@@ -308,6 +315,13 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if r := c.RSSAC002; r != nil && r.Dir != "" && !filepath.IsAbs(r.Dir) {
 		r.Dir = filepath.Join(dir, r.Dir)
+	}
+	if d := c.Dnstap; d != nil {
+		for _, p := range []*string{&d.Socket, &d.File} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
+		}
 	}
 	return c, nil
 }

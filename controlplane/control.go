@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,9 @@ type ControlServer struct {
 
 	conns  connSet
 	accept sync.WaitGroup // the accept loop
+	// keepFile leaves the socket's file in place at Close: it is handed
+	// over with the socket to a new process (upgrade.go).
+	keepFile atomic.Bool
 }
 
 // ListenControl creates the control socket at path with mode 0600. A stale
@@ -94,6 +98,12 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	s := &ControlServer{path: path, ln: ln, handler: h, log: log}
+	s.start()
+	return s, nil
+}
+
+// start serves the socket's connections until Close.
+func (s *ControlServer) start() {
 	s.accept.Add(1)
 	go func() {
 		defer s.accept.Done()
@@ -104,7 +114,6 @@ func ListenControl(path string, h ControlHandler, log *slog.Logger) (*ControlSer
 			}
 		})
 	}()
-	return s, nil
 }
 
 // Path is the socket's file name.
@@ -220,9 +229,16 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // file.
 func (s *ControlServer) Close() error {
 	s.conns.stop()
+	keep := s.keepFile.Load()
+	if keep {
+		s.ln.SetUnlinkOnClose(false)
+	}
 	err := s.ln.Close()
 	s.accept.Wait()
 	s.conns.wait(0)
+	if keep {
+		return err
+	}
 	if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
 		err = rerr
 	}

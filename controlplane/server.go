@@ -61,6 +61,8 @@ type Server struct {
 	rssac *rssacStats
 
 	control *ControlServer
+	// ho holds what hand-overs to a new binary need (upgrade.go).
+	ho      *handoverState
 	metrics *http.Server
 	metLn   net.Listener
 
@@ -96,7 +98,15 @@ type tcpSlot struct {
 // NewServer loads the zones and opens every socket, but starts no worker
 // yet. cfg must have been normalised. On error everything opened is closed
 // again.
-func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
+func NewServer(cfg *Config, log *slog.Logger) (*Server, error) {
+	return NewServerInherited(cfg, log, nil)
+}
+
+// NewServerInherited is NewServer for the new process of a hand-over: it
+// serves the sockets inh holds instead of opening them (see upgrade.go).
+// They stay shared with the old process, and its workers start only with
+// TakeOver and Run.
+func NewServerInherited(cfg *Config, log *slog.Logger, inh *Inherited) (s *Server, err error) {
 	if len(cfg.Zones) == 0 {
 		return nil, fmt.Errorf("no zones configured: add a [[zone]] entry or -zone ORIGIN=FILE")
 	}
@@ -105,7 +115,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		return nil, fmt.Errorf("cpus: %w", err)
 	}
 	s = &Server{cfg: cfg, log: log, Catalog: NewCatalog(cfg, log), started: time.Now(), done: make(chan struct{}),
-		running: make(chan struct{})}
+		running: make(chan struct{}), ho: newHandoverState(inh)}
 	// The error returns below set the result s to nil before deferred
 	// calls run, so the cleanup holds the server in a variable of its own.
 	opened := s
@@ -139,7 +149,11 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		}
 		s.Catalog.onLoadTime = s.rssac.loadTime
 	}
-	if _, err := s.Catalog.Load(); err != nil {
+	res, err := s.Catalog.Load()
+	if zerr := s.ho.checkZones(res); zerr != nil {
+		err = zerr
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.handoff = NewHandoff(NewKeyring(cfg.TSIGKeys()), s.Catalog, &s.Catalog.Current, log)
@@ -176,7 +190,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 		if metricsConns, err = budget.metricsConns(); err != nil {
 			return nil, err
 		}
-		ln, err := net.Listen("tcp", cfg.Server.Metrics)
+		ln, err := s.listenMetrics()
 		if err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -189,7 +203,7 @@ func NewServer(cfg *Config, log *slog.Logger) (s *Server, err error) {
 	// The control socket serves requests from the moment it exists, and
 	// its handlers read the server's fields: it is opened last, once every
 	// field they read has been set.
-	if s.control, err = ListenControl(cfg.Server.Control, s, log); err != nil {
+	if s.control, err = s.listenControl(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -236,12 +250,13 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 	defer func() {
 		if err != nil {
 			for _, w := range slots {
-				w.port.Close()
+				s.closePort(w)
 			}
 		}
 	}()
-	for i, cpu := range cpus {
-		p, err := nic.ListenUDP(ap.String(), s.cfg.Server.Batch)
+	key := listenKey(ap)
+	for i, cpu := range s.inheritedCPUs(key, cpus) {
+		p, err := s.listenUDP(key, ap, i)
 		if err != nil {
 			return fmt.Errorf("listen udp %s: %w", ap, err)
 		}
@@ -262,7 +277,7 @@ func (s *Server) tryAddress(ap netip.AddrPort, cpus []int) (err error) {
 		}
 		slots = append(slots, slot)
 	}
-	ln, err := net.Listen("tcp", ap.String())
+	ln, err := s.listenTCP(key, ap)
 	if err != nil {
 		return fmt.Errorf("listen tcp %s: %w", ap, err)
 	}
@@ -421,6 +436,10 @@ func (s *Server) Run() error {
 			runtime.GOMAXPROCS(want)
 		}
 	}
+	go s.cookies.run(s.done)
+	if s.rssac != nil {
+		go s.rssac.run(s.done)
+	}
 	for _, w := range s.workers {
 		if w.worker.Handoff != nil {
 			s.handoff.Attach(w.worker.Handoff, w.out)
@@ -436,13 +455,7 @@ func (s *Server) Run() error {
 		go s.dnstap.run()
 	}
 	for _, w := range s.workers {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := w.worker.Run(); err != nil {
-				s.fail(fmt.Errorf("worker %s (%s, cpu %d): %w", w.Name, w.Listen, w.CPU, err))
-			}
-		}()
+		s.startWorker(w)
 	}
 	for _, t := range s.tcp {
 		s.wg.Add(1)
@@ -506,15 +519,11 @@ func (s *Server) closeAll() {
 			s.log.Error("closing AF_XDP", "err", err)
 		}
 	}
-	go s.cookies.run(s.done)
-	if s.rssac != nil {
-		go s.rssac.run(s.done)
-	}
 	for _, w := range s.workers {
-		w.port.Close()
+		s.closePort(w)
 	}
 	for _, t := range s.tcp {
-		t.srv.Close()
+		s.closeTCP(t)
 	}
 	s.journals.Close()
 	s.notify.Close()
@@ -553,6 +562,8 @@ func (s *Server) HandleControl(req control.Request) control.Reply {
 		return s.cookies.handleCookieRotate(req)
 	case control.CmdRSSAC002:
 		return s.handleRSSAC(req)
+	case control.CmdUpgrade:
+		return s.handleUpgrade(req)
 	case control.CmdReload:
 		s.ReloadCookies(req.Zones)
 		s.ReloadRRL(req.Zones)

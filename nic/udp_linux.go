@@ -73,7 +73,11 @@ type UDPPort struct {
 	// the count to zero after closedBit is set, so fd is never closed while
 	// a recvmmsg or sendmmsg uses it and its number cannot be reused under
 	// a running call.
-	state     atomic.Int64
+	state atomic.Int64
+	// handing is set by StopReceiving (udp_inherit_linux.go): Receive
+	// reads no more, while the socket stays open for the process it is
+	// handed to.
+	handing   atomic.Bool
 	sendErrs  atomic.Uint64
 	truncated atomic.Uint64
 }
@@ -237,6 +241,9 @@ func (p *UDPPort) Receive(pkts []Packet) (int, error) {
 		return 0, nil
 	}
 	p.nrecv = 0
+	if p.handing.Load() {
+		return 0, ErrClosed
+	}
 	for i := 0; i < n; i++ {
 		h := &p.rmsgs[i].Hdr
 		h.Namelen = uint32(len(p.names[i].Raw))

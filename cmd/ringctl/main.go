@@ -2,7 +2,7 @@
 //
 //	ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |
 //	        zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE |
-//	        rssac002 [-date YYYY-MM-DD]
+//	        rssac002 [-date YYYY-MM-DD] | upgrade [PATH]
 //
 // It prints tables by default and the daemon's JSON with -json. A reload in
 // which any zone failed prints each error (file:line) and exits 1.
@@ -36,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: ringctl [-s PATH] [-json] status | zones | reload [ZONE...] | stats |\n"+
 			"               zone-status [ZONE...] | refresh ZONE | retransfer ZONE | notify ZONE |\n"+
-			"               cookie-rotate [SECRET | -] | rssac002 [-date YYYY-MM-DD]\n\nflags:\n")
+			"               cookie-rotate [SECRET | -] | rssac002 [-date YYYY-MM-DD] | upgrade [PATH]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if *date != "" {
 			req.Zones = []string{*date}
 		}
+	case control.CmdUpgrade:
+		if rc := upgradeArgs(&req, stderr); rc != 0 {
+			return rc
+		}
 	default:
 		fmt.Fprintf(stderr, "ringctl: unknown command %q\n", req.Cmd)
 		fs.Usage()
@@ -152,6 +156,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	switch cmd {
+	case control.CmdUpgrade:
+		return printUpgrade(w, data)
 	case control.CmdStatus:
 		var s control.Status
 		if err := json.Unmarshal(data, &s); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -37,6 +38,9 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 type options struct {
 	config, xdp, cpus, control, metrics string
 	zones, listen                       listFlag
+	// configData is the -config file's bytes, kept for a hand-over to a
+	// new binary (upgrade.go), or the ones the old process passed.
+	configData []byte
 }
 
 func (o *options) register(fs *flag.FlagSet, serving bool) {
@@ -59,7 +63,12 @@ func (o *options) build() (*controlplane.Config, error) {
 	var err error
 	switch {
 	case o.config != "":
-		cfg, err = controlplane.LoadConfig(o.config)
+		if o.configData == nil {
+			if o.configData, err = os.ReadFile(o.config); err != nil {
+				return nil, err
+			}
+		}
+		cfg, err = controlplane.ParseConfigFile(o.configData, o.config)
 	case len(o.zones) == 0:
 		var data []byte
 		if data, err = configs.Default.ReadFile(configs.DefaultConfig); err == nil {
@@ -134,23 +143,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "ringdns", controlplane.Version)
 		return 0
 	}
+	// The path started from is taken now, while the file is surely
+	// there: an upgrade without a path runs the file at that path then.
+	exe, exeErr := os.Executable()
+	child, err := takeHandover()
+	if err != nil {
+		fmt.Fprintf(stderr, "ringdns: %v\n", err)
+		return 1
+	}
 	journal := underJournal(stderr)
+	if child != nil {
+		// Standard error is a pipe to the old process until this one
+		// serves; the log is formatted for where it goes then.
+		journal = underJournal(child.stderr())
+		if child.offer.ConfigSource == o.config && o.config != "" {
+			o.configData = child.offer.Config
+		}
+	}
 	log := newLogger(stderr, journal)
 	cfg, err := o.build()
 	if err != nil {
+		child.fail(err)
 		fmt.Fprintf(stderr, "%s%v\n", errorPrefix(journal), err)
 		return 1
 	}
-	return serve(cfg, log, stdout, stderr, journal)
+	if exeErr != nil {
+		log.Warn("the path of ringdns's binary is not known; ringctl upgrade needs the new binary's path", "err", exeErr)
+	}
+	u := &upgrader{log: log, exe: exe, args: args, configSource: o.config, config: o.configData}
+	return serve(cfg, log, stdout, stderr, journal, u, child)
 }
 
-func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer, journal bool) int {
+func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer, journal bool, u *upgrader, child *handoverChild) int {
 	// Signals are caught before the sockets open, so a SIGTERM that arrives
 	// during startup still leads to an orderly exit.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	fail := func(err error) int {
+		child.fail(err)
 		fmt.Fprintf(stderr, "%s%v\n", errorPrefix(journal), err)
 		return 1
 	}
@@ -174,7 +205,8 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 
 	log.Info("starting", "version", controlplane.Version, "config", cfg.Source, "zones", len(cfg.Zones))
 	notify.Status("loading zones and opening sockets")
-	srv, err := controlplane.NewServer(cfg, log)
+	srv, err := controlplane.NewServerInherited(cfg, log, child.inherited())
+	child.closeFiles()
 	if err != nil {
 		if errors.Is(err, controlplane.ErrNoZones) {
 			err = fmt.Errorf("%w: every configured zone failed to load (see the errors above); not starting", err)
@@ -196,6 +228,18 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 		}
 		log.Info("seccomp filter installed: system calls other than those ringdns makes while serving fail with EPERM")
 	}
+	if child != nil {
+		// Every zone is loaded and every socket taken: the old process
+		// stops its workers, and this one starts its own.
+		if err := child.ready(); err != nil {
+			srv.Shutdown()
+			return fail(fmt.Errorf("taking over from pid %d: %w", child.offer.PID, err))
+		}
+		srv.TakeOver()
+		log.Info("took over from the old process", "old_pid", child.offer.PID, "old_version", child.offer.Version)
+	}
+	u.srv, u.notify = srv, notify
+	srv.SetUpgrader(u.upgrade)
 	var addrs []string
 	for _, ap := range srv.Listen() {
 		addrs = append(addrs, ap.String())
@@ -219,6 +263,16 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 	}()
 	go func() {
 		for sig := range sigs {
+			if sig == syscall.SIGUSR2 {
+				go func() {
+					if res, err := u.upgrade(""); err != nil {
+						log.Error("upgrade on SIGUSR2", "err", err)
+					} else {
+						log.Info("upgraded on SIGUSR2", "new_pid", res.NewPID, "new_version", res.NewVersion)
+					}
+				}()
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				// Reloads already queued cover this signal too.
 				select {
@@ -237,6 +291,14 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 		// Every zone is loaded and every socket open once NewServer has
 		// returned; the workers read them once Run has started them.
 		<-srv.Running()
+		if child != nil {
+			if err := child.serving(); err != nil {
+				log.Warn("telling the old process this one serves", "err", err)
+			}
+			// Under NotifyAccess=all this process names itself; under
+			// main the old process has named it (upgrade.go).
+			notify.Send("MAINPID=" + strconv.Itoa(os.Getpid()))
+		}
 		if err := notify.Ready(servingStatus(srv)); err != nil {
 			log.Warn("telling systemd ringdns is ready", "err", err)
 		}
@@ -246,6 +308,10 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 	if err != nil {
 		notify.Stopping("stopping on an error: " + err.Error())
 		return fail(err)
+	}
+	if u.done.Load() {
+		log.Info("stopped: handed over to the new process")
+		return 0
 	}
 	log.Info("stopped")
 	return 0
