@@ -23,6 +23,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/internal/privdrop"
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // The hitless upgrade (issue 17) on the kernel-socket path: a client sends
@@ -551,5 +553,64 @@ func TestUpgradeFailures(t *testing.T) {
 	}
 	if _, err := os.Lstat(u.control); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control socket left behind: %v", err)
+	}
+}
+
+// TestUpgradePrivilegeDropped: a daemon started as root with server.user
+// = "nobody" runs as nobody when it is asked to upgrade, and so does the
+// binary it starts, which can open no socket on a privileged port, bind no
+// AF_XDP socket and attach nothing. Everything it serves is passed to it,
+// so the upgrade works all the same: the new process runs as nobody with
+// no capability and answers on the sockets root opened.
+func TestUpgradePrivilegeDropped(t *testing.T) {
+	testenv.RequireRoot(t, "to start ringdns as root and have it switch to nobody")
+	id := nobody(t)
+	dir := ownedDir(t, id)
+	zoneFile := filepath.Join(dir, "z.zone")
+	writeOwned(t, id, zoneFile, testZone("z.example.", 1))
+	confFile := filepath.Join(dir, "ringdns.toml")
+	writeOwned(t, id, confFile, "[server]\nuser = \"nobody\"\n\n[[zone]]\norigin = \"z.example.\"\nfile = \"z.zone\"\n")
+	// nobody must be able to run the new binary: it lies in nobody's
+	// directory, not in the test's binaries' (0700, root's).
+	install := func(src, name string) string {
+		t.Helper()
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v0 := install(buildRingdnsVersion(t, "upgrade-v0"), "ringdns-v0")
+	v1 := install(buildRingdnsVersion(t, "upgrade-v1"), "ringdns-v1")
+	u := startUpgradable(t, v0, "-config", confFile, "-listen", "127.0.0.1:0")
+	st, _ := u.status()
+	addr := netip.MustParseAddrPort(st.Listen[0])
+	checkNobody := func(pid int) {
+		t.Helper()
+		c, err := privdrop.ReadStatus(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.UID != [4]int{id.UID, id.UID, id.UID, id.UID} || c.Eff != 0 || c.Prm != 0 {
+			t.Errorf("pid %d: %s; want uid %d and no capability", pid, c, id.UID)
+		}
+	}
+	checkNobody(u.current())
+	res := u.upgrade(v1, "upgrade-v1")
+	checkNobody(res.NewPID)
+	r := mustExchange(t, addr, false, "www.z.example.", dns.TypeA)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("www.z.example. A from the new process: %v", r)
+	}
+	r = mustExchange(t, addr, true, "www.z.example.", dns.TypeA)
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("www.z.example. A over TCP from the new process: %v", r)
+	}
+	if err := <-u.exited; err != nil {
+		t.Errorf("the old process exited with %v, want status 0", err)
 	}
 }
