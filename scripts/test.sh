@@ -14,7 +14,7 @@ need=()
 for pair in knotd:knot kdig:knot-dnsutils kxdpgun:knot-dnsutils dnsperf:dnsperf \
             nsd:nsd ip:iproute2 ethtool:ethtool ping:iputils-ping delv:bind9-dnsutils dig:bind9-dnsutils drill:ldnsutils \
             ldns-signzone:ldnsutils named:bind9 tsig-keygen:bind9-utils \
-            fstrm_capture:fstrm-bin dnstap-ldns:dnstap-ldns \
+            fstrm_capture:fstrm-bin dnstap-ldns:dnstap-ldns dnscap:dnscap tcpdump:tcpdump \
             systemd-analyze:systemd setpriv:util-linux; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
