@@ -285,9 +285,14 @@ func renumber[T any](pl *namePlan, old []T, fill T) []T {
 			o++
 			di++
 		default:
-			parallel(len(runs), func(lo, hi int) {
-				for _, r := range runs[lo:hi] {
-					copy(out[r.at:], old[r.from:r.to])
+			// The output is split in parts, each copied from the runs
+			// that overlap it.
+			parallel(pl.n2, func(lo, hi int) {
+				i := sort.Search(len(runs), func(i int) bool { return runs[i].at+runs[i].to-runs[i].from > lo })
+				for ; i < len(runs) && runs[i].at < hi; i++ {
+					r := runs[i]
+					s, e := max(r.at, lo), min(r.at+r.to-r.from, hi)
+					copy(out[s:e], old[r.from+s-r.at:r.from+e-r.at])
 				}
 			})
 			return out
