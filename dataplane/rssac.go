@@ -94,6 +94,7 @@ func NewRSSAC(key RSSACKey) *RSSAC {
 type rssacTally struct {
 	queries, responses [2]uint64
 	req, resp          binTally
+	held               int // full batches whose bins wait
 }
 
 // binTally counts sizes in bins, remembering which it touched.
@@ -103,8 +104,8 @@ type binTally struct {
 	k       int
 }
 
-// add counts a message of size bytes; flush runs when the list of touched
-// bins is full, which a batch of at most 256 packets never makes it.
+// add counts a message of size bytes; it adds the bins touched to the
+// shared counts itself when their list is full.
 func (b *binTally) add(size int, into *[RSSACSizeBins]atomic.Uint64) {
 	i := uint(size) / 16
 	if i >= RSSACSizeBins {
@@ -152,9 +153,22 @@ func (r *RSSAC) sent(fam int, size int) {
 	r.t.resp.add(size, &r.ResponseSizes)
 }
 
+// rssacBinBatches is how many full batches a worker counts before it adds
+// their size bins to the shared counts. Each bin touched costs an atomic
+// store, a full barrier, and the responses of a root server's mix fall in
+// dozens of bins: added every batch, they cost several nanoseconds a
+// packet. A batch that is not full, which means the worker is keeping up
+// and about to wait for packets, adds them at once, so that below full
+// load the shared counts are exact after each batch; at full load they
+// lag by at most this many batches (1,024 packets by default), which at
+// 00:00 UTC count in the day after.
+const rssacBinBatches = 16
+
 // flush adds the batch's counts to the shared ones, with the rcodes of
-// the responses sent, which the worker's tally t counted already.
-func (r *RSSAC) flush(t *tally) {
+// the responses sent, which the worker's tally t counted already. full
+// says the batch filled the worker's receive slice: its size bins may
+// wait (see rssacBinBatches).
+func (r *RSSAC) flush(t *tally, full bool) {
 	for f := range r.t.queries {
 		if n := r.t.queries[f]; n != 0 {
 			add(&r.Queries[f], n)
@@ -172,6 +186,10 @@ func (r *RSSAC) flush(t *tally) {
 			}
 		}
 	}
+	if r.t.held++; full && r.t.held < rssacBinBatches {
+		return
+	}
+	r.t.held = 0
 	r.t.req.flush(&r.RequestSizes)
 	r.t.resp.flush(&r.ResponseSizes)
 }
@@ -196,7 +214,7 @@ func (r *RSSAC) Count(queryLen int, response bool, peer *nic.Addr, replyLen int,
 		r.sent(fam, replyLen)
 		t.count(res, replyLen)
 	}
-	r.flush(&t)
+	r.flush(&t, false)
 }
 
 // The sketches: HyperLogLog (Flajolet et al. 2007) with 2^14 registers,

@@ -145,13 +145,30 @@ func TestWorkerRSSAC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Full batches hold their size bins back (rssacBinBatches); the
+	// other counts are added at once.
+	r := w.RSSAC
+	if got := r.Queries[0].Load() + r.Queries[1].Load(); got != rounds*DefaultBatch {
+		t.Errorf("%d queries counted after %d full batches", got, rounds)
+	}
+	var binned uint64
+	for i := range r.RequestSizes {
+		binned += r.RequestSizes[i].Load()
+	}
+	if binned != 0 && rounds < rssacBinBatches {
+		t.Errorf("the bins of %d full batches added already (%d queries)", rounds, binned)
+	}
+	// A batch that is not full adds them.
+	const last = 5
+	if err := w.turn(pkts[:last], st); err != nil {
+		t.Fatal(err)
+	}
 	// The ring replays frames in order: the queries handed to the
-	// worker are the first rounds*DefaultBatch of the endless list.
-	for i := range rounds * DefaultBatch {
+	// worker are the first rounds*DefaultBatch+last of the endless list.
+	for i := range rounds*DefaultBatch + last {
 		want.req[len(queries[i%len(frames)])/16]++
 		wantQ[i%len(frames)%2]++
 	}
-	r := w.RSSAC
 	for f := range 2 {
 		if q, s := r.Queries[f].Load(), r.Responses[f].Load(); q != wantQ[f] || s != wantResp[f] {
 			t.Errorf("family %d: %d queries, %d responses; want %d, %d", f, q, s, wantQ[f], wantResp[f])
@@ -286,5 +303,31 @@ func BenchmarkSketchAdd(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint32(a.Raw[20:24], uint32(i))
 		s.add(&r.key, &a)
+	}
+}
+
+// BenchmarkRSSACPackets is the counting alone: a query of the root mix
+// received from one of two clients (IPv4 and IPv6 in turn) and its
+// response sent, the batch flushed every 64 packets.
+func BenchmarkRSSACPackets(b *testing.B) {
+	_, queries := rootMixFrames(b, true)
+	r := NewRSSAC(testRSSACKey())
+	peers := [2]nic.Addr{nic.AddrFrom(netip.MustParseAddrPort("198.18.0.2:40000")), nic.AddrFrom(netip.MustParseAddrPort("[fd53::2]:40000"))}
+	sizes := make([]int, len(queries))
+	for i := range sizes {
+		sizes[i] = 100 + 37*i%1100
+	}
+	var t tally
+	j := 0
+	for i := 0; b.Loop(); i++ {
+		if j++; j == len(queries) {
+			j = 0
+		}
+		src := &r.Sketches[r.Day.Load()&1]
+		f := r.received(queries[j], &peers[i&1], src)
+		r.sent(f, sizes[j])
+		if i&63 == 63 {
+			r.flush(&t, true)
+		}
 	}
 }

@@ -175,7 +175,8 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	rs, src := w.RSSAC, (*Sources)(nil)
 	if rs != nil {
 		src = &rs.Sketches[rs.Day.Load()&1]
-		defer rs.flush(&t)
+		full := len(pkts) == w.Batch || w.Batch <= 0 && len(pkts) == DefaultBatch
+		defer rs.flush(&t, full)
 	}
 	var now int64
 	if rl != nil {
