@@ -48,8 +48,8 @@ const (
 // As in Counters, exactly one goroutine writes an RSSAC (the worker, or
 // the TCP service under its lock), so an update is a load and a store;
 // the worker counts a batch in the RSSAC's private tally and adds it to
-// the shared counts once per batch, one store for each size bin the batch
-// touched.
+// the shared counts once per batch, but for the size bins, which a full
+// batch may leave in the tally for a few more (see rssacBinBatches).
 type RSSAC struct {
 	_ [64]byte
 	// Queries counts the DNS queries received (messages at least a
