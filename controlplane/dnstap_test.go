@@ -100,3 +100,26 @@ func TestDnstapWriterLost(t *testing.T) {
 		t.Errorf("sent %d, dropped %d", w.rings[0].sent.Load(), ring.Dropped())
 	}
 }
+
+// TestDnstapConfigPaths: relative socket and file paths are relative to
+// the configuration file's directory, as zone files are.
+func TestDnstapConfigPaths(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ key, want string }{
+		{"socket = \"tap.sock\"", filepath.Join(dir, "tap.sock")},
+		{"file = \"log/tap.fstrm\"", filepath.Join(dir, "log", "tap.fstrm")},
+		{"file = \"/var/log/tap.fstrm\"", "/var/log/tap.fstrm"},
+	} {
+		path := filepath.Join(dir, "ringdns.toml")
+		if err := os.WriteFile(path, []byte("[dnstap]\n"+c.key+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Dnstap.Socket + cfg.Dnstap.File; got != c.want {
+			t.Errorf("%s: %q, want %q", c.key, got, c.want)
+		}
+	}
+}
