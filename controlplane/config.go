@@ -323,13 +323,6 @@ func ParseConfigFile(data []byte, path string) (*Config, error) {
 			}
 		}
 	}
-	if d := c.Dnstap; d != nil {
-		for _, p := range []*string{&d.Socket, &d.File} {
-			if *p != "" && !filepath.IsAbs(*p) {
-				*p = filepath.Join(dir, *p)
-			}
-		}
-	}
 	return c, nil
 }
 
