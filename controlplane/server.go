@@ -325,7 +325,7 @@ func (s *Server) openXDP(cpus []int) error {
 	if len(x.Queues) > 0 {
 		xcfg.Queues = x.Queues
 	}
-	if s.xdp, err = nic.OpenXDP(xcfg); err != nil {
+	if s.xdp, err = s.openXDPPath(xcfg); err != nil {
 		return err
 	}
 	s.xdpAddrs = addrs

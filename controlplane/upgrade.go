@@ -42,6 +42,11 @@ type Inherited struct {
 	// MustServe are the zones the old process serves: the new one takes
 	// over only when it loads every one of them.
 	MustServe []string
+	// XDPState describes the AF_XDP data path (nic.XDPState, as JSON);
+	// XDP holds its descriptors: the link, then each queue's socket and
+	// UMEM.
+	XDPState []byte
+	XDP      []*os.File
 }
 
 // NewInherited sorts the descriptors of a hand-over by their description.
@@ -60,6 +65,8 @@ func NewInherited(files []handover.File, fds []*os.File) (*Inherited, error) {
 			inh.Control = fds[i]
 		case "metrics":
 			inh.Metrics = fds[i]
+		case "xdp":
+			inh.XDP = append(inh.XDP, fds[i])
 		default:
 			return nil, fmt.Errorf("hand-over: descriptor %d has unknown role %q", i, f.Role)
 		}
@@ -85,6 +92,9 @@ func (inh *Inherited) Close() {
 	}
 	if inh.Metrics != nil {
 		inh.Metrics.Close()
+	}
+	for _, f := range inh.XDP {
+		f.Close()
 	}
 }
 
@@ -312,13 +322,9 @@ var ErrHandoverUnsupported = errors.New("hand-over not supported")
 // HandoverFiles returns duplicates of every listening socket, described,
 // for an Offer: each socket worker's UDP socket, each TCP listener, the
 // control socket and the metrics listener. The caller closes the files.
-// A server serving AF_XDP cannot hand over yet: its sockets, UMEM and XDP
-// link are not passed (issue 17's second stage).
+// With AF_XDP, the XDP link and each queue's socket and UMEM follow
+// (xdpFiles), described by XDPState.
 func (s *Server) HandoverFiles() ([]handover.File, []*os.File, error) {
-	if s.xdp != nil {
-		return nil, nil, fmt.Errorf("%w: the AF_XDP data path (xdp on %s) cannot be handed over yet; restart ringdns to upgrade it",
-			ErrHandoverUnsupported, s.cfg.XDP.Interface)
-	}
 	var files []handover.File
 	var fds []*os.File
 	fail := func(err error) ([]handover.File, []*os.File, error) {
@@ -337,6 +343,9 @@ func (s *Server) HandoverFiles() ([]handover.File, []*os.File, error) {
 		keys[s.listen[i].String()] = listenKey(ap)
 	}
 	for _, w := range s.workers {
+		if w.xdpPort != nil {
+			continue // handed over with the XDP data path below
+		}
 		hp, ok := w.port.(handoverPort)
 		if !ok {
 			return fail(fmt.Errorf("%w: worker %s's port cannot be handed over on this system", ErrHandoverUnsupported, w.Name))
@@ -372,6 +381,16 @@ func (s *Server) HandoverFiles() ([]handover.File, []*os.File, error) {
 		fds = append(fds, f)
 		files = append(files, handover.File{Role: "metrics", Local: s.ho.metricsLn.Addr().String()})
 	}
+	if s.xdp != nil {
+		xf, err := s.xdpFiles()
+		if err != nil {
+			return fail(err)
+		}
+		for _, f := range xf {
+			fds = append(fds, f)
+			files = append(files, handover.File{Role: "xdp", Local: f.Name()})
+		}
+	}
 	return files, fds, nil
 }
 
@@ -385,20 +404,25 @@ func listenerFile(ln net.Listener) (*os.File, error) {
 	return f.File()
 }
 
-// PauseWorkers stops every socket worker after the batch in hand, leaving
-// the sockets open and unread, and waits for them (at most limit). The
-// TCP, control and metrics sockets go on being served. The sockets are
-// from now on treated as shared: closing them later releases them without
-// shutdown.
+// PauseWorkers stops every worker after the batch in hand, leaving the
+// sockets open and unread, and waits (at most limit) for the AF_XDP
+// workers, whose rings only one process may use at a time. The socket
+// workers are not waited for: one idle in recvmmsg notices only at its
+// receive timeout (100 ms), and the new process may read a UDP socket
+// meanwhile, since each datagram goes to one reader, which answers it
+// itself. The TCP, control and metrics sockets go on being served. The
+// sockets are from now on treated as shared: closing them later releases
+// them without shutdown.
 func (s *Server) PauseWorkers(limit time.Duration) error {
 	s.ho.sharing.Store(true)
+	s.stopXDP()
 	var waits []chan struct{}
 	s.ho.mu.Lock()
 	for _, w := range s.workers {
 		if hp, ok := w.port.(handoverPort); ok {
 			hp.StopReceiving()
 		}
-		if ch := s.ho.exited[w]; ch != nil {
+		if ch := s.ho.exited[w]; ch != nil && w.xdpPort != nil {
 			waits = append(waits, ch)
 		}
 	}
@@ -408,23 +432,35 @@ func (s *Server) PauseWorkers(limit time.Duration) error {
 		select {
 		case <-ch:
 		case <-deadline:
-			return fmt.Errorf("the socket workers did not stop within %v", limit)
+			return fmt.Errorf("the AF_XDP workers did not stop within %v", limit)
 		}
 	}
 	return nil
 }
 
 // ResumeWorkers restarts the workers PauseWorkers stopped, after a
-// hand-over that failed once they had stopped.
+// hand-over that failed once they had stopped. A socket worker still in
+// its idle wait is waited for first: it sees the stop when it wakes.
 func (s *Server) ResumeWorkers() {
 	s.ho.sharing.Store(false)
+	s.resumeXDP()
 	for _, w := range s.workers {
-		if hp, ok := w.port.(handoverPort); ok {
-			hp.ResumeReceiving()
-		}
 		s.ho.mu.Lock()
 		ch := s.ho.exited[w]
 		s.ho.mu.Unlock()
+		if ch == nil {
+			continue
+		}
+		if w.xdpPort == nil {
+			select {
+			case <-ch:
+			case <-time.After(2 * time.Second):
+				// Still serving: it read before the stop and is busy.
+			}
+		}
+		if hp, ok := w.port.(handoverPort); ok {
+			hp.ResumeReceiving()
+		}
 		select {
 		case <-ch:
 			s.startWorker(w)
@@ -440,6 +476,22 @@ func (s *Server) ResumeWorkers() {
 func (s *Server) FinishHandover() {
 	s.ho.sharing.Store(true)
 	s.ho.finishing.Store(true)
+	// A socket worker that read a batch just before it stopped still
+	// sends its replies: the ports are released only once every worker
+	// has returned, which the receive timeout bounds.
+	s.ho.mu.Lock()
+	var waits []chan struct{}
+	for _, ch := range s.ho.exited {
+		waits = append(waits, ch)
+	}
+	s.ho.mu.Unlock()
+	deadline := time.After(2 * time.Second)
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-deadline:
+		}
+	}
 	if s.control != nil {
 		s.control.keepFile.Store(true)
 	}

@@ -83,13 +83,23 @@ type upgradable struct {
 func startUpgradable(t *testing.T, bin string, args ...string) *upgradable {
 	t.Helper()
 	dir := t.TempDir()
-	u := &upgradable{t: t, control: filepath.Join(dir, "control.sock"), log: filepath.Join(dir, "ringdns.log"), exited: make(chan error, 1)}
+	control := filepath.Join(dir, "control.sock")
+	return startUpgradableCmd(t, exec.Command(bin, append(args, "-control", control)...), control)
+}
+
+// startUpgradableCmd is startUpgradable of a prepared command (one that
+// enters a network namespace first) whose daemon uses the control socket
+// control.
+func startUpgradableCmd(t *testing.T, cmd *exec.Cmd, control string) *upgradable {
+	t.Helper()
+	dir := t.TempDir()
+	u := &upgradable{t: t, control: control, log: filepath.Join(dir, "ringdns.log"), exited: make(chan error, 1)}
 	out, err := os.Create(u.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	u.first = exec.Command(bin, append(args, "-control", u.control)...)
+	u.first = cmd
 	u.first.Env = childEnv("XDG_RUNTIME_DIR=" + dir)
 	u.first.Stdout, u.first.Stderr = out, out
 	if err := u.first.Start(); err != nil {

@@ -65,6 +65,9 @@ type XDPPort struct {
 	// sees the other.
 	busy   atomic.Bool
 	closed atomic.Bool
+	// handing makes Receive return ErrClosed without touching the rings,
+	// for a hand-over to another process (xdp_inherit_linux.go).
+	handing atomic.Bool
 
 	// Counters written only by the worker (load+store, no read-modify-write)
 	// and read by Stats from any goroutine.
@@ -207,7 +210,7 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 // receive is Receive, waiting for a frame only when wait is set.
 func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 	p.busy.Store(true)
-	if p.closed.Load() {
+	if p.closed.Load() || p.handing.Load() {
 		p.busy.Store(false)
 		return 0, ErrClosed
 	}

@@ -177,9 +177,13 @@ func (r *ring) needWakeup() bool {
 }
 
 // umem is the packet memory shared with the kernel: frames of frameSize
-// bytes, registered on one socket.
+// bytes, registered on one socket. It is a memfd's pages mapped shared, so
+// that another process given the descriptor maps the very pages the kernel
+// has pinned (a hand-over to a new binary, xdp_inherit_linux.go); anonymous
+// memory could not be reached from outside the process that mapped it.
 type umem struct {
 	mem       []byte
+	fd        int // the memfd, -1 once closed
 	frameSize uint32
 	frames    uint32
 	huge      bool
@@ -187,24 +191,43 @@ type umem struct {
 
 // newUMEM maps frames*frameSize bytes, on huge pages when the system has them
 // reserved (fewer TLB misses at high packet rates) and on normal pages
-// otherwise: MAP_HUGETLB fails with ENOMEM when no huge pages are free, which
-// is the common case on machines nobody configured for it.
+// otherwise: a huge-page memfd fails with ENOMEM when no huge pages are free,
+// which is the common case on machines nobody configured for it.
 func newUMEM(frames, frameSize int) (*umem, error) {
 	size := frames * frameSize
 	const hugePage = 2 << 20
 	if size%hugePage == 0 {
-		mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE|unix.MAP_HUGETLB)
-		if err == nil {
-			return &umem{mem: mem, frameSize: uint32(frameSize), frames: uint32(frames), huge: true}, nil
+		if mem, fd, err := mapMemfd(size, true); err == nil {
+			return &umem{mem: mem, fd: fd, frameSize: uint32(frameSize), frames: uint32(frames), huge: true}, nil
 		}
 	}
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	mem, fd, err := mapMemfd(size, false)
 	if err != nil {
-		return nil, fmt.Errorf("mmap %d bytes of UMEM: %w", size, err)
+		return nil, fmt.Errorf("%d bytes of UMEM: %w", size, err)
 	}
-	return &umem{mem: mem, frameSize: uint32(frameSize), frames: uint32(frames)}, nil
+	return &umem{mem: mem, fd: fd, frameSize: uint32(frameSize), frames: uint32(frames)}, nil
+}
+
+// mapMemfd creates a memfd of size bytes and maps it shared, populated.
+func mapMemfd(size int, huge bool) ([]byte, int, error) {
+	flags := unix.MFD_CLOEXEC
+	if huge {
+		flags |= unix.MFD_HUGETLB
+	}
+	fd, err := unix.MemfdCreate("ringdns-umem", flags)
+	if err != nil {
+		return nil, -1, fmt.Errorf("memfd_create: %w", err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return nil, -1, fmt.Errorf("ftruncate memfd: %w", err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		unix.Close(fd)
+		return nil, -1, fmt.Errorf("mmap memfd: %w", err)
+	}
+	return mem, fd, nil
 }
 
 // register hands the UMEM to the socket fd (XDP_UMEM_REG). The kernel pins
@@ -225,6 +248,10 @@ func (u *umem) unmap() {
 	if u.mem != nil {
 		unix.Munmap(u.mem)
 		u.mem = nil
+	}
+	if u.fd >= 0 {
+		unix.Close(u.fd)
+		u.fd = -1
 	}
 }
 

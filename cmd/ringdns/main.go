@@ -231,7 +231,11 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 	if child != nil {
 		// Every zone is loaded and every socket taken: the old process
 		// stops its workers, and this one starts its own.
-		if err := child.ready(); err != nil {
+		g, err := child.ready()
+		if err == nil {
+			err = srv.AdoptXDP(g.XDP)
+		}
+		if err != nil {
 			srv.Shutdown()
 			return fail(fmt.Errorf("taking over from pid %d: %w", child.offer.PID, err))
 		}

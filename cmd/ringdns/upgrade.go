@@ -170,7 +170,7 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 
 	conn.SetDeadline(time.Now().Add(readyTimeout))
 	offer := handover.Offer{PID: os.Getpid(), Version: controlplane.Version, ConfigSource: u.configSource,
-		Config: u.config, Files: files, Zones: u.srv.ServedZones()}
+		Config: u.config, Files: files, Zones: u.srv.ServedZones(), XDP: u.srv.XDPState()}
 	if err := conn.Send(handover.MsgOffer, offer, fds); err != nil {
 		return fail(err)
 	}
@@ -190,7 +190,9 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 		return fail(err)
 	}
 	conn.SetDeadline(time.Now().Add(servingTimeout))
-	if err := conn.Send(handover.MsgGo, nil, nil); err != nil {
+	// The AF_XDP ports, stopped, send what their TX rings hold and say
+	// which frames they hold free; the rest are on the rings.
+	if err := conn.Send(handover.MsgGo, handover.Go{XDP: u.srv.XDPQueueStates()}, nil); err != nil {
 		u.srv.ResumeWorkers()
 		return fail(err)
 	}
@@ -305,6 +307,7 @@ func takeHandover() (*handoverChild, error) {
 		return nil, err
 	}
 	h.inh.MustServe = h.offer.Zones
+	h.inh.XDPState = h.offer.XDP
 	return h, nil
 }
 
@@ -345,19 +348,21 @@ func (h *handoverChild) fail(err error) {
 }
 
 // ready tells the old process that every zone is loaded and every socket
-// taken, and waits until it has stopped its workers.
-func (h *handoverChild) ready() error {
+// taken, waits until it has stopped its workers, and returns what it
+// handed over with the word to go.
+func (h *handoverChild) ready() (handover.Go, error) {
+	var g handover.Go
 	h.conn.SetDeadline(time.Now().Add(readyTimeout))
 	if err := h.conn.Send(handover.MsgReady, handover.Ready{PID: os.Getpid(), Version: controlplane.Version}, nil); err != nil {
-		return err
+		return g, err
 	}
-	if _, err := h.conn.Expect(handover.MsgGo, nil); err != nil {
+	if _, err := h.conn.Expect(handover.MsgGo, &g); err != nil {
 		if errors.Is(err, io.EOF) {
-			return errors.New("the running ringdns ended the hand-over before telling this process to go; it keeps serving")
+			return g, errors.New("the running ringdns ended the hand-over before telling this process to go; it keeps serving")
 		}
-		return err
+		return g, err
 	}
-	return nil
+	return g, nil
 }
 
 // serving takes the daemon's real standard error and tells the old

@@ -21,7 +21,7 @@
 //	N -> O  MsgReady   every zone loaded, every socket taken over
 //	        (or MsgFailed with the error, and N exits)
 //	O       stops its workers after the batch in hand
-//	O -> N  MsgGo
+//	O -> N  MsgGo      with the AF_XDP queues' free frames
 //	N -> O  MsgServing N's workers run on the sockets
 //	O       stops accepting, finishes its connections and exits 0
 package handover
@@ -125,6 +125,16 @@ type Offer struct {
 	// Zones are the zones the old daemon serves: the new one takes over
 	// only when it loads every one of them.
 	Zones []string `json:"zones"`
+	// XDP describes the AF_XDP data path whose descriptors (role "xdp")
+	// are passed: the interface, the UMEM's and rings' sizes, the queues.
+	XDP json.RawMessage `json:"xdp,omitempty"`
+}
+
+// Go tells the new process to start its workers: the old ones have
+// stopped. XDP holds, per AF_XDP queue, the frames the old process held
+// free; every other frame is on one of the rings.
+type Go struct {
+	XDP json.RawMessage `json:"xdp,omitempty"`
 }
 
 // Ready says the new process has loaded every zone and taken every socket.

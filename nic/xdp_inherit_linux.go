@@ -1,0 +1,302 @@
+package nic
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// This file hands the AF_XDP data path to another process (ringdns's
+// hitless upgrade) and rebuilds it there. What is passed:
+//
+//   - the bpf_link's descriptor: the program stays attached as long as one
+//     process holds it, and is detached when the last one closes it;
+//   - each queue's AF_XDP socket, on which the UMEM is registered and the
+//     four rings live: the new process maps the rings again from it, at
+//     the offsets XDP_MMAP_OFFSETS gives, and finds the ring positions in
+//     the mapped producer and consumer indices themselves;
+//   - each queue's UMEM memfd, mapped again: the same pages, which the
+//     kernel has pinned;
+//   - which frames the old process held free, once its worker has stopped
+//     (XDPQueueState). Every other frame is in the fill ring, the RX ring,
+//     the TX ring or the completion ring, or held by the kernel between
+//     two of them, and reaches the new process through the rings; the
+//     new process must not take one of those as free, nor leave a free one
+//     unused.
+
+// XDPState describes an XDP data path for a hand-over: the descriptors
+// XDP.Files returns are the link, then each port's socket and UMEM.
+type XDPState struct {
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	Mode      string `json:"mode"`
+	FrameSize int    `json:"frame_size"`
+	Frames    int    `json:"frames"`
+	RingSize  int    `json:"ring_size"`
+	Queues    []int  `json:"queues"`
+}
+
+// XDPQueueState is what the old process tells of one queue once its worker
+// has stopped: the frames it held free, as a bitmap of frame numbers.
+type XDPQueueState struct {
+	Queue int    `json:"queue"`
+	Free  []byte `json:"free"`
+}
+
+// State describes x for a hand-over.
+func (x *XDP) State() XDPState {
+	st := XDPState{Interface: x.iface, Ifindex: x.ifindex, Mode: x.mode}
+	for _, p := range x.ports {
+		st.Queues = append(st.Queues, p.queue)
+		st.FrameSize, st.Frames, st.RingSize = int(p.umem.frameSize), int(p.umem.frames), int(p.rx.size)
+	}
+	return st
+}
+
+// Files returns duplicates of the link's descriptor and of each port's
+// socket and UMEM memfd, in the order State describes. The caller closes
+// them.
+func (x *XDP) Files() ([]*os.File, error) {
+	var files []*os.File
+	fail := func(err error) ([]*os.File, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
+	lf, ok := x.link.(interface{ FD() int })
+	if !ok {
+		return nil, fmt.Errorf("nic: the XDP link of %s (%T) has no descriptor to pass", x.iface, x.link)
+	}
+	dup := func(fd int, name string) error {
+		n, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("nic: duplicating %s: %w", name, err)
+		}
+		files = append(files, os.NewFile(uintptr(n), name))
+		return nil
+	}
+	if err := dup(lf.FD(), "xdp link "+x.iface); err != nil {
+		return fail(err)
+	}
+	for _, p := range x.ports {
+		if err := dup(p.fd, fmt.Sprintf("xsk %s queue %d", x.iface, p.queue)); err != nil {
+			return fail(err)
+		}
+		if err := dup(p.umem.fd, fmt.Sprintf("umem %s queue %d", x.iface, p.queue)); err != nil {
+			return fail(err)
+		}
+	}
+	return files, nil
+}
+
+// StopReceiving makes every port's Receive return ErrClosed from its next
+// call on, without touching the rings: the workers return after the batch
+// in hand (within the ports' 100 ms idle wait).
+func (x *XDP) StopReceiving() {
+	for _, p := range x.ports {
+		p.handing.Store(true)
+	}
+}
+
+// ResumeReceiving undoes StopReceiving, for a hand-over that failed.
+func (x *XDP) ResumeReceiving() {
+	for _, p := range x.ports {
+		p.handing.Store(false)
+	}
+}
+
+// drainWait bounds how long QueueStates waits for the transmissions in
+// flight to complete: a copy-mode kick sends at once, and a NIC sends
+// within microseconds; what is left is found by the new process in the
+// completion ring.
+const drainWait = 50 * time.Millisecond
+
+// QueueStates, once every worker has returned after StopReceiving, sends
+// what the TX rings hold, reaps the completions, refills the fill rings and
+// reports the frames each port holds free. The ports must not be used
+// afterwards, but for Close.
+func (x *XDP) QueueStates() []XDPQueueState {
+	var out []XDPQueueState
+	for _, p := range x.ports {
+		deadline := time.Now().Add(drainWait)
+		for p.txInFlight() > 0 && time.Now().Before(deadline) {
+			p.kickTx()
+			p.reapCompletions()
+			time.Sleep(time.Millisecond)
+		}
+		p.reapCompletions()
+		p.refill()
+		bits := make([]byte, (p.umem.frames+7)/8)
+		for _, a := range p.free {
+			n := a / uint64(p.umem.frameSize)
+			bits[n/8] |= 1 << (n % 8)
+		}
+		out = append(out, XDPQueueState{Queue: p.queue, Free: bits})
+	}
+	return out
+}
+
+// InheritXDP rebuilds the data path of st from the descriptors Files
+// returned in another process (link, then each queue's socket and UMEM),
+// and takes its own duplicates: the caller closes files. cfg gives the
+// port's settings (the data-plane port and the MTU). The ports map the
+// rings and the UMEM, but may be used only after Adopt, which takes the
+// old process's free frames once its workers have stopped.
+func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if len(files) != 1+2*len(st.Queues) {
+		return nil, fmt.Errorf("nic: AF_XDP hand-over: %d descriptors for %d queues, want %d", len(files), len(st.Queues), 1+2*len(st.Queues))
+	}
+	if st.FrameSize != cfg.FrameSize || st.Frames != cfg.Frames || st.RingSize != cfg.RingSize || st.Interface != cfg.Interface {
+		return nil, fmt.Errorf("nic: AF_XDP hand-over: the old process serves %s with %d frames of %d bytes and rings of %d, this configuration says %s, %d, %d and %d",
+			st.Interface, st.Frames, st.FrameSize, st.RingSize, cfg.Interface, cfg.Frames, cfg.FrameSize, cfg.RingSize)
+	}
+	x := &XDP{iface: st.Interface, ifindex: st.Ifindex, mode: st.Mode}
+	defer func() {
+		if err != nil {
+			x.Close()
+		}
+	}()
+	lfd, err := dupFile(files[0])
+	if err != nil {
+		return nil, err
+	}
+	if x.link, err = link.NewFromFD(lfd); err != nil {
+		unix.Close(lfd)
+		return nil, fmt.Errorf("nic: inherited XDP link of %s: %w", st.Interface, err)
+	}
+	o := xskOpts{frameSize: st.FrameSize, frames: st.Frames, ringSize: st.RingSize, busyPoll: cfg.BusyPoll,
+		port: cfg.Port, mtu: cfg.MTU, wholeFrames: cfg.WholeFrames}
+	for i, q := range st.Queues {
+		p, err := inheritXDPPort(files[1+2*i], files[2+2*i], q, o)
+		if err != nil {
+			return nil, fmt.Errorf("nic: inherited AF_XDP socket of %s queue %d: %w", st.Interface, q, err)
+		}
+		x.ports = append(x.ports, p)
+	}
+	return x, nil
+}
+
+// Adopt gives each port the frames the old process held free, and reads the
+// ring positions again: the old workers ran until just before. Every frame
+// not free is on a ring or with the kernel, and comes back through the
+// rings.
+func (x *XDP) Adopt(states []XDPQueueState) error {
+	byQueue := map[int][]byte{}
+	for _, s := range states {
+		byQueue[s.Queue] = s.Free
+	}
+	for _, p := range x.ports {
+		bits, ok := byQueue[p.queue]
+		if !ok || len(bits) != int((p.umem.frames+7)/8) {
+			return fmt.Errorf("nic: AF_XDP hand-over of %s: no state of queue %d's frames", x.iface, p.queue)
+		}
+		p.free = p.free[:0]
+		for n := int(p.umem.frames) - 1; n >= 0; n-- {
+			if bits[n/8]&(1<<(n%8)) != 0 {
+				p.free = append(p.free, uint64(n)*uint64(p.umem.frameSize))
+			}
+		}
+		for _, r := range []*ring{&p.fill, &p.tx} {
+			r.cachedProd = r.producer.Load()
+			r.cachedCons = r.consumer.Load() + r.size
+		}
+		for _, r := range []*ring{&p.comp, &p.rx} {
+			r.cachedProd = r.producer.Load()
+			r.cachedCons = r.consumer.Load()
+		}
+		p.refill()
+	}
+	return nil
+}
+
+// dupFile duplicates f's descriptor without changing its blocking mode.
+func dupFile(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, fmt.Errorf("duplicating %s: %w", f.Name(), derr)
+	}
+	return fd, nil
+}
+
+// inheritXDPPort maps the rings of an AF_XDP socket bound by another
+// process and its UMEM memfd.
+func inheritXDPPort(sock, mem *os.File, queue int, o xskOpts) (_ *XDPPort, err error) {
+	fd, err := dupFile(sock)
+	if err != nil {
+		return nil, err
+	}
+	p := &XDPPort{fd: fd, queue: queue, busyPoll: o.busyPoll, closeFd: -1}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+	if dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || dom != unix.AF_XDP {
+		return nil, errors.Join(errors.New("not an AF_XDP socket"), err)
+	}
+	mfd, err := dupFile(mem)
+	if err != nil {
+		return nil, err
+	}
+	size := o.frames * o.frameSize
+	var st unix.Stat_t
+	if err := unix.Fstat(mfd, &st); err != nil || st.Size != int64(size) {
+		unix.Close(mfd)
+		return nil, fmt.Errorf("UMEM memfd of %d bytes, want %d (%v)", st.Size, size, err)
+	}
+	m, err := unix.Mmap(mfd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		unix.Close(mfd)
+		return nil, fmt.Errorf("mmap UMEM memfd: %w", err)
+	}
+	p.umem = &umem{mem: m, fd: mfd, frameSize: uint32(o.frameSize), frames: uint32(o.frames)}
+	off, err := xskMmapOffsets(fd)
+	if err != nil {
+		return nil, fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
+	}
+	size32 := uint32(o.ringSize)
+	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size32, 8, true); err != nil {
+		return nil, fmt.Errorf("mmap fill ring: %w", err)
+	}
+	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size32, 8, false); err != nil {
+		return nil, fmt.Errorf("mmap completion ring: %w", err)
+	}
+	const descSize = 16 // sizeof(struct xdp_desc)
+	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size32, descSize, false); err != nil {
+		return nil, fmt.Errorf("mmap RX ring: %w", err)
+	}
+	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size32, descSize, true); err != nil {
+		return nil, fmt.Errorf("mmap TX ring: %w", err)
+	}
+	p.rxAddr = make([]uint64, o.ringSize)
+	if !o.wholeFrames {
+		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
+	}
+	p.txAddr = make([]uint64, o.ringSize)
+	p.free = make([]uint64, 0, o.frames)
+	if p.zeroCopy, err = xskZeroCopy(fd); err != nil {
+		return nil, fmt.Errorf("XDP_OPTIONS: %w", err)
+	}
+	if p.closeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	p.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	p.pollFds[1] = unix.PollFd{Fd: int32(p.closeFd), Events: unix.POLLIN}
+	return p, nil
+}
