@@ -185,3 +185,127 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 		t.Errorf("AF_XDP sockets left after the last process stopped:\n%s", strings.Join(s, "\n"))
 	}
 }
+
+// TestUpgradeXDPFailures: a failed upgrade of an AF_XDP daemon (a binary
+// that exits at once, one of another hand-over version, one whose zone
+// fails to load) leaves the XDP program, the AF_XDP sockets and the old
+// process's descriptors as they were, and the old process answering.
+func TestUpgradeXDPFailures(t *testing.T) {
+	netnstest.Require(t)
+	v1 := buildRingdnsVersion(t, "upgrade-v1")
+	other := buildRingdnsVersion(t, "upgrade-proto2", "-X", "github.com/ringdns/ringdns/internal/handover.pretendVersion=2")
+	exitsAtOnce := filepath.Join(t.TempDir(), "exits-at-once")
+	if err := os.WriteFile(exitsAtOnce, []byte("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n := newXDPNet(t)
+	u := startXDPUpgradable(t, n, buildRingdnsVersion(t, "upgrade-v0"))
+	st, _ := u.status()
+	zoneFile := ""
+	for _, l := range strings.Split(string(mustRead(t, u.log)), " ") {
+		if strings.HasPrefix(l, "file=") && strings.HasSuffix(l, "e2e.test.zone") {
+			zoneFile = strings.TrimPrefix(l, "file=")
+		}
+	}
+	if zoneFile == "" {
+		t.Fatalf("zone file not found in the log")
+	}
+	prog := xdpProgID.FindStringSubmatch(n.linkShow(t))
+	socks := xdpSockets(t, n)
+	time.Sleep(500 * time.Millisecond)
+	fds := openFDs(t, st.PID)
+	for _, c := range []struct {
+		name, bin string
+		broken    bool
+	}{{"exits-at-once", exitsAtOnce, false}, {"other-version", other, false}, {"zone-fails", v1, true}} {
+		if c.broken {
+			writeFileAtomic(t, zoneFile, xdpZone+"broken line !\n")
+		}
+		out, code := u.ringctl("upgrade", c.bin)
+		if c.broken {
+			writeFileAtomic(t, zoneFile, xdpZone)
+		}
+		if code != 1 {
+			t.Errorf("%s: ringctl upgrade exit %d, want 1\n%s", c.name, code, out)
+		}
+		if m := failedPID.FindStringSubmatch(out); m != nil {
+			child, _ := strconv.Atoi(m[1])
+			if !poll(5*time.Second, func() bool { return !processAlive(child) }) {
+				t.Errorf("%s: the failed new process %d still runs", c.name, child)
+			}
+		}
+		if m := xdpProgID.FindStringSubmatch(n.linkShow(t)); m == nil || m[1] != prog[1] {
+			t.Errorf("%s: XDP program %v after the failed upgrade, want %v", c.name, m, prog)
+		}
+		if s := xdpSockets(t, n); len(s) != len(socks) {
+			t.Errorf("%s: %d AF_XDP sockets after the failed upgrade, %d before", c.name, len(s), len(socks))
+		}
+		got := 0
+		if !poll(5*time.Second, func() bool { got = openFDs(t, st.PID); return got == fds }) {
+			t.Errorf("%s: the old process holds %d descriptors, %d before", c.name, got, fds)
+		}
+		if sent, err := xdpGoQueries(n, false, 20); err != nil {
+			t.Errorf("%s: after the failed upgrade, %d queries: %v", c.name, sent, err)
+		}
+	}
+	if now, _ := u.status(); now.PID != st.PID {
+		t.Errorf("pid %d serves after the failed upgrades, want %d", now.PID, st.PID)
+	}
+}
+
+// mustRead reads a file or fails the test.
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRestartXDPLoses is the comparison for the AF_XDP path: the same
+// load for 20 s with one plain restart (SIGTERM, then the next build
+// started on the same configuration, as a package upgrade's restart
+// does). It reports the queries lost.
+func TestRestartXDPLoses(t *testing.T) {
+	netnstest.Require(t)
+	v0 := buildRingdnsVersion(t, "upgrade-v0")
+	v1 := buildRingdnsVersion(t, "upgrade-v1")
+	n := newXDPNet(t)
+	u := startXDPUpgradable(t, n, v0)
+	rate := 20000
+	if s := os.Getenv("RINGDNS_UPGRADE_RATE"); s != "" {
+		rate, _ = strconv.Atoi(s)
+	}
+	done := make(chan loadgen.Result, 1)
+	go func() {
+		res, out, code := runRingperf(t, n, "-s", netns.ServerV4, "-l", "20", "-rate", strconv.Itoa(rate), "-timeout", "3s")
+		if code != 0 {
+			t.Errorf("ringperf: exit status %d\n%s", code, out)
+		}
+		done <- res
+	}()
+	time.Sleep(5 * time.Second)
+	// The same configuration file: the first command's arguments.
+	args := u.first.Args
+	start := time.Now()
+	u.first.Process.Signal(syscall.SIGTERM)
+	if err := <-u.exited; err != nil {
+		t.Fatalf("ringdns exited with %v on SIGTERM", err)
+	}
+	i := 0
+	for i = range args {
+		if args[i] == "-config" {
+			break
+		}
+	}
+	u2 := startUpgradableCmd(t, netns.Command(n.ServerNS, append([]string{v1}, args[i:]...)...), u.control)
+	gap := time.Since(start)
+	_ = u2
+	res := <-done
+	t.Logf("plain restart under %d queries/s on AF_XDP (control socket answering %v after SIGTERM): sent %d answered %d lost %d",
+		rate, gap.Round(time.Millisecond), res.Sent, res.Answered, res.Lost)
+	if res.Lost == 0 {
+		t.Errorf("a restart lost no query: the load tells nothing")
+	}
+}
