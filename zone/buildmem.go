@@ -293,6 +293,7 @@ func (b *builder) renumberIndex(newIdx []int32) {
 func (b *builder) reserveTable() {
 	z := b.z
 	sets, blocks, wire, patches, trims := 0, 2, 0, 0, 0
+	refs := 0 // in-zone targets of NS, MX and SRV blocks (see builder.refs)
 	b.keptWire, b.keptSets = 0, 0
 	for n := range z.nodes {
 		recs := b.recsOf(int32(n))
@@ -339,6 +340,9 @@ func (b *builder) reserveTable() {
 								rdl = len(rd) - len(owner) + 2
 							}
 						}
+						if tg := targetOf(b.tgt[:], t, b.rdataOf(r)); tg != nil && isSubdomain(tg, b.apex) {
+							refs++
+						}
 						wire += 12 + rdl
 					}
 				} else {
@@ -372,6 +376,9 @@ func (b *builder) reserveTable() {
 	z.wire = slices.Grow(z.wire, wire)
 	z.patches = slices.Grow(z.patches, patches)
 	z.trims = slices.Grow(z.trims, trims)
+	// A target that does not exist adds the names its wildcard lookup
+	// tries: they are few, and grow the slice by appending.
+	b.refs = slices.Grow(b.refs, refs)
 }
 
 // readAll reads r to its end. A reader that knows its length (a

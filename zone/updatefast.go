@@ -441,11 +441,15 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	return nz, "", nil
 }
 
-// sortRefs sorts recorded references and drops duplicates, into a slice
-// of its own length.
+// sortRefs sorts recorded references and drops duplicates; the result's
+// capacity is its length (the builder's slice is kept when it was sized
+// about right, so that a large zone's load does not hold two copies).
 func sortRefs(r []uint64) []uint64 {
 	slices.Sort(r)
 	r = slices.Compact(r)
+	if len(r) >= cap(r)-cap(r)/16 {
+		return r[:len(r):len(r)]
+	}
 	out := make([]uint64, len(r))
 	copy(out, r)
 	return out
