@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -261,5 +262,31 @@ func TestHandleRSSAC(t *testing.T) {
 	}
 	if rep := s.handleRSSAC(control.Request{Cmd: control.CmdRSSAC002}); !rep.OK || !strings.Contains(string(rep.Data), "traffic-volume") {
 		t.Errorf("today: %+v", rep)
+	}
+}
+
+// TestRSSACLoadTime transfers a secondary zone in twice, by AXFR and by
+// IXFR, with the catalog's load-time hook wired to an rssacStats as the
+// server wires it, and checks that load-time lists both serials, and that
+// an up-to-date refresh adds nothing.
+func TestRSSACLoadTime(t *testing.T) {
+	p := startFakePrimary(t, "sec.example.", "xfr-key")
+	p.setZone(t, secV1)
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "sec.zone"), nil)
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := rssacFixture(t, "", time.Now())
+	r.cfg.Zone = "sec.example."
+	c.onLoadTime = r.loadTime
+	e := secondaryEntry(c)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	p.setZone(t, secV2)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	_, _, doc := r.today()
+	// Each transfer takes well under a second here: rounded up, 1.
+	if !strings.Contains(doc, "metric: load-time\n1: 1\n2: 1\n---") {
+		t.Errorf("load-time after two transfers:\n%s", doc)
 	}
 }
