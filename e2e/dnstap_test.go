@@ -110,15 +110,24 @@ func readTap(t *testing.T, ldns, file string) []tapRecord {
 // for it: AUTH_QUERY and AUTH_RESPONSE, as readTap parses them.
 func tapAsk(t *testing.T, server netip.AddrPort, tcp bool, name string, qtype uint16, identity, version string) (aq, ar tapRecord) {
 	t.Helper()
-	c, err := net.Dial(netOf(tcp, server.Addr().Is6()), server.String())
+	aq, ar, err := tapExchange(server, tcp, name, qtype, identity, version)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return aq, ar
+}
+
+// tapExchange is tapAsk for a goroutine of its own (netns.Do).
+func tapExchange(server netip.AddrPort, tcp bool, name string, qtype uint16, identity, version string) (aq, ar tapRecord, err error) {
+	c, err := net.Dial(netOf(tcp, server.Addr().Is6()), server.String())
+	if err != nil {
+		return aq, ar, err
 	}
 	defer c.Close()
 	co := &dns.Conn{Conn: c}
 	r, err := connExchange(co, name, qtype)
 	if err != nil {
-		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+		return aq, ar, fmt.Errorf("%s %s: %w", name, dns.TypeToString[qtype], err)
 	}
 	local := netip.MustParseAddrPort(c.LocalAddr().String())
 	fam, proto := "INET", "UDP"
@@ -134,7 +143,7 @@ func tapAsk(t *testing.T, server netip.AddrPort, tcp bool, name string, qtype ui
 		Question: name + " IN " + dns.TypeToString[qtype], HasQueryTime: true, HasQueryMsg: true}
 	ar = aq
 	ar.Type, ar.Rcode, ar.HasRespTime, ar.HasQueryMsg, ar.HasResponseMsg = "AUTH_RESPONSE", dns.RcodeToString[r.Rcode], true, false, true
-	return aq, ar
+	return aq, ar, nil
 }
 
 // compareTap checks that the messages read are exactly those wanted, in
