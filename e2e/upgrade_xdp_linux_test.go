@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringdns/ringdns/controlplane/control"
 	"github.com/ringdns/ringdns/internal/loadgen"
 	"github.com/ringdns/ringdns/internal/netns"
 	"github.com/ringdns/ringdns/internal/netns/netnstest"
@@ -116,6 +118,7 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 		out  string
 		code int
 	}
+	before := u.xdpCounters(t)
 	done := make(chan result, 1)
 	go func() {
 		res, out, code := runRingperf(t, n, "-s", netns.ServerV4, "-l", "20", "-rate", strconv.Itoa(rate), "-timeout", "3s")
@@ -134,8 +137,17 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("ringperf: exit status %d\n%s", r.code, r.out)
 	}
-	t.Logf("ringperf over three upgrades: sent %d answered %d lost %d, rcodes %v, latency p99 %v max %v",
-		r.res.Sent, r.res.Answered, r.res.Lost, r.res.Rcodes, r.res.Latency.P99, r.res.Latency.Max)
+	// The generator's own ring losses (replies its kernel could not put
+	// in its RX rings, when it was starved of CPU) count as lost too; they
+	// are logged to tell them from the server's.
+	t.Logf("ringperf over three upgrades: sent %d answered %d lost %d, rcodes %v, latency p99 %v max %v µs, generator rings %+v",
+		r.res.Sent, r.res.Answered, r.res.Lost, r.res.Rcodes, r.res.Latency.P99, r.res.Latency.Max, r.res.Ring)
+	// The AF_XDP sockets' kernel counters span every process that served
+	// them: a full RX ring means the workers fell behind (CPU), an empty
+	// fill ring that frames went missing.
+	after := u.xdpCounters(t)
+	t.Logf("AF_XDP sockets during the run with upgrades: rx_ring_full %d, rx_dropped %d, rx_fill_ring_empty_descs %d",
+		after[0]-before[0], after[1]-before[1], after[2]-before[2])
 	// The mix's lines are sent in turn, so a run cut by time sends the
 	// first line or lines once more than the others: NXDOMAIN (one line of
 	// four) is a quarter of the answers, rounded either way.
@@ -308,4 +320,33 @@ func TestRestartXDPLoses(t *testing.T) {
 	if res.Lost == 0 {
 		t.Errorf("a restart lost no query: the load tells nothing")
 	}
+}
+
+// ctlJSONStats reads ringctl -json stats into st.
+func (u *upgradable) ctlJSONStats(st *control.Stats) (bool, int) {
+	out, code := u.ringctl("-json", "stats")
+	var rep control.Reply
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !rep.OK {
+		return false, code
+	}
+	return json.Unmarshal(rep.Data, st) == nil, code
+}
+
+// xdpCounters sums the AF_XDP sockets' kernel counters rx_ring_full,
+// rx_dropped and rx_fill_ring_empty_descs over the queues.
+func (u *upgradable) xdpCounters(t *testing.T) [3]uint64 {
+	t.Helper()
+	var stats control.Stats
+	var c [3]uint64
+	if ok, code := u.ctlJSONStats(&stats); code != 0 || !ok {
+		t.Fatalf("ringctl stats: exit status %d", code)
+	}
+	for _, w := range stats.Workers {
+		if w.XDP != nil {
+			c[0] += w.XDP.RxRingFull
+			c[1] += w.XDP.RxDropped
+			c[2] += w.XDP.RxFillRingEmptyDescs
+		}
+	}
+	return c
 }
