@@ -105,3 +105,43 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return data
 }
+
+// TestHasSplitSpecial compares hasSplitSpecial with bytes.IndexAny, which
+// it replaces, on lines with each special byte at each place.
+func TestHasSplitSpecial(t *testing.T) {
+	base := []byte("d0000001.bench.\t86400\tIN\tNS\tns1.hoster1.example.\n")
+	for n := 0; n <= len(base); n++ {
+		p := base[:n]
+		if hasSplitSpecial(p) != (bytes.IndexAny(p, "\"();\\") >= 0) {
+			t.Fatalf("%q: %v", p, hasSplitSpecial(p))
+		}
+		for i := range p {
+			for _, c := range []byte("\"();\\$\t") {
+				q := slices.Clone(p)
+				q[i] = c
+				if got, want := hasSplitSpecial(q), bytes.IndexAny(q, "\"();\\") >= 0; got != want {
+					t.Fatalf("%q: %v, want %v", q, got, want)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkHasSplitSpecial(b *testing.B) {
+	line := []byte("li9alt4cljaqgf2gk8bkg2dt07n5r152.bench.\t86400\tIN\tRRSIG\tNSEC3 13 2 86400 20270102215351 20261205215351 62413 bench. DscMvPLSHwfvJ2cfJyRR0v3cgrZ6HFnjSGh8gkxMfo5xXr+MQE1pmQXJEU2Sfg/L7pFv36dTWmitidcXVvtrrw==\n")
+	b.SetBytes(int64(len(line)))
+	b.Run("table", func(b *testing.B) {
+		for range b.N {
+			if hasSplitSpecial(line) {
+				b.Fatal()
+			}
+		}
+	})
+	b.Run("IndexAny", func(b *testing.B) {
+		for range b.N {
+			if bytes.IndexAny(line, "\"();\\") >= 0 {
+				b.Fatal()
+			}
+		}
+	})
+}
