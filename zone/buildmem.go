@@ -371,11 +371,15 @@ func (b *builder) reserveTable() {
 			b.keptSets++
 		}
 	}
-	z.sets = slices.Grow(z.sets, sets)
-	z.blocks = slices.Grow(z.blocks, blocks)
-	z.wire = slices.Grow(z.wire, wire)
-	z.patches = slices.Grow(z.patches, patches)
-	z.trims = slices.Grow(z.trims, trims)
+	// A thirty-second more is room for the first updates (Apply appends
+	// to these arenas): without it the first update of a large zone copied
+	// every arena, hundreds of megabytes. Room never written is never
+	// resident.
+	z.sets = slices.Grow(z.sets, sets+sets/32)
+	z.blocks = slices.Grow(z.blocks, blocks+blocks/32)
+	z.wire = slices.Grow(z.wire, wire+wire/32)
+	z.patches = slices.Grow(z.patches, patches+patches/32)
+	z.trims = slices.Grow(z.trims, trims+trims/32)
 	// A target that does not exist adds the names its wildcard lookup
 	// tries: they are few, and grow the slice by appending.
 	b.refs = slices.Grow(b.refs, refs)

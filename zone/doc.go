@@ -84,8 +84,11 @@
 //     them never touch, and because only the newest version of a line of
 //     versions (the lineage's tip) appends in place: updating an older
 //     version again cuts its arenas' capacities, so that its appends
-//     copy. The superseded blocks stay allocated as long as the lineage
-//     lives; a rebuild starts a new lineage.
+//     copy. An arena that runs out of room grows by a sixteenth (a copy
+//     every few dozen updates); the builder leaves a thirty-second of room
+//     in the table's and the NSEC3 proof arenas, so that the first updates
+//     do not copy them. The superseded blocks stay allocated as long as
+//     the lineage lives; a rebuild starts a new lineage.
 //   - Which blocks read what changed comes from a reverse index the
 //     builder records as it writes NS, MX and SRV blocks: hash(name)<<32
 //     | hash(owner) for every in-zone target, and for a target that does
