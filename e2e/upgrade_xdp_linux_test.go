@@ -18,6 +18,7 @@ import (
 	"github.com/ringdns/ringdns/internal/loadgen"
 	"github.com/ringdns/ringdns/internal/netns"
 	"github.com/ringdns/ringdns/internal/netns/netnstest"
+	"github.com/ringdns/ringdns/internal/privdrop"
 )
 
 // The hitless upgrade of the AF_XDP data path (issue 17, stage 2): the XDP
@@ -349,4 +350,57 @@ func (u *upgradable) xdpCounters(t *testing.T) [3]uint64 {
 		}
 	}
 	return c
+}
+
+// TestUpgradeXDPPrivilegeDropped: an AF_XDP daemon started as root with
+// server.user = "nobody" upgrades as nobody: the new process, as nobody
+// with no capability, maps the rings and UMEM it is given, answers over
+// AF_XDP and detaches the program when it stops.
+func TestUpgradeXDPPrivilegeDropped(t *testing.T) {
+	netnstest.Require(t)
+	id := nobody(t)
+	dir := ownedDir(t, id)
+	zoneFile := filepath.Join(dir, "e2e.test.zone")
+	writeOwned(t, id, zoneFile, xdpZone)
+	control := filepath.Join(dir, "control.sock")
+	conf := fmt.Sprintf("[server]\nlisten = [\"%s:53\", \"[%s]:53\"]\ncontrol = %q\nuser = \"nobody\"\n\n[[zone]]\norigin = \"e2e.test.\"\nfile = %q\n\n[xdp]\nmode = \"driver\"\n",
+		netns.ServerV4, netns.ServerV6, control, zoneFile)
+	confFile := filepath.Join(dir, "ringdns.toml")
+	writeOwned(t, id, confFile, conf)
+	install := func(src, name string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, mustRead(t, src), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	v0 := install(buildRingdnsVersion(t, "upgrade-v0"), "ringdns-v0")
+	v1 := install(buildRingdnsVersion(t, "upgrade-v1"), "ringdns-v1")
+	n := newXDPNet(t)
+	u := startUpgradableCmd(t, netns.Command(n.ServerNS, v0, "-config", confFile, "-xdp", n.ServerIf), control)
+	prog := xdpProgID.FindStringSubmatch(n.linkShow(t))
+	res := u.upgrade(v1, "upgrade-v1")
+	c, err := privdrop.ReadStatus(fmt.Sprintf("/proc/%d/status", res.NewPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UID != [4]int{id.UID, id.UID, id.UID, id.UID} || c.Eff != 0 {
+		t.Errorf("the new process: %s; want uid %d and no capability", c, id.UID)
+	}
+	if sent, err := xdpGoQueries(n, false, 50); err != nil {
+		t.Errorf("after the upgrade, %d queries: %v", sent, err)
+	}
+	if m := xdpProgID.FindStringSubmatch(n.linkShow(t)); m == nil || prog == nil || m[1] != prog[1] {
+		t.Errorf("XDP program %v after the upgrade, want %v", m, prog)
+	}
+	// The new process, as nobody, detaches the program when it stops: it
+	// holds the last descriptor of the link.
+	syscall.Kill(res.NewPID, syscall.SIGTERM)
+	if !poll(10*time.Second, func() bool { return !processAlive(res.NewPID) }) {
+		t.Fatalf("the new process did not stop")
+	}
+	if l := n.linkShow(t); strings.Contains(l, "prog/xdp") {
+		t.Errorf("an XDP program is left after the last process stopped:\n%s", l)
+	}
 }

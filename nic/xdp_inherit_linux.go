@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,8 +67,16 @@ func (x *XDP) Files() ([]*os.File, error) {
 		}
 		return nil, err
 	}
-	lf, ok := x.link.(interface{ FD() int })
-	if !ok {
+	var linkFD int
+	if x.linkFile != nil {
+		rc, err := x.linkFile.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		rc.Control(func(fd uintptr) { linkFD = int(fd) })
+	} else if lf, ok := x.link.(interface{ FD() int }); ok {
+		linkFD = lf.FD()
+	} else {
 		return nil, fmt.Errorf("nic: the XDP link of %s (%T) has no descriptor to pass", x.iface, x.link)
 	}
 	dup := func(fd int, name string) error {
@@ -80,7 +87,7 @@ func (x *XDP) Files() ([]*os.File, error) {
 		files = append(files, os.NewFile(uintptr(n), name))
 		return nil
 	}
-	if err := dup(lf.FD(), "xdp link "+x.iface); err != nil {
+	if err := dup(linkFD, "xdp link "+x.iface); err != nil {
 		return fail(err)
 	}
 	for _, p := range x.ports {
@@ -164,14 +171,17 @@ func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error
 			x.Close()
 		}
 	}()
+	// The link is kept as a bare descriptor: closing it is all that is
+	// done with it (the program is detached when the last process holding
+	// it closes it), while cilium/ebpf's link.NewFromFD asks the kernel
+	// for the link's type with bpf(2), which kernels before 6.5 refuse to
+	// a process without CAP_BPF (one that switched to server.user) when
+	// kernel.unprivileged_bpf_disabled is set; 6.18 allows it.
 	lfd, err := dupFile(files[0])
 	if err != nil {
 		return nil, err
 	}
-	if x.link, err = link.NewFromFD(lfd); err != nil {
-		unix.Close(lfd)
-		return nil, fmt.Errorf("nic: inherited XDP link of %s: %w", st.Interface, err)
-	}
+	x.linkFile = os.NewFile(uintptr(lfd), "xdp link "+st.Interface)
 	o := xskOpts{frameSize: st.FrameSize, frames: st.Frames, ringSize: st.RingSize, busyPoll: cfg.BusyPoll,
 		port: cfg.Port, mtu: cfg.MTU, wholeFrames: cfg.WholeFrames}
 	for i, q := range st.Queues {

@@ -25,8 +25,11 @@ type XDP struct {
 	ifindex int
 	filter  *xdpFilter
 	link    link.Link
-	mode    string
-	ports   []*XDPPort
+	// linkFile holds the link's descriptor instead of link when the data
+	// path was handed over from another process (xdp_inherit_linux.go).
+	linkFile *os.File
+	mode     string
+	ports    []*XDPPort
 
 	closeOnce sync.Once
 	closeErr  error
@@ -245,6 +248,9 @@ func (x *XDP) Close() error {
 			if err := x.link.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("detach XDP program from %s: %w", x.iface, err))
 			}
+		}
+		if x.linkFile != nil {
+			x.linkFile.Close()
 		}
 		for _, p := range x.ports {
 			if err := p.Close(); err != nil {
