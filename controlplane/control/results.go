@@ -216,6 +216,6 @@ type XDPStats struct {
 	// RxBadChecksum counts frames dropped because their UDP or IPv4 header
 	// checksum did not verify (RFC 7720 section 3).
 	RxBadChecksum uint64 `json:"RxBadChecksum"`
-	TxBadLen   uint64 `json:"TxBadLen"`   // replies dropped because their length exceeded the frame
-	KickErrors uint64 `json:"KickErrors"` // TX wakeups that failed with an unexpected error
+	TxBadLen      uint64 `json:"TxBadLen"`   // replies dropped because their length exceeded the frame
+	KickErrors    uint64 `json:"KickErrors"` // TX wakeups that failed with an unexpected error
 }
