@@ -341,6 +341,40 @@ var bigUpd struct {
 	sync.Mutex
 	zones map[bool]*zone.Zone
 	chain map[bool][]bigLink
+	// used records that a base zone was updated: updating it again is
+	// updating an older version, which copies its arenas, so only the
+	// first update of each base measures a first update, which first
+	// keeps (by benchmark name) for the runs that report it.
+	used  map[bool]bool
+	first map[string]time.Duration
+}
+
+// firstUse reports whether the base zone has not been updated before in
+// this process, and marks it updated.
+func firstUse(signed bool) bool {
+	bigUpd.Lock()
+	defer bigUpd.Unlock()
+	if bigUpd.used == nil {
+		bigUpd.used = map[bool]bool{}
+	}
+	first := !bigUpd.used[signed]
+	bigUpd.used[signed] = true
+	return first
+}
+
+// firstTook records or returns the first update's time for benchmark
+// name: set is recorded when genuine; ok is false when none was.
+func firstTook(name string, genuine bool, set time.Duration) (time.Duration, bool) {
+	bigUpd.Lock()
+	defer bigUpd.Unlock()
+	if bigUpd.first == nil {
+		bigUpd.first = map[string]time.Duration{}
+	}
+	if genuine {
+		bigUpd.first[name] = set
+	}
+	d, ok := bigUpd.first[name]
+	return d, ok
 }
 
 // bigUpdZone returns the big TLD, loaded once per test binary, and its
@@ -365,7 +399,9 @@ func bigUpdZone(tb testing.TB, signed bool) (*zone.Zone, []bigLink) {
 // and a third changed (with, in the NSEC3-signed TLD, their NSEC3 records
 // and those before them re-pointed and re-signed); in the others all
 // 1,000 are changed. The first update of a zone is made before the timer
-// starts and reported as first-ms.
+// starts; it is reported as first-ms by the one run that updates the
+// loaded zone first (the others update it again, an older version by
+// then, which copies its arenas).
 func BenchmarkApplyDelegations(b *testing.B) {
 	for _, churn := range []bool{false, true} {
 		for _, signed := range []bool{false, true} {
@@ -381,6 +417,7 @@ func BenchmarkApplyDelegations(b *testing.B) {
 				z, chain := bigUpdZone(b, signed)
 				c := newBigChanges(signed, churn, chain)
 				del, add := c.next(b, 1)
+				genuine := firstUse(signed)
 				t0 := time.Now()
 				z, err := z.Apply(del, add)
 				if err != nil {
@@ -404,7 +441,9 @@ func BenchmarkApplyDelegations(b *testing.B) {
 				}
 				cpu := processCPU() - cpu0
 				b.StopTimer()
-				b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
+				if f, ok := firstTook(b.Name(), genuine, first); ok {
+					b.ReportMetric(float64(f.Microseconds())/1000, "first-ms")
+				}
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 				if z.Applied() != "incremental" {
 					b.Fatalf("applied: %s", z.Applied())
