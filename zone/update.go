@@ -82,8 +82,10 @@ func (z *Zone) changeSet(del, add []dns.RR) (*changeSet, error) {
 	return cs, nil
 }
 
-// canonical converts rrs to changes in canonical form, sorted, duplicates
-// (equal owner, type and RDATA) removed, the last of them kept.
+// canonical converts rrs to changes in canonical form (Walk's: the owner
+// and the RDATA names of RFC 4034 section 6.2 lowercased, those of the
+// types the block writer compresses too), sorted, duplicates (equal owner,
+// type and RDATA) removed, the last of them kept.
 func (z *Zone) canonical(rrs []dns.RR, verb string) ([]change, error) {
 	out := make([]change, 0, len(rrs))
 	buf := make([]byte, 65536+512)
@@ -117,7 +119,7 @@ func (z *Zone) canonical(rrs []dns.RR, verb string) ([]change, error) {
 		if !rdataNamesOK(h.Rrtype, data) {
 			return nil, z.changeError("%s record %s has malformed data", verb, rr)
 		}
-		lowerRdataNames(h.Rrtype, data)
+		canonicalRdata(h.Rrtype, data)
 		c := change{Record: Record{Owner: owner, Type: h.Rrtype, TTL: h.Ttl, Data: data}}
 		if h.Rrtype == dns.TypeRRSIG && len(data) >= 2 {
 			c.covered = uint16(data[0])<<8 | uint16(data[1])

@@ -706,3 +706,56 @@ func TestApplyNSECChildren(t *testing.T) {
 		t.Fatal("sub.tld. is still indexed with too few children")
 	}
 }
+
+// TestApplyRdataNameCase deletes and adds records whose RDATA names are
+// spelled in another case than the zone's: the names of the types the
+// block writer compresses (NS, CNAME, PTR, MX, SOA) are compared as Walk
+// yields them, lowercased, as those of the other types always were. A
+// deletion of "MX 10 MAIL.ex." was refused as not in the zone that loaded
+// "MX 10 Mail".
+func TestApplyRdataNameCase(t *testing.T) {
+	z, err := Parse(strings.NewReader("$TTL 60\n@ SOA Ns Host 1 2 3 4 5\n@ NS Ns\nNs A 192.0.2.1\n@ MX 10 Mail\nMail A 192.0.2.2\nwww CNAME Mail\nsrv SRV 0 0 53 Mail\n"), "ex.", "case.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrs := func(texts ...string) []dns.RR {
+		var out []dns.RR
+		for _, s := range texts {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, rr)
+		}
+		return out
+	}
+	nz, err := z.Apply(
+		rrs("ex. 60 SOA NS.EX. HOST.ex. 1 2 3 4 5", "ex. 60 MX 10 MAIL.ex.", "WWW.ex. 60 CNAME mAiL.ex.", "srv.ex. 60 SRV 0 0 53 MAIL.EX."),
+		rrs("ex. 60 SOA ns.ex. host.ex. 2 2 3 4 5", "ex. 60 MX 20 MAIL.ex.", "www.ex. 60 CNAME NS.ex.", "srv.ex. 60 SRV 0 0 53 Ns.ex."))
+	if err != nil {
+		t.Fatalf("Apply with the RDATA names in another case: %v", err)
+	}
+	want, err := Parse(strings.NewReader("$TTL 60\n@ SOA ns host 2 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n@ MX 20 mail\nmail A 192.0.2.2\nwww CNAME ns\nsrv SRV 0 0 53 ns\n"), "ex.", "want.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, exp []string
+	for _, p := range []struct {
+		z   *Zone
+		out *[]string
+	}{{nz, &got}, {want, &exp}} {
+		if err := p.z.Walk(func(r *Record) error {
+			rr, err := r.RR()
+			if err != nil {
+				return err
+			}
+			*p.out = append(*p.out, rr.String())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(got, exp) {
+		t.Errorf("after Apply:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(exp, "\n"))
+	}
+}
