@@ -60,5 +60,9 @@ done
 go test -race -count=1 -timeout 30m $(go list ./... | grep -v '/benchmarks$')
 go test -count=1 -timeout 10m ./benchmarks/
 # Every Go benchmark once, so that the README's benchmark command keeps
-# working; the figures of a single iteration mean nothing.
-go test -run '^$' -bench . -benchtime 1x -count 1 ./zone/ ./dataplane/ ./controlplane/ >/dev/null
+# working; the figures of a single iteration mean nothing, and only a
+# failure's output is shown.
+if ! out=$(go test -run '^$' -bench . -benchtime 1x -count 1 ./zone/ ./dataplane/ ./controlplane/ 2>&1); then
+	echo "$out" | grep -v '^Benchmark' >&2
+	exit 1
+fi
