@@ -276,30 +276,9 @@ func inheritXDPPort(sock, mem *os.File, queue int, o xskOpts) (_ *XDPPort, err e
 		return nil, fmt.Errorf("mmap UMEM memfd: %w", err)
 	}
 	p.umem = &umem{mem: m, fd: mfd, frameSize: uint32(o.frameSize), frames: uint32(o.frames)}
-	off, err := xskMmapOffsets(fd)
-	if err != nil {
-		return nil, fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
+	if err := p.mapRings(fd, o); err != nil {
+		return nil, err
 	}
-	size32 := uint32(o.ringSize)
-	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size32, 8, true); err != nil {
-		return nil, fmt.Errorf("mmap fill ring: %w", err)
-	}
-	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size32, 8, false); err != nil {
-		return nil, fmt.Errorf("mmap completion ring: %w", err)
-	}
-	const descSize = 16 // sizeof(struct xdp_desc)
-	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size32, descSize, false); err != nil {
-		return nil, fmt.Errorf("mmap RX ring: %w", err)
-	}
-	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size32, descSize, true); err != nil {
-		return nil, fmt.Errorf("mmap TX ring: %w", err)
-	}
-	p.rxAddr = make([]uint64, o.ringSize)
-	if !o.wholeFrames {
-		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
-	}
-	p.txAddr = make([]uint64, o.ringSize)
-	p.free = make([]uint64, 0, o.frames)
 	if p.zeroCopy, err = xskZeroCopy(fd); err != nil {
 		return nil, fmt.Errorf("XDP_OPTIONS: %w", err)
 	}

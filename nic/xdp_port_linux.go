@@ -141,31 +141,9 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 	// and keep 32, which only costs those extra calls.
 	budget := int32(o.ringSize)
 	xskSetsockopt(fd, unix.XDP_MAX_TX_SKB_BUDGET, unsafe.Pointer(&budget), unsafe.Sizeof(budget))
-	off, err := xskMmapOffsets(fd)
-	if err != nil {
-		return nil, fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
+	if err := p.mapRings(fd, o); err != nil {
+		return nil, err
 	}
-	size := uint32(o.ringSize)
-	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size, 8, true); err != nil {
-		return nil, fmt.Errorf("mmap fill ring: %w", err)
-	}
-	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size, 8, false); err != nil {
-		return nil, fmt.Errorf("mmap completion ring: %w", err)
-	}
-	const descSize = 16 // sizeof(struct xdp_desc)
-	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size, descSize, false); err != nil {
-		return nil, fmt.Errorf("mmap RX ring: %w", err)
-	}
-	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size, descSize, true); err != nil {
-		return nil, fmt.Errorf("mmap TX ring: %w", err)
-	}
-
-	p.rxAddr = make([]uint64, o.ringSize)
-	if !o.wholeFrames {
-		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
-	}
-	p.txAddr = make([]uint64, o.ringSize)
-	p.free = make([]uint64, 0, o.frames)
 	for i := o.frames - 1; i >= 0; i-- {
 		p.free = append(p.free, uint64(i)*uint64(o.frameSize))
 	}
@@ -188,6 +166,39 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 
 // Queue returns the receive queue the socket is bound to.
 func (p *XDPPort) Queue() int { return p.queue }
+
+// mapRings maps the four rings of socket fd (its UMEM's fill and
+// completion rings, RX and TX) into p and sizes the port's bookkeeping of
+// frame addresses, with every frame still to be placed in p.free. A new
+// port (openXDPPort) and one inherited from an upgraded process
+// (inheritXDPPort) share it.
+func (p *XDPPort) mapRings(fd int, o xskOpts) error {
+	off, err := xskMmapOffsets(fd)
+	if err != nil {
+		return fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
+	}
+	size := uint32(o.ringSize)
+	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size, 8, true); err != nil {
+		return fmt.Errorf("mmap fill ring: %w", err)
+	}
+	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size, 8, false); err != nil {
+		return fmt.Errorf("mmap completion ring: %w", err)
+	}
+	const descSize = 16 // sizeof(struct xdp_desc)
+	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size, descSize, false); err != nil {
+		return fmt.Errorf("mmap RX ring: %w", err)
+	}
+	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size, descSize, true); err != nil {
+		return fmt.Errorf("mmap TX ring: %w", err)
+	}
+	p.rxAddr = make([]uint64, o.ringSize)
+	if !o.wholeFrames {
+		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
+	}
+	p.txAddr = make([]uint64, o.ringSize)
+	p.free = make([]uint64, 0, o.frames)
+	return nil
+}
 
 // ZeroCopy reports whether the kernel runs the socket in zero-copy mode.
 func (p *XDPPort) ZeroCopy() bool { return p.zeroCopy }
