@@ -85,6 +85,12 @@ type ServerConfig struct {
 	// once; a request over it is answered SERVFAIL, and the client
 	// retries later, as Knot DNS does over its own bound.
 	TransfersMax int `toml:"transfers-max"`
+	// TransfersOutRate bounds the bytes per second of all transfers out
+	// together (0: no bound). A transfer streams as fast as the secondary
+	// takes it, and its encoding and the kernel's TCP work take CPU from
+	// the workers answering queries on the same cores: on a machine with
+	// few cores, a bound keeps the packet path's rate.
+	TransfersOutRate int64 `toml:"transfers-out-rate"`
 	// JournalVersions and JournalBytes bound each zone's journal of
 	// differences kept for IXFR out: the oldest versions are dropped
 	// first, and a request older than the journal gets AXFR.
@@ -406,6 +412,11 @@ func (c *Config) Normalize() error {
 	}
 	if s.TransfersMax < 0 {
 		errs = append(errs, fmt.Errorf("server.transfers-max: negative"))
+	}
+	if s.TransfersOutRate < 0 {
+		errs = append(errs, fmt.Errorf("server.transfers-out-rate %d: must be bytes per second, or 0 for no bound", s.TransfersOutRate))
+	} else if s.TransfersOutRate > 0 && s.TransfersOutRate < 65536 {
+		errs = append(errs, fmt.Errorf("server.transfers-out-rate %d: under 65536 bytes per second (one message a second) a transfer of any size would take hours; 0 sets no bound", s.TransfersOutRate))
 	}
 	if s.JournalVersions == 0 {
 		s.JournalVersions = DefaultJournalVersions

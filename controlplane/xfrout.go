@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,7 @@ type XfrOut struct {
 	keys    *Keyring
 	journal *Journals // nil: IXFR is answered by AXFR
 	sem     chan struct{}
+	pace    *xfrPacer // nil: no bound on the transfers' bytes per second
 	log     *slog.Logger
 
 	// notifyIn, when set, answers a NOTIFY (its TSIG verified and removed;
@@ -89,6 +91,9 @@ var tsigFailNames = [...]string{"BADKEY", "BADSIG", "BADTIME", "BADTRUNC", "FORM
 func NewXfrOut(cfg *Config, keys *Keyring, snap *atomic.Pointer[dataplane.Snapshot], journal *Journals, log *slog.Logger) *XfrOut {
 	x := &XfrOut{snap: snap, zones: map[string]*ZoneConfig{}, keys: keys,
 		journal: journal, sem: make(chan struct{}, max(cfg.Server.TransfersMax, 1)), log: log}
+	if r := cfg.Server.TransfersOutRate; r > 0 {
+		x.pace = &xfrPacer{rate: float64(r)}
+	}
 	for i := range cfg.Zones {
 		z := &cfg.Zones[i]
 		x.zones[CanonicalOrigin(z.Origin)] = z
@@ -257,6 +262,13 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		return reply(dns.RcodeServerFailure, resultBusy)
 	}
 	start := time.Now()
+	if x.pace != nil {
+		unpaced := send
+		send = func(msg []byte) error {
+			x.pace.wait(len(msg))
+			return unpaced(msg)
+		}
+	}
 	w := newXfrWriter(body, signer, send)
 	var err error
 	switch {
@@ -302,6 +314,37 @@ func (x *XfrOut) Serve(q []byte, addr netip.Addr, answer AnswerFunc, send xfrSen
 		return false
 	}
 	return err == nil
+}
+
+// xfrPacer spaces the messages of the transfers out so that together they
+// send at most rate bytes a second (server.transfers-out-rate), a message
+// of up to 64 KiB ahead: each message reserves its share of time after the
+// last one's, and its sender sleeps until its turn. Transfers are the one
+// bulk work of the control plane, and on a machine with few cores their
+// CPU (the messages' encoding, the kernel's TCP) is the workers'.
+type xfrPacer struct {
+	rate float64 // bytes per second
+	mu   sync.Mutex
+	next time.Time // when the bytes reserved so far will have been sent at rate
+}
+
+// xfrPaceAhead is how far ahead of its turn a message may go: one message
+// of the largest size, so that a transfer starts at once.
+const xfrPaceAhead = 65535
+
+// wait blocks until n more bytes may be sent.
+func (p *xfrPacer) wait(n int) {
+	p.mu.Lock()
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	p.next = p.next.Add(time.Duration(float64(n) / p.rate * float64(time.Second)))
+	d := p.next.Sub(now) - time.Duration(xfrPaceAhead/p.rate*float64(time.Second))
+	p.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
 }
 
 // UDPIXFR answers body, an IXFR query that came over UDP (handed off by
