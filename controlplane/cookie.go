@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,6 +142,56 @@ func (k *cookieKeeper) apply(cfg CookieConfig) error {
 	}
 	k.sec.Require = cfg.Require
 	k.enabled = cfg.enabled()
+	k.publish()
+	return nil
+}
+
+// cookieState is the form in which an upgrade hands the secrets in use to
+// the new process (CookieState, adopt).
+type cookieState struct {
+	Current     string `json:"current"` // hex
+	Previous    string `json:"previous,omitempty"`
+	Configured  string `json:"configured,omitempty"` // the configuration's secret last applied
+	HasPrevious bool   `json:"has_previous,omitempty"`
+}
+
+// CookieState returns the DNS cookie secrets in use, for the new process
+// of an upgrade: a random or rotated secret is in no configuration.
+func (s *Server) CookieState() []byte { return s.cookies.state() }
+
+func (k *cookieKeeper) state() []byte {
+	k.mu.Lock()
+	st := cookieState{Current: hex.EncodeToString(k.sec.Current[:]), Configured: k.configured, HasPrevious: k.sec.HasPrevious}
+	if k.sec.HasPrevious {
+		st.Previous = hex.EncodeToString(k.sec.Previous[:])
+	}
+	k.mu.Unlock()
+	b, err := json.Marshal(st)
+	if err != nil {
+		panic(err) // strings and a bool always marshal
+	}
+	return b
+}
+
+// adopt takes the secrets the old process of an upgrade used, which its
+// configuration (the same bytes as this one's) may not name.
+func (k *cookieKeeper) adopt(b []byte) error {
+	var st cookieState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("the old process's cookie secrets: %w", err)
+	}
+	cur, ok, err := parseCookieSecret(st.Current)
+	if err != nil || !ok {
+		return fmt.Errorf("the old process's current cookie secret: %v", err)
+	}
+	prev, hasPrev, err := parseCookieSecret(st.Previous)
+	if err != nil {
+		return fmt.Errorf("the old process's previous cookie secret: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sec.Current, k.sec.Previous, k.sec.HasPrevious = cur, prev, hasPrev && st.HasPrevious
+	k.configured = st.Configured
 	k.publish()
 	return nil
 }

@@ -194,3 +194,46 @@ func TestReloadCookies(t *testing.T) {
 		t.Fatalf("a bad table changed the secrets: %+v", k.sec)
 	}
 }
+
+// TestCookieKeeperAdopt hands the secrets in use to the keeper of an
+// upgrade's new process, whose configuration names none: a secret made at
+// random and one rotated to by ringctl are in no configuration, and
+// without the hand-over every server cookie the clients hold would be
+// refused after the upgrade (BADCOOKIE with require).
+func TestCookieKeeperAdopt(t *testing.T) {
+	old, err := newCookieKeeper(CookieConfig{}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	random := old.sec.Current
+	if _, err := old.rotate(nil); err != nil {
+		t.Fatal(err)
+	}
+	rotated := old.sec.Current
+	heir, err := newCookieKeeper(CookieConfig{}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dataplane.CookieAccepted(heir.c, rotated) || dataplane.CookieAccepted(heir.c, random) {
+		t.Fatal("a new keeper accepts the old one's secrets before the hand-over")
+	}
+	if err := heir.adopt(old.state()); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string][16]byte{"current (rotated)": rotated, "previous (random)": random} {
+		if !dataplane.CookieAccepted(heir.c, s) {
+			t.Errorf("after the hand-over the %s secret is not accepted", name)
+		}
+	}
+	// A reload of the same configuration after the upgrade keeps them, as
+	// it does in the old process.
+	heir.apply(CookieConfig{})
+	if heir.sec.Current != rotated {
+		t.Errorf("a reload after the hand-over changed the current secret")
+	}
+	for _, bad := range []string{`{"current":"zz"}`, `{}`, `not json`} {
+		if err := heir.adopt([]byte(bad)); err == nil {
+			t.Errorf("adopt(%s) accepted", bad)
+		}
+	}
+}

@@ -142,6 +142,11 @@ func NewServerInherited(cfg *Config, log *slog.Logger, inh *Inherited) (s *Serve
 	if s.cookies, err = newCookieKeeper(cfg.Cookies, log); err != nil {
 		return nil, err
 	}
+	if inh != nil && inh.Cookies != nil {
+		if err := s.cookies.adopt(inh.Cookies); err != nil {
+			return nil, fmt.Errorf("hand-over: %w", err)
+		}
+	}
 	s.Catalog.cfg.Cookies = s.cookies.c
 	if cfg.RSSAC002 != nil {
 		if s.rssac, err = newRSSACStats(cfg.RSSAC002, log); err != nil {

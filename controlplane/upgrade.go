@@ -47,6 +47,10 @@ type Inherited struct {
 	// UMEM.
 	XDPState []byte
 	XDP      []*os.File
+	// Cookies are the old process's DNS cookie secrets (CookieState), which
+	// the new one takes over so that the server cookies its clients hold
+	// stay valid; nil keeps the configuration's.
+	Cookies []byte
 }
 
 // NewInherited sorts the descriptors of a hand-over by their description.

@@ -170,7 +170,7 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 
 	conn.SetDeadline(time.Now().Add(readyTimeout))
 	offer := handover.Offer{PID: os.Getpid(), Version: controlplane.Version, ConfigSource: u.configSource,
-		Config: u.config, Files: files, Zones: u.srv.ServedZones(), XDP: u.srv.XDPState()}
+		Config: u.config, Files: files, Zones: u.srv.ServedZones(), XDP: u.srv.XDPState(), Cookies: u.srv.CookieState()}
 	if err := conn.Send(handover.MsgOffer, offer, fds); err != nil {
 		return fail(err)
 	}
@@ -308,6 +308,7 @@ func takeHandover() (*handoverChild, error) {
 	}
 	h.inh.MustServe = h.offer.Zones
 	h.inh.XDPState = h.offer.XDP
+	h.inh.Cookies = h.offer.Cookies
 	return h, nil
 }
 

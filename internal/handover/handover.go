@@ -128,6 +128,10 @@ type Offer struct {
 	// XDP describes the AF_XDP data path whose descriptors (role "xdp")
 	// are passed: the interface, the UMEM's and rings' sizes, the queues.
 	XDP json.RawMessage `json:"xdp,omitempty"`
+	// Cookies are the DNS cookie secrets in use (controlplane's form, as
+	// JSON): a secret made at random or rotated by ringctl is in no
+	// configuration, and the clients hold server cookies made with it.
+	Cookies json.RawMessage `json:"cookies,omitempty"`
 }
 
 // Go tells the new process to start its workers: the old ones have
