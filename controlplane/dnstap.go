@@ -3,6 +3,7 @@ package controlplane
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strconv"
@@ -158,6 +159,9 @@ type dnstapWriter struct {
 	rings []*dnstapRing
 	list  []*dataplane.Dnstap // the rings, for DnstapWake.Wait
 	out   dnstap.Output
+	// heirFile is the file an upgrade's new process opens at run, after
+	// moving the old process's aside (takeFile); "" otherwise.
+	heirFile string
 
 	identity, version []byte
 	buf               []byte
@@ -193,10 +197,18 @@ const dnstapIdle = time.Second
 
 // newDnstapWriter opens the output of a normalized [dnstap] table: a file
 // now (an error names it), a socket at the first message or idle tick.
-func newDnstapWriter(c *DnstapConfig, log *slog.Logger) (*dnstapWriter, error) {
+//
+// The new process of an upgrade (heir) opens its file only when it starts
+// serving (run), after moving the old process's file aside (heirFile): the
+// old process writes to that file until it stops, and truncating it under
+// it, as opening it at once did, lost the old process's last messages and
+// left a file with two streams in it.
+func newDnstapWriter(c *DnstapConfig, log *slog.Logger, heir bool) (*dnstapWriter, error) {
 	w := &dnstapWriter{log: log, cfg: c, wake: dataplane.NewDnstapWake(), identity: []byte(*c.Identity),
 		version: []byte(*c.Version), reopen: make(chan chan error), stop: make(chan struct{}), done: make(chan struct{})}
-	if c.File != "" {
+	if c.File != "" && heir {
+		w.out, w.heirFile = dnstap.ClosedFile(c.File), c.File
+	} else if c.File != "" {
 		f, err := dnstap.OpenFile(c.File)
 		if err != nil {
 			return nil, err
@@ -226,6 +238,9 @@ func (w *dnstapWriter) attach(name string, slotBytes int) (*dataplane.Dnstap, er
 // (the workers have stopped by then) and closes the output.
 func (w *dnstapWriter) run() {
 	defer close(w.done)
+	if w.heirFile != "" {
+		w.takeFile()
+	}
 	timer := time.NewTimer(dnstapIdle)
 	defer timer.Stop()
 	for {
@@ -253,6 +268,22 @@ func (w *dnstapWriter) run() {
 	w.flush()
 	if err := w.out.Close(); err != nil {
 		w.log.Warn("dnstap: closing the output", "err", err)
+	}
+}
+
+// takeFile moves the file the old process of an upgrade writes aside, to
+// FILE.upgraded-TIME (UTC), where it finishes its stream, and starts this
+// process's file at the configured path. A failure is logged; the writes
+// then fail, counted, until a reload reopens the file.
+func (w *dnstapWriter) takeFile() {
+	aside := w.heirFile + ".upgraded-" + time.Now().UTC().Format("20060102T150405.000")
+	if err := os.Rename(w.heirFile, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		w.log.Warn("dnstap: moving the old process's file aside", "file", w.heirFile, "err", err)
+	} else if err == nil {
+		w.log.Info("dnstap: the old process's file moved aside, where it finishes its stream", "file", aside)
+	}
+	if err := w.out.Reopen(); err != nil {
+		w.log.Error("dnstap: opening the file", "err", err)
 	}
 }
 
@@ -342,7 +373,7 @@ func (s *Server) openDnstap() error {
 	if c == nil {
 		return nil
 	}
-	w, err := newDnstapWriter(c, s.log)
+	w, err := newDnstapWriter(c, s.log, s.ho != nil && s.ho.inherit != nil)
 	if err != nil {
 		return err
 	}

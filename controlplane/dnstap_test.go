@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ringdns/ringdns/dataplane"
+	"github.com/ringdns/ringdns/dnstap"
 	"github.com/ringdns/ringdns/nic"
 )
 
@@ -73,7 +75,7 @@ func TestDnstapWriterLost(t *testing.T) {
 	if errs := cfg.Dnstap.normalize(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	w, err := newDnstapWriter(cfg.Dnstap, slog.New(slog.DiscardHandler))
+	w, err := newDnstapWriter(cfg.Dnstap, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +123,48 @@ func TestDnstapConfigPaths(t *testing.T) {
 		if got := cfg.Dnstap.Socket + cfg.Dnstap.File; got != c.want {
 			t.Errorf("%s: %q, want %q", c.key, got, c.want)
 		}
+	}
+}
+
+// TestDnstapHeirFile: the new process of an upgrade leaves the dnstap file
+// the old process writes alone until it serves, then moves it aside,
+// where the old process finishes its stream, and starts its own file at
+// the configured path. It opened (and truncated) the file at once, under
+// the old process still writing to it.
+func TestDnstapHeirFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dnstap.fstrm")
+	if err := os.WriteFile(path, []byte("the old process's stream"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig([]byte("[dnstap]\nfile = \""+path+"\"\n"), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := cfg.Dnstap.normalize(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	w, err := newDnstapWriter(cfg.Dnstap, slog.New(slog.DiscardHandler), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "the old process's stream" {
+		t.Fatalf("before serving, the new process changed the old one's file: %q", b)
+	}
+	w.takeFile()
+	defer w.out.Close()
+	aside, _ := filepath.Glob(path + ".upgraded-*")
+	if len(aside) != 1 {
+		t.Fatalf("files moved aside: %v, want one", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "the old process's stream" {
+		t.Errorf("the file moved aside holds %q", b)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dnstap.AppendControl(nil, dnstap.ControlStart, dnstap.ContentType); !bytes.Equal(b, want) {
+		t.Errorf("the new file starts %x, want START %x", b, want)
 	}
 }

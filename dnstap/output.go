@@ -37,6 +37,10 @@ type File struct {
 	f    *os.File
 }
 
+// ClosedFile is a File at path not yet opened: its writes fail until
+// Reopen opens it.
+func ClosedFile(path string) *File { return &File{path: path} }
+
 // OpenFile creates or truncates path (mode 0640) and writes START.
 func OpenFile(path string) (*File, error) {
 	o := &File{path: path}
