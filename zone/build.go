@@ -159,6 +159,12 @@ type builder struct {
 	parent []int32
 	z      *Zone
 	out    *arenas // where new blocks go: &z.arenas, or the proofs' while buildDenial runs
+
+	// setsParts, when not 0, is the number of node ranges buildSets
+	// builds at once, whatever the zone's size (for tests); setsEst is
+	// reserveTable's estimate for each range.
+	setsParts int
+	setsEst   []tableEstimate
 }
 
 // load builds a zone from the chunks of a text, which open reads; lines
@@ -792,10 +798,18 @@ func hasBlock(nd *Node, t uint16) bool {
 	return nd.Flags&FlagOccluded == 0 || t == dns.TypeDS && nd.Flags&FlagDelegation != 0
 }
 
-// buildSets groups each node's records into RRsets and prepares their blocks.
+// buildSets groups each node's records into RRsets and prepares their
+// blocks, over the ranges of nodes reserveTable estimated at once in a
+// large zone (see buildSetsParts).
 func (b *builder) buildSets() error {
+	return b.buildSetsParts()
+}
+
+// buildSetsRange is buildSets over the nodes lo to hi (not included),
+// appending to b.z's sets, names and arenas.
+func (b *builder) buildSetsRange(lo, hi int) error {
 	z := b.z
-	for n := range z.nodes {
+	for n := lo; n < hi; n++ {
 		nd := &z.nodes[n]
 		nd.Set0 = uint32(len(z.sets))
 		recs := b.recsOf(int32(n))

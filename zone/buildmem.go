@@ -6,7 +6,9 @@ import (
 	"io"
 	"math/bits"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -292,10 +294,74 @@ func (b *builder) renumberIndex(newIdx []int32) {
 // what it holds, at the build's peak.
 func (b *builder) reserveTable() {
 	z := b.z
-	sets, blocks, wire, patches, trims := 0, 2, 0, 0, 0
-	refs := 0 // in-zone targets of NS, MX and SRV blocks (see builder.refs)
-	b.keptWire, b.keptSets = 0, 0
-	for n := range z.nodes {
+	parts := b.setsParts
+	if parts == 0 {
+		parts = 1
+		if len(z.nodes) >= parallelSetsMin {
+			parts = runtime.GOMAXPROCS(0)
+		}
+	}
+	parts = max(1, min(parts, len(z.nodes)))
+	// The estimate is made per range of nodes that buildSets builds at
+	// once, over the ranges at once: each range's blocks are written at
+	// the place its estimate gives it in the arenas (see buildSetsParts).
+	b.setsEst = make([]tableEstimate, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.setsEst[p] = b.estimateRange(len(z.nodes)*p/parts, len(z.nodes)*(p+1)/parts)
+		}()
+	}
+	wg.Wait()
+	// The negative answers' SOA and its RRSIGs are two more blocks, of
+	// the apex, in the first range.
+	b.setsEst[0].blocks += 2
+	var t tableEstimate
+	for _, e := range b.setsEst {
+		t.add(e)
+	}
+	b.keptWire, b.keptSets = t.keptWire, t.keptSets
+	// A thirty-second more is room for the first updates (Apply appends
+	// to these arenas): without it the first update of a large zone copied
+	// every arena, hundreds of megabytes. Room never written is never
+	// resident.
+	z.sets = slices.Grow(z.sets, t.sets+t.sets/32)
+	z.blocks = slices.Grow(z.blocks, t.blocks+t.blocks/32)
+	z.wire = slices.Grow(z.wire, t.wire+t.wire/32)
+	z.patches = slices.Grow(z.patches, t.patches+t.patches/32)
+	z.trims = slices.Grow(z.trims, t.trims+t.trims/32)
+	// A target that does not exist adds the names its wildcard lookup
+	// tries: they are few, and grow the slice by appending.
+	b.refs = slices.Grow(b.refs, t.refs)
+}
+
+// tableEstimate is reserveTable's estimate of what the blocks of a range
+// of nodes take: RRsets, blocks, wire bytes, patch positions and trims of
+// the table, in-zone targets of NS, MX and SRV blocks (see builder.refs),
+// and the kept records' wire bytes and runs.
+type tableEstimate struct {
+	sets, blocks, wire, patches, trims, refs, keptWire, keptSets int
+}
+
+func (t *tableEstimate) add(e tableEstimate) {
+	t.sets += e.sets
+	t.blocks += e.blocks
+	t.wire += e.wire
+	t.patches += e.patches
+	t.trims += e.trims
+	t.refs += e.refs
+	t.keptWire += e.keptWire
+	t.keptSets += e.keptSets
+}
+
+// estimateRange is reserveTable's estimate for the nodes lo to hi (not
+// included).
+func (b *builder) estimateRange(lo, hi int) (e tableEstimate) {
+	z := b.z
+	var tgt [256]byte
+	for n := lo; n < hi; n++ {
 		recs := b.recsOf(int32(n))
 		if recs == nil {
 			continue
@@ -313,76 +379,65 @@ func (b *builder) reserveTable() {
 			case t == dns.TypeRRSIG:
 				c := recs[i].covered
 				if c != dns.TypeRRSIG && hasBlock(nd, c) && slices.ContainsFunc(recs, func(r rec) bool { return r.typ == c }) {
-					blocks++
+					e.blocks++
 					for _, r := range recs[i:j] {
-						wire += 12 + int(r.rdl)
-						patches++
+						e.wire += 12 + int(r.rdl)
+						e.patches++
 					}
 				} else {
 					kept = true
 					for _, r := range recs[i:j] {
-						b.keptWire += 12 + int(r.rdl)
+						e.keptWire += 12 + int(r.rdl)
 					}
 				}
 			default:
-				sets++
+				e.sets++
 				if hasBlock(nd, t) {
-					blocks++
+					e.blocks++
 					for k := i; k < j; k++ {
 						r := &recs[k]
 						rdl := int(r.rdl)
-						patches++
+						e.patches++
 						if compressedRdata(t) {
-							patches++
+							e.patches++
 						}
 						if t == dns.TypeNS {
 							if rd := b.rdataOf(r); isSubdomain(rd, owner) {
 								rdl = len(rd) - len(owner) + 2
 							}
 						}
-						if tg := targetOf(b.tgt[:], t, b.rdataOf(r)); tg != nil && isSubdomain(tg, b.apex) {
-							refs++
+						if tg := targetOf(tgt[:], t, b.rdataOf(r)); tg != nil && isSubdomain(tg, b.apex) {
+							e.refs++
 						}
-						wire += 12 + rdl
+						e.wire += 12 + rdl
 					}
 				} else {
 					kept = true
 					for _, r := range recs[i:j] {
-						b.keptWire += 12 + int(r.rdl)
+						e.keptWire += 12 + int(r.rdl)
 					}
 				}
 				if !hasBlock(nd, t) && (t == dns.TypeA || t == dns.TypeAAAA) {
-					trims++
+					e.trims++
 					for _, r := range recs[i:j] {
-						wire += 12 + int(r.rdl)
-						patches++
+						e.wire += 12 + int(r.rdl)
+						e.patches++
 					}
 				}
 				if t == dns.TypeSOA {
 					// The SOA of negative answers is a second block.
 					for _, r := range recs[i:j] {
-						wire += 12 + int(r.rdl)
+						e.wire += 12 + int(r.rdl)
 					}
 				}
 			}
 			i = j
 		}
 		if kept {
-			b.keptSets++
+			e.keptSets++
 		}
 	}
-	// A thirty-second more is room for the first updates (Apply appends
-	// to these arenas): without it the first update of a large zone copied
-	// every arena, hundreds of megabytes. Room never written is never
-	// resident.
-	z.sets = slices.Grow(z.sets, sets+sets/32)
-	z.blocks = slices.Grow(z.blocks, blocks+blocks/32)
-	z.wire = slices.Grow(z.wire, wire+wire/32)
-	z.patches = slices.Grow(z.patches, patches+patches/32)
-	z.trims = slices.Grow(z.trims, trims+trims/32)
-	// A target that does not exist adds the names its wildcard lookup
-	// tries: they are few, and grow the slice by appending.
-	b.refs = slices.Grow(b.refs, refs)
+	return e
 }
 
 // readAll reads r to its end. A reader that knows its length (a
