@@ -349,6 +349,11 @@ func TestPrivilegeDropCgo(t *testing.T) {
 	d := &daemon{t: t, dir: dir, control: ctl, out: &syncBuffer{}, exited: make(chan struct{})}
 	// ringdnsBin, the race detector's build, links cgo.
 	d.start([]string{"-config", confFile, "-listen", "127.0.0.1:0"}, nil)
+	// The control socket may answer a few milliseconds before the switch
+	// is made and logged (CI once read the log just before the line).
+	if !poll(10*time.Second, func() bool { return strings.Contains(d.out.String(), "privileges dropped") }) {
+		t.Fatalf("no \"privileges dropped\" in the log within 10 s:\n%s", d.out.String())
+	}
 	c, err := privdrop.ReadStatus(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
