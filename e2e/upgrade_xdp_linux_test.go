@@ -149,9 +149,6 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 	after := u.xdpCounters(t)
 	t.Logf("AF_XDP sockets during the run with upgrades: rx_ring_full %d, rx_dropped %d, rx_fill_ring_empty_descs %d",
 		after[0]-before[0], after[1]-before[1], after[2]-before[2])
-	// The mix's lines are sent in turn, so a run cut by time sends the
-	// first line or lines once more than the others: NXDOMAIN (one line of
-	// four) is a quarter of the answers, rounded either way.
 	// The target is no query lost, which RINGDNS_UPGRADE_STRICT=1 holds
 	// the run to. By default a loss of up to one query in 2,000 is
 	// tolerated and logged: on this 2-vCPU VM a quiet run lost 257 of
@@ -173,7 +170,11 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 		t.Errorf("sent %d answered %d lost %d unmatched %d malformed %d over three upgrades, want every query answered (at most %d lost)\n%s",
 			res.Sent, res.Answered, res.Lost, res.Unmatched, res.Malformed, allowed, r.out)
 	}
-	if nx := res.Rcodes["NXDOMAIN"]; nx+res.Lost < res.Answered/4 || nx > res.Answered/4+1+res.Lost || res.Rcodes["NOERROR"] != res.Answered-nx {
+	// The mix's lines are sent in turn, each queue on its own, so a run
+	// cut by time leaves each queue's count of the NXDOMAIN line (one of
+	// four) a quarter of its own rounded either way: up to two off a
+	// quarter of the whole (CI once saw 462,550 of 1,850,204).
+	if nx := res.Rcodes["NXDOMAIN"]; nx+res.Lost+2 < res.Answered/4 || nx > res.Answered/4+2+res.Lost || res.Rcodes["NOERROR"] != res.Answered-nx {
 		t.Errorf("rcodes %v, want a quarter of %d NXDOMAIN and the rest NOERROR", res.Rcodes, res.Answered)
 	}
 
