@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"encoding/binary"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,22 +67,7 @@ func benchWorkerRootMixCookie(b *testing.B, do, server bool) {
 	w := &Worker{Port: ring, Snapshot: &snap, Counters: new(Counters), CPU: -1}
 	st := new(portState)
 	st.init(w)
-	pkts := make([]nic.Packet, DefaultBatch)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := threadCPU(b)
-	for done := 0; done < b.N; {
-		n := min(len(pkts), b.N-done)
-		if err := w.turn(pkts[:n], st); err != nil {
-			b.Fatal(err)
-		}
-		done += n
-	}
-	cpu := threadCPU(b) - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	runTurns(b, w, st, nil)
 	want := CookieClientOnly
 	if server {
 		want = CookieValid

@@ -1,10 +1,7 @@
 package dataplane
 
 import (
-	"runtime"
 	"testing"
-
-	"github.com/ringdns/ringdns/nic"
 )
 
 // BenchmarkWorkerRootMixDnstap is BenchmarkWorkerRootMix and
@@ -39,25 +36,11 @@ func benchWorkerRootMixDnstap(b *testing.B, do bool, mode string) {
 		tap.SetFilter(&DnstapFilter{Responses: true, Queries: mode == "both"})
 		w.Dnstap = tap
 	}
-	pkts := make([]nic.Packet, DefaultBatch)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := threadCPU(b)
-	for done := 0; done < b.N; {
-		n := min(len(pkts), b.N-done)
-		if err := w.turn(pkts[:n], st); err != nil {
-			b.Fatal(err)
-		}
+	runTurns(b, w, st, func() {
 		if tap != nil {
 			tap.tail.Store(tap.head.Load())
 		}
-		done += n
-	}
-	cpu := threadCPU(b) - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	})
 	if s, v := ring.Stats(), w.Counters.Values(); s.Replies != uint64(b.N) || v.Replies != uint64(b.N) {
 		b.Fatalf("%d packets: ring saw %d replies, counters %d", b.N, s.Replies, v.Replies)
 	}

@@ -2,10 +2,8 @@ package dataplane
 
 import (
 	"net/netip"
-	"runtime"
 	"testing"
 
-	"github.com/ringdns/ringdns/nic"
 	"github.com/ringdns/ringdns/nic/nictest"
 )
 
@@ -53,22 +51,7 @@ func benchWorkerRootMixRRL(b *testing.B, do bool, mode string) {
 		}
 		w.RRL.Store(l)
 	}
-	pkts := make([]nic.Packet, DefaultBatch)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := threadCPU(b)
-	for done := 0; done < b.N; {
-		n := min(len(pkts), b.N-done)
-		if err := w.turn(pkts[:n], st); err != nil {
-			b.Fatal(err)
-		}
-		done += n
-	}
-	cpu := threadCPU(b) - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	runTurns(b, w, st, nil)
 	if s, v := ring.Stats(), w.Counters.Values(); s.Replies != uint64(b.N) || v.Replies != uint64(b.N) || v.RRLSlipped != [NumRRLClasses]uint64{} {
 		b.Fatalf("%d packets: ring saw %d replies, counters %d, %v slipped", b.N, s.Replies, v.Replies, v.RRLSlipped)
 	}

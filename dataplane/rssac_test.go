@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
-	"runtime"
 	"testing"
 
 	"github.com/ringdns/ringdns/nic"
@@ -270,22 +269,7 @@ func TestWorkerRSSACAllocs(t *testing.T) {
 func benchWorkerRootMixRSSAC(b *testing.B, do bool) {
 	w, _, st := rootMixWorker(b, do, nil, nil)
 	w.RSSAC = NewRSSAC(testRSSACKey())
-	pkts := make([]nic.Packet, DefaultBatch)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := threadCPU(b)
-	for done := 0; done < b.N; {
-		n := min(len(pkts), b.N-done)
-		if err := w.turn(pkts[:n], st); err != nil {
-			b.Fatal(err)
-		}
-		done += n
-	}
-	cpu := threadCPU(b) - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	runTurns(b, w, st, nil)
 }
 
 // BenchmarkWorkerRootMixRSSAC and ...DO are BenchmarkWorkerRootMix and
