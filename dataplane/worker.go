@@ -99,9 +99,9 @@ func (w *Worker) Run() error {
 type portState struct {
 	sec               sendErrorCounter // nil when the port does not count them
 	secBase, errsBase uint64
-	fdc               frameDropCounter // nil when the port drops nothing itself
-	fdSeen            uint64           // the port's count already published
-	csc               checksumDropCounter
+	fdc               frameDropCounter    // nil when the port drops nothing itself
+	fdSeen            uint64              // the port's count already published
+	csc               checksumDropCounter // nil when the port verifies no checksums
 	csSeen            uint64
 }
 
@@ -124,21 +124,13 @@ func (st *portState) init(w *Worker) {
 // and send it. It returns Receive's or Send's error as it is.
 func (w *Worker) turn(pkts []nic.Packet, st *portState) error {
 	n, err := w.Port.Receive(pkts)
+	// The port's drops count as queries dropped, as they did when the
+	// worker parsed frames itself: queries = replies + drops.
 	if st.fdc != nil {
-		// The port's drops count as queries dropped, as they did when the
-		// worker parsed frames itself: queries = replies + drops.
-		if d := st.fdc.FrameDrops() - st.fdSeen; d != 0 {
-			st.fdSeen += d
-			add(&w.Counters.Queries, d)
-			add(&w.Counters.Drops[DropFrame], d)
-		}
+		w.publishPortDrops(st.fdc.FrameDrops(), &st.fdSeen, DropFrame)
 	}
 	if st.csc != nil {
-		if d := st.csc.ChecksumDrops() - st.csSeen; d != 0 {
-			st.csSeen += d
-			add(&w.Counters.Queries, d)
-			add(&w.Counters.Drops[DropChecksum], d)
-		}
+		w.publishPortDrops(st.csc.ChecksumDrops(), &st.csSeen, DropChecksum)
 	}
 	if err != nil || n == 0 {
 		return err
@@ -151,6 +143,17 @@ func (w *Worker) turn(pkts []nic.Packet, st *portState) error {
 		w.Counters.SendErrs.Store(st.errsBase + st.sec.SendErrors() - st.secBase)
 	}
 	return err
+}
+
+// publishPortDrops counts as dropped queries, for reason, what a port's
+// cumulative count of frames it dropped itself (total) has grown by since
+// *seen, and moves *seen up to it.
+func (w *Worker) publishPortDrops(total uint64, seen *uint64, reason DropReason) {
+	if d := total - *seen; d != 0 {
+		*seen = total
+		add(&w.Counters.Queries, d)
+		add(&w.Counters.Drops[reason], d)
+	}
 }
 
 // ServeBatch answers the packets of one batch in place: it sets every
