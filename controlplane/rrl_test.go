@@ -165,6 +165,19 @@ func TestServerRRL(t *testing.T) {
 	if v.RRLSlipped[dataplane.RRLAnswer] != uint64(slipped) {
 		t.Errorf("counters: %d slipped answers, want %d", v.RRLSlipped[dataplane.RRLAnswer], slipped)
 	}
+	// ringctl stats carries them too, by class name, in the total and in
+	// the worker that limited.
+	st := s.Stats()
+	if got := st.Total.RRLSlipped["answer"]; got != uint64(slipped) || len(st.Total.RRLDropped) != 0 {
+		t.Errorf("stats: total slipped %v, dropped %v; want answer=%d slipped and none dropped", st.Total.RRLSlipped, st.Total.RRLDropped, slipped)
+	}
+	var perWorker uint64
+	for _, w := range st.Workers {
+		perWorker += w.RRLSlipped["answer"]
+	}
+	if perWorker != uint64(slipped) {
+		t.Errorf("stats: the workers' slipped answers add up to %d, want %d", perWorker, slipped)
+	}
 	rec := httptest.NewRecorder()
 	MetricsHandler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	var scraped int

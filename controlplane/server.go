@@ -685,7 +685,8 @@ func (s *Server) Status() control.Status {
 // protocol, leaving out zero entries of the maps.
 func NamedCounters(v dataplane.CounterValues) control.Counters {
 	c := control.Counters{Queries: v.Queries, Replies: v.Replies, Bytes: v.Bytes, TC: v.TC, DO: v.DO, SendErrs: v.SendErrs,
-		Rcodes: map[string]uint64{}, Kinds: map[string]uint64{}, Drops: map[string]uint64{}}
+		Rcodes: map[string]uint64{}, Kinds: map[string]uint64{}, Drops: map[string]uint64{},
+		RRLSlipped: map[string]uint64{}, RRLDropped: map[string]uint64{}, Cookies: map[string]uint64{}}
 	for i, n := range v.Rcodes {
 		if n > 0 {
 			c.Rcodes[RcodeName(i)] = n
@@ -699,6 +700,19 @@ func NamedCounters(v dataplane.CounterValues) control.Counters {
 	for i, n := range v.Drops {
 		if n > 0 {
 			c.Drops[dataplane.DropNames[i]] = n
+		}
+	}
+	for i := range v.RRLSlipped {
+		if n := v.RRLSlipped[i]; n > 0 {
+			c.RRLSlipped[dataplane.RRLClassNames[i]] = n
+		}
+		if n := v.RRLDropped[i]; n > 0 {
+			c.RRLDropped[dataplane.RRLClassNames[i]] = n
+		}
+	}
+	for i, n := range v.Cookies {
+		if n > 0 && i != int(dataplane.CookieNone) {
+			c.Cookies[dataplane.CookieVerdictNames[i]] = n
 		}
 	}
 	return c

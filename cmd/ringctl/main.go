@@ -255,6 +255,8 @@ func printHuman(w io.Writer, cmd string, data json.RawMessage) error {
 		fmt.Fprintf(tw, "total\t\t\t\t%d\t%d\t%d\t%d\t%d\n", t.Queries, t.Replies, sum(t.Drops), t.TC, t.SendErrs)
 		tw.Flush()
 		fmt.Fprintf(w, "\nrcodes: %s\nkinds:  %s\ndrops:  %s\n", mapString(t.Rcodes), mapString(t.Kinds), mapString(t.Drops))
+		fmt.Fprintf(w, "rrl:    limited %d (slipped %s; dropped %s)\ncookies: %s\n",
+			sum(t.RRLSlipped)+sum(t.RRLDropped), mapString(t.RRLSlipped), mapString(t.RRLDropped), mapString(t.Cookies))
 		fmt.Fprintf(w, "tcp:    %d accepted, %d open, %d refused over the bound, %d garbage, %d timed out\n",
 			s.TCP.Accepted, s.TCP.Open, s.TCP.Refused, s.TCP.Garbage, s.TCP.Timeouts)
 	}

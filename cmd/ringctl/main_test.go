@@ -119,3 +119,29 @@ func TestRingctlChecksDefaultSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestStatsPrintsRRLAndCookies: ringctl stats shows what rate limiting
+// held back, by class, and the cookies seen, from the total's maps.
+func TestStatsPrintsRRLAndCookies(t *testing.T) {
+	st := control.Stats{Total: control.Counters{Queries: 100, Replies: 60,
+		Drops:      map[string]uint64{"rrl": 40},
+		RRLSlipped: map[string]uint64{"answer": 30, "nxdomain": 5},
+		RRLDropped: map[string]uint64{"answer": 40},
+		Cookies:    map[string]uint64{"valid": 7, "client-only": 2}}}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := printHuman(&out, control.CmdStats, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"rrl:    limited 75 (slipped answer=30 nxdomain=5; dropped answer=40)",
+		"cookies: client-only=2 valid=7",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stats output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -172,6 +172,14 @@ type Counters struct {
 	Rcodes   map[string]uint64 `json:"rcodes,omitempty"`
 	Kinds    map[string]uint64 `json:"kinds,omitempty"`
 	Drops    map[string]uint64 `json:"drops,omitempty"`
+	// RRLSlipped and RRLDropped count by class (answer, referral, nodata,
+	// nxdomain, error) the replies response rate limiting sent as an empty
+	// TC=1 reply or did not send; their sum is what it limited.
+	RRLSlipped map[string]uint64 `json:"rrl_slipped,omitempty"`
+	RRLDropped map[string]uint64 `json:"rrl_dropped,omitempty"`
+	// Cookies counts the queries answered with a COOKIE option (RFC 7873)
+	// by what it held: client-only, valid, invalid, malformed.
+	Cookies map[string]uint64 `json:"cookies,omitempty"`
 }
 
 // TCPStats are the TCP service's connection counters.
