@@ -82,6 +82,12 @@ func metricSum(page, name string, want ...string) float64 {
 //     server cookie it was given (RFC 7873): a cookie proves the source,
 //     and RRL lets it through (ringperf -own-cookie).
 //
+// The same floods then come over IPv6, from sources spread over
+// fd53::5:0/112 with the own client fd53::2 and the cookie client
+// fd53::5:2: the limiter keys IPv6 clients by ipv6-prefix, here 112, since
+// the test link is one /64 and the default /56 would put the own client in
+// the victim's bucket.
+//
 // RINGDNS_RRL_SECONDS sets the flood's length: 3 s by default, 10 for the
 // benchmark figures of the issue.
 func TestRRLReflection(t *testing.T) {
@@ -110,7 +116,7 @@ func TestRRLReflection(t *testing.T) {
 	}
 	control := filepath.Join(dir, "control.sock")
 	conf := fmt.Sprintf(`[server]
-listen = ["%s:53"]
+listen = ["%s:53", "[%s]:53"]
 control = %q
 metrics = "%s:9153"
 udp-size = 4096
@@ -126,7 +132,8 @@ mode = "driver"
 rate = %d
 burst = %d
 slip = 2
-`, netns.ServerV4, control, netns.ServerV4, root, int(limRate), int(limBurst))
+ipv6-prefix = 112
+`, netns.ServerV4, netns.ServerV6, control, netns.ServerV4, root, int(limRate), int(limBurst))
 	confFile := filepath.Join(dir, "ringdns.toml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -138,6 +145,9 @@ slip = 2
 	// a second address with a /16 holds it and the server, and is the
 	// client with a cookie inside the victim network.
 	netnstest.Run(t, "ip", "-n", n.ClientNS, "addr", "add", rrlCookieClient+"/16", "dev", n.ClientIf)
+	// In IPv6 the link's /64 holds them already; nodad makes the address
+	// usable at once for the cookie client's kernel socket.
+	netnstest.Run(t, "ip", "-n", n.ClientNS, "addr", "add", rrlCookieClient6+"/64", "dev", n.ClientIf, "nodad")
 	qf := filepath.Join(dir, "queries.txt")
 	if err := os.WriteFile(qf, []byte(". DNSKEY D\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -150,32 +160,46 @@ slip = 2
 	// 20,000th or 500th query. Then the same with the own client inside
 	// the victim network, its queries carrying the server cookie it asked
 	// for first: limited with its network but for the cookie.
+	v4 := rrlFamily{server: netns.ServerV4, own: netns.ClientV4, victim: "198.18.5.0/24", cookieClient: rrlCookieClient}
+	v6 := rrlFamily{server: netns.ServerV6, own: netns.ClientV6, victim: "fd53::5:0/112", cookieClient: rrlCookieClient6}
 	for _, run := range []struct {
 		name     string
+		fam      rrlFamily
 		rate     int
 		ownEvery int
 		cookie   bool
-	}{{"flat out", 0, 20000, false}, {"20000/s", 20000, 500, false}, {"flat out, cookie client in the victim /24", 0, 20000, true},
-		{"20000/s, cookie client in the victim /24", 20000, 500, true}} {
-		t.Run(run.name, func(t *testing.T) { rrlFlood(t, n, qf, seconds, limRate, limBurst, run.rate, run.ownEvery, run.cookie) })
+	}{{"flat out", v4, 0, 20000, false}, {"20000/s", v4, 20000, 500, false}, {"flat out, cookie client in the victim /24", v4, 0, 20000, true},
+		{"20000/s, cookie client in the victim /24", v4, 20000, 500, true},
+		{"IPv6 flat out", v6, 0, 20000, false}, {"IPv6 20000/s, cookie client in the victim /112", v6, 20000, 500, true}} {
+		t.Run(run.name, func(t *testing.T) {
+			rrlFlood(t, n, qf, run.fam, seconds, limRate, limBurst, run.rate, run.ownEvery, run.cookie)
+		})
 	}
 }
 
-// rrlCookieClient is the address, inside the victim network, of the client
-// with a cookie.
-const rrlCookieClient = "198.18.5.2"
+// rrlCookieClient and rrlCookieClient6 are the addresses, inside the victim
+// networks, of the client with a cookie.
+const (
+	rrlCookieClient  = "198.18.5.2"
+	rrlCookieClient6 = "fd53::5:2"
+)
+
+// rrlFamily holds the addresses of one family's floods: the server's, the
+// own client's outside the victim network, the victim network and the
+// cookie client's inside it.
+type rrlFamily struct{ server, own, victim, cookieClient string }
 
 // rrlFlood runs one flood of the reflection test and checks it.
-func rrlFlood(t *testing.T, n *xdpNet, qf string, seconds, limRate, limBurst float64, rate, ownEvery int, cookie bool) {
+func rrlFlood(t *testing.T, n *xdpNet, qf string, fam rrlFamily, seconds, limRate, limBurst float64, rate, ownEvery int, cookie bool) {
 	before, err := n.scrapeMetrics()
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-i", n.ClientIf, "-s", netns.ServerV4, "-src", netns.ClientV4,
+	args := []string{"-i", n.ClientIf, "-s", fam.server, "-src", fam.own,
 		"-d", qf, "-edns", "4096", "-json", "-l", strconv.FormatFloat(seconds, 'f', -1, 64), "-rate", strconv.Itoa(rate),
-		"-spoof", "198.18.5.0/24", "-own-every", strconv.Itoa(ownEvery)}
+		"-spoof", fam.victim, "-own-every", strconv.Itoa(ownEvery)}
 	if cookie {
-		args = append(args, "-src", rrlCookieClient, "-own-cookie")
+		args = append(args, "-src", fam.cookieClient, "-own-cookie")
 	}
 	cmd := netns.Command(n.ClientNS, append([]string{ringperfBin}, args...)...)
 	var stdout, stderr strings.Builder
