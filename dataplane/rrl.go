@@ -398,11 +398,19 @@ func (l *RRL) limit(p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, 
 	return slipReply(p.Buf[:n]), class, rrlSlip
 }
 
-// slipReply cuts the reply in msg to its header and question with TC set
-// and AA clear, in place, and returns its length: the empty reply that
-// tells a real client to ask again over TCP. The rcode stays, the counts
-// of the other sections go (an OPT record with them, and so its extended
-// rcode bits).
+// slipReply cuts the reply in msg to its header, question and OPT record
+// with TC set and AA clear, in place, and returns its length: the empty
+// reply that tells a real client to ask again over TCP. The rcode stays,
+// the other sections go. The OPT record stays (RFC 6891 section 7: a
+// reply to a query with OPT has one), with its extended rcode bits and
+// its COOKIE option, the first the engine writes, when it has one (RFC
+// 7873 section 5.2: a reply to a query with a COOKIE option carries the
+// client cookie and a server cookie, with which a real client's next
+// query passes the limit); its other options (NSID, EXPIRE) go, so that
+// the slipped reply stays no larger than the query but for the server
+// cookie. The OPT is the last record of a reply the worker sends (no
+// TSIG: signed messages are handed off), found by walking the records
+// before it, which costs only a slipped reply.
 func slipReply(msg []byte) int {
 	n := hdrLen
 	if be16(msg[4:]) == 1 {
@@ -417,11 +425,50 @@ func slipReply(msg []byte) int {
 	if n == hdrLen {
 		put16(msg[4:], 0)
 	}
+	ar := 0
+	if opt := lastOPT(msg, n); opt >= 0 {
+		keep := 11
+		rdlen := int(be16(msg[opt+9:]))
+		if rdlen >= 4 && be16(msg[opt+11:]) == optCookie && 4+int(be16(msg[opt+13:])) <= rdlen {
+			keep += 4 + int(be16(msg[opt+13:]))
+		}
+		copy(msg[n:], msg[opt:opt+keep])
+		put16(msg[n+9:], uint16(keep-11))
+		n += keep
+		ar = 1
+	}
 	msg[2] = msg[2]&^0x04 | 0x02
 	put16(msg[6:], 0)
 	put16(msg[8:], 0)
-	put16(msg[10:], 0)
+	put16(msg[10:], uint16(ar))
 	return n
+}
+
+// lastOPT returns the offset in msg of its last record when that is an
+// OPT record, or -1: it walks the records from offset p, the end of the
+// question, as the header counts them.
+func lastOPT(msg []byte, p int) int {
+	total := int(be16(msg[6:])) + int(be16(msg[8:])) + int(be16(msg[10:]))
+	if total == 0 || be16(msg[10:]) == 0 {
+		return -1
+	}
+	for i := 0; ; i++ {
+		s := p
+		if p = skipName(msg, p); p < 0 || p+10 > len(msg) {
+			return -1
+		}
+		end := p + 10 + int(be16(msg[p+8:]))
+		if end > len(msg) {
+			return -1
+		}
+		if i == total-1 {
+			if p != s+1 || be16(msg[p:]) != typeOPT || end != len(msg) {
+				return -1
+			}
+			return s
+		}
+		p = end
+	}
 }
 
 // slipSum is the ones'-complement sum of a slipped reply for a port that

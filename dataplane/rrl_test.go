@@ -97,8 +97,9 @@ func TestRRLRateBurst(t *testing.T) {
 	}
 }
 
-// TestRRLSlip: every Slip-th limited reply goes out as the header and
-// question with TC set; slip 0 drops them all, 1 slips each.
+// TestRRLSlip: every Slip-th limited reply goes out as the header,
+// question and OPT record with TC set; slip 0 drops them all, 1 slips
+// each.
 func TestRRLSlip(t *testing.T) {
 	for _, slip := range []int{0, 1, 2, 3} {
 		rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1, Slip: slip})
@@ -111,10 +112,13 @@ func TestRRLSlip(t *testing.T) {
 				if err := m.Unpack(reply); err != nil {
 					t.Fatalf("slip %d: slipped reply does not unpack: %v", slip, err)
 				}
+				// The question and the OPT record the query's EDNS
+				// calls for, without options (TestWorkerRRLSlipCookie
+				// has the COOKIE option).
 				if !m.Truncated || !m.Response || m.Authoritative || m.Id != 0x1234 || len(m.Question) != 1 ||
 					m.Question[0].Name != "." || m.Question[0].Qtype != dns.TypeDNSKEY ||
-					len(m.Answer)+len(m.Ns)+len(m.Extra) != 0 || len(reply) != 12+5 {
-					t.Fatalf("slip %d: slipped reply is not the question alone with TC=1 (%d bytes):\n%v", slip, len(reply), m)
+					len(m.Answer)+len(m.Ns) != 0 || len(m.Extra) != 1 || m.IsEdns0() == nil || len(reply) != 12+5+11 {
+					t.Fatalf("slip %d: slipped reply is not the question and OPT alone with TC=1 (%d bytes):\n%v", slip, len(reply), m)
 				}
 			}
 		}
@@ -501,28 +505,7 @@ func TestWorkerRRLCookieBypass(t *testing.T) {
 		}
 		l.frozen = true
 		w.RRL.Store(l)
-		// serve answers q from the client's address and returns the
-		// reply, nil when none was sent.
-		serve := func(q []byte) []byte {
-			t.Helper()
-			var reply []byte
-			inspect := func(_ int, p *nic.Packet) {
-				if p.Len > 0 {
-					reply = append([]byte(nil), p.Buf[:p.Len]...)
-				}
-			}
-			if ethernet {
-				w.Port = nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect}, [][]byte{queryFrame(q, false, 40000)})
-			} else {
-				w.Port = nictest.NewRing(nictest.RingConfig{Peer: nic.AddrFrom(netip.AddrPortFrom(client4, 40000)), Inspect: inspect}, [][]byte{q})
-			}
-			st := new(portState)
-			st.init(w)
-			if err := w.turn(make([]nic.Packet, 1), st); err != nil {
-				t.Fatal(err)
-			}
-			return reply
-		}
+		serve := func(q []byte) []byte { return serveRRL(t, w, q, ethernet) }
 		// The first query, with a client cookie alone, spends the burst and
 		// gets the server cookie.
 		reply := serve(cookieQuery(t, cc))
@@ -555,6 +538,165 @@ func TestWorkerRRLCookieBypass(t *testing.T) {
 		}
 		if v := w.Counters.Values(); v.Drops[DropRRL] != 60 || v.Cookies[CookieValid] != 20 {
 			t.Errorf("ethernet %v: %d RRL drops, %d valid cookies; want 60 and 20", ethernet, v.Drops[DropRRL], v.Cookies[CookieValid])
+		}
+	}
+}
+
+// serveRRL answers q through w, from client4 port 40000, over an Ethernet
+// ring (the AF_XDP path, whose reply's sum it checks) or a ring of
+// payloads (the socket path), and returns the reply, nil when none was
+// sent.
+func serveRRL(t *testing.T, w *Worker, q []byte, ethernet bool) []byte {
+	t.Helper()
+	var reply []byte
+	inspect := func(_ int, p *nic.Packet) {
+		if p.Len > 0 {
+			if ethernet {
+				checkSum(t, p.Buf[:p.Len], p.Sum)
+			}
+			reply = append([]byte(nil), p.Buf[:p.Len]...)
+		}
+	}
+	if ethernet {
+		w.Port = nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect}, [][]byte{queryFrame(q, false, 40000)})
+	} else {
+		w.Port = nictest.NewRing(nictest.RingConfig{Peer: nic.AddrFrom(netip.AddrPortFrom(client4, 40000)), Inspect: inspect}, [][]byte{q})
+	}
+	st := new(portState)
+	st.init(w)
+	if err := w.turn(make([]nic.Packet, 1), st); err != nil {
+		t.Fatal(err)
+	}
+	return reply
+}
+
+// TestWorkerRRLSlipCookie: a slipped reply (TC=1, no records) to a query
+// with EDNS keeps an OPT record (RFC 6891 section 7: every reply to a
+// query with OPT has one), and to a query with a COOKIE option carries
+// the client cookie and a server cookie (RFC 7873 section 5.2: every
+// reply to a query with a COOKIE option does), so that a real client in
+// a limited prefix gets the cookie that lets its next query through
+// (TestWorkerRRLCookieBypass). The OPT keeps only the COOKIE option,
+// so that a slipped reply stays as small as it can.
+func TestWorkerRRLSlipCookie(t *testing.T) {
+	cur := secretHex(t, "000102030405060708090a0b0c0d0e0f")
+	cc := mustHex(t, "a1a2a3a4a5a6a7a8")
+	for _, ethernet := range []bool{true, false} {
+		snap, _ := cookieSnap(t, &CookieSecrets{Current: cur}, time.Now().Unix())
+		p := new(atomic.Pointer[Snapshot])
+		p.Store(snap)
+		w := &Worker{Snapshot: p, Counters: new(Counters), CPU: -1}
+		l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Slip: 1, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.frozen = true
+		w.RRL.Store(l)
+		// The first reply spends the burst.
+		if r := serveRRL(t, w, cookieQuery(t, cc), ethernet); r == nil {
+			t.Fatalf("ethernet %v: no reply to the first query", ethernet)
+		}
+		slipped := func(q []byte) ([]byte, *dns.Msg) {
+			t.Helper()
+			r := serveRRL(t, w, q, ethernet)
+			if r == nil {
+				t.Fatalf("ethernet %v: no reply with slip 1", ethernet)
+			}
+			ck, m := replyCookieOf(t, r)
+			if !m.Truncated || len(m.Answer)+len(m.Ns) != 0 || len(m.Question) != 1 || m.Question[0].Name != "www.example." {
+				t.Fatalf("ethernet %v: not a slipped reply:\n%v", ethernet, m)
+			}
+			if len(m.Extra) != 1 || m.IsEdns0() == nil {
+				t.Fatalf("ethernet %v: slipped reply to a query with EDNS has no OPT record alone:\n%v", ethernet, m)
+			}
+			return ck, m
+		}
+		ck, m := slipped(cookieQuery(t, cc))
+		if len(ck) != cookieReplyLen || string(ck[:clientCookieLen]) != string(cc) || len(m.IsEdns0().Option) != 1 {
+			t.Fatalf("ethernet %v: slipped reply to a query with a client cookie carries cookie %x (options %v), want %x and a server cookie", ethernet, ck, m.IsEdns0().Option, cc)
+		}
+		if ck, m := slipped(cookieQuery(t, nil)); ck != nil || len(m.IsEdns0().Option) != 0 {
+			t.Errorf("ethernet %v: slipped reply to a query without a cookie has options %v", ethernet, m.IsEdns0().Option)
+		}
+		// The server cookie of the slipped reply is valid: the client's
+		// next query is answered in full while its prefix is limited.
+		r := serveRRL(t, w, cookieQuery(t, ck), ethernet)
+		if r == nil {
+			t.Fatalf("ethernet %v: no reply to the query with the slipped reply's cookie", ethernet)
+		}
+		if _, m := replyCookieOf(t, r); m.Truncated || len(m.Answer) != 1 {
+			t.Errorf("ethernet %v: the query with the slipped reply's cookie is not answered in full:\n%v", ethernet, m)
+		}
+	}
+}
+
+// TestSlipReply cuts replies of every shape to what a slipped reply keeps:
+// the header with TC set and AA clear, the question, and the OPT record
+// with its COOKIE option alone, when the reply has them.
+func TestSlipReply(t *testing.T) {
+	cookie := &dns.EDNS0_COOKIE{Code: optCookie, Cookie: "a1a2a3a4a5a6a7a8" + "0100000065f0a1b2c3d4e5f601020304"}
+	nsid := &dns.EDNS0_NSID{Code: optNSID, Nsid: "6e73312e74657374"}
+	expire := &dns.EDNS0_EXPIRE{Code: optExpire, Expire: 3600}
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name     string
+		question bool
+		records  []dns.RR // answer, authority and additional, in turn
+		opt      []dns.EDNS0
+		edns     bool
+		rcode    int
+		keep     []dns.EDNS0 // the options left
+	}{
+		{name: "no EDNS", question: true, records: []dns.RR{rr(". 1 IN NS a.root-servers.net."), rr("a.root-servers.net. 1 IN A 198.41.0.4")}},
+		{name: "EDNS", question: true, records: []dns.RR{rr(". 1 IN SOA a. b. 1 2 3 4 5")}, edns: true},
+		{name: "cookie, NSID and EXPIRE", question: true, records: []dns.RR{rr("com. 1 IN NS a.gtld-servers.net."), rr("a.gtld-servers.net. 1 IN A 192.5.6.30")}, edns: true, opt: []dns.EDNS0{cookie, expire, nsid}, keep: []dns.EDNS0{cookie}},
+		{name: "NSID alone", question: true, edns: true, opt: []dns.EDNS0{nsid}},
+		{name: "BADCOOKIE", question: true, edns: true, opt: []dns.EDNS0{cookie}, rcode: dns.RcodeBadCookie, keep: []dns.EDNS0{cookie}},
+		{name: "no question, EDNS", edns: true, rcode: dns.RcodeFormatError},
+		{name: "no question", rcode: dns.RcodeFormatError},
+	} {
+		m := new(dns.Msg)
+		if c.question {
+			m.SetQuestion("www.Example.", dns.TypeA)
+		}
+		m.Id, m.Response, m.Authoritative, m.Rcode = 0x4242, true, true, c.rcode
+		for i, r := range c.records {
+			switch i % 3 {
+			case 0:
+				m.Answer = append(m.Answer, r)
+			case 1:
+				m.Ns = append(m.Ns, r)
+			default:
+				m.Extra = append(m.Extra, r)
+			}
+		}
+		if c.edns {
+			m.SetEdns0(1232, true)
+			m.IsEdns0().Option = c.opt
+			m.SetRcode(m, c.rcode)
+		}
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := slipReply(b)
+		got := new(dns.Msg)
+		if err := got.Unpack(b[:n]); err != nil {
+			t.Fatalf("%s: slipped reply does not unpack: %v", c.name, err)
+		}
+		if !got.Truncated || got.Authoritative || got.Id != 0x4242 || got.Rcode != c.rcode || len(got.Question) != len(m.Question) ||
+			len(got.Answer)+len(got.Ns) != 0 || (got.IsEdns0() != nil) != c.edns || len(got.Extra) != map[bool]int{true: 1}[c.edns] {
+			t.Errorf("%s: slipped reply\n%v\nof\n%v", c.name, got, m)
+			continue
+		}
+		if c.edns && (fmt.Sprint(got.IsEdns0().Option) != fmt.Sprint(c.keep) || !got.IsEdns0().Do()) {
+			t.Errorf("%s: slipped reply's OPT %v, want the options %v and DO", c.name, got.IsEdns0(), c.keep)
 		}
 	}
 }

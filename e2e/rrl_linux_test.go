@@ -235,8 +235,9 @@ func rrlFlood(t *testing.T, n *xdpNet, qf string, fam rrlFamily, seconds, limRat
 	fullSize := 0.0
 	if full > 0 {
 		// The full replies' bytes: all the bytes less the slipped replies
-		// (the header and question, 17 bytes) and the own client's.
-		fullSize = (bytes - 17*slipped - ownBytes) / full
+		// (the header, question and OPT record, as long as the query)
+		// and the own client's.
+		fullSize = (bytes - rrlQueryBytes*slipped - ownBytes) / full
 	}
 	bound := limRate*(res.Seconds+1) + limBurst
 	t.Logf("flood %.1f s: ringperf sent %d spoofed (%.0f/s) and %d own; server: %.0f queries, %.0f full replies to the victim (%.0f bytes each, bound %.0f), %.0f slipped, %.0f dropped, %.0f reply bytes for %.0f query bytes (amplification %.3f); own client: %d of %d answered",
