@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,7 +148,7 @@ func (h *Handoff) Answer(msg []byte, from netip.Addr) []byte {
 	} else if h.ixfr != nil && questionType(req.Body) == dns.TypeIXFR {
 		rep = h.answerIXFR(req.Body, from, req.Key)
 	} else {
-		rep = h.answerQuery(req.Body, signer)
+		rep = h.answerQuery(req.Body, signer, from)
 	}
 	if rep == nil {
 		return nil
@@ -166,7 +167,12 @@ func (h *Handoff) Answer(msg []byte, from netip.Addr) []byte {
 // reply, AA set when the NOTIFY is accepted, and our OPT record when the
 // NOTIFY had one (RFC 6891 section 7). Knot DNS 3.2 answers a NOTIFY it
 // refuses alike, without AA and with its OPT; the conformance suite
-// compares the two. A NOTIFY without exactly one question is FORMERR.
+// compares the two. A NOTIFY without exactly one question is FORMERR, and
+// so is one whose COOKIE option has a length no cookie has (RFC 7873
+// section 5.2.2); a client cookie gets its server cookie in our OPT, as
+// every reply of the workers does. cookies.require does not apply: a
+// NOTIFY is checked against the zone's primaries and keys, and a primary
+// that got BADCOOKIE would only send it again.
 func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte {
 	h.notifies.Add(1)
 	var m dns.Msg
@@ -177,6 +183,15 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 		}
 		return rep
 	}
+	o := m.IsEdns0()
+	cookie, malformed := h.replyCookie(o, from)
+	if malformed {
+		rep, err := bareReply(body, dns.RcodeFormatError)
+		if err != nil {
+			return nil
+		}
+		return h.appendOPT(rep, o.Do(), nil)
+	}
 	rcode := h.notify.Notify(m.Question[0].Name, from, key)
 	rep, err := bareReply(body, rcode)
 	if err != nil {
@@ -185,24 +200,62 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 	if rcode == dns.RcodeSuccess {
 		rep[2] |= 0x04 // AA
 	}
-	if o := m.IsEdns0(); o != nil {
-		rep = h.appendOPT(rep, o.Do())
+	if o != nil {
+		rep = h.appendOPT(rep, o.Do(), cookie)
 	}
 	return rep
 }
 
+// replyCookie returns the data of the COOKIE option that the reply to a
+// handed-off message whose OPT record is o (nil: none) carries for the
+// client at from, nil when it carries none (no COOKIE option, cookies
+// off), and whether the option is malformed, which is answered FORMERR
+// (RFC 7873 section 5.2.2). The first COOKIE option counts, as in the
+// workers.
+func (h *Handoff) replyCookie(o *dns.OPT, from netip.Addr) (data []byte, malformed bool) {
+	snap := h.snap.Load()
+	if o == nil || snap == nil || snap.Config().Cookies == nil {
+		return nil, false
+	}
+	for _, opt := range o.Option {
+		c, ok := opt.(*dns.EDNS0_COOKIE)
+		if !ok {
+			continue
+		}
+		raw, err := hex.DecodeString(c.Cookie)
+		if err != nil {
+			return nil, true
+		}
+		v, data := snap.Config().Cookies.HandoffCookie(raw, from)
+		return data, v == dataplane.CookieMalformed
+	}
+	return nil, false
+}
+
 // answerIXFR answers the IXFR query body (its TSIG, if any, verified and
-// removed) through ixfr, with our OPT record when the query had one.
+// removed) through ixfr, with our OPT record when the query had one, and
+// in it the server cookie for a client cookie (see answerNotify; a
+// malformed COOKIE option is FORMERR before the allow-transfer check).
 func (h *Handoff) answerIXFR(body []byte, from netip.Addr, key string) []byte {
+	var m dns.Msg
+	var o *dns.OPT
+	if m.Unpack(body) == nil {
+		o = m.IsEdns0()
+	}
+	cookie, malformed := h.replyCookie(o, from)
+	if malformed {
+		rep, err := bareReply(body, dns.RcodeFormatError)
+		if err != nil {
+			return nil
+		}
+		return h.appendOPT(rep, o.Do(), nil)
+	}
 	rep := h.ixfr(body, from, key)
 	if rep == nil {
 		return nil
 	}
-	var m dns.Msg
-	if m.Unpack(body) == nil {
-		if o := m.IsEdns0(); o != nil {
-			rep = h.appendOPT(rep, o.Do())
-		}
+	if o != nil {
+		rep = h.appendOPT(rep, o.Do(), cookie)
 	}
 	return rep
 }
@@ -221,9 +274,9 @@ func questionType(m []byte) uint16 {
 }
 
 // appendOPT appends our OPT record to the reply rep: the UDP size we
-// advertise (Config.UDPSize), version 0, DO copied from the query, no
-// options.
-func (h *Handoff) appendOPT(rep []byte, do bool) []byte {
+// advertise (Config.UDPSize), version 0, DO copied from the query, and a
+// COOKIE option with the data cookie when it is not nil.
+func (h *Handoff) appendOPT(rep []byte, do bool, cookie []byte) []byte {
 	size := 1232
 	if s := h.snap.Load(); s != nil {
 		size = s.Config().UDPSize
@@ -232,16 +285,27 @@ func (h *Handoff) appendOPT(rep []byte, do bool) []byte {
 	if do {
 		flags = 0x80
 	}
-	rep = append(rep, 0, 0, 41, byte(size>>8), byte(size), 0, 0, flags, 0, 0, 0)
+	rdlen := 0
+	if cookie != nil {
+		rdlen = 4 + len(cookie)
+	}
+	rep = append(rep, 0, 0, 41, byte(size>>8), byte(size), 0, 0, flags, 0, byte(rdlen>>8), byte(rdlen))
+	if cookie != nil {
+		rep = append(rep, 0, 10, byte(len(cookie)>>8), byte(len(cookie)))
+		rep = append(rep, cookie...)
+	}
 	binary.BigEndian.PutUint16(rep[10:], binary.BigEndian.Uint16(rep[10:])+1)
 	return rep
 }
 
-// answerQuery answers body, a message without TSIG, from the published
-// snapshot, leaving room for the TSIG record signer appends within the UDP
-// size the client offered (512 without EDNS, bounded by the server's
-// UDPSize).
-func (h *Handoff) answerQuery(body []byte, signer *Signer) []byte {
+// answerQuery answers body, a message without TSIG from the client at
+// from, from the published snapshot, leaving room for the TSIG record
+// signer appends within the UDP size the client offered (512 without
+// EDNS, bounded by the server's UDPSize). The engine judges its COOKIE
+// option as the workers do (AnswerFrom): the reply carries the server
+// cookie, and cookies.require answers BADCOOKIE to a signed query without
+// a valid one, as to any other over UDP.
+func (h *Handoff) answerQuery(body []byte, signer *Signer, from netip.Addr) []byte {
 	snap := h.snap.Load()
 	if snap == nil {
 		return nil
@@ -256,7 +320,8 @@ func (h *Handoff) answerQuery(body []byte, signer *Signer) []byte {
 		}
 	}
 	dst := make([]byte, max(limit-signerRoom(signer), 12))
-	n, res := snap.Answer(dst, body, false)
+	peer := nic.AddrFrom(netip.AddrPortFrom(from, 0))
+	n, res := snap.AnswerFrom(dst, body, &peer, false)
 	if n == 0 || res.Kind == dataplane.KindDrop || res.Kind == dataplane.KindHandoff {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -53,6 +54,13 @@ func (f *fakeNotifier) calls() []string {
 // xfr-key., whose NOTIFYs go to the returned fake.
 func handoffFixture(t *testing.T) (*Handoff, *fakeNotifier) {
 	t.Helper()
+	return handoffFixtureConfig(t, dataplane.Config{})
+}
+
+// handoffFixtureConfig is handoffFixture with the snapshot's configuration
+// cfg.
+func handoffFixtureConfig(t *testing.T, cfg dataplane.Config) (*Handoff, *fakeNotifier) {
+	t.Helper()
 	z, err := zone.Parse(strings.NewReader(handoffZone), "ho.test.", "handoff_test.go")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +70,7 @@ func handoffFixture(t *testing.T) (*Handoff, *fakeNotifier) {
 		t.Fatal(err)
 	}
 	snap := new(atomic.Pointer[dataplane.Snapshot])
-	snap.Store(dataplane.NewSnapshot(set, dataplane.Config{}))
+	snap.Store(dataplane.NewSnapshot(set, cfg))
 	keys := NewKeyring(map[string]TSIGKey{handoffKey: {Name: handoffKey, Algorithm: dns.HmacSHA256, Secret: handoffSecret}})
 	f := &fakeNotifier{rcode: dns.RcodeSuccess}
 	return NewHandoff(keys, f, snap, slog.New(slog.NewTextHandler(io.Discard, nil))), f
@@ -308,4 +316,103 @@ func TestHandoffOverUDP(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestHandoffCookies: the replies to handed-off messages carry a server
+// cookie for a client cookie (RFC 7873 section 5.2), as the workers'
+// replies do: a NOTIFY's, a signed query's (inside what the TSIG covers),
+// one the client's address then finds valid; a COOKIE option of a length
+// no cookie has is FORMERR without reaching the catalog; with
+// cookies.require a signed query without a valid server cookie gets
+// BADCOOKIE, and with one its answer.
+func TestHandoffCookies(t *testing.T) {
+	from := netip.MustParseAddr("198.18.0.2")
+	now := time.Now()
+	cookies := dataplane.NewCookies()
+	secrets := &dataplane.CookieSecrets{Current: [16]byte{0xc0, 0x0c, 0x1e}}
+	cookies.Set(secrets)
+	fixture := func(t *testing.T) (*Handoff, *fakeNotifier) {
+		return handoffFixtureConfig(t, dataplane.Config{Cookies: cookies})
+	}
+	withCookie := func(m *dns.Msg, cookie string) *dns.Msg {
+		m.SetEdns0(1232, false)
+		o := m.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: cookie})
+		return m
+	}
+	replyCookie := func(t *testing.T, rep []byte) (*dns.Msg, string) {
+		t.Helper()
+		var r dns.Msg
+		if err := r.Unpack(rep); err != nil {
+			t.Fatalf("reply does not parse: %v", err)
+		}
+		if o := r.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				if c, ok := opt.(*dns.EDNS0_COOKIE); ok {
+					return &r, c.Cookie
+				}
+			}
+		}
+		return &r, ""
+	}
+	const client = "0102030405060708"
+	valid := func(t *testing.T, ck string) {
+		t.Helper()
+		raw, err := hex.DecodeString(ck)
+		if err != nil || len(raw) != 24 || ck[:16] != client {
+			t.Fatalf("reply's cookie %q: want the client cookie %s and a 16-byte server cookie", ck, client)
+		}
+		if v, _ := cookies.HandoffCookie(raw, from); v != dataplane.CookieValid {
+			t.Errorf("reply's server cookie: %v from its client, want valid", v)
+		}
+	}
+
+	t.Run("notify", func(t *testing.T) {
+		h, f := fixture(t)
+		b, _ := withCookie(notifyMsg("ho.test."), client).Pack()
+		r, ck := replyCookie(t, h.Answer(b, from))
+		if r.Rcode != dns.RcodeSuccess || len(f.calls()) != 1 {
+			t.Errorf("NOTIFY with a cookie: rcode %s, catalog told %q", dns.RcodeToString[r.Rcode], f.calls())
+		}
+		valid(t, ck)
+	})
+	t.Run("signed query", func(t *testing.T) {
+		h, _ := fixture(t)
+		b, mac := signedMsg(t, withCookie(queryMsg("www.ho.test.", dns.TypeA), client), handoffKey, handoffSecret, now)
+		rep := h.Answer(b, from)
+		r, ck := replyCookie(t, rep)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.IsTsig() == nil {
+			t.Errorf("signed query with a cookie: rcode %s, %d answers, signed %v", dns.RcodeToString[r.Rcode], len(r.Answer), r.IsTsig() != nil)
+		}
+		if err := dns.TsigVerify(rep, handoffSecret, mac, false); err != nil {
+			t.Errorf("miekg/dns does not verify the reply's TSIG: %v", err)
+		}
+		valid(t, ck)
+	})
+	t.Run("malformed notify", func(t *testing.T) {
+		h, f := fixture(t)
+		b, _ := withCookie(notifyMsg("ho.test."), "0102030405").Pack()
+		r, ck := replyCookie(t, h.Answer(b, from))
+		if r.Rcode != dns.RcodeFormatError || ck != "" || len(f.calls()) != 0 {
+			t.Errorf("NOTIFY with a 5-byte COOKIE option: rcode %s, cookie %q, catalog told %q; want FORMERR, none, nothing",
+				dns.RcodeToString[r.Rcode], ck, f.calls())
+		}
+	})
+	t.Run("require", func(t *testing.T) {
+		req := *secrets
+		req.Require = true
+		cookies.Set(&req)
+		defer cookies.Set(secrets)
+		h, _ := fixture(t)
+		b, _ := signedMsg(t, withCookie(queryMsg("www.ho.test.", dns.TypeA), client), handoffKey, handoffSecret, now)
+		r, ck := replyCookie(t, h.Answer(b, from))
+		if r.Rcode != dns.RcodeBadCookie || len(r.Answer) != 0 {
+			t.Fatalf("require, a client cookie alone: rcode %s, %d answers; want BADCOOKIE, none", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+		valid(t, ck)
+		b, _ = signedMsg(t, withCookie(queryMsg("www.ho.test.", dns.TypeA), ck), handoffKey, handoffSecret, now)
+		if r, _ := replyCookie(t, h.Answer(b, from)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("require, the server cookie back: rcode %s, %d answers; want the answer", dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+	})
 }
