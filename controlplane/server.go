@@ -326,7 +326,7 @@ func (s *Server) openXDP(cpus []int) error {
 		return fmt.Errorf("xdp: interface %q: %w (ip link lists the interfaces)", x.Interface, err)
 	}
 	xcfg := nic.XDPConfig{Interface: x.Interface, Port: port, Addrs: addrs, Mode: x.Mode,
-		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll, MTU: ifi.MTU}
+		ZeroCopy: x.ZeroCopy, Replace: x.Replace, BusyPoll: x.BusyPoll, MTU: ifi.MTU, RxRingSize: x.RxRingSize}
 	if len(x.Queues) > 0 {
 		xcfg.Queues = x.Queues
 	}
@@ -436,11 +436,7 @@ func (s *Server) Run() error {
 	// the CPUs' own keeps one idle, so the monitor backs off to 10 ms and
 	// a worker returns from its system call without a hand-over. An
 	// operator's GOMAXPROCS is left as it is.
-	if os.Getenv("GOMAXPROCS") == "" {
-		if want := runtime.NumCPU() + len(s.workers); runtime.GOMAXPROCS(0) < want {
-			runtime.GOMAXPROCS(want)
-		}
-	}
+	s.raiseProcs()
 	go s.cookies.run(s.done)
 	if s.rssac != nil {
 		go s.rssac.run(s.done)
@@ -497,6 +493,18 @@ func (s *Server) Run() error {
 		<-s.dnstap.done
 	}
 	return s.firstErr
+}
+
+// raiseProcs gives the runtime a P per blocking worker on top of the
+// CPUs' own (see Run), unless the operator set GOMAXPROCS. Changing it
+// stops the world, which a new process of an upgrade does before its
+// workers wait for the word to go (PrestartWorkers), not after.
+func (s *Server) raiseProcs() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		if want := runtime.NumCPU() + len(s.workers); runtime.GOMAXPROCS(0) < want {
+			runtime.GOMAXPROCS(want)
+		}
+	}
 }
 
 func (s *Server) fail(err error) {

@@ -154,10 +154,17 @@ type handoverState struct {
 	exited map[*workerSlot]chan struct{}
 	// upgrader carries out ringctl upgrade (cmd/ringdns sets it).
 	upgrader func(path string) (control.UpgradeResult, error)
+	// gate, in a new process, holds the workers PrestartWorkers started
+	// until ReleaseWorkers closes it.
+	gate     chan struct{}
+	gateOnce sync.Once
+	// prestarted marks the workers PrestartWorkers started, until Run's
+	// startWorker has passed over them.
+	prestarted map[*workerSlot]bool
 }
 
 func newHandoverState(inh *Inherited) *handoverState {
-	h := &handoverState{inherit: inh, exited: map[*workerSlot]chan struct{}{}}
+	h := &handoverState{inherit: inh, exited: map[*workerSlot]chan struct{}{}, prestarted: map[*workerSlot]bool{}}
 	h.sharing.Store(inh != nil)
 	return h
 }
@@ -240,19 +247,91 @@ func (s *Server) listenControl() (*ControlServer, error) {
 }
 
 // startWorker runs w's worker until its port closes or stops receiving.
+// Run starts every worker with it; one PrestartWorkers started already
+// runs, or waits for ReleaseWorkers, and is left alone.
 func (s *Server) startWorker(w *workerSlot) {
-	done := make(chan struct{})
+	s.startWorkerGated(w, nil)
+}
+
+// startWorkerGated is startWorker, with the worker held until gate closes
+// when gate is not nil: its goroutine locks its thread and pins it to the
+// worker's CPU first, so that once the gate opens it is a thread woken
+// that reads the port, not one to create, schedule and pin. It returns
+// without running the worker when the server shuts down before the gate
+// opens (a hand-over that failed), so that it never touches a port the
+// old process still serves.
+func (s *Server) startWorkerGated(w *workerSlot, gate chan struct{}) {
 	s.ho.mu.Lock()
+	if gate == nil && s.ho.prestarted[w] {
+		// Run's start of a worker PrestartWorkers started: the only one
+		// skipped, so that ResumeWorkers, later, restarts it as any.
+		delete(s.ho.prestarted, w)
+		s.ho.mu.Unlock()
+		return
+	}
+	if gate != nil {
+		s.ho.prestarted[w] = true
+	}
+	done := make(chan struct{})
 	s.ho.exited[w] = done
 	s.ho.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
+		if gate != nil {
+			if w.worker.CPU >= 0 {
+				// Worker.Run pins again, which costs one system call
+				// on a thread already where it should be.
+				restore, err := nic.PinThread(w.worker.CPU)
+				if err != nil {
+					s.fail(fmt.Errorf("worker %s (%s, cpu %d): %w", w.Name, w.Listen, w.CPU, err))
+					return
+				}
+				defer restore()
+			}
+			select {
+			case <-gate:
+			case <-s.done:
+				return
+			}
+		}
 		if err := w.worker.Run(); err != nil {
 			s.fail(fmt.Errorf("worker %s (%s, cpu %d): %w", w.Name, w.Listen, w.CPU, err))
 		}
 	}()
+}
+
+// PrestartWorkers, in the new process of an upgrade, starts every worker
+// held at a gate, before the old process is told this one is ready: the
+// threads are made, locked and pinned while the old workers still serve,
+// so that between the old workers' last batch and the new ones' first
+// there is only the hand-over's last message and a wake-up per worker.
+// ReleaseWorkers opens the gate; Run then starts no worker again.
+func (s *Server) PrestartWorkers() {
+	s.raiseProcs()
+	s.ho.mu.Lock()
+	if s.ho.gate != nil {
+		s.ho.mu.Unlock()
+		return
+	}
+	s.ho.gate = make(chan struct{})
+	s.ho.mu.Unlock()
+	for _, w := range s.workers {
+		s.startWorkerGated(w, s.ho.gate)
+	}
+}
+
+// ReleaseWorkers lets the workers PrestartWorkers holds run, once the old
+// process has stopped its own and the AF_XDP ports have adopted its frames
+// (AdoptXDP).
+func (s *Server) ReleaseWorkers() {
+	s.ho.mu.Lock()
+	gate := s.ho.gate
+	s.ho.mu.Unlock()
+	if gate != nil {
+		s.ho.gateOnce.Do(func() { close(gate) })
+	}
 }
 
 // closePort closes a worker's port, or, while the socket is shared with

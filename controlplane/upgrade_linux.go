@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/ringdns/ringdns/nic"
 )
@@ -28,7 +29,62 @@ func (s *Server) openXDPPath(xcfg nic.XDPConfig) (*nic.XDP, error) {
 	if err := json.Unmarshal(inh.XDPState, &st); err != nil {
 		return nil, fmt.Errorf("hand-over: AF_XDP state: %w", err)
 	}
-	return nic.InheritXDP(xcfg, st, inh.XDP)
+	x, err := nic.InheritXDP(xcfg, st, inh.XDP)
+	if err == nil && x.GeometryNote() != "" {
+		s.log.Warn(x.GeometryNote())
+	}
+	return x, err
+}
+
+// XDPDrops is the number of queries the kernel has dropped on the AF_XDP
+// sockets so far (XDP_STATISTICS rx_dropped and rx_ring_full, summed over
+// the queues: the fill ring was empty or the RX ring full), for the log of
+// an upgrade, which reads it before and after each of its steps. It counts
+// for every process that served the sockets.
+func (s *Server) XDPDrops() uint64 {
+	if s.xdp == nil {
+		return 0
+	}
+	var n uint64
+	for _, p := range s.xdp.Ports() {
+		if st, err := p.Stats(); err == nil {
+			n += st.RxDropped + st.RxRingFull
+		}
+	}
+	return n
+}
+
+// LogXDPResumes logs, in the new process of an upgrade, how each AF_XDP
+// queue resumed (nic.XDPResume): the pause from the old worker's stop to
+// the new one's first look at the rings, the frames waiting then, and what
+// the kernel dropped since the hand-over. It waits for every queue's
+// worker, up to limit, and is meant to run on a goroutine of its own once
+// the workers are released.
+func (s *Server) LogXDPResumes(limit time.Duration) {
+	if s.xdp == nil || s.ho.inherit == nil {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		rs := s.xdp.Resumes()
+		all := true
+		for _, r := range rs {
+			all = all && r.Resumed
+		}
+		if all || time.Now().After(deadline) {
+			for _, r := range rs {
+				if !r.Resumed {
+					s.log.Warn("upgrade: AF_XDP queue not read yet", "queue", r.Queue, "after", limit, "dropped", r.Dropped)
+					continue
+				}
+				s.log.Info("upgrade: AF_XDP queue resumed", "queue", r.Queue,
+					"pause_ms", float64(r.Pause.Microseconds())/1e3, "backlog", r.Backlog, "fill_left", r.Fill,
+					"rx_ring", r.RxRing, "dropped", r.Dropped)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // XDPState describes the AF_XDP data path for an Offer; nil without one.

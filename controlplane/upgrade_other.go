@@ -5,6 +5,7 @@ package controlplane
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/ringdns/ringdns/nic"
 )
@@ -25,3 +26,5 @@ func (s *Server) stopXDP()                      {}
 func (s *Server) resumeXDP()                    {}
 func (s *Server) XDPQueueStates() []byte        { return nil }
 func (s *Server) AdoptXDP(states []byte) error  { return nil }
+func (s *Server) XDPDrops() uint64              { return 0 }
+func (s *Server) LogXDPResumes(time.Duration)   {}

@@ -27,9 +27,16 @@ type XDPConfig struct {
 	ZeroCopy  string       // "auto", "on", "off"; default "auto"
 	Replace   bool         // replace another XDP program already attached
 	FrameSize int          // UMEM frame size, 4096 (default) or 2048
-	Frames    int          // UMEM frames per socket, default 4096
-	RingSize  int          // entries of each of the four rings, a power of two, default 2048
-	BusyPoll  bool         // spin instead of poll() when the rings are empty
+	Frames    int          // UMEM frames per socket, default RxRingSize + RingSize
+	RingSize  int          // entries of the TX and completion rings, a power of two, default 2048
+	// RxRingSize is the number of entries of the fill and RX rings, a
+	// power of two; 0 means RingSize. These two rings are what holds the
+	// queries that arrive while no worker reads (a worker kept off its CPU,
+	// or the pause of a hitless upgrade): the kernel takes a frame from
+	// the fill ring for each and puts it on the RX ring, and drops the
+	// query when either runs out.
+	RxRingSize int
+	BusyPoll   bool // spin instead of poll() when the rings are empty
 	// MTU bounds the IP packet of a reply: the DNS payload a port hands
 	// out may grow to MTU minus the IP and UDP headers (and to the end of
 	// its UMEM frame). 0 means the interface's MTU; values above 65535 are
@@ -66,3 +73,18 @@ type XDPStats struct {
 	TxBadLen      uint64 // replies dropped because Len exceeded the frame
 	KickErrors    uint64 // TX wakeups that failed with an unexpected error
 }
+
+// checkRingSize checks the size of an AF_XDP ring: the kernel takes powers
+// of two; below 64 a batch would not fit, and above 65536 the rings' index
+// arithmetic would still hold but the UMEM behind them (see
+// XDPConfig.Frames) would take gigabytes per queue.
+func checkRingSize(n int) error {
+	if n < 64 || n > 1<<16 || n&(n-1) != 0 {
+		return errors.New("want a power of two from 64 to 65536")
+	}
+	return nil
+}
+
+// CheckRingSize reports whether n is a ring size OpenXDP takes, so that a
+// configuration is checked before anything is opened.
+func CheckRingSize(n int) error { return checkRingSize(n) }

@@ -36,7 +36,11 @@ type XDPState struct {
 	FrameSize int    `json:"frame_size"`
 	Frames    int    `json:"frames"`
 	RingSize  int    `json:"ring_size"`
-	Queues    []int  `json:"queues"`
+	// RxRingSize is the fill and RX rings' size, RingSize the TX and
+	// completion rings'; a process that sized all four alike (before
+	// xdp.rx-ring-size) sends only RingSize.
+	RxRingSize int   `json:"rx_ring_size,omitempty"`
+	Queues     []int `json:"queues"`
 }
 
 // XDPQueueState is what the old process tells of one queue once its worker
@@ -44,6 +48,33 @@ type XDPState struct {
 type XDPQueueState struct {
 	Queue int    `json:"queue"`
 	Free  []byte `json:"free"`
+	// StoppedNs is when the old worker saw the stop, right after its last
+	// batch, on CLOCK_MONOTONIC (which every process of the system shares);
+	// 0 from a process that did not say. The new port measures its pause
+	// from it (XDPResume).
+	StoppedNs int64 `json:"stopped_ns,omitempty"`
+}
+
+// XDPResume is how an inherited port resumed after the hand-over: how long
+// its queue went unread, from the old worker's stop to the new worker's
+// first look at the rings, and how full the rings were then.
+type XDPResume struct {
+	Queue int
+	// Resumed is false while the new worker has not looked at the rings
+	// yet; the rest is then zero.
+	Resumed bool
+	// Pause is from the old worker's stop to the new one's first Receive;
+	// 0 when the old process did not say when it stopped.
+	Pause time.Duration
+	// Backlog is the number of frames waiting in the RX ring at the new
+	// worker's first Receive, of RxRing; Fill the number left in the fill
+	// ring for the kernel to take. The kernel drops a query when Fill
+	// reaches 0 or Backlog reaches RxRing.
+	Backlog, Fill, RxRing uint32
+	// Dropped is what the kernel dropped on the socket (rx_dropped and
+	// rx_ring_full of XDP_STATISTICS) from Adopt until XDP.Resumes was
+	// called.
+	Dropped uint64
 }
 
 // State describes x for a hand-over.
@@ -51,7 +82,7 @@ func (x *XDP) State() XDPState {
 	st := XDPState{Interface: x.iface, Ifindex: x.ifindex, Mode: x.mode}
 	for _, p := range x.ports {
 		st.Queues = append(st.Queues, p.queue)
-		st.FrameSize, st.Frames, st.RingSize = int(p.umem.frameSize), int(p.umem.frames), int(p.rx.size)
+		st.FrameSize, st.Frames, st.RingSize, st.RxRingSize = int(p.umem.frameSize), int(p.umem.frames), int(p.tx.size), int(p.rx.size)
 	}
 	return st
 }
@@ -114,6 +145,7 @@ func (x *XDP) StopReceiving() {
 func (x *XDP) ResumeReceiving() {
 	for _, p := range x.ports {
 		p.handing.Store(false)
+		p.stoppedAt.Store(0)
 	}
 }
 
@@ -143,7 +175,7 @@ func (x *XDP) QueueStates() []XDPQueueState {
 			n := a / uint64(p.umem.frameSize)
 			bits[n/8] |= 1 << (n % 8)
 		}
-		out = append(out, XDPQueueState{Queue: p.queue, Free: bits})
+		out = append(out, XDPQueueState{Queue: p.queue, Free: bits, StoppedNs: p.stoppedAt.Load()})
 	}
 	return out
 }
@@ -154,6 +186,11 @@ func (x *XDP) QueueStates() []XDPQueueState {
 // port's settings (the data-plane port and the MTU). The ports map the
 // rings and the UMEM, but may be used only after Adopt, which takes the
 // old process's free frames once its workers have stopped.
+//
+// The rings and the UMEM keep the sizes the old process gave them, which a
+// bound socket cannot change: a configuration (or a new binary's default)
+// that asks for others takes effect at the next restart, and
+// XDP.GeometryNote says so.
 func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -161,11 +198,22 @@ func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error
 	if len(files) != 1+2*len(st.Queues) {
 		return nil, fmt.Errorf("nic: AF_XDP hand-over: %d descriptors for %d queues, want %d", len(files), len(st.Queues), 1+2*len(st.Queues))
 	}
-	if st.FrameSize != cfg.FrameSize || st.Frames != cfg.Frames || st.RingSize != cfg.RingSize || st.Interface != cfg.Interface {
-		return nil, fmt.Errorf("nic: AF_XDP hand-over: the old process serves %s with %d frames of %d bytes and rings of %d, this configuration says %s, %d, %d and %d",
-			st.Interface, st.Frames, st.FrameSize, st.RingSize, cfg.Interface, cfg.Frames, cfg.FrameSize, cfg.RingSize)
+	if st.Interface != cfg.Interface {
+		return nil, fmt.Errorf("nic: AF_XDP hand-over: the old process serves %s, this configuration says %s", st.Interface, cfg.Interface)
+	}
+	if st.RxRingSize == 0 {
+		st.RxRingSize = st.RingSize
+	}
+	if checkRingSize(st.RingSize) != nil || checkRingSize(st.RxRingSize) != nil || (st.FrameSize != 2048 && st.FrameSize != 4096) || st.Frames < st.RxRingSize {
+		return nil, fmt.Errorf("nic: AF_XDP hand-over: the old process describes rings of %d and %d entries and %d frames of %d bytes, which cannot be",
+			st.RxRingSize, st.RingSize, st.Frames, st.FrameSize)
 	}
 	x := &XDP{iface: st.Interface, ifindex: st.Ifindex, mode: st.Mode}
+	if st.FrameSize != cfg.FrameSize || st.Frames != cfg.Frames || st.RingSize != cfg.RingSize || st.RxRingSize != cfg.RxRingSize {
+		x.geometryNote = fmt.Sprintf("the AF_XDP sockets of %s keep the sizes the old process gave them (RX and fill rings of %d, TX and completion rings of %d, %d frames of %d bytes) "+
+			"where this configuration asks for %d, %d, %d and %d: a bound socket's rings cannot change, and a restart applies the new sizes",
+			st.Interface, st.RxRingSize, st.RingSize, st.Frames, st.FrameSize, cfg.RxRingSize, cfg.RingSize, cfg.Frames, cfg.FrameSize)
+	}
 	defer func() {
 		if err != nil {
 			x.Close()
@@ -182,8 +230,8 @@ func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error
 		return nil, err
 	}
 	x.linkFile = os.NewFile(uintptr(lfd), "xdp link "+st.Interface)
-	o := xskOpts{frameSize: st.FrameSize, frames: st.Frames, ringSize: st.RingSize, busyPoll: cfg.BusyPoll,
-		port: cfg.Port, mtu: cfg.MTU, wholeFrames: cfg.WholeFrames}
+	o := xskOpts{frameSize: st.FrameSize, frames: st.Frames, ringSize: st.RingSize, rxRingSize: st.RxRingSize,
+		busyPoll: cfg.BusyPoll, port: cfg.Port, mtu: cfg.MTU, wholeFrames: cfg.WholeFrames}
 	for i, q := range st.Queues {
 		p, err := inheritXDPPort(files[1+2*i], files[2+2*i], q, o)
 		if err != nil {
@@ -199,15 +247,24 @@ func InheritXDP(cfg XDPConfig, st XDPState, files []*os.File) (_ *XDP, err error
 // not free is on a ring or with the kernel, and comes back through the
 // rings.
 func (x *XDP) Adopt(states []XDPQueueState) error {
-	byQueue := map[int][]byte{}
+	byQueue := map[int]XDPQueueState{}
 	for _, s := range states {
-		byQueue[s.Queue] = s.Free
+		byQueue[s.Queue] = s
 	}
 	for _, p := range x.ports {
-		bits, ok := byQueue[p.queue]
+		qs, ok := byQueue[p.queue]
+		bits := qs.Free
 		if !ok || len(bits) != int((p.umem.frames+7)/8) {
 			return fmt.Errorf("nic: AF_XDP hand-over of %s: no state of queue %d's frames", x.iface, p.queue)
 		}
+		p.resume.stoppedAt = qs.StoppedNs
+		if k, err := xskStatistics(p.fd); err == nil {
+			p.resume.dropsAtAdopt = k.Rx_dropped + k.Rx_ring_full
+		}
+		// The worker notes its first Receive; it starts after Adopt
+		// returns (a goroutine started or a gate opened after it), which
+		// orders this store before its load.
+		p.resume.await = true
 		p.free = p.free[:0]
 		for n := int(p.umem.frames) - 1; n >= 0; n-- {
 			if bits[n/8]&(1<<(n%8)) != 0 {
@@ -225,6 +282,42 @@ func (x *XDP) Adopt(states []XDPQueueState) error {
 		p.refill()
 	}
 	return nil
+}
+
+// GeometryNote is empty, or says that the inherited sockets keep sizes
+// other than the configuration's (see InheritXDP), for the log.
+func (x *XDP) GeometryNote() string { return x.geometryNote }
+
+// Resumes reports, per port of an inherited data path, how its queue
+// resumed after the hand-over (see XDPResume). It may be called from any
+// goroutine once Adopt has returned.
+func (x *XDP) Resumes() []XDPResume {
+	var out []XDPResume
+	for _, p := range x.ports {
+		r := XDPResume{Queue: p.queue, RxRing: p.rx.size}
+		if at := p.resume.firstAt.Load(); at != 0 {
+			r.Resumed = true
+			if st := p.resume.stoppedAt; st != 0 {
+				r.Pause = time.Duration(at - st)
+			}
+			r.Backlog, r.Fill = p.resume.backlog.Load(), p.resume.fill.Load()
+		}
+		if st, err := p.Stats(); err == nil {
+			r.Dropped = st.RxDropped + st.RxRingFull - p.resume.dropsAtAdopt
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// monotonicNs reads CLOCK_MONOTONIC, which all processes of the system
+// share, so that two processes can measure one interval between them.
+func monotonicNs() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // dupFile duplicates f's descriptor without changing its blocking mode.

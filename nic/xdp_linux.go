@@ -30,6 +30,9 @@ type XDP struct {
 	linkFile *os.File
 	mode     string
 	ports    []*XDPPort
+	// geometryNote says that an inherited data path keeps sizes other
+	// than its configuration's (InheritXDP).
+	geometryNote string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,8 +99,8 @@ func OpenXDP(cfg XDPConfig) (*XDP, error) {
 	if mtu <= 0 {
 		mtu = ifi.MTU
 	}
-	o := xskOpts{frameSize: cfg.FrameSize, frames: cfg.Frames, ringSize: cfg.RingSize, busyPoll: cfg.BusyPoll,
-		port: cfg.Port, mtu: mtu, wholeFrames: cfg.WholeFrames}
+	o := xskOpts{frameSize: cfg.FrameSize, frames: cfg.Frames, ringSize: cfg.RingSize, rxRingSize: cfg.RxRingSize,
+		busyPoll: cfg.BusyPoll, port: cfg.Port, mtu: mtu, wholeFrames: cfg.WholeFrames}
 	for _, q := range queues {
 		p, err := openXDPPortMode(ifi.Index, q, o, cfg)
 		if err != nil {
@@ -143,11 +146,17 @@ func (cfg *XDPConfig) setDefaults() error {
 	if cfg.FrameSize == 0 {
 		cfg.FrameSize = 4096
 	}
-	if cfg.Frames == 0 {
-		cfg.Frames = 4096
-	}
 	if cfg.RingSize == 0 {
 		cfg.RingSize = 2048
+	}
+	if cfg.RxRingSize == 0 {
+		cfg.RxRingSize = cfg.RingSize
+	}
+	if cfg.Frames == 0 {
+		// A fill ring's worth waiting for queries and a TX ring's worth
+		// of replies in flight: the fill ring stays full while the
+		// worker keeps up, so that all of it is there to take a burst.
+		cfg.Frames = cfg.RxRingSize + cfg.RingSize
 	}
 	switch cfg.Mode {
 	case "auto", "driver", "generic":
@@ -162,15 +171,18 @@ func (cfg *XDPConfig) setDefaults() error {
 	if cfg.FrameSize != 2048 && cfg.FrameSize != 4096 {
 		return fmt.Errorf("AF_XDP on %s: frame size %d: want 2048 or 4096", cfg.Interface, cfg.FrameSize)
 	}
-	if cfg.RingSize < 64 || cfg.RingSize > 1<<16 || cfg.RingSize&(cfg.RingSize-1) != 0 {
-		return fmt.Errorf("AF_XDP on %s: ring size %d: want a power of two from 64 to 65536", cfg.Interface, cfg.RingSize)
+	if err := checkRingSize(cfg.RingSize); err != nil {
+		return fmt.Errorf("AF_XDP on %s: TX ring size %d: %w", cfg.Interface, cfg.RingSize, err)
+	}
+	if err := checkRingSize(cfg.RxRingSize); err != nil {
+		return fmt.Errorf("AF_XDP on %s: RX ring size %d: %w", cfg.Interface, cfg.RxRingSize, err)
 	}
 	if cfg.MatchSource && !cfg.WholeFrames {
 		return fmt.Errorf("AF_XDP on %s: MatchSource takes in replies addressed to the client's own ports, which only a WholeFrames port hands out; set WholeFrames", cfg.Interface)
 	}
-	if cfg.Frames < cfg.RingSize || cfg.Frames > 1<<20 {
-		return fmt.Errorf("AF_XDP on %s: %d frames: want at least the ring size (%d) and at most 2^20; twice the ring size keeps the fill ring full while the RX ring is",
-			cfg.Interface, cfg.Frames, cfg.RingSize)
+	if cfg.Frames < cfg.RxRingSize || cfg.Frames > 1<<20 {
+		return fmt.Errorf("AF_XDP on %s: %d frames: want at least the RX ring size (%d) and at most 2^20; the RX ring size plus the TX ring size keeps the fill ring full while replies are in flight",
+			cfg.Interface, cfg.Frames, cfg.RxRingSize)
 	}
 	return nil
 }

@@ -67,7 +67,12 @@ type XDPPort struct {
 	closed atomic.Bool
 	// handing makes Receive return ErrClosed without touching the rings,
 	// for a hand-over to another process (xdp_inherit_linux.go).
-	handing atomic.Bool
+	// stoppedAt is when Receive first saw it (monotonicNs), which the new
+	// process measures its pause from.
+	handing   atomic.Bool
+	stoppedAt atomic.Int64
+	// resume is what an inherited port notes of its hand-over.
+	resume resumeNote
 
 	// Counters written only by the worker (load+store, no read-modify-write)
 	// and read by Stats from any goroutine.
@@ -90,8 +95,10 @@ type XDPPort struct {
 
 // xskOpts are the per-socket settings taken from XDPConfig.
 type xskOpts struct {
-	frameSize, frames, ringSize int
-	busyPoll                    bool
+	// ringSize sizes the TX and completion rings, rxRingSize the fill and
+	// RX rings.
+	frameSize, frames, ringSize, rxRingSize int
+	busyPoll                                bool
 	// port and mtu make the Headers of a port that hands out DNS
 	// payloads; wholeFrames makes a port without.
 	port        uint16
@@ -124,14 +131,15 @@ func openXDPPort(ifindex, queue int, o xskOpts, bindFlags uint16) (_ *XDPPort, e
 	for _, r := range []struct {
 		opt  int
 		name string
+		size int
 	}{
-		{unix.XDP_UMEM_FILL_RING, "fill"},
-		{unix.XDP_UMEM_COMPLETION_RING, "completion"},
-		{unix.XDP_RX_RING, "RX"},
-		{unix.XDP_TX_RING, "TX"},
+		{unix.XDP_UMEM_FILL_RING, "fill", o.rxRingSize},
+		{unix.XDP_UMEM_COMPLETION_RING, "completion", o.ringSize},
+		{unix.XDP_RX_RING, "RX", o.rxRingSize},
+		{unix.XDP_TX_RING, "TX", o.ringSize},
 	} {
-		if err = xskSetRingSize(fd, r.opt, o.ringSize); err != nil {
-			return nil, fmt.Errorf("size %s ring to %d: %w", r.name, o.ringSize, err)
+		if err = xskSetRingSize(fd, r.opt, r.size); err != nil {
+			return nil, fmt.Errorf("size %s ring to %d: %w", r.name, r.size, err)
 		}
 	}
 	// In copy mode the kernel sends at most a budget of frames per wakeup
@@ -177,23 +185,27 @@ func (p *XDPPort) mapRings(fd int, o xskOpts) error {
 	if err != nil {
 		return fmt.Errorf("XDP_MMAP_OFFSETS: %w", err)
 	}
-	size := uint32(o.ringSize)
-	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, size, 8, true); err != nil {
+	size, rxSize := uint32(o.ringSize), uint32(o.rxRingSize)
+	if p.fill, err = mapRing(fd, unix.XDP_UMEM_PGOFF_FILL_RING, off.Fr, rxSize, 8, true); err != nil {
 		return fmt.Errorf("mmap fill ring: %w", err)
 	}
 	if p.comp, err = mapRing(fd, unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, size, 8, false); err != nil {
 		return fmt.Errorf("mmap completion ring: %w", err)
 	}
 	const descSize = 16 // sizeof(struct xdp_desc)
-	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, size, descSize, false); err != nil {
+	if p.rx, err = mapRing(fd, unix.XDP_PGOFF_RX_RING, off.Rx, rxSize, descSize, false); err != nil {
 		return fmt.Errorf("mmap RX ring: %w", err)
 	}
 	if p.tx, err = mapRing(fd, unix.XDP_PGOFF_TX_RING, off.Tx, size, descSize, true); err != nil {
 		return fmt.Errorf("mmap TX ring: %w", err)
 	}
-	p.rxAddr = make([]uint64, o.ringSize)
+	// A batch is bounded by the RX ring (Receive) and its replies by the
+	// TX ring (Send drops what does not fit), so the per-slot bookkeeping
+	// of a batch follows the smaller of the two.
+	slots := min(o.ringSize, o.rxRingSize)
+	p.rxAddr = make([]uint64, slots)
 	if !o.wholeFrames {
-		p.hdrs = NewHeaders(o.port, o.mtu, o.ringSize)
+		p.hdrs = NewHeaders(o.port, o.mtu, slots)
 	}
 	p.txAddr = make([]uint64, o.ringSize)
 	p.free = make([]uint64, 0, o.frames)
@@ -222,8 +234,14 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 	p.busy.Store(true)
 	if p.closed.Load() || p.handing.Load() {
+		if p.handing.Load() && p.stoppedAt.Load() == 0 {
+			p.stoppedAt.Store(monotonicNs())
+		}
 		p.busy.Store(false)
 		return 0, ErrClosed
+	}
+	if p.resume.await {
+		p.noteResume()
 	}
 	if p.pending > 0 {
 		// The previous batch was never returned with Send: treat its frames
@@ -293,6 +311,33 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 	}
 	p.pending = k
 	return k, nil
+}
+
+// resumeNote is what an inherited port notes of its hand-over (see
+// XDPResume). Adopt sets stoppedAt, dropsAtAdopt and await before the
+// worker starts; the worker's first Receive clears await and stores the
+// rest, which Resumes loads from another goroutine.
+type resumeNote struct {
+	await        bool
+	stoppedAt    int64
+	dropsAtAdopt uint64
+	firstAt      atomic.Int64
+	backlog      atomic.Uint32
+	fill         atomic.Uint32
+}
+
+// noteResume notes the new worker's first look at the rings after a
+// hand-over, before it refills the fill ring: when, how many frames wait
+// in the RX ring and how many the fill ring has left. It runs once per
+// hand-over, off the path of every other batch.
+//
+//go:noinline
+func (p *XDPPort) noteResume() {
+	now := monotonicNs()
+	p.resume.await = false
+	p.resume.backlog.Store(p.rx.producer.Load() - p.rx.consumer.Load())
+	p.resume.fill.Store(p.fill.producer.Load() - p.fill.consumer.Load())
+	p.resume.firstAt.Store(now)
 }
 
 // wait blocks until the RX ring has frames, Close is called or idleTimeout

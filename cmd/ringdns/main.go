@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ringdns/ringdns/configs"
 	"github.com/ringdns/ringdns/controlplane"
@@ -229,8 +230,12 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 		log.Info("seccomp filter installed: system calls other than those ringdns makes while serving fail with EPERM")
 	}
 	if child != nil {
-		// Every zone is loaded and every socket taken: the old process
-		// stops its workers, and this one starts its own.
+		// Every zone is loaded and every socket taken: the workers wait,
+		// their threads made and pinned, while the old process stops
+		// its own; once told to go, the AF_XDP ports take the old
+		// process's free frames and the workers run at once, before
+		// anything else is done.
+		srv.PrestartWorkers()
 		g, err := child.ready()
 		if err == nil {
 			err = srv.AdoptXDP(g.XDP)
@@ -239,8 +244,10 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 			srv.Shutdown()
 			return fail(fmt.Errorf("taking over from pid %d: %w", child.offer.PID, err))
 		}
+		srv.ReleaseWorkers()
 		srv.TakeOver()
 		log.Info("took over from the old process", "old_pid", child.offer.PID, "old_version", child.offer.Version)
+		go srv.LogXDPResumes(2 * time.Second)
 	}
 	u.srv, u.notify = srv, notify
 	srv.SetUpgrader(u.upgrade)

@@ -88,6 +88,12 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 	} else if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return res, fmt.Errorf("upgrade: %s is not an executable file", path)
 	}
+	// The kernel's drop counters of the AF_XDP sockets, read before and
+	// after each step, tell in the log where an upgrade lost queries:
+	// while the new binary started and loaded (the old workers short of
+	// CPU), while the old workers stopped, or after (the new process
+	// logs its own share, LogXDPResumes).
+	drops0 := u.srv.XDPDrops()
 	files, fds, err := u.srv.HandoverFiles()
 	if err != nil {
 		return res, fmt.Errorf("upgrade: %w", err)
@@ -185,6 +191,7 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 	// workers stop after the batch in hand, and from here until the new
 	// ones start the datagrams wait in the sockets' buffers.
 	paused := time.Now()
+	drops1 := u.srv.XDPDrops()
 	if err := u.srv.PauseWorkers(pauseTimeout); err != nil {
 		u.srv.ResumeWorkers()
 		return fail(err)
@@ -192,7 +199,9 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 	conn.SetDeadline(time.Now().Add(servingTimeout))
 	// The AF_XDP ports, stopped, send what their TX rings hold and say
 	// which frames they hold free; the rest are on the rings.
-	if err := conn.Send(handover.MsgGo, handover.Go{XDP: u.srv.XDPQueueStates()}, nil); err != nil {
+	queues := u.srv.XDPQueueStates()
+	drops2 := u.srv.XDPDrops()
+	if err := conn.Send(handover.MsgGo, handover.Go{XDP: queues}, nil); err != nil {
 		u.srv.ResumeWorkers()
 		return fail(err)
 	}
@@ -214,7 +223,8 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 		NewVersion: ready.Version, Protocol: handover.Version, Sockets: len(fds),
 		PausedMillis: float64(pause.Microseconds()) / 1e3}
 	u.log.Info("upgrade: handed over; finishing the TCP connections and exiting", "new_pid", pid,
-		"new_version", ready.Version, "paused_ms", res.PausedMillis)
+		"new_version", ready.Version, "paused_ms", res.PausedMillis,
+		"xdp_dropped_while_starting", drops1-drops0, "xdp_dropped_while_stopping", drops2-drops1)
 	// The control connection that asked for the upgrade gets its reply
 	// before the control socket closes: Close waits for it.
 	go u.srv.FinishHandover()

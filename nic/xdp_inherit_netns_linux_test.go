@@ -1,0 +1,105 @@
+//go:build linux
+
+package nic
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestXDPInheritKeepsRingSizes hands an AF_XDP data path over within one
+// process, as an upgrade hands it to another: the old ports stop, say which
+// frames they hold free, and the inherited ones, built on the same sockets,
+// answer. The configuration of the inheriting side asks for other ring and
+// UMEM sizes (a new binary with another default, or xdp.rx-ring-size
+// changed in the file): the sockets keep the sizes they were bound with,
+// which cannot change, and the inheritance says so instead of refusing the
+// hand-over, which made every upgrade to a binary with other sizes fail.
+// Each inherited queue reports when it resumed, after the old worker's
+// stop, and how many frames waited in its RX ring.
+func TestXDPInheritKeepsRingSizes(t *testing.T) {
+	v := newVethNet(t)
+	old, err := v.openXDP(t, XDPConfig{Mode: "driver", Frames: 384, RingSize: 128, RxRingSize: 256})
+	if err != nil {
+		t.Fatalf("OpenXDP: %v", err)
+	}
+	e := startEcho(old)
+	q := make([]byte, 64)
+	r := make([]byte, 2048)
+	server := netip.MustParseAddrPort("198.18.0.1:53")
+	c := v.newClients(t, server, 16)
+	// The receive timeout of the clients (1 s) bounds a lost reply; the
+	// deadline is far above what 160 exchanges take on a loaded machine.
+	if sent, ok := c.exchange(10, time.Now().Add(20*time.Second), q, r); sent != 160 || ok != sent {
+		t.Fatalf("before the hand-over: %d sent, %d echoed, want 160", sent, ok)
+	}
+
+	old.StopReceiving()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// An idle worker notices the stop within its idle wait (100 ms).
+		t.Fatal("the old workers did not stop within 5 s of StopReceiving")
+	}
+	st := old.State()
+	if st.RxRingSize != 256 || st.RingSize != 128 || st.Frames != 384 {
+		t.Fatalf("state %+v: want RX rings of 256, TX rings of 128, 384 frames", st)
+	}
+	files, err := old.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The queue states travel as JSON, as in MsgGo.
+	b, err := json.Marshal(old.QueueStates())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qs []XDPQueueState
+	if err := json.Unmarshal(b, &qs); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range qs {
+		if s.StoppedNs == 0 {
+			t.Errorf("queue %d: no stop time in the state handed over", s.Queue)
+		}
+	}
+
+	heir, err := InheritXDP(XDPConfig{Interface: v.ServerIf, Mode: "driver", RxRingSize: 1024}, st, files)
+	for _, f := range files {
+		f.Close()
+	}
+	if err != nil {
+		t.Fatalf("InheritXDP with other ring sizes configured: %v", err)
+	}
+	if note := heir.GeometryNote(); !strings.Contains(note, "RX and fill rings of 256") || !strings.Contains(note, "restart") {
+		t.Errorf("GeometryNote() = %q, want the sizes kept and that a restart applies the new ones", note)
+	}
+	for _, p := range heir.Ports() {
+		if p.rx.size != 256 || p.fill.size != 256 || p.tx.size != 128 || p.comp.size != 128 || p.umem.frames != 384 {
+			t.Errorf("inherited queue %d: rings fill %d RX %d TX %d completion %d, %d frames; want the old sizes",
+				p.Queue(), p.fill.size, p.rx.size, p.tx.size, p.comp.size, p.umem.frames)
+		}
+	}
+	if err := heir.Adopt(qs); err != nil {
+		t.Fatal(err)
+	}
+	e2 := startEcho(heir)
+	defer e2.stop(t, heir)
+	// The old process closes its side once the new one serves; the
+	// sockets and the program live on in the new one.
+	old.Close()
+	if sent, ok := c.exchange(10, time.Now().Add(20*time.Second), q, r); sent != 160 || ok != sent {
+		t.Errorf("after the hand-over: %d sent, %d echoed, want 160", sent, ok)
+	}
+	for _, res := range heir.Resumes() {
+		if !res.Resumed || res.Pause <= 0 || res.RxRing != 256 || res.Backlog > res.RxRing {
+			t.Errorf("queue %d resumed %+v: want a positive pause from the old worker's stop and an RX ring of 256", res.Queue, res)
+		}
+		t.Logf("queue %d: %+v", res.Queue, res)
+	}
+}
