@@ -121,8 +121,16 @@
 // text written or parsed; Zone.Applied says which way a version was made,
 // and why it was rebuilt.
 //
-// Two caveats of the way versions are made. The RDATA of the RRsets built
+// Warnings follow the records (updatewarn.go): a version made in place
+// drops the warnings about the names the change set touched and checks
+// their records again (an RRset's TTLs that differ, RRSIGs over no
+// RRset), and checks the NSEC or NSEC3 chain around what changed (whole
+// when it was broken before, as the builder reports only the first
+// gap), so that its warnings are a load's of the same records; those it
+// finds name the zone's file but no line.
+//
+// A caveat of the way versions are made: the RDATA of the RRsets built
 // again comes from Walk's canonical form, so names inside it are served
 // in lowercase where the file had capitals (the records are the same, RFC
-// 4343). Warnings are those of the loaded version, not recomputed.
+// 4343).
 package zone

@@ -44,9 +44,9 @@ type Reloaded struct {
 // from LoadFile: a difference that Apply refuses is built from the file
 // for that error.
 //
-// The version made by Apply keeps served's warnings (they are not
-// recomputed); its RDATA names are served in lowercase (see the package
-// documentation, "Updates").
+// The version made by Apply has the warnings a load of the file would
+// give, but that those it found name no line; its RDATA names are served
+// in lowercase (see the package documentation, "Updates").
 func ReloadFile(served *Zone, path string, maxChanges int) (*Reloaded, error) {
 	origin := served.origin
 	f, err := os.Open(path)

@@ -11,6 +11,10 @@ import (
 // updState is what a zone carries for incremental updates (see the
 // package documentation, "Updates").
 type updState struct {
+	// warns says what each of the zone's warnings is about (see
+	// updatewarn.go), so that Apply can keep them right; nil for a
+	// loaded version, whose warnings are attributed by their text.
+	warns []warnInfo
 	// line is shared by the versions that grew from one another by
 	// Apply; nil until the first incremental Apply.
 	line *lineage
@@ -429,6 +433,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	if z.kept != nil || len(keptNodes) > 0 {
 		p.mergeKept(keptNodes)
 	}
+	z.updateWarnings(nz, p, chg)
 	nz.upd.refBase = z.upd.refBase
 	nz.upd.refExtra = mergeSorted(z.upd.refExtra, sortRefs(p.b.refs))
 	if len(nz.upd.refExtra) > len(nz.upd.refBase)/8 {

@@ -25,6 +25,13 @@ type partial struct {
 	recs    map[uint32][]Record
 	it      *walkIter
 	rebuild map[uint32]bool // nodes whose NS, MX and SRV blocks are rebuilt
+	// What the denial update changed, for the chain's warning (see
+	// updateWarnings): the NSEC3 hashes inserted, replaced and removed
+	// and the nodes whose match was computed again; the nodes from
+	// which nsecAt was set again.
+	chainHashes [][]byte
+	nsec3Nodes  []uint32
+	nsecStarts  []uint32
 }
 
 func newPartial(z, nz *Zone, pl *namePlan) *partial {
@@ -378,6 +385,7 @@ func (p *partial) updateNSEC(chg []*nodeChange) error {
 		}
 	}
 	slices.Sort(starts)
+	p.nsecStarts = starts
 	hasNSEC := func(q uint32) (uint32, bool) {
 		if blk, ok := own[q]; ok {
 			return blk, blk != None
@@ -621,6 +629,15 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	if len(inserted) == 0 && len(removed) == 0 && len(replaced) == 0 && pl.same() && len(touched) == 0 {
 		return nil
 	}
+	for _, e := range inserted {
+		p.chainHashes = append(p.chainHashes, e.h)
+	}
+	for at := range replaced {
+		p.chainHashes = append(p.chainHashes, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
+	}
+	for at := range removed {
+		p.chainHashes = append(p.chainHashes, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
+	}
 	slices.SortFunc(inserted, func(a, b insert) int { return bytesCompare(a.h, b.h) })
 	// The blocks whose entries must be computed again, and those
 	// replaced in place.
@@ -779,6 +796,8 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			}
 		}
 	}
+	p.nsec3Nodes = append(slices.Clone(touched), again...)
+	slices.Sort(p.nsec3Nodes)
 	if matched < len(inserted) {
 		// A hash inserted for a name the change set did not touch (a
 		// name that had none): which node it matches is not known here.
