@@ -126,15 +126,24 @@ type RRL struct {
 	mask6     [2]uint64
 	white4    []prefix4
 	white6    []prefix6
-	k0, k1    uint64 // the hash's secret
+	k         [4]uint64 // the hash's secret
 	table     []rrlEntry
 	// frozen stops the limiter's clock at 0, for tests that count a burst
 	// however long they run. A flag rather than a function value, which
 	// the house rules' call-graph check could not follow on the packet path.
 	frozen bool
-	// slips counts the limited responses of this worker, for Slip. It is
-	// the one field written after NewRRL, by the worker alone.
+	// slips counts the limited responses of this worker, for Slip. It,
+	// touched and pending are the fields written after NewRRL, by the
+	// worker alone.
 	slips uint32
+	// touched is the sum of the tags touch loaded, which it stores only
+	// so that the compiler keeps the loads.
+	touched uint64
+	// pending holds the replies of the batch being served that the
+	// worker has keyed and not yet counted (Worker.settleRRL). It lives
+	// here rather than on the worker's stack, which would clear its 3 KiB
+	// for every batch, RRL on or off.
+	pending rrlBatch
 }
 
 type prefix4 struct{ addr, mask uint32 }
@@ -188,16 +197,17 @@ func NewRRL(c RRLConfig, prev *RRL) (*RRL, error) {
 		l.white6 = append(l.white6, prefix6{[2]uint64{binary.BigEndian.Uint64(v[:8]) & m[0], binary.BigEndian.Uint64(v[8:]) & m[1]}, m})
 	}
 	if prev != nil && len(prev.table) == size {
-		l.table, l.k0, l.k1 = prev.table, prev.k0, prev.k1
+		l.table, l.k = prev.table, prev.k
 		return l, nil
 	}
 	l.table = make([]rrlEntry, size)
-	var k [16]byte
+	var k [32]byte
 	if _, err := rand.Read(k[:]); err != nil {
 		return nil, err
 	}
-	// The multiplier is odd, so that no word is lost to it.
-	l.k0, l.k1 = binary.LittleEndian.Uint64(k[:8]), binary.LittleEndian.Uint64(k[8:])|1
+	for i := range l.k {
+		l.k[i] = binary.LittleEndian.Uint64(k[8*i:])
+	}
 	return l, nil
 }
 
@@ -242,82 +252,135 @@ const (
 	rrlDrop
 )
 
-// mix is the round of the keyed hash: the two halves of a 64x64-bit
-// product folded, as wyhash does. With an odd secret multiplier, a
-// difference in any bit of the input spreads over the whole result.
+// mix is the round of the keyed hash: the 128-bit product of two words
+// folded to 64 bits, as wyhash does. Each operand has a secret word added
+// in (by xor), so that neither can be made zero, nor the product
+// steered, without knowing the secret; a difference in any bit of either
+// spreads over the whole result.
 func mix(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
 
-// hashName hashes the wire name w (which must end in its root label, and
-// whose length n is known), lowering its letters, so that a query's case
-// does not make a new bucket.
-func (l *RRL) hashName(h uint64, w []byte) uint64 {
-	i := 0
-	for ; i+8 <= len(w); i += 8 {
-		h = mix(h^lower8(binary.LittleEndian.Uint64(w[i:])), l.k1)
+// hashChunks hashes the chunks of 16 bytes that come before the last 1
+// to 16 bytes of the wire name buf[s:e], lowering their letters, and
+// returns the hash and where the last bytes start, for key to hash them
+// (see there). It is a function of its own, which key calls only for a
+// name longer than 16 bytes, rare among a root or TLD server's replies.
+func (l *RRL) hashChunks(buf []byte, s, e int) (h uint64, i int) {
+	h, i = l.k[3], s
+	for ; e-i > 16; i += 16 {
+		h = mix(lower8(binary.LittleEndian.Uint64(buf[i:]))^l.k[2], lower8(binary.LittleEndian.Uint64(buf[i+8:]))^h)
 	}
-	if i < len(w) {
-		var t uint64
-		for j := len(w) - 1; j >= i; j-- {
-			t = t<<8 | uint64(w[j])
-		}
-		h = mix(h^lower8(t)^uint64(len(w)-i)<<59, l.k1)
-	}
-	return h
+	return h, i
 }
 
 // key returns the bucket key of a reply to peer: its class, the client's
-// prefix, and what the class is counted by, read from the reply (msg):
-// the query name and type for answers, the delegation for referrals, the
-// query name for NODATA, the zone for NXDOMAIN, nothing more for errors.
-// ok is false when peer is no IPv4 or IPv6 address; such a reply is not
-// limited.
-func (l *RRL) key(msg []byte, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
-	h := l.k0 ^ uint64(class)<<56
-	switch {
-	case peer.Len == 16 && binary.NativeEndian.Uint16(peer.Raw[0:2]) == 2:
-		h = mix(h^uint64(binary.BigEndian.Uint32(peer.Raw[4:8])&l.mask4), l.k1)
-	case peer.Len == 28 && binary.NativeEndian.Uint16(peer.Raw[0:2]) == 10:
-		h = mix(h^1<<48^binary.BigEndian.Uint64(peer.Raw[8:16])&l.mask6[0], l.k1)
-		h = mix(h^binary.BigEndian.Uint64(peer.Raw[16:24])&l.mask6[1], l.k1)
-	default:
+// prefix, and what the class is counted by, read from the reply, n bytes
+// at the start of buf (the packet's whole buffer, which the name's last
+// words may be read past n from): the query name and type for answers,
+// the delegation for referrals, the query name for NODATA, the zone for
+// NXDOMAIN, nothing more for errors. ok is false when peer is no IPv4 or
+// IPv6 address; such a reply is not limited.
+//
+// The prefix and the name are hashed apart, each keyed, and joined by a
+// last round with the class, the type or zone and the family: three
+// rounds, the first two independent, for a name of up to 16 bytes (every
+// TLD but a few). What differs by family and class is chosen by
+// conditional moves rather than branches, which the processor could not
+// learn: the replies of a batch come from both families and in every
+// class in no order. A reply without a name to count by (NXDOMAIN, an
+// error) hashes the root's in its place.
+func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
+	fam := binary.NativeEndian.Uint16(peer.Raw[0:2])
+	v6 := peer.Len == 28 && fam == 10
+	if !v6 && (peer.Len != 16 || fam != 2) {
 		return 0, false
 	}
-	switch class {
-	case RRLNXDomain:
-		return mix(h^uint64(uint32(r.Zone)), l.k1), true
-	case RRLError:
-		return h, true
+	t := uint64(class)
+	a := uint64(binary.BigEndian.Uint32(peer.Raw[4:8]) & l.mask4)
+	b := uint64(0)
+	a6 := binary.BigEndian.Uint64(peer.Raw[8:16]) & l.mask6[0]
+	b6 := binary.BigEndian.Uint64(peer.Raw[16:24]) & l.mask6[1]
+	if v6 {
+		a, b, t = a6, b6, t|1<<8
 	}
+	hp := mix(a^l.k[0], b^l.k[1])
 	// The question follows the header, uncompressed, as the engine
-	// copied it from the query; a reply without one (a FORMERR) is an
-	// error and never comes here, but a reply cut short is keyed by its
-	// class and prefix alone.
+	// copied it from the query. A reply without one (a FORMERR) is an
+	// error, which counts by no name, and so is one cut short.
+	msg := buf[:n]
 	end := hdrLen
 	for end < len(msg) && msg[end] != 0 {
 		end += int(msg[end]) + 1
 	}
-	if end+5 > len(msg) {
-		return h, true
-	}
 	end++
-	name := msg[hdrLen:end]
-	switch class {
-	case RRLAnswer:
-		h ^= uint64(be16(msg[end:])) << 32
-	case RRLReferral:
-		// The NS set's owner is a compression pointer into the query
-		// name, the first record after the question (a referral has no
-		// answers); the delegation is the suffix it points to.
-		if at := end + 4; at+2 <= len(msg) && msg[at]&0xC0 == 0xC0 {
-			if p := int(be16(msg[at:]) & 0x3FFF); p >= hdrLen && p < end {
-				name = msg[p:end]
-			}
+	if end+4 > len(msg) {
+		return mix(hp^t, l.k[3]^l.k[1]), true
+	}
+	s := hdrLen
+	if class == RRLAnswer {
+		t |= uint64(be16(msg[end:])) << 16
+	}
+	// The NS set's owner of a referral is a compression pointer into
+	// the query name, the first record after the question (a referral
+	// has no answers); the delegation is the suffix it points to.
+	if at := end + 4; at+2 <= len(msg) {
+		p := int(be16(msg[at:]) & 0x3FFF)
+		if class == RRLReferral && msg[at]&0xC0 == 0xC0 && p >= hdrLen && p < end {
+			s = p
 		}
 	}
-	return l.hashName(h, name), true
+	if class == RRLNXDomain {
+		t |= uint64(uint32(r.Zone)) << 32
+	}
+	if class >= RRLNXDomain {
+		s = end - 1
+	}
+	// The name, lowered so that a query's case does not make a new
+	// bucket: 16 bytes per round of mix, the last 1 to 16 read in two
+	// whole words and masked to the name, without a branch on its
+	// length (a wire name ends where its labels say, so that no name is
+	// another padded with zeros). That reads up to 15 bytes past the
+	// name, which the packet's buffer has but for a reply at its very
+	// end, whose name is hashed from a copy.
+	if end+15 > len(buf) {
+		var c [255 + 16]byte
+		copy(c[:255], buf[s:end])
+		buf, s, end = c[:], 0, end-s
+	}
+	hn, i := l.k[3], s
+	if end-i > 16 {
+		hn, i = l.hashChunks(buf, s, end)
+	}
+	rem := uint(end - i) // 1 to 16
+	m0 := uint64(1)<<(8*min(rem, 8)) - 1
+	m1 := uint64(1)<<(8*(max(rem, 8)-8)) - 1
+	w := buf[i : i+16]
+	hn = mix(lower8(binary.LittleEndian.Uint64(w[0:8]))&m0^l.k[2], lower8(binary.LittleEndian.Uint64(w[8:16]))&m1^hn)
+	if class >= RRLNXDomain {
+		hn = l.k[3]
+	}
+	return mix(hp^t, hn^l.k[1]), true
+}
+
+// line is the index of the first of key's two entries, which share a
+// cache line: the table is 64-byte aligned (a Go allocation that large
+// is page-aligned) and an even entry starts a half line.
+func (l *RRL) line(key uint64) int { return int(key>>1) & (len(l.table) - 2) }
+
+// pass is check's common case, small enough to be inlined: the key's
+// bucket is the first of its two entries, and the response passes, which
+// it counts. When it reports false nothing is changed, and check (by
+// verdict) decides.
+func (l *RRL) pass(key uint64, now int64) bool {
+	e := &l.table[l.line(key)]
+	tat := max(e.tat, now)
+	if e.tag != key|1 || tat+l.interval-now > l.tolerance {
+		return false
+	}
+	e.tat = tat + l.interval
+	return true
 }
 
 // check counts one response to the bucket of key at time now and says
@@ -325,7 +388,7 @@ func (l *RRL) key(msg []byte, r *Result, class RRLClass, peer *nic.Addr) (uint64
 // count against the bucket.
 func (l *RRL) check(key uint64, now int64) int {
 	tag := key | 1
-	i := int(key>>1) & (len(l.table) - 2)
+	i := l.line(key)
 	e := &l.table[i]
 	if e.tag != tag {
 		if f := &l.table[i+1]; f.tag == tag {
@@ -355,6 +418,59 @@ func (l *RRL) check(key uint64, now int64) int {
 	return rrlDrop
 }
 
+// verdict is check followed, for a response the bucket would limit, by
+// the whitelist: rrlPass, rrlSlip or rrlDrop for the response with key to
+// peer at time now.
+func (l *RRL) verdict(key uint64, now int64, peer *nic.Addr) int {
+	v := l.check(key, now)
+	if v != rrlPass && l.whitelisted(peer) {
+		return rrlPass
+	}
+	return v
+}
+
+// rrlBatchLen is the most replies ServeBatch keys before it counts them
+// in their buckets (settleRRL): a batch of the default size at once. It
+// is a power of two, so that ServeBatch indexes the pending replies with
+// a mask instead of a bounds check.
+const rrlBatchLen = 64
+
+// rrlPending is a reply keyed and not yet counted: what ServeBatch needs
+// to deliver it once the limiter has its verdict.
+type rrlPending struct {
+	key   uint64
+	r     Result
+	ts    *DnstapSlot // the exchange's dnstap slot, nil when not logged
+	i     int32       // the packet's index in the batch
+	n     int32       // the reply's length
+	sum   uint32      // the reply's sum, for a port that uses it
+	class RRLClass
+	fam   int8 // the RSSAC002 family, -1 when not counted
+}
+
+// rrlBatch holds the replies of a batch keyed and not yet counted.
+type rrlBatch struct {
+	n int
+	e [rrlBatchLen]rrlPending
+}
+
+// touch loads the cache line of each bucket of b's keys, one after the
+// other with nothing in between that waits for them, so that the
+// processor has them all in flight at once (Go has no prefetch
+// instruction to call); the checks that follow find them in the cache.
+// With the buckets of a batch's 64 clients spread over a table of a
+// megabyte, most lines are misses: one at a time, each check waited for
+// its own.
+func (l *RRL) touch() {
+	b := &l.pending
+	var x uint64
+	for k := range b.e[:b.n] {
+		x += l.table[l.line(b.e[k].key)].tag
+	}
+	// The sum is stored so that the compiler keeps the loads.
+	l.touched = x
+}
+
 // whitelisted reports whether peer is in a prefix never limited. It is
 // asked only of a response the buckets would limit, so its scan costs
 // nothing while no client is over its rate.
@@ -376,26 +492,6 @@ func (l *RRL) whitelisted(peer *nic.Addr) bool {
 		}
 	}
 	return false
-}
-
-// limit applies the limiter to the reply of n bytes in p.Buf whose result
-// is r, at time now. It returns the reply's new length: n when it passes,
-// the header and question alone with TC set when it slips, 0 when it is
-// dropped; and the class, and whether the reply was limited.
-func (l *RRL) limit(p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, int) {
-	class := rrlClassOf[r.Kind]
-	key, ok := l.key(p.Buf[:n], r, class, &p.Peer)
-	if !ok {
-		return n, class, rrlPass
-	}
-	v := l.check(key, now)
-	if v == rrlPass || l.whitelisted(&p.Peer) {
-		return n, class, rrlPass
-	}
-	if v == rrlDrop {
-		return 0, class, rrlDrop
-	}
-	return slipReply(p.Buf[:n]), class, rrlSlip
 }
 
 // slipReply cuts the reply in msg to its header, question and OPT record

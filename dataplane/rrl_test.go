@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,6 +56,27 @@ func (rt *rrlTest) query(src, name string, qtype uint16, now time.Duration) (int
 	p := nic.Packet{Buf: rt.buf, Len: n, Peer: nic.AddrFrom(netip.MustParseAddrPort(src))}
 	m, class, v := rt.l.limit(&p, n, &r, int64(now))
 	return v, class, rt.buf[:m]
+}
+
+// limit applies the limiter to the reply of n bytes in p.Buf whose result
+// is r, at time now, one reply at once: what Worker.ServeBatch and
+// settleRRL do for the replies of a batch. It returns the reply's new length: n when it passes,
+// the header and question alone with TC set when it slips, 0 when it is
+// dropped; and the class, and whether the reply was limited.
+func (l *RRL) limit(p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, int) {
+	class := rrlClassOf[r.Kind]
+	key, ok := l.key(p.Buf, n, r, class, &p.Peer)
+	if !ok {
+		return n, class, rrlPass
+	}
+	v := l.verdict(key, now, &p.Peer)
+	if v == rrlPass {
+		return n, class, rrlPass
+	}
+	if v == rrlDrop {
+		return 0, class, rrlDrop
+	}
+	return slipReply(p.Buf[:n]), class, rrlSlip
 }
 
 // TestRRLRateBurst: from idle a bucket passes Burst responses at once,
@@ -697,6 +719,39 @@ func TestSlipReply(t *testing.T) {
 		}
 		if c.edns && (fmt.Sprint(got.IsEdns0().Option) != fmt.Sprint(c.keep) || !got.IsEdns0().Do()) {
 			t.Errorf("%s: slipped reply's OPT %v, want the options %v and DO", c.name, got.IsEdns0(), c.keep)
+		}
+	}
+}
+
+// TestRRLKeyBuffer: a reply's key is the same whether its buffer has room
+// after it (key reads the name's last words whole) or ends with it (key
+// hashes a copy), for names of every length around the 16-byte rounds,
+// in any case; and names that differ get other keys.
+func TestRRLKeyBuffer(t *testing.T) {
+	rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1})
+	seen := map[uint64]string{}
+	for _, name := range []string{".", "a.", "abcdefghijklmn.", "abcdefghijklmno.", "abcdefghijklmnop.", "ABCDEFGHIJKLMNOP.",
+		"abcdefghijklmnopqrstuvwxyz01234.", "abcdefghijklmnopqrstuvwxyz012345.", "x.abcdefghijklmnopqrstuvwxyz0123456789.example."} {
+		// A reply of its header and question alone, the question at its
+		// very end, taken as an answer's and a NODATA's, which count by
+		// the query name.
+		q := packQuery(t, 1, name, dns.TypeTXT, 0)
+		buf := make([]byte, 4096)
+		n := copy(buf, q)
+		r := Result{Zone: 0}
+		for _, class := range []RRLClass{RRLAnswer, RRLNoData} {
+			peer := nic.AddrFrom(netip.MustParseAddrPort("198.18.5.1:1"))
+			k1, ok1 := rt.l.key(buf, n, &r, class, &peer)
+			cut := append([]byte(nil), buf[:n]...)
+			k2, ok2 := rt.l.key(cut, n, &r, class, &peer)
+			if !ok1 || !ok2 || k1 != k2 {
+				t.Errorf("%s, class %s: key %#x with room after the reply, %#x without", name, RRLClassNames[class], k1, k2)
+			}
+			lower := strings.ToLower(name)
+			if prev, ok := seen[k1]; ok && prev != lower+RRLClassNames[class] {
+				t.Errorf("%s, class %s: same key as %s", name, RRLClassNames[class], prev)
+			}
+			seen[k1] = lower + RRLClassNames[class]
 		}
 	}
 }

@@ -256,20 +256,23 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 		if rl != nil && !r.Cookie {
 			// A valid server cookie proves the source is not spoofed
-			// (RFC 7873 section 5.2.3): it is never limited.
-			m, class, v := rl.limit(p, n, &r, now)
-			switch v {
-			case rrlDrop:
-				p.Len = 0
-				t.rrlDropped[class]++
-				t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
-				continue
-			case rrlSlip:
-				t.rrlSlipped[class]++
-				n, r.TC = m, true
-				if withSum {
-					sum = slipSum(p.Buf[:n])
+			// (RFC 7873 section 5.2.3): it is never limited. The
+			// reply is keyed now, while it is in the cache, and
+			// counted in its bucket with the others of the batch
+			// (settleRRL), whose buckets are loaded together.
+			class := rrlClassOf[r.Kind]
+			if key, ok := rl.key(p.Buf, n, &r, class, &p.Peer); ok {
+				q := &rl.pending
+				e := &q.e[q.n&(rrlBatchLen-1)]
+				q.n++
+				e.key, e.r, e.ts, e.i, e.n, e.sum, e.class, e.fam = key, r, ts, int32(i), int32(n), sum, class, int8(fam)
+				// A dnstap slot is published before the next query
+				// takes one (Dnstap.query), so a logged reply is
+				// settled at once.
+				if q.n == rrlBatchLen || ts != nil {
+					w.settleRRL(pkts, rl, now, withSum, &t, tap, &tb)
 				}
+				continue
 			}
 		}
 		if ts != nil {
@@ -281,12 +284,58 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			rs.sent(fam, n)
 		}
 	}
+	if rl != nil && rl.pending.n != 0 {
+		w.settleRRL(pkts, rl, now, withSum, &t, tap, &tb)
+	}
 	if tap != nil {
 		tap.end(&tb)
 	}
 	if t.kinds[KindHandoff] != 0 {
 		w.Handoff.notify()
 	}
+}
+
+// settleRRL counts the replies rl has pending, keyed by ServeBatch, in
+// their buckets at time now, in the order they came, and delivers each as
+// the limiter has it: in full, slipped, or not at all, setting its packet
+// and counting it as ServeBatch does the others. The buckets' cache lines
+// are loaded first, all of them at once (RRL.touch), so that a batch of
+// replies to as many clients waits for about one miss rather than one
+// each.
+func (w *Worker) settleRRL(pkts []nic.Packet, rl *RRL, now int64, withSum bool, t *tally, tap *Dnstap, tb *dnstapBatch) {
+	q := &rl.pending
+	rl.touch()
+	for k := range q.e[:q.n] {
+		e := &q.e[k]
+		p := &pkts[e.i]
+		n, sum, r := int(e.n), e.sum, e.r
+		v := rrlPass
+		if !rl.pass(e.key, now) {
+			v = rl.verdict(e.key, now, &p.Peer)
+		}
+		switch v {
+		case rrlDrop:
+			p.Len = 0
+			t.rrlDropped[e.class]++
+			t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
+			continue
+		case rrlSlip:
+			t.rrlSlipped[e.class]++
+			n, r.TC = slipReply(p.Buf[:n]), true
+			if withSum {
+				sum = slipSum(p.Buf[:n])
+			}
+		}
+		if e.ts != nil {
+			tap.reply(tb, e.ts, p.Buf[:n], r.Rcode)
+		}
+		p.Len, p.Sum = n, sum
+		t.count(r, n)
+		if e.fam >= 0 {
+			w.RSSAC.sent(int(e.fam), n)
+		}
+	}
+	q.n = 0
 }
 
 // handoff copies packet i of the batch, a message the control plane
