@@ -80,6 +80,15 @@ type Catalog struct {
 	// onLoadTime, when set, is told each transferred version published
 	// and how long after its new serial was noticed (RSSAC002 load-time).
 	onLoadTime func(origin string, serial uint32, d time.Duration)
+	// onReplace, when set, is called with c.mu held before a version is
+	// replaced by its records rebuilt (rebuild.go), the same zone in a
+	// table of its own, so that the journal takes it for the version it
+	// replaces.
+	onReplace func(origin string, old, new *zone.Zone)
+	// rebuildShare is server.rebuild-superseded; rebuildWG counts the
+	// measures and rebuilds running (rebuild.go).
+	rebuildShare int
+	rebuildWG    sync.WaitGroup
 	// onAdd and onRemove, when set, are called with c.mu held for each
 	// zone a catalog zone adds (with its file) and removes, so that its
 	// journal is kept beside its copy and goes with it.
@@ -121,6 +130,8 @@ type zoneEntry struct {
 	// gone is set, with mu held, when a member is removed from the
 	// catalog: its loop's transfer in flight is not published.
 	gone bool
+	// rebuild is the record of what cur's updates superseded (rebuild.go).
+	rebuild rebuildState
 }
 
 // fileStamp identifies the content of a zone file so that an unchanged file
@@ -146,8 +157,9 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 			Identity: c.Server.Identity,
 			Version:  c.Server.Version,
 		},
-		fsys: c.FS,
-		log:  log,
+		fsys:         c.FS,
+		log:          log,
+		rebuildShare: c.Server.RebuildSuperseded,
 		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
 			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
 	}
@@ -330,6 +342,7 @@ func (c *Catalog) publish() (published, error) {
 			if c.onPublish != nil && e.cur != nil {
 				c.onPublish(e.origin, old, e.cur)
 			}
+			c.considerRebuild(e)
 		}
 	}
 	c.lastBuild.Store(int64(b1.Sub(b0)))

@@ -96,6 +96,11 @@ type ServerConfig struct {
 	// first, and a request older than the journal gets AXFR.
 	JournalVersions int   `toml:"journal-versions"`
 	JournalBytes    int64 `toml:"journal-bytes"`
+	// RebuildSuperseded is the percentage of a zone's memory that the
+	// data its updates in place replaced may take before its table is
+	// built again from its records, in the background (rebuild.go); 100
+	// never rebuilds.
+	RebuildSuperseded int `toml:"rebuild-superseded"`
 	// User and Group, when User is set, are who ringdns runs as once its
 	// sockets are open, its XDP program attached and its zones loaded:
 	// started as root, it switches to them, keeping only the capabilities
@@ -250,6 +255,11 @@ const (
 	DefaultTransfersMax    = 8
 	DefaultJournalVersions = 100
 	DefaultJournalBytes    = 64 << 20
+	// DefaultRebuildSuperseded lets a zone updated in place hold a
+	// quarter of its memory in data its updates replaced, then builds
+	// its table again: a rebuild per few hundred updates of a thousand
+	// delegations in a TLD.
+	DefaultRebuildSuperseded = 25
 	// DefaultCatalogMembersMax bounds the members of one catalog zone:
 	// each member costs a goroutine, a copy on disk and its tables, and
 	// ten thousand is well above the catalogs of the hosting fleets that
@@ -442,6 +452,12 @@ func (c *Config) Normalize() error {
 	}
 	if s.JournalBytes < 0 {
 		errs = append(errs, fmt.Errorf("server.journal-bytes: negative"))
+	}
+	if s.RebuildSuperseded == 0 {
+		s.RebuildSuperseded = DefaultRebuildSuperseded
+	}
+	if s.RebuildSuperseded < 0 || s.RebuildSuperseded > 100 {
+		errs = append(errs, fmt.Errorf("server.rebuild-superseded %d: must be a percentage from 1 to 100 (100 never rebuilds)", s.RebuildSuperseded))
 	}
 	errs = append(errs, c.Cookies.normalize()...)
 	errs = append(errs, c.RRL.normalize()...)

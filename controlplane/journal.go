@@ -133,6 +133,35 @@ func (j *Journals) Published(origin string, z *zone.Zone) {
 	}
 }
 
+// Replaced tells the journals that version nz of origin replaces old, the
+// same records in a table rebuilt (rebuild.go), before nz is published: a
+// publication of nz is then not news, and differences known from old
+// count from nz. It may be called with the catalog's lock held.
+func (j *Journals) Replaced(origin string, old, nz *zone.Zone) {
+	if j == nil {
+		return
+	}
+	j.qmu.Lock()
+	if j.seen[origin] == old {
+		j.seen[origin] = nz
+	}
+	if k, ok := j.known[origin]; ok && k.from == old {
+		k.from = nz
+		j.known[origin] = k
+	}
+	for i := range j.queue {
+		if j.queue[i].origin == origin && j.queue[i].z == old {
+			j.queue[i].z = nz
+		}
+	}
+	j.qmu.Unlock()
+	j.mu.Lock()
+	if jr := j.zones[origin]; jr != nil && jr.last == old {
+		jr.last = nz
+	}
+	j.mu.Unlock()
+}
+
 // Known tells the journals the differences that made version to of origin
 // from version from, before to is published: record journals them as
 // they are when from is the version journaled last and they lead from

@@ -131,6 +131,7 @@ func NewServerInherited(cfg *Config, log *slog.Logger, inh *Inherited) (s *Serve
 	s.notify = NewNotifyOut(cfg, keys, log)
 	s.journals = NewJournals(cfg, s.notify.Zone, log)
 	s.Catalog.onPublish = func(origin string, _, z *zone.Zone) { s.journals.Published(origin, z) }
+	s.Catalog.onReplace = s.journals.Replaced
 	s.Catalog.onKnown = s.journals.Known
 	s.xfr = NewXfrOut(cfg, keys, &s.Catalog.Current, s.journals, log)
 	// The members of catalog zones inherit the catalog's allow-transfer

@@ -88,7 +88,13 @@
 //     every few dozen updates); the builder leaves a thirty-second of room
 //     in the table's and the NSEC3 proof arenas, so that the first updates
 //     do not copy them. The superseded blocks stay allocated as long as
-//     the lineage lives; a rebuild starts a new lineage.
+//     the lineage lives; a rebuild starts a new lineage. Appended counts
+//     what a lineage's updates appended, Superseded measures what a
+//     version no longer reads (a pass over its table), and Rebuild builds
+//     a version's records into a table of their own: the control plane
+//     rebuilds a zone so in the background, and swaps the table in, when
+//     its superseded data passes a share of its memory
+//     (server.rebuild-superseded).
 //   - Which blocks read what changed comes from a reverse index the
 //     builder records as it writes NS, MX and SRV blocks: hash(name)<<32
 //     | hash(owner) for every in-zone target, and for a target that does

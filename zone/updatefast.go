@@ -30,6 +30,9 @@ type updState struct {
 	refBase, refExtra []uint64
 	// how says how Apply made the zone (see Zone.Applied).
 	how string
+	// appended is what the updates of the zone's line appended to the
+	// arenas the line shares (see Zone.Appended).
+	appended int
 }
 
 // lineage records which version of a line of zones may append to the
@@ -441,6 +444,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		// into refBase, so that an update's copy stays small.
 		nz.upd.refBase, nz.upd.refExtra = mergeSorted(nz.upd.refBase, nz.upd.refExtra), nil
 	}
+	nz.upd.appended = z.upd.appended + nz.arenaBytes() - z.arenaBytes()
 	nz.upd.how = "incremental"
 	ok = true
 	return nz, "", nil
