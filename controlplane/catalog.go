@@ -471,6 +471,9 @@ const freeAfterBuild = 32 << 20
 // the two reads, the stamp is of the older content; the next reload then
 // sees a different hash and builds again, so nothing stale is kept.
 func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
+	if e.cur == nil && c.fsys == nil {
+		return c.loadFirst(e)
+	}
 	st, data, err := c.stampFile(e.file)
 	if err != nil {
 		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error(), Err: err}
@@ -508,6 +511,43 @@ func (c *Catalog) build(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
 		return nil, fileStamp{}, "", err
 	}
 	return z, st, control.StatusLoaded, nil
+}
+
+// loadFirst is build for a zone not served yet, from a file on disk: the
+// file is hashed for its stamp while zone.LoadFile loads it, not before.
+// The hash (0.07 s of CPU for the 119 MB of a million delegations, 0.3 s
+// for a signed TLD's 515 MB) was serial time of every start, and the
+// load leaves a core idle for a good part of its time. The file is opened for the hash
+// before the load opens it, so that a file replaced in between leaves
+// the stamp of the older content, as when the hash came first: the next
+// reload then sees a changed file and loads it.
+func (c *Catalog) loadFirst(e *zoneEntry) (*zone.Zone, fileStamp, string, error) {
+	f, err := os.Open(e.file)
+	if err != nil {
+		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: err.Error(), Err: err}
+	}
+	type stamped struct {
+		st  fileStamp
+		err error
+	}
+	done := make(chan stamped, 1)
+	go func() {
+		defer f.Close()
+		st, err := stampReader(f)
+		done <- stamped{st, err}
+	}()
+	z, err := zone.LoadFile(e.origin, e.file)
+	s := <-done
+	if s.err != nil {
+		return nil, fileStamp{}, "", &zone.LoadError{Origin: e.origin, File: e.file, Msg: s.err.Error(), Err: s.err}
+	}
+	if err != nil {
+		return nil, fileStamp{}, "", err
+	}
+	if err := checkZONEMD(z, e.zonemd); err != nil {
+		return nil, fileStamp{}, "", err
+	}
+	return z, s.st, control.StatusLoaded, nil
 }
 
 // reloadApplyShare is the share of a zone's records up to which a changed
@@ -564,14 +604,20 @@ func (c *Catalog) stampFile(name string) (fileStamp, []byte, error) {
 		return fileStamp{}, nil, err
 	}
 	defer f.Close()
+	st, err := stampReader(f)
+	return st, nil, err
+}
+
+// stampReader hashes the content r gives.
+func stampReader(r io.Reader) (fileStamp, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, r)
 	if err != nil {
-		return fileStamp{}, nil, err
+		return fileStamp{}, err
 	}
 	st := fileStamp{size: n, valid: true}
 	h.Sum(st.sum[:0])
-	return st, nil, nil
+	return st, nil
 }
 
 // Zones reports every configured zone.
