@@ -56,34 +56,42 @@ func (s *Server) XDPDrops() uint64 {
 
 // LogXDPResumes logs, in the new process of an upgrade, how each AF_XDP
 // queue resumed (nic.XDPResume): the pause from the old worker's stop to
-// the new one's first look at the rings, the frames waiting then, and what
-// the kernel dropped since the hand-over. It waits for every queue's
-// worker, up to limit, and is meant to run on a goroutine of its own once
-// the workers are released.
+// the new one's first look at the rings, the frames waiting then, what the
+// kernel dropped from the hand-over to then, and what it dropped in the
+// second after, while the new process finished its start beside its
+// workers. It waits for every queue's worker, up to limit, and is meant to
+// run on a goroutine of its own once the workers are released.
 func (s *Server) LogXDPResumes(limit time.Duration) {
 	if s.xdp == nil || s.ho.inherit == nil {
 		return
 	}
 	deadline := time.Now().Add(limit)
+	var rs []nic.XDPResume
 	for {
-		rs := s.xdp.Resumes()
+		rs = s.xdp.Resumes()
 		all := true
 		for _, r := range rs {
 			all = all && r.Resumed
 		}
 		if all || time.Now().After(deadline) {
-			for _, r := range rs {
-				if !r.Resumed {
-					s.log.Warn("upgrade: AF_XDP queue not read yet", "queue", r.Queue, "after", limit, "dropped", r.Dropped)
-					continue
-				}
-				s.log.Info("upgrade: AF_XDP queue resumed", "queue", r.Queue,
-					"pause_ms", float64(r.Pause.Microseconds())/1e3, "backlog", r.Backlog, "fill_left", r.Fill,
-					"rx_ring", r.RxRing, "dropped", r.Dropped)
-			}
-			return
+			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	later := s.xdp.Resumes()
+	for i, r := range rs {
+		var after uint64
+		if later[i].Dropped > r.Dropped { // 0 once the ports have closed
+			after = later[i].Dropped - r.Dropped
+		}
+		if !r.Resumed {
+			s.log.Warn("upgrade: AF_XDP queue not read yet", "queue", r.Queue, "after", limit, "dropped", r.Dropped, "dropped_next_second", after)
+			continue
+		}
+		s.log.Info("upgrade: AF_XDP queue resumed", "queue", r.Queue,
+			"pause_ms", float64(r.Pause.Microseconds())/1e3, "backlog", r.Backlog, "fill_left", r.Fill,
+			"rx_ring", r.RxRing, "dropped", r.Dropped, "dropped_next_second", after)
 	}
 }
 

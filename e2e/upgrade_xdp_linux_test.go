@@ -63,6 +63,11 @@ func startXDPUpgradable(t *testing.T, n *xdpNet, bin string) *upgradable {
 	control := filepath.Join(dir, "control.sock")
 	conf := fmt.Sprintf("[server]\nlisten = [\"%s:53\", \"[%s]:53\"]\ncontrol = %q\nmetrics = \"%s:9153\"\n\n[[zone]]\norigin = \"e2e.test.\"\nfile = %q\n\n[xdp]\nmode = \"driver\"\n",
 		netns.ServerV4, netns.ServerV6, control, netns.ServerV4, zoneFile)
+	// RINGDNS_UPGRADE_RX_RING sets xdp.rx-ring-size, to compare ring
+	// sizes (2048 was the size of every ring before the key existed).
+	if v := os.Getenv("RINGDNS_UPGRADE_RX_RING"); v != "" {
+		conf += "rx-ring-size = " + v + "\n"
+	}
 	confFile := filepath.Join(dir, "ringdns.toml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -163,19 +168,40 @@ func TestUpgradeXDPUnderLoad(t *testing.T) {
 	after := u.xdpCounters(t)
 	t.Logf("AF_XDP sockets during the run with upgrades: rx_ring_full %d, rx_dropped %d, rx_fill_ring_empty_descs %d",
 		after[0]-before[0], after[1]-before[1], after[2]-before[2])
-	// The target is no query lost. The only loss allowed is the
-	// generator's own: replies its kernel could not put in its RX rings
-	// (its sockets' counters, in the client namespace), which the server
-	// sent. Before, up to one query in 2,000 was tolerated: a quiet run
-	// lost 257 of 5.0 million once in four and CI 141 of 1.9 million, to
-	// the server's RX rings (then 2,048 frames) filling while the workers
-	// were stopped or short of CPU.
+	// The target is that the upgrades lose no query. Every query lost must
+	// be accounted for by the kernel's drop counters, the server's sockets'
+	// (a full RX ring, an empty fill ring) or the generator's own (replies
+	// its RX rings could not take): a query lost in the hand-over of the
+	// frames or a reply never sent would show as a loss no counter has.
+	// None of the server's drops may fall in an upgrade's steps: while the
+	// new binary starts, while the old workers stop, until the new ones
+	// first look at the rings and in the second after (the daemons log
+	// each count). A drop outside them is the workers falling behind while
+	// serving, with no upgrade under way: on this 2-vCPU VM, shared with
+	// other work, the workers sometimes get no CPU for hundreds of
+	// milliseconds, which no ring absorbs at these rates; it is logged, and
+	// is what a run without upgrades at that moment would have lost. Before,
+	// up to one query in 2,000 was tolerated, counted or not: a quiet run
+	// had lost 257 of 5.0 million, CI 141 of 1.9 million, to RX rings of
+	// 2,048 frames filling while the workers were stopped or short of CPU.
 	res := r.res
-	allowed := res.Ring.RxDropped + res.Ring.RxRingFull
-	logUpgradeXDP(t, u.log, after[0]-before[0]+after[1]-before[1])
-	if res.Sent == 0 || res.Answered+res.Lost != res.Sent || res.Lost > allowed || res.Unmatched != 0 || res.Malformed != 0 {
-		t.Errorf("sent %d answered %d lost %d unmatched %d malformed %d over three upgrades, want every query answered (%d lost in the generator's own rings)\n%s",
-			res.Sent, res.Answered, res.Lost, res.Unmatched, res.Malformed, allowed, r.out)
+	serverDrops := after[0] - before[0] + after[1] - before[1]
+	genDrops := res.Ring.RxDropped + res.Ring.RxRingFull
+	inSteps := logUpgradeXDP(t, u.log, serverDrops)
+	if inSteps != 0 {
+		t.Errorf("the upgrades lost queries: the server's AF_XDP sockets dropped %d during the upgrades' steps (see the log above)", inSteps)
+	}
+	if res.Lost != serverDrops+genDrops {
+		t.Errorf("%d queries lost, but the kernel's counters account for %d (%d dropped by the server's sockets, %d by the generator's): a query went missing elsewhere",
+			res.Lost, serverDrops+genDrops, serverDrops, genDrops)
+	}
+	if outside := serverDrops - min(inSteps, serverDrops); outside > 0 {
+		t.Logf("%d queries dropped by the server's AF_XDP rings with no upgrade under way, the workers short of CPU (generator's p99 latency %.0f µs, max %.0f µs): not the upgrades'",
+			outside, res.Latency.P99, res.Latency.Max)
+	}
+	if res.Sent == 0 || res.Answered+res.Lost != res.Sent || res.Unmatched != 0 || res.Malformed != 0 {
+		t.Errorf("sent %d answered %d lost %d unmatched %d malformed %d over three upgrades\n%s",
+			res.Sent, res.Answered, res.Lost, res.Unmatched, res.Malformed, r.out)
 	}
 	// The mix's lines are sent in turn, each queue on its own, so a run
 	// cut by time leaves each queue's count of the NXDOMAIN line (one of
@@ -234,19 +260,19 @@ func loadAverage() string {
 }
 
 var (
-	resumedLine = regexp.MustCompile(`msg="upgrade: AF_XDP queue resumed" queue=(\d+) pause_ms=([0-9.]+) backlog=(\d+) fill_left=(\d+) rx_ring=(\d+) dropped=(\d+)`)
+	resumedLine = regexp.MustCompile(`msg="upgrade: AF_XDP queue resumed" queue=(\d+) pause_ms=([0-9.]+) backlog=(\d+) fill_left=(\d+) rx_ring=(\d+) dropped=(\d+) dropped_next_second=(\d+)`)
 	handedLine  = regexp.MustCompile(`msg="upgrade: handed over;.* new_pid=(\d+) .*paused_ms=([0-9.]+) xdp_dropped_while_starting=(\d+) xdp_dropped_while_stopping=(\d+)`)
 )
 
 // logUpgradeXDP logs, from the daemons' log, where each upgrade could have
 // lost queries: the kernel's drops on the AF_XDP sockets while the new
-// binary started, while the old workers stopped, and from then until each
-// new worker's first batch, with the pause of each queue (from the old
+// binary started, while the old workers stopped, from then until each
+// new worker's first batch and in the second after, with the pause of each
+// queue (from the old
 // worker's stop to the new one's first look at the rings) and the frames
-// waiting then. dropped is the drops over the whole run, which it checks
-// the per-step counts against: a drop outside the upgrades is the
-// workers falling behind while serving.
-func logUpgradeXDP(t *testing.T, logFile string, dropped uint64) {
+// waiting then. It returns the drops in those steps; dropped is the
+// server's drops over the whole run, logged beside them.
+func logUpgradeXDP(t *testing.T, logFile string, dropped uint64) uint64 {
 	t.Helper()
 	b, err := os.ReadFile(logFile)
 	if err != nil {
@@ -262,14 +288,18 @@ func logUpgradeXDP(t *testing.T, logFile string, dropped uint64) {
 	}
 	for _, m := range resumedLine.FindAllStringSubmatch(string(b), -1) {
 		d, _ := strconv.ParseUint(m[6], 10, 64)
-		during += d
+		d2, _ := strconv.ParseUint(m[7], 10, 64)
+		during += d + d2
 		pauses = append(pauses, m[2])
-		t.Logf("queue %s resumed %s ms after the old worker's stop, %s frames waiting of %s, %s left in the fill ring, %d dropped since the hand-over", m[1], m[2], m[3], m[5], m[4], d)
+		t.Logf("queue %s resumed %s ms after the old worker's stop, %s frames waiting of %s, %s left in the fill ring; kernel drops from the hand-over to then %d, in the next second %d",
+			m[1], m[2], m[3], m[5], m[4], d, d2)
 	}
 	if len(pauses) != 6 {
 		t.Errorf("%d AF_XDP queues logged as resumed, want 6 (two queues, three upgrades)", len(pauses))
 	}
-	t.Logf("AF_XDP pauses (ms): %s; kernel drops in the upgrades' steps %d, over the whole run %d", strings.Join(pauses, " "), during, dropped)
+	t.Logf("AF_XDP pauses (ms): %s; kernel drops in the upgrades' steps (the new binary's start, the stop, the pause and the second after) %d, over the whole run %d",
+		strings.Join(pauses, " "), during, dropped)
+	return during
 }
 
 // TestUpgradeXDPFailures: a failed upgrade of an AF_XDP daemon (a binary

@@ -53,6 +53,11 @@ type XDPQueueState struct {
 	// 0 from a process that did not say. The new port measures its pause
 	// from it (XDPResume).
 	StoppedNs int64 `json:"stopped_ns,omitempty"`
+	// Dropped is the socket's kernel drop count (XDP_STATISTICS rx_dropped
+	// plus rx_ring_full) when the state was taken, which the new process
+	// counts its own drops from, so that no drop between the two processes'
+	// readings goes unreported; nil from a process that did not say.
+	Dropped *uint64 `json:"dropped,omitempty"`
 }
 
 // XDPResume is how an inherited port resumed after the hand-over: how long
@@ -72,8 +77,8 @@ type XDPResume struct {
 	// reaches 0 or Backlog reaches RxRing.
 	Backlog, Fill, RxRing uint32
 	// Dropped is what the kernel dropped on the socket (rx_dropped and
-	// rx_ring_full of XDP_STATISTICS) from Adopt until XDP.Resumes was
-	// called.
+	// rx_ring_full of XDP_STATISTICS) from the old process's QueueStates
+	// (or, when it did not say, from Adopt) until XDP.Resumes was called.
 	Dropped uint64
 }
 
@@ -175,7 +180,12 @@ func (x *XDP) QueueStates() []XDPQueueState {
 			n := a / uint64(p.umem.frameSize)
 			bits[n/8] |= 1 << (n % 8)
 		}
-		out = append(out, XDPQueueState{Queue: p.queue, Free: bits, StoppedNs: p.stoppedAt.Load()})
+		qs := XDPQueueState{Queue: p.queue, Free: bits, StoppedNs: p.stoppedAt.Load()}
+		if k, err := xskStatistics(p.fd); err == nil {
+			d := k.Rx_dropped + k.Rx_ring_full
+			qs.Dropped = &d
+		}
+		out = append(out, qs)
 	}
 	return out
 }
@@ -258,7 +268,9 @@ func (x *XDP) Adopt(states []XDPQueueState) error {
 			return fmt.Errorf("nic: AF_XDP hand-over of %s: no state of queue %d's frames", x.iface, p.queue)
 		}
 		p.resume.stoppedAt = qs.StoppedNs
-		if k, err := xskStatistics(p.fd); err == nil {
+		if qs.Dropped != nil {
+			p.resume.dropsAtAdopt = *qs.Dropped
+		} else if k, err := xskStatistics(p.fd); err == nil {
 			p.resume.dropsAtAdopt = k.Rx_dropped + k.Rx_ring_full
 		}
 		// The worker notes its first Receive; it starts after Adopt

@@ -64,8 +64,8 @@ func TestXDPInheritKeepsRingSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range qs {
-		if s.StoppedNs == 0 {
-			t.Errorf("queue %d: no stop time in the state handed over", s.Queue)
+		if s.StoppedNs == 0 || s.Dropped == nil {
+			t.Errorf("queue %d: no stop time or drop count in the state handed over", s.Queue)
 		}
 	}
 

@@ -314,9 +314,10 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 }
 
 // resumeNote is what an inherited port notes of its hand-over (see
-// XDPResume). Adopt sets stoppedAt, dropsAtAdopt and await before the
-// worker starts; the worker's first Receive clears await and stores the
-// rest, which Resumes loads from another goroutine.
+// XDPResume). Adopt sets stoppedAt, dropsAtAdopt (the count Dropped starts
+// from) and await before the worker starts; the worker's first Receive
+// clears await and stores the rest, which Resumes loads from another
+// goroutine.
 type resumeNote struct {
 	await        bool
 	stoppedAt    int64
