@@ -139,16 +139,24 @@ func (x *XDP) Files() ([]*os.File, error) {
 
 // StopReceiving makes every port's Receive return ErrClosed from its next
 // call on, without touching the rings: the workers return after the batch
-// in hand (within the ports' 100 ms idle wait).
+// in hand, and one idle in poll is woken through the port's eventfd (as
+// Close wakes it), so that an idle queue does not hold up the hand-over,
+// and the busy queues' pause with it, for the rest of its idle wait.
 func (x *XDP) StopReceiving() {
+	var one = [8]byte{1}
 	for _, p := range x.ports {
 		p.handing.Store(true)
+		unix.Write(p.closeFd, one[:])
 	}
 }
 
-// ResumeReceiving undoes StopReceiving, for a hand-over that failed.
+// ResumeReceiving undoes StopReceiving, for a hand-over that failed, once
+// the workers have returned: it empties the eventfd StopReceiving wrote,
+// which would otherwise wake every poll at once from then on.
 func (x *XDP) ResumeReceiving() {
+	var buf [8]byte
 	for _, p := range x.ports {
+		unix.Read(p.closeFd, buf[:])
 		p.handing.Store(false)
 		p.stoppedAt.Store(0)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestXDPInheritKeepsRingSizes hands an AF_XDP data path over within one
@@ -101,5 +103,57 @@ func TestXDPInheritKeepsRingSizes(t *testing.T) {
 			t.Errorf("queue %d resumed %+v: want a positive pause from the old worker's stop and an RX ring of 256", res.Queue, res)
 		}
 		t.Logf("queue %d: %+v", res.Queue, res)
+	}
+}
+
+// TestXDPStopReceivingWakesIdleWorker: a worker idle in its port's poll
+// when a hand-over stops the ports returns ErrClosed from that very
+// Receive, woken by StopReceiving, instead of sleeping out its idle wait
+// (100 ms) and returning an empty batch: the hand-over waits for every
+// AF_XDP worker, so an idle queue held up the stop, and the pause of the
+// busy queues with it, by up to that much. The check does not time
+// anything: without the wake-up the call can only end at its idle
+// deadline, with no error. A failed hand-over's ResumeReceiving then
+// drains the wake-up, and Receive serves again.
+func TestXDPStopReceivingWakesIdleWorker(t *testing.T) {
+	v := newVethNet(t)
+	x, err := v.openXDP(t, XDPConfig{Mode: "driver", Queues: []int{0}, Frames: 256, RingSize: 128})
+	if err != nil {
+		t.Fatalf("OpenXDP: %v", err)
+	}
+	p := x.Ports()[0]
+	pkts := make([]Packet, 16)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := p.Receive(pkts)
+		done <- result{n, err}
+	}()
+	// Nothing is sent to the port: once Receive has begun (busy set) it
+	// can only be in its idle wait. The margin after lets it reach poll.
+	for !p.busy.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	x.StopReceiving()
+	r := <-done
+	if r.err != ErrClosed {
+		t.Fatalf("Receive idle at StopReceiving returned %d, %v; want ErrClosed from the same call", r.n, r.err)
+	}
+	if p.stoppedAt.Load() == 0 {
+		t.Error("the stop was not noted for the new process's pause")
+	}
+	x.ResumeReceiving()
+	// The wake-up must not stay pending: a readable eventfd would make
+	// every later poll return at once and the idle worker spin.
+	fds := []unix.PollFd{{Fd: int32(p.closeFd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err != nil || n != 0 {
+		t.Errorf("the port's eventfd after ResumeReceiving: poll %d, %v; want it drained", n, err)
+	}
+	if n, err := p.Receive(pkts); err != nil || n != 0 {
+		t.Fatalf("Receive after ResumeReceiving: %d, %v; want an empty batch after the idle wait", n, err)
 	}
 }

@@ -234,8 +234,8 @@ func (p *XDPPort) Receive(pkts []Packet) (int, error) {
 func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 	p.busy.Store(true)
 	if p.closed.Load() || p.handing.Load() {
-		if p.handing.Load() && p.stoppedAt.Load() == 0 {
-			p.stoppedAt.Store(monotonicNs())
+		if p.handing.Load() {
+			p.noteStop()
 		}
 		p.busy.Store(false)
 		return 0, ErrClosed
@@ -262,6 +262,10 @@ func (p *XDPPort) receive(pkts []Packet, wait bool) (int, error) {
 		if n == 0 {
 			p.busy.Store(false)
 			if p.closed.Load() {
+				return 0, ErrClosed
+			}
+			if p.handing.Load() {
+				p.noteStop()
 				return 0, ErrClosed
 			}
 			return 0, nil
@@ -327,6 +331,13 @@ type resumeNote struct {
 	fill         atomic.Uint32
 }
 
+// noteStop notes when the worker first saw a hand-over's stop.
+func (p *XDPPort) noteStop() {
+	if p.stoppedAt.Load() == 0 {
+		p.stoppedAt.Store(monotonicNs())
+	}
+}
+
 // noteResume notes the new worker's first look at the rings after a
 // hand-over, before it refills the fill ring: when, how many frames wait
 // in the RX ring and how many the fill ring has left. It runs once per
@@ -360,8 +371,9 @@ func (p *XDPPort) wait(want uint32) uint32 {
 				return n
 			}
 			// closed is read on every spin: it is one load of a line
-			// that only Close writes, and it keeps Close prompt.
-			if p.closed.Load() {
+			// that only Close writes, and it keeps Close prompt; so is
+			// handing, for a hand-over's stop.
+			if p.closed.Load() || p.handing.Load() {
 				return 0
 			}
 			if i&255 == 0 {
@@ -409,7 +421,10 @@ func (p *XDPPort) wait(want uint32) uint32 {
 		} else {
 			pollSched(p.pollFds[:], ms)
 		}
-		if p.closed.Load() {
+		// StopReceiving writes the eventfd too: a worker idle here
+		// returns at once, not at the end of its idle wait, which held
+		// the hand-over (and the other queues' pause) up to 100 ms.
+		if p.closed.Load() || p.handing.Load() {
 			return 0
 		}
 		p.reapCompletions()
