@@ -266,21 +266,30 @@ func TestVerifyChecksumsRandom(t *testing.T) {
 			if !ok {
 				t.Fatalf("%d bytes IPv6 %v: does not parse", n, v6)
 			}
-			if !VerifyChecksums(b, &f) || !refVerify(b, &f) {
-				t.Fatalf("%d bytes IPv6 %v: a valid frame fails (fast %v, reference %v)", n, v6, VerifyChecksums(b, &f), refVerify(b, &f))
+			// The frame alone, and in a buffer with random bytes after
+			// it, as a UMEM chunk holds it, which the sums read whole
+			// words of and must ignore.
+			padded := append(b[:len(b):len(b)], make([]byte, 64)...)
+			for i := len(b); i < len(padded); i++ {
+				padded[i] = byte(rng.Uint32())
+			}
+			if !VerifyChecksums(b, &f) || !VerifyChecksums(padded, &f) || !refVerify(b, &f) {
+				t.Fatalf("%d bytes IPv6 %v: a valid frame fails (fast %v, padded %v, reference %v)", n, v6, VerifyChecksums(b, &f), VerifyChecksums(padded, &f), refVerify(b, &f))
 			}
 			bit := rng.IntN(8 * (8 + n))
 			b[f.L4+bit/8] ^= 1 << (bit % 8)
-			if got, want := VerifyChecksums(b, &f), refVerify(b, &f); got != want {
-				t.Fatalf("%d bytes IPv6 %v, bit %d flipped: %v, reference %v", n, v6, bit, got, want)
+			padded[f.L4+bit/8] ^= 1 << (bit % 8)
+			if got, pgot, want := VerifyChecksums(b, &f), VerifyChecksums(padded, &f), refVerify(b, &f); got != want || pgot != want {
+				t.Fatalf("%d bytes IPv6 %v, bit %d flipped: %v (padded %v), reference %v", n, v6, bit, got, pgot, want)
 			}
 		}
 	}
 }
 
-// TestSumWords checks the word sum Strip uses, with its masked last word,
-// against the reference for every length up to 300 with random bytes, and
-// random bytes past the end that it must ignore.
+// TestSumWords checks the word sums Strip uses (sumWords, and sumWords64
+// for datagrams of up to 64 bytes), with their masked last words, against
+// the reference for every length up to 300 with random bytes, and random
+// bytes past the end that they must ignore.
 func TestSumWords(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 1071))
 	buf := make([]byte, 320)
@@ -297,12 +306,21 @@ func TestSumWords(t *testing.T) {
 			if want := refSum(buf[:n]); got != want {
 				t.Fatalf("%d bytes: sumWords folds to %#04x, want %#04x", n, got, want)
 			}
+			if n <= 64 {
+				got := bits.ReverseBytes16(uint16(onessum.Reduce(sumWords64(buf[:64], n))))
+				if want := refSum(buf[:n]); got != want {
+					t.Fatalf("%d bytes: sumWords64 folds to %#04x, want %#04x", n, got, want)
+				}
+			}
 		}
 	}
 	ones := bytes.Repeat([]byte{0xff}, 304)
 	for n := 0; n <= 296; n++ {
 		if got, want := bits.ReverseBytes16(uint16(onessum.Reduce(sumWords(ones, n)))), refSum(ones[:n]); got != want {
 			t.Fatalf("%d bytes of all ones: %#04x, want %#04x", n, got, want)
+		}
+		if got, want := bits.ReverseBytes16(uint16(onessum.Reduce(sumWords64(ones[:64], min(n, 64))))), refSum(ones[:min(n, 64)]); got != want {
+			t.Fatalf("%d bytes of all ones: sumWords64 %#04x, want %#04x", min(n, 64), got, want)
 		}
 	}
 }
