@@ -292,9 +292,11 @@ func (l *RRL) hashChunks(buf []byte, s, e int) (h uint64, i int) {
 // class in no order. A reply without a name to count by (NXDOMAIN, an
 // error) hashes the root's in its place.
 func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
-	fam := binary.NativeEndian.Uint16(peer.Raw[0:2])
-	v6 := peer.Len == 28 && fam == 10
-	if !v6 && (peer.Len != 16 || fam != 2) {
+	// The family and the address's length in one word, compared once
+	// for each family.
+	fl := uint64(binary.NativeEndian.Uint16(peer.Raw[0:2])) | uint64(peer.Len)<<16
+	v6 := fl == 28<<16|10
+	if !v6 && fl != 16<<16|2 {
 		return 0, false
 	}
 	t := uint64(class)
@@ -307,14 +309,19 @@ func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) 
 	}
 	hp := mix(a^l.k[0], b^l.k[1])
 	// The question follows the header, uncompressed, as the engine
-	// copied it from the query. A reply without one (a FORMERR) is an
-	// error, which counts by no name, and so is one cut short.
+	// copied it from the query, and the engine says where its name ends
+	// (Result.qnameEnd); the labels of a reply it did not say it for are
+	// walked. A reply without a question (a FORMERR) is an error, which
+	// counts by no name, and so is one cut short.
 	msg := buf[:n]
-	end := hdrLen
-	for end < len(msg) && msg[end] != 0 {
-		end += int(msg[end]) + 1
+	end := int(r.qnameEnd)
+	if end == 0 {
+		end = hdrLen
+		for end < len(msg) && msg[end] != 0 {
+			end += int(msg[end]) + 1
+		}
+		end++
 	}
-	end++
 	if end+4 > len(msg) {
 		return mix(hp^t, l.k[3]^l.k[1]), true
 	}
@@ -324,10 +331,13 @@ func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) 
 	}
 	// The NS set's owner of a referral is a compression pointer into
 	// the query name, the first record after the question (a referral
-	// has no answers); the delegation is the suffix it points to.
+	// has no answers); the delegation is the suffix it points to. The
+	// first record of other replies starts with such a pointer too,
+	// which is read and not used.
 	if at := end + 4; at+2 <= len(msg) {
-		p := int(be16(msg[at:]) & 0x3FFF)
-		if class == RRLReferral && msg[at]&0xC0 == 0xC0 && p >= hdrLen && p < end {
+		ptr := be16(msg[at:])
+		p := int(ptr & 0x3FFF)
+		if ptr >= 0xC000+hdrLen && p < end && class == RRLReferral {
 			s = p
 		}
 	}
@@ -353,16 +363,32 @@ func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) 
 	if end-i > 16 {
 		hn, i = l.hashChunks(buf, s, end)
 	}
-	rem := uint(end - i) // 1 to 16
-	m0 := uint64(1)<<(8*min(rem, 8)) - 1
-	m1 := uint64(1)<<(8*(max(rem, 8)-8)) - 1
+	m := &nameMasks[(end-i)&15] // 1 to 16 bytes left, 16 at index 0
 	w := buf[i : i+16]
-	hn = mix(lower8(binary.LittleEndian.Uint64(w[0:8]))&m0^l.k[2], lower8(binary.LittleEndian.Uint64(w[8:16]))&m1^hn)
+	hn = mix(lower8(binary.LittleEndian.Uint64(w[0:8]))&m[0]^l.k[2], lower8(binary.LittleEndian.Uint64(w[8:16]))&m[1]^hn)
 	if class >= RRLNXDomain {
 		hn = l.k[3]
 	}
 	return mix(hp^t, hn^l.k[1]), true
 }
+
+// nameMasks[n&15] masks two little-endian words to their first n bytes,
+// for n from 1 to 16: key's masks for the last bytes of a name, read from
+// a table rather than made by shifts of a length that Go must check for
+// 64 and over.
+var nameMasks = func() (t [16][2]uint64) {
+	for n := 1; n <= 16; n++ {
+		for j := range 2 {
+			switch k := n - 8*j; {
+			case k >= 8:
+				t[n&15][j] = ^uint64(0)
+			case k > 0:
+				t[n&15][j] = 1<<(8*k) - 1
+			}
+		}
+	}
+	return t
+}()
 
 // line is the index of the first of key's two entries, which share a
 // cache line: the table is 64-byte aligned (a Go allocation that large
