@@ -162,24 +162,23 @@ func (x *XDP) ResumeReceiving() {
 	}
 }
 
-// drainWait bounds how long QueueStates waits for the transmissions in
-// flight to complete: a copy-mode kick sends at once, and a NIC sends
-// within microseconds; what is left is found by the new process in the
-// completion ring.
-const drainWait = 50 * time.Millisecond
-
-// QueueStates, once every worker has returned after StopReceiving, sends
+// QueueStates, once every worker has returned after StopReceiving, kicks
 // what the TX rings hold, reaps the completions, refills the fill rings and
 // reports the frames each port holds free. The ports must not be used
 // afterwards, but for Close.
+//
+// It does not wait for the transmissions in flight: a frame still in the
+// TX ring, with the kernel or in the completion ring reaches the new
+// process through the rings, whose worker kicks the TX ring and reaps the
+// completion ring as any (txInFlight counts from the rings' own indices,
+// which both processes share). Waiting here, as it did (up to 50 ms, in
+// sleeps of a millisecond that a loaded machine stretches), only
+// lengthened the pause during which no worker reads the queues.
 func (x *XDP) QueueStates() []XDPQueueState {
 	var out []XDPQueueState
 	for _, p := range x.ports {
-		deadline := time.Now().Add(drainWait)
-		for p.txInFlight() > 0 && time.Now().Before(deadline) {
+		if p.txInFlight() > 0 {
 			p.kickTx()
-			p.reapCompletions()
-			time.Sleep(time.Millisecond)
 		}
 		p.reapCompletions()
 		p.refill()
