@@ -62,10 +62,16 @@
 //     copies run on every core; for the 1M-delegation TLD they are most
 //     of the 67 MB (unsigned) and 167 MB (NSEC3) an update that adds and
 //     removes names allocates, and most of its time: the index alone is
-//     8 bytes a slot at two slots a name or more. A change set that adds
-//     and removes no name copies only the node array (the index is
-//     shared) and, in an NSEC3 zone, match, wild and the chain's block
-//     numbers (the hashes are shared).
+//     8 bytes a slot at two slots a name or more. So Apply does not wait
+//     for the index (updateindex.go): the new version is published with
+//     a provisional view of it, through which a lookup finds a name in
+//     the old version's index and numbers its node as the new version
+//     does, or finds it among the few names added; the index of its own
+//     is made in the background and swapped in by an atomic pointer of
+//     the version (the next update of the version waits for it). A
+//     change set that adds and removes no name copies only the node
+//     array (the index is shared) and, in an NSEC3 zone, match, wild and
+//     the chain's block numbers (the hashes are shared).
 //   - Flags: a changed or added name's own flags come from its records;
 //     FlagOccluded from its parent. A zone cut made or removed changes
 //     FlagOccluded below it: those names are prepared anew (glue

@@ -174,6 +174,18 @@ type Zone struct {
 	// upd is what Apply keeps for the next incremental update
 	// (updatefast.go).
 	upd updState
+
+	// prov holds the name index of a version made by Apply with names
+	// added or removed, nil otherwise (the index is then index and
+	// mask): at first the version's lookups go through the index of the
+	// version it was made from, and the index of its own, made in the
+	// background, replaces that view when done (see updateindex.go). It
+	// is set when the version is made and never changed after; the
+	// atomic pointer lives behind it so that a lookup does not hand the
+	// zone's own address to the atomic load, which escape analysis takes
+	// for a leak (the answer engine's lookup state, which holds the
+	// zone, then went to the heap: two allocations per query).
+	prov *indexHolder
 }
 
 type slot struct {
@@ -227,7 +239,7 @@ func (z *Zone) NodeName(n *Node) []byte {
 // reverse index of targets kept for updates (see updState).
 func (z *Zone) MemoryBytes() int {
 	return len(z.names) + len(z.nodes)*16 + len(z.sets)*20 + z.arenas.bytes() +
-		len(z.index)*8 + z.denialBytes() + z.keptBytes() + 8*(len(z.upd.refBase)+len(z.upd.refExtra))
+		z.indexBytes() + z.denialBytes() + z.keptBytes() + 8*(len(z.upd.refBase)+len(z.upd.refExtra))
 }
 
 // bytes is the memory the arenas' elements take.
@@ -240,9 +252,17 @@ func (a *arenas) bytes() int {
 func (z *Zone) Find(name []byte, h uint32) uint32 { return z.find(name, h) }
 
 func (z *Zone) find(name []byte, h uint32) uint32 {
-	i := slotOf(h, z.mask)
+	index, mask := z.index, z.mask
+	if p := z.prov; p != nil {
+		v := p.v.Load()
+		if v.base != nil {
+			return v.find(z, name, h)
+		}
+		index, mask = v.slots, v.mask
+	}
+	i := slotOf(h, mask)
 	for {
-		s := z.index[i]
+		s := index[i]
 		if s.node == 0 {
 			return None
 		}
@@ -252,7 +272,7 @@ func (z *Zone) find(name []byte, h uint32) uint32 {
 				return s.node - 1
 			}
 		}
-		i = (i + 1) & z.mask
+		i = (i + 1) & mask
 	}
 }
 
@@ -262,9 +282,23 @@ func (z *Zone) FindChild(label []byte, parent uint32, parentHash uint32) uint32 
 	h := HashLabel(parentHash, label)
 	p := &z.nodes[parent]
 	pn := z.names[p.Name : p.Name+uint32(p.Len)]
-	i := slotOf(h, z.mask)
+	index, mask := z.index, z.mask
+	if p := z.prov; p != nil {
+		v := p.v.Load()
+		if v.base != nil {
+			var buf [255]byte
+			if len(label)+len(pn) > len(buf) {
+				return None
+			}
+			n := copy(buf[:], label)
+			n += copy(buf[n:], pn)
+			return v.find(z, buf[:n], h)
+		}
+		index, mask = v.slots, v.mask
+	}
+	i := slotOf(h, mask)
 	for {
-		s := z.index[i]
+		s := index[i]
 		if s.node == 0 {
 			return None
 		}
@@ -277,7 +311,7 @@ func (z *Zone) FindChild(label []byte, parent uint32, parentHash uint32) uint32 
 				}
 			}
 		}
-		i = (i + 1) & z.mask
+		i = (i + 1) & mask
 	}
 }
 

@@ -26,6 +26,9 @@ import (
 // The new zone answers exactly as a zone loaded from its records would;
 // see the package documentation ("Updates") for how it is built.
 func (z *Zone) Apply(del, add []dns.RR) (*Zone, error) {
+	// A version made in place may still be making its index (see
+	// updateindex.go): the new version's starts from it.
+	z.waitIndex()
 	cs, err := z.changeSet(del, add)
 	if err != nil {
 		return nil, err

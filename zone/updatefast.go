@@ -502,8 +502,15 @@ func (z *Zone) referrers(name []byte) []uint32 {
 // nodesOfHash appends to out the nodes whose names hash to h, found by
 // probing the index as find does.
 func (z *Zone) nodesOfHash(h uint32, out []uint32) []uint32 {
-	for i := slotOf(h, z.mask); ; i = (i + 1) & z.mask {
-		s := z.index[i]
+	index, mask := z.index, z.mask
+	if v := z.prov.view(); v != nil {
+		if v.base != nil {
+			return v.nodesOfHash(h, out)
+		}
+		index, mask = v.slots, v.mask
+	}
+	for i := slotOf(h, mask); ; i = (i + 1) & mask {
+		s := index[i]
 		if s.node == 0 {
 			return out
 		}

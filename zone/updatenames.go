@@ -300,12 +300,13 @@ func renumber[T any](pl *namePlan, old []T, fill T) []T {
 	}
 }
 
-// makeNodes makes the new version's names, nodes and index: the added
-// names are appended to the name arena and get nodes with no RRsets yet,
-// whose flags flagNodes sets.
+// makeNodes makes the new version's names and nodes, and starts its index
+// (see deferIndex): the added names are appended to the name arena and
+// get nodes with no RRsets yet, whose flags flagNodes sets.
 func (pl *namePlan) makeNodes(z, nz *Zone) {
 	if pl.same() {
-		nz.nodes, nz.index, nz.mask, nz.apexNode = slices.Clone(z.nodes), z.index, z.mask, z.apexNode
+		nz.index, nz.mask = z.indexSlots()
+		nz.nodes, nz.apexNode = slices.Clone(z.nodes), z.apexNode
 		return
 	}
 	total := 0
@@ -313,14 +314,11 @@ func (pl *namePlan) makeNodes(z, nz *Zone) {
 		total += len(a)
 	}
 	nz.names = reserve(nz.names, total)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pl.makeIndex(z, nz)
-	}()
+	nz.apexNode = pl.newOf(z.apexNode)
+	// No lookup runs in nz before makeNodes returns, when its nodes are
+	// in place.
+	pl.deferIndex(z, nz)
 	nz.nodes = renumber(pl, z.nodes, Node{})
-	wg.Wait()
 	for k, a := range pl.adds {
 		nd := Node{Name: uint32(len(nz.names)), Len: uint8(len(a)), Labels: uint8(countLabels(a)), Set0: uint32(len(nz.sets))}
 		if a[0] == 1 && a[1] == '*' {
@@ -335,8 +333,9 @@ func (pl *namePlan) makeNodes(z, nz *Zone) {
 // slots copied with their nodes renumbered, the removed names' slots
 // deleted and the added names' inserted. When the node count calls for
 // another size, the slots are placed afresh from the hashes they hold;
-// no name is hashed again either way.
-func (pl *namePlan) makeIndex(z, nz *Zone) {
+// no name is hashed again either way. z's index must be done.
+func (pl *namePlan) makeIndex(z *Zone) ([]slot, uint32) {
+	zindex, _ := z.indexSlots()
 	const gone = ^uint32(0)
 	size := indexSize(pl.n2)
 	mask := uint32(size - 1)
@@ -352,11 +351,11 @@ func (pl *namePlan) makeIndex(z, nz *Zone) {
 		return s
 	}
 	var idx []slot
-	if size == len(z.index) {
+	if size == len(zindex) {
 		idx = make([]slot, size)
 		parallel(size, func(lo, hi int) {
 			dst, delta, dirty := idx[lo:hi], pl.delta, pl.dirty
-			for i, s := range z.index[lo:hi] {
+			for i, s := range zindex[lo:hi] {
 				// The common case inline: an occupied slot whose
 				// node's bucket has no insertion or removal.
 				if o := s.node - 1; s.node != 0 {
@@ -380,7 +379,7 @@ func (pl *namePlan) makeIndex(z, nz *Zone) {
 		}
 	} else {
 		idx = make([]slot, size)
-		for _, s := range z.index {
+		for _, s := range zindex {
 			if s.node == 0 {
 				continue
 			}
@@ -402,8 +401,7 @@ func (pl *namePlan) makeIndex(z, nz *Zone) {
 		}
 		idx[i] = slot{hash: h, node: pl.addNew[k] + 1}
 	}
-	nz.index, nz.mask = idx, mask
-	nz.apexNode = pl.newOf(z.apexNode)
+	return idx, mask
 }
 
 // deleteSlot empties slot i of a linear-probing index, moving back the

@@ -194,22 +194,57 @@ func (z *Zone) updateWarnings(nz *Zone, p *partial, chg []*nodeChange) {
 	nz.warnings, nz.upd.warns = texts, infos
 }
 
-// nsec3Record returns the owner name of chain entry i and the data of its
-// NSEC3 record (nil when the owner holds none).
-func (z *Zone) nsec3Record(it *walkIter, i int) (owner, data []byte) {
+// nsec3Data returns the data of the NSEC3 record of chain entry i, read
+// from its proof block, where it comes first: its owner (labels ending in
+// a root label or a pointer code, see Block), type, class, TTL, length.
+func (z *Zone) nsec3Data(i int) []byte {
 	d := z.denial
-	label := strings.ToLower(nsec3Base32.EncodeToString(d.hashes[i*nsec3HashLen : (i+1)*nsec3HashLen]))
-	owner = append(append([]byte{byte(len(label))}, label...), z.apex...)
-	node := z.find(owner, hashName(owner))
-	if node == None {
-		return owner, nil
-	}
-	for _, r := range it.nodeRecords(int(node)) {
-		if r.Type == dns.TypeNSEC3 {
-			return owner, r.Data
+	bl := &d.blocks[d.hashBlocks[i]]
+	w := d.wire[bl.Off : bl.Off+uint32(bl.Len)]
+	p := 0
+	for p < len(w) {
+		if l := int(w[p]); l == 0 {
+			p++
+			break
+		} else if l >= 0xC0 {
+			p += 2
+			break
+		} else {
+			p += 1 + l
 		}
 	}
-	return owner, nil
+	if p+10 > len(w) {
+		return nil
+	}
+	rdl := int(w[p+8])<<8 | int(w[p+9])
+	if p+10+rdl > len(w) {
+		return nil
+	}
+	return w[p+10 : p+10+rdl]
+}
+
+// nsec3Owner returns the owner name of chain entry i.
+func (z *Zone) nsec3Owner(i int) []byte {
+	d := z.denial
+	label := strings.ToLower(nsec3Base32.EncodeToString(d.hashes[i*nsec3HashLen : (i+1)*nsec3HashLen]))
+	return append(append([]byte{byte(len(label))}, label...), z.apex...)
+}
+
+// dataOf returns the data of the first record of type t of node n, nil
+// when it has none; it is valid until the iterator's next use.
+func (it *walkIter) dataOf(n int, t uint16) []byte {
+	it.node, it.ents, it.ent = n, it.ents[:0], 0
+	it.kept = it.keptFor(n)
+	if it.load() != nil {
+		return nil
+	}
+	for it.ent < len(it.ents) {
+		r, _ := it.next()
+		if r.Type == t {
+			return r.Data
+		}
+	}
+	return nil
 }
 
 // nsec3Next returns the next hashed owner of NSEC3 data rd, and whether
@@ -236,13 +271,14 @@ func nsec3Next(rd []byte) ([]byte, bool) {
 func (z *Zone) nsec3Gap(whole bool, changed [][]byte, touched []uint32) string {
 	d := z.denial
 	n := len(d.hashBlocks)
-	it := newWalkIter(z)
 	var at []int
 	if whole {
 		for i := range n {
 			at = append(at, i)
 		}
 	} else {
+		// The entry of each hash changed, and the one before it, whose
+		// next hash an insertion or a removal changes.
 		for _, h := range changed {
 			c := d.cover(h)
 			at = append(at, c, (c+n-1)%n)
@@ -251,12 +287,11 @@ func (z *Zone) nsec3Gap(whole bool, changed [][]byte, touched []uint32) string {
 		at = slices.Compact(at)
 	}
 	for _, i := range at {
-		owner, rd := z.nsec3Record(it, i)
-		next, _ := nsec3Next(rd)
+		next, _ := nsec3Next(z.nsec3Data(i))
 		j := (i + 1) % n
 		want := d.hashes[j*nsec3HashLen : (j+1)*nsec3HashLen]
 		if next != nil && !bytes.Equal(next, want) {
-			return nsec3Broken + fmt.Sprintf("the NSEC3 at %s points to %s, but the next hash in the zone is %s", wireString(owner),
+			return nsec3Broken + fmt.Sprintf("the NSEC3 at %s points to %s, but the next hash in the zone is %s", wireString(z.nsec3Owner(i)),
 				strings.ToLower(nsec3Base32.EncodeToString(next)), strings.ToLower(nsec3Base32.EncodeToString(want))) + gapTail
 		}
 	}
@@ -276,8 +311,7 @@ func (z *Zone) nsec3Gap(whole bool, changed [][]byte, touched []uint32) string {
 		w := z.NodeName(nd)
 		if nd.Flags&FlagDelegation != 0 {
 			nsec3Hash(&h, w, d.salt, int(d.iterations))
-			_, rd := z.nsec3Record(it, d.cover(h[:]))
-			if _, optOut := nsec3Next(rd); optOut {
+			if _, optOut := nsec3Next(z.nsec3Data(d.cover(h[:]))); optOut {
 				continue
 			}
 		}
@@ -302,11 +336,8 @@ func (z *Zone) nsecGap(whole bool, starts []uint32) string {
 		w := z.NodeName(&z.nodes[q])
 		if hasNSEC(q) {
 			var next []byte
-			for _, r := range it.nodeRecords(q) {
-				if r.Type == dns.TypeNSEC {
-					next = lowerWire(r.Data[:nameLen(r.Data)])
-					break
-				}
+			if rd := it.dataOf(q, dns.TypeNSEC); rd != nil {
+				next = lowerWire(rd[:nameLen(rd)])
 			}
 			if pendOwner >= 0 && !bytes.Equal(pendNext, w) {
 				return nsecBroken + fmt.Sprintf("the NSEC at %s points to %s, but the next name with an NSEC is %s",
