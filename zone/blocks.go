@@ -292,6 +292,11 @@ func (b *builder) signedAddresses(n int32) bool {
 	if b.z.nodes[n].Flags&FlagOccluded != 0 {
 		return false
 	}
+	if b.addrs != nil {
+		// A zone whose records are released has no RRSIG (see
+		// releasable), and its records may be gone.
+		return false
+	}
 	for _, r := range b.recsOf(n) {
 		if r.typ == dns.TypeRRSIG && (r.covered == dns.TypeA || r.covered == dns.TypeAAAA) {
 			return true
@@ -331,7 +336,7 @@ func targetOf(dst []byte, typ uint16, rd []byte) []byte {
 // rrsetBlock prepares an RRset as an answer; NS, MX and SRV RRsets carry
 // the addresses of their targets found in the zone as additional records.
 func (b *builder) rrsetBlock(node int32, set []rec) (uint32, error) {
-	owner := b.names[node]
+	owner := b.name(node)
 	w := b.newWriter(owner)
 	for i := range set {
 		w.rr(owner, set[i].typ, set[i].ttl, b.rdataOf(&set[i]))
@@ -421,6 +426,14 @@ func (b *builder) addresses(w *blockWriter, name []byte) (int, int32) {
 		}
 	}
 	written := 0
+	if b.addrs != nil {
+		// The records themselves may be released (see buildrelease.go).
+		for _, r := range b.addrs.of(n) {
+			w.rr(name, r.typ, r.ttl, b.addrs.rdata(&r))
+			written++
+		}
+		return written, n
+	}
 	for _, r := range b.recsOf(n) {
 		if r.typ == dns.TypeA || r.typ == dns.TypeAAAA {
 			w.rr(name, r.typ, r.ttl, b.rdataOf(&r))
@@ -476,7 +489,7 @@ func (b *builder) recsOf(n int32) []rec {
 // first (they must fit, RFC 9471), then those of other name servers the zone
 // holds (sibling glue, dropped first when space runs out).
 func (b *builder) referralBlock(node int32, set []rec) (uint32, error) {
-	owner := b.names[node]
+	owner := b.name(node)
 	w := b.newWriter(owner)
 	for i := range set {
 		w.rr(owner, set[i].typ, set[i].ttl, b.rdataOf(&set[i]))

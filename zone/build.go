@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,7 +109,7 @@ type builder struct {
 	// of the peak of a big zone's build.
 	idx      []slot
 	idxN     int
-	names    [][]byte // lowercase wire, builder order; after the sort, canonical order, in z.names
+	names    [][]byte // lowercase wire, builder order, until the sort (see nameArena)
 	arena    []byte   // the current chunk the names are copied into, until the sort
 	recs     []rec
 	rdata    []byte
@@ -117,6 +117,20 @@ type builder struct {
 
 	// first and count give each node's run of recs once they are sorted.
 	first, count []int32
+
+	// nameArena is the zone's name arena once the names are sorted: a
+	// node's name is read from its Node there (see name), and the name
+	// list, 24 bytes a name (46 MB for a million delegations), is
+	// dropped, where it lived to the end of the build, at its peak.
+	// Apply's partial builders keep their lists.
+	nameArena []byte
+
+	// In a zone whose records buildSets releases as it goes (see
+	// buildrelease.go): addrs holds every node's addresses, and
+	// rangeRecs and rangeRdata each range's records and their rdata.
+	addrs      *addrTable
+	rangeRecs  [][]rec
+	rangeRdata [][]byte
 
 	// Scratch reused from block to block, so that preparing millions of
 	// blocks allocates nothing per block (see newWriter).
@@ -208,12 +222,23 @@ func (b *builder) buildParsed() (*Zone, error) {
 	// that memory rather than add to it, which in a big zone lowers the
 	// peak by a few hundred megabytes for one collection of a heap that is
 	// nearly all pointer-free arrays (tens of milliseconds). Small zones
-	// are left to the collector's own pacing.
+	// are left to the collector's own pacing. The pages freed are given
+	// back to the system too (see freeGarbage).
 	if b.size > bigText {
-		runtime.GC()
+		freeGarbage()
 	}
 	return b.build()
 }
+
+// freeGarbage collects the garbage of a phase of a big zone's load and
+// gives its pages back to the system. A collection alone lets the next
+// phase's arrays reuse the memory, but the pages stay resident until the
+// runtime's scavenger, paced for a steady heap, returns them, long after
+// the load: they added 30-60 MB to the peak of a million delegations'
+// load, and 60-100 MB to an NSEC3-signed TLD's. Each call is one
+// collection of a heap of mostly pointer-free arrays and an madvise of the
+// free pages (tens of milliseconds; three per load).
+func freeGarbage() { debug.FreeOSMemory() }
 
 // recordErr returns the error of the record with the given ordinal in the
 // text the parse stage is reading.
@@ -500,12 +525,6 @@ func (b *builder) build() (*Zone, error) {
 	if err := b.checkCNAMEs(); err != nil {
 		return nil, err
 	}
-	// The sort keys and the sort's second array of records are garbage
-	// now: in a big zone, collect them before the table's arrays are
-	// allocated, so that those reuse the memory (see load).
-	if b.size > bigText {
-		runtime.GC()
-	}
 	b.reserveTable()
 	if err := b.buildSets(); err != nil {
 		return nil, err
@@ -579,6 +598,12 @@ func (b *builder) addEmptyNonTerminals() {
 // it and its descendants right after it.
 func (b *builder) sortNames() {
 	order := b.canonicalOrder()
+	// The sort's keys and entries (about 100 MB for a million
+	// delegations) are garbage now, and the collector's pacing would not
+	// collect them before the node arrays below are allocated.
+	if b.size > bigText {
+		freeGarbage()
+	}
 	newIdx := make([]int32, len(b.names))
 	for n, old := range order {
 		newIdx[old] = int32(n)
@@ -599,7 +624,7 @@ func (b *builder) canonicalOrder() []int32 { return canonicalOrderOf(b.names) }
 // then rdata, and removes exact duplicates (the first of them kept), so
 // that each node's records are one run and each RRset a run within it.
 func (b *builder) sortRecords() {
-	b.sortRecs(len(b.names))
+	b.sortRecs(len(b.z.nodes))
 	out := b.recs[:0]
 	for i := range b.recs {
 		r := b.recs[i]
@@ -696,7 +721,7 @@ func (b *builder) occlude() error {
 	b.parent = make([]int32, len(z.nodes))
 	for n := range z.nodes {
 		dnameAbove[n] = -1
-		w := b.names[n]
+		w := b.name(int32(n))
 		p := parents.visit(b, int32(n))
 		b.parent[n] = p
 		if len(w) == len(b.apex) {
@@ -716,7 +741,7 @@ func (b *builder) occlude() error {
 		}
 		if d := dnameAbove[n]; d >= 0 {
 			if b.first[n] >= 0 {
-				return b.errAt(b.recs[b.first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.names[d]))
+				return b.errAt(b.recs[b.first[n]].ord, "%s is below the DNAME at %s", wireString(w), wireString(b.name(d)))
 			}
 			z.nodes[n].Flags |= FlagOccluded
 		}
@@ -736,12 +761,12 @@ func (b *builder) checkCNAMEs() error {
 			case dns.TypeCNAME:
 				cname++
 				if cname > 1 {
-					return b.errAt(recs[i].ord, "more than one CNAME record at %s", wireString(b.names[n]))
+					return b.errAt(recs[i].ord, "more than one CNAME record at %s", wireString(b.name(int32(n))))
 				}
 			case dns.TypeDNAME:
 				dname++
 				if dname > 1 {
-					return b.errAt(recs[i].ord, "more than one DNAME record at %s", wireString(b.names[n]))
+					return b.errAt(recs[i].ord, "more than one DNAME record at %s", wireString(b.name(int32(n))))
 				}
 			}
 		}
@@ -753,7 +778,7 @@ func (b *builder) checkCNAMEs() error {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
 			default:
 				c := b.recordOf(int32(n), dns.TypeCNAME)
-				return b.errAt(b.recs[c].ord, "CNAME at %s beside other data (%s)", wireString(b.names[n]), typeName(recs[i].typ))
+				return b.errAt(b.recs[c].ord, "CNAME at %s beside other data (%s)", wireString(b.name(int32(n))), typeName(recs[i].typ))
 			}
 		}
 	}
@@ -847,7 +872,7 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 			rs := RRset{Type: set[0].typ, Count: uint16(len(set)), TTL: set[0].ttl, Block: None, Sig: None, Target: None}
 			for _, r := range set[1:] {
 				if r.ttl != rs.TTL {
-					b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.names[n]), typeName(rs.Type), rs.TTL, rs.TTL)
+					b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.name(int32(n))), typeName(rs.Type), rs.TTL, rs.TTL)
 					break
 				}
 			}
@@ -868,7 +893,7 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 					return b.locate(err, set[0].ord)
 				}
 				if s := coveringRun(sigs, rs.Type); len(s) > 0 {
-					if rs.Sig, err = b.plainBlock(b.names[n], s, 0); err != nil {
+					if rs.Sig, err = b.plainBlock(b.name(int32(n)), s, 0); err != nil {
 						return b.locate(err, s[0].ord)
 					}
 				}
@@ -884,7 +909,7 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 			t := sigs[i].covered
 			run := coveringRun(sigs[i:], t)
 			if t == dns.TypeRRSIG || !slices.ContainsFunc(recs, func(r rec) bool { return r.typ == t }) {
-				b.warnAt(run[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.names[n]), typeName(t))
+				b.warnAt(run[0].ord, "RRSIG covering %s at %s, which has no %s RRset", typeName(t), wireString(b.name(int32(n))), typeName(t))
 				b.kept = append(b.kept, run...)
 			}
 			i += len(run)

@@ -167,7 +167,7 @@ func (b *builder) lookupHash(w []byte, h uint32) (int32, bool) {
 		if s.node == 0 {
 			return 0, false
 		}
-		if s.hash == h && bytes.Equal(b.names[s.node-1], w) {
+		if s.hash == h && bytes.Equal(b.name(int32(s.node-1)), w) {
 			return int32(s.node - 1), true
 		}
 	}
@@ -213,10 +213,22 @@ func (b *builder) addName(w []byte) (int32, bool) {
 	return n, true
 }
 
+// name returns the lowercase wire name of node n: from the name list
+// while the builder has one, else (after the canonical sort) from the
+// zone's node and name arena.
+func (b *builder) name(n int32) []byte {
+	if b.names != nil {
+		return b.names[n]
+	}
+	nd := &b.z.nodes[n]
+	end := nd.Name + uint32(nd.Len)
+	return b.nameArena[nd.Name:end:end]
+}
+
 // placeNames copies the names into the zone's name arena in canonical
-// order (order lists builder nodes by final node), makes the zone's nodes,
-// and points b.names, in place, at the copies. The builder's own arena is
-// dropped: from here on each name exists once.
+// order (order lists builder nodes by final node) and makes the zone's
+// nodes. The builder's own arena and its name list are dropped: from here
+// on each name exists once, and name reads it from the zone.
 func (b *builder) placeNames(order []int32) {
 	z := b.z
 	total := 0
@@ -238,7 +250,6 @@ func (b *builder) placeNames(order []int32) {
 	for n := range z.nodes {
 		l := nameLen(z.names[off:])
 		w := z.names[off : off+l : off+l]
-		b.names[n] = w
 		nd := &z.nodes[n]
 		nd.Name = uint32(off)
 		nd.Len = uint8(l)
@@ -249,7 +260,7 @@ func (b *builder) placeNames(order []int32) {
 		}
 		off += l
 	}
-	b.arena = nil
+	b.arena, b.names, b.nameArena = nil, nil, z.names
 }
 
 // renumberIndex turns the builder's name index into the zone's: node
@@ -302,6 +313,10 @@ func (b *builder) reserveTable() {
 		}
 	}
 	parts = max(1, min(parts, len(z.nodes)))
+	release := parts > 1 && b.releasable()
+	if release && b.setsParts == 0 {
+		parts = min(releasePartsPerCore*runtime.GOMAXPROCS(0), len(z.nodes))
+	}
 	// The estimate is made per range of nodes that buildSets builds at
 	// once, over the ranges at once: each range's blocks are written at
 	// the place its estimate gives it in the arenas (see buildSetsParts).
@@ -327,14 +342,42 @@ func (b *builder) reserveTable() {
 	// to these arenas): without it the first update of a large zone copied
 	// every arena, hundreds of megabytes. Room never written is never
 	// resident.
-	z.sets = slices.Grow(z.sets, t.sets+t.sets/32)
-	z.blocks = slices.Grow(z.blocks, t.blocks+t.blocks/32)
-	z.wire = slices.Grow(z.wire, t.wire+t.wire/32)
-	z.patches = slices.Grow(z.patches, t.patches+t.patches/32)
-	z.trims = slices.Grow(z.trims, t.trims+t.trims/32)
+	z.sets = reserveRoom(z.sets, t.sets+t.sets/32)
+	z.blocks = reserveRoom(z.blocks, t.blocks+t.blocks/32)
+	z.wire = reserveRoom(z.wire, t.wire+t.wire/32)
+	z.patches = reserveRoom(z.patches, t.patches+t.patches/32)
+	z.trims = reserveRoom(z.trims, t.trims+t.trims/32)
 	// A target that does not exist adds the names its wildcard lookup
 	// tries: they are few, and grow the slice by appending.
 	b.refs = slices.Grow(b.refs, t.refs)
+	// The sort keys and the sort's second array of records are garbage
+	// now. They are collected only after the table's arrays are
+	// reserved: memory the heap had used before is cleared when it is
+	// allocated again, which would make every page of the reserved room
+	// resident at once, while the records are all still there; room
+	// taken from fresh memory becomes resident only as it is written.
+	if b.size > bigText {
+		freeGarbage()
+	}
+	if release {
+		b.buildAddrTable()
+		b.splitRecords(parts)
+	}
+}
+
+// reserveRoom returns s with room for n more elements. An empty s gets an
+// array made for it, not grown by slices.Grow, which clears the room it
+// adds: clearing writes every page, and made the whole of a large
+// table's reserved arrays resident at once, before the blocks were
+// written and while the builder's records were all still held. Memory
+// the heap takes fresh from the system is zero already and is not
+// cleared (memory it used before is), so that room is resident only as
+// it is written.
+func reserveRoom[T any](s []T, n int) []T {
+	if len(s) == 0 {
+		return make([]T, 0, n)
+	}
+	return slices.Grow(s, n)
 }
 
 // tableEstimate is reserveTable's estimate of what the blocks of a range
@@ -367,7 +410,7 @@ func (b *builder) estimateRange(lo, hi int) (e tableEstimate) {
 			continue
 		}
 		nd := &z.nodes[n]
-		owner := b.names[n]
+		owner := b.name(int32(n))
 		kept := false
 		for i := 0; i < len(recs); {
 			j := i
@@ -487,6 +530,13 @@ func (b *builder) sortRecs(nodes int) {
 	const buckets = 1 << radixBits
 	src := b.recs
 	if nodes > 1 && len(src) > 1 {
+		// The garbage of the phases before (the names' sort, the name
+		// list placeNames dropped) is returned first, for the second
+		// array of records to take its place in the peak rather than
+		// add to it.
+		if b.size > bigText {
+			freeGarbage()
+		}
 		dst := make([]rec, len(src))
 		for shift := 0; shift < bits.Len32(uint32(nodes-1)); shift += radixBits {
 			var at [buckets]int
@@ -505,6 +555,12 @@ func (b *builder) sortRecs(nodes int) {
 			src, dst = dst, src
 		}
 		b.recs = src
+		// The other array is garbage: collected now, its memory holds
+		// the per-node arrays the next phases make, instead of
+		// adding them to the peak.
+		if b.size > bigText {
+			freeGarbage()
+		}
 	}
 	recs := b.recs
 	for i := 0; i < len(recs); {
@@ -539,13 +595,13 @@ type parentFinder struct{ stack []int32 }
 // visit returns the parent of node n (-1 for the apex) and makes n the
 // current node.
 func (f *parentFinder) visit(b *builder, n int32) int32 {
-	w := b.names[n]
+	w := b.name(n)
 	if len(w) == len(b.apex) {
 		f.stack = append(f.stack[:0], n)
 		return -1
 	}
 	pw := parentWire(w)
-	for len(f.stack) > 0 && !bytes.Equal(b.names[f.stack[len(f.stack)-1]], pw) {
+	for len(f.stack) > 0 && !bytes.Equal(b.name(f.stack[len(f.stack)-1]), pw) {
 		f.stack = f.stack[:len(f.stack)-1]
 	}
 	var p int32

@@ -52,16 +52,23 @@ func (b *builder) buildSetsParts() error {
 	}
 	for p := range ps {
 		ps[p].b = b.partBuilder(ps[p].at, b.setsEst[p])
+		if b.released() {
+			ps[p].b.recs, ps[p].b.rdata = b.rangeRecs[p], b.rangeRdata[p]
+		}
 	}
-	var wg sync.WaitGroup
-	for p := range ps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ps[p].err = ps[p].b.buildSetsRange(ps[p].lo, ps[p].hi)
-		}()
+	if b.released() {
+		b.buildRangesReleasing(ps)
+	} else {
+		var wg sync.WaitGroup
+		for p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ps[p].err = ps[p].b.buildSetsRange(ps[p].lo, ps[p].hi)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	// The first error in node order is the one a serial build returns:
 	// the ranges before it built without one.
 	for p := range ps {

@@ -71,7 +71,7 @@ func (b *builder) keep(n int32, recs []rec) error {
 	k := &z.kept.arenas
 	start := len(k.wire)
 	b.out = k
-	blk, err := b.plainBlock(b.names[n], recs, 0)
+	blk, err := b.plainBlock(b.name(n), recs, 0)
 	b.out = &z.arenas
 	if err != nil {
 		// A block holds at most 65,535 bytes: more records than that
