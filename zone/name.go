@@ -88,6 +88,25 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
+// lowerWireBytes lowercases the wire name w in place and returns it. Every
+// byte is mapped through one table, length bytes included: a label is at
+// most 63 bytes long, so no length byte is an ASCII capital. It is
+// lowerInto without the walk over the labels, for the parser's owners.
+func lowerWireBytes(w []byte) []byte {
+	for i, c := range w {
+		w[i] = lowerTable[c]
+	}
+	return w
+}
+
+// lowerTable maps A-Z to a-z and every other byte to itself.
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lowerASCII(byte(i))
+	}
+	return
+}()
+
 // toWire converts a presentation-format absolute name into wire format,
 // keeping its case.
 func toWire(name string) ([]byte, error) {
