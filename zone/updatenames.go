@@ -258,10 +258,22 @@ func (pl *namePlan) delENT(z *Zone, o uint32) bool {
 // parallel when the array is large).
 func renumber[T any](pl *namePlan, old []T, fill T) []T {
 	out := make([]T, pl.n2)
-	// The runs of old entries between insertions and removals, and
-	// where each goes.
-	type run struct{ from, to, at int }
-	var runs []run
+	for _, q := range pl.addNew {
+		out[q] = fill
+	}
+	runs := pl.runs()
+	parallel(pl.n2, func(lo, hi int) { copyRuns(out, old, runs, lo, hi) })
+	return out
+}
+
+// renRun is a run of old entries that renumber moves: old entries from
+// to to (not included) go to at.
+type renRun struct{ from, to, at int }
+
+// runs returns the runs of old entries between insertions and removals,
+// and where each goes, in order.
+func (pl *namePlan) runs() []renRun {
+	var runs []renRun
 	o, w, ai, di := 0, 0, 0, 0
 	for {
 		next := pl.n
@@ -272,31 +284,30 @@ func renumber[T any](pl *namePlan, old []T, fill T) []T {
 			next = min(next, int(pl.del[di]))
 		}
 		if next > o {
-			runs = append(runs, run{o, next, w})
+			runs = append(runs, renRun{o, next, w})
 			w += next - o
 		}
 		o = next
 		switch {
 		case ai < len(pl.ins) && int(pl.ins[ai]) == o:
-			out[w] = fill
 			w++
 			ai++
 		case di < len(pl.del) && int(pl.del[di]) == o:
 			o++
 			di++
 		default:
-			// The output is split in parts, each copied from the runs
-			// that overlap it.
-			parallel(pl.n2, func(lo, hi int) {
-				i := sort.Search(len(runs), func(i int) bool { return runs[i].at+runs[i].to-runs[i].from > lo })
-				for ; i < len(runs) && runs[i].at < hi; i++ {
-					r := runs[i]
-					s, e := max(r.at, lo), min(r.at+r.to-r.from, hi)
-					copy(out[s:e], old[r.from+s-r.at:r.from+e-r.at])
-				}
-			})
-			return out
+			return runs
 		}
+	}
+}
+
+// copyRuns copies into out[lo:hi] what runs move there from old.
+func copyRuns[T any](out, old []T, runs []renRun, lo, hi int) {
+	i := sort.Search(len(runs), func(i int) bool { return runs[i].at+runs[i].to-runs[i].from > lo })
+	for ; i < len(runs) && runs[i].at < hi; i++ {
+		r := runs[i]
+		s, e := max(r.at, lo), min(r.at+r.to-r.from, hi)
+		copy(out[s:e], old[r.from+s-r.at:r.from+e-r.at])
 	}
 }
 

@@ -732,35 +732,35 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		}
 		d.hashes, d.hashBlocks = hashes, blocks
 	}
-	var match, wild []uint32
-	if pl.same() {
-		match, wild = slices.Clone(od.match), slices.Clone(od.wild)
-	} else {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wild = renumber(pl, od.wild, None)
-		}()
-		match = renumber(pl, od.match, None)
-		wg.Wait()
+	// match and wild renumbered, and scanned as they are copied, a
+	// block of entries at a time while it is in the cache: entries
+	// pointing at a replaced block point at the new one; those pointing
+	// at a block removed or split are computed again.
+	match, wild := make([]uint32, pl.n2), make([]uint32, pl.n2)
+	for _, q := range pl.addNew {
+		match[q], wild[q] = None, None
 	}
-	// Entries pointing at a replaced block point at the new one; those
-	// pointing at a block removed or split are computed again.
+	runs := pl.runs()
 	var mu sync.Mutex
 	var again []uint32
-	parallel(len(match), func(lo, hi int) {
+	parallel(pl.n2, func(lo, hi int) {
 		var mine []uint32
-		for q := lo; q < hi; q++ {
-			for _, s := range [2][]uint32{match, wild} {
-				v := s[q]
-				if v == None || bits[v/64]&(1<<(v%64)) == 0 {
-					continue
-				}
-				if rehash[v/64]&(1<<(v%64)) != 0 {
-					mine = append(mine, uint32(q))
-				} else {
-					s[q] = repl[v]
+		const block = 1 << 14
+		for b := lo; b < hi; b += block {
+			e := min(b+block, hi)
+			copyRuns(match, od.match, runs, b, e)
+			copyRuns(wild, od.wild, runs, b, e)
+			for q := b; q < e; q++ {
+				for _, s := range [2][]uint32{match, wild} {
+					v := s[q]
+					if v == None || bits[v/64]&(1<<(v%64)) == 0 {
+						continue
+					}
+					if rehash[v/64]&(1<<(v%64)) != 0 {
+						mine = append(mine, uint32(q))
+					} else {
+						s[q] = repl[v]
+					}
 				}
 			}
 		}
