@@ -297,6 +297,11 @@ func logUpgradeXDP(t *testing.T, logFile string, dropped uint64) uint64 {
 	if len(pauses) != 6 {
 		t.Errorf("%d AF_XDP queues logged as resumed, want 6 (two queues, three upgrades)", len(pauses))
 	}
+	// The daemons run as root, which may return to a lower nice value: each
+	// new binary loads at a lower CPU priority than the workers serving.
+	if n := strings.Count(string(b), `msg="upgrade: loaded at a lower CPU priority`); n != 3 {
+		t.Errorf("%d new processes logged that they loaded at a lower CPU priority, want 3", n)
+	}
 	t.Logf("AF_XDP pauses (ms): %s; kernel drops in the upgrades' steps (the new binary's start, the stop, the pause and the second after) %d, over the whole run %d",
 		strings.Join(pauses, " "), during, dropped)
 	return during

@@ -214,6 +214,13 @@ func serve(cfg *controlplane.Config, log *slog.Logger, stdout, stderr io.Writer,
 		}
 		return fail(err)
 	}
+	if err := child.loaded(); err != nil {
+		srv.Shutdown()
+		return fail(fmt.Errorf("returning to the running ringdns's CPU priority: %w", err))
+	} else if child != nil && child.lowered {
+		log.Info("upgrade: loaded at a lower CPU priority, leaving the CPUs to the old workers; back to theirs",
+			"nice_while_loading", child.nice+startNiceStep, "nice", child.nice)
+	}
 	dropped, err := dropPrivileges(srv, cfg, id, log)
 	if err == nil && dropped {
 		err = checkWritable(cfg)

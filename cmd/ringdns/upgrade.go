@@ -119,6 +119,7 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 	}
 	cmd := exec.Command(path, u.args...)
 	cmd.Env = append(withoutHandoverEnv(os.Environ()), handover.EnvFD+"=3", handover.EnvStderrFD+"=4")
+	cmd.Env = append(cmd.Env, niceEnv()...)
 	cmd.ExtraFiles = []*os.File{peer, os.Stderr}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = pw
@@ -231,12 +232,21 @@ func (u *upgrader) upgrade(path string) (control.UpgradeResult, error) {
 	return res, nil
 }
 
+// envNice asks the new binary of an upgrade to run at a lower CPU priority
+// until it has loaded, and says the nice value to return to then (see
+// nice_linux.go).
+const envNice = "RINGDNS_HANDOVER_NICE"
+
+// startNiceStep is how much lower the new binary runs until loaded: nice
+// 10 against 0 weighs about a tenth as much for the scheduler.
+const startNiceStep = 10
+
 // withoutHandoverEnv drops the hand-over variables this process itself
 // may have been started with.
 func withoutHandoverEnv(env []string) []string {
 	out := env[:0:0]
 	for _, e := range env {
-		if strings.HasPrefix(e, handover.EnvFD+"=") || strings.HasPrefix(e, handover.EnvStderrFD+"=") {
+		if strings.HasPrefix(e, handover.EnvFD+"=") || strings.HasPrefix(e, handover.EnvStderrFD+"=") || strings.HasPrefix(e, envNice+"=") {
 			continue
 		}
 		out = append(out, e)
@@ -275,6 +285,10 @@ type handoverChild struct {
 	// realStderr is the daemon's standard error (descriptor 4 at start),
 	// nil when not passed.
 	realStderr *os.File
+	// lowered is set when this process runs at a lower CPU priority until
+	// loaded (envNice), nice the nice value to return to then.
+	lowered bool
+	nice    int
 }
 
 // takeHandover reads the old process's offer when this process was started
@@ -287,13 +301,22 @@ func takeHandover() (*handoverChild, error) {
 		return nil, nil
 	}
 	sv := os.Getenv(handover.EnvStderrFD)
+	nv, lowered := os.LookupEnv(envNice)
 	os.Unsetenv(handover.EnvFD)
 	os.Unsetenv(handover.EnvStderrFD)
+	os.Unsetenv(envNice)
 	fd, err := strconv.Atoi(v)
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("%s=%q: want a descriptor number", handover.EnvFD, v)
 	}
 	h := &handoverChild{}
+	if n, err := strconv.Atoi(nv); lowered && err == nil && n >= -20 && n+startNiceStep <= 19 {
+		// Raising one's own nice needs no privilege; a failure only
+		// leaves this process at the old one's priority.
+		if setAllNice(n+startNiceStep) == nil {
+			h.lowered, h.nice = true, n
+		}
+	}
 	if n, err := strconv.Atoi(sv); err == nil && n >= 3 {
 		unix.CloseOnExec(n)
 		h.realStderr = os.NewFile(uintptr(n), "stderr")
@@ -320,6 +343,17 @@ func takeHandover() (*handoverChild, error) {
 	h.inh.XDPState = h.offer.XDP
 	h.inh.Cookies = h.offer.Cookies
 	return h, nil
+}
+
+// loaded returns this process to the old one's CPU priority once it has
+// loaded and built its server, before it drops its privileges (which may
+// take the right to) and before its workers start: it ran lower so as to
+// leave the CPUs to the old workers meanwhile (nice_linux.go).
+func (h *handoverChild) loaded() error {
+	if h == nil || !h.lowered {
+		return nil
+	}
+	return setAllNice(h.nice)
 }
 
 // stderr is the daemon's real standard error, the one this process takes
