@@ -179,6 +179,10 @@ type builder struct {
 	// reserveTable's estimate for each range.
 	setsParts int
 	setsEst   []tableEstimate
+
+	// runs, in a parse, says that nodes number runs of owners rather
+	// than names until sortParsed (see buildnames.go).
+	runs nameRuns
 }
 
 // load builds a zone from the chunks of a text, which open reads; lines
@@ -204,13 +208,14 @@ func parseText(data []byte, lines, size int, chunks []chunk, open func(off, end 
 	if err != nil {
 		return nil, &LoadError{Origin: origin, File: file, Msg: "invalid origin: " + err.Error()}
 	}
-	// Owner names are about a third to a half of the lines of a zone
-	// file; sizing the name index for that spares most of its growth.
+	// Runs of owners are about half to two thirds of the lines of a zone
+	// file; sizing the name list for that spares most of its growth.
 	b := &builder{origin: origin, file: file, data: data, lines: lines, size: size, apex: lowerWire(apex)}
-	b.initIndex(lines / 2)
+	b.initRuns(lines * 2 / 3)
 	if err := b.parseChunks(chunks, open); err != nil {
 		return nil, err
 	}
+	b.sortParsed()
 	return b, nil
 }
 
@@ -295,6 +300,9 @@ func (b *builder) locateWarnings() []string {
 // when new. w may be a scratch buffer: a new name is copied into the name
 // arena, so that a zone of millions of names costs no allocation per name.
 func (b *builder) nodeFor(w []byte) int32 {
+	if b.runs.on {
+		return b.runFor(w)
+	}
 	n, _ := b.addName(w)
 	return n
 }
@@ -511,8 +519,7 @@ func (b *builder) build() (*Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.addEmptyNonTerminals()
-	b.sortNames()
+	b.placeNodes()
 	b.sortRecords()
 	b.findRuns()
 	b.flagNodes()
@@ -545,7 +552,7 @@ func (b *builder) build() (*Zone, error) {
 // pointer to it: the sort reorders b.recs in place, and a later error
 // about the apex must still name the SOA's line.
 func (b *builder) checkSOA() (uint32, error) {
-	apexNode, hasApex := b.lookup(b.apex)
+	apexNode, hasApex := b.apexNode()
 	var soa *rec
 	for i := range b.recs {
 		r := &b.recs[i]
@@ -800,7 +807,14 @@ func appendCanonicalKey(dst, w []byte) []byte {
 	}
 	for k := n - 1; k >= 0; k-- {
 		o := offs[k]
-		for _, c := range w[o+1 : o+1+int(w[o])] {
+		l := w[o+1 : o+1+int(w[o])]
+		if bytes.IndexByte(l, 0) < 0 {
+			// The label whole: a byte at a time was most of the time
+			// the keys of a large zone's sort took.
+			dst = append(append(dst, l...), 0, 0)
+			continue
+		}
+		for _, c := range l {
 			if c == 0 {
 				dst = append(dst, 0, 1)
 			} else {

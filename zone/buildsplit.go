@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -71,21 +70,7 @@ type splitScanner struct {
 func scanText(r io.Reader, size int64, want int, origin string) (int, []chunk, error) {
 	s := &splitScanner{want: want, size: size, origin: origin, chunks: []chunk{{line: 1, origin: origin}}}
 	s.next = size / int64(want)
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
-	}
-	for {
-		p, err := br.ReadSlice('\n')
-		if len(p) > 0 {
-			s.piece(p)
-		}
-		if err == nil || err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
+	if err := s.read(r, true); err != nil {
 		return 0, nil, err
 	}
 	for i := range s.chunks {
@@ -336,7 +321,7 @@ func (b *builder) parseChunks(chunks []chunk, open func(off, end int64) io.Reade
 		sb := b
 		if i > 0 {
 			sb = &builder{origin: b.origin, file: b.file, apex: b.apex}
-			sb.initIndex(c.lines / 2)
+			sb.initRuns(c.lines * 2 / 3)
 		}
 		subs[i] = sb
 		if i+1 < len(chunks) {
@@ -430,10 +415,7 @@ func (b *builder) gatherChunks(subs []*builder, recs []rec, rdata []byte, inPlac
 	for i, sb := range subs {
 		var node []int32
 		if i > 0 {
-			node = make([]int32, len(sb.names))
-			for k, w := range sb.names {
-				node[k] = b.nodeFor(w)
-			}
+			node = b.chunkNodes(sb)
 		}
 		rdBase := uint32(len(outRdata))
 		for k := range sb.recs {
