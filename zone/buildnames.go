@@ -95,6 +95,13 @@ func (b *builder) sortParsed() { b.sortParsedParts(sortParts(len(b.names))) }
 // sortParsedParts is sortParsed in the given number of parts.
 func (b *builder) sortParsedParts(parts int) {
 	s := sortCanonical(b.names, parts)
+	// The parse's garbage and the sort's own (the entries before their
+	// merge) go before the arena and the ranks are made, else they are
+	// made from fresh memory beside it: the 1M-delegation load's peak
+	// was 478 MiB with them, 404 without.
+	if b.size > bigText {
+		freeGarbage()
+	}
 	ents := s.ents
 	n := len(ents)
 	parts = max(1, min(parts, n))
