@@ -186,11 +186,7 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 	o := m.IsEdns0()
 	cookie, malformed := h.replyCookie(o, from)
 	if malformed {
-		rep, err := bareReply(body, dns.RcodeFormatError)
-		if err != nil {
-			return nil
-		}
-		return h.appendOPT(rep, o.Do(), nil)
+		return h.cookieFormErr(body, o)
 	}
 	rcode := h.notify.Notify(m.Question[0].Name, from, key)
 	rep, err := bareReply(body, rcode)
@@ -204,6 +200,17 @@ func (h *Handoff) answerNotify(body []byte, from netip.Addr, key string) []byte 
 		rep = h.appendOPT(rep, o.Do(), cookie)
 	}
 	return rep
+}
+
+// cookieFormErr is the reply to a handed-off message body whose COOKIE
+// option (in its OPT record o) is malformed: FORMERR with the header and
+// question, and our OPT without a cookie (RFC 7873 section 5.2.2).
+func (h *Handoff) cookieFormErr(body []byte, o *dns.OPT) []byte {
+	rep, err := bareReply(body, dns.RcodeFormatError)
+	if err != nil {
+		return nil
+	}
+	return h.appendOPT(rep, o.Do(), nil)
 }
 
 // replyCookie returns the data of the COOKIE option that the reply to a
@@ -244,11 +251,7 @@ func (h *Handoff) answerIXFR(body []byte, from netip.Addr, key string) []byte {
 	}
 	cookie, malformed := h.replyCookie(o, from)
 	if malformed {
-		rep, err := bareReply(body, dns.RcodeFormatError)
-		if err != nil {
-			return nil
-		}
-		return h.appendOPT(rep, o.Do(), nil)
+		return h.cookieFormErr(body, o)
 	}
 	rep := h.ixfr(body, from, key)
 	if rep == nil {

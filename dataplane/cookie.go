@@ -51,6 +51,13 @@ const (
 // index of its count in Counters.Rcodes.
 const RcodeBadCookie = 23
 
+// cookieLenValid reports whether a COOKIE option of n bytes can be a
+// cookie: a client cookie alone, or with a server cookie of 8 to 32 bytes
+// (RFC 7873 section 4); any other length is malformed (section 5.2.2).
+func cookieLenValid(n int) bool {
+	return n == clientCookieLen || n >= clientCookieLen+8 && n <= clientCookieLen+32
+}
+
 // CookieVerdict says what a query's COOKIE option (RFC 7873) was.
 type CookieVerdict uint8
 

@@ -19,12 +19,10 @@ func (c *Cookies) HandoffCookie(data []byte, client netip.Addr) (CookieVerdict, 
 		return CookieNone, nil
 	}
 	var qy query
-	switch n := len(data); {
-	case n == clientCookieLen || n >= 16 && n <= len(qy.cookie):
-		qy.cookieLen = int8(n)
+	qy.cookieLen = -1
+	if cookieLenValid(len(data)) {
+		qy.cookieLen = int8(len(data))
 		copy(qy.cookie[:], data)
-	default:
-		qy.cookieLen = -1
 	}
 	ip := client.Unmap()
 	raw := ip.AsSlice()

@@ -197,7 +197,7 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 					// ignores it.
 					if qy.cookieLen == 0 {
 						qy.cookieLen = -1
-						if olen == clientCookieLen || olen >= 16 && olen <= 40 {
+						if cookieLenValid(olen) {
 							qy.cookieLen = int8(olen)
 							copy(qy.cookie[:], q[o+4:o+4+olen])
 						}
