@@ -245,9 +245,9 @@ func (b *builder) insertEmptyNonTerminals() {
 	b.names = out
 }
 
-// buildIndexParts is buildIndex with the names hashed, and the slots
-// filled, in the given number of parts at once. Filled in node order, as
-// buildIndex does, each slot written is anywhere in an index of tens of
+// buildIndexParts makes the zone's name index (sized by indexSize, probed
+// linearly from slotOf) with the names hashed, and the slots filled, in
+// the given number of parts at once. Filled in node order, each slot written is anywhere in an index of tens of
 // megabytes, a cache and TLB miss each: for a million delegations that
 // was the largest serial step of the build after the parse. Here the
 // nodes are first put in the order of their slots' neighbourhoods

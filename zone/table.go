@@ -341,19 +341,6 @@ type arenas struct {
 // number too. Every index and name table of the package probes from here.
 func slotOf(h, mask uint32) uint32 { return (h * 0x9E3779B1) & mask }
 
-func (z *Zone) buildIndex() {
-	size := indexSize(len(z.nodes))
-	z.index = make([]slot, size)
-	z.mask = uint32(size - 1)
-	for idx := range z.nodes {
-		n := &z.nodes[idx]
-		h := hashName(z.names[n.Name : n.Name+uint32(n.Len)])
-		i := slotOf(h, z.mask)
-		for z.index[i].node != 0 {
-			i = (i + 1) & z.mask
-		}
-		z.index[i] = slot{hash: h, node: uint32(idx) + 1}
-	}
-	z.apexHash = hashName(z.apex)
-	z.apexNode = z.find(z.apex, z.apexHash)
-}
+// buildIndex makes the zone's name index from its nodes, in as many parts
+// at once as the zone is large enough for (buildIndexParts).
+func (z *Zone) buildIndex() { z.buildIndexParts(sortParts(len(z.nodes))) }
