@@ -431,36 +431,12 @@ func TestApplyRandomTables(t *testing.T) {
 		for _, seed := range []uint64{1, 2, 3, 4} {
 			t.Run(fmt.Sprintf("%s/%d", kind, seed), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 14))
-				recs := map[string]bool{}
-				for _, s := range updZoneRecords(30) {
-					recs[s] = true
-				}
-				list := func() []string {
-					out := make([]string, 0, len(recs))
-					for s := range recs {
-						out = append(out, s)
-					}
-					slices.Sort(out)
-					return out
-				}
-				signed := func(l []string) string {
-					if kind == "unsigned" {
-						return strings.Join(l, "\n") + "\n"
-					}
-					return updSignZone(t, l, kind == "nsec3")
-				}
-				cur := signed(list())
+				u := newUpdRandomZone(t, kind, 30)
+				cur := u.text()
 				z := mustParse(t, cur, "tld.")
-				serial := 1
 				how := map[string]int{}
 				for step := 1; step <= 40; step++ {
-					delete(recs, fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial))
-					serial++
-					recs[fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial)] = true
-					for k := r.IntN(4); k >= 0; k-- {
-						updRandomChange(r, recs)
-					}
-					next := signed(list())
+					next := u.step(r)
 					del, add := updTextDiff(t, cur, next)
 					nz, err := z.Apply(del, add)
 					if err != nil {
@@ -480,6 +456,50 @@ func TestApplyRandomTables(t *testing.T) {
 			})
 		}
 	}
+}
+
+// updRandomZone is the zone of a randomised test of Apply: its records as
+// a set, signed as kind says (unsigned, nsec, nsec3), and its SOA serial.
+type updRandomZone struct {
+	t      *testing.T
+	kind   string
+	recs   map[string]bool
+	serial int
+}
+
+// newUpdRandomZone starts from the records of updZoneRecords(n), serial 1.
+func newUpdRandomZone(t *testing.T, kind string, n int) *updRandomZone {
+	u := &updRandomZone{t: t, kind: kind, recs: map[string]bool{}, serial: 1}
+	for _, s := range updZoneRecords(n) {
+		u.recs[s] = true
+	}
+	return u
+}
+
+// text is the zone's file: its records in order, signed for its kind.
+func (u *updRandomZone) text() string {
+	l := make([]string, 0, len(u.recs))
+	for s := range u.recs {
+		l = append(l, s)
+	}
+	slices.Sort(l)
+	if u.kind == "unsigned" {
+		return strings.Join(l, "\n") + "\n"
+	}
+	return updSignZone(u.t, l, u.kind == "nsec3")
+}
+
+// step moves the zone to its next serial with one to four random changes
+// (updRandomChange) and returns its new text.
+func (u *updRandomZone) step(r *rand.Rand) string {
+	soa := "tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300"
+	delete(u.recs, fmt.Sprintf(soa, u.serial))
+	u.serial++
+	u.recs[fmt.Sprintf(soa, u.serial)] = true
+	for k := r.IntN(4); k >= 0; k-- {
+		updRandomChange(r, u.recs)
+	}
+	return u.text()
 }
 
 // updRandomChange makes one random change to the records.

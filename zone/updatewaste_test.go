@@ -1,10 +1,8 @@
 package zone
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -18,40 +16,16 @@ func TestSupersededRebuild(t *testing.T) {
 	for _, kind := range []string{"unsigned", "nsec", "nsec3"} {
 		t.Run(kind, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 14))
-			recs := map[string]bool{}
-			for _, s := range updZoneRecords(30) {
-				recs[s] = true
-			}
-			recs["ttl.tld. 3600 IN A 192.0.2.7"], recs["ttl.tld. 60 IN A 192.0.2.8"] = true, true
-			list := func() []string {
-				out := make([]string, 0, len(recs))
-				for s := range recs {
-					out = append(out, s)
-				}
-				slices.Sort(out)
-				return out
-			}
-			signed := func(l []string) string {
-				if kind == "unsigned" {
-					return strings.Join(l, "\n") + "\n"
-				}
-				return updSignZone(t, l, kind == "nsec3")
-			}
-			cur := signed(list())
+			u := newUpdRandomZone(t, kind, 30)
+			u.recs["ttl.tld. 3600 IN A 192.0.2.7"], u.recs["ttl.tld. 60 IN A 192.0.2.8"] = true, true
+			cur := u.text()
 			z := mustParse(t, cur, "tld.")
 			if z.Superseded() != 0 || z.Appended() != 0 {
 				t.Fatalf("a loaded zone has %d bytes superseded, %d appended", z.Superseded(), z.Appended())
 			}
-			serial := 1
 			grew := false
 			for step := 1; step <= 25; step++ {
-				delete(recs, fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial))
-				serial++
-				recs[fmt.Sprintf("tld. 3600 IN SOA ns1.nic.tld. hostmaster.tld. %d 1800 900 604800 300", serial)] = true
-				for k := r.IntN(4); k >= 0; k-- {
-					updRandomChange(r, recs)
-				}
-				next := signed(list())
+				next := u.step(r)
 				del, add := updTextDiff(t, cur, next)
 				nz, err := z.Apply(del, add)
 				if err != nil {
