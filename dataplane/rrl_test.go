@@ -508,6 +508,24 @@ func TestWorkerRRLAllocs(t *testing.T) {
 	}
 }
 
+// cookieRRLWorker is a worker answering from a snapshot with DNS cookies
+// under the secret cur, rate limited at 1 a second with a burst of 1 and
+// the given slip, on a frozen clock.
+func cookieRRLWorker(t *testing.T, cur [16]byte, slip int) *Worker {
+	t.Helper()
+	snap, _ := cookieSnap(t, &CookieSecrets{Current: cur}, time.Now().Unix())
+	p := new(atomic.Pointer[Snapshot])
+	p.Store(snap)
+	w := &Worker{Snapshot: p, Counters: new(Counters), CPU: -1}
+	l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Slip: slip, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.frozen = true
+	w.RRL.Store(l)
+	return w
+}
+
 // TestWorkerRRLCookieBypass: a query with a valid server cookie (RFC 7873)
 // proves its source and is answered while its prefix is limited, on the
 // AF_XDP path (an Ethernet ring) and the socket path (a ring of payloads);
@@ -517,16 +535,7 @@ func TestWorkerRRLCookieBypass(t *testing.T) {
 	cur := secretHex(t, "000102030405060708090a0b0c0d0e0f")
 	cc := mustHex(t, "a1a2a3a4a5a6a7a8")
 	for _, ethernet := range []bool{true, false} {
-		snap, _ := cookieSnap(t, &CookieSecrets{Current: cur}, time.Now().Unix())
-		p := new(atomic.Pointer[Snapshot])
-		p.Store(snap)
-		w := &Worker{Snapshot: p, Counters: new(Counters), CPU: -1}
-		l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Slip: 0, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.frozen = true
-		w.RRL.Store(l)
+		w := cookieRRLWorker(t, cur, 0)
 		serve := func(q []byte) []byte { return serveRRL(t, w, q, ethernet) }
 		// The first query, with a client cookie alone, spends the burst and
 		// gets the server cookie.
@@ -604,16 +613,7 @@ func TestWorkerRRLSlipCookie(t *testing.T) {
 	cur := secretHex(t, "000102030405060708090a0b0c0d0e0f")
 	cc := mustHex(t, "a1a2a3a4a5a6a7a8")
 	for _, ethernet := range []bool{true, false} {
-		snap, _ := cookieSnap(t, &CookieSecrets{Current: cur}, time.Now().Unix())
-		p := new(atomic.Pointer[Snapshot])
-		p.Store(snap)
-		w := &Worker{Snapshot: p, Counters: new(Counters), CPU: -1}
-		l, err := NewRRL(RRLConfig{Rate: 1, Burst: 1, Slip: 1, Workers: 1, TableSize: 1024, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.frozen = true
-		w.RRL.Store(l)
+		w := cookieRRLWorker(t, cur, 1)
 		// The first reply spends the burst.
 		if r := serveRRL(t, w, cookieQuery(t, cc), ethernet); r == nil {
 			t.Fatalf("ethernet %v: no reply to the first query", ethernet)
