@@ -53,6 +53,13 @@ func (s *Snapshot) AnswerFrom(dst, q []byte, peer *nic.Addr, tcp bool) (int, Res
 // 0. The accept rules (accept.go) decide which queries are looked up. peer,
 // when not nil, is the client's address, for DNS cookies (cookie.go).
 func (s *Snapshot) answer(dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int, uint32, Result) {
+	var qy query
+	return s.answerWith(&qy, dst, q, peer, tcp, withSum)
+}
+
+// answerWith is answer parsing the query into qy, whatever qy held before
+// (see query): the worker's, which it keeps for all its queries.
+func (s *Snapshot) answerWith(qy *query, dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int, uint32, Result) {
 	res := Result{Zone: -1}
 	if res.Drop = acceptMessage(q); res.Drop != DropNone {
 		return 0, 0, res
@@ -70,7 +77,7 @@ func (s *Snapshot) answer(dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int
 	// it (accept.go, rule 2). The parse is written out here, as the
 	// NXDOMAIN answer is in lookup.step: as functions of their own the two
 	// cost 2-4% of an NXDOMAIN answer's time.
-	var qy query
+	qy.reset()
 	qd, an, ns, ar := be16(q[4:]), int(be16(q[6:])), int(be16(q[8:])), int(be16(q[10:]))
 	if qd == 1 {
 		if l := parseQName(q, &qy.name); l > 0 && hdrLen+l+4 <= len(q) {
@@ -86,14 +93,14 @@ func (s *Snapshot) answer(dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int
 	case qy.qsize == 0:
 		// Without a question the other sections may still be sound:
 		// the error reply then carries our OPT when the query had one.
-		if qd == 0 && !parseRecords(q, hdrLen, an, ns, ar, &qy) {
+		if qd == 0 && !parseRecords(q, hdrLen, an, ns, ar, qy) {
 			qy.edns = false
 		}
-		return s.headerOnly(dst, q, &qy, op, &res, withSum)
-	case !parseRecords(q, hdrLen+qy.qsize, an, ns, ar, &qy):
+		return s.headerOnly(dst, q, qy, op, &res, withSum)
+	case !parseRecords(q, hdrLen+qy.qsize, an, ns, ar, qy):
 		// An OPT in a message that does not parse is not trusted.
 		qy.edns = false
-		return s.headerOnly(dst, q, &qy, op, &res, withSum)
+		return s.headerOnly(dst, q, qy, op, &res, withSum)
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
 	res.EDNS, res.DO = qy.edns, qy.do
@@ -102,24 +109,24 @@ func (s *Snapshot) answer(dst, q []byte, peer *nic.Addr, tcp, withSum bool) (int
 	// reply carries one (client and server cookie) whatever it answers.
 	require := false
 	if qy.cookieLen != 0 && s.cfg.Cookies != nil && peer != nil {
-		res.CookieVerdict, require = s.cfg.Cookies.check(&qy, peerIP(peer))
+		res.CookieVerdict, require = s.cfg.Cookies.check(qy, peerIP(peer))
 	}
-	limit, optLen := s.limits(&qy, tcp, len(dst))
+	limit, optLen := s.limits(qy, tcp, len(dst))
 	if hdrLen+qy.qsize+optLen > limit {
 		res.Drop = DropNoSpace
 		return 0, 0, res
 	}
 	copy(dst[hdrLen:hdrLen+qy.qsize], q[hdrLen:hdrLen+qy.qsize])
 	r := reply{buf: dst[:limit-optLen], n: hdrLen + qy.qsize, do: qy.do}
-	rcode, kind := acceptQuery(&qy, op, tcp)
+	rcode, kind := acceptQuery(qy, op, tcp)
 	if res.CookieVerdict != CookieNone {
-		rcode, kind = cookieRule(&qy, &res, require, tcp, rcode, kind)
+		rcode, kind = cookieRule(qy, &res, require, tcp, rcode, kind)
 	}
 	switch kind {
 	case KindAnswer:
-		s.resolve(&qy, &r, &res)
+		s.resolve(qy, &r, &res)
 	case KindChaos:
-		s.chaos(&qy, &r, &res)
+		s.chaos(qy, &r, &res)
 	default:
 		r.rcode, res.Kind = rcode, kind
 	}

@@ -30,13 +30,30 @@ const (
 	optExpire = 9
 )
 
-// query is what the engine needs of a parsed query. It lives on the stack.
+// query is what the engine needs of a parsed query. The worker keeps one
+// for all its queries (Worker.qy) rather than a new one on the stack, which
+// Go would clear, a kilobyte, for every packet: the parse resets its head
+// (reset), and writes what it reads of the name and the cookie before it
+// is read.
 type query struct {
+	queryHead
+
+	// cookie is the data of the first COOKIE option (RFC 7873), copied
+	// out of the query because the reply is written over it; its length
+	// is cookieLen. Cookies.check then leaves there the option the reply
+	// carries, and sets cookieReply.
+	cookie [40]byte
+
+	name name // the query name, lowercase, with label offsets and suffix hashes
+}
+
+// queryHead is what a query's parse sets besides the name and the cookie's
+// bytes, all of it zero before the parse (query.reset).
+type queryHead struct {
 	qsize  int // bytes of the question section (name, type, class)
 	qtype  uint16
 	qclass uint16
 
-	name name // the query name, lowercase, with label offsets and suffix hashes
 	edns bool
 	do   bool
 	nsid bool
@@ -49,14 +66,20 @@ type query struct {
 	// is handed off to the control plane, which verifies and signs.
 	tsig bool
 
-	// cookie is the data of the first COOKIE option (RFC 7873), copied
-	// out of the query because the reply is written over it, and
-	// cookieLen its length: 0 without one, -1 when its length is none a
-	// cookie can have. Cookies.check then leaves there the option the
-	// reply carries, and sets cookieReply.
-	cookie      [40]byte
+	// cookieLen is the length of the COOKIE option's data in cookie: 0
+	// without one, -1 when its length is none a cookie can have.
 	cookieLen   int8
 	cookieReply bool
+}
+
+// reset readies qy for the parse of another query: its head zero and its
+// name empty, as a new query's. The name's bytes, offsets and hashes and
+// the cookie's bytes are left as they were: each is written before it is
+// read, within the name's length and label count and the cookie's length
+// (TestAnswerReusedQuery answers with a query left full of other data).
+func (qy *query) reset() {
+	qy.queryHead = queryHead{}
+	qy.name.n, qy.name.labels = 0, 0
 }
 
 // name is a lowercase wire-format name with what lookups need: the offset

@@ -39,6 +39,11 @@ type Worker struct {
 	// RSSAC, when not nil, counts the RSSAC002 statistics (rssac.go); set
 	// before Run.
 	RSSAC *RSSAC
+
+	// qy is the query every packet of the worker is parsed into
+	// (Snapshot.answerWith): kept here, it is not cleared for each one,
+	// as a new one on the stack would be.
+	qy query
 }
 
 // sendErrorCounter is implemented by ports that count the replies they
@@ -236,7 +241,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		// the MTU allow). A reply that would need more is truncated by the
 		// engine to the question and the OPT record, with TC set, so that
 		// the client retries over TCP; it never exceeds the buffer.
-		n, sum, r := snap.answer(p.Buf, p.Buf[:p.Len], &p.Peer, false, withSum)
+		n, sum, r := snap.answerWith(&w.qy, p.Buf, p.Buf[:p.Len], &p.Peer, false, withSum)
 		if r.Kind == KindHandoff {
 			binary.LittleEndian.PutUint64(p.Buf[0:8], h0)
 			binary.LittleEndian.PutUint32(p.Buf[8:12], h1)
