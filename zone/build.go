@@ -532,6 +532,7 @@ func (b *builder) build() (*Zone, error) {
 	if err := b.checkCNAMEs(); err != nil {
 		return nil, err
 	}
+	b.markNSEC3Owners()
 	b.reserveTable()
 	if err := b.buildSets(); err != nil {
 		return nil, err
@@ -855,6 +856,14 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 		if recs == nil {
 			continue
 		}
+		if nd.Flags&FlagNSEC3Owner != 0 {
+			// Its records are in its NSEC3 proof block alone (see
+			// markNSEC3Owners); only the warning about its RRset is
+			// given here, as for any other.
+			set, _ := nsec3Run(recs)
+			b.checkTTLs(int32(n), set)
+			continue
+		}
 		// RRSIGs are attached to the RRset they cover. Records are sorted
 		// by type, then covered type, so a node's RRSIGs are one run and
 		// those covering one type a run within it; no map is needed (one
@@ -884,12 +893,7 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 				return b.errAt(set[0].ord, "RRset too large")
 			}
 			rs := RRset{Type: set[0].typ, Count: uint16(len(set)), TTL: set[0].ttl, Block: None, Sig: None, Target: None}
-			for _, r := range set[1:] {
-				if r.ttl != rs.TTL {
-					b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.name(int32(n))), typeName(rs.Type), rs.TTL, rs.TTL)
-					break
-				}
-			}
+			b.checkTTLs(int32(n), set)
 			if rs.Type == dns.TypeCNAME || rs.Type == dns.TypeDNAME {
 				rs.Target = uint32(len(z.names))
 				z.names = append(z.names, b.rdataOf(&set[0])...)
@@ -942,6 +946,17 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 		}
 	}
 	return nil
+}
+
+// checkTTLs warns when the records of the RRset set of node n have TTLs
+// that differ: the first record's is served.
+func (b *builder) checkTTLs(n int32, set []rec) {
+	for _, r := range set[1:] {
+		if r.ttl != set[0].ttl {
+			b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.name(n)), typeName(set[0].typ), set[0].ttl, set[0].ttl)
+			break
+		}
+	}
 }
 
 // locate gives a block-building error, which knows neither the zone nor

@@ -406,10 +406,11 @@ func (b *builder) estimateRange(lo, hi int) (e tableEstimate) {
 	var tgt [256]byte
 	for n := lo; n < hi; n++ {
 		recs := b.recsOf(int32(n))
-		if recs == nil {
+		nd := &z.nodes[n]
+		if recs == nil || nd.Flags&FlagNSEC3Owner != 0 {
+			// An NSEC3 owner gets no RRset (see markNSEC3Owners).
 			continue
 		}
-		nd := &z.nodes[n]
 		owner := b.name(int32(n))
 		kept := false
 		for i := 0; i < len(recs); {

@@ -421,47 +421,155 @@ func (b *builder) buildDenial() error {
 			z.denial.arenas = proof
 		}
 	}()
-	apex := uint32(z.apexNode)
-	apexRecs := b.recsOf(int32(apex))
-	var hasKey, hasNSEC, hasParam bool
-	var param *rec
+	c := b.chainOf()
+	if c.firstSig < 0 && !c.hasNSEC && c.firstNSEC3 < 0 {
+		return nil
+	}
+	if c.firstSig >= 0 && !c.hasKey {
+		b.warnAt(b.recs[c.firstSig].ord, "zone has RRSIG records but no DNSKEY at the apex: validators cannot use its signatures")
+	}
+	switch {
+	case c.hasNSEC:
+		return b.buildNSEC()
+	case c.param != nil:
+		return b.buildNSEC3(c.param)
+	}
+	return nil
+}
+
+// chainKind is what buildDenial decides its work from: whether the apex
+// has a DNSKEY and an NSEC record, the first RRSIG and NSEC3 records of
+// the zone (indexes in b.recs, -1 for none), and the record whose
+// parameters an NSEC3 chain is built with (the apex's first NSEC3PARAM,
+// else the first NSEC3 record; nil for neither).
+type chainKind struct {
+	hasKey, hasNSEC      bool
+	firstSig, firstNSEC3 int
+	param                *rec
+}
+
+func (b *builder) chainOf() chainKind {
+	c := chainKind{firstSig: -1, firstNSEC3: -1}
+	apexRecs := b.recsOf(int32(b.z.apexNode))
 	for i := range apexRecs {
 		switch apexRecs[i].typ {
 		case dns.TypeDNSKEY:
-			hasKey = true
+			c.hasKey = true
 		case dns.TypeNSEC:
-			hasNSEC = true
+			c.hasNSEC = true
 		case dns.TypeNSEC3PARAM:
-			if !hasParam {
-				hasParam, param = true, &apexRecs[i]
+			if c.param == nil {
+				c.param = &apexRecs[i]
 			}
 		}
 	}
-	var firstSig, firstNSEC3 = -1, -1
 	for i := range b.recs {
-		if firstSig < 0 && b.recs[i].typ == dns.TypeRRSIG {
-			firstSig = i
+		if c.firstSig < 0 && b.recs[i].typ == dns.TypeRRSIG {
+			c.firstSig = i
 		}
-		if firstNSEC3 < 0 && b.recs[i].typ == dns.TypeNSEC3 {
-			firstNSEC3 = i
+		if c.firstNSEC3 < 0 && b.recs[i].typ == dns.TypeNSEC3 {
+			c.firstNSEC3 = i
+		}
+		if c.firstSig >= 0 && c.firstNSEC3 >= 0 {
+			break
 		}
 	}
-	if firstSig < 0 && !hasNSEC && firstNSEC3 < 0 {
-		return nil
+	if c.param == nil && c.firstNSEC3 >= 0 {
+		c.param = &b.recs[c.firstNSEC3]
 	}
-	if firstSig >= 0 && !hasKey {
-		b.warnAt(b.recs[firstSig].ord, "zone has RRSIG records but no DNSKEY at the apex: validators cannot use its signatures")
+	return c
+}
+
+// nsec3ParamOK reports whether the NSEC3 parameters prd (the RDATA of an
+// NSEC3PARAM or NSEC3 record) are ones buildNSEC3 builds a chain with:
+// well-formed, of the SHA-1 hash.
+func nsec3ParamOK(prd []byte) bool {
+	return len(prd) >= 5 && int(prd[4]) <= len(prd)-5 && prd[0] == dns.SHA1
+}
+
+// markNSEC3Owners sets FlagNSEC3Owner, before buildSets, on the nodes
+// that hold an NSEC3 RRset buildNSEC3 will take into the chain (the owner
+// a hash directly below the apex, the record well-formed, the zone's
+// parameters usable) and nothing but it and the RRSIGs over it. Such a
+// node is never answered from (RFC 5155 section 7.2.8; see the answer
+// engine's lookup), and its records are all in its proof block: buildSets
+// prepares no RRset for it, and Walk reads its records from the proof
+// block. In a TLD signed with NSEC3 nearly every other node is one: a
+// second copy of their records as RRsets in the table was about 200 MB of
+// a million delegations' 856 MiB. A node with other data beside its NSEC3
+// RRset keeps the RRset in the table, as do NSEC3 records the chain
+// ignores (see buildNSEC3).
+func (b *builder) markNSEC3Owners() {
+	c := b.chainOf()
+	if c.hasNSEC || c.param == nil || !nsec3ParamOK(b.rdataOf(c.param)) {
+		return
 	}
-	switch {
-	case hasNSEC:
-		return b.buildNSEC()
-	case hasParam || firstNSEC3 >= 0:
-		if param == nil {
-			param = &b.recs[firstNSEC3]
+	z := b.z
+	parallel(len(z.nodes), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			recs := b.recsOf(int32(n))
+			set, sigs := nsec3Run(recs)
+			if len(set) == 0 || len(set)+len(sigs) != len(recs) {
+				continue
+			}
+			if _, _, bad := nsec3Fields(b.name(int32(n)), b.rdataOf(&set[0]), b.apex); bad == nsec3Usable {
+				z.nodes[n].Flags |= FlagNSEC3Owner
+			}
 		}
-		return b.buildNSEC3(param)
+	})
+}
+
+// nsec3Run returns a node's NSEC3 records (recs are a node's records,
+// sorted by type) and the RRSIGs among them that cover NSEC3. The run is
+// taken from its first record: taken from each of them, as it once was,
+// it ended as the last record alone, and the proof block of an owner with
+// two NSEC3 records held one of them (Apply's held both).
+func nsec3Run(recs []rec) (set, sigs []rec) {
+	for i := range recs {
+		if recs[i].typ == dns.TypeNSEC3 && (i == 0 || recs[i-1].typ != dns.TypeNSEC3) {
+			j := i
+			for j < len(recs) && recs[j].typ == dns.TypeNSEC3 {
+				j++
+			}
+			set = recs[i:j]
+		}
+		if recs[i].typ == dns.TypeRRSIG && (i == 0 || recs[i-1].typ != dns.TypeRRSIG) {
+			j := i
+			for j < len(recs) && recs[j].typ == dns.TypeRRSIG {
+				j++
+			}
+			sigs = coveringRun(recs[i:j], dns.TypeNSEC3)
+		}
 	}
-	return nil
+	return set, sigs
+}
+
+// What nsec3Fields finds wrong with an NSEC3 record, in the order
+// buildNSEC3 checks it.
+const (
+	nsec3Usable    = iota
+	nsec3BadOwner  // the owner is not a hash directly below the apex
+	nsec3Short     // no salt, or no hash length after it
+	nsec3BadLength // the next hash runs past the RDATA
+)
+
+// nsec3Fields reads the NSEC3 record of owner w with RDATA rd: the hash
+// the owner stands for and the next hash, or what makes buildNSEC3
+// ignore the record. RDATA is the hash algorithm, flags, iterations,
+// salt, then the next hash.
+func nsec3Fields(w, rd, apex []byte) (h [nsec3HashLen]byte, next []byte, bad int) {
+	if !decodeHashLabel(&h, w[1:1+int(w[0])]) || !bytes.Equal(parentWire(w), apex) {
+		return h, nil, nsec3BadOwner
+	}
+	if len(rd) < 5 || 5+int(rd[4])+1 > len(rd) {
+		return h, nil, nsec3Short
+	}
+	sl := int(rd[4])
+	hl := int(rd[5+sl])
+	if 6+sl+hl > len(rd) {
+		return h, nil, nsec3BadLength
+	}
+	return h, rd[6+sl : 6+sl+hl], nsec3Usable
 }
 
 // authoritative reports whether node n is data the zone answers for (not
@@ -529,6 +637,7 @@ type nsec3Entry struct {
 func (b *builder) buildNSEC3(param *rec) error {
 	z := b.z
 	prd := b.rdataOf(param)
+	// markNSEC3Owners flagged the NSEC3 owners on the same conditions.
 	if len(prd) < 5 || int(prd[4]) > len(prd)-5 {
 		b.warnAt(param.ord, "malformed %s record: NSEC3 denials are not served", typeName(param.typ))
 		return nil
@@ -541,34 +650,14 @@ func (b *builder) buildNSEC3(param *rec) error {
 	if d.iterations > MaxNSEC3Iterations {
 		b.warnAt(param.ord, "NSEC3 uses %d additional iterations, over %d: validators may treat the zone as insecure or bogus (RFC 9276)", d.iterations, MaxNSEC3Iterations)
 	}
-	// A first pass finds the NSEC3 RRsets (a run of each node's records,
-	// sorted by type, and their RRSIGs a run of its RRSIGs), to reserve
+	// A first pass finds the NSEC3 RRsets (see nsec3Run), to reserve
 	// the proof arenas and the entries: appending to them unreserved, in
 	// a TLD of a million delegations, allocated and dropped several
 	// hundred megabytes while the table and the builder's arrays were
 	// all alive, and took the load's peak there.
-	nsec3Runs := func(recs []rec) (set, sigs []rec) {
-		for i := range recs {
-			if recs[i].typ == dns.TypeNSEC3 {
-				j := i
-				for j < len(recs) && recs[j].typ == dns.TypeNSEC3 {
-					j++
-				}
-				set = recs[i:j]
-			}
-			if recs[i].typ == dns.TypeRRSIG && (i == 0 || recs[i-1].typ != dns.TypeRRSIG) {
-				j := i
-				for j < len(recs) && recs[j].typ == dns.TypeRRSIG {
-					j++
-				}
-				sigs = coveringRun(recs[i:j], dns.TypeNSEC3)
-			}
-		}
-		return set, sigs
-	}
 	count, wire, patches := 0, 0, 0
 	for n := range z.nodes {
-		set, sigs := nsec3Runs(b.recsOf(int32(n)))
+		set, sigs := nsec3Run(b.recsOf(int32(n)))
 		if len(set) == 0 {
 			continue
 		}
@@ -592,41 +681,35 @@ func (b *builder) buildNSEC3(param *rec) error {
 	entries := make([]nsec3Entry, 0, count)
 	for n := range z.nodes {
 		recs := b.recsOf(int32(n))
-		set, sigs := nsec3Runs(recs)
+		set, sigs := nsec3Run(recs)
 		if len(set) == 0 {
 			continue
 		}
 		w := b.name(int32(n))
-		var h [nsec3HashLen]byte
-		if !decodeHashLabel(&h, w[1:1+int(w[0])]) || !bytes.Equal(parentWire(w), b.apex) {
+		rd := b.rdataOf(&set[0])
+		h, next, bad := nsec3Fields(w, rd, b.apex)
+		switch bad {
+		case nsec3BadOwner:
 			b.warnAt(set[0].ord, "NSEC3 owner %s is not a hash directly below the apex; the record is ignored", wireString(w))
 			continue
-		}
-		rd := b.rdataOf(&set[0])
-		// Hash algorithm, flags, iterations, salt, then the next hash.
-		if len(rd) < 5 || 5+int(rd[4])+1 > len(rd) {
+		case nsec3Short:
 			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
 			continue
 		}
-		sl := int(rd[4])
-		if !bytes.Equal(rd[5:5+sl], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
+		if sl := int(rd[4]); !bytes.Equal(rd[5:5+sl], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
 			b.warnAt(set[0].ord, "NSEC3 at %s has other parameters than the zone's NSEC3PARAM", wireString(w))
 		}
-		hl := int(rd[5+sl])
-		if 6+sl+hl > len(rd) {
+		if bad == nsec3BadLength {
 			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
 			continue
 		}
+		// An NSEC3 owner (markNSEC3Owners flagged it) has its records
+		// here alone.
 		blk, err := b.proofBlock(w, set, sigs)
 		if err != nil {
 			return b.locate(err, set[0].ord)
 		}
-		// The NSEC3 records and their signatures: the node holds nothing
-		// else when those are all of them.
-		if len(set)+len(sigs) == len(recs) {
-			z.nodes[n].Flags |= FlagNSEC3Owner
-		}
-		entries = append(entries, nsec3Entry{hash: h, next: rd[6+sl : 6+sl+hl], node: n, block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
+		entries = append(entries, nsec3Entry{hash: h, next: next, node: n, block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
 	}
 	if len(entries) == 0 {
 		b.warnAt(param.ord, "zone has NSEC3PARAM but no usable NSEC3 records: NSEC3 denials are not served")

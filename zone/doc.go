@@ -9,6 +9,19 @@
 // pointers are patched at answer time. Nothing in a Table holds a Go pointer
 // per name or record, so the garbage collector never scans them.
 //
+// A signed zone's NSEC or NSEC3 RRsets are prepared a second time, with
+// their RRSIGs, as proof blocks in arenas of their own, which denials of
+// existence copy (dnssec.go). The nodes of an NSEC3 zone that hold an
+// NSEC3 RRset, its RRSIGs and nothing else (FlagNSEC3Owner: hashed names,
+// which no query is answered from, RFC 5155 section 7.2.8) have no RRsets
+// in the table: their records are in their proof blocks alone, where Walk
+// reads them (found by the hash their owner names), and Apply prepares
+// them there. In a TLD signed with NSEC3 such nodes are nearly half of
+// the names, and the table's copy of their records was about a quarter
+// of its memory. A node with other data beside its NSEC3 RRset, and an
+// NSEC3 record the chain ignores (malformed, or not at a hash directly
+// below the apex), keep theirs in the table.
+//
 // miekg/dns is used here, at build time only; nothing on the answer path
 // calls into it.
 //
@@ -36,8 +49,10 @@
 // NSEC3 record beside other data or at a name that is not a hash below
 // the apex, DNSSEC records added to an unsigned zone, an NSEC3 record
 // added for a name the change set does not add or change (the hash of an
-// existing name, which the index cannot find), and what the loader would
-// refuse (the rebuild returns the builder's error).
+// existing name, which the index cannot find), an NSEC3 record the chain
+// ignores left as its name's only data (the name would be an NSEC3 owner
+// with no proof block), and what the loader would refuse (the rebuild
+// returns the builder's error).
 //
 // A version made in place keeps the table's invariants, so that it is
 // the table a build from scratch would make, but for where blocks lie in
@@ -119,7 +134,9 @@
 //     index (WideChildren) is copied for the nodes with no name added or
 //     removed below them and made again for their ancestors.
 //   - NSEC3: the chain's hashes and proof blocks are merged (runs copied
-//     between the insertions and removals); match and wild entries that
+//     between the insertions and removals); a name left with its NSEC3
+//     RRset alone becomes an NSEC3 owner, its RRsets dropped from the
+//     table and its proof block prepared again; match and wild entries that
 //     pointed at a block replaced in place are pointed at the new one,
 //     and those that pointed at a block removed, or at the block before
 //     an inserted hash (whose range the insertion splits), are computed

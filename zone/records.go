@@ -141,11 +141,15 @@ type walkIter struct {
 	ent  int
 	node int // the next node to decode
 	kept int // the next kept block
-	cmp  func(a, b walkEnt) int
+	// chain is the NSEC3 chain entry of the last NSEC3 owner decoded,
+	// -1 before the first: the owners come in the chain's order (see
+	// proofOf).
+	chain int
+	cmp   func(a, b walkEnt) int
 }
 
 func newWalkIter(z *Zone) *walkIter {
-	it := &walkIter{z: z}
+	it := &walkIter{z: z, chain: -1}
 	it.cmp = func(a, b walkEnt) int {
 		if a.typ != b.typ {
 			return int(a.typ) - int(b.typ)
@@ -196,6 +200,17 @@ func (it *walkIter) load() error {
 			}
 		}
 	}
+	if nd.Flags&FlagNSEC3Owner != 0 {
+		// An NSEC3 owner's records are in its proof block alone (see
+		// markNSEC3Owners), whose suffix codes refer to the apex.
+		bi, ok := it.proofOf(owner)
+		if !ok {
+			return errBadBlock
+		}
+		if err := it.block(&z.denial.arenas, bi, z.apex); err != nil {
+			return err
+		}
+	}
 	for z.kept != nil && it.kept < len(z.kept.sets) && z.kept.sets[it.kept].node == uint32(n) {
 		k := &z.kept.sets[it.kept]
 		if err := it.records(z.kept.wire[k.off:k.off+uint32(k.len)], int(k.count), owner); err != nil {
@@ -209,6 +224,31 @@ func (it *walkIter) load() error {
 	slices.SortFunc(it.ents, it.cmp)
 	it.rec.Owner = owner
 	return nil
+}
+
+// proofOf returns the proof block of the NSEC3 owner named owner, a
+// node with FlagNSEC3Owner, whose hash is in the chain. The owners are
+// labels of one length directly below the apex, so canonical order is the
+// order of their hashes: in a walk, the next owner's entry is most often
+// the one after the last one's, and only when it is not is the chain
+// searched.
+func (it *walkIter) proofOf(owner []byte) (uint32, bool) {
+	d := it.z.denial
+	var h [nsec3HashLen]byte
+	if d == nil || d.mode != DenialNSEC3 || !decodeHashLabel(&h, owner[1:1+int(owner[0])]) {
+		return None, false
+	}
+	at := func(i int) bool {
+		return i >= 0 && i < len(d.hashBlocks) && bytes.Equal(d.hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], h[:])
+	}
+	i := it.chain + 1
+	if !at(i) {
+		if i = d.cover(h[:]); !at(i) {
+			return None, false
+		}
+	}
+	it.chain = i
+	return d.hashBlocks[i], true
 }
 
 type walkEnt struct {

@@ -355,7 +355,7 @@ func (d *nodeDiff) parsedNames(p *diffPart, lo, hi int) {
 func (d *nodeDiff) goneNames(p *diffPart, lo, hi int) {
 	z, it := d.z, p.it
 	for sn := lo; sn < hi && !d.over.Load(); sn++ {
-		if d.seen[sn/64]&(1<<(sn%64)) != 0 || z.nodes[sn].NSets == 0 && !z.hasKept(sn) {
+		if d.seen[sn/64]&(1<<(sn%64)) != 0 || z.nodes[sn].NSets == 0 && z.nodes[sn].Flags&FlagNSEC3Owner == 0 && !z.hasKept(sn) {
 			continue
 		}
 		if err := z.loadNode(it, sn); err != nil {

@@ -522,6 +522,13 @@ func (z *Zone) flagNodes(nz *Zone, pl *namePlan, chg []*nodeChange, limit int) (
 			}
 			if nsec3 && nsec3Only(recs) {
 				f |= FlagNSEC3Owner
+				if c != nil && oldF&FlagNSEC3Owner == 0 {
+					// A name left with its NSEC3 RRset alone
+					// keeps it in the proof block only, which
+					// updateNSEC3 then prepares (or refuses, for
+					// a record the chain did not hold).
+					c.changed[dns.TypeNSEC3] = true
+				}
 			}
 		}
 		if q != nz.apexNode {

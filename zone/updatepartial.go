@@ -163,6 +163,11 @@ func (p *partial) rebuildNode(c *nodeChange, keptNodes map[uint32][]keptSet) err
 		}
 		set := recs[i:j]
 		i = j
+		if t == dns.TypeNSEC3 && lnd.Flags&FlagNSEC3Owner != 0 {
+			// An NSEC3 owner's records are in its proof block alone
+			// (see markNSEC3Owners), which updateNSEC3 prepares.
+			continue
+		}
 		reuse := old != nil && !c.changed[t] && !(p.rebuild[g] && targetOf(b.tgt[:], t, b.rdataOf(&set[0])) != nil)
 		oi := None
 		if reuse {
