@@ -104,7 +104,6 @@ func (s *Snapshot) answerWith(qy *query, dst, q []byte, peer *nic.Addr, tcp, wit
 	}
 	id0, id1, fl2, fl3 := q[0], q[1], q[2], q[3]
 	res.EDNS, res.DO = qy.edns, qy.do
-	res.qnameEnd = uint16(hdrLen + qy.qsize - 4)
 	// A COOKIE option is judged before the reply's size is known: the
 	// reply carries one (client and server cookie) whatever it answers.
 	require := false

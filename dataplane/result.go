@@ -51,11 +51,4 @@ type Result struct {
 	// CookieVerdict says what the query's COOKIE option was, for the
 	// counters: CookieNone when it had none or cookies are off.
 	CookieVerdict CookieVerdict
-	// qnameEnd is the offset in the reply just past the query name, which
-	// the engine copied after the header, or 0 when it did not say:
-	// response rate limiting reads the name there (RRL.key) without
-	// walking its labels again. It fills padding: a larger Result is
-	// copied with wide loads over the engine's narrow stores, which then
-	// wait for them.
-	qnameEnd uint16
 }

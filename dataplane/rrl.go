@@ -262,26 +262,13 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// hashChunks hashes the chunks of 16 bytes that come before the last 1
-// to 16 bytes of the wire name buf[s:e], lowering their letters, and
-// returns the hash and where the last bytes start, for key to hash them
-// (see there). It is a function of its own, which key calls only for a
-// name longer than 16 bytes, rare among a root or TLD server's replies.
-func (l *RRL) hashChunks(buf []byte, s, e int) (h uint64, i int) {
-	h, i = l.k[3], s
-	for ; e-i > 16; i += 16 {
-		h = mix(lower8(binary.LittleEndian.Uint64(buf[i:]))^l.k[2], lower8(binary.LittleEndian.Uint64(buf[i+8:]))^h)
-	}
-	return h, i
-}
-
 // key returns the bucket key of a reply to peer: its class, the client's
-// prefix, and what the class is counted by, read from the reply, n bytes
-// at the start of buf (the packet's whole buffer, which the name's last
-// words may be read past n from): the query name and type for answers,
-// the delegation for referrals, the query name for NODATA, the zone for
-// NXDOMAIN, nothing more for errors. ok is false when peer is no IPv4 or
-// IPv6 address; such a reply is not limited.
+// prefix, and what the class is counted by, read from the query qy the
+// reply answers, as the engine parsed it (Snapshot.answerWith), and from
+// the reply, n bytes at the start of buf: the query name and type for
+// answers, the delegation for referrals, the query name for NODATA, the
+// zone for NXDOMAIN, nothing more for errors. ok is false when peer is no
+// IPv4 or IPv6 address; such a reply is not limited.
 //
 // The prefix and the name are hashed apart, each keyed, and joined by a
 // last round with the class, the type or zone and the family: three
@@ -291,7 +278,7 @@ func (l *RRL) hashChunks(buf []byte, s, e int) (h uint64, i int) {
 // learn: the replies of a batch come from both families and in every
 // class in no order. A reply without a name to count by (NXDOMAIN, an
 // error) hashes the root's in its place.
-func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
+func (l *RRL) key(qy *query, buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) (uint64, bool) {
 	// The family and the address's length in one word, compared once
 	// for each family.
 	fl := uint64(binary.NativeEndian.Uint16(peer.Raw[0:2])) | uint64(peer.Len)<<16
@@ -308,36 +295,28 @@ func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) 
 		a, b, t = a6, b6, t|1<<8
 	}
 	hp := mix(a^l.k[0], b^l.k[1])
-	// The question follows the header, uncompressed, as the engine
-	// copied it from the query, and the engine says where its name ends
-	// (Result.qnameEnd); the labels of a reply it did not say it for are
-	// walked. A reply without a question (a FORMERR) is an error, which
-	// counts by no name, and so is one cut short.
-	msg := buf[:n]
-	end := int(r.qnameEnd)
-	if end == 0 {
-		end = hdrLen
-		for end < len(msg) && msg[end] != 0 {
-			end += int(msg[end]) + 1
-		}
-		end++
-	}
-	if end+4 > len(msg) {
+	// The name is the query's, lowered as the engine parsed it, which
+	// the reply's question copies after the header. A reply to a query
+	// without a question (a FORMERR) is an error, which counts by no
+	// name.
+	nm := &qy.name
+	e := nm.n
+	if qy.qsize == 0 || e == 0 {
 		return mix(hp^t, l.k[3]^l.k[1]), true
 	}
-	s := hdrLen
+	s := 0
 	if class == RRLAnswer {
-		t |= uint64(be16(msg[end:])) << 16
+		t |= uint64(qy.qtype) << 16
 	}
 	// The NS set's owner of a referral is a compression pointer into
-	// the query name, the first record after the question (a referral
-	// has no answers); the delegation is the suffix it points to. The
-	// first record of other replies starts with such a pointer too,
-	// which is read and not used.
-	if at := end + 4; at+2 <= len(msg) {
-		ptr := be16(msg[at:])
-		p := int(ptr & 0x3FFF)
-		if ptr >= 0xC000+hdrLen && p < end && class == RRLReferral {
+	// the question's name, the first record after the question (a
+	// referral has no answers); the delegation is the suffix it points
+	// to. The first record of other replies starts with such a pointer
+	// too, which is read and not used.
+	if at := hdrLen + qy.qsize; at+2 <= n {
+		ptr := be16(buf[at : at+2])
+		p := int(ptr&0x3FFF) - hdrLen
+		if ptr >= 0xC000+hdrLen && p < e && class == RRLReferral {
 			s = p
 		}
 	}
@@ -345,31 +324,46 @@ func (l *RRL) key(buf []byte, n int, r *Result, class RRLClass, peer *nic.Addr) 
 		t |= uint64(uint32(r.Zone)) << 32
 	}
 	if class >= RRLNXDomain {
-		s = end - 1
+		s = e - 1
 	}
-	// The name, lowered so that a query's case does not make a new
-	// bucket: 16 bytes per round of mix, the last 1 to 16 read in two
-	// whole words and masked to the name, without a branch on its
-	// length (a wire name ends where its labels say, so that no name is
-	// another padded with zeros). That reads up to 15 bytes past the
-	// name, which the packet's buffer has but for a reply at its very
-	// end, whose name is hashed from a copy.
-	if end+15 > len(buf) {
-		var c [255 + 16]byte
-		copy(c[:255], buf[s:end])
-		buf, s, end = c[:], 0, end-s
+	// The name's bytes nm.b[s:e]: 16 bytes per round of mix, the last 1
+	// to 16 read in two whole words and masked to the name, without a
+	// branch on its length (a wire name ends where its labels say, so
+	// that no name is another padded with zeros). That reads up to 15
+	// bytes past the name, which nm.b has but for a name at its very
+	// end, which hashName hashes from a copy, as it does a name of more
+	// than one round.
+	var hn uint64
+	if e-s <= 16 && s+16 <= len(nm.b) {
+		m := &nameMasks[(e-s)&15] // 1 to 16 bytes, 16 at index 0
+		w := nm.b[s : s+16]
+		hn = mix(binary.LittleEndian.Uint64(w[0:8])&m[0]^l.k[2], binary.LittleEndian.Uint64(w[8:16])&m[1]^l.k[3])
+	} else {
+		hn = l.hashName(nm, s, e)
 	}
-	hn, i := l.k[3], s
-	if end-i > 16 {
-		hn, i = l.hashChunks(buf, s, end)
-	}
-	m := &nameMasks[(end-i)&15] // 1 to 16 bytes left, 16 at index 0
-	w := buf[i : i+16]
-	hn = mix(lower8(binary.LittleEndian.Uint64(w[0:8]))&m[0]^l.k[2], lower8(binary.LittleEndian.Uint64(w[8:16]))&m[1]^hn)
 	if class >= RRLNXDomain {
 		hn = l.k[3]
 	}
 	return mix(hp^t, hn^l.k[1]), true
+}
+
+// hashName is key's hash of the name's bytes nm.b[s:e] when they are
+// more than 16 or end less than 16 bytes before the end of nm.b, rare
+// among a root or TLD server's replies: the same rounds as key's for a
+// short name (see there), on the chunks of 16 bytes before the last 1 to
+// 16, over a copy of the name with room after it. It is a function of its
+// own so that key, which calls it only then, keeps neither the copy nor
+// what the call would save across it on its own stack.
+func (l *RRL) hashName(nm *name, s, e int) uint64 {
+	var c [255 + 16]byte
+	e = copy(c[:255], nm.b[s:e])
+	h, i := l.k[3], 0
+	for ; e-i > 16; i += 16 {
+		h = mix(binary.LittleEndian.Uint64(c[i:])^l.k[2], binary.LittleEndian.Uint64(c[i+8:])^h)
+	}
+	m := &nameMasks[(e-i)&15] // 1 to 16 bytes left, 16 at index 0
+	w := c[i : i+16]
+	return mix(binary.LittleEndian.Uint64(w[0:8])&m[0]^l.k[2], binary.LittleEndian.Uint64(w[8:16])&m[1]^h)
 }
 
 // nameMasks[n&15] masks two little-endian words to their first n bytes,

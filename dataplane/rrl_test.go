@@ -21,6 +21,7 @@ type rrlTest struct {
 	l    *RRL
 	snap *Snapshot
 	buf  []byte
+	qy   query // the last query answered, as the worker's
 }
 
 func newRRLTest(t *testing.T, c RRLConfig) *rrlTest {
@@ -49,23 +50,23 @@ func (rt *rrlTest) query(src, name string, qtype uint16, now time.Duration) (int
 	rt.t.Helper()
 	q := packQuery(rt.t, 0x1234, name, qtype, 4096)
 	copy(rt.buf, q)
-	n, r := rt.snap.Answer(rt.buf, rt.buf[:len(q)], false)
+	n, _, r := rt.snap.answerWith(&rt.qy, rt.buf, rt.buf[:len(q)], nil, false, false)
 	if n == 0 {
 		rt.t.Fatalf("%s %d: no reply", name, qtype)
 	}
 	p := nic.Packet{Buf: rt.buf, Len: n, Peer: nic.AddrFrom(netip.MustParseAddrPort(src))}
-	m, class, v := rt.l.limit(&p, n, &r, int64(now))
+	m, class, v := rt.l.limit(&rt.qy, &p, n, &r, int64(now))
 	return v, class, rt.buf[:m]
 }
 
 // limit applies the limiter to the reply of n bytes in p.Buf whose result
-// is r, at time now, one reply at once: what Worker.ServeBatch and
+// is r, the answer to qy, at time now, one reply at once: what Worker.ServeBatch and
 // settleRRL do for the replies of a batch. It returns the reply's new length: n when it passes,
 // the header and question alone with TC set when it slips, 0 when it is
 // dropped; and the class, and whether the reply was limited.
-func (l *RRL) limit(p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, int) {
+func (l *RRL) limit(qy *query, p *nic.Packet, n int, r *Result, now int64) (int, RRLClass, int) {
 	class := rrlClassOf[r.Kind]
-	key, ok := l.key(p.Buf, n, r, class, &p.Peer)
+	key, ok := l.key(qy, p.Buf, n, r, class, &p.Peer)
 	if !ok {
 		return n, class, rrlPass
 	}
@@ -242,12 +243,13 @@ func TestRRLClasses(t *testing.T) {
 	for i, q := range [][]byte{{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0}, update} {
 		buf := make([]byte, 512)
 		copy(buf, q)
-		n, r := rt.snap.Answer(buf, buf[:len(q)], false)
+		var qy query
+		n, _, r := rt.snap.answerWith(&qy, buf, buf[:len(q)], nil, false, false)
 		if c := rrlClassOf[r.Kind]; n == 0 || c != RRLError {
 			t.Fatalf("error query %d: %d bytes, kind %s, class %s", i, n, KindNames[r.Kind], RRLClassNames[c])
 		}
 		p := nic.Packet{Buf: buf, Len: n, Peer: nic.AddrFrom(netip.AddrPortFrom(netip.MustParseAddr("198.18.5.1"), uint16(1000+i)))}
-		if _, _, v := l.limit(&p, n, &r, 0); (v == rrlPass) != (i == 0) {
+		if _, _, v := l.limit(&qy, &p, n, &r, 0); (v == rrlPass) != (i == 0) {
 			t.Errorf("error query %d: verdict %d; errors from one prefix should share a bucket of one", i, v)
 		}
 	}
@@ -287,7 +289,7 @@ func TestRRLTableBound(t *testing.T) {
 	}
 	q := packQuery(t, 1, ".", dns.TypeDNSKEY, 4096)
 	copy(rt.buf, q)
-	n, r := rt.snap.Answer(rt.buf, rt.buf[:len(q)], false)
+	n, _, r := rt.snap.answerWith(&rt.qy, rt.buf, rt.buf[:len(q)], nil, false, false)
 	reply := append([]byte(nil), rt.buf[:n]...)
 	p := nic.Packet{Buf: rt.buf}
 	i := 0
@@ -297,7 +299,7 @@ func TestRRLTableBound(t *testing.T) {
 		if i&1 == 1 {
 			p.Peer = nic.AddrFrom(netip.AddrPortFrom(netip.AddrFrom16([16]byte{0xfd, 0x53, 5: byte(i >> 16), 6: byte(i >> 8), 7: byte(i)}), 1))
 		}
-		rt.l.limit(&p, n, &r, int64(i))
+		rt.l.limit(&rt.qy, &p, n, &r, int64(i))
 		i++
 	})
 	if allocs != 0 {
@@ -723,35 +725,112 @@ func TestSlipReply(t *testing.T) {
 	}
 }
 
-// TestRRLKeyBuffer: a reply's key is the same whether its buffer has room
-// after it (key reads the name's last words whole) or ends with it (key
-// hashes a copy), for names of every length around the 16-byte rounds,
-// in any case; and names that differ get other keys.
-func TestRRLKeyBuffer(t *testing.T) {
+// TestRRLKeyNames: a reply's key counts by the query's name whatever the
+// name's length around the 16-byte rounds, and wherever the part counted
+// starts in the name: names in other case share a key and other names do
+// not; a referral counts by its delegation, whatever the name below it,
+// up to names of 255 bytes whose delegation starts too near the end of
+// the name's buffer for the last round's words (hashName); and the key
+// is the same whether the reply's buffer has room after it or ends with
+// it.
+func TestRRLKeyNames(t *testing.T) {
 	rt := newRRLTest(t, RRLConfig{Rate: 1, Burst: 1})
-	seen := map[uint64]string{}
-	for _, name := range []string{".", "a.", "abcdefghijklmn.", "abcdefghijklmno.", "abcdefghijklmnop.", "ABCDEFGHIJKLMNOP.",
-		"abcdefghijklmnopqrstuvwxyz01234.", "abcdefghijklmnopqrstuvwxyz012345.", "x.abcdefghijklmnopqrstuvwxyz0123456789.example."} {
-		// A reply of its header and question alone, the question at its
-		// very end, taken as an answer's and a NODATA's, which count by
-		// the query name.
+	peer := nic.AddrFrom(netip.MustParseAddrPort("198.18.5.1:1"))
+	// key parses the query for name as the engine does and keys a reply
+	// of its header and question and, for a referral, a first record
+	// owned by a pointer to the delegation deleg, a suffix of name.
+	key := func(name string, class RRLClass, deleg string) uint64 {
+		t.Helper()
 		q := packQuery(t, 1, name, dns.TypeTXT, 0)
+		var qy query
+		if n, _, _ := rt.snap.answerWith(&qy, make([]byte, 4096), q, nil, false, false); n == 0 || qy.qsize != len(q)-hdrLen {
+			t.Fatalf("%s: not parsed", name)
+		}
+		reply := append([]byte(nil), q...)
+		if class == RRLReferral {
+			at := hdrLen + len(q) - hdrLen - 4 - (len(deleg) + 1)
+			if deleg == "." {
+				at = hdrLen + len(q) - hdrLen - 5
+			}
+			reply = append(reply, byte(0xC0|at>>8), byte(at), 0, 2, 0, 1)
+		}
 		buf := make([]byte, 4096)
-		n := copy(buf, q)
+		n := copy(buf, reply)
 		r := Result{Zone: 0}
+		k1, ok1 := rt.l.key(&qy, buf, n, &r, class, &peer)
+		k2, ok2 := rt.l.key(&qy, reply, n, &r, class, &peer)
+		if !ok1 || !ok2 || k1 != k2 {
+			t.Fatalf("%s, class %s: key %#x with room after the reply, %#x without", name, RRLClassNames[class], k1, k2)
+		}
+		return k1
+	}
+	// label returns a label of n bytes (1 to 63) of mixed case.
+	label := func(n int, c byte) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = c
+			if i%2 == 1 {
+				b[i] -= 'a' - 'A'
+			}
+		}
+		return string(b) + "."
+	}
+	// nameOf returns a name of n bytes on the wire, root label included
+	// (1, or 3 to 255), made of labels of c.
+	nameOf := func(n int, c byte) string {
+		if n == 1 {
+			return "."
+		}
+		s := ""
+		for left := n - 1; left > 0; {
+			l := min(left-1, 63)
+			if left-1-l == 1 {
+				l-- // no label of 0 bytes before the root
+			}
+			s += label(l, c)
+			left -= l + 1
+		}
+		return s
+	}
+	seen := map[uint64]string{}
+	for _, n := range []int{1, 3, 4, 15, 16, 17, 18, 31, 32, 33, 34, 64, 200, 239, 240, 241, 254, 255} {
+		name := nameOf(n, 'a')
+		if got := len(packQuery(t, 1, name, dns.TypeTXT, 0)) - hdrLen - 4; got != n {
+			t.Fatalf("name of %d bytes is %d", n, got)
+		}
 		for _, class := range []RRLClass{RRLAnswer, RRLNoData} {
-			peer := nic.AddrFrom(netip.MustParseAddrPort("198.18.5.1:1"))
-			k1, ok1 := rt.l.key(buf, n, &r, class, &peer)
-			cut := append([]byte(nil), buf[:n]...)
-			k2, ok2 := rt.l.key(cut, n, &r, class, &peer)
-			if !ok1 || !ok2 || k1 != k2 {
-				t.Errorf("%s, class %s: key %#x with room after the reply, %#x without", name, RRLClassNames[class], k1, k2)
+			k := key(name, class, "")
+			if k2 := key(strings.ToUpper(name), class, ""); k2 != k {
+				t.Errorf("%d-byte name, class %s: key %#x, in upper case %#x", n, RRLClassNames[class], k, k2)
 			}
-			lower := strings.ToLower(name)
-			if prev, ok := seen[k1]; ok && prev != lower+RRLClassNames[class] {
-				t.Errorf("%s, class %s: same key as %s", name, RRLClassNames[class], prev)
+			id := fmt.Sprint(n, RRLClassNames[class])
+			if prev, ok := seen[k]; ok {
+				t.Errorf("%s: same key as %s", id, prev)
 			}
-			seen[k1] = lower + RRLClassNames[class]
+			seen[k] = id
+		}
+	}
+	// Referrals: the delegation of 1 to 40 bytes below names of up to 255.
+	for _, dn := range []int{1, 3, 5, 16, 17, 40} {
+		deleg := nameOf(dn, 'x')
+		want := key(deleg, RRLReferral, deleg)
+		id := fmt.Sprint("referral to ", dn)
+		if prev, ok := seen[want]; ok {
+			t.Errorf("%s: same key as %s", id, prev)
+		}
+		seen[want] = id
+		for _, pn := range []int{3, 4, 17, 100, 200, 230, 240, 250} {
+			if pn+dn-1 > 255 {
+				continue
+			}
+			prefix := nameOf(pn, 'p')
+			name := prefix + deleg
+			if deleg == "." {
+				name = prefix
+			}
+			if got := key(name, RRLReferral, deleg); got != want {
+				t.Errorf("referral to %d bytes below %d: key %#x, %#x from the delegation itself", dn, pn, got, want)
+			}
 		}
 	}
 }

@@ -266,7 +266,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 			// counted in its bucket with the others of the batch
 			// (settleRRL), whose buckets are loaded together.
 			class := rrlClassOf[r.Kind]
-			if key, ok := rl.key(p.Buf, n, &r, class, &p.Peer); ok {
+			if key, ok := rl.key(&w.qy, p.Buf, n, &r, class, &p.Peer); ok {
 				q := &rl.pending
 				e := &q.e[q.n&(rrlBatchLen-1)]
 				q.n++
