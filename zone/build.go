@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/internal/hugepage"
 )
 
 // LoadFile loads and validates the zone with the given origin from a master
@@ -189,6 +191,15 @@ type builder struct {
 // and size describe the text, to size the builder's arrays, and data is
 // the text when it is in memory.
 func load(data []byte, lines, size int, chunks []chunk, open func(off, end int64) io.Reader, origin, file string) (*Zone, error) {
+	// A large zone's load faults in about ten times its text's size of
+	// memory over its course, most of it fresh or given back to the
+	// system between phases (freeGarbage): in huge pages, where the
+	// system leaves them to advice, the faults of a million delegations
+	// fall from 289,000 to under 10,000, and its CPU by about a third
+	// (internal/hugepage). The heap's peak is about three times the text.
+	if size > bigText {
+		defer hugepage.Begin(4 * size)()
+	}
 	b, err := parseText(data, lines, size, chunks, open, origin, file)
 	if err != nil {
 		return nil, err
