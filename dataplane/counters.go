@@ -74,6 +74,25 @@ func (t *tally) count(r Result, replyLen int) {
 	}
 }
 
+// uncount takes back count(r, replyLen) of a reply that was sent (r.Kind
+// is not KindDrop): for one that RRL limits after all (Worker.settleRRL).
+func (t *tally) uncount(r Result, replyLen int) {
+	t.queries--
+	t.replies--
+	t.bytes -= uint64(replyLen)
+	t.kinds[r.Kind]--
+	t.cookies[r.CookieVerdict]--
+	if int(r.Rcode) < len(t.rcodes) {
+		t.rcodes[r.Rcode]--
+	}
+	if r.TC {
+		t.tc--
+	}
+	if r.DO {
+		t.do--
+	}
+}
+
 // flush adds t to c, storing only the counters that changed.
 func (c *Counters) flush(t *tally) {
 	if t.queries == 0 {

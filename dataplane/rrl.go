@@ -141,7 +141,7 @@ type RRL struct {
 	touched uint64
 	// pending holds the replies of the batch being served that the
 	// worker has keyed and not yet counted (Worker.settleRRL). It lives
-	// here rather than on the worker's stack, which would clear its 3 KiB
+	// here rather than on the worker's stack, which would clear its 2 KiB
 	// for every batch, RRL on or off.
 	pending rrlBatch
 }
@@ -455,15 +455,12 @@ func (l *RRL) verdict(key uint64, now int64, peer *nic.Addr) int {
 // a mask instead of a bounds check.
 const rrlBatchLen = 64
 
-// rrlPending is a reply keyed and not yet counted: what ServeBatch needs
-// to deliver it once the limiter has its verdict.
+// rrlPending is a reply keyed and not yet counted in its bucket, sent as
+// if it passed: what settleRRL needs to take it back when it does not.
 type rrlPending struct {
 	key   uint64
-	r     Result
-	ts    *DnstapSlot // the exchange's dnstap slot, nil when not logged
-	i     int32       // the packet's index in the batch
-	n     int32       // the reply's length
-	sum   uint32      // the reply's sum, for a port that uses it
+	r     Result // the reply's, as counted (tally.count)
+	i     int32  // the packet's index in the batch
 	class RRLClass
 	fam   int8 // the RSSAC002 family, -1 when not counted
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -415,11 +416,12 @@ func TestWorkerRRL(t *testing.T) {
 	_, root := snapshots(t)
 	for _, ethernet := range []bool{true, false} {
 		var c Counters
-		var full, slipped, other, bytes int
+		var full, slipped, other, bytes, all int
 		inspect := func(i int, p *nic.Packet) {
 			if p.Len == 0 {
 				return
 			}
+			all += p.Len
 			if ethernet {
 				// The AF_XDP port finishes the UDP checksum from the
 				// sum passed with the reply, slipped ones too.
@@ -483,6 +485,13 @@ func TestWorkerRRL(t *testing.T) {
 		if v.RRLSlipped[RRLAnswer] != uint64(slipped) || v.RRLDropped[RRLAnswer] != uint64(limited-slipped) ||
 			v.Drops[DropRRL] != uint64(limited-slipped) || v.Queries != uint64(len(frames)) || v.Replies != uint64(full+slipped+other) {
 			t.Errorf("ethernet %v: counters %+v, want %d slipped, %d dropped, %d replies", ethernet, v, slipped, limited-slipped, full+slipped+other)
+		}
+		// What the replies limited after they were counted as sent
+		// (settleRRL) take back: every answer sent is a NOERROR with
+		// DO, the slipped ones alone have TC.
+		if sent := uint64(full + slipped + other); v.Bytes != uint64(all) || v.TC != uint64(slipped) || v.DO != sent ||
+			v.Kinds[KindAnswer] != sent || v.Rcodes[dns.RcodeSuccess] != sent {
+			t.Errorf("ethernet %v: counters %+v, want %d bytes, %d TC, %d answers, with DO, NOERROR", ethernet, v, all, slipped, sent)
 		}
 		t.Logf("ethernet %v: %d replies of %d bytes to the victim prefix for %d queries", ethernet, full+slipped, bytes, flood)
 	}
@@ -832,5 +841,111 @@ func TestRRLKeyNames(t *testing.T) {
 				t.Errorf("referral to %d bytes below %d: key %#x, %#x from the delegation itself", dn, pn, got, want)
 			}
 		}
+	}
+}
+
+// TestTallyUncount: uncount takes back count of any reply sent, every
+// counter it moved, so that a reply settleRRL limits after counting it as
+// sent is counted once, as what was sent instead.
+func TestTallyUncount(t *testing.T) {
+	for _, r := range []Result{
+		{Kind: KindAnswer, Rcode: 0, Zone: 3},
+		{Kind: KindReferral, DO: true, EDNS: true},
+		{Kind: KindNXDomain, Rcode: 3, TC: true},
+		{Kind: KindAnswer, Cookie: true, CookieVerdict: CookieValid, DO: true, TC: true},
+		{Kind: KindBadCookie, Rcode: RcodeBadCookie, CookieVerdict: CookieInvalid, EDNS: true},
+		{Kind: KindBadVers, Rcode: 16, CookieVerdict: CookieClientOnly},
+		{Kind: KindFormErr, Rcode: 1, CookieVerdict: CookieMalformed},
+		{Kind: KindServFail, Rcode: 0xfff},
+	} {
+		var base tally
+		base.count(Result{Kind: KindAnswer, DO: true, TC: true, CookieVerdict: CookieValid}, 100)
+		got := base
+		got.count(r, 517)
+		if got == base {
+			t.Fatalf("%+v: count changed nothing", r)
+		}
+		got.uncount(r, 517)
+		if got != base {
+			t.Errorf("%+v: count then uncount leave %+v, want %+v", r, got, base)
+		}
+	}
+}
+
+// TestWorkerRRLDnstap: with dnstap sampling every third exchange, whose
+// replies the worker limits at once rather than with the batch (settleRRL),
+// the flood of TestWorkerRRL gets the same replies, packet by packet, as
+// without dnstap, and each reply logged is the one sent.
+func TestWorkerRRLDnstap(t *testing.T) {
+	const flood = 1000
+	frames, _, srcs := rrlFlood(t, flood)
+	_, root := snapshots(t)
+	run := func(tap *Dnstap) [][]byte {
+		sent := make([][]byte, len(frames))
+		inspect := func(i int, p *nic.Packet) { sent[i] = append([]byte(nil), p.Buf[:p.Len]...) }
+		snap := new(atomic.Pointer[Snapshot])
+		snap.Store(root)
+		ring := nictest.NewRing(nictest.RingConfig{Ethernet: true, Inspect: inspect, Buffers: len(frames)}, frames)
+		w := &Worker{Port: ring, Snapshot: snap, Counters: new(Counters), CPU: -1, Dnstap: tap}
+		l, err := NewRRL(RRLConfig{Rate: 10, Burst: 20, Slip: 2, Workers: 1, TableSize: 4096, IPv4Prefix: 24, IPv6Prefix: 56}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.frozen = true
+		w.RRL.Store(l)
+		var st portState
+		st.init(w)
+		if err := w.turn(make([]nic.Packet, len(frames)), &st); err != nil {
+			t.Fatal(err)
+		}
+		return sent
+	}
+	want := run(nil)
+	tap, err := NewDnstap(1024, 4096, NewDnstapWake())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap.SetFilter(&DnstapFilter{Sample: 3, Responses: true})
+	got := run(tap)
+	var dropped, slipped int
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("packet %d: reply with dnstap\n% x\nwithout\n% x", i, got[i], want[i])
+		}
+		switch {
+		case len(want[i]) == 0:
+			dropped++
+		case want[i][2]&0x02 != 0:
+			slipped++
+		}
+	}
+	if dropped == 0 || slipped == 0 {
+		t.Fatalf("%d dropped, %d slipped: the flood was not limited", dropped, slipped)
+	}
+	byPeer := map[netip.AddrPort][]byte{}
+	for i, src := range srcs {
+		if _, dup := byPeer[src]; dup {
+			byPeer[src] = nil // two packets from one source: not compared
+			continue
+		}
+		byPeer[src] = got[i]
+	}
+	logged, loggedSlips := 0, 0
+	for s := tap.Peek(); s != nil; s = tap.Peek() {
+		if r, ok := byPeer[s.Peer.AddrPort()]; ok && r != nil {
+			if !bytes.Equal(s.Response(), r) {
+				t.Errorf("%v: logged\n% x\nsent\n% x", s.Peer.AddrPort(), s.Response(), r)
+			}
+			logged++
+			if r[2]&0x02 != 0 {
+				loggedSlips++
+			}
+		}
+		tap.Release()
+	}
+	// A third of the exchanges are sampled, and of those past the burst
+	// half are dropped, which logs no reply.
+	if logged < flood/8 || loggedSlips == 0 {
+		t.Errorf("%d exchanges logged and compared, %d of them slipped; want about a sixth of %d, some slipped", logged, loggedSlips, flood)
 	}
 }

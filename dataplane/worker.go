@@ -262,22 +262,51 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		if rl != nil && !r.Cookie {
 			// A valid server cookie proves the source is not spoofed
 			// (RFC 7873 section 5.2.3): it is never limited. The
-			// reply is keyed now, while it is in the cache, and
-			// counted in its bucket with the others of the batch
-			// (settleRRL), whose buckets are loaded together.
+			// reply is keyed now, while it is in the cache, and sent
+			// as if it passed: it is counted in its bucket with the
+			// others of the batch (settleRRL), whose buckets are
+			// loaded together, and taken back there when it does not
+			// pass, which while no client is over its rate is never.
 			class := rrlClassOf[r.Kind]
 			if key, ok := rl.key(&w.qy, p.Buf, n, &r, class, &p.Peer); ok {
-				q := &rl.pending
-				e := &q.e[q.n&(rrlBatchLen-1)]
-				q.n++
-				e.key, e.r, e.ts, e.i, e.n, e.sum, e.class, e.fam = key, r, ts, int32(i), int32(n), sum, class, int8(fam)
-				// A dnstap slot is published before the next query
-				// takes one (Dnstap.query), so a logged reply is
-				// settled at once.
-				if q.n == rrlBatchLen || ts != nil {
-					w.settleRRL(pkts, rl, now, withSum, &t, tap, &tb)
+				if ts == nil {
+					q := &rl.pending
+					e := &q.e[q.n&(rrlBatchLen-1)]
+					q.n++
+					e.key, e.r, e.i, e.class, e.fam = key, r, int32(i), class, int8(fam)
+					// Its RSSAC002 size is counted by settleRRL,
+					// once the reply sent is known.
+					p.Len, p.Sum = n, sum
+					t.count(r, n)
+					if q.n == rrlBatchLen {
+						w.settleRRL(pkts, rl, now, withSum, &t)
+					}
+					continue
 				}
-				continue
+				// A reply dnstap logs is limited at once, before
+				// it is logged, after the replies pending: its slot
+				// is published before the next query takes one
+				// (Dnstap.query).
+				if rl.pending.n != 0 {
+					w.settleRRL(pkts, rl, now, withSum, &t)
+				}
+				v := rrlPass
+				if !rl.pass(key, now) {
+					v = rl.verdict(key, now, &p.Peer)
+				}
+				switch v {
+				case rrlDrop:
+					p.Len = 0
+					t.rrlDropped[class]++
+					t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
+					continue
+				case rrlSlip:
+					t.rrlSlipped[class]++
+					n, r.TC = slipReply(p.Buf[:n]), true
+					if withSum {
+						sum = slipSum(p.Buf[:n])
+					}
+				}
 			}
 		}
 		if ts != nil {
@@ -290,7 +319,7 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 		}
 	}
 	if rl != nil && rl.pending.n != 0 {
-		w.settleRRL(pkts, rl, now, withSum, &t, tap, &tb)
+		w.settleRRL(pkts, rl, now, withSum, &t)
 	}
 	if tap != nil {
 		tap.end(&tb)
@@ -300,47 +329,55 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	}
 }
 
-// settleRRL counts the replies rl has pending, keyed by ServeBatch, in
-// their buckets at time now, in the order they came, and delivers each as
-// the limiter has it: in full, slipped, or not at all, setting its packet
-// and counting it as ServeBatch does the others. The buckets' cache lines
-// are loaded first, all of them at once (RRL.touch), so that a batch of
-// replies to as many clients waits for about one miss rather than one
-// each.
-func (w *Worker) settleRRL(pkts []nic.Packet, rl *RRL, now int64, withSum bool, t *tally, tap *Dnstap, tb *dnstapBatch) {
+// settleRRL counts the replies rl has pending, keyed and sent as passed
+// by ServeBatch, in their buckets at time now, in the order they came,
+// and takes back those the limiter does not pass (settleLimited). The
+// buckets' cache lines are loaded first, all of them at once (RRL.touch),
+// so that a batch of replies to as many clients waits for about one miss
+// rather than one each. It counts the RSSAC002 size of each reply sent.
+func (w *Worker) settleRRL(pkts []nic.Packet, rl *RRL, now int64, withSum bool, t *tally) {
 	q := &rl.pending
 	rl.touch()
 	for k := range q.e[:q.n] {
 		e := &q.e[k]
-		p := &pkts[e.i]
-		n, sum, r := int(e.n), e.sum, e.r
-		v := rrlPass
 		if !rl.pass(e.key, now) {
-			v = rl.verdict(e.key, now, &p.Peer)
+			w.settleLimited(pkts, rl, e, now, withSum, t)
 		}
-		switch v {
-		case rrlDrop:
-			p.Len = 0
-			t.rrlDropped[e.class]++
-			t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
-			continue
-		case rrlSlip:
-			t.rrlSlipped[e.class]++
-			n, r.TC = slipReply(p.Buf[:n]), true
-			if withSum {
-				sum = slipSum(p.Buf[:n])
-			}
-		}
-		if e.ts != nil {
-			tap.reply(tb, e.ts, p.Buf[:n], r.Rcode)
-		}
-		p.Len, p.Sum = n, sum
-		t.count(r, n)
 		if e.fam >= 0 {
-			w.RSSAC.sent(int(e.fam), n)
+			if n := pkts[e.i].Len; n > 0 {
+				w.RSSAC.sent(int(e.fam), n)
+			}
 		}
 	}
 	q.n = 0
+}
+
+// settleLimited delivers the pending reply e, sent as passed, as the
+// limiter has it when its bucket's common case does not pass it
+// (RRL.verdict at time now): in full, slipped, or not at all, setting its
+// packet and taking back its count for the one of what is sent instead.
+func (w *Worker) settleLimited(pkts []nic.Packet, rl *RRL, e *rrlPending, now int64, withSum bool, t *tally) {
+	p := &pkts[e.i]
+	v := rl.verdict(e.key, now, &p.Peer)
+	if v == rrlPass {
+		return
+	}
+	r := e.r
+	t.uncount(r, p.Len)
+	if v == rrlDrop {
+		p.Len = 0
+		t.rrlDropped[e.class]++
+		t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
+		return
+	}
+	t.rrlSlipped[e.class]++
+	n := slipReply(p.Buf[:p.Len])
+	r.TC = true
+	p.Len = n
+	if withSum {
+		p.Sum = slipSum(p.Buf[:n])
+	}
+	t.count(r, n)
 }
 
 // handoff copies packet i of the batch, a message the control plane
