@@ -293,9 +293,9 @@ func (b *builder) signedAddresses(n int32) bool {
 		return false
 	}
 	if b.addrs != nil {
-		// A zone whose records are released has no RRSIG (see
-		// releasable), and its records may be gone.
-		return false
+		// The records of a zone whose records are released may be
+		// gone (see releasable).
+		return b.addrs.signed[n/64]&(1<<(n%64)) != 0
 	}
 	for _, r := range b.recsOf(n) {
 		if r.typ == dns.TypeRRSIG && (r.covered == dns.TypeA || r.covered == dns.TypeAAAA) {

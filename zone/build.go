@@ -185,6 +185,15 @@ type builder struct {
 	// runs, in a parse, says that nodes number runs of owners rather
 	// than names until sortParsed (see buildnames.go).
 	runs nameRuns
+
+	// chain is what buildDenial will do, found before buildSets;
+	// proofs the NSEC3 chain's proof blocks, prepared before buildSets
+	// (see writeNSEC3Proofs); firstOrds, in a signed zone whose records
+	// were split into ranges, each node's first record's ordinal (see
+	// firstOrd).
+	chain     *chainKind
+	proofs    *nsec3Proofs
+	firstOrds []uint32
 }
 
 // load builds a zone from the chunks of a text, which open reads; lines
@@ -545,8 +554,14 @@ func (b *builder) build() (*Zone, error) {
 	}
 	b.markNSEC3Owners()
 	b.reserveTable()
+	b.writeNSEC3Proofs()
 	if err := b.buildSets(); err != nil {
 		return nil, err
+	}
+	if b.proofs != nil && b.proofs.err != nil {
+		// Found before buildSets, but a load has always reported the
+		// table's errors first.
+		return nil, b.proofs.err
 	}
 	b.resolveAddSigs()
 	if err := b.buildDenial(); err != nil {
@@ -863,16 +878,17 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 	for n := lo; n < hi; n++ {
 		nd := &z.nodes[n]
 		nd.Set0 = uint32(len(z.sets))
-		recs := b.recsOf(int32(n))
-		if recs == nil {
-			continue
-		}
 		if nd.Flags&FlagNSEC3Owner != 0 {
 			// Its records are in its NSEC3 proof block alone (see
-			// markNSEC3Owners); only the warning about its RRset is
-			// given here, as for any other.
-			set, _ := nsec3Run(recs)
-			b.checkTTLs(int32(n), set)
+			// markNSEC3Owners), and may be gone; only the warning
+			// about its RRset is given here, as for any other.
+			if w, ok := b.proofs.ownerTTL[int32(n)]; ok {
+				b.warnings = append(b.warnings, w)
+			}
+			continue
+		}
+		recs := b.recsOf(int32(n))
+		if recs == nil {
 			continue
 		}
 		// RRSIGs are attached to the RRset they cover. Records are sorted
@@ -962,12 +978,20 @@ func (b *builder) buildSetsRange(lo, hi int) error {
 // checkTTLs warns when the records of the RRset set of node n have TTLs
 // that differ: the first record's is served.
 func (b *builder) checkTTLs(n int32, set []rec) {
+	if w, ok := ttlWarning(b.name(n), set); ok {
+		b.warnings = append(b.warnings, w)
+	}
+}
+
+// ttlWarning is checkTTLs's warning about the RRset set of owner w, if
+// it has one.
+func ttlWarning(w []byte, set []rec) (pendingWarning, bool) {
 	for _, r := range set[1:] {
 		if r.ttl != set[0].ttl {
-			b.warnAt(r.ord, "TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(b.name(n)), typeName(set[0].typ), set[0].ttl, set[0].ttl)
-			break
+			return pendingWarning{r.ord, fmt.Sprintf("TTL %d of %s %s differs from the RRset's TTL %d; %d is served", r.ttl, wireString(w), typeName(set[0].typ), set[0].ttl, set[0].ttl)}, true
 		}
 	}
+	return pendingWarning{}, false
 }
 
 // locate gives a block-building error, which knows neither the zone nor

@@ -22,8 +22,14 @@ import (
 // in arrays of its own (splitRecords), and buildSets prepares the ranges,
 // more of them than there are cores, in node order, dropping each range's
 // arrays as soon as its blocks are prepared: the table grows as the
-// records go. A signed zone is built as before, its denial of existence
-// reading every record after buildSets.
+// records go. A zone signed with an NSEC3 chain is released too: its
+// proof blocks are prepared from the ranges' records before buildSets
+// (writeNSEC3Proofs), each range dropping its NSEC3 owners' records once
+// their proofs are written (most of a signed TLD's rdata), and what the
+// denial reads after buildSets is kept apart (the chain's parameters, each
+// node's first record's ordinal, which addresses are signed). A zone with
+// an NSEC chain, or with signatures and no chain, is built as before, its
+// denial of existence reading every record after buildSets.
 
 // releasePartsPerCore is how many node ranges per core buildSets prepares
 // in a zone whose records it releases: more, smaller ranges release their
@@ -47,6 +53,9 @@ type addrTable struct {
 	start []uint32
 	recs  []addrRec
 	data  []byte
+	// signed has a bit per node holding RRSIGs over its A or AAAA
+	// records (see signedAddresses).
+	signed []uint64
 }
 
 // addrRec is one record of an addrTable.
@@ -65,16 +74,14 @@ func (a *addrTable) rdata(r *addrRec) []byte { return a.data[r.rd : r.rd+uint32(
 
 // releasable reports whether the zone's records may be released as its
 // blocks are prepared: it has no RRSIG, NSEC or NSEC3 record, so that
-// buildDenial makes nothing and reads nothing, and no block asks for
-// signed addresses (signedAddresses).
+// buildDenial makes nothing and reads nothing; or it is signed with an
+// NSEC3 chain, whose proof blocks are prepared from the ranges' records
+// before buildSets (writeNSEC3Proofs), and what buildDenial reads after it
+// is kept apart (b.chain, firstOrds; the address table says which
+// addresses are signed). markNSEC3Owners must have run.
 func (b *builder) releasable() bool {
-	for i := range b.recs {
-		switch b.recs[i].typ {
-		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
-			return false
-		}
-	}
-	return true
+	c := b.chain
+	return c.nsec3() || c.firstSig < 0 && c.firstNSEC3 < 0 && !c.anyNSEC
 }
 
 // released reports whether buildSets releases the records as it goes
@@ -85,13 +92,17 @@ func (b *builder) released() bool { return b.rangeRecs != nil }
 // from the records sorted by node.
 func (b *builder) buildAddrTable() {
 	isAddr := func(t uint16) bool { return t == dns.TypeA || t == dns.TypeAAAA }
-	a := &addrTable{start: make([]uint32, len(b.z.nodes)+1)}
+	a := &addrTable{start: make([]uint32, len(b.z.nodes)+1), signed: make([]uint64, (len(b.z.nodes)+63)/64)}
 	count, size := 0, 0
 	for i := range b.recs {
-		if r := &b.recs[i]; isAddr(r.typ) {
+		r := &b.recs[i]
+		if isAddr(r.typ) {
 			a.start[r.node+1]++
 			count++
 			size += int(r.rdl)
+		}
+		if r.typ == dns.TypeRRSIG && isAddr(r.covered) {
+			a.signed[r.node/64] |= 1 << (r.node % 64)
 		}
 	}
 	for n := 1; n < len(a.start); n++ {
@@ -155,6 +166,15 @@ func (b *builder) splitRecords(parts int) {
 	b.rdata = nil
 	if b.size > bigText {
 		freeGarbage()
+	}
+	if b.chain.nsec3() {
+		// buildNSEC3 names the line of a node's first record.
+		b.firstOrds = make([]uint32, nodes)
+		for n, f := range b.first {
+			if f >= 0 {
+				b.firstOrds[n] = recs[f].ord
+			}
+		}
 	}
 	inRanges(func(p int) {
 		b.rangeRecs[p] = slices.Clone(recs[at[p]:at[p+1]])

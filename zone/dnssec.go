@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base32"
 	"encoding/binary"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -402,54 +403,63 @@ func ofType(recs []rec, t uint16) (set, sigs []rec) {
 // NSEC or NSEC3 chain. Problems are warnings: the zone is served as it is,
 // and validators judge the answers (a broken chain makes some of them
 // bogus, which the operator must hear about but which does not stop the
-// rest of the zone from being served).
+// rest of the zone from being served). An NSEC3 chain's proof blocks are
+// prepared before buildSets (writeNSEC3Proofs); its warnings come here.
 func (b *builder) buildDenial() error {
-	if b.released() {
-		// A zone without RRSIG, NSEC or NSEC3 records, whose records
-		// buildSets released (see buildrelease.go): there is nothing
-		// to check or build.
-		return nil
-	}
-	z := b.z
-	// Proof blocks are written by the table's block writer into arenas
-	// of their own, which become the denial index's.
-	var proof arenas
-	b.out = &proof
-	defer func() {
-		b.out = &z.arenas
-		if z.denial != nil {
-			z.denial.arenas = proof
-		}
-	}()
-	c := b.chainOf()
-	if c.firstSig < 0 && !c.hasNSEC && c.firstNSEC3 < 0 {
+	c := b.chain
+	if c == nil || c.firstSig < 0 && !c.hasNSEC && c.firstNSEC3 < 0 {
 		return nil
 	}
 	if c.firstSig >= 0 && !c.hasKey {
-		b.warnAt(b.recs[c.firstSig].ord, "zone has RRSIG records but no DNSKEY at the apex: validators cannot use its signatures")
+		b.warnAt(c.firstSigOrd, "zone has RRSIG records but no DNSKEY at the apex: validators cannot use its signatures")
 	}
 	switch {
 	case c.hasNSEC:
+		// Proof blocks are written by the table's block writer into
+		// arenas of their own, which become the denial index's.
+		z := b.z
+		var proof arenas
+		b.out = &proof
+		defer func() {
+			b.out = &z.arenas
+			if z.denial != nil {
+				z.denial.arenas = proof
+			}
+		}()
 		return b.buildNSEC()
-	case c.param != nil:
-		return b.buildNSEC3(c.param)
+	case c.hasParam:
+		return b.buildNSEC3()
 	}
 	return nil
 }
 
-// chainKind is what buildDenial decides its work from: whether the apex
-// has a DNSKEY and an NSEC record, the first RRSIG and NSEC3 records of
-// the zone (indexes in b.recs, -1 for none), and the record whose
+// chainKind is what buildDenial decides its work from, found before
+// buildSets (the records may be released as it goes, see buildrelease.go):
+// whether the apex has a DNSKEY and an NSEC record, the first RRSIG and
+// NSEC3 records of the zone (indexes in b.recs, -1 for none; the RRSIG's
+// ordinal), and the RDATA, ordinal and type of the record whose
 // parameters an NSEC3 chain is built with (the apex's first NSEC3PARAM,
-// else the first NSEC3 record; nil for neither).
+// else the first NSEC3 record; hasParam false for neither).
 type chainKind struct {
 	hasKey, hasNSEC      bool
+	anyNSEC              bool // an NSEC record anywhere in the zone
 	firstSig, firstNSEC3 int
-	param                *rec
+	firstSigOrd          uint32
+	hasParam             bool
+	param                []byte
+	paramOrd             uint32
+	paramTyp             uint16
 }
 
-func (b *builder) chainOf() chainKind {
-	c := chainKind{firstSig: -1, firstNSEC3: -1}
+// nsec3 reports whether buildNSEC3 builds a chain: the zone has NSEC3
+// parameters, well-formed and of the SHA-1 hash, and no NSEC chain.
+func (c *chainKind) nsec3() bool {
+	return c != nil && !c.hasNSEC && c.hasParam && nsec3ParamOK(c.param)
+}
+
+func (b *builder) chainOf() *chainKind {
+	c := &chainKind{firstSig: -1, firstNSEC3: -1}
+	var param *rec
 	apexRecs := b.recsOf(int32(b.z.apexNode))
 	for i := range apexRecs {
 		switch apexRecs[i].typ {
@@ -458,24 +468,33 @@ func (b *builder) chainOf() chainKind {
 		case dns.TypeNSEC:
 			c.hasNSEC = true
 		case dns.TypeNSEC3PARAM:
-			if c.param == nil {
-				c.param = &apexRecs[i]
+			if param == nil {
+				param = &apexRecs[i]
 			}
 		}
 	}
 	for i := range b.recs {
-		if c.firstSig < 0 && b.recs[i].typ == dns.TypeRRSIG {
-			c.firstSig = i
+		switch b.recs[i].typ {
+		case dns.TypeRRSIG:
+			if c.firstSig < 0 {
+				c.firstSig, c.firstSigOrd = i, b.recs[i].ord
+			}
+		case dns.TypeNSEC3:
+			if c.firstNSEC3 < 0 {
+				c.firstNSEC3 = i
+			}
+		case dns.TypeNSEC:
+			c.anyNSEC = true
 		}
-		if c.firstNSEC3 < 0 && b.recs[i].typ == dns.TypeNSEC3 {
-			c.firstNSEC3 = i
-		}
-		if c.firstSig >= 0 && c.firstNSEC3 >= 0 {
+		if c.firstSig >= 0 && c.firstNSEC3 >= 0 && c.anyNSEC {
 			break
 		}
 	}
-	if c.param == nil && c.firstNSEC3 >= 0 {
-		c.param = &b.recs[c.firstNSEC3]
+	if param == nil && c.firstNSEC3 >= 0 {
+		param = &b.recs[c.firstNSEC3]
+	}
+	if param != nil {
+		c.hasParam, c.param, c.paramOrd, c.paramTyp = true, slices.Clone(b.rdataOf(param)), param.ord, param.typ
 	}
 	return c
 }
@@ -487,21 +506,21 @@ func nsec3ParamOK(prd []byte) bool {
 	return len(prd) >= 5 && int(prd[4]) <= len(prd)-5 && prd[0] == dns.SHA1
 }
 
-// markNSEC3Owners sets FlagNSEC3Owner, before buildSets, on the nodes
-// that hold an NSEC3 RRset buildNSEC3 will take into the chain (the owner
-// a hash directly below the apex, the record well-formed, the zone's
-// parameters usable) and nothing but it and the RRSIGs over it. Such a
-// node is never answered from (RFC 5155 section 7.2.8; see the answer
-// engine's lookup), and its records are all in its proof block: buildSets
-// prepares no RRset for it, and Walk reads its records from the proof
-// block. In a TLD signed with NSEC3 nearly every other node is one: a
-// second copy of their records as RRsets in the table was about 200 MB of
-// a million delegations' 856 MiB. A node with other data beside its NSEC3
-// RRset keeps the RRset in the table, as do NSEC3 records the chain
-// ignores (see buildNSEC3).
+// markNSEC3Owners finds what buildDenial will do (b.chain) and sets
+// FlagNSEC3Owner, before buildSets, on the nodes that hold an NSEC3 RRset
+// the chain will take (the owner a hash directly below the apex, the
+// record well-formed, the zone's parameters usable) and nothing but it
+// and the RRSIGs over it. Such a node is never answered from (RFC 5155
+// section 7.2.8; see the answer engine's lookup), and its records are all
+// in its proof block: buildSets prepares no RRset for it, and Walk reads
+// its records from the proof block. In a TLD signed with NSEC3 nearly
+// every other node is one: a second copy of their records as RRsets in
+// the table was about 200 MB of a million delegations' 856 MiB. A node
+// with other data beside its NSEC3 RRset keeps the RRset in the table, as
+// do NSEC3 records the chain ignores (see writeNSEC3Proofs).
 func (b *builder) markNSEC3Owners() {
-	c := b.chainOf()
-	if c.hasNSEC || c.param == nil || !nsec3ParamOK(b.rdataOf(c.param)) {
+	b.chain = b.chainOf()
+	if !b.chain.nsec3() {
 		return
 	}
 	z := b.z
@@ -512,7 +531,7 @@ func (b *builder) markNSEC3Owners() {
 			if len(set) == 0 || len(set)+len(sigs) != len(recs) {
 				continue
 			}
-			if _, _, bad := nsec3Fields(b.name(int32(n)), b.rdataOf(&set[0]), b.apex); bad == nsec3Usable {
+			if _, bad := nsec3Fields(b.name(int32(n)), b.rdataOf(&set[0]), b.apex); bad == nsec3Usable {
 				z.nodes[n].Flags |= FlagNSEC3Owner
 			}
 		}
@@ -554,22 +573,21 @@ const (
 )
 
 // nsec3Fields reads the NSEC3 record of owner w with RDATA rd: the hash
-// the owner stands for and the next hash, or what makes buildNSEC3
-// ignore the record. RDATA is the hash algorithm, flags, iterations,
-// salt, then the next hash.
-func nsec3Fields(w, rd, apex []byte) (h [nsec3HashLen]byte, next []byte, bad int) {
+// the owner stands for, or what makes the chain ignore the record. RDATA
+// is the hash algorithm, flags, iterations, salt, then the next hash.
+func nsec3Fields(w, rd, apex []byte) (h [nsec3HashLen]byte, bad int) {
 	if !decodeHashLabel(&h, w[1:1+int(w[0])]) || !bytes.Equal(parentWire(w), apex) {
-		return h, nil, nsec3BadOwner
+		return h, nsec3BadOwner
 	}
 	if len(rd) < 5 || 5+int(rd[4])+1 > len(rd) {
-		return h, nil, nsec3Short
+		return h, nsec3Short
 	}
 	sl := int(rd[4])
 	hl := int(rd[5+sl])
 	if 6+sl+hl > len(rd) {
-		return h, nil, nsec3BadLength
+		return h, nsec3BadLength
 	}
-	return h, rd[6+sl : 6+sl+hl], nsec3Usable
+	return h, nsec3Usable
 }
 
 // authoritative reports whether node n is data the zone answers for (not
@@ -624,95 +642,250 @@ func (b *builder) buildNSEC() error {
 	return nil
 }
 
-// nsec3Entry is one NSEC3 RRset while the chain is built.
+// nsec3Entry is one NSEC3 RRset while the chain is built; its next hash
+// is read from its proof block (see proofData).
 type nsec3Entry struct {
 	hash   [nsec3HashLen]byte
-	next   []byte
-	node   int
+	node   int32
 	block  uint32
-	optOut bool
 	ord    uint32
+	optOut bool
 }
 
-func (b *builder) buildNSEC3(param *rec) error {
-	z := b.z
-	prd := b.rdataOf(param)
-	// markNSEC3Owners flagged the NSEC3 owners on the same conditions.
-	if len(prd) < 5 || int(prd[4]) > len(prd)-5 {
-		b.warnAt(param.ord, "malformed %s record: NSEC3 denials are not served", typeName(param.typ))
-		return nil
+// nsec3Proofs is what writeNSEC3Proofs prepared for buildNSEC3: the
+// denial index with its proof blocks, the chain's entries in node order,
+// the warnings about the records (given after buildSets's, in the order a
+// load has always given them), those about an NSEC3 owner's TTLs (given by
+// buildSets at the owner's place), and the error it stopped at.
+type nsec3Proofs struct {
+	d        *denial
+	entries  []nsec3Entry
+	warnings []pendingWarning
+	ownerTTL map[int32]pendingWarning
+	err      error
+}
+
+// recordRange is a range of nodes and a builder whose records and rdata
+// hold theirs: the builder itself, or a view of one of the ranges the
+// records were split into (see splitRecords).
+type recordRange struct {
+	lo, hi int
+	b      *builder
+	part   int // the range's index in b.rangeRecs, -1 for the builder's own records
+}
+
+// recordRanges returns the ranges the zone's records are held in.
+func (b *builder) recordRanges() []recordRange {
+	if !b.released() {
+		return []recordRange{{0, len(b.z.nodes), b, -1}}
 	}
-	if prd[0] != dns.SHA1 {
-		b.warnAt(param.ord, "NSEC3 hash algorithm %d is unknown: NSEC3 denials are not served", prd[0])
-		return nil
+	parts := len(b.rangeRecs)
+	out := make([]recordRange, parts)
+	for p := range parts {
+		v := *b
+		v.recs, v.rdata = b.rangeRecs[p], b.rangeRdata[p]
+		v.warnings = nil
+		out[p] = recordRange{len(b.z.nodes) * p / parts, len(b.z.nodes) * (p + 1) / parts, &v, p}
 	}
-	d := &denial{mode: DenialNSEC3, iterations: uint16(prd[2])<<8 | uint16(prd[3]), salt: append([]byte(nil), prd[5:5+int(prd[4])]...)}
-	if d.iterations > MaxNSEC3Iterations {
-		b.warnAt(param.ord, "NSEC3 uses %d additional iterations, over %d: validators may treat the zone as insecure or bogus (RFC 9276)", d.iterations, MaxNSEC3Iterations)
+	return out
+}
+
+// writeNSEC3Proofs prepares the proof blocks of an NSEC3 chain (see
+// markNSEC3Owners for when there is one), before buildSets: an NSEC3
+// owner's records are read for its proof block and never again, so that
+// in a zone whose records are split into ranges (splitRecords) each
+// range's owners' records and rdata are dropped as soon as its proofs are
+// written, before buildSets prepares the table; in a TLD signed with NSEC3
+// they are most of the rdata, and held to the end of the table and the
+// proofs they took the load's peak to 1.67 times its final size. Its
+// warnings and error wait in b.proofs for buildNSEC3 and build.
+func (b *builder) writeNSEC3Proofs() {
+	c := b.chain
+	if !c.nsec3() {
+		return
 	}
-	// A first pass finds the NSEC3 RRsets (see nsec3Run), to reserve
-	// the proof arenas and the entries: appending to them unreserved, in
-	// a TLD of a million delegations, allocated and dropped several
-	// hundred megabytes while the table and the builder's arrays were
-	// all alive, and took the load's peak there.
+	prd := c.param
+	pf := &nsec3Proofs{d: &denial{mode: DenialNSEC3, iterations: uint16(prd[2])<<8 | uint16(prd[3]), salt: slices.Clone(prd[5 : 5+int(prd[4])])}}
+	b.proofs = pf
+	d := pf.d
+	ranges := b.recordRanges()
+	// A first pass finds the NSEC3 RRsets, to reserve the proof arenas
+	// and the entries: appending to them unreserved, in a TLD of a
+	// million delegations, allocated and dropped several hundred
+	// megabytes.
 	count, wire, patches := 0, 0, 0
-	for n := range z.nodes {
-		set, sigs := nsec3Run(b.recsOf(int32(n)))
-		if len(set) == 0 {
-			continue
+	for _, r := range ranges {
+		for n := r.lo; n < r.hi; n++ {
+			set, sigs := nsec3Run(r.b.recsOf(int32(n)))
+			if len(set) == 0 {
+				continue
+			}
+			count++
+			wire += len(b.name(int32(n)))
+			for _, x := range set {
+				wire += 12 + int(x.rdl)
+			}
+			for _, x := range sigs {
+				wire += 12 + int(x.rdl)
+			}
+			patches += 2 * (len(set) + len(sigs))
 		}
-		count++
-		wire += len(b.name(int32(n)))
-		for _, r := range set {
-			wire += 12 + int(r.rdl)
-		}
-		for _, r := range sigs {
-			wire += 12 + int(r.rdl)
-		}
-		patches += 2 * (len(set) + len(sigs))
 	}
 	// A thirty-second more is room for the first updates (Apply appends
 	// proof blocks here): without it a TLD's first update copied the
-	// whole proof arena, a quarter of a gigabyte.
-	out := b.out
-	out.blocks = slices.Grow(out.blocks, count+count/32)
-	out.wire = slices.Grow(out.wire, wire+wire/32)
-	out.patches = slices.Grow(out.patches, patches+patches/32)
-	entries := make([]nsec3Entry, 0, count)
-	for n := range z.nodes {
-		recs := b.recsOf(int32(n))
-		set, sigs := nsec3Run(recs)
-		if len(set) == 0 {
-			continue
-		}
-		w := b.name(int32(n))
-		rd := b.rdataOf(&set[0])
-		h, next, bad := nsec3Fields(w, rd, b.apex)
-		switch bad {
-		case nsec3BadOwner:
-			b.warnAt(set[0].ord, "NSEC3 owner %s is not a hash directly below the apex; the record is ignored", wireString(w))
-			continue
-		case nsec3Short:
-			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
-			continue
-		}
-		if sl := int(rd[4]); !bytes.Equal(rd[5:5+sl], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
-			b.warnAt(set[0].ord, "NSEC3 at %s has other parameters than the zone's NSEC3PARAM", wireString(w))
-		}
-		if bad == nsec3BadLength {
-			b.warnAt(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
-			continue
-		}
-		// An NSEC3 owner (markNSEC3Owners flagged it) has its records
-		// here alone.
-		blk, err := b.proofBlock(w, set, sigs)
-		if err != nil {
-			return b.locate(err, set[0].ord)
-		}
-		entries = append(entries, nsec3Entry{hash: h, next: next, node: n, block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
+	// whole proof arena, a quarter of a gigabyte. The room is made, not
+	// grown, so that it is resident only as it is written (see
+	// reserveRoom).
+	d.blocks = reserveRoom(d.blocks, count+count/32)
+	d.wire = reserveRoom(d.wire, wire+wire/32)
+	d.patches = reserveRoom(d.patches, patches+patches/32)
+	pf.entries = make([]nsec3Entry, 0, count)
+	warn := func(ord uint32, format string, args ...any) {
+		pf.warnings = append(pf.warnings, pendingWarning{ord, fmt.Sprintf(format, args...)})
 	}
+	for k, r := range ranges {
+		v := r.b
+		v.out = &d.arenas
+		for n := r.lo; n < r.hi; n++ {
+			set, sigs := nsec3Run(v.recsOf(int32(n)))
+			if len(set) == 0 {
+				continue
+			}
+			w := b.name(int32(n))
+			rd := v.rdataOf(&set[0])
+			h, bad := nsec3Fields(w, rd, b.apex)
+			switch bad {
+			case nsec3BadOwner:
+				warn(set[0].ord, "NSEC3 owner %s is not a hash directly below the apex; the record is ignored", wireString(w))
+				continue
+			case nsec3Short:
+				warn(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
+				continue
+			}
+			if sl := int(rd[4]); !bytes.Equal(rd[5:5+sl], d.salt) || uint16(rd[2])<<8|uint16(rd[3]) != d.iterations {
+				warn(set[0].ord, "NSEC3 at %s has other parameters than the zone's NSEC3PARAM", wireString(w))
+			}
+			if bad == nsec3BadLength {
+				warn(set[0].ord, "malformed NSEC3 record at %s; the record is ignored", wireString(w))
+				continue
+			}
+			blk, err := v.proofBlock(w, set, sigs)
+			if err != nil {
+				pf.err = b.locate(err, set[0].ord)
+				return
+			}
+			if b.z.nodes[n].Flags&FlagNSEC3Owner != 0 {
+				// buildSets prepares no RRset for it, and gives
+				// this warning in its place.
+				if tw, ok := ttlWarning(w, set); ok {
+					if pf.ownerTTL == nil {
+						pf.ownerTTL = map[int32]pendingWarning{}
+					}
+					pf.ownerTTL[int32(n)] = tw
+				}
+			}
+			pf.entries = append(pf.entries, nsec3Entry{hash: h, node: int32(n), block: blk, optOut: rd[1]&1 != 0, ord: set[0].ord})
+		}
+		v.out = &b.z.arenas
+		if r.part >= 0 {
+			b.dropOwners(r)
+			if b.size > bigText && (k+1)%releaseEvery == 0 && k+1 < len(ranges) {
+				freeGarbage()
+			}
+		}
+	}
+}
+
+// dropOwners gives range r of the split records (see splitRecords) its
+// records and rdata less those of the NSEC3 owners, whose proof blocks
+// are written: nothing reads those again. The range's arrays are copied,
+// the old ones left to the collector.
+func (b *builder) dropOwners(r recordRange) {
+	v := r.b
+	keep, size := 0, 0
+	for n := r.lo; n < r.hi; n++ {
+		if b.z.nodes[n].Flags&FlagNSEC3Owner == 0 {
+			for _, x := range v.recsOf(int32(n)) {
+				keep++
+				size += int(x.rdl)
+			}
+		}
+	}
+	recs, data := make([]rec, 0, keep), make([]byte, 0, size)
+	for n := r.lo; n < r.hi; n++ {
+		old := v.recsOf(int32(n))
+		if old == nil {
+			continue
+		}
+		if b.z.nodes[n].Flags&FlagNSEC3Owner != 0 {
+			b.first[n], b.count[n] = -1, 0
+			continue
+		}
+		b.first[n] = int32(len(recs))
+		for _, x := range old {
+			rd := v.rdataOf(&x)
+			x.rd = uint32(len(data))
+			data = append(data, rd...)
+			recs = append(recs, x)
+		}
+	}
+	b.rangeRecs[r.part], b.rangeRdata[r.part] = recs, data
+	v.recs, v.rdata = nil, nil
+}
+
+// firstOrd returns the ordinal of node n's first record, which must have
+// one: from the records, or, once they were split into ranges, from
+// what splitRecords kept of them.
+func (b *builder) firstOrd(n int32) uint32 {
+	if b.firstOrds != nil {
+		return b.firstOrds[n]
+	}
+	return b.recs[b.first[n]].ord
+}
+
+// proofData returns the RDATA of the first record of proof block blk,
+// nil when it does not decode: its owner (labels ending in a root label
+// or a pointer code, see Block), type, class, TTL, length, then the data.
+func (a *arenas) proofData(blk uint32) []byte {
+	bl := &a.blocks[blk]
+	w := a.wire[bl.Off : bl.Off+uint32(bl.Len)]
+	p := skipName(w, 0)
+	if p < 0 || p+10 > len(w) {
+		return nil
+	}
+	rdl := int(w[p+8])<<8 | int(w[p+9])
+	if p+10+rdl > len(w) {
+		return nil
+	}
+	return w[p+10 : p+10+rdl]
+}
+
+// buildNSEC3 finishes the NSEC3 chain writeNSEC3Proofs prepared: its
+// warnings, the chain's order and gaps, and the index of each node's
+// matching and wildcard-covering NSEC3.
+func (b *builder) buildNSEC3() error {
+	z := b.z
+	c := b.chain
+	prd := c.param
+	// markNSEC3Owners and writeNSEC3Proofs took these conditions too.
+	if len(prd) < 5 || int(prd[4]) > len(prd)-5 {
+		b.warnAt(c.paramOrd, "malformed %s record: NSEC3 denials are not served", typeName(c.paramTyp))
+		return nil
+	}
+	if prd[0] != dns.SHA1 {
+		b.warnAt(c.paramOrd, "NSEC3 hash algorithm %d is unknown: NSEC3 denials are not served", prd[0])
+		return nil
+	}
+	pf := b.proofs
+	d := pf.d
+	if d.iterations > MaxNSEC3Iterations {
+		b.warnAt(c.paramOrd, "NSEC3 uses %d additional iterations, over %d: validators may treat the zone as insecure or bogus (RFC 9276)", d.iterations, MaxNSEC3Iterations)
+	}
+	b.warnings = append(b.warnings, pf.warnings...)
+	entries := pf.entries
+	b.proofs = nil
 	if len(entries) == 0 {
-		b.warnAt(param.ord, "zone has NSEC3PARAM but no usable NSEC3 records: NSEC3 denials are not served")
+		b.warnAt(c.paramOrd, "zone has NSEC3PARAM but no usable NSEC3 records: NSEC3 denials are not served")
 		return nil
 	}
 	slices.SortFunc(entries, func(x, y nsec3Entry) int { return bytes.Compare(x.hash[:], y.hash[:]) })
@@ -726,17 +899,14 @@ func (b *builder) buildNSEC3(param *rec) error {
 	for i := range entries {
 		e := &entries[i]
 		nx := &entries[(i+1)%len(entries)]
-		if !bytes.Equal(e.next, nx.hash[:]) {
+		if next, _ := nsec3Next(d.proofData(e.block)); !bytes.Equal(next, nx.hash[:]) {
 			warnGap(e.ord, "the NSEC3 at %s points to %s, but the next hash in the zone is %s",
-				wireString(b.name(int32(e.node))), strings.ToLower(nsec3Base32.EncodeToString(e.next)), strings.ToLower(nsec3Base32.EncodeToString(nx.hash[:])))
+				wireString(b.name(e.node)), strings.ToLower(nsec3Base32.EncodeToString(next)), strings.ToLower(nsec3Base32.EncodeToString(nx.hash[:])))
 		}
-		e.next = nil
 	}
-	// The rdata has been read for the last time: the proof blocks are
-	// written, and the entries no longer point into it. Returned before
-	// the chain's indexes are allocated, it leaves the load's peak (all
-	// of the table with the builder's records beside it): 195 MB of an
-	// NSEC3-signed TLD of a million delegations.
+	// The rdata has been read for the last time (in a zone whose records
+	// were split it is gone already). Returned before the chain's
+	// indexes are allocated, it leaves the load's peak.
 	b.rdata = nil
 	if b.size > bigText {
 		freeGarbage()
@@ -771,7 +941,7 @@ func (b *builder) buildNSEC3(param *rec) error {
 	wg.Wait()
 	for _, n := range missing {
 		if n >= 0 {
-			warnGap(b.recs[b.first[n]].ord, "%s has no NSEC3 record", wireString(b.name(int32(n))))
+			warnGap(b.firstOrd(int32(n)), "%s has no NSEC3 record", wireString(b.name(int32(n))))
 			break
 		}
 	}

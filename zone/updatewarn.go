@@ -195,32 +195,10 @@ func (z *Zone) updateWarnings(nz *Zone, p *partial, chg []*nodeChange) {
 }
 
 // nsec3Data returns the data of the NSEC3 record of chain entry i, read
-// from its proof block, where it comes first: its owner (labels ending in
-// a root label or a pointer code, see Block), type, class, TTL, length.
+// from its proof block, where it comes first.
 func (z *Zone) nsec3Data(i int) []byte {
 	d := z.denial
-	bl := &d.blocks[d.hashBlocks[i]]
-	w := d.wire[bl.Off : bl.Off+uint32(bl.Len)]
-	p := 0
-	for p < len(w) {
-		if l := int(w[p]); l == 0 {
-			p++
-			break
-		} else if l >= 0xC0 {
-			p += 2
-			break
-		} else {
-			p += 1 + l
-		}
-	}
-	if p+10 > len(w) {
-		return nil
-	}
-	rdl := int(w[p+8])<<8 | int(w[p+9])
-	if p+10+rdl > len(w) {
-		return nil
-	}
-	return w[p+10 : p+10+rdl]
+	return d.proofData(d.hashBlocks[i])
 }
 
 // nsec3Owner returns the owner name of chain entry i.
