@@ -141,7 +141,7 @@ func (s *Snapshot) answerWith(qy *query, dst, q []byte, peer *nic.Addr, tcp, wit
 		if qy.expire && r.aa && s.expire != nil {
 			exp = s.expireLeft(res.Zone)
 		}
-		n = s.writeOPT(dst, n, r.rcode, qy.do, qy.nsid, exp, qy.replyCookie())
+		n = s.writeOPT(dst, n, r.rcode, qy, exp)
 		r.ar++
 	}
 	dst[0], dst[1] = id0, id1
@@ -175,7 +175,7 @@ func (s *Snapshot) answerWith(qy *query, dst, q []byte, peer *nic.Addr, tcp, wit
 		sum += uint64(onessum.Sum(q[:qy.qsize], 0))
 	}
 	if qy.edns {
-		r.acc[r.n&1] += s.optSum(r.rcode, qy.do, qy.nsid, exp, qy.replyCookie())
+		r.acc[r.n&1] += s.optSum(r.rcode, qy, exp)
 	}
 	sum += r.acc[0] + uint64(onessum.Swap(r.acc[1]))
 	return n, onessum.Reduce(sum), res
@@ -222,8 +222,10 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 		qd = 1
 	}
 	arc := uint16(0)
+	// The query's cookie was not judged, its parse having failed first:
+	// the OPT record carries none.
 	if qy.edns && n+15+len(s.cfg.NSID) <= len(dst) {
-		n = s.writeOPT(dst, n, rcode, qy.do, qy.nsid, -1, nil)
+		n = s.writeOPT(dst, n, rcode, qy, -1)
 		arc = 1
 	}
 	dst[0], dst[1] = id0, id1
@@ -245,7 +247,8 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 // writeOPT writes with the same arguments, as if it started at an even
 // offset: bytes 0, 0, 41, size, size, extended rcode, 0, DO, 0, rdlen,
 // rdlen, then the COOKIE, EXPIRE and NSID options.
-func (s *Snapshot) optSum(rcode uint16, do, nsid bool, exp int64, ck []byte) uint64 {
+func (s *Snapshot) optSum(rcode uint16, qy *query, exp int64) uint64 {
+	do, nsid, ck := qy.do, qy.nsid, qy.replyCookie()
 	size := uint64(uint16(s.cfg.UDPSize))
 	sum := uint64(typeOPT)<<8 + size>>8 + (size&0xff)<<8 + uint64(rcode>>4&0xff)
 	if do {
@@ -282,10 +285,15 @@ func (s *Snapshot) expireLeft(zi int32) int64 {
 	return min(max(e.At.Load()-time.Now().Unix(), 0), 0xffffffff)
 }
 
-// writeOPT appends our OPT record (RFC 6891) at n and returns the new
-// length. ck, when not nil, is the data of a COOKIE option (RFC 7873); exp,
-// when not negative, the value of an EXPIRE option (RFC 7314).
-func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, do, nsid bool, exp int64, ck []byte) int {
+// writeOPT appends our OPT record (RFC 6891) for the reply to qy at n and
+// returns the new length: with the DO bit as the query's, a COOKIE option
+// (RFC 7873) when the query's cookie was judged (query.replyCookie), NSID
+// when asked for and configured, and EXPIRE (RFC 7314) with the value exp
+// when it is not negative. It takes the query rather than these as
+// arguments of their own, which with the reply's buffer were more than
+// the registers Go passes arguments in.
+func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, qy *query, exp int64) int {
+	do, nsid, ck := qy.do, qy.nsid, qy.replyCookie()
 	dst[n] = 0
 	put16(dst[n+1:], typeOPT)
 	put16(dst[n+3:], uint16(s.cfg.UDPSize))
