@@ -363,14 +363,19 @@ func (s *Snapshot) resolve(qy *query, r *reply, res *Result) {
 		return
 	}
 	l := lookup{z: set.Zone(zi), qt: qy.qtype, r: r, res: res}
-	// The query name sits uncompressed after the header.
-	var ctx msgName
+	// The query name sits uncompressed after the header. Its positions
+	// are the query's (query.ctx), written here for each query rather
+	// than cleared: only those of its labels are read, but for the first
+	// (a wildcard's owner, a DNAME's synthesis), which a query for the
+	// root, without labels, leaves 0, as cleared.
+	ctx := &qy.ctx
 	ctx.labels = nm.labels
+	ctx.pos[0] = 0
 	for i := 0; i < nm.labels; i++ {
 		ctx.pos[i] = uint16(hdrLen + int(nm.off[i]))
 	}
-	if follow, tgt, at, node := l.step(nm, &ctx, nil); follow {
-		l.chase(tgt, at, node, nm, &ctx)
+	if follow, tgt, at, node := l.step(nm, ctx, nil); follow {
+		l.chase(tgt, at, node, nm, ctx)
 	}
 	r.flushProofs(l.z)
 }

@@ -32,9 +32,9 @@ const (
 
 // query is what the engine needs of a parsed query. The worker keeps one
 // for all its queries (Worker.qy) rather than a new one on the stack, which
-// Go would clear, a kilobyte, for every packet: the parse resets its head
-// (reset), and writes what it reads of the name and the cookie before it
-// is read.
+// Go would clear, more than a kilobyte, for every packet: the parse resets
+// its head (reset), and writes what it reads of the name, the cookie and
+// the name's place in the reply before it is read.
 type query struct {
 	queryHead
 
@@ -45,6 +45,9 @@ type query struct {
 	cookie [40]byte
 
 	name name // the query name, lowercase, with label offsets and suffix hashes
+	// ctx is where the query name's labels sit in the reply, which
+	// Snapshot.resolve writes for the name it answers.
+	ctx msgName
 }
 
 // queryHead is what a query's parse sets besides the name and the cookie's

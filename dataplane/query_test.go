@@ -123,6 +123,10 @@ func TestAnswerReusedQuery(t *testing.T) {
 		qy.name.off[i], qy.name.hs[i] = 0xff, 0xffffffff
 	}
 	qy.name.n, qy.name.labels = 255, zone.MaxLabels
+	for i := range qy.ctx.pos {
+		qy.ctx.pos[i] = 0xffff
+	}
+	qy.ctx.labels = zone.MaxLabels
 	want, got := make([]byte, 4096), make([]byte, 4096)
 	var verdicts [NumCookieVerdicts]int
 	for _, q := range qs {
