@@ -149,8 +149,15 @@ func TestXDPStopReceivingWakesIdleWorker(t *testing.T) {
 	x.ResumeReceiving()
 	// The wake-up must not stay pending: a readable eventfd would make
 	// every later poll return at once and the idle worker spin.
+	// A signal (the runtime's preemption, frequent under -race on a
+	// loaded machine) interrupts even a poll that does not wait: EINTR
+	// is asked again, not taken for an answer.
 	fds := []unix.PollFd{{Fd: int32(p.closeFd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 0); err != nil || n != 0 {
+	n, err := unix.Poll(fds, 0)
+	for err == unix.EINTR {
+		n, err = unix.Poll(fds, 0)
+	}
+	if err != nil || n != 0 {
 		t.Errorf("the port's eventfd after ResumeReceiving: poll %d, %v; want it drained", n, err)
 	}
 	if n, err := p.Receive(pkts); err != nil || n != 0 {
