@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"reflect"
 	"runtime"
 	"strconv"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +24,9 @@ var madviseMode = sync.OnceValue(func() bool {
 // mapping until advised alike).
 func adviseHeap(on bool) {
 	probe := make([]byte, 64<<10)
-	at := uintptr(unsafe.Pointer(unsafe.SliceData(probe)))
+	// The address only, read without package unsafe (which this
+	// project keeps to nic): reflect gives a slice's array as a number.
+	at := reflect.ValueOf(probe).Pointer()
 	run, ok := heapMappings(at)
 	runtime.KeepAlive(probe)
 	if !ok {

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-	"unsafe"
 )
 
 func TestAnonymousRun(t *testing.T) {
@@ -61,7 +61,7 @@ func TestBegin(t *testing.T) {
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 	}
-	at := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	at := reflect.ValueOf(b).Pointer()
 	flags, huge := smapsOf(t, at)
 	if !strings.Contains(flags, " hg") || huge < 16<<10 {
 		t.Errorf("during a load: mapping flags %q, %d KiB in huge pages; want hg and at least 16 MiB", flags, huge)
