@@ -248,17 +248,17 @@ func (s *Snapshot) headerOnly(dst, q []byte, qy *query, op uint8, res *Result, w
 // offset: bytes 0, 0, 41, size, size, extended rcode, 0, DO, 0, rdlen,
 // rdlen, then the COOKIE, EXPIRE and NSID options.
 func (s *Snapshot) optSum(rcode uint16, qy *query, exp int64) uint64 {
-	do, nsid, ck := qy.do, qy.nsid, qy.replyCookie()
 	size := uint64(uint16(s.cfg.UDPSize))
 	sum := uint64(typeOPT)<<8 + size>>8 + (size&0xff)<<8 + uint64(rcode>>4&0xff)
-	if do {
+	if qy.do {
 		sum += 0x80
 	}
 	rdlen := uint64(0)
 	// The options start at the odd offset 11: their words are swapped.
 	// COOKIE is 28 bytes and EXPIRE 8, so what follows them stays at an
 	// odd offset.
-	if ck != nil {
+	if qy.cookieReply {
+		ck := qy.cookie[:cookieReplyLen]
 		rdlen += 4 + uint64(len(ck))
 		sum += uint64(onessum.Swap(optCookie + uint64(len(ck)) + uint64(onessum.Sum(ck, 0))))
 	}
@@ -266,7 +266,7 @@ func (s *Snapshot) optSum(rcode uint16, qy *query, exp int64) uint64 {
 		rdlen += 8
 		sum += uint64(onessum.Swap(optExpire + 4 + uint64(exp)>>16 + uint64(exp)&0xffff))
 	}
-	if nsid && len(s.cfg.NSID) > 0 {
+	if qy.nsid && len(s.cfg.NSID) > 0 {
 		rdlen += 4 + uint64(len(s.cfg.NSID))
 		sum += uint64(onessum.Swap(optNSID + uint64(len(s.cfg.NSID)) + uint64(onessum.Sum(s.cfg.NSID, 0))))
 	}
@@ -287,25 +287,25 @@ func (s *Snapshot) expireLeft(zi int32) int64 {
 
 // writeOPT appends our OPT record (RFC 6891) for the reply to qy at n and
 // returns the new length: with the DO bit as the query's, a COOKIE option
-// (RFC 7873) when the query's cookie was judged (query.replyCookie), NSID
+// (RFC 7873) when the query's cookie was judged (query.cookieReply), NSID
 // when asked for and configured, and EXPIRE (RFC 7314) with the value exp
 // when it is not negative. It takes the query rather than these as
 // arguments of their own, which with the reply's buffer were more than
 // the registers Go passes arguments in.
 func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, qy *query, exp int64) int {
-	do, nsid, ck := qy.do, qy.nsid, qy.replyCookie()
 	dst[n] = 0
 	put16(dst[n+1:], typeOPT)
 	put16(dst[n+3:], uint16(s.cfg.UDPSize))
 	dst[n+5] = byte(rcode >> 4)
 	dst[n+6] = 0 // version
 	dst[n+7] = 0
-	if do {
+	if qy.do {
 		dst[n+7] = 0x80
 	}
 	dst[n+8] = 0
 	rdlen := 0
-	if ck != nil {
+	if qy.cookieReply {
+		ck := qy.cookie[:cookieReplyLen]
 		put16(dst[n+11:], optCookie)
 		put16(dst[n+13:], uint16(len(ck)))
 		copy(dst[n+15:], ck)
@@ -318,7 +318,7 @@ func (s *Snapshot) writeOPT(dst []byte, n int, rcode uint16, qy *query, exp int6
 		put32(dst[o+4:], uint32(exp))
 		rdlen += 8
 	}
-	if nsid && len(s.cfg.NSID) > 0 {
+	if qy.nsid && len(s.cfg.NSID) > 0 {
 		o := n + 11 + rdlen
 		rdlen += 4 + len(s.cfg.NSID)
 		put16(dst[o:], optNSID)
