@@ -225,7 +225,14 @@ func parseRecords(q []byte, p int, an, ns, ar int, qy *query) bool {
 						qy.cookieLen = -1
 						if cookieLenValid(olen) {
 							qy.cookieLen = int8(olen)
-							copy(qy.cookie[:], q[o+4:o+4+olen])
+							// Byte by byte rather than by
+							// copy, whose call would make
+							// parseRecords spill and check its
+							// stack for every query: a COOKIE
+							// option is rare, and short.
+							for j, c := range q[o+4 : o+4+olen] {
+								qy.cookie[j] = c
+							}
 						}
 					}
 				}
