@@ -94,6 +94,10 @@ type Catalog struct {
 	// journal is kept beside its copy and goes with it.
 	onAdd    func(origin, file string)
 	onRemove func(origin string)
+	// afterUpdate is the collection made after a large zone's version
+	// made by zone.Apply is published (updategc.go); collect is
+	// runtime.GC but in tests.
+	afterUpdate updateCollector
 }
 
 // zoneEntry is one configured zone and the version of it being served.
@@ -343,6 +347,9 @@ func (c *Catalog) publish() (published, error) {
 				c.onPublish(e.origin, old, e.cur)
 			}
 			c.considerRebuild(e)
+			if e.cur != nil && e.cur.Applied() != "" {
+				c.afterUpdate.soon(e.cur.MemoryBytes())
+			}
 		}
 	}
 	c.lastBuild.Store(int64(b1.Sub(b0)))

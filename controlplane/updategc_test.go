@@ -1,0 +1,74 @@
+package controlplane
+
+import (
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestCollectAfterUpdate: publishing a version made by zone.Apply (here a
+// reload applied as a change) schedules one collection after the delay,
+// updates published meanwhile share it, a zone smaller than the bound
+// schedules none, and neither does a version loaded or built from its
+// file.
+func TestCollectAfterUpdate(t *testing.T) {
+	const origin = "tld.example."
+	cat, dir := newTestCatalog(t, origin, secTLD(1, nil))
+	path := filepath.Join(dir, "tld.example.zone")
+	var runs atomic.Int32
+	cat.afterUpdate.above, cat.afterUpdate.delay = 1, 200*time.Millisecond
+	cat.afterUpdate.collect = func() { runs.Add(1) }
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	change := func(serial int, addr string) {
+		t.Helper()
+		writeFile(t, path, secTLD(serial, func(s string) string {
+			return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A "+addr, 1)
+		}))
+		res, err := cat.Reload(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if zr := res.Zones[0]; zr.Applied != "incremental" || zr.Serial != uint32(serial) {
+			t.Fatalf("reload %d: %+v", serial, zr)
+		}
+	}
+	wait := func(want int32) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runs.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // and no more than want
+		if got := runs.Load(); got != want {
+			t.Fatalf("%d collections after the updates, want %d", got, want)
+		}
+	}
+	wait(0) // the load schedules none
+	change(2, "10.9.9.2")
+	change(3, "10.9.9.3")
+	wait(1) // two updates within the delay: one collection
+	change(4, "10.9.9.4")
+	wait(2)
+
+	// A zone below the bound: its updates' garbage is left to the
+	// collector's pace.
+	cat.afterUpdate.above = 1 << 40
+	change(5, "10.9.9.5")
+	wait(2)
+
+	// Over a tenth of the records: built from the file, not applied.
+	writeFile(t, path, secTLD(6, func(s string) string { return strings.ReplaceAll(s, "IN A 10.0.0.", "IN A 10.0.1.") }))
+	res, err := cat.Reload(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zr := res.Zones[0]; !strings.HasPrefix(zr.Applied, "built") || zr.Serial != 6 || cat.entries[0].cur.Applied() != "" {
+		t.Fatalf("reload 6: %+v", zr)
+	}
+	wait(2)
+
+}

@@ -1,0 +1,149 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/ringdns/ringdns/zone"
+)
+
+// BenchmarkApplyServed measures updates as the daemon makes them, where
+// BenchmarkApplyPublish makes them back to back: it starts from the heap
+// as a load leaves it (its garbage given back to the kernel, as the
+// catalog does after building large tables), and after each update is
+// published it has the collector run, as the catalog does once the
+// workers have left the old version (controlplane/updategc.go), so that
+// each update finds the memory of the one before free and resident, as
+// an update minutes after the last would. One op is one change set of
+// 1,000 delegations (as in BenchmarkApplyPublish), from handing it over
+// to the new serial answered. It reports the first update after the load
+// (first-ms, which takes its memory fresh from the system), the median
+// and slowest of the others, the minor page faults per op, and how much
+// the resident size grew over the updates (rss-growth-MB, after the last
+// collection). Run it without the other benchmarks of the big zones: an
+// earlier benchmark's updates of the same loaded zone make its first
+// update copy the arenas. Set RINGDNS_BIG=1 to run it.
+func BenchmarkApplyServed(b *testing.B) {
+	for _, signed := range []bool{false, true} {
+		name := "unsigned-churn"
+		if signed {
+			name = "nsec3-churn"
+		}
+		b.Run(name, func(b *testing.B) {
+			requireBigUpd(b)
+			// The framework's runs of one benchmark go on from the
+			// version the run before published, as a server's
+			// updates do; the first run takes the loaded zone.
+			servedLines.Lock()
+			defer servedLines.Unlock()
+			ln := servedLines.m[signed]
+			genuine := ln == nil
+			if ln == nil {
+				z, chain := bigUpdZone(b, signed)
+				ln = &servedLine{z: z, c: newBigChanges(signed, true, chain)}
+				servedLines.m[signed] = ln
+			}
+			z := ln.z
+			sets := make([][2][]dns.RR, b.N)
+			for i := range sets {
+				ln.k++
+				sets[i][0], sets[i][1] = ln.c.next(b, ln.k)
+			}
+			soaQ := func() []byte {
+				m := new(dns.Msg)
+				m.SetQuestion("big.", dns.TypeSOA)
+				q, _ := m.Pack()
+				return q
+			}()
+			buf := make([]byte, 65535)
+			walls := make([]time.Duration, 0, b.N)
+			debug.FreeOSMemory()
+			rss0 := residentBytes(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			flt0 := minorFaults()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				nz, err := z.Apply(sets[i][0], sets[i][1])
+				if err != nil {
+					b.Fatal(err)
+				}
+				set, err := zone.NewSet([]*zone.Zone{nz})
+				if err != nil {
+					b.Fatal(err)
+				}
+				snap := NewSnapshot(set, Config{})
+				n, _ := snap.Answer(buf, soaQ, false)
+				walls = append(walls, time.Since(t0))
+				if got := answerSerial(buf[:n]); got != nz.Serial() {
+					b.Fatalf("update %d: the SOA answered has serial %d, want %d", i, got, nz.Serial())
+				}
+				b.StopTimer()
+				nz.Settle()
+				z, ln.z, snap = nz, nz, nil
+				runtime.GC()
+				b.StartTimer()
+			}
+			flt := minorFaults() - flt0
+			b.StopTimer()
+			if genuine {
+				ln.first = walls[0]
+				walls = walls[1:]
+			}
+			b.ReportMetric(float64(ln.first.Microseconds())/1000, "first-ms")
+			if rest := slices.Sorted(slices.Values(walls)); len(rest) > 0 {
+				b.ReportMetric(float64(rest[len(rest)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(rest[len(rest)-1].Microseconds())/1000, "max-ms")
+			}
+			b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
+			b.ReportMetric(float64(residentBytes(b)-rss0)/(1<<20), "rss-growth-MB")
+			if z.Applied() != "incremental" {
+				b.Fatalf("applied: %s", z.Applied())
+			}
+		})
+	}
+}
+
+// servedLines holds, for BenchmarkApplyServed's unsigned and signed zones,
+// the last version published, the change sets' generator and the number
+// of the last change set made.
+var servedLines = struct {
+	sync.Mutex
+	m map[bool]*servedLine
+}{m: map[bool]*servedLine{}}
+
+type servedLine struct {
+	z     *zone.Zone
+	c     *bigChanges
+	k     int
+	first time.Duration // the first update after the load
+}
+
+// residentBytes is the process's resident size (VmRSS).
+func residentBytes(tb testing.TB) int64 {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
