@@ -204,10 +204,10 @@ func load(data []byte, lines, size int, chunks []chunk, open func(off, end int64
 	// memory over its course, most of it fresh or given back to the
 	// system between phases (freeGarbage): in huge pages, where the
 	// system leaves them to advice, the faults of a million delegations
-	// fall from 289,000 to about 33,000, and its CPU by about a third
-	// (internal/hugepage). The heap's peak is about three times the text.
+	// fall from 289,000 to about 30,000, and its CPU by about a third
+	// (internal/hugepage).
 	if size > bigText {
-		defer hugepage.Begin(4 * size)()
+		defer hugepage.Begin()()
 	}
 	b, err := parseText(data, lines, size, chunks, open, origin, file)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAnonymousRun(t *testing.T) {
@@ -50,22 +52,30 @@ func equal(a, b []mapping) bool {
 	return true
 }
 
-// TestBegin checks that memory a load touches while begun comes in huge
-// pages, and that the advice is withdrawn at the end.
+// TestBegin checks that memory the heap maps while a load is begun is
+// advised for huge pages, and that the advice is withdrawn at the end.
 func TestBegin(t *testing.T) {
 	if !madviseMode() {
 		t.Skip("transparent huge pages are not in madvise mode here (/sys/kernel/mm/transparent_hugepage/enabled): Begin does nothing")
 	}
-	end := Begin(96 << 20)
-	b := make([]byte, 32<<20)
+	end := Begin()
+	b := make([]byte, 128<<20)
+	// The heap maps the array's memory for it; the next advice covers
+	// it, and a load writes most of its arrays after that. How much of
+	// it the kernel then gives in huge pages varies (2-160 MiB in runs
+	// of this test, for reasons not found), so only the advice is
+	// checked; a large zone's load keeps tens of thousands of 4 KiB
+	// faults of its 570,000 without huge pages.
+	time.Sleep(3 * adviseEvery)
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 	}
 	at := reflect.ValueOf(b).Pointer()
 	flags, huge := smapsOf(t, at)
-	if !strings.Contains(flags, " hg") || huge < 16<<10 {
-		t.Errorf("during a load: mapping flags %q, %d KiB in huge pages; want hg and at least 16 MiB", flags, huge)
+	if !strings.Contains(flags, " hg") {
+		t.Errorf("during a load: mapping flags %q of memory the heap mapped after Begin, want hg", flags)
 	}
+	t.Logf("%d KiB of the array's mapping in huge pages", huge)
 	end()
 	end() // a second call does nothing
 	flags, _ = smapsOf(t, at)
@@ -112,4 +122,60 @@ func smapsOf(t *testing.T, at uintptr) (flags string, hugeKiB int) {
 	}
 	t.Fatalf("no mapping holds %#x", at)
 	return "", 0
+}
+
+// TestBeginLeavesRoomUntouched checks that arrays made during a load with
+// room to grow are resident only as far as they are written: Begin must
+// not leave the heap memory it allocated before, which the runtime clears
+// whole when it allocates it again (an earlier Begin did, and a large
+// zone's peak grew by the room of its arrays in about half of its loads).
+func TestBeginLeavesRoomUntouched(t *testing.T) {
+	if !madviseMode() {
+		t.Skip("transparent huge pages are not in madvise mode here (/sys/kernel/mm/transparent_hugepage/enabled): Begin does nothing")
+	}
+	// In a process of its own: memory this one used before (the other
+	// tests', or this one's run again) is cleared when it is allocated
+	// again, whatever Begin does.
+	if os.Getenv("HUGEPAGE_TEST_ROOM") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBeginLeavesRoomUntouched$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "HUGEPAGE_TEST_ROOM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	end := Begin()
+	defer end()
+	const room, written = 256 << 20, 16 << 20
+	rss0 := residentKiB(t)
+	b := make([]byte, 0, room)
+	time.Sleep(3 * adviseEvery)
+	b = b[:written]
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	if grew := residentKiB(t) - rss0; grew > 4*written>>10 {
+		t.Errorf("an array of %d MiB of which %d MiB are written made the process %d MiB larger", room>>20, written>>20, grew>>10)
+	}
+	b[0] = 2
+}
+
+// residentKiB is the process's VmRSS.
+func residentKiB(t *testing.T) int {
+	t.Helper()
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(st)) {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
