@@ -108,8 +108,25 @@
 //     copy. An arena that runs out of room grows by a sixteenth (a copy
 //     every few dozen updates); the builder leaves a thirty-second of room
 //     in the table's and the NSEC3 proof arenas, so that the first updates
-//     do not copy them. The superseded blocks stay allocated as long as
-//     the lineage lives; a rebuild starts a new lineage. Appended counts
+//     do not copy them. For a TLD that copy is hundreds of megabytes of
+//     fresh memory, whose page faults alone took hundreds of
+//     milliseconds, so it is made ahead of need, in the background
+//     (updatespare.go): when a tip is published whose arena of a
+//     megabyte or more has less room left than two updates like the last
+//     take (what it reserved and appended), a goroutine copies the
+//     arena's length then, n0, into a spare a sixteenth larger (or four
+//     such updates, when more), without a lock, as nothing below a
+//     version's lengths is written again. The tip's next update takes
+//     the spare when the copy is done, or waits for it when the arena
+//     must grow: it copies only what was appended past n0. A spare is
+//     the lineage's, keyed by the arena's backing array and n0, and taken
+//     only by the update that claimed the tip; one that is not of the tip's
+//     arenas is dropped when a tip is published, so that a spare lives
+//     an update or two, holding the arena's second copy meanwhile, as the
+//     copy in the update did until the older versions were released.
+//     Zone.Settle waits for the copies. The superseded blocks stay
+//     allocated as long as the lineage lives; a rebuild starts a new
+//     lineage. Appended counts
 //     what a lineage's updates appended, Superseded measures what a
 //     version no longer reads (a pass over its table), and Rebuild builds
 //     a version's records into a table of their own: the control plane

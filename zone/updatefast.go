@@ -43,6 +43,9 @@ type updState struct {
 type lineage struct {
 	mu  sync.Mutex
 	tip *Zone
+	// spares are the tip's arenas copied ahead of need, by kind (see
+	// updatespare.go).
+	spares [numArenaKinds]*spare
 }
 
 // lineageMu guards the creation of a zone's lineage.
@@ -290,6 +293,10 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash}
 	nz.upd.refBase, nz.upd.refExtra = z.upd.refBase, z.upd.refExtra
 	line, inPlace := z.claim()
+	var g *growPlan
+	if inPlace {
+		g = &growPlan{line: line}
+	}
 	ok := false
 	defer func() {
 		line.mu.Lock()
@@ -298,6 +305,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		case ok:
 			line.tip = nz
 			nz.upd.line = line
+			line.planSpares(z, nz, g)
 		case inPlace:
 			line.tip = z
 		}
@@ -321,7 +329,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	}
 
 	// The new version's names, nodes and index.
-	pl.makeNodes(z, nz)
+	pl.makeNodes(z, nz, g)
 	for _, c := range chg {
 		switch {
 		case c.old == None:
@@ -399,17 +407,19 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	// a small step when they must, not by the quarter an append grows a
 	// large slice by: that slack would stay allocated in every version.
 	// The figures are what a delegation's change takes, about: an
-	// update that takes more has the arena grown by append.
+	// update that takes more has the arena grown by append. room takes
+	// the copy of an arena grown ahead of need, in the background, when
+	// there is one (updatespare.go).
 	k := len(p.glob)
-	nz.sets = reserve(nz.sets, 3*k)
-	nz.blocks, nz.wire = reserve(nz.blocks, 3*k), reserve(nz.wire, 256*k)
-	nz.patches, nz.trims = reserve(nz.patches, 6*k), reserve(nz.trims, 4*k)
+	nz.sets = room(g, arSets, nz.sets, 3*k)
+	nz.blocks, nz.wire = room(g, arBlocks, nz.blocks, 3*k), room(g, arWire, nz.wire, 256*k)
+	nz.patches, nz.trims = room(g, arPatches, nz.patches, 6*k), room(g, arTrims, nz.trims, 4*k)
 	if nz.kept != nil {
-		nz.kept.wire = reserve(nz.kept.wire, 64*len(chg))
+		nz.kept.wire = room(g, arKeptWire, nz.kept.wire, 64*len(chg))
 	}
 	if d := nz.denial; d != nil {
-		d.blocks, d.wire = reserve(d.blocks, 2*len(chg)), reserve(d.wire, 256*len(chg))
-		d.patches = reserve(d.patches, 2*len(chg))
+		d.blocks, d.wire = room(g, arProofBlocks, d.blocks, 2*len(chg)), room(g, arProofWire, d.wire, 256*len(chg))
+		d.patches = room(g, arProofPatches, d.patches, 2*len(chg))
 	}
 
 	keptNodes := map[uint32][]keptSet{}

@@ -94,10 +94,15 @@ func (pl *namePlan) deferIndex(z, nz *Zone) {
 }
 
 // Settle returns once the work Apply left to the background for z (its
-// name index) is done. z answers the same before and after; the next
-// update of z waits for it anyway. Benchmarks settle a version outside
-// the time they measure, so that an update's time is its own.
-func (z *Zone) Settle() { z.waitIndex() }
+// name index, and the copies of its arenas made ahead of need, see
+// updatespare.go) is done. z answers the same before and after; the next
+// update of z waits for the index anyway, and for a copy when the arena
+// must grow. Benchmarks settle a version outside the time they measure,
+// so that an update's time is its own.
+func (z *Zone) Settle() {
+	z.waitIndex()
+	z.waitSpares()
+}
 
 // waitIndex returns once z's index is done.
 func (z *Zone) waitIndex() {

@@ -313,8 +313,9 @@ func copyRuns[T any](out, old []T, runs []renRun, lo, hi int) {
 
 // makeNodes makes the new version's names and nodes, and starts its index
 // (see deferIndex): the added names are appended to the name arena and
-// get nodes with no RRsets yet, whose flags flagNodes sets.
-func (pl *namePlan) makeNodes(z, nz *Zone) {
+// get nodes with no RRsets yet, whose flags flagNodes sets. g is the
+// update's growPlan, nil when it does not append in place.
+func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) {
 	if pl.same() {
 		nz.index, nz.mask = z.indexSlots()
 		nz.nodes, nz.apexNode = slices.Clone(z.nodes), z.apexNode
@@ -324,7 +325,7 @@ func (pl *namePlan) makeNodes(z, nz *Zone) {
 	for _, a := range pl.adds {
 		total += len(a)
 	}
-	nz.names = reserve(nz.names, total)
+	nz.names = room(g, arNames, nz.names, total)
 	nz.apexNode = pl.newOf(z.apexNode)
 	// No lookup runs in nz before makeNodes returns, when its nodes are
 	// in place.
