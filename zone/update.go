@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/internal/hugepage"
 )
 
 // Apply returns a new zone: z with the records of del removed and those of
@@ -29,6 +31,20 @@ func (z *Zone) Apply(del, add []dns.RR) (*Zone, error) {
 	// A version made in place may still be making its index (see
 	// updateindex.go): the new version's starts from it.
 	z.waitIndex()
+	// A large zone's update copies the arrays it renumbers, tens to
+	// hundreds of megabytes, much of it memory fresh from the system or
+	// given back to it: in huge pages where the system leaves them to
+	// advice, as a load does (internal/hugepage). 100 updates of 1,000
+	// delegations (BenchmarkApplyServed), alternating with and without,
+	// twice, load average 1.5-1.9: the signed TLD's first update after its
+	// load 123-203 ms against 430-461, the slowest of the others 240-267
+	// against 398-449, the median 88-89 against 87-102, the mean 94-95
+	// against 94-105, the resident size's growth the same (296-309 MB);
+	// unsigned, one run: the first 46 ms (146-217 without), the slowest
+	// 49 (126-145), the median 19.5 (18-24).
+	if z.MemoryBytes() >= applyHugePagesAbove {
+		defer hugepage.Begin()()
+	}
 	cs, err := z.changeSet(del, add)
 	if err != nil {
 		return nil, err
@@ -43,6 +59,10 @@ func (z *Zone) Apply(del, add []dns.RR) (*Zone, error) {
 	nz.upd.how = "rebuilt: " + why
 	return nz, nil
 }
+
+// applyHugePagesAbove is the size of a zone's table (MemoryBytes) from
+// which Apply has the heap advised for huge pages while it runs.
+const applyHugePagesAbove = 32 << 20
 
 // Applied says how Apply made the zone: "incremental", or "rebuilt: " and
 // why the change set could not be applied incrementally; "" for a zone
