@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -95,8 +96,7 @@ type Catalog struct {
 	onAdd    func(origin, file string)
 	onRemove func(origin string)
 	// afterUpdate is the collection made after a large zone's version
-	// made by zone.Apply is published (updategc.go); collect is
-	// runtime.GC but in tests.
+	// made by zone.Apply is published (updategc.go).
 	afterUpdate updateCollector
 }
 
@@ -164,6 +164,7 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		fsys:         c.FS,
 		log:          log,
 		rebuildShare: c.Server.RebuildSuperseded,
+		afterUpdate:  updateCollector{above: collectAfterUpdateAbove, delay: collectAfterUpdateDelay, collect: runtime.GC},
 		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
 			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
 	}

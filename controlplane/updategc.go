@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"runtime"
 	"sync"
 	"time"
 )
@@ -38,13 +37,15 @@ const collectAfterUpdateDelay = 100 * time.Millisecond
 const collectAfterUpdateAbove = freeAfterBuild
 
 // updateCollector schedules the collection after an applied update,
-// coalescing the updates published meanwhile into one.
+// coalescing the updates published meanwhile into one. NewCatalog sets
+// its bound, delay and collection (collectAfterUpdateAbove and Delay,
+// runtime.GC); tests set their own.
 type updateCollector struct {
 	mu      sync.Mutex
 	pending bool
-	above   int           // collectAfterUpdateAbove, or a test's
-	delay   time.Duration // collectAfterUpdateDelay, or a test's
-	collect func()        // runtime.GC, or a test's
+	above   int
+	delay   time.Duration
+	collect func()
 }
 
 // soon schedules a collection for an applied version of size bytes, unless
@@ -52,23 +53,14 @@ type updateCollector struct {
 func (u *updateCollector) soon(size int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	above, delay, collect := u.above, u.delay, u.collect
-	if above == 0 {
-		above = collectAfterUpdateAbove
-	}
-	if delay == 0 {
-		delay = collectAfterUpdateDelay
-	}
-	if collect == nil {
-		collect = runtime.GC
-	}
-	if u.pending || size < above {
+	if u.pending || size < u.above {
 		return
 	}
 	u.pending = true
-	time.AfterFunc(delay, func() {
+	time.AfterFunc(u.delay, func() {
 		u.mu.Lock()
 		u.pending = false
+		collect := u.collect
 		u.mu.Unlock()
 		collect()
 	})

@@ -6,10 +6,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,13 +69,8 @@ func BenchmarkApplyServed(b *testing.B) {
 				ln.k++
 				sets[i][0], sets[i][1] = ln.c.next(b, ln.k)
 			}
-			soaQ := func() []byte {
-				m := new(dns.Msg)
-				m.SetQuestion("big.", dns.TypeSOA)
-				q, _ := m.Pack()
-				return q
-			}()
-			buf := make([]byte, 65535)
+			soaQ, buf := bigSOAQuery(), make([]byte, 65535)
+			var cur atomic.Pointer[Snapshot]
 			walls := make([]time.Duration, 0, b.N)
 			debug.FreeOSMemory()
 			rss0 := residentBytes(b)
@@ -83,24 +78,11 @@ func BenchmarkApplyServed(b *testing.B) {
 			b.ResetTimer()
 			flt0 := minorFaults()
 			for i := 0; i < b.N; i++ {
-				t0 := time.Now()
-				nz, err := z.Apply(sets[i][0], sets[i][1])
-				if err != nil {
-					b.Fatal(err)
-				}
-				set, err := zone.NewSet([]*zone.Zone{nz})
-				if err != nil {
-					b.Fatal(err)
-				}
-				snap := NewSnapshot(set, Config{})
-				n, _ := snap.Answer(buf, soaQ, false)
-				walls = append(walls, time.Since(t0))
-				if got := answerSerial(buf[:n]); got != nz.Serial() {
-					b.Fatalf("update %d: the SOA answered has serial %d, want %d", i, got, nz.Serial())
-				}
+				nz, wall := publishUpdate(b, &cur, z, sets[i][0], sets[i][1], soaQ, buf)
+				walls = append(walls, wall)
 				b.StopTimer()
 				nz.Settle()
-				z, ln.z, snap = nz, nz, nil
+				z, ln.z = nz, nz
 				runtime.GC()
 				b.StartTimer()
 			}
@@ -111,10 +93,7 @@ func BenchmarkApplyServed(b *testing.B) {
 				walls = walls[1:]
 			}
 			b.ReportMetric(float64(ln.first.Microseconds())/1000, "first-ms")
-			if rest := slices.Sorted(slices.Values(walls)); len(rest) > 0 {
-				b.ReportMetric(float64(rest[len(rest)/2].Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(rest[len(rest)-1].Microseconds())/1000, "max-ms")
-			}
+			reportWalls(b, walls)
 			b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
 			b.ReportMetric(float64(residentBytes(b)-rss0)/(1<<20), "rss-growth-MB")
 			if z.Applied() != "incremental" {

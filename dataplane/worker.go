@@ -290,21 +290,11 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 				if rl.pending.n != 0 {
 					w.settleRRL(pkts, rl, now, withSum, &t)
 				}
-				v := rrlPass
 				if !rl.pass(key, now) {
-					v = rl.verdict(key, now, &p.Peer)
-				}
-				switch v {
-				case rrlDrop:
-					p.Len = 0
-					t.rrlDropped[class]++
-					t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
-					continue
-				case rrlSlip:
-					t.rrlSlipped[class]++
-					n, r.TC = slipReply(p.Buf[:n]), true
-					if withSum {
-						sum = slipSum(p.Buf[:n])
+					if v := rl.verdict(key, now, &p.Peer); v != rrlPass {
+						if n, sum = limitReply(p, v, class, &r, n, sum, withSum, &t); n == 0 {
+							continue
+						}
 					}
 				}
 			}
@@ -341,7 +331,7 @@ func (w *Worker) settleRRL(pkts []nic.Packet, rl *RRL, now int64, withSum bool, 
 	for k := range q.e[:q.n] {
 		e := &q.e[k]
 		if !rl.pass(e.key, now) {
-			w.settleLimited(pkts, rl, e, now, withSum, t)
+			settleLimited(pkts, rl, e, now, withSum, t)
 		}
 		if e.fam >= 0 {
 			if n := pkts[e.i].Len; n > 0 {
@@ -356,7 +346,7 @@ func (w *Worker) settleRRL(pkts []nic.Packet, rl *RRL, now int64, withSum bool, 
 // limiter has it when its bucket's common case does not pass it
 // (RRL.verdict at time now): in full, slipped, or not at all, setting its
 // packet and taking back its count for the one of what is sent instead.
-func (w *Worker) settleLimited(pkts []nic.Packet, rl *RRL, e *rrlPending, now int64, withSum bool, t *tally) {
+func settleLimited(pkts []nic.Packet, rl *RRL, e *rrlPending, now int64, withSum bool, t *tally) {
 	p := &pkts[e.i]
 	v := rl.verdict(e.key, now, &p.Peer)
 	if v == rrlPass {
@@ -364,20 +354,31 @@ func (w *Worker) settleLimited(pkts []nic.Packet, rl *RRL, e *rrlPending, now in
 	}
 	r := e.r
 	t.uncount(r, p.Len)
+	if n, sum := limitReply(p, v, e.class, &r, p.Len, p.Sum, withSum, t); n > 0 {
+		p.Len, p.Sum = n, sum
+		t.count(r, n)
+	}
+}
+
+// limitReply carries out the limiter's verdict v, rrlDrop or rrlSlip, on
+// the reply of n bytes with sum sum in packet p, of class class, and
+// counts it as limited: a drop empties p and is counted as a dropped
+// query; a slip cuts the reply to its empty TC=1 form (slipReply) and sets
+// r.TC. It returns the length and sum of the reply to send, 0 for a drop;
+// the caller counts that reply.
+func limitReply(p *nic.Packet, v int, class RRLClass, r *Result, n int, sum uint32, withSum bool, t *tally) (int, uint32) {
 	if v == rrlDrop {
 		p.Len = 0
-		t.rrlDropped[e.class]++
+		t.rrlDropped[class]++
 		t.count(Result{Kind: KindDrop, Drop: DropRRL, Zone: r.Zone}, 0)
-		return
+		return 0, 0
 	}
-	t.rrlSlipped[e.class]++
-	n := slipReply(p.Buf[:p.Len])
-	r.TC = true
-	p.Len = n
+	t.rrlSlipped[class]++
+	n, r.TC = slipReply(p.Buf[:n]), true
 	if withSum {
-		p.Sum = slipSum(p.Buf[:n])
+		sum = slipSum(p.Buf[:n])
 	}
-	t.count(r, n)
+	return n, sum
 }
 
 // handoff copies packet i of the batch, a message the control plane

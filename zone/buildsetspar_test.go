@@ -17,6 +17,14 @@ import (
 // node ranges.
 func buildInParts(t *testing.T, text []byte, origin string, parts int) *Zone {
 	t.Helper()
+	z, _ := buildParts(t, text, origin, parts)
+	return z
+}
+
+// buildParts is buildInParts, and returns the builder too, for what the
+// build did (released).
+func buildParts(t *testing.T, text []byte, origin string, parts int) (*Zone, *builder) {
+	t.Helper()
 	lines, chunks, err := scanText(bytes.NewReader(text), int64(len(text)), 1, dns.Fqdn(origin))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +39,7 @@ func buildInParts(t *testing.T, text []byte, origin string, parts int) *Zone {
 	if err != nil {
 		t.Fatalf("%d parts: %v", parts, err)
 	}
-	return z
+	return z, b
 }
 
 // sameTables reports the first array of the table, its kept records,

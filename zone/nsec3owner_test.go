@@ -2,7 +2,6 @@ package zone
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -188,11 +187,7 @@ func TestNSEC3OwnersInProofs(t *testing.T) {
 			z := mustParse(t, cur, "tld.")
 			for step := 1; step <= 15; step++ {
 				next := u.step(r)
-				del, add := updTextDiff(t, cur, next)
-				nz, err := z.Apply(del, add)
-				if err != nil {
-					t.Fatalf("step %d: %v", step, err)
-				}
+				nz, del, add := applyText(t, z, cur, next, step)
 				if checkNSEC3Owners(t, nz) == 0 {
 					t.Fatalf("step %d: no NSEC3 owner flagged", step)
 				}
@@ -238,20 +233,7 @@ func TestNSEC3Released(t *testing.T) {
 		t.Fatalf("denial %d, warnings %q", serial.Denial(), serial.Warnings())
 	}
 	for _, parts := range []int{2, 3, 7, 64} {
-		lines, chunks, err := scanText(strings.NewReader(text), int64(len(text)), 1, "tld.")
-		if err != nil {
-			t.Fatal(err)
-		}
-		open := func(off, end int64) io.Reader { return strings.NewReader(text[off:end]) }
-		b, err := parseText([]byte(text), lines, len(text), chunks, open, "tld.", "test.zone")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.setsParts = parts
-		z, err := b.buildParsed()
-		if err != nil {
-			t.Fatalf("%d parts: %v", parts, err)
-		}
+		z, b := buildParts(t, []byte(text), "tld.", parts)
 		if !b.released() || b.addrs == nil {
 			t.Fatalf("%d parts: the records were not released", parts)
 		}

@@ -114,6 +114,19 @@ func updZoneRecords(n int) []string {
 	return out
 }
 
+// applyText applies to z the difference between the zone texts cur and
+// next (updTextDiff), failing t with the change set's error at step. It
+// returns the new version and the change set, for the caller's messages.
+func applyText(t *testing.T, z *Zone, cur, next string, step int) (nz *Zone, del, add []dns.RR) {
+	t.Helper()
+	del, add = updTextDiff(t, cur, next)
+	nz, err := z.Apply(del, add)
+	if err != nil {
+		t.Fatalf("step %d: %v", step, err)
+	}
+	return nz, del, add
+}
+
 // updTextDiff returns the records of zone text a not in b and those of b
 // not in a.
 func updTextDiff(t *testing.T, a, b string) (del, add []dns.RR) {
@@ -437,11 +450,7 @@ func TestApplyRandomTables(t *testing.T) {
 				how := map[string]int{}
 				for step := 1; step <= 40; step++ {
 					next := u.step(r)
-					del, add := updTextDiff(t, cur, next)
-					nz, err := z.Apply(del, add)
-					if err != nil {
-						t.Fatalf("step %d: %v", step, err)
-					}
+					nz, del, add := applyText(t, z, cur, next, step)
 					how[nz.Applied()]++
 					sameTable(t, nz, fromScratch(t, nz))
 					if t.Failed() {

@@ -82,11 +82,7 @@ func TestApplySpares(t *testing.T) {
 			incremental := 0
 			for step := 1; step <= 40; step++ {
 				next := u.step(r)
-				del, add := updTextDiff(t, cur, next)
-				nz, err := z.Apply(del, add)
-				if err != nil {
-					t.Fatalf("step %d: %v", step, err)
-				}
+				nz, del, add := applyText(t, z, cur, next, step)
 				if nz.Applied() == "incremental" {
 					incremental++
 				}

@@ -26,11 +26,7 @@ func TestSupersededRebuild(t *testing.T) {
 			grew := false
 			for step := 1; step <= 25; step++ {
 				next := u.step(r)
-				del, add := updTextDiff(t, cur, next)
-				nz, err := z.Apply(del, add)
-				if err != nil {
-					t.Fatalf("step %d: %v", step, err)
-				}
+				nz, del, add := applyText(t, z, cur, next, step)
 				z, cur = nz, next
 				if z.Applied() != "incremental" {
 					continue

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,22 +35,10 @@ c004200000-c008000000 ---p 00000000 00:00 0
 		{0x00500000, nil, false},
 	} {
 		run, found := anonymousRun(bufio.NewScanner(strings.NewReader(maps)), c.at)
-		if found != c.found || found && !equal(run, c.want) {
+		if found != c.found || found && !slices.Equal(run, c.want) {
 			t.Errorf("at %#x: %v %v, want %v %v", c.at, run, found, c.want, c.found)
 		}
 	}
-}
-
-func equal(a, b []mapping) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestBegin checks that memory the heap maps while a load is begun is
