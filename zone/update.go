@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -53,6 +54,11 @@ func (z *Zone) Apply(del, add []dns.RR) (*Zone, error) {
 	if err != nil || nz != nil {
 		return nz, err
 	}
+	if !cs.checked {
+		if err := z.checkDeletions(cs.del); err != nil {
+			return nil, err
+		}
+	}
 	if nz, err = z.rebuild(cs); err != nil {
 		return nil, err
 	}
@@ -74,12 +80,17 @@ func (z *Zone) Applied() string { return z.upd.how }
 type change struct {
 	Record
 	covered uint16 // for RRSIG: the type covered
+	ord     int32  // its place in the change set as given
 }
 
 // changeSet is a checked change set, each side sorted as Walk yields
 // records, without duplicates.
 type changeSet struct {
 	del, add []change
+	// checked is set once every deletion is known to be of a record the
+	// zone holds: incremental checks them as it reads the nodes they
+	// name, and a rebuild checks them first unless it did.
+	checked bool
 }
 
 // changeError is an error of a change set: it names the zone and the record
@@ -89,7 +100,8 @@ func (z *Zone) changeError(format string, args ...any) error {
 }
 
 // changeSet converts del and add to canonical records, checks each on its
-// own and sorts them; deletions are checked against the zone's records.
+// own and sorts them. Whether the zone holds the deleted records is
+// checked apart (checkDeletions, or incremental as it groups them).
 func (z *Zone) changeSet(del, add []dns.RR) (*changeSet, error) {
 	cs := &changeSet{}
 	var err error
@@ -97,9 +109,6 @@ func (z *Zone) changeSet(del, add []dns.RR) (*changeSet, error) {
 		return nil, err
 	}
 	if cs.add, err = z.canonical(add, "added"); err != nil {
-		return nil, err
-	}
-	if err := z.checkDeletions(cs.del); err != nil {
 		return nil, err
 	}
 	return cs, nil
@@ -110,6 +119,58 @@ func (z *Zone) changeSet(del, add []dns.RR) (*changeSet, error) {
 // types the block writer compresses too), sorted, duplicates (equal owner,
 // type and RDATA) removed, the last of them kept.
 func (z *Zone) canonical(rrs []dns.RR, verb string) ([]change, error) {
+	var out []change
+	if len(rrs) < groupParallelMin {
+		var err error
+		if out, err = z.convert(rrs, verb); err != nil {
+			return nil, err
+		}
+	} else {
+		// Two halves side by side; the first record refused in the
+		// input's order is the one reported.
+		h := len(rrs) / 2
+		var out2 []change
+		var err, err2 error
+		var wg sync.WaitGroup
+		wg.Go(func() { out2, err2 = z.convert(rrs[h:], verb) })
+		out, err = z.convert(rrs[:h], verb)
+		wg.Wait()
+		if err == nil {
+			err = err2
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, out2...)
+	}
+	// Equal records stay in the input's order, so that the last of them
+	// is the one kept. (A stable sort did that in O(n log² n) steps,
+	// each a comparison of names: about 6 ms of CPU of a signed TLD's
+	// update of 1,000 delegations, 8,700 records.)
+	for i := range out {
+		out[i].ord = int32(i)
+	}
+	slices.SortFunc(out, func(a, b change) int {
+		if c := compareRecords(&a.Record, &b.Record); c != 0 {
+			return c
+		}
+		return int(a.ord - b.ord)
+	})
+	j := 0
+	for i := range out {
+		if j > 0 && compareRecords(&out[j-1].Record, &out[i].Record) == 0 {
+			out[j-1] = out[i]
+			continue
+		}
+		out[j] = out[i]
+		j++
+	}
+	return out[:j], nil
+}
+
+// convert converts rrs to changes in canonical form, in their order, for
+// canonical.
+func (z *Zone) convert(rrs []dns.RR, verb string) ([]change, error) {
 	out := make([]change, 0, len(rrs))
 	buf := make([]byte, 65536+512)
 	for _, rr := range rrs {
@@ -149,19 +210,7 @@ func (z *Zone) canonical(rrs []dns.RR, verb string) ([]change, error) {
 		}
 		out = append(out, c)
 	}
-	// A stable sort keeps the input order of equal records, so that the
-	// last of them is the one kept.
-	slices.SortStableFunc(out, func(a, b change) int { return compareRecords(&a.Record, &b.Record) })
-	j := 0
-	for i := range out {
-		if j > 0 && compareRecords(&out[j-1].Record, &out[i].Record) == 0 {
-			out[j-1] = out[i]
-			continue
-		}
-		out[j] = out[i]
-		j++
-	}
-	return out[:j], nil
+	return out, nil
 }
 
 // checkDeletions establishes that the zone holds every record of del. It

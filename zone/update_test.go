@@ -440,8 +440,21 @@ func sameTable(t *testing.T, a, b *Zone) {
 // under empty non-terminals, MX and SRV targets, and zone cuts above
 // existing data.
 func TestApplyRandomTables(t *testing.T) {
+	applyRandomTables(t, []uint64{1, 2, 3, 4})
+}
+
+// TestApplyRandomTablesHalves is TestApplyRandomTables with every change
+// set grouped in two halves side by side (groupParallelMin), as a large
+// zone's are.
+func TestApplyRandomTablesHalves(t *testing.T) {
+	defer func(n int) { groupParallelMin = n }(groupParallelMin)
+	groupParallelMin = 1
+	applyRandomTables(t, []uint64{5, 6})
+}
+
+func applyRandomTables(t *testing.T, seeds []uint64) {
 	for _, kind := range []string{"unsigned", "nsec", "nsec3"} {
-		for _, seed := range []uint64{1, 2, 3, 4} {
+		for _, seed := range seeds {
 			t.Run(fmt.Sprintf("%s/%d", kind, seed), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 14))
 				u := newUpdRandomZone(t, kind, 30)

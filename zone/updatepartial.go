@@ -750,24 +750,29 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	var again []uint32
 	parallel(pl.n2, func(lo, hi int) {
 		var mine []uint32
+		// One array at a time, in a loop of its own: a signed TLD's
+		// match and wild hold about 2.5 million entries each, nearly
+		// none of them flagged, and a loop over both arrays per node
+		// took 13 ms of CPU an update.
+		scan := func(s []uint32, b, e int) {
+			for i, v := range s[b:e] {
+				if v == None || bits[v/64]&(1<<(v%64)) == 0 {
+					continue
+				}
+				if rehash[v/64]&(1<<(v%64)) != 0 {
+					mine = append(mine, uint32(b+i))
+				} else {
+					s[b+i] = repl[v]
+				}
+			}
+		}
 		const block = 1 << 14
 		for b := lo; b < hi; b += block {
 			e := min(b+block, hi)
 			copyRuns(match, od.match, runs, b, e)
 			copyRuns(wild, od.wild, runs, b, e)
-			for q := b; q < e; q++ {
-				for _, s := range [2][]uint32{match, wild} {
-					v := s[q]
-					if v == None || bits[v/64]&(1<<(v%64)) == 0 {
-						continue
-					}
-					if rehash[v/64]&(1<<(v%64)) != 0 {
-						mine = append(mine, uint32(q))
-					} else {
-						s[q] = repl[v]
-					}
-				}
-			}
+			scan(match, b, e)
+			scan(wild, b, e)
 		}
 		mu.Lock()
 		again = append(again, mine...)
