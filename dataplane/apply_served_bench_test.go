@@ -23,15 +23,16 @@ import (
 // catalog does after building large tables), and after each update is
 // published it has the collector run, as the catalog does once the
 // workers have left the old version (controlplane/updategc.go), so that
-// each update finds the memory of the one before free and resident, as
-// an update minutes after the last would. One op is one change set of
+// each update finds the heap as an update minutes after the last would. One op is one change set of
 // 1,000 delegations (as in BenchmarkApplyPublish), from handing it over
 // to the new serial answered. It reports the first update after the load
-// (first-ms, which takes its memory fresh from the system), the median
-// and slowest of the others, the minor page faults per op (the update's
-// and its settling's), and how much
-// the resident size grew since the load (rss-growth-MB, after the last
-// collection). Run it without the other benchmarks of the big zones: an
+// (first-ms), the median and slowest of the others, the minor page faults
+// per op (the update's and its settling's), and how much the resident
+// size grew since the load (rss-growth-MB, after the last collection)
+// and the heap in use with it (heap-growth-MB: the tables, and the
+// change generator's two NSEC3 chains of about 50 MB each, one of them
+// held since the load); the difference is freed memory the runtime
+// keeps. Run it without the other benchmarks of the big zones: an
 // earlier benchmark's updates of the same loaded zone make its first
 // update copy the arenas, and it drops the loaded zone the others share
 // (they load it again). Set RINGDNS_BIG=1 to run it.
@@ -66,19 +67,27 @@ func BenchmarkApplyServed(b *testing.B) {
 			}
 			z := ln.z
 			// Each change set is made just before its update, and
-			// collected before it, so that the update finds the heap
-			// as the catalog's collection after the update before
-			// leaves it (a server's change set, an IXFR or a reload's
-			// difference, is a few megabytes of garbage beside the
-			// hundreds of megabytes an update copies). The memory the
-			// load left is given back to the system once, before the
-			// first update, as the catalog does after a load; the
-			// framework's later runs go on without, as a server's
-			// updates do. This benchmark gave it back before every
-			// run, and made each run's change sets first: the run of
-			// 100's first update, the signed TLD's second after the
-			// load, then took 190-240 ms, every step of it about
-			// twice as long as in the others.
+			// collected with the old version, so that the update
+			// finds the heap as the catalog's collection after the
+			// update before leaves it (a server's change set, an
+			// IXFR or a reload's difference, is a few megabytes of
+			// garbage beside the hundreds of megabytes an update
+			// copies). With RINGDNS_SERVED_RELEASE=1 the collection
+			// gives the freed memory back to the system
+			// (debug.FreeOSMemory), which the catalog does after a
+			// load but not after an update: the resident size then
+			// stays near the load's, but each update takes its
+			// memory fresh. The framework's later runs go on from
+			// the last, as a server's updates do. This
+			// benchmark gave the memory back before every run and
+			// made each run's change sets first: the run of 100's
+			// first update, the signed TLD's second after the load,
+			// then took 190-240 ms, every step of it about twice as
+			// long as in the others.
+			collect := runtime.GC
+			if os.Getenv("RINGDNS_SERVED_RELEASE") == "1" {
+				collect = debug.FreeOSMemory
+			}
 			next := func() (del, add []dns.RR) {
 				ln.k++
 				return ln.c.next(b, ln.k)
@@ -89,9 +98,9 @@ func BenchmarkApplyServed(b *testing.B) {
 			del, add := next()
 			if genuine {
 				debug.FreeOSMemory()
-				ln.rss0 = residentBytes(b)
+				ln.rss0, ln.heap0 = residentBytes(b), heapInUse()
 			} else {
-				runtime.GC()
+				collect()
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -104,11 +113,10 @@ func BenchmarkApplyServed(b *testing.B) {
 				nz.Settle()
 				flt += minorFaults() - flt0
 				z, ln.z = nz, nz
-				runtime.GC()
 				if i+1 < b.N {
 					del, add = next()
-					runtime.GC()
 				}
+				collect()
 				b.StartTimer()
 			}
 			b.StopTimer()
@@ -120,6 +128,7 @@ func BenchmarkApplyServed(b *testing.B) {
 			reportWalls(b, walls)
 			b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
 			b.ReportMetric(float64(residentBytes(b)-ln.rss0)/(1<<20), "rss-growth-MB")
+			b.ReportMetric(float64(heapInUse()-ln.heap0)/(1<<20), "heap-growth-MB")
 			if z.Applied() != "incremental" {
 				b.Fatalf("applied: %s", z.Applied())
 			}
@@ -141,6 +150,16 @@ type servedLine struct {
 	k     int
 	first time.Duration // the first update after the load
 	rss0  int64         // the resident size before it
+	heap0 int64         // and the heap in use
+}
+
+// heapInUse is the heap's spans in use (runtime.MemStats.HeapInuse): the
+// live heap, where the resident size counts the freed memory the runtime
+// keeps too.
+func heapInUse() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
 }
 
 // residentBytes is the process's resident size (VmRSS).
