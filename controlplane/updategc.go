@@ -25,6 +25,14 @@ import (
 // garbage above the live tables. The first two updates after a load
 // still take memory fresh: the load gave its garbage back to the kernel
 // (see reload). BenchmarkApplyServed (dataplane) measures updates so.
+//
+// The collection does not give the freed memory back to the kernel, as
+// the load does: the next update would take it fresh again. Measured with
+// BenchmarkApplyServed on the signed TLD, 100 updates, quiet: with
+// debug.FreeOSMemory after each, the resident size stayed about 40 MB
+// (5%) above the load's, against about 300 MB with runtime.GC, but each
+// update touched 6,174 fresh pages, and the median update took 123 ms
+// and the slowest 309, against 58-70 and 87-190.
 
 // collectAfterUpdateDelay is how long after the publication the collection
 // runs: the workers load the snapshot once per batch, so they have left

@@ -30,7 +30,7 @@ import (
 // per op (the update's and its settling's), and how much the resident
 // size grew since the load (rss-growth-MB, after the last collection)
 // and the heap in use with it (heap-growth-MB: the tables, and the
-// change generator's two NSEC3 chains of about 50 MB each, one of them
+// change generator's two NSEC3 chains of about 45 MB each, one of them
 // held since the load); the difference is freed memory the runtime
 // keeps. Run it without the other benchmarks of the big zones: an
 // earlier benchmark's updates of the same loaded zone make its first

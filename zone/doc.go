@@ -107,8 +107,8 @@
 //     version again cuts its arenas' capacities, so that its appends
 //     copy. An arena that runs out of room grows by a sixteenth (a copy
 //     every few dozen updates); the builder leaves a thirty-second of room
-//     in the table's and the NSEC3 proof arenas, so that the first updates
-//     do not copy them. For a TLD that copy is hundreds of megabytes of
+//     in the table's, the kept records' and the NSEC3 proof arenas, so
+//     that the first updates do not copy them. For a TLD that copy is hundreds of megabytes of
 //     fresh memory, whose page faults alone took hundreds of
 //     milliseconds, so it is made ahead of need, in the background
 //     (updatespare.go): when a tip is published whose arena of a
