@@ -107,9 +107,12 @@ type peer struct {
 	// primary says the peer loads the zone from its file, so that start
 	// waits until it answers the zone's SOA.
 	primary bool
-	out     *syncBuffer
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	// startWait bounds start's wait for a primary's SOA; 0 is
+	// peerStartWait.
+	startWait time.Duration
+	out       *syncBuffer
+	cmd       *exec.Cmd
+	exited    chan struct{}
 }
 
 // newPeer prepares name (knotd, nsd or named) for origin on port, with a
@@ -181,11 +184,15 @@ func (p *peer) start() {
 	if !p.primary {
 		return
 	}
-	if !poll(peerStartWait, func() bool {
+	wait := peerStartWait
+	if p.startWait > 0 {
+		wait = p.startWait
+	}
+	if !poll(wait, func() bool {
 		r, err := exchange(p.addr(), false, p.origin, dns.TypeSOA)
 		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
 	}) {
-		t.Fatalf("%s does not answer the SOA of %s within %v:\n%s", p.name, p.origin, peerStartWait, p.out.String())
+		t.Fatalf("%s does not answer the SOA of %s within %v:\n%s", p.name, p.origin, wait, p.out.String())
 	}
 }
 

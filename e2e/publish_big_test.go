@@ -110,12 +110,28 @@ func (z *bigTLD) write(t *testing.T, path string) {
 // knotPrimaryConf configures k as a primary that answers IXFR from the
 // differences between its file's versions (ixfr), or with the whole zone,
 // and sends no NOTIFY: the benchmark sends it, to both secondaries at once.
-func knotPrimaryConf(k *peer, ixfr bool) {
+// With sign, it signs the zone (NSEC3, no salt, no extra iterations, RFC
+// 9276; ECDSA P-256) and each new version again where it changed, as a
+// TLD's signer does, so that its IXFR carries the signatures and NSEC3
+// records of what changed.
+func knotPrimaryConf(k *peer, ixfr, sign bool) {
 	load := "    zonefile-load: difference\n    journal-content: changes\n"
 	if !ixfr {
 		load = "    zonefile-load: whole\n    journal-content: none\n"
 	}
-	k.writeConf(knotConf(k, xfrSecret, fmt.Sprintf(`acl:
+	policy, signing := "", ""
+	if sign {
+		policy = `policy:
+  - id: nsec3
+    algorithm: ecdsap256sha256
+    nsec3: on
+    nsec3-iterations: 0
+    nsec3-salt-length: 0
+    signing-threads: 2
+`
+		signing = "    dnssec-signing: on\n    dnssec-policy: nsec3\n"
+	}
+	k.writeConf(knotConf(k, xfrSecret, policy+fmt.Sprintf(`acl:
   - id: xfr
     address: 127.0.0.0/8
     key: %[1]s
@@ -130,7 +146,7 @@ zone:
   - domain: %[4]s
     file: %[5]s
     acl: xfr
-`, xfrKeyName, k.dir, load, k.origin, k.file)))
+%[6]s`, xfrKeyName, k.dir, load, k.origin, k.file, signing)))
 }
 
 // sendNotify sends a NOTIFY for origin to addr over UDP, signed with the
@@ -212,16 +228,17 @@ func loadavg() string {
 // are sent NOTIFY at once and polled for it. Each run waits for both
 // secondaries' copies on disk before the next, so that one's writing does
 // not slow the next run.
-func publicationRace(t *testing.T, runs int, origin, first string, ixfr bool, limit time.Duration,
+func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bool, limit time.Duration,
 	update func(k *peer) uint32) (ringdns, knot []time.Duration) {
 	dir := t.TempDir()
 	copyFile := filepath.Join(dir, "copy.zone")
 	primary := newPeer(t, "knotd", freePort(t), origin)
 	primary.primary = true
+	primary.startWait = limit
 	if err := os.Rename(first, primary.file); err != nil {
 		t.Fatal(err)
 	}
-	knotPrimaryConf(primary, ixfr)
+	knotPrimaryConf(primary, ixfr, sign)
 	primary.start()
 	d := startDaemon(t, "-config", secondaryConfig(t, dir, origin, copyFile, primary.addr(), xfrSecret))
 	ks := startKnotSecondary(t, freePort(t), origin, primary.addr())
@@ -278,7 +295,7 @@ func TestPublicationRootBig(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := uint32(serial)
-	rd, kn := publicationRace(t, runs, ".", first, false, 60*time.Second, func(k *peer) uint32 {
+	rd, kn := publicationRace(t, runs, ".", first, false, false, 60*time.Second, func(k *peer) uint32 {
 		next++
 		k.update(strings.Replace(string(text), fmt.Sprint(serial), fmt.Sprint(next), 1))
 		return next
@@ -294,7 +311,7 @@ func TestPublicationTLDBig(t *testing.T) {
 	z := newBigTLD(bigTLDSize)
 	first := filepath.Join(t.TempDir(), "bench.zone")
 	z.write(t, first)
-	rd, kn := publicationRace(t, runs, z.origin, first, true, 600*time.Second, func(k *peer) uint32 {
+	rd, kn := publicationRace(t, runs, z.origin, first, true, false, 600*time.Second, func(k *peer) uint32 {
 		z.next()
 		z.write(t, k.file)
 		out, err := exec.Command("knotc", "-c", k.conf, "-b", "zone-reload", k.origin).CombinedOutput()
@@ -305,6 +322,47 @@ func TestPublicationTLDBig(t *testing.T) {
 	})
 	t.Logf("1M-delegation TLD, %d changed delegations by IXFR, NOTIFY to the new serial answered: ringdns %s; knotd %s",
 		bigTLDChange, spread(rd), spread(kn))
+}
+
+// TestPublicationSignedTLDBig is TestPublicationTLDBig with the primary
+// signing the TLD (NSEC3) and each version again, so that the secondaries
+// apply IXFRs of the changed delegations with their signatures and NSEC3
+// records (issue 14's signed TLD against knotd as a secondary). The served
+// serial is the primary's: a signer may raise it.
+func TestPublicationSignedTLDBig(t *testing.T) {
+	runs := requireBig(t)
+	z := newBigTLD(bigTLDSize)
+	first := filepath.Join(t.TempDir(), "bench.zone")
+	z.write(t, first)
+	var served uint32
+	rd, kn := publicationRace(t, runs, z.origin, first, true, true, 900*time.Second, func(k *peer) uint32 {
+		if served == 0 {
+			served = primarySerial(t, k)
+		}
+		z.next()
+		z.write(t, k.file)
+		out, err := exec.Command("knotc", "-c", k.conf, "-b", "zone-reload", k.origin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("knotc zone-reload: %v\n%s", err, out)
+		}
+		before := served
+		if !poll(900*time.Second, func() bool { served = primarySerial(t, k); return served != before }) {
+			t.Fatalf("the signing primary still serves serial %d", before)
+		}
+		return served
+	})
+	t.Logf("NSEC3-signed 1M-delegation TLD, %d changed delegations by IXFR (signed by the primary), NOTIFY to the new serial answered: ringdns %s; knotd %s",
+		bigTLDChange, spread(rd), spread(kn))
+}
+
+// primarySerial is the serial k serves, 0 when it does not answer.
+func primarySerial(t *testing.T, k *peer) uint32 {
+	r, err := exchange(k.addr(), false, k.origin, dns.TypeSOA)
+	if err != nil || r.Rcode != dns.RcodeSuccess {
+		return 0
+	}
+	s, _ := soaSerial(r)
+	return s
 }
 
 // procStatus returns the fields of /proc/PID/status in kB that are named.

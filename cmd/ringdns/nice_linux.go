@@ -105,3 +105,15 @@ func setAllNice(nice int) error {
 	}
 	return nil
 }
+
+// lowerAfterHandover lowers every thread of the old process of an upgrade,
+// once it has handed over, by startNiceStep (to 19 at most): what it still
+// does then is done with the CPU the new workers leave. Raising a nice
+// value needs no privilege.
+func lowerAfterHandover() error {
+	n, err := threadNice()
+	if err != nil {
+		return err
+	}
+	return setAllNice(min(n+startNiceStep, 19))
+}

@@ -117,3 +117,23 @@ func TestSetAllNice(t *testing.T) {
 		}
 	}
 }
+
+// TestLowerAfterHandover: the old process of an upgrade, once it has
+// handed over, runs every thread startNiceStep lower (19 at most).
+func TestLowerAfterHandover(t *testing.T) {
+	testenv.RequireRoot(t, "returning to a lower nice value needs CAP_SYS_NICE")
+	base, err := threadNice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setAllNice(base)
+	if err := lowerAfterHandover(); err != nil {
+		t.Fatal(err)
+	}
+	want := min(base+startNiceStep, 19)
+	for tid, n := range taskNices(t) {
+		if n != want {
+			t.Errorf("thread %s at nice %d after lowerAfterHandover from %d, want %d", tid, n, base, want)
+		}
+	}
+}

@@ -8,3 +8,6 @@ func niceEnv() []string { return nil }
 
 // setAllNice does nothing: niceEnv asks for no lowered start here.
 func setAllNice(nice int) error { return nil }
+
+// lowerAfterHandover does nothing: nice values per thread are Linux's.
+func lowerAfterHandover() error { return nil }
