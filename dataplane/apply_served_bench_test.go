@@ -6,14 +6,13 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/ringdns/ringdns/internal/testenv"
 	"github.com/ringdns/ringdns/zone"
 )
 
@@ -23,117 +22,102 @@ import (
 // catalog does after building large tables), and after each update is
 // published it has the collector run, as the catalog does once the
 // workers have left the old version (controlplane/updategc.go), so that
-// each update finds the heap as an update minutes after the last would. One op is one change set of
-// 1,000 delegations (as in BenchmarkApplyPublish), from handing it over
-// to the new serial answered. It reports the first update after the load
-// (first-ms), the median and slowest of the others, the minor page faults
-// per op (the update's and its settling's), and how much the resident
-// size grew since the load (rss-growth-MB, after the last collection)
-// and the heap in use with it (heap-growth-MB: the tables, and the
-// change generator's two NSEC3 chains of about 45 MB each, one of them
-// held since the load); the difference is freed memory the runtime
-// keeps. Run it without the other benchmarks of the big zones: an
-// earlier benchmark's updates of the same loaded zone make its first
-// update copy the arenas, and it drops the loaded zone the others share
-// (they load it again). Set RINGDNS_BIG=1 to run it.
+// each update finds the heap as an update minutes after the last would.
+// One op is one change set of 1,000 delegations (as in
+// BenchmarkApplyPublish), from handing it over to the new serial
+// answered. It reports the first update after the load (first-ms), the
+// median and slowest of the others, the minor page faults per op (the
+// update's and its settling's), how much the resident size grew since the
+// load (rss-growth-MB, after the last collection) and the heap in use
+// with it (heap-growth-MB: the tables, and the change generator's two
+// NSEC3 chains of about 45 MB each, one of them held since the load); the
+// difference is freed memory the runtime keeps. Run each zone in a
+// process of its own (-bench BenchmarkApplyServed/nsec3), without the
+// other benchmarks of the big zones: an earlier benchmark's updates of
+// the same loaded zone make its first update copy the arenas, and it
+// drops the loaded zone the others share (they load it again). Set
+// RINGDNS_BIG=1 to run it.
 func BenchmarkApplyServed(b *testing.B) {
-	for _, signed := range []bool{false, true} {
-		name := "unsigned-churn"
-		if signed {
-			name = "nsec3-churn"
+	runBigChurn(b, func(b *testing.B, signed bool) {
+		// The framework's runs of one benchmark go on from the
+		// version the run before published, as a server's
+		// updates do; the first run takes the loaded zone.
+		servedLines.Lock()
+		defer servedLines.Unlock()
+		ln := servedLines.m[signed]
+		genuine := ln == nil
+		if genuine {
+			z, chain := bigUpdZone(b, signed)
+			ln = &servedLine{z: z, c: newBigChanges(signed, true, chain)}
+			servedLines.m[signed] = ln
+			// The line holds the loaded version until its first
+			// update replaces it, as a server does: the other
+			// benchmarks' copy would keep its arrays alive and
+			// count them in the resident size's growth (the
+			// arenas the line's updates copy). They load the
+			// zone again if they run after this one.
+			bigUpd.Lock()
+			delete(bigUpd.zones, signed)
+			bigUpd.Unlock()
 		}
-		b.Run(name, func(b *testing.B) {
-			requireBigUpd(b)
-			// The framework's runs of one benchmark go on from the
-			// version the run before published, as a server's
-			// updates do; the first run takes the loaded zone.
-			servedLines.Lock()
-			defer servedLines.Unlock()
-			ln := servedLines.m[signed]
-			genuine := ln == nil
-			if ln == nil {
-				z, chain := bigUpdZone(b, signed)
-				ln = &servedLine{z: z, c: newBigChanges(signed, true, chain)}
-				servedLines.m[signed] = ln
-				// The line holds the loaded version until its first
-				// update replaces it, as a server does: the other
-				// benchmarks' copy would keep its arrays alive and
-				// count them in the resident size's growth (the
-				// arenas the line's updates copy). They load the
-				// zone again if they run after this one.
-				bigUpd.Lock()
-				delete(bigUpd.zones, signed)
-				bigUpd.Unlock()
-			}
-			z := ln.z
-			// Each change set is made just before its update, and
-			// collected with the old version, so that the update
-			// finds the heap as the catalog's collection after the
-			// update before leaves it (a server's change set, an
-			// IXFR or a reload's difference, is a few megabytes of
-			// garbage beside the hundreds of megabytes an update
-			// copies). With RINGDNS_SERVED_RELEASE=1 the collection
-			// gives the freed memory back to the system
-			// (debug.FreeOSMemory), which the catalog does after a
-			// load but not after an update: the resident size then
-			// stays near the load's, but each update takes its
-			// memory fresh. The framework's later runs go on from
-			// the last, as a server's updates do. This
-			// benchmark gave the memory back before every run and
-			// made each run's change sets first: the run of 100's
-			// first update, the signed TLD's second after the load,
-			// then took 190-240 ms, every step of it about twice as
-			// long as in the others.
-			collect := runtime.GC
-			if os.Getenv("RINGDNS_SERVED_RELEASE") == "1" {
-				collect = debug.FreeOSMemory
-			}
-			next := func() (del, add []dns.RR) {
-				ln.k++
-				return ln.c.next(b, ln.k)
-			}
-			soaQ, buf := bigSOAQuery(), make([]byte, 65535)
-			var cur atomic.Pointer[Snapshot]
-			walls := make([]time.Duration, 0, b.N)
-			del, add := next()
-			if genuine {
-				debug.FreeOSMemory()
-				ln.rss0, ln.heap0 = residentBytes(b), heapInUse()
-			} else {
-				collect()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			var flt int64
-			for i := 0; i < b.N; i++ {
-				flt0 := minorFaults()
-				nz, wall := publishUpdate(b, &cur, z, del, add, soaQ, buf)
-				walls = append(walls, wall)
-				b.StopTimer()
-				nz.Settle()
-				flt += minorFaults() - flt0
-				z, ln.z = nz, nz
-				if i+1 < b.N {
-					del, add = next()
-				}
-				collect()
-				b.StartTimer()
-			}
+		z := ln.z
+		// Each change set is made just before its update and collected
+		// with the old version, so that the update finds the heap as
+		// the catalog's collection leaves it (a server's change set, an
+		// IXFR or a reload's difference, is a few megabytes of garbage
+		// beside the hundreds of megabytes an update copies). With
+		// RINGDNS_SERVED_RELEASE=1 the collection gives the freed
+		// memory back to the system (debug.FreeOSMemory), which the
+		// catalog does after a load but not after an update.
+		collect := runtime.GC
+		if os.Getenv("RINGDNS_SERVED_RELEASE") == "1" {
+			collect = debug.FreeOSMemory
+		}
+		next := func() (del, add []dns.RR) {
+			ln.k++
+			return ln.c.next(b, ln.k)
+		}
+		soaQ, buf := bigSOAQuery(), make([]byte, 65535)
+		var cur atomic.Pointer[Snapshot]
+		walls := make([]time.Duration, 0, b.N)
+		del, add := next()
+		if genuine {
+			debug.FreeOSMemory()
+			ln.rss0, ln.heap0 = residentBytes(b), heapInUse()
+		} else {
+			collect()
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		var flt int64
+		for i := 0; i < b.N; i++ {
+			flt0 := minorFaults()
+			nz, wall := publishUpdate(b, &cur, z, del, add, soaQ, buf)
+			walls = append(walls, wall)
 			b.StopTimer()
-			if genuine {
-				ln.first = walls[0]
-				walls = walls[1:]
+			nz.Settle()
+			flt += minorFaults() - flt0
+			z, ln.z = nz, nz
+			if i+1 < b.N {
+				del, add = next()
 			}
-			b.ReportMetric(float64(ln.first.Microseconds())/1000, "first-ms")
-			reportWalls(b, walls)
-			b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
-			b.ReportMetric(float64(residentBytes(b)-ln.rss0)/(1<<20), "rss-growth-MB")
-			b.ReportMetric(float64(heapInUse()-ln.heap0)/(1<<20), "heap-growth-MB")
-			if z.Applied() != "incremental" {
-				b.Fatalf("applied: %s", z.Applied())
-			}
-		})
-	}
+			collect()
+			b.StartTimer()
+		}
+		b.StopTimer()
+		if genuine {
+			ln.first = walls[0]
+			walls = walls[1:]
+		}
+		b.ReportMetric(float64(ln.first.Microseconds())/1000, "first-ms")
+		reportWalls(b, walls)
+		b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
+		b.ReportMetric(float64(residentBytes(b)-ln.rss0)/(1<<20), "rss-growth-MB")
+		b.ReportMetric(float64(heapInUse()-ln.heap0)/(1<<20), "heap-growth-MB")
+		if z.Applied() != "incremental" {
+			b.Fatalf("applied: %s", z.Applied())
+		}
+	})
 }
 
 // servedLines holds, for BenchmarkApplyServed's unsigned and signed zones,
@@ -163,20 +147,4 @@ func heapInUse() int64 {
 }
 
 // residentBytes is the process's resident size (VmRSS).
-func residentBytes(tb testing.TB) int64 {
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, l := range strings.Split(string(st), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	tb.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
+func residentBytes(tb testing.TB) int64 { return testenv.ProcStatusKiB(tb, 0, "VmRSS")[0] << 10 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // The publication benchmarks of issues 13 and 14: from a NOTIFY to the new
@@ -307,19 +309,7 @@ func TestPublicationRootBig(t *testing.T) {
 // by IXFR, from NOTIFY to the new serial answered; issue 13's target is
 // knotd's time as a secondary in the same run.
 func TestPublicationTLDBig(t *testing.T) {
-	runs := requireBig(t)
-	z := newBigTLD(bigTLDSize)
-	first := filepath.Join(t.TempDir(), "bench.zone")
-	z.write(t, first)
-	rd, kn := publicationRace(t, runs, z.origin, first, true, false, 600*time.Second, func(k *peer) uint32 {
-		z.next()
-		z.write(t, k.file)
-		out, err := exec.Command("knotc", "-c", k.conf, "-b", "zone-reload", k.origin).CombinedOutput()
-		if err != nil {
-			t.Fatalf("knotc zone-reload: %v\n%s", err, out)
-		}
-		return uint32(z.serial)
-	})
+	rd, kn := publicationTLD(t, false)
 	t.Logf("1M-delegation TLD, %d changed delegations by IXFR, NOTIFY to the new serial answered: ringdns %s; knotd %s",
 		bigTLDChange, spread(rd), spread(kn))
 }
@@ -327,17 +317,30 @@ func TestPublicationTLDBig(t *testing.T) {
 // TestPublicationSignedTLDBig is TestPublicationTLDBig with the primary
 // signing the TLD (NSEC3) and each version again, so that the secondaries
 // apply IXFRs of the changed delegations with their signatures and NSEC3
-// records (issue 14's signed TLD against knotd as a secondary). The served
-// serial is the primary's: a signer may raise it.
+// records (issue 14's signed TLD against knotd as a secondary).
 func TestPublicationSignedTLDBig(t *testing.T) {
+	rd, kn := publicationTLD(t, true)
+	t.Logf("NSEC3-signed 1M-delegation TLD, %d changed delegations by IXFR (signed by the primary), NOTIFY to the new serial answered: ringdns %s; knotd %s",
+		bigTLDChange, spread(rd), spread(kn))
+}
+
+// publicationTLD runs the publication race of the generated TLD, each
+// version bigTLDChange delegations on from the last, by IXFR from a knotd
+// primary that signs it when sign is set. The serial raced for is the one
+// the primary serves after reloading its file: a signer may raise it.
+func publicationTLD(t *testing.T, sign bool) (ringdns, knot []time.Duration) {
 	runs := requireBig(t)
 	z := newBigTLD(bigTLDSize)
 	first := filepath.Join(t.TempDir(), "bench.zone")
 	z.write(t, first)
+	limit := 600 * time.Second
+	if sign {
+		limit = 900 * time.Second
+	}
 	var served uint32
-	rd, kn := publicationRace(t, runs, z.origin, first, true, true, 900*time.Second, func(k *peer) uint32 {
+	return publicationRace(t, runs, z.origin, first, true, sign, limit, func(k *peer) uint32 {
 		if served == 0 {
-			served = primarySerial(t, k)
+			served = primarySerial(k)
 		}
 		z.next()
 		z.write(t, k.file)
@@ -346,41 +349,21 @@ func TestPublicationSignedTLDBig(t *testing.T) {
 			t.Fatalf("knotc zone-reload: %v\n%s", err, out)
 		}
 		before := served
-		if !poll(900*time.Second, func() bool { served = primarySerial(t, k); return served != before }) {
-			t.Fatalf("the signing primary still serves serial %d", before)
+		if !poll(limit, func() bool { served = primarySerial(k); return served != before }) {
+			t.Fatalf("the primary still serves serial %d within %v of its reload", before, limit)
 		}
 		return served
 	})
-	t.Logf("NSEC3-signed 1M-delegation TLD, %d changed delegations by IXFR (signed by the primary), NOTIFY to the new serial answered: ringdns %s; knotd %s",
-		bigTLDChange, spread(rd), spread(kn))
 }
 
 // primarySerial is the serial k serves, 0 when it does not answer.
-func primarySerial(t *testing.T, k *peer) uint32 {
+func primarySerial(k *peer) uint32 {
 	r, err := exchange(k.addr(), false, k.origin, dns.TypeSOA)
 	if err != nil || r.Rcode != dns.RcodeSuccess {
 		return 0
 	}
 	s, _ := soaSerial(r)
 	return s
-}
-
-// procStatus returns the fields of /proc/PID/status in kB that are named.
-func procStatus(t *testing.T, pid int, names ...string) []int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int, len(names))
-	for _, l := range strings.Split(string(b), "\n") {
-		for i, n := range names {
-			if v, ok := strings.CutPrefix(l, n+":"); ok {
-				out[i], _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			}
-		}
-	}
-	return out
 }
 
 // procCPU returns the CPU time a process has used (user and system).
@@ -433,7 +416,7 @@ func TestReloadBig(t *testing.T) {
 		}
 		loaded := time.Since(start)
 		pid := d.cmd.Process.Pid
-		st := procStatus(t, pid, "VmHWM", "VmRSS")
+		st := testenv.ProcStatusKiB(t, pid, "VmHWM", "VmRSS")
 		t.Logf("%s: start to first answer %.1f s, peak RSS %d MB, RSS %d MB", bin.name, loaded.Seconds(), st[0]/1024, st[1]/1024)
 		var times, cpus []time.Duration
 		var peaks, after []float64
@@ -456,7 +439,7 @@ func TestReloadBig(t *testing.T) {
 			}
 			time.Sleep(reloadSettle - time.Since(t0))
 			cpu := procCPU(t, pid) - c0
-			st := procStatus(t, pid, "VmHWM", "VmRSS")
+			st := testenv.ProcStatusKiB(t, pid, "VmHWM", "VmRSS")
 			times, cpus = append(times, took), append(cpus, cpu)
 			peaks, after = append(peaks, float64(st[0])/1024), append(after, float64(st[1])/1024)
 			how := "built"

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 // BenchmarkLoadRoot measures parsing, validating and building the real
@@ -201,7 +203,8 @@ func TestLoadDelegationsBig(t *testing.T) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapInuse) - int64(before.HeapInuse)
-	rss, hwm := procStatus("VmRSS:"), procStatus("VmHWM:")
+	st := testenv.ProcStatusKiB(t, 0, "VmRSS", "VmHWM")
+	rss, hwm := st[0]<<10, st[1]<<10
 	runtime.KeepAlive(set)
 
 	if z.Records() != records {
@@ -248,19 +251,4 @@ func BenchmarkLoadDelegations(b *testing.B) {
 	}
 	b.ReportMetric(float64(z.MemoryBytes()), "table-bytes")
 	b.ReportMetric(float64(z.MemoryBytes())/float64(records), "bytes/record")
-}
-
-// procStatus returns a size field of /proc/self/status in bytes, or 0.
-func procStatus(field string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

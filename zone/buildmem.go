@@ -241,12 +241,11 @@ func (b *builder) placeNames(order []int32) {
 			total += int(b.recs[i].rdl)
 		}
 	}
-	// A thirty-second more is room for the names the first updates add
-	// (Apply appends them, see makeNodes), as the table's other arenas
-	// have (reserveTable): without it the first update that adds a name
-	// copied the whole arena, 60 MB for the benchmarks' NSEC3-signed
-	// TLD of a million delegations.
-	z.names = make([]byte, 0, total+total/32)
+	// With room for the names the first updates add (Apply appends
+	// them, see makeNodes): without it the first update that adds a name
+	// copied the whole arena, 60 MB for the benchmarks' NSEC3-signed TLD
+	// of a million delegations.
+	z.names = make([]byte, 0, withRoom(total))
 	for _, old := range order {
 		z.names = append(z.names, b.names[old]...)
 	}
@@ -343,15 +342,14 @@ func (b *builder) reserveTable() {
 		t.add(e)
 	}
 	b.keptWire, b.keptSets = t.keptWire, t.keptSets
-	// A thirty-second more is room for the first updates (Apply appends
-	// to these arenas): without it the first update of a large zone copied
-	// every arena, hundreds of megabytes. Room never written is never
-	// resident.
-	z.sets = reserveRoom(z.sets, t.sets+t.sets/32)
-	z.blocks = reserveRoom(z.blocks, t.blocks+t.blocks/32)
-	z.wire = reserveRoom(z.wire, t.wire+t.wire/32)
-	z.patches = reserveRoom(z.patches, t.patches+t.patches/32)
-	z.trims = reserveRoom(z.trims, t.trims+t.trims/32)
+	// With room for the first updates (Apply appends to these arenas):
+	// without it the first update of a large zone copied every arena,
+	// hundreds of megabytes.
+	z.sets = reserveRoom(z.sets, withRoom(t.sets))
+	z.blocks = reserveRoom(z.blocks, withRoom(t.blocks))
+	z.wire = reserveRoom(z.wire, withRoom(t.wire))
+	z.patches = reserveRoom(z.patches, withRoom(t.patches))
+	z.trims = reserveRoom(z.trims, withRoom(t.trims))
 	// A target that does not exist adds the names its wildcard lookup
 	// tries: they are few, and grow the slice by appending.
 	b.refs = slices.Grow(b.refs, t.refs)
@@ -369,6 +367,13 @@ func (b *builder) reserveTable() {
 		b.splitRecords(parts)
 	}
 }
+
+// withRoom is n and a thirty-second more: the size the builder reserves
+// for an arena of n elements that Apply appends to, so that the first
+// updates of a zone append in place instead of copying the arena (see the
+// package documentation, "Updates"). Room never written is never resident
+// (reserveRoom).
+func withRoom(n int) int { return n + n/32 }
 
 // reserveRoom returns s with room for n more elements. An empty s gets an
 // array made for it, not grown by slices.Grow, which clears the room it

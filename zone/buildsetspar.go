@@ -231,9 +231,9 @@ func (b *builder) relocate(ps []setsPart) {
 }
 
 // reservedKept returns the kept records' arrays, reserved from
-// reserveTable's count: the runs exactly, the wire with a thirty-second
-// more, room for the first updates as in the table's arenas (the first
-// update of the signed 1M-delegation TLD copied its 8 MB, about 7 ms).
+// reserveTable's count: the runs exactly, the wire withRoom (without it
+// the first update of the signed 1M-delegation TLD copied its 8 MB, 7-12
+// ms).
 func (b *builder) reservedKept() *kept {
-	return &kept{arenas: arenas{wire: make([]byte, 0, b.keptWire+b.keptWire/32)}, sets: make([]keptSet, 0, b.keptSets)}
+	return &kept{arenas: arenas{wire: make([]byte, 0, withRoom(b.keptWire))}, sets: make([]keptSet, 0, b.keptSets)}
 }

@@ -731,14 +731,12 @@ func (b *builder) writeNSEC3Proofs() {
 			patches += 2 * (len(set) + len(sigs))
 		}
 	}
-	// A thirty-second more is room for the first updates (Apply appends
-	// proof blocks here): without it a TLD's first update copied the
-	// whole proof arena, a quarter of a gigabyte. The room is made, not
-	// grown, so that it is resident only as it is written (see
-	// reserveRoom).
-	d.blocks = reserveRoom(d.blocks, count+count/32)
-	d.wire = reserveRoom(d.wire, wire+wire/32)
-	d.patches = reserveRoom(d.patches, patches+patches/32)
+	// With room for the first updates (Apply appends proof blocks
+	// here): without it a TLD's first update copied the whole proof
+	// arena, a quarter of a gigabyte.
+	d.blocks = reserveRoom(d.blocks, withRoom(count))
+	d.wire = reserveRoom(d.wire, withRoom(wire))
+	d.patches = reserveRoom(d.patches, withRoom(patches))
 	pf.entries = make([]nsec3Entry, 0, count)
 	warn := func(ord uint32, format string, args ...any) {
 		pf.warnings = append(pf.warnings, pendingWarning{ord, fmt.Sprintf(format, args...)})

@@ -225,17 +225,32 @@ func (z *Zone) checkDeletions(del []change) error {
 		}
 		n := z.find(owner, hashName(owner))
 		if n == None {
-			return z.changeError("deleted record %s is not in the zone (no such name)", del[i].String())
+			return z.notHeld(&del[i], true)
 		}
 		held := it.nodeRecords(int(n))
-		for _, d := range del[i:j] {
-			if !slices.ContainsFunc(held, func(r Record) bool { return r.Type == d.Type && bytes.Equal(r.Data, d.Data) }) {
-				return z.changeError("deleted record %s is not in the zone", d.String())
+		for k := range del[i:j] {
+			if d := &del[i+k]; indexRecord(held, d.Type, d.Data) < 0 {
+				return z.notHeld(d, false)
 			}
 		}
 		i = j
 	}
 	return nil
+}
+
+// notHeld is the error of a deletion of record d, which the zone does not
+// hold; noName when it holds no name of d's owner either.
+func (z *Zone) notHeld(d *change, noName bool) error {
+	if noName {
+		return z.changeError("deleted record %s is not in the zone (no such name)", d.String())
+	}
+	return z.changeError("deleted record %s is not in the zone", d.String())
+}
+
+// indexRecord returns the index in rs of the record of type t with RDATA
+// data, -1 when rs holds none.
+func indexRecord(rs []Record, t uint16, data []byte) int {
+	return slices.IndexFunc(rs, func(r Record) bool { return r.Type == t && bytes.Equal(r.Data, data) })
 }
 
 // nodeRecords returns copies of the records of node n, in Walk's order.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringdns/ringdns/internal/testenv"
 )
 
 func TestAnonymousRun(t *testing.T) {
@@ -150,21 +152,4 @@ func TestBeginLeavesRoomUntouched(t *testing.T) {
 }
 
 // residentKiB is the process's VmRSS.
-func residentKiB(t *testing.T) int {
-	t.Helper()
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(st)) {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, err := strconv.Atoi(f[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
+func residentKiB(t *testing.T) int64 { return testenv.ProcStatusKiB(t, 0, "VmRSS")[0] }

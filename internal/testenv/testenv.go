@@ -86,3 +86,36 @@ func lookTool(name, install string, dirs []string) (string, error) {
 	}
 	return "", fmt.Errorf("this test needs %s, which is not installed (%s)", name, install)
 }
+
+// ProcStatusKiB returns the named fields of /proc/PID/status (VmRSS,
+// VmHWM, ...), in KiB, for process pid, or for the test's own process
+// when pid is 0. A field missing or not in kB fails tb.
+func ProcStatusKiB(tb testing.TB, pid int, names ...string) []int64 {
+	tb.Helper()
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("reading %s: %v", path, err)
+	}
+	out := make([]int64, len(names))
+	for i, name := range names {
+		found := false
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) == 3 && f[0] == name+":" && f[2] == "kB" {
+				if _, err := fmt.Sscan(f[1], &out[i]); err != nil {
+					tb.Fatalf("%s in %s: %q: %v", name, path, f[1], err)
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			tb.Fatalf("no %s in kB in %s", name, path)
+		}
+	}
+	return out
+}

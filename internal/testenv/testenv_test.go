@@ -120,3 +120,20 @@ func TestLookTool(t *testing.T) {
 		t.Errorf("RequireTool of a missing program: %q (returned %v)", calls, returned)
 	}
 }
+
+func TestProcStatusKiB(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	st := ProcStatusKiB(t, 0, "VmRSS", "VmHWM")
+	if st[0] <= 0 || st[1] < st[0] {
+		t.Errorf("VmRSS %d KiB, VmHWM %d KiB: want 0 < RSS <= HWM", st[0], st[1])
+	}
+	if other := ProcStatusKiB(t, os.Getpid(), "VmRSS"); other[0] <= 0 {
+		t.Errorf("VmRSS of pid %d: %d KiB", os.Getpid(), other[0])
+	}
+	calls, _ := run(func(tb testing.TB) { ProcStatusKiB(tb, 0, "NoSuchField") })
+	if len(calls) != 1 || !strings.HasPrefix(calls[0], "fatal: no NoSuchField") {
+		t.Errorf("a missing field: %q, want one Fatalf", calls)
+	}
+}
