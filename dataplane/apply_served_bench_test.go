@@ -3,6 +3,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -90,11 +91,20 @@ func BenchmarkApplyServed(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		var flt int64
+		// RINGDNS_SERVED_TRACE=1 prints each update's time, its page
+		// faults, and the heap and resident size right after it.
+		trace := os.Getenv("RINGDNS_SERVED_TRACE") == "1"
 		for i := 0; i < b.N; i++ {
 			flt0 := minorFaults()
 			nz, wall := publishUpdate(b, &cur, z, del, add, soaQ, buf)
 			walls = append(walls, wall)
 			b.StopTimer()
+			if trace {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(os.Stderr, "update %d: %.1f ms, %d faults, heap in use %d MiB, mapped %d MiB, released %d MiB; resident %d MiB\n",
+					ln.k, float64(wall.Microseconds())/1000, minorFaults()-flt0, ms.HeapInuse>>20, ms.HeapSys>>20, ms.HeapReleased>>20, residentBytes(b)>>20)
+			}
 			nz.Settle()
 			flt += minorFaults() - flt0
 			z, ln.z = nz, nz

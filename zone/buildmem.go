@@ -245,7 +245,7 @@ func (b *builder) placeNames(order []int32) {
 	// them, see makeNodes): without it the first update that adds a name
 	// copied the whole arena, 60 MB for the benchmarks' NSEC3-signed TLD
 	// of a million delegations.
-	z.names = make([]byte, 0, withRoom(total))
+	z.names = z.newArena(withRoom(total))
 	for _, old := range order {
 		z.names = append(z.names, b.names[old]...)
 	}
@@ -347,7 +347,7 @@ func (b *builder) reserveTable() {
 	// hundreds of megabytes.
 	z.sets = reserveRoom(z.sets, withRoom(t.sets))
 	z.blocks = reserveRoom(z.blocks, withRoom(t.blocks))
-	z.wire = reserveRoom(z.wire, withRoom(t.wire))
+	z.wire = z.reserveBytes(z.wire, withRoom(t.wire))
 	z.patches = reserveRoom(z.patches, withRoom(t.patches))
 	z.trims = reserveRoom(z.trims, withRoom(t.trims))
 	// A target that does not exist adds the names its wildcard lookup

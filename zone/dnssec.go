@@ -735,7 +735,7 @@ func (b *builder) writeNSEC3Proofs() {
 	// here): without it a TLD's first update copied the whole proof
 	// arena, a quarter of a gigabyte.
 	d.blocks = reserveRoom(d.blocks, withRoom(count))
-	d.wire = reserveRoom(d.wire, withRoom(wire))
+	d.wire = b.z.reserveBytes(d.wire, withRoom(wire))
 	d.patches = reserveRoom(d.patches, withRoom(patches))
 	pf.entries = make([]nsec3Entry, 0, count)
 	warn := func(ord uint32, format string, args ...any) {

@@ -175,6 +175,10 @@ type Zone struct {
 	// (updatefast.go).
 	upd updState
 
+	// mapped holds the regions of the byte arenas the zone shares with
+	// the build it grew from, nil when none is one (arenamap.go).
+	mapped *mappedArenas
+
 	// prov holds the name index of a version made by Apply with names
 	// added or removed, nil otherwise (the index is then index and
 	// mask): at first the version's lookups go through the index of the

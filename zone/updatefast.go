@@ -386,7 +386,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	}
 	nz := &Zone{origin: z.origin, file: z.file, serial: z.serial, records: z.records, warnings: z.warnings,
 		apex: z.apex, apexLabels: z.apexLabels, names: z.names, sets: z.sets,
-		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash}
+		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash, mapped: z.mapped}
 	nz.upd.refBase, nz.upd.refExtra = z.upd.refBase, z.upd.refExtra
 	line, inPlace := z.claim()
 	var g *growPlan

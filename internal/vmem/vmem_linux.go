@@ -1,0 +1,25 @@
+package vmem
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+func reserve(size int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("vmem: reserving %d bytes: %w", size, err)
+	}
+	// Advice only: where the system gives huge pages to no mapping, or to
+	// every one, it changes nothing, and an arena works without it.
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
+	return b, nil
+}
+
+func release(b []byte) error {
+	if err := unix.Munmap(b); err != nil {
+		return fmt.Errorf("vmem: releasing %d bytes: %w", len(b), err)
+	}
+	return nil
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package vmem
+
+func reserve(int) ([]byte, error) { return nil, ErrUnsupported }
+
+func release([]byte) error { return nil }
