@@ -164,7 +164,8 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		fsys:         c.FS,
 		log:          log,
 		rebuildShare: c.Server.RebuildSuperseded,
-		afterUpdate:  updateCollector{above: collectAfterUpdateAbove, delay: collectAfterUpdateDelay, collect: runtime.GC},
+		afterUpdate: updateCollector{above: collectAfterUpdateAbove, delay: collectAfterUpdateDelay, collect: runtime.GC,
+			hold: time.Duration(c.Server.UpdateMemoryHold), release: debug.FreeOSMemory},
 		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
 			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
 	}

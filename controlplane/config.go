@@ -101,6 +101,10 @@ type ServerConfig struct {
 	// built again from its records, in the background (rebuild.go); 100
 	// never rebuilds.
 	RebuildSuperseded int `toml:"rebuild-superseded"`
+	// UpdateMemoryHold is how long the memory an update of a large zone
+	// freed is kept, for the next update to reuse, before it is given
+	// back to the system when no update followed (updategc.go).
+	UpdateMemoryHold Duration `toml:"update-memory-hold"`
 	// User and Group, when User is set, are who ringdns runs as once its
 	// sockets are open, its XDP program attached and its zones loaded:
 	// started as root, it switches to them, keeping only the capabilities
@@ -260,6 +264,10 @@ const (
 	// its table again: a rebuild per few hundred updates of a thousand
 	// delegations in a TLD.
 	DefaultRebuildSuperseded = 25
+	// DefaultUpdateMemoryHold keeps an update's freed memory for a minute:
+	// the updates of a burst of IXFRs reuse it, while a zone published
+	// every few minutes gives it back between its versions.
+	DefaultUpdateMemoryHold = time.Minute
 	// DefaultCatalogMembersMax bounds the members of one catalog zone:
 	// each member costs a goroutine, a copy on disk and its tables, and
 	// ten thousand is well above the catalogs of the hosting fleets that
@@ -452,6 +460,12 @@ func (c *Config) Normalize() error {
 	}
 	if s.JournalBytes < 0 {
 		errs = append(errs, fmt.Errorf("server.journal-bytes: negative"))
+	}
+	if s.UpdateMemoryHold == 0 {
+		s.UpdateMemoryHold = Duration(DefaultUpdateMemoryHold)
+	}
+	if s.UpdateMemoryHold < 0 {
+		errs = append(errs, fmt.Errorf("server.update-memory-hold %v: must not be negative", time.Duration(s.UpdateMemoryHold)))
 	}
 	if s.RebuildSuperseded == 0 {
 		s.RebuildSuperseded = DefaultRebuildSuperseded

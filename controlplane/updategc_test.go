@@ -1,8 +1,10 @@
 package controlplane
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,4 +73,59 @@ func TestCollectAfterUpdate(t *testing.T) {
 	}
 	wait(2)
 
+}
+
+// TestReleaseAfterQuiet: the free memory is given back hold after the
+// collection of the last update, once, and not after a collection that
+// another update's followed within the hold.
+func TestReleaseAfterQuiet(t *testing.T) {
+	const origin = "tld.example."
+	const hold = 2 * time.Second
+	cat, dir := newTestCatalog(t, origin, secTLD(1, nil))
+	path := filepath.Join(dir, "tld.example.zone")
+	var mu sync.Mutex
+	var collected, released []time.Time
+	cat.afterUpdate.above, cat.afterUpdate.delay, cat.afterUpdate.hold = 1, 20*time.Millisecond, hold
+	cat.afterUpdate.collect = func() { mu.Lock(); collected = append(collected, time.Now()); mu.Unlock() }
+	cat.afterUpdate.release = func() { mu.Lock(); released = append(released, time.Now()); mu.Unlock() }
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	counts := func() (int, int) { mu.Lock(); defer mu.Unlock(); return len(collected), len(released) }
+	waitFor := func(what string, ok func(c, r int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for c, r := counts(); !ok(c, r); c, r = counts() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d collections, %d releases", what, c, r)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	change := func(serial int) {
+		t.Helper()
+		writeFile(t, path, secTLD(serial, func(s string) string {
+			return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", fmt.Sprintf("ns1.d3 IN A 10.9.9.%d", serial), 1)
+		}))
+		if _, err := cat.Reload(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(2)
+	waitFor("the first update's collection", func(c, r int) bool { return c == 1 })
+	change(3)
+	waitFor("the second update's collection", func(c, r int) bool { return c == 2 })
+	waitFor("the release", func(c, r int) bool { return r == 1 })
+	time.Sleep(hold + 500*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(released) != 1 {
+		t.Fatalf("%d releases after two updates, want 1", len(released))
+	}
+	if gap := released[0].Sub(collected[1]); gap < hold {
+		t.Fatalf("released %v after the last collection, want at least the hold, %v", gap, hold)
+	}
+	if quiet := collected[1].Sub(collected[0]); quiet >= hold {
+		t.Skipf("the second update came %v after the first's collection, not within the hold: the test proves nothing on a machine this slow", quiet)
+	}
 }
