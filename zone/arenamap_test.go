@@ -41,7 +41,7 @@ func TestMappedArenas(t *testing.T) {
 			if z.mapped == nil {
 				t.Fatal("the loaded zone's arenas are not regions")
 			}
-			names, wire := &z.names[:1][0], &z.wire[:1][0]
+			names, wire, blocks := &z.names[:1][0], &z.wire[:1][0], &z.blocks[:1][0]
 			type version struct {
 				z    *Zone
 				text string
@@ -72,9 +72,12 @@ func TestMappedArenas(t *testing.T) {
 						if a.from == a.region {
 							inPlace++
 							if a.to != a.region {
-								t.Fatalf("step %d: the tip's update moved an arena out of its region", step)
+								t.Fatalf("step %d: the tip's update moved a byte arena out of its region", step)
 							}
 						}
+					}
+					if &from.z.blocks[:1][0] == blocks && &nz.blocks[:1][0] != blocks {
+						t.Fatalf("step %d: the tip's update moved the blocks out of their region", step)
 					}
 				}
 				vs = append(vs, version{nz, next})

@@ -570,6 +570,7 @@ func (b *builder) build() (*Zone, error) {
 	z.upd.refBase = sortRefs(b.refs)
 	b.refs = nil
 	z.warnings = b.locateWarnings()
+	z.mapped.built()
 	return z, nil
 }
 

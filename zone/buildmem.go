@@ -245,7 +245,7 @@ func (b *builder) placeNames(order []int32) {
 	// them, see makeNodes): without it the first update that adds a name
 	// copied the whole arena, 60 MB for the benchmarks' NSEC3-signed TLD
 	// of a million delegations.
-	z.names = z.newArena(withRoom(total))
+	z.names = newArena[byte](z, withRoom(total))
 	for _, old := range order {
 		z.names = append(z.names, b.names[old]...)
 	}
@@ -345,11 +345,11 @@ func (b *builder) reserveTable() {
 	// With room for the first updates (Apply appends to these arenas):
 	// without it the first update of a large zone copied every arena,
 	// hundreds of megabytes.
-	z.sets = reserveRoom(z.sets, withRoom(t.sets))
-	z.blocks = reserveRoom(z.blocks, withRoom(t.blocks))
-	z.wire = z.reserveBytes(z.wire, withRoom(t.wire))
-	z.patches = reserveRoom(z.patches, withRoom(t.patches))
-	z.trims = reserveRoom(z.trims, withRoom(t.trims))
+	z.sets = reserveArena(z, z.sets, withRoom(t.sets))
+	z.blocks = reserveArena(z, z.blocks, withRoom(t.blocks))
+	z.wire = reserveArena(z, z.wire, withRoom(t.wire))
+	z.patches = reserveArena(z, z.patches, withRoom(t.patches))
+	z.trims = reserveArena(z, z.trims, withRoom(t.trims))
 	// A target that does not exist adds the names its wildcard lookup
 	// tries: they are few, and grow the slice by appending.
 	b.refs = slices.Grow(b.refs, t.refs)

@@ -235,5 +235,5 @@ func (b *builder) relocate(ps []setsPart) {
 // the first update of the signed 1M-delegation TLD copied its 8 MB, 7-12
 // ms).
 func (b *builder) reservedKept() *kept {
-	return &kept{arenas: arenas{wire: b.z.newArena(withRoom(b.keptWire))}, sets: make([]keptSet, 0, b.keptSets)}
+	return &kept{arenas: arenas{wire: newArena[byte](b.z, withRoom(b.keptWire))}, sets: make([]keptSet, 0, b.keptSets)}
 }

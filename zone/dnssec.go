@@ -734,9 +734,9 @@ func (b *builder) writeNSEC3Proofs() {
 	// With room for the first updates (Apply appends proof blocks
 	// here): without it a TLD's first update copied the whole proof
 	// arena, a quarter of a gigabyte.
-	d.blocks = reserveRoom(d.blocks, withRoom(count))
-	d.wire = b.z.reserveBytes(d.wire, withRoom(wire))
-	d.patches = reserveRoom(d.patches, withRoom(patches))
+	d.blocks = reserveArena(b.z, d.blocks, withRoom(count))
+	d.wire = reserveArena(b.z, d.wire, withRoom(wire))
+	d.patches = reserveArena(b.z, d.patches, withRoom(patches))
 	pf.entries = make([]nsec3Entry, 0, count)
 	warn := func(ord uint32, format string, args ...any) {
 		pf.warnings = append(pf.warnings, pendingWarning{ord, fmt.Sprintf(format, args...)})

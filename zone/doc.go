@@ -105,14 +105,14 @@
 //     them never touch, and because only the newest version of a line of
 //     versions (the lineage's tip) appends in place: updating an older
 //     version again cuts its arenas' capacities, so that its appends
-//     copy. The byte arenas (names, the wire of the table, of the kept
-//     records and of the NSEC3 proofs) of 4 MB or more are reserved
-//     address space, not Go heap (arenamap.go, internal/vmem): twice
-//     their size and 32 MB more, resident only as written, so that a
-//     tip appends to them in place for a lineage's whole life and they
-//     are never copied; the build's regions are released once its last
-//     version is collected. A heap arena that runs out of room grows by
-//     a sixteenth (a copy
+//     copy. The arenas (names; the table's RRsets, blocks, wire,
+//     patches and trims; the kept records' wire; the proofs' blocks,
+//     wire and patches) of 4 MB or more are reserved address space, not
+//     Go heap (arenamap.go, internal/vmem): twice their size and 32 MB
+//     more, resident only as written, so that a tip appends to them in
+//     place for a lineage's whole life and they are never copied; the
+//     build's regions are released once its last version is collected.
+//     A heap arena that runs out of room grows by a sixteenth (a copy
 //     every few dozen updates); the builder leaves a thirty-second of room
 //     in the table's, the kept records' and the NSEC3 proof arenas, so
 //     that the first updates do not copy them. For a TLD that copy is hundreds of megabytes of

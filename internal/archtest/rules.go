@@ -60,8 +60,10 @@ func HouseRules(mod string) Rules {
 		},
 		// internal/privdrop passes capset's header and data to every
 		// thread through syscall.AllThreadsSyscall, which takes uintptrs,
-		// and seccomp its filter program.
-		Unsafe: []string{nic + "/...", mod + "/internal/privdrop"},
+		// and seccomp its filter program. internal/vmem views the
+		// address space it maps for zone's arenas as arrays of their
+		// pointer-free records, as nic views its UMEM as frames.
+		Unsafe: []string{nic + "/...", mod + "/internal/privdrop", mod + "/internal/vmem"},
 		Hot: HotPath{
 			Name: "the packet path calls no fmt, log or miekg/dns",
 			Roots: []string{

@@ -2,7 +2,10 @@ package vmem
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"sync/atomic"
+	"unsafe"
 )
 
 // ErrUnsupported is returned by Reserve where regions are not made.
@@ -41,6 +44,14 @@ func (r *Region) Bytes() []byte { return r.b[:0] }
 // Cap is the region's size in bytes.
 func (r *Region) Cap() int { return cap(r.b) }
 
+// Settle withdraws the huge-page advice from the region: the huge pages
+// already made stay, and the region's pages written from now on are
+// faulted 4 KiB at a time. An arena written whole at a load and appended
+// to a little at a time after calls it once loaded: a huge page fault
+// clears 2 MiB at once (about 4 ms on this project's VM), where an append
+// of some kilobytes needs a few small pages.
+func (r *Region) Settle() { settle(r.b) }
+
 // Release gives the region's address space and memory back to the
 // system. Nothing may read or write the region after: an access then
 // faults. A second Release does nothing.
@@ -50,4 +61,45 @@ func (r *Region) Release() error {
 	}
 	live.Add(-1)
 	return release(r.b)
+}
+
+// Slice returns the region as a slice of T of length 0 and as many
+// elements as fit, for an arena of fixed-size records. T must hold no
+// pointers (the garbage collector does not scan a region) and need no
+// more alignment than a page; Slice panics otherwise.
+func Slice[T any](r *Region) []T {
+	t := reflect.TypeFor[T]()
+	if !pointerFree(t) {
+		panic(fmt.Sprintf("vmem: a region cannot hold %v, which holds pointers", t))
+	}
+	size := int(t.Size())
+	if size == 0 || len(r.b) < size {
+		return nil
+	}
+	// The mapping is page-aligned, which satisfies any Go type's
+	// alignment, and it stays mapped until Release, which the owner
+	// calls only once nothing reads it (see the package documentation).
+	// Its memory holds no Go pointers, as T has none, so the collector
+	// has nothing to find in it.
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(r.b))), len(r.b)/size)[:0]
+}
+
+// pointerFree reports whether values of t hold no pointers.
+func pointerFree(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return true
+	case reflect.Array:
+		return t.Len() == 0 || pointerFree(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !pointerFree(t.Field(i).Type) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

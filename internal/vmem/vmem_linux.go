@@ -17,6 +17,10 @@ func reserve(size int) ([]byte, error) {
 	return b, nil
 }
 
+func settle(b []byte) {
+	_ = unix.Madvise(b, unix.MADV_NOHUGEPAGE)
+}
+
 func release(b []byte) error {
 	if err := unix.Munmap(b); err != nil {
 		return fmt.Errorf("vmem: releasing %d bytes: %w", len(b), err)

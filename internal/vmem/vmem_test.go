@@ -2,6 +2,7 @@ package vmem
 
 import (
 	"errors"
+	"reflect"
 	"runtime"
 	"testing"
 )
@@ -45,5 +46,44 @@ func TestReserve(t *testing.T) {
 	}
 	if _, err := Reserve(0); err == nil {
 		t.Fatal("Reserve(0) succeeded")
+	}
+}
+
+func TestSlice(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("regions are reserved on Linux only")
+	}
+	type rec struct {
+		A uint32
+		B uint16
+		C [3]uint8
+	}
+	r, err := Reserve(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	s := Slice[rec](r)
+	if size := int(reflect.TypeFor[rec]().Size()); len(s) != 0 || cap(s) != (1<<20)/size {
+		t.Fatalf("Slice: len %d cap %d, want 0, %d", len(s), cap(s), (1<<20)/size)
+	}
+	s = append(s, rec{A: 7, B: 8, C: [3]uint8{1, 2, 3}})
+	// A second view reads the record back from the region's memory.
+	if got := Slice[rec](r)[:1][0]; got != s[0] || r.b[6] != 1 || r.b[8] != 3 {
+		t.Fatalf("read back %+v, bytes % x", got, r.b[:12])
+	}
+	for _, f := range []func(){
+		func() { Slice[*int](r) },
+		func() { Slice[struct{ s []byte }](r) },
+		func() { Slice[string](r) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("Slice of a type that holds pointers did not panic")
+				}
+			}()
+			f()
+		}()
 	}
 }
