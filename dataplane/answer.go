@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/ringdns/ringdns/internal/onessum"
@@ -33,6 +34,7 @@ const (
 // Answer allocates nothing and never reads outside q or writes outside dst.
 func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 	n, _, res := s.answer(dst, q, nil, tcp, false)
+	runtime.KeepAlive(s) // see ServeBatch
 	return n, res
 }
 
@@ -41,6 +43,7 @@ func (s *Snapshot) Answer(dst, q []byte, tcp bool) (int, Result) {
 // set; Answer ignores COOKIE options, as a server without cookies does.
 func (s *Snapshot) AnswerFrom(dst, q []byte, peer *nic.Addr, tcp bool) (int, Result) {
 	n, _, res := s.answer(dst, q, peer, tcp, false)
+	runtime.KeepAlive(s) // see ServeBatch
 	return n, res
 }
 

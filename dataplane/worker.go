@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/ringdns/ringdns/nic"
@@ -317,6 +318,12 @@ func (w *Worker) ServeBatch(pkts []nic.Packet) {
 	if t.kinds[KindHandoff] != 0 {
 		w.Handoff.notify()
 	}
+	// The snapshot, and through it the zones' tables, stays reachable
+	// until the batch is answered: a large table's arenas are memory the
+	// collector does not see (zone's regions), released once their last
+	// version is collected, and the replies are copied from slices of
+	// them that outlive the last use of the snapshot itself.
+	runtime.KeepAlive(snap)
 }
 
 // settleRRL counts the replies rl has pending, keyed and sent as passed

@@ -28,9 +28,10 @@ import (
 // Apply makes from it (they share the arenas), through one mappedArenas;
 // when the last of them has been collected, a cleanup releases the
 // regions releaseGrace later. Readers reach the arenas only through a
-// version they hold, so the version outlives every read; the grace is for
-// a reader the compiler considers done with its version while it still
-// reads a slice it took from it.
+// version they hold, and keep it reachable until they are done with the
+// slices they took from it (the data plane's batches and answers keep
+// their snapshot, runtime.KeepAlive; a spare's copy keeps the regions);
+// the grace guards a reader that did not, which would otherwise fault.
 
 var (
 	// mappedMin is the size from which a byte arena is a region; a

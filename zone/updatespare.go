@@ -1,6 +1,9 @@
 package zone
 
-import "reflect"
+import (
+	"reflect"
+	"runtime"
+)
 
 // An arena that runs out of room is copied into one a sixteenth larger
 // (reserve). For a TLD that copy is large (the NSEC3 proof wire of the
@@ -143,12 +146,13 @@ func room[T any](g *growPlan, k arenaKind, s []T, extra int) []T {
 // starts those nz's arenas call for (see above). g is nil when nz was not
 // made in place.
 func (l *lineage) planSpares(z, nz *Zone, g *growPlan) {
-	planSpare(l, g, arNames, nz.names, len(z.names))
-	planSpare(l, g, arSets, nz.sets, len(z.sets))
-	planSpare(l, g, arBlocks, nz.blocks, len(z.blocks))
-	planSpare(l, g, arWire, nz.wire, len(z.wire))
-	planSpare(l, g, arPatches, nz.patches, len(z.patches))
-	planSpare(l, g, arTrims, nz.trims, len(z.trims))
+	m := nz.mapped
+	planSpare(l, g, m, arNames, nz.names, len(z.names))
+	planSpare(l, g, m, arSets, nz.sets, len(z.sets))
+	planSpare(l, g, m, arBlocks, nz.blocks, len(z.blocks))
+	planSpare(l, g, m, arWire, nz.wire, len(z.wire))
+	planSpare(l, g, m, arPatches, nz.patches, len(z.patches))
+	planSpare(l, g, m, arTrims, nz.trims, len(z.trims))
 	var kw, okw []byte
 	if nz.kept != nil {
 		kw = nz.kept.wire
@@ -156,7 +160,7 @@ func (l *lineage) planSpares(z, nz *Zone, g *growPlan) {
 	if z.kept != nil {
 		okw = z.kept.wire
 	}
-	planSpare(l, g, arKeptWire, kw, len(okw))
+	planSpare(l, g, m, arKeptWire, kw, len(okw))
 	var d, od arenas
 	if nz.denial != nil {
 		d = nz.denial.arenas
@@ -164,15 +168,17 @@ func (l *lineage) planSpares(z, nz *Zone, g *growPlan) {
 	if z.denial != nil {
 		od = z.denial.arenas
 	}
-	planSpare(l, g, arProofBlocks, d.blocks, len(od.blocks))
-	planSpare(l, g, arProofWire, d.wire, len(od.wire))
-	planSpare(l, g, arProofPatches, d.patches, len(od.patches))
+	planSpare(l, g, m, arProofBlocks, d.blocks, len(od.blocks))
+	planSpare(l, g, m, arProofWire, d.wire, len(od.wire))
+	planSpare(l, g, m, arProofPatches, d.patches, len(od.patches))
 }
 
 // planSpare keeps the lineage's spare of arena k when it is of s, drops
 // it otherwise, and starts one when s has less room left than spareAhead
 // updates like the last (which reserved asked and grew s from oldLen).
-func planSpare[T any](l *lineage, g *growPlan, k arenaKind, s []T, oldLen int) {
+// m holds s's region when it is one (an arena that outgrows its
+// reservation): the copy keeps it.
+func planSpare[T any](l *lineage, g *growPlan, m *mappedArenas, k arenaKind, s []T, oldLen int) {
 	if sp := l.spares[k]; sp != nil {
 		if spareMatches(sp, s) {
 			return
@@ -194,6 +200,7 @@ func planSpare[T any](l *lineage, g *growPlan, k arenaKind, s []T, oldLen int) {
 	startSpare(func() {
 		buf := make([]T, n0, size)
 		copy(buf, src)
+		runtime.KeepAlive(m)
 		sp.buf = buf
 		close(sp.done)
 	})
