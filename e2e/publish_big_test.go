@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ringdns/ringdns/controlplane"
 	"github.com/ringdns/ringdns/internal/testenv"
 )
 
@@ -253,6 +254,28 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 	if !d.waitSerial(origin, serial, limit) || !ks.waitSerial(serial, limit) {
 		t.Fatalf("the first transfers not done within %v: ringdns %+v", limit, d.zoneStatus(origin))
 	}
+	// The secondaries' resident sizes, once the first copies are written
+	// and after the runs; ringdns's again once it has given back what its
+	// updates freed (server.update-memory-hold, a minute by default).
+	rss := func() (int64, int64) {
+		return testenv.ProcStatusKiB(t, d.cmd.Process.Pid, "VmRSS")[0] >> 10, testenv.ProcStatusKiB(t, ks.cmd.Process.Pid, "VmRSS")[0] >> 10
+	}
+	if !poll(limit, func() bool { return fileSerial(copyFile, origin) == serial && fileSerial(ks.file, origin) == serial }) {
+		t.Fatalf("the first copies on disk do not reach serial %d within %v", serial, limit)
+	}
+	time.Sleep(2 * time.Second)
+	r0, k0 := rss()
+	t.Logf("resident size after the first transfer: ringdns %d MiB, knotd %d MiB", r0, k0)
+	defer func() {
+		if t.Failed() || runs == 0 {
+			return
+		}
+		r1, k1 := rss()
+		time.Sleep(controlplane.DefaultUpdateMemoryHold + 5*time.Second)
+		r2, _ := rss()
+		t.Logf("resident size after %d versions: ringdns %d MiB (%+.1f%%), %d MiB (%+.1f%%) %v later; knotd %d MiB (%+.1f%%)",
+			runs, r1, pct(r1, r0), r2, pct(r2, r0), controlplane.DefaultUpdateMemoryHold+5*time.Second, k1, pct(k1, k0))
+	}()
 	for run := range runs {
 		serial = update(primary)
 		if !primary.waitSerial(serial, limit) {
@@ -281,6 +304,9 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 	}
 	return ringdns, knot
 }
+
+// pct is how much b is over a, in percent.
+func pct(b, a int64) float64 { return 100 * float64(b-a) / float64(a) }
 
 // TestPublicationRootBig: the root zone by AXFR (the primary answers IXFR
 // with the whole zone), from NOTIFY to the new serial answered; issue 13's
