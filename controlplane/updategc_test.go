@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // TestCollectAfterUpdate: publishing a version made by zone.Apply (here a
@@ -127,5 +130,47 @@ func TestReleaseAfterQuiet(t *testing.T) {
 	}
 	if quiet := collected[1].Sub(collected[0]); quiet >= hold {
 		t.Skipf("the second update came %v after the first's collection, not within the hold: the test proves nothing on a machine this slow", quiet)
+	}
+}
+
+// TestReleaseAfterAXFR: a zone built from an AXFR gives its build's
+// garbage back at once, as a load does; an IXFR applied waits for the
+// hold.
+func TestReleaseAfterAXFR(t *testing.T) {
+	const origin = "tld.example."
+	p := startFakePrimary(t, origin, "")
+	p.setZone(t, secTLD(1, nil))
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+	var released atomic.Int32
+	c.afterUpdate.above, c.afterUpdate.hold = 1, time.Hour
+	c.afterUpdate.collect = func() {}
+	c.afterUpdate.release = func() { released.Add(1) }
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 1 || st.LastTransfer.Kind != "AXFR" {
+		t.Fatalf("after the first transfer: %+v", st)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for released.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := released.Load(); got != 1 {
+		t.Fatalf("%d releases after the AXFR, want 1", got)
+	}
+	p.setZone(t, secTLD(2, func(s string) string {
+		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+	}))
+	p.ixfr = func(from uint32) []dns.RR { return diffIXFR(p.versions[1], p.versions[2]) }
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 2 || st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
+		t.Fatalf("after the IXFR: %+v", st)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := released.Load(); got != 1 {
+		t.Fatalf("%d releases after the IXFR applied, want still 1 (the hold is an hour)", got)
 	}
 }

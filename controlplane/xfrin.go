@@ -1435,6 +1435,9 @@ func (c *Catalog) publishTransfer(e *zoneEntry, res *transferred) error {
 	}
 	e.loads++
 	e.lastErr = nil
+	if res.z.Applied() == "" {
+		c.afterUpdate.built(res.z.MemoryBytes())
+	}
 	return nil
 }
 

@@ -131,6 +131,7 @@ func BenchmarkApplyServed(b *testing.B) {
 		b.ReportMetric(float64(ln.first.Microseconds())/1000, "first-ms")
 		reportWalls(b, walls)
 		b.ReportMetric(float64(flt)/float64(b.N), "faults/op")
+		b.ReportMetric(float64(ln.rss0)/(1<<20), "rss-load-MB")
 		b.ReportMetric(float64(residentBytes(b)-ln.rss0)/(1<<20), "rss-growth-MB")
 		b.ReportMetric(float64(heapInUse()-ln.heap0)/(1<<20), "heap-growth-MB")
 		// What the line's updates appended to the arenas, which stays
