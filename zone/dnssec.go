@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,6 +60,14 @@ type denial struct {
 	iterations uint16
 	hashes     []byte
 	hashBlocks []uint32
+	// starts is, per value of a hash's first startBits bits, the first
+	// hash with that value or above (1<<startBits+1 entries, the last the
+	// count), so that cover searches among the few hashes of one value,
+	// which lie together, instead of the whole chain: hashes are
+	// uniform, and startBits gives about 8 to 16 a value (16 bits for a
+	// chain of a million, 256 KB). nil for a chain of fewer than 128.
+	starts    []uint32
+	startBits uint8
 	// match is, per node, the proof block of the NSEC3 whose hash is the
 	// node's, or None (an opt-out delegation, say); wild is, for nodes
 	// with a match, the proof block of the NSEC3 covering the wildcard
@@ -235,8 +244,22 @@ func nsec3Hash(out *[nsec3HashLen]byte, name, salt []byte, iterations int) {
 // greatest one not above it, or the last when h is below them all (the
 // chain wraps around).
 func (d *denial) cover(h []byte) int {
-	n := len(d.hashBlocks)
-	lo, hi := 0, n
+	if i := d.above(h); i > 0 {
+		return i - 1
+	}
+	return len(d.hashBlocks) - 1
+}
+
+// above returns the place of the first hash of the chain above h, the
+// chain's length when there is none.
+func (d *denial) above(h []byte) int {
+	lo, hi := 0, len(d.hashBlocks)
+	if d.starts != nil {
+		// Every hash before the bucket of h's first two bytes is below
+		// h, every one from the next bucket on above it.
+		v := startOf(h, d.startBits)
+		lo, hi = int(d.starts[v]), int(d.starts[v+1])
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if bytes.Compare(d.hashes[m*nsec3HashLen:(m+1)*nsec3HashLen], h) <= 0 {
@@ -245,11 +268,24 @@ func (d *denial) cover(h []byte) int {
 			hi = m
 		}
 	}
-	if lo == 0 {
-		return n - 1
-	}
-	return lo - 1
+	return lo
 }
+
+// startBits returns how many of a hash's first bits denial.starts indexes
+// for a chain of n hashes: 0 for none below startsMin.
+func startBits(n int) uint8 {
+	if n < startsMin {
+		return 0
+	}
+	return uint8(max(1, min(16, bits.Len(uint(n/8))-1)))
+}
+
+// startsMin is the shortest chain that has denial.starts; a variable, so
+// that tests give one to small zones.
+var startsMin = 128
+
+// startOf is the value of h's first b bits.
+func startOf(h []byte, b uint8) int { return (int(h[0])<<8 | int(h[1])) >> (16 - b) }
 
 var nsec3Base32 = base32.HexEncoding.WithPadding(base32.NoPadding)
 
@@ -321,6 +357,52 @@ func newHashBuckets(hashes []byte) *hashBuckets {
 		bk.start[next] = uint32(n)
 	}
 	return bk
+}
+
+// hashStarts makes denial.starts for a chain's hashes, and returns it
+// with startBits.
+func hashStarts(hashes []byte) ([]uint32, uint8) {
+	n := len(hashes) / nsec3HashLen
+	b := startBits(n)
+	if b == 0 {
+		return nil, 0
+	}
+	starts := make([]uint32, 1<<b+1)
+	next := 0
+	for i := range n {
+		for v := startOf(hashes[i*nsec3HashLen:], b); next <= v; next++ {
+			starts[next] = uint32(i)
+		}
+	}
+	for ; next <= 1<<b; next++ {
+		starts[next] = uint32(n)
+	}
+	return starts, b
+}
+
+// mergeStarts returns d's starts for its hashes, made from old's, which
+// the hashes inserted and removed turned into d's: a value's start moves
+// by the hashes inserted into and removed from the values before it.
+// When the chain's length calls for another startBits they are made
+// afresh.
+func (d *denial) mergeStarts(old *denial, inserted, removed [][]byte) {
+	b := startBits(len(d.hashBlocks))
+	if old.starts == nil || b != old.startBits {
+		d.starts, d.startBits = hashStarts(d.hashes)
+		return
+	}
+	diff := make([]int32, 1<<b)
+	for _, h := range inserted {
+		diff[startOf(h, b)]++
+	}
+	for _, h := range removed {
+		diff[startOf(h, b)]--
+	}
+	starts := make([]uint32, 1<<b+1)
+	for v := range 1 << b {
+		starts[v+1] = uint32(int32(starts[v]) + int32(old.starts[v+1]-old.starts[v]) + diff[v])
+	}
+	d.starts, d.startBits = starts, b
 }
 
 // cover is denial.cover of h over hashes, the chain bk indexes.
@@ -915,6 +997,7 @@ func (b *builder) buildNSEC3() error {
 		d.hashes = append(d.hashes, entries[i].hash[:]...)
 		d.hashBlocks = append(d.hashBlocks, entries[i].block)
 	}
+	d.starts, d.startBits = hashStarts(d.hashes)
 	d.match = make([]uint32, len(z.nodes))
 	d.wild = make([]uint32, len(z.nodes))
 	// Each node's hash and its wildcard's are independent of the others':

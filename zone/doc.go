@@ -158,7 +158,10 @@
 //     index (WideChildren) is copied for the nodes with no name added or
 //     removed below them and made again for their ancestors.
 //   - NSEC3: the chain's hashes and proof blocks are merged (runs copied
-//     between the insertions and removals); a name left with its NSEC3
+//     between the insertions and removals), and the index of where each
+//     value of the hashes' first bits starts (denial.starts, which
+//     narrows every search of the chain to a few neighbours) is moved by
+//     the hashes inserted and removed below each value; a name left with its NSEC3
 //     RRset alone becomes an NSEC3 owner, its RRsets dropped from the
 //     table and its proof block prepared again; match and wild entries that
 //     pointed at a block replaced in place are pointed at the new one,

@@ -2,7 +2,6 @@ package zone
 
 import (
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -682,10 +681,7 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		}
 		for k, e := range inserted {
 			// Before the first old hash above it.
-			at := sort.Search(len(od.hashBlocks), func(i int) bool {
-				return bytesCompare(od.hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], e.h) > 0
-			})
-			evs = append(evs, event{at, k})
+			evs = append(evs, event{od.above(e.h), k})
 		}
 		// Insertions (in hash order) come before the removal of the
 		// entry they precede.
@@ -736,6 +732,14 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			return fallbackError("the NSEC3 chain loses all its records")
 		}
 		d.hashes, d.hashBlocks = hashes, blocks
+		ins, rem := make([][]byte, 0, len(inserted)), make([][]byte, 0, len(removed))
+		for _, e := range inserted {
+			ins = append(ins, e.h)
+		}
+		for at := range removed {
+			rem = append(rem, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
+		}
+		d.mergeStarts(od, ins, rem)
 	}
 	// match and wild renumbered, and scanned as they are copied, a
 	// block of entries at a time while it is in the cache: entries
