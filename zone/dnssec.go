@@ -114,7 +114,7 @@ func (z *Zone) denialBytes() int {
 		return 0
 	}
 	return d.arenas.bytes() + len(d.nsecAt)*4 +
-		len(d.hashes) + len(d.hashBlocks)*4 + len(d.match)*4 + len(d.wild)*4 +
+		len(d.hashes) + len(d.hashBlocks)*4 + len(d.starts)*4 + len(d.match)*4 + len(d.wild)*4 +
 		len(d.kids)*4 + len(d.kidNodes)*4 + len(d.kidKeys)*8
 }
 
