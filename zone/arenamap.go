@@ -34,7 +34,7 @@ import (
 // the grace guards a reader that did not, which would otherwise fault.
 
 var (
-	// mappedMin is the size from which a byte arena is a region; a
+	// mappedMin is the size in bytes from which an arena is a region; a
 	// variable, so that tests can map every arena.
 	mappedMin = 4 << 20
 	// releaseGrace is how long after the last version of a build is
@@ -97,10 +97,12 @@ func reserveArena[T any](z *Zone, s []T, n int) []T {
 
 // built withdraws the huge-page advice from the build's regions once the
 // table is built (vmem.Region.Settle): the load wrote them in huge pages,
-// and Apply's appends, a few kilobytes an arena, take small ones. The
-// first update after a load otherwise faulted a huge page at the end of
-// each of its eleven arenas, 121-132 ms against 83-89 in two runs of the
-// signed TLD's BenchmarkApplyServed each. m may be nil.
+// and Apply's appends, a few kilobytes an arena, take small ones rather
+// than a 2 MiB page each time one crosses into the next (about 4 ms on
+// this project's VM, and resident whole). Its effect on the first update
+// after a load was within the VM's noise in the runs measured (the
+// signed TLD's, 99-131 ms with it and 95-122 without, three each). m may
+// be nil.
 func (m *mappedArenas) built() {
 	if m == nil {
 		return
