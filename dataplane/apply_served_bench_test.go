@@ -84,11 +84,10 @@ func BenchmarkApplyServed(b *testing.B) {
 		del, add := next()
 		if genuine {
 			// The generator's second chain array, which its next
-			// change set would make (rechain), is made before the
-			// resident size is taken: the growth reported is the
-			// server's, not the benchmark's.
-			// It is written once, so that it is resident already:
-			// memory fresh from the system is untouched until then.
+			// change set would make (rechain), is made and written
+			// (memory fresh from the system is not resident until
+			// then) before the resident size is taken: the growth
+			// reported is the server's, not the benchmark's.
 			spare := make([]bigLink, cap(ln.c.chain))
 			clear(spare)
 			ln.c.spare = spare[:0]
@@ -111,7 +110,7 @@ func BenchmarkApplyServed(b *testing.B) {
 			if trace {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				fmt.Fprintf(os.Stderr, "update %d: %.1f ms, %d faults, heap in use %d MiB, mapped %d MiB, released %d MiB; resident %d MiB\n",
+				fmt.Fprintf(os.Stderr, "update %d: %.1f ms, %d faults, heap in use %d MiB, heap mapped %d MiB, released %d MiB; resident %d MiB\n",
 					ln.k, float64(wall.Microseconds())/1000, minorFaults()-flt0, ms.HeapInuse>>20, ms.HeapSys>>20, ms.HeapReleased>>20, residentBytes(b)>>20)
 			}
 			nz.Settle()
