@@ -98,6 +98,10 @@ type Catalog struct {
 	// afterUpdate is the collection made after a large zone's version
 	// made by zone.Apply is published (updategc.go).
 	afterUpdate updateCollector
+	// freeAbove and freeMemory are freeBuilt's bound (freeAfterBuild)
+	// and its return of memory (debug.FreeOSMemory); tests set their own.
+	freeAbove  int
+	freeMemory func()
 }
 
 // zoneEntry is one configured zone and the version of it being served.
@@ -166,6 +170,8 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		rebuildShare: c.Server.RebuildSuperseded,
 		afterUpdate: updateCollector{above: collectAfterUpdateAbove, delay: collectAfterUpdateDelay, collect: runtime.GC,
 			hold: time.Duration(c.Server.UpdateMemoryHold), release: debug.FreeOSMemory},
+		freeAbove:  freeAfterBuild,
+		freeMemory: debug.FreeOSMemory,
 		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
 			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
 	}
@@ -259,20 +265,7 @@ func (c *Catalog) reload(names []string) (*control.ReloadResult, error) {
 		res.BuildMicros = float64(pub.build.Nanoseconds()) / 1e3
 		res.SwapMicros = float64(pub.swap.Nanoseconds()) / 1e3
 	}
-	// A build leaves garbage of a few times the size of the table it made
-	// (the parser's objects, the builder's arrays). The collector reuses
-	// that memory but keeps it resident, so a daemon that loaded a TLD
-	// would go on holding its build peak. After building large tables,
-	// collect and hand the free memory back to the kernel, so that the
-	// resident size reflects what is served. It costs one collection
-	// (tens of milliseconds for tables that are nearly all pointer-free
-	// arrays) in a reload that took seconds; workers, which allocate
-	// nothing, keep answering meanwhile.
-	if built > freeAfterBuild {
-		f0 := time.Now()
-		debug.FreeOSMemory()
-		c.log.Debug("returned the build's memory to the kernel", "built_bytes", built, "duration", time.Since(f0))
-	}
+	c.freeBuilt(built)
 	res.Seconds = time.Since(start).Seconds()
 	c.reloads.Add(1)
 	if res.Failed > 0 {
@@ -467,8 +460,29 @@ func placeholderZone(origin string, log *slog.Logger) *zone.Zone {
 	return z
 }
 
-// freeAfterBuild is the size of the tables built by one reload above which
-// the reload returns the build's garbage to the kernel.
+// freeBuilt hands the garbage of building built bytes of tables (a load,
+// a transfer's zone, a rebuild) back to the kernel when that is more than
+// c.freeAbove. A build leaves garbage of a few times the size of the
+// table it made (the parser's objects, the builder's arrays). The
+// collector reuses that memory but keeps it resident, so a daemon that
+// loaded a TLD would go on holding its build peak. After building large
+// tables, collect and hand the free memory back to the kernel, so that
+// the resident size reflects what is served. It costs one collection
+// (tens of milliseconds for tables that are nearly all pointer-free
+// arrays) after a build that took seconds; workers, which allocate
+// nothing, keep answering meanwhile.
+func (c *Catalog) freeBuilt(built int) {
+	if built <= c.freeAbove {
+		return
+	}
+	f0 := time.Now()
+	c.freeMemory()
+	c.log.Debug("returned the build's memory to the kernel", "built_bytes", built, "duration", time.Since(f0))
+}
+
+// freeAfterBuild is the size of the tables built at once (by a reload, a
+// transfer or a rebuild) above which their build's garbage is returned to
+// the kernel (freeBuilt).
 const freeAfterBuild = 32 << 20
 
 // build reads the zone file and parses it, or reports it unchanged when its

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"runtime/debug"
 	"time"
 
 	"github.com/ringdns/ringdns/zone"
@@ -80,10 +79,10 @@ func (c *Catalog) rebuildIfDue(e *zoneEntry, z *zone.Zone) {
 	}
 	c.mu.Unlock()
 	nz, err := z.Rebuild()
-	if c.publishRebuilt(e, z, nz, err) && mem > freeAfterBuild {
-		// As after a reload that built large tables (see reload): the
-		// build's garbage and the line's arenas go back to the kernel.
-		debug.FreeOSMemory()
+	if c.publishRebuilt(e, z, nz, err) {
+		// As after a reload that built large tables: the build's
+		// garbage and the line's arenas go back to the kernel.
+		c.freeBuilt(mem)
 	}
 	c.log.Info("zone table rebuilt: its updates had superseded a share of its memory", "zone", e.origin, "serial", z.Serial(),
 		"superseded_bytes", sup, "bytes_before", mem, "duration", time.Since(start))

@@ -73,24 +73,6 @@ type updateCollector struct {
 	gen uint64
 }
 
-// built gives the free memory back to the system at once after a zone of
-// size bytes was built from a transfer (AXFR, or IXFR that could not be
-// applied), as a load does (Catalog.Reload): its parse and build leave
-// garbage of a few times the table, which would otherwise stay resident
-// until an update's hold ran out, and a zone that is not updated again
-// would hold it for good (the signed TLD of the benchmarks as knotd's
-// secondary: 751 MiB after its AXFR; after 15 IXFRs and the hold, which
-// gave it back, 682 MiB).
-func (u *updateCollector) built(size int) {
-	u.mu.Lock()
-	release, above := u.release, u.above
-	u.mu.Unlock()
-	if release == nil || size < above {
-		return
-	}
-	go release()
-}
-
 // soon schedules a collection for an applied version of size bytes, unless
 // one is pending or the version is below the size that calls for it.
 func (u *updateCollector) soon(size int) {

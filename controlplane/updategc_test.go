@@ -145,6 +145,7 @@ func TestReleaseAfterAXFR(t *testing.T) {
 	c.afterUpdate.above, c.afterUpdate.hold = 1, time.Hour
 	c.afterUpdate.collect = func() {}
 	c.afterUpdate.release = func() { released.Add(1) }
+	c.freeAbove, c.freeMemory = 0, func() { released.Add(1) }
 	if _, err := c.Load(); err != nil {
 		t.Fatal(err)
 	}

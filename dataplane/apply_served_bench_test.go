@@ -23,16 +23,16 @@ import (
 // catalog does after building large tables), and after each update is
 // published it has the collector run, as the catalog does once the
 // workers have left the old version (controlplane/updategc.go), so that
-// each update finds the heap as an update minutes after the last would.
+// each update finds the heap as the next of a burst of updates would.
 // One op is one change set of 1,000 delegations (as in
 // BenchmarkApplyPublish), from handing it over to the new serial
 // answered. It reports the first update after the load (first-ms), the
 // median and slowest of the others, the minor page faults per op (the
-// update's and its settling's), how much the resident size grew since the
-// load (rss-growth-MB, after the last collection) and the heap in use
-// with it (heap-growth-MB: the tables, and the change generator's two
-// NSEC3 chains of about 45 MB each, one of them held since the load); the
-// difference is freed memory the runtime keeps. Run each zone in a
+// update's and its settling's), the resident size after the load
+// (rss-load-MB), how much it grew since (rss-growth-MB, after the last
+// collection), the heap in use with it (heap-growth-MB; the difference is
+// freed memory the runtime keeps) and what the updates appended to the
+// arenas (appended-MB). Run each zone in a
 // process of its own (-bench BenchmarkApplyServed/nsec3), without the
 // other benchmarks of the big zones: an earlier benchmark's updates of
 // the same loaded zone make its first update copy the arenas, and it
@@ -68,8 +68,9 @@ func BenchmarkApplyServed(b *testing.B) {
 		// IXFR or a reload's difference, is a few megabytes of garbage
 		// beside the hundreds of megabytes an update copies). With
 		// RINGDNS_SERVED_RELEASE=1 the collection gives the freed
-		// memory back to the system (debug.FreeOSMemory), which the
-		// catalog does after a load but not after an update.
+		// memory back to the system (debug.FreeOSMemory), as the
+		// catalog does once server.update-memory-hold has passed
+		// without an update: each update then takes its memory fresh.
 		collect := runtime.GC
 		if os.Getenv("RINGDNS_SERVED_RELEASE") == "1" {
 			collect = debug.FreeOSMemory

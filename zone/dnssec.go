@@ -255,8 +255,8 @@ func (d *denial) cover(h []byte) int {
 func (d *denial) above(h []byte) int {
 	lo, hi := 0, len(d.hashBlocks)
 	if d.starts != nil {
-		// Every hash before the bucket of h's first two bytes is below
-		// h, every one from the next bucket on above it.
+		// Every hash before the value of h's first startBits bits is
+		// below h, every one from the next value on above it.
 		v := startOf(h, d.startBits)
 		lo, hi = int(d.starts[v]), int(d.starts[v+1])
 	}
@@ -344,17 +344,9 @@ type hashBuckets struct {
 
 func newHashBuckets(hashes []byte) *hashBuckets {
 	n := len(hashes) / nsec3HashLen
-	bk := &hashBuckets{start: make([]uint32, 1<<16+1), prefix: make([]uint64, n)}
-	next := 0
+	bk := &hashBuckets{start: valueStarts(hashes, 16), prefix: make([]uint64, n)}
 	for i := range n {
-		p := binary.BigEndian.Uint64(hashes[i*nsec3HashLen:])
-		bk.prefix[i] = p
-		for ; next <= int(p>>48); next++ {
-			bk.start[next] = uint32(i)
-		}
-	}
-	for ; next <= 1<<16; next++ {
-		bk.start[next] = uint32(n)
+		bk.prefix[i] = binary.BigEndian.Uint64(hashes[i*nsec3HashLen:])
 	}
 	return bk
 }
@@ -362,11 +354,18 @@ func newHashBuckets(hashes []byte) *hashBuckets {
 // hashStarts makes denial.starts for a chain's hashes, and returns it
 // with startBits.
 func hashStarts(hashes []byte) ([]uint32, uint8) {
-	n := len(hashes) / nsec3HashLen
-	b := startBits(n)
+	b := startBits(len(hashes) / nsec3HashLen)
 	if b == 0 {
 		return nil, 0
 	}
+	return valueStarts(hashes, b), b
+}
+
+// valueStarts returns, for each value of the first b bits of sorted
+// hashes, the first hash with that value or above (1<<b+1 entries, the
+// last the count).
+func valueStarts(hashes []byte, b uint8) []uint32 {
+	n := len(hashes) / nsec3HashLen
 	starts := make([]uint32, 1<<b+1)
 	next := 0
 	for i := range n {
@@ -377,7 +376,7 @@ func hashStarts(hashes []byte) ([]uint32, uint8) {
 	for ; next <= 1<<b; next++ {
 		starts[next] = uint32(n)
 	}
-	return starts, b
+	return starts
 }
 
 // mergeStarts returns d's starts for its hashes, made from old's, which

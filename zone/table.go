@@ -175,8 +175,8 @@ type Zone struct {
 	// (updatefast.go).
 	upd updState
 
-	// mapped holds the regions of the byte arenas the zone shares with
-	// the build it grew from, nil when none is one (arenamap.go).
+	// mapped holds the regions of the arenas the zone shares with the
+	// build it grew from, nil when none is one (arenamap.go).
 	mapped *mappedArenas
 
 	// prov holds the name index of a version made by Apply with names

@@ -37,13 +37,6 @@ func Reserve(size int) (*Region, error) {
 	return &Region{b: b}, nil
 }
 
-// Bytes returns the region as a slice of length 0 and capacity its size:
-// appends within that capacity write in place.
-func (r *Region) Bytes() []byte { return r.b[:0] }
-
-// Cap is the region's size in bytes.
-func (r *Region) Cap() int { return cap(r.b) }
-
 // Settle withdraws the huge-page advice from the region: the huge pages
 // already made stay, and the region's pages written from now on are
 // faulted 4 KiB at a time. An arena written whole at a load and appended
@@ -64,7 +57,8 @@ func (r *Region) Release() error {
 }
 
 // Slice returns the region as a slice of T of length 0 and as many
-// elements as fit, for an arena of fixed-size records. T must hold no
+// elements as fit, for an arena of fixed-size records (bytes, or records
+// of them): appends within that capacity write in place. T must hold no
 // pointers (the garbage collector does not scan a region) and need no
 // more alignment than a page; Slice panics otherwise.
 func Slice[T any](r *Region) []T {

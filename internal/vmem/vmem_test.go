@@ -20,9 +20,9 @@ func TestReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	n0 := Live()
-	b := r.Bytes()
-	if len(b) != 0 || cap(b) != size || r.Cap() != size {
-		t.Fatalf("Bytes: len %d cap %d, Cap %d; want 0, %d, %d", len(b), cap(b), r.Cap(), size, size)
+	b := Slice[byte](r)
+	if len(b) != 0 || cap(b) != size {
+		t.Fatalf("Slice[byte]: len %d cap %d, want 0, %d", len(b), cap(b), size)
 	}
 	// Appends within the capacity write in place: the arena never moves.
 	at := &b[:1][0]
