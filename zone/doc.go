@@ -82,8 +82,10 @@
 //     a provisional view of it, through which a lookup finds a name in
 //     the old version's index and numbers its node as the new version
 //     does, or finds it among the few names added; the index of its own
-//     is made in the background and swapped in by an atomic pointer of
-//     the version (the next update of the version waits for it). A
+//     is made in the background, started once the version is made so
+//     that it does not take a core from the update, and swapped in by an
+//     atomic pointer of the version (the next update of the version waits
+//     for it). A
 //     change set that adds and removes no name copies only the node
 //     array (the index is shared) and, in an NSEC3 zone, match, wild and
 //     the chain's block numbers (the hashes are shared).
@@ -158,7 +160,8 @@
 //     index (WideChildren) is copied for the nodes with no name added or
 //     removed below them and made again for their ancestors.
 //   - NSEC3: the chain's hashes and proof blocks are merged (runs copied
-//     between the insertions and removals), and the index of where each
+//     between the insertions and removals, in one part per core), and the
+//     index of where each
 //     value of the hashes' first bits starts (denial.starts, which
 //     narrows every search of the chain to a few neighbours) is moved by
 //     the hashes inserted and removed below each value; a name left with its NSEC3

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -453,6 +454,17 @@ func TestApplyRandomTablesHalves(t *testing.T) {
 	defer func(n int) { groupParallelMin = n }(groupParallelMin)
 	groupParallelMin = 1
 	applyRandomTables(t, []uint64{5, 6})
+}
+
+// TestApplyRandomTablesParts is TestApplyRandomTables with every array an
+// update copies or merges (the nodes, the index, match and wild, the
+// NSEC3 chain) made in three parts side by side, as a large zone's are
+// made in one part per core.
+func TestApplyRandomTablesParts(t *testing.T) {
+	defer func(n int) { partsMin = n }(partsMin)
+	partsMin = 2
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	applyRandomTables(t, []uint64{12, 13})
 }
 
 func applyRandomTables(t *testing.T, seeds []uint64) {

@@ -394,7 +394,11 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		g = &growPlan{line: line}
 	}
 	ok := false
+	var indexStart func()
 	defer func() {
+		if ok && indexStart != nil {
+			indexStart()
+		}
 		line.mu.Lock()
 		defer line.mu.Unlock()
 		switch {
@@ -424,8 +428,9 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		nz.denial = &d
 	}
 
-	// The new version's names, nodes and index.
-	pl.makeNodes(z, nz, g)
+	// The new version's names, nodes and provisional index; the index of
+	// its own is started once the version is made (see deferIndex).
+	indexStart = pl.makeNodes(z, nz, g)
 	for _, c := range chg {
 		switch {
 		case c.old == None:

@@ -167,7 +167,7 @@ func (z *Zone) planNames(chg []*nodeChange) (*namePlan, string) {
 // disjoint ranges. A small n is one part.
 func parallel(n int, fn func(lo, hi int)) {
 	parts := chunkCount()
-	if n < 1<<16 || parts < 2 {
+	if n < partsMin || parts < 2 {
 		fn(0, n)
 		return
 	}
@@ -182,6 +182,10 @@ func parallel(n int, fn func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// partsMin is the n from which parallel splits; a variable, so that
+// tests split small tables too.
+var partsMin = 1 << 16
 
 // maxHeap is a heap of node numbers, the greatest first.
 type maxHeap []uint32
@@ -311,15 +315,17 @@ func copyRuns[T any](out, old []T, runs []renRun, lo, hi int) {
 	}
 }
 
-// makeNodes makes the new version's names and nodes, and starts its index
-// (see deferIndex): the added names are appended to the name arena and
-// get nodes with no RRsets yet, whose flags flagNodes sets. g is the
-// update's growPlan, nil when it does not append in place.
-func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) {
+// makeNodes makes the new version's names and nodes, and gives it a
+// provisional index (see deferIndex): the added names are appended to the
+// name arena and get nodes with no RRsets yet, whose flags flagNodes sets.
+// It returns the function that starts the making of the index of its own,
+// nil when the version shares the old one's. g is the update's growPlan,
+// nil when it does not append in place.
+func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) (start func()) {
 	if pl.same() {
 		nz.index, nz.mask = z.indexSlots()
 		nz.nodes, nz.apexNode = slices.Clone(z.nodes), z.apexNode
-		return
+		return nil
 	}
 	total := 0
 	for _, a := range pl.adds {
@@ -329,7 +335,7 @@ func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) {
 	nz.apexNode = pl.newOf(z.apexNode)
 	// No lookup runs in nz before makeNodes returns, when its nodes are
 	// in place.
-	pl.deferIndex(z, nz)
+	start = pl.deferIndex(z, nz)
 	nz.nodes = renumber(pl, z.nodes, Node{})
 	for k, a := range pl.adds {
 		nd := Node{Name: uint32(len(nz.names)), Len: uint8(len(a)), Labels: uint8(countLabels(a)), Set0: uint32(len(nz.sets))}
@@ -339,6 +345,7 @@ func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) {
 		nz.names = append(nz.names, a...)
 		nz.nodes[pl.addNew[k]] = nd
 	}
+	return start
 }
 
 // makeIndex makes the new version's name index from the old one's: the
