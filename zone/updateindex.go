@@ -84,10 +84,12 @@ var startIndex = func(f func()) { go f() }
 // Apply calls start once the new version is made, not before: on a
 // machine of two cores the making (two parts side by side, 64 MB of
 // slots for the signed TLD, about 50 ms of CPU) took a core from the
-// update itself. Started at the renumbering, as it was, the signed TLD's
-// updates that take their memory fresh (BenchmarkApplyServed with
-// RINGDNS_SERVED_RELEASE=1, 20 updates) took 124-137 ms at the median
-// and 197-268 ms at the slowest; started after, 91 and 115 ms.
+// update itself. The signed TLD's updates that take their memory fresh
+// (BenchmarkApplyServed with RINGDNS_SERVED_RELEASE=1, 40 updates, three
+// rounds alternating on a noisy VM): started at the renumbering, as it
+// was, median 106-191 ms and first 118-182 ms; started after, 98-120 and
+// 94-131 ms. The making takes its slots in huge pages as Apply's arrays
+// do: without, it took 16,000 page faults more.
 func (pl *namePlan) deferIndex(z, nz *Zone) (start func()) {
 	v := &indexView{base: z, pl: pl, done: make(chan struct{})}
 	for k, a := range pl.adds {
