@@ -171,6 +171,11 @@
 //     and those that pointed at a block removed, or at the block before
 //     an inserted hash (whose range the insertion splits), are computed
 //     again from the node's hash, as are those of the names touched.
+//   - The arrays an update writes last (NSEC3's chain, match and wild,
+//     the kept runs) are, in a large zone, made at the plan by a
+//     goroutine of their own that touches their pages meanwhile
+//     (updateearly.go): memory fresh from the system costs more to touch
+//     than the copy that fills it.
 //   - The negative-answer SOA and the serial follow the SOA; block
 //     checksum parts (onessum) are computed as each block is written,
 //     as in a full build.

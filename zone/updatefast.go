@@ -384,6 +384,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	if len(chg)+pl.extra > limit {
 		return nil, "over a tenth of the names change", nil
 	}
+	early := z.startEarly(pl, len(chg))
 	nz := &Zone{origin: z.origin, file: z.file, serial: z.serial, records: z.records, warnings: z.warnings,
 		apex: z.apex, apexLabels: z.apexLabels, names: z.names, sets: z.sets,
 		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash, mapped: z.mapped}
@@ -450,6 +451,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	// was added or removed, or changed between glue and authoritative
 	// data, and so are prepared again too.
 	p := newPartial(z, nz, pl)
+	p.early = early
 	var moved [][]byte
 	for _, c := range chg {
 		if c.node != None {

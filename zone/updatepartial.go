@@ -32,6 +32,9 @@ type partial struct {
 	chainHashes [][]byte
 	nsec3Nodes  []uint32
 	nsecStarts  []uint32
+	// early holds the late arrays made ahead (updateearly.go), nil for
+	// a small zone.
+	early *earlyArrays
 }
 
 func newPartial(z, nz *Zone, pl *namePlan) *partial {
@@ -723,7 +726,7 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			at += old - run
 		}
 		const hl = nsec3HashLen
-		hashes, blocks := make([]byte, at*hl), make([]uint32, at)
+		hashes, blocks := p.early.chain(at)
 		parallel(at, func(lo, hi int) {
 			// The pieces that overlap [lo, hi), cut to it.
 			k, _ := slices.BinarySearchFunc(pieces, lo, func(p piece, lo int) int { return cmp.Compare(p.at+max(p.to-p.from, 1), lo+1) })
@@ -771,7 +774,7 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	// block of entries at a time while it is in the cache: entries
 	// pointing at a replaced block point at the new one; those pointing
 	// at a block removed or split are computed again.
-	match, wild := make([]uint32, pl.n2), make([]uint32, pl.n2)
+	match, wild := p.early.matchWild(pl.n2)
 	for _, q := range pl.addNew {
 		match[q], wild[q] = None, None
 	}
@@ -875,7 +878,7 @@ func (p *partial) mergeKept(keptNodes map[uint32][]keptSet) {
 		nodes = append(nodes, g)
 	}
 	slices.Sort(nodes)
-	out := make([]keptSet, 0, len(old)+len(nodes))
+	out := p.early.keptRuns(len(old) + len(nodes))
 	same := pl.same()
 	i, di := 0, 0
 	// next returns the old run i renumbered, skipping removed nodes (the
