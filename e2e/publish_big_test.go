@@ -29,7 +29,10 @@ import (
 //
 //	RINGDNS_BIG=1 go test -count=1 -timeout 60m -v -run 'Big$' ./e2e/
 //
-// RINGDNS_BIG_RUNS sets the runs of each measurement (5 by default), and
+// RINGDNS_BIG_RUNS sets the runs of each measurement (5 by default),
+// RINGDNS_BIG_HOLD the ringdns secondary's server.update-memory-hold in the
+// publication races (say 2s, so that each version takes its memory fresh,
+// as a zone published every few minutes does at the default hold), and
 // RINGDNS_BIN_BEFORE names a ringdns binary built from an earlier commit
 // whose reload TestReloadBig measures too, in the same run.
 
@@ -243,7 +246,20 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 	}
 	knotPrimaryConf(primary, ixfr, sign)
 	primary.start()
-	d := startDaemon(t, "-config", secondaryConfig(t, dir, origin, copyFile, primary.addr(), xfrSecret))
+	conf := secondaryConfig(t, dir, origin, copyFile, primary.addr(), xfrSecret)
+	hold := controlplane.DefaultUpdateMemoryHold
+	if h := os.Getenv("RINGDNS_BIG_HOLD"); h != "" {
+		var err error
+		if hold, err = time.ParseDuration(h); err != nil {
+			t.Fatalf("RINGDNS_BIG_HOLD=%q: %v", h, err)
+		}
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeRingdnsConf(t, dir, fmt.Sprintf("[server]\nupdate-memory-hold = %q\n\n", h)+string(b))
+	}
+	d := startDaemon(t, "-config", conf)
 	ks := startKnotSecondary(t, freePort(t), origin, primary.addr())
 	r, err := exchange(primary.addr(), false, origin, dns.TypeSOA)
 	if err != nil {
@@ -271,10 +287,10 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 			return
 		}
 		r1, k1 := rss()
-		time.Sleep(controlplane.DefaultUpdateMemoryHold + 5*time.Second)
+		time.Sleep(hold + 5*time.Second)
 		r2, _ := rss()
 		t.Logf("resident size after %d versions: ringdns %d MiB (%+.1f%%), %d MiB (%+.1f%%) %v later; knotd %d MiB (%+.1f%%)",
-			runs, r1, pct(r1, r0), r2, pct(r2, r0), controlplane.DefaultUpdateMemoryHold+5*time.Second, k1, pct(k1, k0))
+			runs, r1, pct(r1, r0), r2, pct(r2, r0), hold+5*time.Second, k1, pct(k1, k0))
 	}()
 	for run := range runs {
 		serial = update(primary)
