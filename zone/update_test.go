@@ -464,7 +464,7 @@ func TestApplyRandomTablesParts(t *testing.T) {
 	defer func(n int) { partsMin = n }(partsMin)
 	partsMin = 2
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
-	applyRandomTables(t, []uint64{12, 13})
+	applyRandomTables(t, []uint64{3, 4})
 }
 
 // TestApplyRandomTablesEarly is TestApplyRandomTables with the late
