@@ -77,7 +77,8 @@
 //     copies run on every core; for the 1M-delegation TLD they are most
 //     of the 67 MB (unsigned) and 167 MB (NSEC3) an update that adds and
 //     removes names allocates, and most of its time: the index alone is
-//     8 bytes a slot at two slots a name or more. So Apply does not wait
+//     8 bytes a slot at one and a half slots a name or more. So Apply
+//     does not wait
 //     for the index (updateindex.go): the new version is published with
 //     a provisional view of it, through which a lookup finds a name in
 //     the old version's index and numbers its node as the new version

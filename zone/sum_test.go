@@ -84,9 +84,9 @@ func TestBlockSums(t *testing.T) {
 
 // TestIndexProbes guards the quality of HashLabel where it matters: the
 // open-addressing name index of a large zone. At a load factor of at most
-// one half, linear probing with a hash that spreads names evenly takes
-// about 1.5 slots per successful lookup on average; a hash that clusters
-// would take several.
+// two thirds, linear probing with a hash that spreads names evenly takes
+// at most about 2 slots per successful lookup on average; a hash that
+// clusters would take several.
 func TestIndexProbes(t *testing.T) {
 	for _, z := range testZones(t) {
 		total, longest := 0, 0
@@ -105,7 +105,7 @@ func TestIndexProbes(t *testing.T) {
 		}
 		mean := float64(total) / float64(len(z.Nodes()))
 		t.Logf("%s: %d nodes in %d slots, %.2f probes per lookup on average, %d at most", z.Origin(), len(z.Nodes()), len(z.index), mean, longest)
-		if mean > 2 || longest > 40 {
+		if mean > 2.5 || longest > 60 {
 			t.Errorf("%s: %.2f probes on average, %d at most: the hash clusters", z.Origin(), mean, longest)
 		}
 	}

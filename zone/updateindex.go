@@ -10,8 +10,9 @@ import (
 
 // A version made by Apply with names added or removed needs a name index
 // of its own: the old one's slots hold the old node numbers. Making it is
-// the largest copy of an update (8 bytes a slot, two slots a name or
-// more: 64 MB for a TLD of 2.5 million names, the NSEC3 owners counted),
+// the largest copy of an update (8 bytes a slot, one and a half slots a
+// name or more: 32 MB for a TLD of 2.5 million names, the NSEC3 owners
+// counted),
 // so Apply does not wait for it. The new version is ready to publish with
 // a provisional view of the index: a lookup finds the name in the index
 // of the version it was made from and numbers the node as the version
