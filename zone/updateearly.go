@@ -117,13 +117,14 @@ func (e *earlyArrays) matchWild(n int) ([]uint32, []uint32) {
 }
 
 // chain returns arrays for an NSEC3 chain of n hashes, the early ones when
-// made with room enough; their contents are whatever they hold.
+// made with room enough (cut to n, so that no append reaches past them);
+// their contents are whatever they hold.
 func (e *earlyArrays) chain(n int) ([]byte, []uint32) {
 	if e != nil {
 		<-e.done
 		if h, b := e.hashes, e.hashBlocks; cap(b) >= n {
 			e.hashes, e.hashBlocks = nil, nil
-			return h[:n*nsec3HashLen], b[:n]
+			return h[: n*nsec3HashLen : n*nsec3HashLen], b[:n:n]
 		}
 	}
 	return make([]byte, n*nsec3HashLen), make([]uint32, n)
