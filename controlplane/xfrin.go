@@ -926,7 +926,9 @@ func (c *Catalog) transferOnce(ctx context.Context, e *zoneEntry, p netip.AddrPo
 		return nil, fmt.Errorf("%w: it answered IXFR with its SOA alone, serial %d, not newer than %d", errFallBack, st.serial, base.Serial())
 	}
 	if st.ixfr != nil && st.ixfr.incremental {
+		t0 := time.Now()
 		res, err := c.applyIXFR(e, base, st.ixfr, st.serial)
+		ts.ApplySeconds = time.Since(t0).Seconds()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errNotApplied, err)
 		}

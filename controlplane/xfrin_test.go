@@ -349,6 +349,9 @@ func TestSecondaryTransfers(t *testing.T) {
 	if a := st.LastTransfer.Applied; st.LastTransfer.Kind != "IXFR" || st.Serial != 2 || a != "incremental" && !strings.HasPrefix(a, "rebuilt: ") {
 		t.Fatalf("after the change: %+v %+v", st, st.LastTransfer)
 	}
+	if lt := st.LastTransfer; lt.ApplySeconds <= 0 || lt.ApplySeconds > lt.Seconds {
+		t.Errorf("the IXFR's apply took %g s of its %g s: want a part of it", lt.ApplySeconds, lt.Seconds)
+	}
 	for name, want := range map[string]string{"www": "192.0.2.81", "new": "192.0.2.99", "mail": "192.0.2.25"} {
 		if got := answerA(t, c, name+".sec.example."); got != want {
 			t.Errorf("after IXFR: %s is %s, want %s", name, got, want)

@@ -314,9 +314,9 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 		if !poll(limit, func() bool { return fileSerial(copyFile, origin) == serial && fileSerial(ks.file, origin) == serial }) {
 			t.Fatalf("run %d: the copies on disk do not reach serial %d within %v", run, serial, limit)
 		}
-		t.Logf("run %d, serial %d: ringdns %.3f s (%s of %.3f s, applied %q, %d bytes), knotd %.3f s; copies on disk within %.1f s; load %s",
-			run, serial, rt.Seconds(), st.LastTransfer.Kind, st.LastTransfer.Seconds, st.LastTransfer.Applied, st.LastTransfer.Bytes, kt.Seconds(),
-			time.Since(published).Seconds(), load)
+		t.Logf("run %d, serial %d: ringdns %.3f s (%s of %.3f s, applied %q in %.3f s, %d bytes), knotd %.3f s; copies on disk within %.1f s; load %s",
+			run, serial, rt.Seconds(), st.LastTransfer.Kind, st.LastTransfer.Seconds, st.LastTransfer.Applied, st.LastTransfer.ApplySeconds,
+			st.LastTransfer.Bytes, kt.Seconds(), time.Since(published).Seconds(), load)
 	}
 	return ringdns, knot
 }

@@ -331,8 +331,12 @@ func printZoneStatus(w io.Writer, zs []control.ZoneTransferStatus) {
 			fmt.Fprintf(tw, "  next refresh\t%s\n", when(z.NextRefresh))
 			fmt.Fprintf(tw, "  expires\t%s\n", when(z.Expires))
 			if t := z.LastTransfer; t != nil {
-				fmt.Fprintf(tw, "  last transfer\t%s from %s at %s: %d bytes in %.3fs, %s\n", t.Kind, t.Primary,
-					t.Started.Local().Format("2006-01-02 15:04:05"), t.Bytes, t.Seconds, t.Result)
+				applied := ""
+				if t.Applied != "" {
+					applied = fmt.Sprintf(" (applied %s in %.3fs)", t.Applied, t.ApplySeconds)
+				}
+				fmt.Fprintf(tw, "  last transfer\t%s from %s at %s: %d bytes in %.3fs%s, %s\n", t.Kind, t.Primary,
+					t.Started.Local().Format("2006-01-02 15:04:05"), t.Bytes, t.Seconds, applied, t.Result)
 			}
 			fmt.Fprintf(tw, "  counts\t%d transfers, %d failed refreshes, %d NOTIFY\n", z.Transfers, z.Failures, z.Notifies)
 			if z.LastError != "" {

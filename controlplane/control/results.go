@@ -128,6 +128,10 @@ type TransferStatus struct {
 	// "axfr-fallback: " and why it did not apply (the zone was then
 	// transferred by AXFR).
 	Applied string `json:"applied,omitempty"`
+	// ApplySeconds is, of Seconds, the time an incremental IXFR's
+	// differences took to apply to the version served (zone.Zone.Apply
+	// and the checks after it), once the last message was received.
+	ApplySeconds float64 `json:"apply_seconds,omitempty"`
 }
 
 // ReloadResult is the result of the reload command.
