@@ -577,20 +577,20 @@ func TestSerialNewer(t *testing.T) {
 	}
 }
 
-// TestCanonicalRRs: the records IXFR deletes are matched against the
+// TestCanonicalRecords: the records IXFR deletes are matched against the
 // served version's, which zone.Walk gives with the RDATA names of RFC 4034
-// section 6.2 in lowercase, whatever the case the primary sends: what
-// canonicalRRs makes of them must be the same record where the case of the
+// section 6.2 in lowercase, whatever the case the primary sends: the
+// canonical form Apply and the journal make of them
+// (zone.CanonicalRecord) must be the same record where the case of the
 // owner and of those names alone differ (the TTL does not count in a
 // match), and another record where text or NSEC's next name differ.
-func TestCanonicalRRs(t *testing.T) {
+func TestCanonicalRecords(t *testing.T) {
 	key := func(rr dns.RR) string {
-		c, err := canonicalRRs([]dns.RR{rr})
+		r, err := zone.CanonicalRecord(rr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c[0].Header().Ttl = 0
-		return c[0].String()
+		return fmt.Sprintf("%x %d %x", r.Owner, r.Type, r.Data)
 	}
 	for _, tc := range []struct {
 		a, b string
@@ -906,6 +906,56 @@ func loadedCatalog(t *testing.T, origin, text string) *Catalog {
 		t.Fatal(err)
 	}
 	return cat
+}
+
+// TestSecondaryIXFRCase: an IXFR whose records name their owners in
+// capitals, as a primary may send them, is applied in place (the deletion
+// finds the record the zone holds in lowercase), and the journal is handed
+// the difference in the zone's own case.
+func TestSecondaryIXFRCase(t *testing.T) {
+	const origin = "tld.example."
+	p := startFakePrimary(t, origin, "")
+	v1 := secTLD(1, nil)
+	v2 := secTLD(2, func(s string) string { return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1) })
+	p.setZone(t, v1)
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+	var known []*changeset
+	c.onKnown = func(_ string, from, to *zone.Zone, sets []*changeset) {
+		if from.Serial() == 1 && to.Serial() == 2 {
+			known = sets
+		}
+	}
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	p.setZone(t, v2)
+	p.ixfr = func(from uint32) []dns.RR {
+		var out []dns.RR
+		for _, rr := range diffIXFR(p.versions[1], p.versions[2]) {
+			rr = dns.Copy(rr)
+			rr.Header().Name = strings.ToUpper(rr.Header().Name)
+			out = append(out, rr)
+		}
+		return out
+	}
+	c.refreshZone(ctx, e, refreshSOA)
+	st := transferState(t, c)
+	if st.Serial != 2 || st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
+		t.Fatalf("after IXFR: serial %d, %+v (error %q)", st.Serial, st.LastTransfer, st.LastError)
+	}
+	sameAnswers(t, c, loadedCatalog(t, origin, v2), origin, v2)
+	if len(known) != 1 {
+		t.Fatalf("the journal was handed %d differences, want 1", len(known))
+	}
+	lower, upper := []byte("\x03ns1\x02d3\x03tld"), []byte("\x03NS1\x02D3\x03TLD")
+	for what, b := range map[string][]byte{"deleted": known[0].del, "added": known[0].add} {
+		if !bytes.Contains(b, lower) || bytes.Contains(b, upper) {
+			t.Errorf("the journal's %s records name ns1.d3 in another case than the zone's: %q", what, b)
+		}
+	}
 }
 
 // TestSecondaryIXFRApplied: an IXFR of two differences (glue, DS, a TTL and
