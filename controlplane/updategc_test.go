@@ -175,3 +175,42 @@ func TestReleaseAfterAXFR(t *testing.T) {
 		t.Fatalf("%d releases after the IXFR applied, want still 1 (the hold is an hour)", got)
 	}
 }
+
+// TestReleaseAfterCopy: the copy on disk of a version an IXFR made is
+// written after the update's collection; its own garbage is collected once
+// it is written, and the hold's release counts from then.
+func TestReleaseAfterCopy(t *testing.T) {
+	const origin = "tld.example."
+	p := startFakePrimary(t, origin, "")
+	p.setZone(t, secTLD(1, nil))
+	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+	var collected atomic.Int32
+	// The update's collection runs at once, before the copy is written
+	// (a large zone's copy takes seconds), so that the copy's does not
+	// coalesce with it.
+	c.afterUpdate.above, c.afterUpdate.hold, c.afterUpdate.delay = 1, time.Hour, time.Nanosecond
+	c.afterUpdate.collect = func() { collected.Add(1) }
+	c.afterUpdate.release = func() {}
+	if _, err := c.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := secondaryEntry(c)
+	ctx := context.Background()
+	c.refreshZone(ctx, e, refreshSOA)
+	p.setZone(t, secTLD(2, func(s string) string {
+		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+	}))
+	p.ixfr = func(from uint32) []dns.RR { return diffIXFR(p.versions[1], p.versions[2]) }
+	c.refreshZone(ctx, e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 2 || st.LastTransfer.Applied != "incremental" {
+		t.Fatalf("after the IXFR: %+v", st)
+	}
+	e.sec.waitCopy(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for collected.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := collected.Load(); got < 2 {
+		t.Fatalf("%d collections after the IXFR and its copy, want 2", got)
+	}
+}

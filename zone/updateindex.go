@@ -83,9 +83,10 @@ var startIndex = func(f func()) { go f() }
 // above). z's index must be done.
 //
 // Apply calls start once the new version is made, not before: on a
-// machine of two cores the making (two parts side by side, 64 MB of
-// slots for the signed TLD, about 50 ms of CPU) took a core from the
-// update itself. The signed TLD's updates that take their memory fresh
+// machine of two cores the making (two parts side by side; for the signed
+// TLD 64 MB of slots then, 32 MB since the index's load factor went to two
+// thirds, and about 50 ms of CPU then) took a core from the update
+// itself. The signed TLD's updates that take their memory fresh
 // (BenchmarkApplyServed with RINGDNS_SERVED_RELEASE=1, 40 updates, three
 // rounds alternating on a noisy VM): started at the renumbering, as it
 // was, median 106-191 ms and first 118-182 ms; started after, 98-120 and

@@ -721,24 +721,24 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 				run = ev.at + 1
 			}
 		}
-		if old := len(od.hashBlocks); old > run {
-			pieces = append(pieces, piece{from: run, to: old, at: at, ins: -1})
-			at += old - run
+		if n := len(od.hashBlocks); n > run {
+			pieces = append(pieces, piece{from: run, to: n, at: at, ins: -1})
+			at += n - run
 		}
 		const hl = nsec3HashLen
 		hashes, blocks := p.early.chain(at)
 		parallel(at, func(lo, hi int) {
 			// The pieces that overlap [lo, hi), cut to it.
-			k, _ := slices.BinarySearchFunc(pieces, lo, func(p piece, lo int) int { return cmp.Compare(p.at+max(p.to-p.from, 1), lo+1) })
+			k, _ := slices.BinarySearchFunc(pieces, lo, func(pc piece, lo int) int { return cmp.Compare(pc.at+max(pc.to-pc.from, 1), lo+1) })
 			for ; k < len(pieces) && pieces[k].at < hi; k++ {
-				p := pieces[k]
-				if p.ins >= 0 {
-					copy(hashes[p.at*hl:], inserted[p.ins].h)
-					blocks[p.at] = inserted[p.ins].blk
+				pc := pieces[k]
+				if pc.ins >= 0 {
+					copy(hashes[pc.at*hl:], inserted[pc.ins].h)
+					blocks[pc.at] = inserted[pc.ins].blk
 					continue
 				}
-				b, e := max(p.at, lo), min(p.at+p.to-p.from, hi)
-				f := p.from + b - p.at
+				b, e := max(pc.at, lo), min(pc.at+pc.to-pc.from, hi)
+				f := pc.from + b - pc.at
 				copy(hashes[b*hl:e*hl], od.hashes[f*hl:(f+e-b)*hl])
 				copy(blocks[b:e], od.hashBlocks[f:f+e-b])
 			}
