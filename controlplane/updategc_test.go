@@ -137,39 +137,17 @@ func TestReleaseAfterQuiet(t *testing.T) {
 // garbage back at once, as a load does; an IXFR applied waits for the
 // hold.
 func TestReleaseAfterAXFR(t *testing.T) {
-	const origin = "tld.example."
-	p := startFakePrimary(t, origin, "")
-	p.setZone(t, secTLD(1, nil))
-	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+	p, c := tldSecondary(t)
 	var released atomic.Int32
 	c.afterUpdate.above, c.afterUpdate.hold = 1, time.Hour
 	c.afterUpdate.collect = func() {}
 	c.afterUpdate.release = func() { released.Add(1) }
 	c.freeAbove, c.freeMemory = 0, func() { released.Add(1) }
-	if _, err := c.Load(); err != nil {
-		t.Fatal(err)
+	e := loadTLDSecondary(t, c)
+	if !poll(5*time.Second, func() bool { return released.Load() > 0 }) || released.Load() != 1 {
+		t.Fatalf("%d releases after the AXFR, want 1", released.Load())
 	}
-	e := secondaryEntry(c)
-	ctx := context.Background()
-	c.refreshZone(ctx, e, refreshSOA)
-	if st := transferState(t, c); st.Serial != 1 || st.LastTransfer.Kind != "AXFR" {
-		t.Fatalf("after the first transfer: %+v", st)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for released.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := released.Load(); got != 1 {
-		t.Fatalf("%d releases after the AXFR, want 1", got)
-	}
-	p.setZone(t, secTLD(2, func(s string) string {
-		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
-	}))
-	p.ixfr = func(from uint32) []dns.RR { return diffIXFR(p.versions[1], p.versions[2]) }
-	c.refreshZone(ctx, e, refreshSOA)
-	if st := transferState(t, c); st.Serial != 2 || st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
-		t.Fatalf("after the IXFR: %+v", st)
-	}
+	ixfrTLDVersion2(t, p, c, e)
 	time.Sleep(300 * time.Millisecond)
 	if got := released.Load(); got != 1 {
 		t.Fatalf("%d releases after the IXFR applied, want still 1 (the hold is an hour)", got)
@@ -180,10 +158,7 @@ func TestReleaseAfterAXFR(t *testing.T) {
 // written after the update's collection; its own garbage is collected once
 // it is written, and the hold's release counts from then.
 func TestReleaseAfterCopy(t *testing.T) {
-	const origin = "tld.example."
-	p := startFakePrimary(t, origin, "")
-	p.setZone(t, secTLD(1, nil))
-	c := secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+	p, c := tldSecondary(t)
 	var collected atomic.Int32
 	// The update's collection runs at once, before the copy is written
 	// (a large zone's copy takes seconds), so that the copy's does not
@@ -191,26 +166,47 @@ func TestReleaseAfterCopy(t *testing.T) {
 	c.afterUpdate.above, c.afterUpdate.hold, c.afterUpdate.delay = 1, time.Hour, time.Nanosecond
 	c.afterUpdate.collect = func() { collected.Add(1) }
 	c.afterUpdate.release = func() {}
+	e := loadTLDSecondary(t, c)
+	ixfrTLDVersion2(t, p, c, e)
+	e.sec.waitCopy(false)
+	if !poll(5*time.Second, func() bool { return collected.Load() >= 2 }) {
+		t.Fatalf("%d collections after the IXFR and its copy, want 2", collected.Load())
+	}
+}
+
+// tldSecondary starts a primary of secTLD's first version and makes a
+// catalog that is its secondary, not loaded yet.
+func tldSecondary(t *testing.T) (*fakePrimary, *Catalog) {
+	t.Helper()
+	p := startFakePrimary(t, "tld.example.", "")
+	p.setZone(t, secTLD(1, nil))
+	return p, secondaryCatalog(t, p, filepath.Join(t.TempDir(), "tld.zone"), nil)
+}
+
+// loadTLDSecondary loads c and transfers the first version by AXFR.
+func loadTLDSecondary(t *testing.T, c *Catalog) *zoneEntry {
+	t.Helper()
 	if _, err := c.Load(); err != nil {
 		t.Fatal(err)
 	}
 	e := secondaryEntry(c)
-	ctx := context.Background()
-	c.refreshZone(ctx, e, refreshSOA)
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 1 || st.LastTransfer.Kind != "AXFR" {
+		t.Fatalf("after the first transfer: %+v", st)
+	}
+	return e
+}
+
+// ixfrTLDVersion2 has p serve a second version, one address changed, and
+// e's zone take it by IXFR, applied in place.
+func ixfrTLDVersion2(t *testing.T, p *fakePrimary, c *Catalog, e *zoneEntry) {
+	t.Helper()
 	p.setZone(t, secTLD(2, func(s string) string {
 		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
 	}))
 	p.ixfr = func(from uint32) []dns.RR { return diffIXFR(p.versions[1], p.versions[2]) }
-	c.refreshZone(ctx, e, refreshSOA)
-	if st := transferState(t, c); st.Serial != 2 || st.LastTransfer.Applied != "incremental" {
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 2 || st.LastTransfer.Kind != "IXFR" || st.LastTransfer.Applied != "incremental" {
 		t.Fatalf("after the IXFR: %+v", st)
-	}
-	e.sec.waitCopy(false)
-	deadline := time.Now().Add(5 * time.Second)
-	for collected.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := collected.Load(); got < 2 {
-		t.Fatalf("%d collections after the IXFR and its copy, want 2", got)
 	}
 }
