@@ -37,7 +37,10 @@ import (
 // So the memory is kept for as long as updates keep coming, and given
 // back once they stop: server.update-memory-hold (a minute by default)
 // after the collection of the last update, with no update since, the
-// catalog returns the heap's free memory to the kernel. A zone updated
+// catalog returns the heap's free memory to the kernel. A secondary's
+// copy on disk, written after the update's publication (seconds for a
+// TLD), has a collection of its own when written, and the hold counts
+// from the later of the two (writeCopy). A zone updated
 // every few seconds (a burst of IXFRs, a dynamic zone) keeps reusing it;
 // one updated every few minutes, as TLDs publish, serves between its
 // updates at about the resident size of a fresh load, and pays the fresh
