@@ -40,8 +40,8 @@ import (
 // catalog returns the heap's free memory to the kernel. A secondary's
 // copy on disk, written after the update's publication (seconds for a
 // TLD), has a collection of its own when written, and the hold counts
-// from the later of the two (writeCopy). A zone updated
-// every few seconds (a burst of IXFRs, a dynamic zone) keeps reusing it;
+// from the later of the two (writeCopy). A zone updated every few
+// seconds (a burst of IXFRs, a dynamic zone) keeps reusing the memory;
 // one updated every few minutes, as TLDs publish, serves between its
 // updates at about the resident size of a fresh load, and pays the fresh
 // pages on each update (the figures in the README, "What an update costs,
@@ -76,8 +76,9 @@ type updateCollector struct {
 	gen uint64
 }
 
-// soon schedules a collection for an applied version of size bytes, unless
-// one is pending or the version is below the size that calls for it.
+// soon schedules a collection for an applied version of size bytes (or
+// for the copy on disk of one, once written), unless one is pending or
+// the version is below the size that calls for it.
 func (u *updateCollector) soon(size int) {
 	u.mu.Lock()
 	defer u.mu.Unlock()

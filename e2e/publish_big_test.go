@@ -276,7 +276,12 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 	rss := func() (int64, int64) {
 		return testenv.ProcStatusKiB(t, d.cmd.Process.Pid, "VmRSS")[0] >> 10, testenv.ProcStatusKiB(t, ks.cmd.Process.Pid, "VmRSS")[0] >> 10
 	}
-	if !poll(limit, func() bool { return fileSerial(copyFile, origin) == serial && fileSerial(ks.file, origin) == serial }) {
+	// copied reports whether both secondaries' copies on disk are of
+	// serial.
+	copied := func(serial uint32) func() bool {
+		return func() bool { return fileSerial(copyFile, origin) == serial && fileSerial(ks.file, origin) == serial }
+	}
+	if !poll(limit, copied(serial)) {
 		t.Fatalf("the first copies on disk do not reach serial %d within %v", serial, limit)
 	}
 	time.Sleep(2 * time.Second)
@@ -311,7 +316,7 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 		published := time.Now()
 		st := d.zoneStatus(origin)
 		ringdns, knot = append(ringdns, rt), append(knot, kt)
-		if !poll(limit, func() bool { return fileSerial(copyFile, origin) == serial && fileSerial(ks.file, origin) == serial }) {
+		if !poll(limit, copied(serial)) {
 			t.Fatalf("run %d: the copies on disk do not reach serial %d within %v", run, serial, limit)
 		}
 		t.Logf("run %d, serial %d: ringdns %.3f s (%s of %.3f s, applied %q in %.3f s, %d bytes), knotd %.3f s; copies on disk within %.1f s; load %s",

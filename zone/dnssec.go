@@ -332,21 +332,26 @@ func (b *builder) matchNSEC3(d *denial, bk *hashBuckets, entries []nsec3Entry, l
 }
 
 // hashBuckets finds, while the zone is built, the NSEC3 hash that covers
-// a name's as denial.cover does, but without its binary search over the
-// whole chain, which took most of the matching of a TLD's million names:
-// hashes are uniform, so an index of where each value of their first two
-// bytes starts leaves a search among a few neighbours, done on their
-// first eight bytes.
+// a name's as denial.cover does, for each of a TLD's million names and
+// their wildcards: among the hashes of one value of their first bits
+// (denial.starts, which it shares), scanned on their first eight bytes,
+// kept in an array of their own, so that the scan reads 8 bytes a hash
+// rather than 20.
 type hashBuckets struct {
-	start  []uint32 // per value of the first two bytes, the first hash with it or above
+	starts []uint32 // denial.starts, or the whole chain as one value for a chain without
+	bits   uint8    // denial.startBits
 	prefix []uint64 // each hash's first eight bytes
 }
 
-func newHashBuckets(hashes []byte) *hashBuckets {
-	n := len(hashes) / nsec3HashLen
-	bk := &hashBuckets{start: valueStarts(hashes, 16), prefix: make([]uint64, n)}
+// newHashBuckets indexes d's chain, whose starts are made.
+func newHashBuckets(d *denial) *hashBuckets {
+	n := len(d.hashBlocks)
+	bk := &hashBuckets{starts: d.starts, bits: d.startBits, prefix: make([]uint64, n)}
+	if bk.starts == nil {
+		bk.starts = []uint32{0, uint32(n)}
+	}
 	for i := range n {
-		bk.prefix[i] = binary.BigEndian.Uint64(hashes[i*nsec3HashLen:])
+		bk.prefix[i] = binary.BigEndian.Uint64(d.hashes[i*nsec3HashLen:])
 	}
 	return bk
 }
@@ -409,8 +414,9 @@ func (bk *hashBuckets) cover(hashes []byte, h []byte) int {
 	n := len(bk.prefix)
 	k := binary.BigEndian.Uint64(h)
 	// i ends as the last hash whose prefix is not above h's.
-	i := int(bk.start[k>>48]) - 1
-	for end := int(bk.start[k>>48+1]); i+1 < end && bk.prefix[i+1] <= k; i++ {
+	v := k >> (64 - bk.bits) // 0 for no bits: Go shifts by 64 to 0
+	i := int(bk.starts[v]) - 1
+	for end := int(bk.starts[v+1]); i+1 < end && bk.prefix[i+1] <= k; i++ {
 	}
 	// Of hashes with h's prefix, the last one not above h.
 	for i >= 0 && bk.prefix[i] == k && bytes.Compare(hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], h) > 0 {
@@ -1008,7 +1014,7 @@ func (b *builder) buildNSEC3() error {
 		parts = runtime.GOMAXPROCS(0)
 	}
 	missing := make([]int, parts)
-	bk := newHashBuckets(d.hashes)
+	bk := newHashBuckets(d)
 	var wg sync.WaitGroup
 	for p := range parts {
 		lo, hi := len(z.nodes)*p/parts, len(z.nodes)*(p+1)/parts

@@ -1,5 +1,7 @@
 package zone
 
+import "reflect"
+
 // An update of a large zone writes its largest arrays late: the NSEC3
 // chain, match and wild, and the kept runs, after the nodes are renumbered
 // and the blocks prepared. Each is memory the update takes, from the heap's
@@ -61,84 +63,56 @@ func (z *Zone) startEarly(pl *namePlan, changes int) *earlyArrays {
 	go func() {
 		defer close(e.done)
 		if nsec3 {
-			e.match, e.wild = make([]uint32, pl.n2), make([]uint32, pl.n2)
-			touchPages(e.match, 1024)
-			touchPages(e.wild, 1024)
+			e.match, e.wild = touched(pl.n2, uint32(0xdeadbeef)), touched(pl.n2, uint32(0xdeadbeef))
 		}
-		if chain > 0 {
-			e.hashes, e.hashBlocks = make([]byte, 0, chain*nsec3HashLen), make([]uint32, 0, chain)
-			touchPages(e.hashes[:cap(e.hashes)], 4096)
-			touchPages(e.hashBlocks[:cap(e.hashBlocks)], 1024)
-		}
-		if keptRuns > 0 {
-			e.kept = make([]keptSet, 0, keptRuns)
-			touchPages(e.kept[:cap(e.kept)], 4096/12)
-		}
-		if poisonEarly {
-			for _, s := range [][]uint32{e.match, e.wild, e.hashBlocks[:cap(e.hashBlocks)]} {
-				for i := range s {
-					s[i] = 0xdeadbeef
-				}
-			}
-			h, k := e.hashes[:cap(e.hashes)], e.kept[:cap(e.kept)]
-			for i := range h {
-				h[i] = 0xab
-			}
-			for i := range k {
-				k[i] = keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef}
-			}
-		}
+		e.hashes, e.hashBlocks = touched(chain*nsec3HashLen, byte(0xab)), touched(chain, uint32(0xdeadbeef))
+		e.kept = touched(keptRuns, keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef})
 	}()
 	return e
 }
 
-// touchPages writes every per-th element of s, one a 4 KiB page for per
-// elements to a page, so that the system gives s its pages now. The heap
-// may hand a large array over untouched (memory fresh from the system is
-// zero already), and its pages are then taken where it is first written.
-func touchPages[T any](s []T, per int) {
+// touched returns an array of n elements whose pages the system has given
+// now: the heap may hand a large array over untouched (memory fresh from
+// the system is zero already), and its pages are then taken where it is
+// first written. Each page gets one write; with poisonEarly every element
+// is bad instead. nil for none.
+func touched[T any](n int, bad T) []T {
+	if n == 0 {
+		return nil
+	}
+	s := make([]T, n)
+	if poisonEarly {
+		for i := range s {
+			s[i] = bad
+		}
+		return s
+	}
 	var zero T
-	for i := 0; i < len(s); i += per {
+	per := max(1, 4096/int(reflect.TypeFor[T]().Size()))
+	for i := 0; i < n; i += per {
 		s[i] = zero
 	}
+	return s
 }
 
-// matchWild returns arrays of n entries for NSEC3's match and wild, the
-// early ones when made; their contents are whatever they hold.
-func (e *earlyArrays) matchWild(n int) ([]uint32, []uint32) {
-	if e != nil {
-		<-e.done
-		if m, w := e.match, e.wild; len(m) == n {
-			e.match, e.wild = nil, nil
-			return m, w
-		}
+// wait returns e once its arrays are made; for nil, a set with none.
+func (e *earlyArrays) wait() *earlyArrays {
+	if e == nil {
+		return &earlyArrays{}
 	}
-	return make([]uint32, n), make([]uint32, n)
+	<-e.done
+	return e
 }
 
-// chain returns arrays for an NSEC3 chain of n hashes, the early ones when
-// made with room enough (cut to n, so that no append reaches past them);
-// their contents are whatever they hold.
-func (e *earlyArrays) chain(n int) ([]byte, []uint32) {
-	if e != nil {
-		<-e.done
-		if h, b := e.hashes, e.hashBlocks; cap(b) >= n {
-			e.hashes, e.hashBlocks = nil, nil
-			return h[: n*nsec3HashLen : n*nsec3HashLen], b[:n:n]
-		}
+// take returns the first n elements of *a, an array of a set wait
+// returned, and leaves none there, or a new array when *a has fewer; the
+// contents are whatever they hold. The result's capacity is n, so that no
+// append reaches past it.
+func take[T any](a *[]T, n int) []T {
+	s := *a
+	*a = nil
+	if len(s) < n {
+		return make([]T, n)
 	}
-	return make([]byte, n*nsec3HashLen), make([]uint32, n)
-}
-
-// keptRuns returns an empty array with room for n kept runs, the early one
-// when made with room enough.
-func (e *earlyArrays) keptRuns(n int) []keptSet {
-	if e != nil {
-		<-e.done
-		if k := e.kept; cap(k) >= n {
-			e.kept = nil
-			return k[:0]
-		}
-	}
-	return make([]keptSet, 0, n)
+	return s[:n:n]
 }

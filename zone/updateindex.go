@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"sync/atomic"
-
-	"github.com/ringdns/ringdns/internal/hugepage"
 )
 
 // A version made by Apply with names added or removed needs a name index
@@ -105,9 +103,7 @@ func (pl *namePlan) deferIndex(z, nz *Zone) (start func()) {
 			// The slots in huge pages, as Apply's own arrays are,
 			// where the system leaves them to advice: the
 			// advice Apply took is withdrawn when it returns.
-			if z.MemoryBytes() >= applyHugePagesAbove {
-				defer hugepage.Begin()()
-			}
+			defer z.hugePages()()
 			index, mask := pl.makeIndex(z)
 			nz.prov.v.Store(&indexView{slots: index, mask: mask})
 			close(v.done)

@@ -726,7 +726,8 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			at += n - run
 		}
 		const hl = nsec3HashLen
-		hashes, blocks := p.early.chain(at)
+		early := p.early.wait()
+		hashes, blocks := take(&early.hashes, at*hl), take(&early.hashBlocks, at)
 		parallel(at, func(lo, hi int) {
 			// The pieces that overlap [lo, hi), cut to it.
 			k, _ := slices.BinarySearchFunc(pieces, lo, func(pc piece, lo int) int { return cmp.Compare(pc.at+max(pc.to-pc.from, 1), lo+1) })
@@ -774,7 +775,8 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	// block of entries at a time while it is in the cache: entries
 	// pointing at a replaced block point at the new one; those pointing
 	// at a block removed or split are computed again.
-	match, wild := p.early.matchWild(pl.n2)
+	early := p.early.wait()
+	match, wild := take(&early.match, pl.n2), take(&early.wild, pl.n2)
 	for _, q := range pl.addNew {
 		match[q], wild[q] = None, None
 	}
@@ -878,7 +880,7 @@ func (p *partial) mergeKept(keptNodes map[uint32][]keptSet) {
 		nodes = append(nodes, g)
 	}
 	slices.Sort(nodes)
-	out := p.early.keptRuns(len(old) + len(nodes))
+	out := take(&p.early.wait().kept, len(old)+len(nodes))[:0]
 	same := pl.same()
 	i, di := 0, 0
 	// next returns the old run i renumbered, skipping removed nodes (the
