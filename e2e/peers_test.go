@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -42,15 +43,17 @@ const transferWait = 10 * time.Second
 // milliseconds, and the bound covers a loaded two-core machine.
 const peerStartWait = 10 * time.Second
 
-// freePort returns a port free for UDP and TCP on 127.0.0.1 now.
+// freePort returns a port free for UDP and TCP on 127.0.0.1 now, drawn
+// from below the ephemeral ports (portsBelowEphemeral).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	lo, hi := portsBelowEphemeral()
+	for range 50 {
+		port := lo + rand.IntN(hi-lo)
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		pc.Close()
 		if err == nil {
@@ -60,6 +63,24 @@ func freePort(t *testing.T) int {
 	}
 	t.Fatal("no port free for both UDP and TCP")
 	return 0
+}
+
+// portsBelowEphemeral is the range freePort draws from: below the
+// system's ephemeral ports (ip_local_port_range), which the kernel hands
+// to every socket bound to port 0 and to every outgoing connection. A
+// port taken from that range (by binding port 0, as freePort did) could
+// be handed to another test's connection between freePort's check and
+// the peer's bind: knotd once failed to start, "cannot bind address
+// 127.0.0.1@53064 TCP (address already in use)".
+func portsBelowEphemeral() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var first, last int
+		if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > lo+1000 {
+			hi = first
+		}
+	}
+	return lo, hi
 }
 
 // loopback is port on 127.0.0.1.
