@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringdns/ringdns/internal/vmem"
@@ -35,12 +36,19 @@ import (
 
 var (
 	// mappedMin is the size in bytes from which an arena is a region; a
-	// variable, so that tests can map every arena.
-	mappedMin = 4 << 20
+	// variable, so that tests can map every arena. Atomic, as is
+	// releaseGrace: builds in the background and the cleanups read them
+	// while a test that set them restores them.
+	mappedMin atomic.Int64
 	// releaseGrace is how long after the last version of a build is
 	// collected its regions are released; a variable for tests.
-	releaseGrace = 10 * time.Second
+	releaseGrace atomic.Int64
 )
+
+func init() {
+	mappedMin.Store(4 << 20)
+	releaseGrace.Store(int64(10 * time.Second))
+}
 
 // maxMapped bounds the regions the process holds: each is a mapping, and
 // the system bounds the mappings of a process (vm.max_map_count, 65,530
@@ -65,7 +73,7 @@ type regionList struct {
 // one can be reserved, otherwise Go heap.
 func newArena[T any](z *Zone, n int) []T {
 	size := n * int(reflect.TypeFor[T]().Size())
-	if size < max(mappedMin, 1) || vmem.Live() >= maxMapped {
+	if int64(size) < max(mappedMin.Load(), 1) || vmem.Live() >= maxMapped {
 		return make([]T, 0, n)
 	}
 	r, err := vmem.Reserve(mappedSize(size))
@@ -127,9 +135,10 @@ func releaseRegions(l *regionList) {
 		}
 		l.regions = nil
 	}
-	if releaseGrace <= 0 {
+	grace := time.Duration(releaseGrace.Load())
+	if grace <= 0 {
 		release()
 		return
 	}
-	time.AfterFunc(releaseGrace, release)
+	time.AfterFunc(grace, release)
 }

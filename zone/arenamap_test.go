@@ -17,10 +17,10 @@ func mapEveryArena(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("regions are reserved on Linux only; elsewhere arenas stay on the heap")
 	}
-	defer func(m int, g time.Duration) {
-		t.Cleanup(func() { mappedMin, releaseGrace = m, g })
-	}(mappedMin, releaseGrace)
-	mappedMin, releaseGrace = 1, 0
+	m, g := mappedMin.Load(), releaseGrace.Load()
+	t.Cleanup(func() { mappedMin.Store(m); releaseGrace.Store(g) })
+	mappedMin.Store(1)
+	releaseGrace.Store(0)
 }
 
 // TestMappedArenas updates zones whose byte arenas are regions: every
