@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -54,20 +55,34 @@ type denial struct {
 	// the first NSEC.
 	nsecAt []uint32
 
-	// NSEC3: the parameters, the hashes of the NSEC3 owners in ascending
-	// order (nsec3HashLen bytes each) and the proof block of each.
+	// NSEC3: the parameters, the hashes of the NSEC3 owners (nsec3HashLen
+	// bytes each) and the proof block of each, by entry. The chain is
+	// the hashes in ascending order; an entry's place in it is its rank.
+	// A build lays the entries out in that order, rank for entry; an
+	// update writes the pages it changes again at the end (see offs).
 	salt       []byte
 	iterations uint16
 	hashes     []byte
 	hashBlocks []uint32
-	// starts is, per value of a hash's first startBits bits, the first
-	// hash with that value or above (1<<startBits+1 entries, the last the
-	// count), so that cover searches among the few hashes of one value,
-	// which lie together, instead of the whole chain: hashes are
-	// uniform, and startBits gives about 8 to 16 a value (16 bits for a
-	// chain of a million, 256 KB). nil for a chain of fewer than 128.
+	// starts is, per value of a hash's first startBits bits, the rank of
+	// the first hash with that value or above (1<<startBits+1 entries, the
+	// last the count), so that cover searches among the few hashes of one
+	// value instead of the whole chain: hashes are uniform, and startBits
+	// gives about 8 to 16 a value (16 bits for a chain of a million, 256
+	// KB). nil for a chain of fewer than 128, whose entries are always
+	// in rank order.
 	starts    []uint32
 	startBits uint8
+	// offs is, per value (a page of the chain), the entry of the page's
+	// first hash; nil when every page lies at its rank (a build, or a
+	// merge of the whole chain). An update of a chain with starts copies
+	// only the pages whose hashes it inserts, removes or re-points,
+	// appending them past the entries (to the lineage's arrays, as the
+	// proof blocks are: older versions read only their own pages),
+	// instead of the whole chain (24 MB for the signed TLD's million
+	// hashes), until the pages left behind would pass chainSlack's bound
+	// (mergeChain).
+	offs []uint32
 	// match is, per node, the proof block of the NSEC3 whose hash is the
 	// node's, or None (an opt-out delegation, say); wild is, for nodes
 	// with a match, the proof block of the NSEC3 covering the wildcard
@@ -114,7 +129,7 @@ func (z *Zone) denialBytes() int {
 		return 0
 	}
 	return d.arenas.bytes() + len(d.nsecAt)*4 +
-		len(d.hashes) + len(d.hashBlocks)*4 + len(d.starts)*4 + len(d.match)*4 + len(d.wild)*4 +
+		len(d.hashes) + len(d.hashBlocks)*4 + len(d.starts)*4 + len(d.offs)*4 + len(d.match)*4 + len(d.wild)*4 +
 		len(d.kids)*4 + len(d.kidNodes)*4 + len(d.kidKeys)*8
 }
 
@@ -221,7 +236,8 @@ func (z *Zone) NSEC3Cover(name []byte) uint32 {
 	var h [nsec3HashLen]byte
 	d := z.denial
 	nsec3Hash(&h, name, d.salt, int(d.iterations))
-	return d.hashBlocks[d.cover(h[:])]
+	_, e := d.coverEntry(h[:])
+	return d.hashBlocks[e]
 }
 
 // nsec3Hash computes the NSEC3 hash of a lowercase wire name (RFC 5155
@@ -240,36 +256,147 @@ func nsec3Hash(out *[nsec3HashLen]byte, name, salt []byte, iterations int) {
 	*out = h
 }
 
-// cover returns the index of the hash that covers or matches h: the
+// cover returns the rank of the hash that covers or matches h: the
 // greatest one not above it, or the last when h is below them all (the
 // chain wraps around).
 func (d *denial) cover(h []byte) int {
-	if i := d.above(h); i > 0 {
-		return i - 1
-	}
-	return len(d.hashBlocks) - 1
+	r, _ := d.coverEntry(h)
+	return r
 }
 
-// above returns the place of the first hash of the chain above h, the
-// chain's length when there is none.
-func (d *denial) above(h []byte) int {
+// coverEntry is cover, with the entry of the hash it returns.
+func (d *denial) coverEntry(h []byte) (rank, entry int) {
+	r, base := d.aboveIn(h)
+	if r > 0 && (d.starts == nil || r > int(d.starts[startOf(h, d.startBits)])) {
+		// In h's own page.
+		return r - 1, r - 1 + base
+	}
+	if d.offs == nil {
+		if r == 0 {
+			r = d.chainLen()
+		}
+		return r - 1, r - 1
+	}
+	// The last hash of the nearest page before h's that has any, the
+	// chain's last page for a hash below them all.
+	v := startOf(h, d.startBits) - 1
+	if r == 0 {
+		r, v = d.chainLen(), len(d.starts)-2
+	}
+	for d.starts[v] == d.starts[v+1] {
+		v--
+	}
+	return r - 1, int(d.offs[v]) + r - 1 - int(d.starts[v])
+}
+
+// aboveIn returns the rank of the first hash of the chain above h (the
+// chain's length when there is none), with what turns a rank of h's page
+// into its entry.
+func (d *denial) aboveIn(h []byte) (rank, base int) {
 	lo, hi := 0, len(d.hashBlocks)
 	if d.starts != nil {
 		// Every hash before the value of h's first startBits bits is
 		// below h, every one from the next value on above it.
 		v := startOf(h, d.startBits)
 		lo, hi = int(d.starts[v]), int(d.starts[v+1])
+		if d.offs != nil {
+			base = int(d.offs[v]) - lo
+		}
 	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(d.hashes[m*nsec3HashLen:(m+1)*nsec3HashLen], h) <= 0 {
+		e := m + base
+		if bytes.Compare(d.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h) <= 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo
+	return lo, base
 }
+
+// pageEnd returns the entry after the last of the page of hash h.
+func (d *denial) pageEnd(h []byte) int {
+	if d.offs == nil {
+		return len(d.hashBlocks)
+	}
+	v := startOf(h, d.startBits)
+	return int(d.offs[v] + d.starts[v+1] - d.starts[v])
+}
+
+// chainLen is the number of hashes of the chain.
+func (d *denial) chainLen() int {
+	if d.starts == nil {
+		return len(d.hashBlocks)
+	}
+	return int(d.starts[len(d.starts)-1])
+}
+
+// entry returns the entry of the hash of rank r.
+func (d *denial) entry(r int) int {
+	if d.offs == nil {
+		return r
+	}
+	// The page of r: the last value whose first rank is r or below, of
+	// those with hashes.
+	v := sort.Search(len(d.starts)-1, func(v int) bool { return int(d.starts[v+1]) > r })
+	return int(d.offs[v]) + r - int(d.starts[v])
+}
+
+// pageEntry returns the entry of the first hash of page v.
+func (d *denial) pageEntry(v int) int {
+	if d.offs == nil {
+		return int(d.starts[v])
+	}
+	return int(d.offs[v])
+}
+
+// chainRoom is the room made for a chain of n hashes: twice what
+// chainSlack allows more when it has starts, for the pages updates write
+// again (mergeChain), none otherwise.
+func chainRoom(n int) int {
+	if startBits(n) == 0 {
+		return n
+	}
+	return n + 2*n/chainSlack
+}
+
+// chainSlack bounds the entries of a chain's pages written again that
+// its version no longer reads: a chain of n hashes is written whole again
+// by the update that would take it past n/chainSlack of them. A variable,
+// so that tests write pages many times over.
+var chainSlack = 16
+
+// chainMerged, when set (by tests), is called by each update of an NSEC3
+// chain with how it made the new chain: "pages" written again, "whole"
+// from a chain in rank order, or "whole from pages" (denial.offs).
+var chainMerged func(how string)
+
+// eachEntry calls f with the entry of every hash of the chain, in rank
+// order, a page at a time (entry would search for each rank).
+func (d *denial) eachEntry(f func(e int)) {
+	if d.offs == nil {
+		for e := range d.chainLen() {
+			f(e)
+		}
+		return
+	}
+	for v := range len(d.starts) - 1 {
+		o := int(d.offs[v])
+		for k := range int(d.starts[v+1] - d.starts[v]) {
+			f(o + k)
+		}
+	}
+}
+
+// hashAt returns the hash of rank r.
+func (d *denial) hashAt(r int) []byte {
+	e := d.entry(r)
+	return d.hashes[e*nsec3HashLen : (e+1)*nsec3HashLen]
+}
+
+// blockAt returns the proof block of the hash of rank r.
+func (d *denial) blockAt(r int) uint32 { return d.hashBlocks[d.entry(r)] }
 
 // startBits returns how many of a hash's first bits denial.starts indexes
 // for a chain of n hashes: 0 for none below startsMin.
@@ -382,31 +509,6 @@ func valueStarts(hashes []byte, b uint8) []uint32 {
 		starts[next] = uint32(n)
 	}
 	return starts
-}
-
-// mergeStarts returns d's starts for its hashes, made from old's, which
-// the hashes inserted and removed turned into d's: a value's start moves
-// by the hashes inserted into and removed from the values before it.
-// When the chain's length calls for another startBits they are made
-// afresh.
-func (d *denial) mergeStarts(old *denial, inserted, removed [][]byte) {
-	b := startBits(len(d.hashBlocks))
-	if old.starts == nil || b != old.startBits {
-		d.starts, d.startBits = hashStarts(d.hashes)
-		return
-	}
-	diff := make([]int32, 1<<b)
-	for _, h := range inserted {
-		diff[startOf(h, b)]++
-	}
-	for _, h := range removed {
-		diff[startOf(h, b)]--
-	}
-	starts := make([]uint32, 1<<b+1)
-	for v := range 1 << b {
-		starts[v+1] = uint32(int32(starts[v]) + int32(old.starts[v+1]-old.starts[v]) + diff[v])
-	}
-	d.starts, d.startBits = starts, b
 }
 
 // cover is denial.cover of h over hashes, the chain bk indexes.
@@ -996,8 +1098,9 @@ func (b *builder) buildNSEC3() error {
 	if b.size > bigText {
 		freeGarbage()
 	}
-	d.hashes = make([]byte, 0, len(entries)*nsec3HashLen)
-	d.hashBlocks = make([]uint32, 0, len(entries))
+	// With room for the pages updates write again (see denial.offs).
+	d.hashes = make([]byte, 0, chainRoom(len(entries))*nsec3HashLen)
+	d.hashBlocks = make([]uint32, 0, chainRoom(len(entries)))
 	for i := range entries {
 		d.hashes = append(d.hashes, entries[i].hash[:]...)
 		d.hashBlocks = append(d.hashBlocks, entries[i].block)

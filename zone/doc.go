@@ -89,7 +89,7 @@
 //     for it). A
 //     change set that adds and removes no name copies only the node
 //     array (the index is shared) and, in an NSEC3 zone, match, wild and
-//     the chain's block numbers (the hashes are shared).
+//     the chain's pages whose proof blocks change (the rest is shared).
 //   - Flags: a changed or added name's own flags come from its records;
 //     FlagOccluded from its parent. A zone cut made or removed changes
 //     FlagOccluded below it: those names are prepared anew (glue
@@ -160,19 +160,29 @@
 //     removed up to the next node with an NSEC of its own; the children
 //     index (WideChildren) is copied for the nodes with no name added or
 //     removed below them and made again for their ancestors.
-//   - NSEC3: the chain's hashes and proof blocks are merged (runs copied
-//     between the insertions and removals, in one part per core), and the
-//     index of where each
-//     value of the hashes' first bits starts (denial.starts, which
-//     narrows every search of the chain to a few neighbours) is moved by
-//     the hashes inserted and removed below each value; a name left with its NSEC3
+//   - NSEC3: the chain is kept in pages, one per value of the hashes'
+//     first bits (denial.starts, the rank where each value starts, which
+//     narrows every search of the chain to a few neighbours): a build
+//     lays the pages out in order, and an update writes again only the
+//     pages whose hashes it inserts, removes or points at another proof
+//     block, appended to the chain's arenas as the blocks are, with the
+//     page's new place in denial.offs; the starts are moved by the hashes
+//     inserted and removed below each value. A thousand changed
+//     delegations write about 400 KB of pages where the whole chain, 24
+//     MB for the signed TLD's million hashes, was copied before. The
+//     chain is merged whole again, compact and in order, when the pages
+//     written again would pass a sixteenth of it (so for the signed TLD
+//     every few updates; a sixteenth is all a lineage's chain holds that
+//     it no longer reads), when it is too short for starts or its length
+//     calls for more bits, and when the version is not its lineage's tip.
+//     A name left with its NSEC3
 //     RRset alone becomes an NSEC3 owner, its RRsets dropped from the
 //     table and its proof block prepared again; match and wild entries that
 //     pointed at a block replaced in place are pointed at the new one,
 //     and those that pointed at a block removed, or at the block before
 //     an inserted hash (whose range the insertion splits), are computed
 //     again from the node's hash, as are those of the names touched.
-//   - The arrays an update writes last (NSEC3's chain, match and wild,
+//   - The arrays an update writes last (NSEC3's match and wild,
 //     the kept runs) are, in a large zone, made at the plan by a
 //     goroutine of their own that touches their pages meanwhile
 //     (updateearly.go): memory fresh from the system costs more to touch

@@ -144,8 +144,9 @@ type walkIter struct {
 	// chain is the NSEC3 chain entry of the last NSEC3 owner decoded,
 	// -1 before the first: the owners come in the chain's order (see
 	// proofOf).
-	chain int
-	cmp   func(a, b walkEnt) int
+	chain    int
+	chainEnd int // the end of chain's page
+	cmp      func(a, b walkEnt) int
 }
 
 func newWalkIter(z *Zone) *walkIter {
@@ -238,17 +239,21 @@ func (it *walkIter) proofOf(owner []byte) (uint32, bool) {
 	if d == nil || d.mode != DenialNSEC3 || !decodeHashLabel(&h, owner[1:1+int(owner[0])]) {
 		return None, false
 	}
-	at := func(i int) bool {
-		return i >= 0 && i < len(d.hashBlocks) && bytes.Equal(d.hashes[i*nsec3HashLen:(i+1)*nsec3HashLen], h[:])
+	// it.chain is the entry of the last owner's hash: the next rank's is
+	// the next entry, up to the end of its page (past it lie other
+	// pages, or pages an update replaced).
+	at := func(e int) bool {
+		return e >= 0 && e < len(d.hashBlocks) && bytes.Equal(d.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h[:])
 	}
-	i := it.chain + 1
-	if !at(i) {
-		if i = d.cover(h[:]); !at(i) {
+	e := it.chain + 1
+	if e >= it.chainEnd || !at(e) {
+		if _, e = d.coverEntry(h[:]); !at(e) {
 			return None, false
 		}
+		it.chainEnd = d.pageEnd(h[:])
 	}
-	it.chain = i
-	return d.hashBlocks[i], true
+	it.chain = e
+	return d.hashBlocks[e], true
 }
 
 type walkEnt struct {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -422,16 +423,29 @@ func sameTable(t *testing.T, a, b *Zone) {
 		}
 	}
 	if da.mode == DenialNSEC3 {
-		if string(da.hashes) != string(db.hashes) || len(da.hashBlocks) != len(db.hashBlocks) {
-			t.Fatalf("NSEC3 hashes differ")
+		// The chain rank by rank: an updated chain's pages may lie
+		// anywhere in its entries (denial.offs).
+		if db.offs != nil {
+			t.Fatalf("a chain built from scratch has its pages out of place")
 		}
-		if s, b := hashStarts(da.hashes); !slices.Equal(da.starts, db.starts) || !slices.Equal(da.starts, s) || da.startBits != b || db.startBits != b {
-			t.Fatalf("the index of the NSEC3 hashes' first bytes differs from the one made from scratch")
+		if n := da.chainLen(); len(da.hashBlocks) > n+n/chainSlack {
+			t.Fatalf("a chain of %d hashes in %d entries: more than chainSlack allows", n, len(da.hashBlocks))
 		}
-		for i := range da.hashBlocks {
-			if u, v := proof(a, da.hashBlocks[i]), proof(b, db.hashBlocks[i]); u != v {
-				fail("NSEC3 chain entry %d\n%s\nfrom scratch\n%s", i, u, v)
+		if da.chainLen() != db.chainLen() {
+			t.Fatalf("NSEC3 chain of %d hashes, from scratch %d", da.chainLen(), db.chainLen())
+		}
+		var flat []byte
+		for r := range da.chainLen() {
+			flat = append(flat, da.hashAt(r)...)
+			if !bytes.Equal(da.hashAt(r), db.hashAt(r)) {
+				t.Fatalf("NSEC3 hash of rank %d differs", r)
 			}
+			if u, v := proof(a, da.blockAt(r)), proof(b, db.blockAt(r)); u != v {
+				fail("NSEC3 chain entry %d\n%s\nfrom scratch\n%s", r, u, v)
+			}
+		}
+		if s, b := hashStarts(flat); !slices.Equal(da.starts, db.starts) || !slices.Equal(da.starts, s) || da.startBits != b || db.startBits != b {
+			t.Fatalf("the index of the NSEC3 hashes' first bytes differs from the one made from scratch")
 		}
 	}
 }
@@ -837,8 +851,33 @@ func TestApplyRdataNameCase(t *testing.T) {
 // chains of its small zones indexed by their hashes' first bits
 // (denial.starts), as a large zone's are: sameTable checks each version's
 // index against one made from scratch.
+//
+// The chains are kept in pages (denial.offs): with chainSlack at 1 an
+// update writes its pages again until they pass the chain's length, and
+// at its default soon merges the chain whole. Each way must have been
+// taken, from both layouts.
 func TestApplyRandomTablesStarts(t *testing.T) {
-	defer func(n int) { startsMin = n }(startsMin)
+	defer func(n, s int) { startsMin, chainSlack, chainMerged = n, s, nil }(startsMin, chainSlack)
 	startsMin = 2
-	applyRandomTables(t, []uint64{9, 10, 11})
+	var mu sync.Mutex
+	how := map[string]int{}
+	chainMerged = func(h string) {
+		mu.Lock()
+		how[h]++
+		mu.Unlock()
+	}
+	for _, slack := range []int{1, 16} {
+		chainSlack = slack
+		t.Run(fmt.Sprintf("slack%d", slack), func(t *testing.T) {
+			applyRandomTables(t, []uint64{9, 10, 11})
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("chains made: %v", how)
+	for _, h := range []string{"pages", "whole", "whole from pages"} {
+		if how[h] < 5 {
+			t.Errorf("%d chains made %s, want 5 or more", how[h], h)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"cmp"
 	"slices"
 	"sync"
 
@@ -35,6 +34,9 @@ type partial struct {
 	// early holds the late arrays made ahead (updateearly.go), nil for
 	// a small zone.
 	early *earlyArrays
+	// grow is the update's plan of the arenas it appends to, nil when
+	// the version is not made in place (see room).
+	grow *growPlan
 }
 
 func newPartial(z, nz *Zone, pl *namePlan) *partial {
@@ -581,11 +583,7 @@ func (z *Zone) subtreeEnd(q uint32) uint32 {
 func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	z, nz, pl := p.z, p.nz, p.pl
 	od, d := z.denial, nz.denial
-	type insert struct {
-		h   []byte
-		blk uint32
-	}
-	var inserted []insert
+	var inserted []chainInsert
 	replaced := map[int]uint32{}
 	removed := map[int]bool{}
 	for _, c := range chg {
@@ -613,8 +611,8 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		if err != nil {
 			return err
 		}
-		at := od.cover(h)
-		if bytesEqual(od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen], h) {
+		at, e := od.coverEntry(h)
+		if bytesEqual(od.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h) {
 			if c.old == None {
 				return fallbackError("an NSEC3 record the chain held is added")
 			}
@@ -623,13 +621,13 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			if c.old != None && c.hadNSEC3 {
 				return fallbackError("an NSEC3 record the chain did not hold changes")
 			}
-			inserted = append(inserted, insert{h, blk})
+			inserted = append(inserted, chainInsert{h, blk})
 		}
 	}
 	for _, o := range pl.del {
 		if h, ok := nsec3OwnerHash(z.NodeName(&z.nodes[o]), z.apex); ok {
-			at := od.cover(h)
-			if bytesEqual(od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen], h) {
+			at, e := od.coverEntry(h)
+			if bytesEqual(od.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h) {
 				removed[at] = true
 			}
 		}
@@ -641,135 +639,35 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		p.chainHashes = append(p.chainHashes, e.h)
 	}
 	for at := range replaced {
-		p.chainHashes = append(p.chainHashes, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
+		p.chainHashes = append(p.chainHashes, od.hashAt(at))
 	}
 	for at := range removed {
-		p.chainHashes = append(p.chainHashes, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
+		p.chainHashes = append(p.chainHashes, od.hashAt(at))
 	}
-	slices.SortFunc(inserted, func(a, b insert) int { return bytesCompare(a.h, b.h) })
+	slices.SortFunc(inserted, func(a, b chainInsert) int { return bytesCompare(a.h, b.h) })
 	// The blocks whose entries must be computed again, and those
 	// replaced in place.
 	rehash := make([]uint64, (len(od.blocks)+64)/64)
 	repl := map[uint32]uint32{}
 	for at := range removed {
-		b := od.hashBlocks[at]
+		b := od.blockAt(at)
 		rehash[b/64] |= 1 << (b % 64)
 	}
 	for _, e := range inserted {
-		b := od.hashBlocks[od.cover(e.h)]
+		_, c := od.coverEntry(e.h)
+		b := od.hashBlocks[c]
 		rehash[b/64] |= 1 << (b % 64)
 	}
 	bits := slices.Clone(rehash)
 	for at, blk := range replaced {
-		b := od.hashBlocks[at]
+		b := od.blockAt(at)
 		repl[b] = blk
 		bits[b/64] |= 1 << (b % 64)
 	}
-	if len(inserted) == 0 && len(removed) == 0 && len(replaced) > 0 {
-		// The hashes stay: only proof blocks are replaced.
-		d.hashBlocks = slices.Clone(od.hashBlocks)
-		for at, blk := range replaced {
-			d.hashBlocks[at] = blk
+	if len(inserted) > 0 || len(removed) > 0 || len(replaced) > 0 {
+		if err := p.mergeChain(od, d, inserted, removed, replaced); err != nil {
+			return err
 		}
-	}
-	// The chain, merged: runs of old entries copied between the
-	// entries removed and the hashes inserted.
-	if len(inserted) > 0 || len(removed) > 0 {
-		type event struct {
-			at  int // old entry before which the event happens
-			ins int // index in inserted, or -1 for the removal of entry at
-		}
-		var evs []event
-		for at := range removed {
-			evs = append(evs, event{at, -1})
-		}
-		for k, e := range inserted {
-			// Before the first old hash above it.
-			evs = append(evs, event{od.above(e.h), k})
-		}
-		// Insertions (in hash order) come before the removal of the
-		// entry they precede.
-		key := func(e event) int {
-			if e.ins < 0 {
-				return 1 << 30
-			}
-			return e.ins
-		}
-		slices.SortFunc(evs, func(a, b event) int {
-			if a.at != b.at {
-				return a.at - b.at
-			}
-			return key(a) - key(b)
-		})
-		// The merge as pieces, each at its place in the new chain:
-		// runs of old entries (from, to) and the hashes inserted
-		// (ins), so that the copies run on every core (24 MB for the
-		// signed TLD's million hashes).
-		type piece struct{ from, to, at, ins int }
-		var pieces []piece
-		run, at := 0, 0
-		for _, ev := range evs {
-			if ev.at > run {
-				pieces = append(pieces, piece{from: run, to: ev.at, at: at, ins: -1})
-				at += ev.at - run
-				run = ev.at
-			}
-			if ev.ins >= 0 {
-				pieces = append(pieces, piece{at: at, ins: ev.ins})
-				at++
-			} else {
-				run = ev.at + 1
-			}
-		}
-		if n := len(od.hashBlocks); n > run {
-			pieces = append(pieces, piece{from: run, to: n, at: at, ins: -1})
-			at += n - run
-		}
-		const hl = nsec3HashLen
-		early := p.early.wait()
-		hashes, blocks := take(&early.hashes, at*hl), take(&early.hashBlocks, at)
-		parallel(at, func(lo, hi int) {
-			// The pieces that overlap [lo, hi), cut to it.
-			k, _ := slices.BinarySearchFunc(pieces, lo, func(pc piece, lo int) int { return cmp.Compare(pc.at+max(pc.to-pc.from, 1), lo+1) })
-			for ; k < len(pieces) && pieces[k].at < hi; k++ {
-				pc := pieces[k]
-				if pc.ins >= 0 {
-					copy(hashes[pc.at*hl:], inserted[pc.ins].h)
-					blocks[pc.at] = inserted[pc.ins].blk
-					continue
-				}
-				b, e := max(pc.at, lo), min(pc.at+pc.to-pc.from, hi)
-				f := pc.from + b - pc.at
-				copy(hashes[b*hl:e*hl], od.hashes[f*hl:(f+e-b)*hl])
-				copy(blocks[b:e], od.hashBlocks[f:f+e-b])
-			}
-		})
-		for at, blk := range replaced {
-			// Replaced entries keep their hashes; find their new places.
-			h := od.hashes[at*nsec3HashLen : (at+1)*nsec3HashLen]
-			lo, hi := 0, len(blocks)
-			for lo < hi {
-				m := int(uint(lo+hi) >> 1)
-				if bytesCompare(hashes[m*nsec3HashLen:(m+1)*nsec3HashLen], h) < 0 {
-					lo = m + 1
-				} else {
-					hi = m
-				}
-			}
-			blocks[lo] = blk
-		}
-		if len(blocks) == 0 {
-			return fallbackError("the NSEC3 chain loses all its records")
-		}
-		d.hashes, d.hashBlocks = hashes, blocks
-		ins, rem := make([][]byte, 0, len(inserted)), make([][]byte, 0, len(removed))
-		for _, e := range inserted {
-			ins = append(ins, e.h)
-		}
-		for at := range removed {
-			rem = append(rem, od.hashes[at*nsec3HashLen:(at+1)*nsec3HashLen])
-		}
-		d.mergeStarts(od, ins, rem)
 	}
 	// match and wild renumbered, and scanned as they are copied, a
 	// block of entries at a time while it is in the cache: entries
@@ -826,18 +724,19 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			}
 			w := nz.NodeName(nd)
 			nsec3Hash(&h, w, d.salt, int(d.iterations))
-			c := d.cover(h[:])
+			_, c := d.coverEntry(h[:])
 			if !bytesEqual(d.hashes[c*nsec3HashLen:(c+1)*nsec3HashLen], h[:]) {
 				continue
 			}
 			match[q] = d.hashBlocks[c]
-			if _, found := slices.BinarySearchFunc(inserted, h[:], func(e insert, t []byte) int { return bytesCompare(e.h, t) }); found {
+			if _, found := slices.BinarySearchFunc(inserted, h[:], func(e chainInsert, t []byte) int { return bytesCompare(e.h, t) }); found {
 				matched++
 			}
 			if len(w)+2 <= 255 && nd.Flags&FlagWildcard == 0 {
 				copy(star[2:], w)
 				nsec3Hash(&h, star[:2+len(w)], d.salt, int(d.iterations))
-				wild[q] = d.hashBlocks[d.cover(h[:])]
+				_, c = d.coverEntry(h[:])
+				wild[q] = d.hashBlocks[c]
 			}
 		}
 	}
@@ -850,6 +749,152 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	}
 	d.match, d.wild = match, wild
 	return nil
+}
+
+// chainInsert is a hash an update inserts into the NSEC3 chain, with its
+// proof block.
+type chainInsert struct {
+	h   []byte
+	blk uint32
+}
+
+// mergeChain makes d's chain from od's, with the hashes inserted (in
+// order), the ranks removed and the ranks whose proof blocks are
+// replaced. A chain with starts keeps its starts' bits: only the pages
+// with a change are written again, appended past the entries, and the
+// others keep theirs (see denial.offs). The chain is written whole,
+// compact and in rank order, when it has no starts or its length calls
+// for other bits, when the version is not made in place (its arrays
+// would be copied anyway), and when the pages the updates wrote again
+// would pass a sixteenth of the chain (chainSlack) or the arrays' room: so a
+// lineage's chain holds at most that much it no longer reads, and its
+// arrays never grow by copying.
+func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[int]bool, replaced map[int]uint32) error {
+	const hl = nsec3HashLen
+	n0 := od.chainLen()
+	n := n0 + len(inserted) - len(removed)
+	if n == 0 {
+		return fallbackError("the NSEC3 chain loses all its records")
+	}
+	b := startBits(n)
+	// The pages changed (by od's bits), in order, and the entries they
+	// take once written again.
+	var vs []int
+	extra := len(inserted)
+	if od.starts != nil {
+		ob := od.startBits
+		for _, e := range inserted {
+			vs = append(vs, startOf(e.h, ob))
+		}
+		for r := range removed {
+			vs = append(vs, startOf(od.hashAt(r), ob))
+		}
+		for r := range replaced {
+			vs = append(vs, startOf(od.hashAt(r), ob))
+		}
+		slices.Sort(vs)
+		vs = slices.Compact(vs)
+		for _, v := range vs {
+			extra += int(od.starts[v+1] - od.starts[v])
+		}
+	}
+	entries := len(od.hashBlocks) + extra
+	if od.starts == nil || b != od.startBits || p.grow == nil ||
+		entries > n+n/chainSlack || entries > cap(od.hashBlocks) || entries*hl > cap(od.hashes) {
+		if chainMerged != nil {
+			chainMerged(map[bool]string{false: "whole", true: "whole from pages"}[od.offs != nil])
+		}
+		c := chainRoom(n)
+		hashes, blocks := make([]byte, 0, c*hl), make([]uint32, 0, c)
+		if od.starts == nil {
+			hashes, blocks = mergeRun(hashes, blocks, od, 0, n0, 0, inserted, removed, replaced)
+		} else {
+			i, k := 0, 0
+			for v := range len(od.starts) - 1 {
+				first, end := int(od.starts[v]), int(od.starts[v+1])
+				e0 := od.pageEntry(v)
+				if i < len(vs) && vs[i] == v {
+					i++
+					k0 := k
+					for k < len(inserted) && startOf(inserted[k].h, od.startBits) == v {
+						k++
+					}
+					hashes, blocks = mergeRun(hashes, blocks, od, first, end, e0, inserted[k0:k], removed, replaced)
+					continue
+				}
+				// A page with no change, copied whole.
+				hashes = append(hashes, od.hashes[e0*hl:(e0+end-first)*hl]...)
+				blocks = append(blocks, od.hashBlocks[e0:e0+end-first]...)
+			}
+		}
+		d.hashes, d.hashBlocks, d.offs = hashes, blocks, nil
+		d.starts, d.startBits = hashStarts(hashes)
+		return nil
+	}
+	if chainMerged != nil {
+		chainMerged("pages")
+	}
+	// The changed pages, appended in place: the room is there (above),
+	// and older versions read only the entries below their lengths.
+	hashes, blocks := d.hashes, d.hashBlocks
+	offs := od.offs
+	if offs == nil {
+		offs = od.starts[:len(od.starts)-1]
+	}
+	offs = slices.Clone(offs)
+	counts := make([]int32, len(vs))
+	k := 0
+	for i, v := range vs {
+		first, end := int(od.starts[v]), int(od.starts[v+1])
+		e0 := od.pageEntry(v)
+		offs[v] = uint32(len(blocks))
+		k0 := k
+		for k < len(inserted) && startOf(inserted[k].h, b) == v {
+			k++
+		}
+		hashes, blocks = mergeRun(hashes, blocks, od, first, end, e0, inserted[k0:k], removed, replaced)
+		counts[i] = int32(len(blocks)-int(offs[v])) - int32(end-first)
+	}
+	starts := make([]uint32, len(od.starts))
+	i, moved := 0, int32(0)
+	for v := range len(od.starts) - 1 {
+		starts[v] = uint32(int32(od.starts[v]) + moved)
+		if i < len(vs) && vs[i] == v {
+			moved += counts[i]
+			i++
+		}
+	}
+	starts[len(starts)-1] = uint32(n)
+	d.hashes, d.hashBlocks, d.offs, d.starts = hashes, blocks, offs, starts
+	return nil
+}
+
+// mergeRun appends to hs and bs od's entries of ranks first to end, which
+// lie from entry e0 on, with ins (the hashes inserted among them, in
+// order) merged in, the ranks removed left out and the ranks replaced
+// given their new proof blocks.
+func mergeRun(hs []byte, bs []uint32, od *denial, first, end, e0 int, ins []chainInsert, removed map[int]bool, replaced map[int]uint32) ([]byte, []uint32) {
+	const hl = nsec3HashLen
+	k := 0
+	for r := first; r < end; r++ {
+		e := e0 + r - first
+		h := od.hashes[e*hl : (e+1)*hl]
+		for ; k < len(ins) && bytesCompare(ins[k].h, h) < 0; k++ {
+			hs, bs = append(hs, ins[k].h...), append(bs, ins[k].blk)
+		}
+		if removed[r] {
+			continue
+		}
+		blk, ok := replaced[r]
+		if !ok {
+			blk = od.hashBlocks[e]
+		}
+		hs, bs = append(hs, h...), append(bs, blk)
+	}
+	for ; k < len(ins); k++ {
+		hs, bs = append(hs, ins[k].h...), append(bs, ins[k].blk)
+	}
+	return hs, bs
 }
 
 func bytesCompare(a, b []byte) int {

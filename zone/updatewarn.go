@@ -194,17 +194,17 @@ func (z *Zone) updateWarnings(nz *Zone, p *partial, chg []*nodeChange) {
 	nz.warnings, nz.upd.warns = texts, infos
 }
 
-// nsec3Data returns the data of the NSEC3 record of chain entry i, read
+// nsec3Data returns the data of the NSEC3 record of rank i, read
 // from its proof block, where it comes first.
 func (z *Zone) nsec3Data(i int) []byte {
 	d := z.denial
-	return d.proofData(d.hashBlocks[i])
+	return d.proofData(d.blockAt(i))
 }
 
-// nsec3Owner returns the owner name of chain entry i.
+// nsec3Owner returns the owner name of the NSEC3 record of rank i.
 func (z *Zone) nsec3Owner(i int) []byte {
 	d := z.denial
-	label := strings.ToLower(nsec3Base32.EncodeToString(d.hashes[i*nsec3HashLen : (i+1)*nsec3HashLen]))
+	label := strings.ToLower(nsec3Base32.EncodeToString(d.hashAt(i)))
 	return append(append([]byte{byte(len(label))}, label...), z.apex...)
 }
 
@@ -248,7 +248,7 @@ func nsec3Next(rd []byte) ([]byte, bool) {
 // looked at: the others are as they were.
 func (z *Zone) nsec3Gap(whole bool, changed [][]byte, touched []uint32) string {
 	d := z.denial
-	n := len(d.hashBlocks)
+	n := d.chainLen()
 	var at []int
 	if whole {
 		for i := range n {
@@ -267,7 +267,7 @@ func (z *Zone) nsec3Gap(whole bool, changed [][]byte, touched []uint32) string {
 	for _, i := range at {
 		next, _ := nsec3Next(z.nsec3Data(i))
 		j := (i + 1) % n
-		want := d.hashes[j*nsec3HashLen : (j+1)*nsec3HashLen]
+		want := d.hashAt(j)
 		if next != nil && !bytes.Equal(next, want) {
 			return nsec3Broken + fmt.Sprintf("the NSEC3 at %s points to %s, but the next hash in the zone is %s", wireString(z.nsec3Owner(i)),
 				strings.ToLower(nsec3Base32.EncodeToString(next)), strings.ToLower(nsec3Base32.EncodeToString(want))) + gapTail
