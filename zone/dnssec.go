@@ -1098,9 +1098,12 @@ func (b *builder) buildNSEC3() error {
 	if b.size > bigText {
 		freeGarbage()
 	}
-	// With room for the pages updates write again (see denial.offs).
-	d.hashes = make([]byte, 0, chainRoom(len(entries))*nsec3HashLen)
-	d.hashBlocks = make([]uint32, 0, chainRoom(len(entries)))
+	// With the table's room (a thirty-second) for the pages the first
+	// updates write again (see denial.offs); the first merge of the whole
+	// chain makes chainRoom's. A load's final size counts the room where
+	// the runtime clears reused memory, so the build keeps it small.
+	d.hashes = make([]byte, 0, withRoom(len(entries))*nsec3HashLen)
+	d.hashBlocks = make([]uint32, 0, withRoom(len(entries)))
 	for i := range entries {
 		d.hashes = append(d.hashes, entries[i].hash[:]...)
 		d.hashBlocks = append(d.hashBlocks, entries[i].block)
