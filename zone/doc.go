@@ -138,7 +138,9 @@
 //     allocated as long as the lineage lives; a rebuild starts a new
 //     lineage. Appended counts
 //     what a lineage's updates appended, Superseded measures what a
-//     version no longer reads (a pass over its table), and Rebuild builds
+//     version no longer reads (a pass over its table; the NSEC3 chain's
+//     pages aside, which bound what they leave behind themselves, see
+//     NSEC3 below), and Rebuild builds
 //     a version's records into a table of their own: the control plane
 //     rebuilds a zone so in the background, and swaps the table in, when
 //     its superseded data passes a share of its memory
