@@ -881,3 +881,99 @@ func TestApplyRandomTablesStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyChainPagesReaders updates an NSEC3 zone whose chain is in
+// pages (denial.offs, with chainSlack at 1 so that most updates write
+// pages) while readers go over every published version's chain, rank by
+// rank, and walk its records: a tip appends its pages past what the older
+// versions read, which the race detector checks, and each version must
+// read as it did when it was published and be the table built from
+// scratch at the end.
+func TestApplyChainPagesReaders(t *testing.T) {
+	defer func(n, s int) { startsMin, chainSlack, chainMerged = n, s, nil }(startsMin, chainSlack)
+	startsMin, chainSlack = 2, 1
+	pages := 0
+	chainMerged = func(h string) {
+		if h == "pages" {
+			pages++ // Apply runs on this goroutine
+		}
+	}
+	digest := func(z *Zone) [32]byte {
+		d := z.denial
+		s := sha256.New()
+		for r := range d.chainLen() {
+			s.Write(d.hashAt(r))
+			s.Write(d.proofData(d.blockAt(r)))
+		}
+		z.Walk(func(r *Record) error {
+			s.Write(r.Owner)
+			s.Write(r.Data)
+			return nil
+		})
+		return [32]byte(s.Sum(nil))
+	}
+	type version struct {
+		z    *Zone
+		text string
+		sum  [32]byte
+	}
+	r := rand.New(rand.NewPCG(31, 41))
+	u := newUpdRandomZone(t, "nsec3", 40)
+	cur := u.text()
+	z := mustParse(t, cur, "tld.")
+	var mu sync.Mutex
+	vs := []version{{z, cur, digest(z)}}
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				list := slices.Clone(vs)
+				mu.Unlock()
+				for i, v := range list {
+					if digest(v.z) != v.sum {
+						select {
+						case bad <- fmt.Sprintf("version %d read otherwise than when it was published", i):
+						default:
+						}
+						return
+					}
+				}
+			}
+		})
+	}
+	for step := 1; step <= 40; step++ {
+		next := u.step(r)
+		nz, del, add := applyText(t, z, cur, next, step)
+		if t.Failed() {
+			t.Fatalf("step %d (%s): deleted %v added %v", step, nz.Applied(), del, add)
+		}
+		mu.Lock()
+		vs = append(vs, version{nz, next, digest(nz)})
+		mu.Unlock()
+		z, cur = nz, next
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case s := <-bad:
+		t.Fatal(s)
+	default:
+	}
+	for i, v := range vs {
+		sameTable(t, v.z, mustParse(t, v.text, "tld."))
+		if t.Failed() {
+			t.Fatalf("version %d is not the table built from its records", i)
+		}
+	}
+	if pages < 10 {
+		t.Fatalf("%d of 40 updates wrote pages, want 10 or more", pages)
+	}
+}
