@@ -264,45 +264,20 @@ func (d *denial) cover(h []byte) int {
 	return r
 }
 
-// coverEntry is cover, with the entry of the hash it returns.
+// coverEntry is cover, with the entry of the hash it returns: a binary
+// search of h's page (the whole chain without starts), and, when h is
+// below the page's hashes, the last hash of the nearest page before it
+// that has any (the chain's last for a hash below them all).
 func (d *denial) coverEntry(h []byte) (rank, entry int) {
-	r, base := d.aboveIn(h)
-	if r > 0 && (d.starts == nil || r > int(d.starts[startOf(h, d.startBits)])) {
-		// In h's own page.
-		return r - 1, r - 1 + base
-	}
-	if d.offs == nil {
-		if r == 0 {
-			r = d.chainLen()
-		}
-		return r - 1, r - 1
-	}
-	// The last hash of the nearest page before h's that has any, the
-	// chain's last page for a hash below them all.
-	v := startOf(h, d.startBits) - 1
-	if r == 0 {
-		r, v = d.chainLen(), len(d.starts)-2
-	}
-	for d.starts[v] == d.starts[v+1] {
-		v--
-	}
-	return r - 1, int(d.offs[v]) + r - 1 - int(d.starts[v])
-}
-
-// aboveIn returns the rank of the first hash of the chain above h (the
-// chain's length when there is none), with what turns a rank of h's page
-// into its entry.
-func (d *denial) aboveIn(h []byte) (rank, base int) {
-	lo, hi := 0, len(d.hashBlocks)
+	v, lo, hi, base := 0, 0, len(d.hashBlocks), 0
 	if d.starts != nil {
 		// Every hash before the value of h's first startBits bits is
 		// below h, every one from the next value on above it.
-		v := startOf(h, d.startBits)
+		v = startOf(h, d.startBits)
 		lo, hi = int(d.starts[v]), int(d.starts[v+1])
-		if d.offs != nil {
-			base = int(d.offs[v]) - lo
-		}
+		base = d.pageEntry(v) - lo
 	}
+	first := lo
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		e := m + base
@@ -312,7 +287,20 @@ func (d *denial) aboveIn(h []byte) (rank, base int) {
 			hi = m
 		}
 	}
-	return lo, base
+	if lo > first {
+		return lo - 1, lo - 1 + base
+	}
+	n := d.chainLen()
+	r := (first + n - 1) % n
+	if d.offs == nil {
+		return r, r
+	}
+	if first == 0 {
+		v = len(d.starts) - 1
+	}
+	for v--; d.starts[v] == d.starts[v+1]; v-- {
+	}
+	return r, int(d.offs[v]) + r - int(d.starts[v])
 }
 
 // pageEnd returns the entry after the last of the page of hash h.

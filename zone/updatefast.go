@@ -425,7 +425,6 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 		d := *z.denial
 		if !inPlace {
 			d.blocks, d.wire, d.patches, d.trims = clip(d.blocks), clip(d.wire), clip(d.patches), clip(d.trims)
-			d.hashes, d.hashBlocks = clip(d.hashes), clip(d.hashBlocks)
 		}
 		nz.denial = &d
 	}
@@ -452,7 +451,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	// was added or removed, or changed between glue and authoritative
 	// data, and so are prepared again too.
 	p := newPartial(z, nz, pl)
-	p.early, p.grow = early, g
+	p.early, p.inPlace = early, inPlace
 	var moved [][]byte
 	for _, c := range chg {
 		if c.node != None {

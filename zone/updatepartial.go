@@ -34,9 +34,9 @@ type partial struct {
 	// early holds the late arrays made ahead (updateearly.go), nil for
 	// a small zone.
 	early *earlyArrays
-	// grow is the update's plan of the arenas it appends to, nil when
-	// the version is not made in place (see room).
-	grow *growPlan
+	// inPlace is whether the version is made in place, appending to the
+	// arenas of its lineage's tip (see Zone.claim).
+	inPlace bool
 }
 
 func newPartial(z, nz *Zone, pl *namePlan) *partial {
@@ -766,9 +766,9 @@ type chainInsert struct {
 // compact and in rank order, when it has no starts or its length calls
 // for other bits, when the version is not made in place (its arrays
 // would be copied anyway), and when the pages the updates wrote again
-// would pass a sixteenth of the chain (chainSlack) or the arrays' room: so a
-// lineage's chain holds at most that much it no longer reads, and its
-// arrays never grow by copying.
+// would pass n/chainSlack or the arrays' room: so a lineage's chain
+// holds at most that much it no longer reads, and its arrays never grow
+// by copying.
 func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[int]bool, replaced map[int]uint32) error {
 	const hl = nsec3HashLen
 	n0 := od.chainLen()
@@ -776,96 +776,94 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 	if n == 0 {
 		return fallbackError("the NSEC3 chain loses all its records")
 	}
-	b := startBits(n)
-	// The pages changed (by od's bits), in order, and the entries they
-	// take once written again.
-	var vs []int
-	extra := len(inserted)
-	if od.starts != nil {
-		ob := od.startBits
-		for _, e := range inserted {
-			vs = append(vs, startOf(e.h, ob))
-		}
-		for r := range removed {
-			vs = append(vs, startOf(od.hashAt(r), ob))
-		}
-		for r := range replaced {
-			vs = append(vs, startOf(od.hashAt(r), ob))
-		}
-		slices.Sort(vs)
-		vs = slices.Compact(vs)
-		for _, v := range vs {
-			extra += int(od.starts[v+1] - od.starts[v])
-		}
-	}
-	entries := len(od.hashBlocks) + extra
-	if od.starts == nil || b != od.startBits || p.grow == nil ||
-		entries > n+n/chainSlack || entries > cap(od.hashBlocks) || entries*hl > cap(od.hashes) {
-		if chainMerged != nil {
-			chainMerged(map[bool]string{false: "whole", true: "whole from pages"}[od.offs != nil])
-		}
+	if od.starts == nil {
 		c := chainRoom(n)
-		hashes, blocks := make([]byte, 0, c*hl), make([]uint32, 0, c)
-		if od.starts == nil {
-			hashes, blocks = mergeRun(hashes, blocks, od, 0, n0, 0, inserted, removed, replaced)
-		} else {
-			i, k := 0, 0
-			for v := range len(od.starts) - 1 {
-				first, end := int(od.starts[v]), int(od.starts[v+1])
-				e0 := od.pageEntry(v)
-				if i < len(vs) && vs[i] == v {
-					i++
-					k0 := k
-					for k < len(inserted) && startOf(inserted[k].h, od.startBits) == v {
-						k++
-					}
-					hashes, blocks = mergeRun(hashes, blocks, od, first, end, e0, inserted[k0:k], removed, replaced)
-					continue
-				}
-				// A page with no change, copied whole.
-				hashes = append(hashes, od.hashes[e0*hl:(e0+end-first)*hl]...)
-				blocks = append(blocks, od.hashBlocks[e0:e0+end-first]...)
-			}
+		d.hashes, d.hashBlocks = mergeRun(make([]byte, 0, c*hl), make([]uint32, 0, c), od, 0, n0, 0, inserted, removed, replaced)
+		d.starts, d.startBits = hashStarts(d.hashes)
+		if chainMerged != nil {
+			chainMerged("whole")
 		}
-		d.hashes, d.hashBlocks, d.offs = hashes, blocks, nil
-		d.starts, d.startBits = hashStarts(hashes)
 		return nil
 	}
-	if chainMerged != nil {
-		chainMerged("pages")
+	// The pages changed, in order, and the entries they take once
+	// written again.
+	ob := od.startBits
+	var vs []int
+	for _, e := range inserted {
+		vs = append(vs, startOf(e.h, ob))
 	}
-	// The changed pages, appended in place: the room is there (above),
-	// and older versions read only the entries below their lengths.
-	hashes, blocks := d.hashes, d.hashBlocks
-	offs := od.offs
-	if offs == nil {
-		offs = od.starts[:len(od.starts)-1]
+	for r := range removed {
+		vs = append(vs, startOf(od.hashAt(r), ob))
 	}
-	offs = slices.Clone(offs)
-	counts := make([]int32, len(vs))
-	k := 0
-	for i, v := range vs {
+	for r := range replaced {
+		vs = append(vs, startOf(od.hashAt(r), ob))
+	}
+	slices.Sort(vs)
+	vs = slices.Compact(vs)
+	extra := len(inserted)
+	for _, v := range vs {
+		extra += int(od.starts[v+1] - od.starts[v])
+	}
+	entries := len(od.hashBlocks) + extra
+	whole := startBits(n) != ob || !p.inPlace ||
+		entries > n+n/chainSlack || entries > cap(od.hashBlocks) || entries*hl > cap(od.hashes)
+	how := "pages"
+	hashes, blocks, offs := d.hashes, d.hashBlocks, od.offs
+	if whole {
+		how = "whole"
+		if od.offs != nil {
+			how = "whole from pages"
+		}
+		c := chainRoom(n)
+		hashes, blocks, offs = make([]byte, 0, c*hl), make([]uint32, 0, c), nil
+	} else {
+		// The tip's arrays, appended to in place: the room is there
+		// (above), and older versions read only the entries below
+		// their lengths.
+		if offs == nil {
+			offs = od.starts[:len(od.starts)-1]
+		}
+		offs = slices.Clone(offs)
+	}
+	// Page by page: a changed page merged (appended past the entries
+	// unless whole), an unchanged one copied when whole and otherwise
+	// left where it is; each value's start moved by what the changed
+	// pages before it gained or lost.
+	starts := make([]uint32, len(od.starts))
+	i, k, moved := 0, 0, 0
+	for v := range len(od.starts) - 1 {
 		first, end := int(od.starts[v]), int(od.starts[v+1])
 		e0 := od.pageEntry(v)
-		offs[v] = uint32(len(blocks))
-		k0 := k
-		for k < len(inserted) && startOf(inserted[k].h, b) == v {
-			k++
-		}
-		hashes, blocks = mergeRun(hashes, blocks, od, first, end, e0, inserted[k0:k], removed, replaced)
-		counts[i] = int32(len(blocks)-int(offs[v])) - int32(end-first)
-	}
-	starts := make([]uint32, len(od.starts))
-	i, moved := 0, int32(0)
-	for v := range len(od.starts) - 1 {
-		starts[v] = uint32(int32(od.starts[v]) + moved)
-		if i < len(vs) && vs[i] == v {
-			moved += counts[i]
+		starts[v] = uint32(first + moved)
+		at := len(blocks)
+		switch {
+		case i < len(vs) && vs[i] == v:
 			i++
+			k0 := k
+			for k < len(inserted) && startOf(inserted[k].h, ob) == v {
+				k++
+			}
+			hashes, blocks = mergeRun(hashes, blocks, od, first, end, e0, inserted[k0:k], removed, replaced)
+			moved += len(blocks) - at - (end - first)
+		case whole:
+			hashes = append(hashes, od.hashes[e0*hl:(e0+end-first)*hl]...)
+			blocks = append(blocks, od.hashBlocks[e0:e0+end-first]...)
+			continue
+		default:
+			continue
+		}
+		if !whole {
+			offs[v] = uint32(at)
 		}
 	}
 	starts[len(starts)-1] = uint32(n)
 	d.hashes, d.hashBlocks, d.offs, d.starts = hashes, blocks, offs, starts
+	if startBits(n) != ob {
+		d.starts, d.startBits = hashStarts(hashes)
+	}
+	if chainMerged != nil {
+		chainMerged(how)
+	}
 	return nil
 }
 
