@@ -343,7 +343,7 @@ func (c *Catalog) publish() (published, error) {
 			}
 			c.considerRebuild(e)
 			if e.cur != nil && e.cur.Applied() != "" {
-				c.afterUpdate.soon(e.cur.MemoryBytes())
+				c.afterUpdate.soon(e.cur.MemoryBytes(), e.cur.PrepareNext)
 			}
 		}
 	}
@@ -657,6 +657,7 @@ func (c *Catalog) Zones() []control.ZoneStatus {
 		if e.cur != nil {
 			s.Serving = true
 			s.Serial, s.Records, s.Bytes = e.cur.Serial(), e.cur.Records(), e.cur.MemoryBytes()
+			s.AheadBytes = e.cur.AheadBytes()
 			s.ZONEMD = zonemdState(e.cur, e.zonemd)
 		}
 		out = append(out, s)

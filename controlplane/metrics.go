@@ -147,6 +147,7 @@ type collector struct {
 
 	workerInfo, queries, replies, kinds, drops, tc, bytes, do, sendErrs *prometheus.Desc
 	zoneSerial, zoneRecords, zoneBytes, zoneServing, zoneLoadSecs       *prometheus.Desc
+	zoneAheadBytes                                                      *prometheus.Desc
 	zoneLoads, zoneFailures                                             *prometheus.Desc
 	reloads, reloadFailures, swapSecs, buildSecs                        *prometheus.Desc
 	tcpConns, tcpOpen                                                   *prometheus.Desc
@@ -185,6 +186,7 @@ func newCollector(s *Server) *collector {
 		zoneSerial:     d("zone_serial", "SOA serial of the zone version served.", "zone"),
 		zoneRecords:    d("zone_records", "Records of the zone version served.", "zone"),
 		zoneBytes:      d("zone_memory_bytes", "Memory of the zone version served.", "zone"),
+		zoneAheadBytes: d("zone_update_ahead_bytes", "Memory made ahead for the zone's next update (its node and NSEC3 arrays), held beside zone_memory_bytes.", "zone"),
 		zoneServing:    d("zone_serving", "1 when a version of the zone is served.", "zone"),
 		zoneLoadSecs:   d("zone_load_seconds", "Duration of the zone's last load attempt.", "zone"),
 		zoneLoads:      d("zone_loads_total", "Versions of the zone built.", "zone"),
@@ -233,7 +235,7 @@ func newCollector(s *Server) *collector {
 // Describe sends every descriptor.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.workerInfo, c.queries, c.replies, c.kinds, c.drops, c.tc, c.bytes,
-		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
+		c.do, c.sendErrs, c.zoneSerial, c.zoneRecords, c.zoneBytes, c.zoneAheadBytes, c.zoneServing, c.zoneLoadSecs, c.zoneLoads,
 		c.zoneFailures, c.reloads, c.reloadFailures, c.swapSecs, c.buildSecs, c.tcpConns, c.tcpOpen,
 		c.xfrOut, c.xfrOutBytes, c.notifyOut, c.tsigFailures, c.tsigVerified,
 		c.xfrIn, c.xfrInBytes, c.xfrInSecs, c.notifyIn, c.zoneExpire, c.catalogMembers, c.udpHandoff, c.xfrInApplied,
@@ -377,6 +379,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.zoneSerial, float64(z.Serial), z.Origin)
 			gauge(c.zoneRecords, float64(z.Records), z.Origin)
 			gauge(c.zoneBytes, float64(z.Bytes), z.Origin)
+			gauge(c.zoneAheadBytes, float64(z.AheadBytes), z.Origin)
 		}
 		gauge(c.zoneServing, serving, z.Origin)
 		gauge(c.zoneLoadSecs, z.Seconds, z.Origin)

@@ -43,9 +43,11 @@ import (
 // from the later of the two (writeCopy). A zone updated every few
 // seconds (a burst of IXFRs, a dynamic zone) keeps reusing the memory;
 // one updated every few minutes, as TLDs publish, serves between its
-// updates at about the resident size of a fresh load, and pays the fresh
-// pages on each update (the figures in the README, "What an update costs,
-// and its memory").
+// updates at about the resident size of a fresh load and the arrays made
+// for its next update after the collection (zone.Zone.PrepareNext; 64 MB
+// for the signed TLD), and pays fresh pages for the rest of what each
+// update writes (the figures in the README, "What an update costs, and
+// its memory").
 
 // collectAfterUpdateDelay is how long after the publication the collection
 // runs: the workers load the snapshot once per batch, so they have left
@@ -74,15 +76,27 @@ type updateCollector struct {
 	// gen counts the collections; a release scheduled after one runs
 	// only if no other followed it.
 	gen uint64
+	// next are what run after the pending collection (zone.PrepareNext of
+	// the versions it is for).
+	next []func()
 }
 
 // soon schedules a collection for an applied version of size bytes (or
 // for the copy on disk of one, once written), unless one is pending or
-// the version is below the size that calls for it.
-func (u *updateCollector) soon(size int) {
+// the version is below the size that calls for it, and has next (nil for
+// none) run after it: for an applied version, its PrepareNext, which
+// makes the arrays its next update will write from the memory the
+// collection frees (see zone/updatenodes.go).
+func (u *updateCollector) soon(size int, next func()) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.pending || size < u.above {
+	if size < u.above {
+		return
+	}
+	if next != nil {
+		u.next = append(u.next, next)
+	}
+	if u.pending {
 		return
 	}
 	u.pending = true
@@ -91,9 +105,13 @@ func (u *updateCollector) soon(size int) {
 		u.pending = false
 		u.gen++
 		gen := u.gen
-		collect, hold, release := u.collect, u.hold, u.release
+		collect, hold, release, next := u.collect, u.hold, u.release, u.next
+		u.next = nil
 		u.mu.Unlock()
 		collect()
+		for _, f := range next {
+			f()
+		}
 		if release == nil {
 			return
 		}

@@ -210,3 +210,29 @@ func ixfrTLDVersion2(t *testing.T, p *fakePrimary, c *Catalog, e *zoneEntry) {
 		t.Fatalf("after the IXFR: %+v", st)
 	}
 }
+
+// TestCollectAfterUpdateNext: what soon is given to run after the
+// collection (an applied version's PrepareNext) runs once, after the
+// collection it was scheduled with, including when that collection was
+// already pending; a version below the bound has nothing run.
+func TestCollectAfterUpdateNext(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) func() {
+		return func() { mu.Lock(); log = append(log, s); mu.Unlock() }
+	}
+	u := &updateCollector{above: 10, delay: 50 * time.Millisecond, collect: note("collect")}
+	u.soon(10, note("a"))
+	u.soon(10, note("b")) // pending: runs with the first collection
+	u.soon(5, note("small"))
+	u.soon(10, nil)
+	time.Sleep(300 * time.Millisecond)
+	u.soon(20, note("c"))
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	got := strings.Join(log, " ")
+	mu.Unlock()
+	if want := "collect a b collect c"; got != want {
+		t.Fatalf("ran %q, want %q", got, want)
+	}
+}

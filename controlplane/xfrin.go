@@ -1320,7 +1320,7 @@ func (c *Catalog) writeCopy(e *zoneEntry, z *zone.Zone) {
 		// signed TLD's copy took 6-9 s, and with a hold of 2 s the
 		// daemon stayed at 888 MiB, 39% over its size after the
 		// AXFR, for good. The hold counts from this collection too.
-		c.afterUpdate.soon(z.MemoryBytes())
+		c.afterUpdate.soon(z.MemoryBytes(), nil)
 	}()
 }
 

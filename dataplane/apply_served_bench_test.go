@@ -22,7 +22,8 @@ import (
 // as a load leaves it (its garbage given back to the kernel, as the
 // catalog does after building large tables), and after each update is
 // published it has the collector run, as the catalog does once the
-// workers have left the old version (controlplane/updategc.go), so that
+// workers have left the old version (controlplane/updategc.go), and then
+// the zone make the arrays its next update writes (PrepareNext), so that
 // each update finds the heap as the next of a burst of updates would.
 // One op is one change set of 1,000 delegations (as in
 // BenchmarkApplyPublish), from handing it over to the new serial
@@ -78,21 +79,32 @@ func BenchmarkApplyServed(b *testing.B) {
 		// VM has) hands the released pages over a few seconds later,
 		// and touching them again then costs the host's page faults
 		// too, as it does after the catalog's hold.
-		collect := runtime.GC
+		// After the collection the zone makes the arrays its next
+		// update writes (PrepareNext), as the catalog has it do, and
+		// the release comes after them, as the catalog's hold does.
+		var release func()
 		var rest time.Duration
 		switch v := os.Getenv("RINGDNS_SERVED_RELEASE"); v {
 		case "", "0":
 		case "1":
-			collect = debug.FreeOSMemory
+			release = debug.FreeOSMemory
 		default:
 			d, err := time.ParseDuration(v)
 			if err != nil {
 				b.Fatalf("RINGDNS_SERVED_RELEASE=%s: want 1 or a duration: %v", v, err)
 			}
 			rest = d
-			collect = func() {
+			release = func() {
 				debug.FreeOSMemory()
 				time.Sleep(rest)
+			}
+		}
+		collect := func() {
+			runtime.GC()
+			ln.z.PrepareNext()
+			ln.z.Settle()
+			if release != nil {
+				release()
 			}
 		}
 		next := func() (del, add []dns.RR) {
@@ -158,6 +170,9 @@ func BenchmarkApplyServed(b *testing.B) {
 		// What the line's updates appended to the arenas, which stays
 		// until the zone is rebuilt (server.rebuild-superseded).
 		b.ReportMetric(float64(z.Appended())/(1<<20), "appended-MB")
+		// What the zone holds made ahead for its next update (the
+		// node array and the late arrays, zone/updatenodes.go).
+		b.ReportMetric(float64(z.AheadBytes())/(1<<20), "ahead-MB")
 		if os.Getenv("RINGDNS_SERVED_REST") == "1" {
 			// What the catalog gives back once updates stop
 			// (server.update-memory-hold): the resident size at rest.

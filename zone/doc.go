@@ -188,7 +188,15 @@
 //     the kept runs) are, in a large zone, made at the plan by a
 //     goroutine of their own that touches their pages meanwhile
 //     (updateearly.go): memory fresh from the system costs more to touch
-//     than the copy that fills it.
+//     than the copy that fills it. Better still, Zone.PrepareNext, which
+//     the catalog calls after the collection that frees an update's old
+//     version, makes them and the node array for the next update of a
+//     large zone, from the memory just freed, and the lineage holds them
+//     until that update takes them (updatenodes.go): live memory, which
+//     the release of the heap's free memory after a quiet spell does not
+//     give back, so that an update minutes after the last does not take
+//     its largest arrays fresh. The price is those arrays held between
+//     updates (Zone.AheadBytes; 64 MB for the signed TLD).
 //   - The negative-answer SOA and the serial follow the SOA; block
 //     checksum parts (onessum) are computed as each block is written,
 //     as in a full build.

@@ -482,9 +482,10 @@ func TestApplyRandomTablesParts(t *testing.T) {
 }
 
 // TestApplyRandomTablesEarly is TestApplyRandomTables with the late
-// arrays (updateearly.go) made ahead for every zone, as they are for a
-// large one, and filled with garbage, so that an entry the update does not
-// write shows.
+// arrays (updateearly.go), and the arrays for the next update
+// (PrepareNext, updatenodes.go), made ahead for every zone, as they are
+// for a large one, and filled with garbage, so that an entry the update
+// does not write shows.
 func TestApplyRandomTablesEarly(t *testing.T) {
 	defer func(n int, p bool) { earlyMin, poisonEarly = n, p }(earlyMin, poisonEarly)
 	earlyMin, poisonEarly = 0, true
@@ -503,6 +504,11 @@ func applyRandomTables(t *testing.T, seeds []uint64) {
 				for step := 1; step <= 40; step++ {
 					next := u.step(r)
 					nz, del, add := applyText(t, z, cur, next, step)
+					// As the catalog does after an update; a large
+					// zone's arrays for its next update are made
+					// ahead (TestApplyRandomTablesEarly has them
+					// made for these small ones, poisoned).
+					nz.PrepareNext()
 					how[nz.Applied()]++
 					sameTable(t, nz, fromScratch(t, nz))
 					if t.Failed() {

@@ -41,10 +41,14 @@ type earlyArrays struct {
 }
 
 // startEarly starts making the late arrays of an update of z that changes
-// the nodes of chg (the plan pl), nil for a zone below earlyMin.
-func (z *Zone) startEarly(pl *namePlan, changes int) *earlyArrays {
+// the nodes of chg (the plan pl), nil for a zone below earlyMin; those
+// made ahead (a, see updatenodes.go) when there are.
+func (z *Zone) startEarly(pl *namePlan, changes int, a *ahead) *earlyArrays {
 	if z.MemoryBytes() < earlyMin {
 		return nil
+	}
+	if a != nil {
+		return a.early
 	}
 	e := &earlyArrays{done: make(chan struct{})}
 	d := z.denial
@@ -53,14 +57,18 @@ func (z *Zone) startEarly(pl *namePlan, changes int) *earlyArrays {
 	if z.kept != nil {
 		keptRuns = len(z.kept.sets) + changes
 	}
-	go func() {
-		defer close(e.done)
-		if nsec3 {
-			e.match, e.wild = touched(pl.n2, uint32(0xdeadbeef)), touched(pl.n2, uint32(0xdeadbeef))
-		}
-		e.kept = touched(keptRuns, keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef})
-	}()
+	go e.make(pl.n2, keptRuns, nsec3)
 	return e
+}
+
+// make makes e's arrays, match and wild of n entries when nsec3, and
+// closes e.done.
+func (e *earlyArrays) make(n, keptRuns int, nsec3 bool) {
+	defer close(e.done)
+	if nsec3 {
+		e.match, e.wild = touched(n, uint32(0xdeadbeef)), touched(n, uint32(0xdeadbeef))
+	}
+	e.kept = touched(keptRuns, keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef})
 }
 
 // touched returns an array of n elements whose pages the system has given

@@ -33,6 +33,10 @@ type updState struct {
 	// appended is what the updates of the zone's line appended to the
 	// arenas the line shares (see Zone.Appended).
 	appended int
+	// added and changed are the names the update that made the zone
+	// added and changed, which the arrays made ahead for the next are
+	// sized by (PrepareNext).
+	added, changed int
 }
 
 // lineage records which version of a line of zones may append to the
@@ -46,6 +50,9 @@ type lineage struct {
 	// spares are the tip's arenas copied ahead of need, by kind (see
 	// updatespare.go).
 	spares [numArenaKinds]*spare
+	// ahead holds the arrays made ahead for the next update (see
+	// updatenodes.go).
+	ahead *ahead
 }
 
 // lineageMu guards the creation of a zone's lineage.
@@ -384,7 +391,6 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	if len(chg)+pl.extra > limit {
 		return nil, "over a tenth of the names change", nil
 	}
-	early := z.startEarly(pl, len(chg))
 	nz := &Zone{origin: z.origin, file: z.file, serial: z.serial, records: z.records, warnings: z.warnings,
 		apex: z.apex, apexLabels: z.apexLabels, names: z.names, sets: z.sets,
 		arenas: z.arenas, negSOA: z.negSOA, negSOASig: z.negSOASig, apexHash: z.apexHash, mapped: z.mapped}
@@ -394,6 +400,8 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 	if inPlace {
 		g = &growPlan{line: line}
 	}
+	ah := g.takeAhead()
+	early := z.startEarly(pl, len(chg), ah)
 	ok := false
 	var indexStart func()
 	defer func() {
@@ -407,6 +415,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 			line.tip = nz
 			nz.upd.line = line
 			line.planSpares(z, nz, g)
+			nz.upd.added, nz.upd.changed = len(pl.adds), len(chg)
 		case inPlace:
 			line.tip = z
 		}
@@ -431,7 +440,7 @@ func (z *Zone) applyNodes(chg []*nodeChange, limit int) (*Zone, string, error) {
 
 	// The new version's names, nodes and provisional index; the index of
 	// its own is started once the version is made (see deferIndex).
-	indexStart = pl.makeNodes(z, nz, g)
+	indexStart = pl.makeNodes(z, nz, g, ah)
 	for _, c := range chg {
 		switch {
 		case c.old == None:

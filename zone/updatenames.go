@@ -261,7 +261,12 @@ func (pl *namePlan) delENT(z *Zone, o uint32) bool {
 // fill in the places of added names, the runs between moved by copy (in
 // parallel when the array is large).
 func renumber[T any](pl *namePlan, old []T, fill T) []T {
-	out := make([]T, pl.n2)
+	return renumberInto(pl, make([]T, pl.n2), old, fill)
+}
+
+// renumberInto is renumber into out, pl.n2 entries whose contents are
+// overwritten.
+func renumberInto[T any](pl *namePlan, out, old []T, fill T) []T {
 	for _, q := range pl.addNew {
 		out[q] = fill
 	}
@@ -321,10 +326,11 @@ func copyRuns[T any](out, old []T, runs []renRun, lo, hi int) {
 // It returns the function that starts the making of the index of its own,
 // nil when the version shares the old one's. g is the update's growPlan,
 // nil when it does not append in place.
-func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) (start func()) {
+func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan, ah *ahead) (start func()) {
 	if pl.same() {
 		nz.index, nz.mask = z.indexSlots()
-		nz.nodes, nz.apexNode = slices.Clone(z.nodes), z.apexNode
+		nz.nodes, nz.apexNode = ah.takeNodes(len(z.nodes)), z.apexNode
+		parallel(len(z.nodes), func(lo, hi int) { copy(nz.nodes[lo:hi], z.nodes[lo:hi]) })
 		return nil
 	}
 	total := 0
@@ -336,7 +342,7 @@ func (pl *namePlan) makeNodes(z, nz *Zone, g *growPlan) (start func()) {
 	// No lookup runs in nz before makeNodes returns, when its nodes are
 	// in place.
 	start = pl.deferIndex(z, nz)
-	nz.nodes = renumber(pl, z.nodes, Node{})
+	nz.nodes = renumberInto(pl, ah.takeNodes(pl.n2), z.nodes, Node{})
 	for k, a := range pl.adds {
 		nd := Node{Name: uint32(len(nz.names)), Len: uint8(len(a)), Labels: uint8(countLabels(a)), Set0: uint32(len(nz.sets))}
 		if a[0] == 1 && a[1] == '*' {

@@ -208,7 +208,8 @@ func planSpare[T any](l *lineage, g *growPlan, m *mappedArenas, k arenaKind, s [
 }
 
 // waitSpares returns once the copies into the spares of z's lineage are
-// done, when z is its tip.
+// done, and the arrays made ahead for its next update (PrepareNext), when
+// z is its tip.
 func (z *Zone) waitSpares() {
 	lineageMu.Lock()
 	l := z.upd.line
@@ -223,6 +224,9 @@ func (z *Zone) waitSpares() {
 			if sp != nil {
 				wait = append(wait, sp.done)
 			}
+		}
+		if a := l.ahead; a != nil {
+			wait = append(wait, a.done, a.early.done)
 		}
 	}
 	l.mu.Unlock()

@@ -25,17 +25,20 @@ type Status struct {
 // ZoneStatus describes one configured zone; the zones command replies
 // with one per zone.
 type ZoneStatus struct {
-	Origin    string    `json:"origin"`
-	File      string    `json:"file"`
-	Serving   bool      `json:"serving"`
-	Serial    uint32    `json:"serial"`
-	Records   int       `json:"records"`
-	Bytes     int       `json:"bytes"`
-	Loaded    time.Time `json:"loaded"`
-	Seconds   float64   `json:"load_seconds"`
-	LastError string    `json:"last_error,omitempty"`
-	Loads     uint64    `json:"loads"`
-	Failures  uint64    `json:"failures"`
+	Origin  string `json:"origin"`
+	File    string `json:"file"`
+	Serving bool   `json:"serving"`
+	Serial  uint32 `json:"serial"`
+	Records int    `json:"records"`
+	Bytes   int    `json:"bytes"`
+	// AheadBytes is what the zone holds made ahead for its next update
+	// (zone.Zone.AheadBytes), beside Bytes.
+	AheadBytes int       `json:"ahead_bytes,omitempty"`
+	Loaded     time.Time `json:"loaded"`
+	Seconds    float64   `json:"load_seconds"`
+	LastError  string    `json:"last_error,omitempty"`
+	Loads      uint64    `json:"loads"`
+	Failures   uint64    `json:"failures"`
 	// ZONEMD is the served version's ZONEMD state (RFC 8976):
 	// "verified sha384", "absent", "unsupported: ...", or "ignored".
 	ZONEMD string `json:"zonemd,omitempty"`

@@ -1,0 +1,142 @@
+package zone
+
+import "unsafe"
+
+// An update that adds or removes names renumbers the node array into a
+// new one (renumber), and one that does not copies it: 16 bytes a name,
+// 40 MB for the NSEC3-signed 1M-delegation TLD; an NSEC3 zone's update
+// writes match and wild anew too, 4 bytes a name each. When the update
+// takes that memory fresh from the system, as one does after the
+// catalog's server.update-memory-hold gave the heap's free memory back,
+// its pages cost more than the copy: on this project's VM the signed
+// TLD's node array took 35-73 ms to make fresh against 4.5-7 ms from
+// memory the heap still held (BenchmarkApplyServed/nsec3,
+// RINGDNS_SERVED_RELEASE=4s against hot, 8 updates each, timed around
+// makeNodes), and with the node array made ahead, the late arrays
+// (updateearly.go), made fresh beside the update, held its NSEC3 part up
+// for 15-20 ms more. So PrepareNext, which the catalog calls once it has
+// had the collector free the old version's memory after an update, makes
+// the arrays the next update of a large zone will write, the node array
+// and the late arrays, a little larger than the version's, and touches
+// them, in the background, and the lineage keeps them (ahead). Made from
+// the memory just freed, they are resident at once, and live memory,
+// which the release of the heap's free memory after the hold does not
+// give back: the next update, minutes later, finds them resident. Made
+// before the collection instead, at the publication, they were memory
+// added to the heap's: 100 MB more resident while updates came one after
+// another. The price is those arrays held between updates, resident
+// beside the table (Zone.AheadBytes): 64 MB, about 8% of the signed TLD's
+// resident size after its load. A load makes none: a zone that is never
+// updated holds none, and the first update after a load takes its memory
+// as before.
+
+// ahead holds the arrays made ahead for the next update: nodes, of size
+// entries, and the late arrays; done is closed once nodes is made and
+// touched, early.done once the late arrays are too.
+type ahead struct {
+	size     int // nodes
+	keptRuns int // early.kept
+	bytes    int
+	done     chan struct{}
+	nodes    []Node
+	early    *earlyArrays
+}
+
+// startAhead runs the making of the arrays ahead; a variable, so that
+// tests can run it at once.
+var startAhead = func(f func()) { go f() }
+
+// PrepareNext makes, in the background, the arrays the next update of z
+// will write (see above), when z is its lineage's tip (the version its
+// last update made) and its table is large; Settle waits for them. The
+// catalog calls it once the old version's memory is freed.
+func (z *Zone) PrepareNext() {
+	lineageMu.Lock()
+	l := z.upd.line
+	lineageMu.Unlock()
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tip == z {
+		l.planAhead(z, z.upd.added, z.upd.changed)
+	}
+}
+
+// planAhead makes the arrays ahead for the next update of nz, the
+// lineage's tip (l.mu held), when its table is earlyMin or more: it keeps
+// those it has when they are large enough for nz's nodes and the next
+// update's growth (added, the names the last update added; changes, the
+// names it changed), and otherwise makes new ones.
+func (l *lineage) planAhead(nz *Zone, added, changes int) {
+	if nz.MemoryBytes() < earlyMin {
+		l.ahead = nil
+		return
+	}
+	n := len(nz.nodes)
+	grow := max(n/64, 4*added, 64)
+	keptRuns := 0
+	if nz.kept != nil {
+		keptRuns = len(nz.kept.sets) + max(4*changes, 64)
+	}
+	if a := l.ahead; a != nil && a.size >= n+grow/2 && a.keptRuns >= keptRuns {
+		return
+	}
+	size := n + grow
+	nsec3 := nz.denial != nil && nz.denial.mode == DenialNSEC3
+	a := &ahead{size: size, keptRuns: keptRuns, done: make(chan struct{}), early: &earlyArrays{done: make(chan struct{})}}
+	a.bytes = size*int(unsafe.Sizeof(Node{})) + keptRuns*int(unsafe.Sizeof(keptSet{}))
+	if nsec3 {
+		a.bytes += 2 * size * 4
+	}
+	startAhead(func() {
+		a.nodes = touched(size, Node{Name: 0xdeadbeef, Set0: 0xdeadbeef, NSets: 0xbeef, Flags: 0xbeef, Len: 0xbe, Labels: 0xef})
+		close(a.done)
+		a.early.make(size, keptRuns, nsec3)
+	})
+	l.ahead = a
+}
+
+// takeAhead returns the lineage's arrays ahead for an update that appends
+// in place (g) and leaves the lineage none, until PrepareNext makes the
+// next; nil when there are none.
+func (g *growPlan) takeAhead() *ahead {
+	if g == nil {
+		return nil
+	}
+	l := g.line
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.ahead
+	l.ahead = nil
+	return a
+}
+
+// takeNodes returns an array of n nodes, its contents whatever they are:
+// a's when it has n or more (waiting for it to be made), a new one
+// otherwise.
+func (a *ahead) takeNodes(n int) []Node {
+	if a == nil || a.size < n {
+		return make([]Node, n)
+	}
+	<-a.done
+	return a.nodes[:n:n]
+}
+
+// AheadBytes is what z's lineage holds made ahead for its next update, in
+// bytes, when z is its tip; 0 otherwise.
+func (z *Zone) AheadBytes() int {
+	lineageMu.Lock()
+	l := z.upd.line
+	lineageMu.Unlock()
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tip != z || l.ahead == nil {
+		return 0
+	}
+	return l.ahead.bytes
+}

@@ -1,0 +1,69 @@
+package zone
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPrepareNext checks the arrays made ahead for a zone's next update:
+// PrepareNext makes them only for its lineage's tip, the next update
+// writes its nodes, match and wild to them (filled with garbage, so that
+// an entry it does not write shows against a build from scratch), and
+// takes them, so that the version it makes holds none until PrepareNext
+// is called for it.
+func TestPrepareNext(t *testing.T) {
+	defer func(n int, p bool) { earlyMin, poisonEarly = n, p }(earlyMin, poisonEarly)
+	earlyMin, poisonEarly = 0, true
+	r := rand.New(rand.NewPCG(7, 14))
+	u := newUpdRandomZone(t, "nsec3", 30)
+	cur := u.text()
+	z := mustParse(t, cur, "tld.")
+	z.PrepareNext()
+	if n := z.AheadBytes(); n != 0 {
+		t.Fatalf("a loaded zone holds %d bytes ahead; want none", n)
+	}
+	took := 0
+	for step := 1; step <= 20; step++ {
+		next := u.step(r)
+		nz, _, _ := applyText(t, z, cur, next, step)
+		if nz.Applied() != "incremental" {
+			z, cur = nz, next
+			continue
+		}
+		if n := nz.AheadBytes(); n != 0 {
+			t.Fatalf("step %d: %d bytes ahead before PrepareNext", step, n)
+		}
+		nz.PrepareNext()
+		if n := nz.AheadBytes(); n < len(nz.nodes)*16 {
+			t.Fatalf("step %d: %d bytes ahead for %d nodes", step, n, len(nz.nodes))
+		}
+		z.PrepareNext() // not the tip: nothing
+		if n := z.AheadBytes(); n != 0 {
+			t.Fatalf("step %d: the old version holds %d bytes ahead", step, n)
+		}
+		nz.Settle()
+		a := nz.upd.line.ahead
+		// The update takes the arrays out of a, so their first
+		// entries are kept here.
+		nodes0, match0, wild0 := &a.nodes[0], &a.early.match[0], &a.early.wild[0]
+		next2 := u.step(r)
+		nz2, _, _ := applyText(t, nz, next, next2, step)
+		if nz2.Applied() == "incremental" {
+			took++
+			if &nz2.nodes[0] != nodes0 || &nz2.denial.match[0] != match0 || &nz2.denial.wild[0] != wild0 {
+				t.Fatalf("step %d: the update did not write to the arrays made ahead", step)
+			}
+			if nz.upd.line.ahead != nil || nz2.AheadBytes() != 0 {
+				t.Fatalf("step %d: the arrays ahead are left after the update took them", step)
+			}
+		}
+		sameTable(t, nz2, fromScratch(t, nz2))
+		if t.Failed() {
+			t.Fatalf("step %d", step)
+		}
+		z, cur = nz2, next2
+	}
+	if took < 10 {
+		t.Errorf("only %d of 20 updates took the arrays made ahead", took)
+	}
+}
