@@ -98,6 +98,10 @@ type Catalog struct {
 	// afterUpdate is the collection made after a large zone's version
 	// made by zone.Apply is published (updategc.go).
 	afterUpdate updateCollector
+	// keepAhead is server.update-ahead-keep: the arrays made for a large
+	// zone's next update stay through the hold's release, and a version
+	// loaded has them made too.
+	keepAhead bool
 	// freeAbove and freeMemory are freeBuilt's bound (freeAfterBuild)
 	// and its return of memory (debug.FreeOSMemory); tests set their own.
 	freeAbove  int
@@ -169,11 +173,18 @@ func NewCatalog(c *Config, log *slog.Logger) *Catalog {
 		log:          log,
 		rebuildShare: c.Server.RebuildSuperseded,
 		afterUpdate: updateCollector{above: collectAfterUpdateAbove, delay: collectAfterUpdateDelay, collect: runtime.GC,
-			hold: time.Duration(c.Server.UpdateMemoryHold), release: debug.FreeOSMemory},
+			hold: time.Duration(c.Server.UpdateMemoryHold)},
 		freeAbove:  freeAfterBuild,
 		freeMemory: debug.FreeOSMemory,
 		xfr: xfrIn{keys: c.TSIGKeys(), sem: make(chan struct{}, transfersInMax),
 			soa: make(chan struct{}, soaQueriesMax), now: time.Now},
+	}
+	cat.keepAhead = c.Server.UpdateAheadKeep
+	cat.afterUpdate.release = func() {
+		if !cat.keepAhead {
+			cat.dropAhead()
+		}
+		debug.FreeOSMemory()
 	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -342,8 +353,14 @@ func (c *Catalog) publish() (published, error) {
 				c.onPublish(e.origin, old, e.cur)
 			}
 			c.considerRebuild(e)
-			if e.cur != nil && e.cur.Applied() != "" {
+			switch {
+			case e.cur != nil && e.cur.Applied() != "":
 				c.afterUpdate.soon(e.cur.MemoryBytes(), e.cur.PrepareNext)
+			case e.cur != nil && c.keepAhead:
+				// Loaded or built from its file: with
+				// server.update-ahead-keep its first update finds
+				// its arrays made too.
+				e.cur.PrepareNext()
 			}
 		}
 	}
@@ -641,6 +658,18 @@ func stampReader(r io.Reader) (fileStamp, error) {
 	st := fileStamp{size: n, valid: true}
 	h.Sum(st.sum[:0])
 	return st, nil
+}
+
+// dropAhead lets go of the arrays made for the next update of every zone
+// served (zone.Zone.DropAhead), before the hold's release.
+func (c *Catalog) dropAhead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.cur != nil {
+			e.cur.DropAhead()
+		}
+	}
 }
 
 // Zones reports every configured zone.

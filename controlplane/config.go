@@ -105,6 +105,11 @@ type ServerConfig struct {
 	// freed is kept, for the next update to reuse, before it is given
 	// back to the system when no update followed (updategc.go).
 	UpdateMemoryHold Duration `toml:"update-memory-hold"`
+	// UpdateAheadKeep keeps the arrays made for a large zone's next
+	// update (zone.Zone.PrepareNext) when the hold gives the rest back,
+	// so that an update after a quiet spell finds them resident
+	// (updategc.go).
+	UpdateAheadKeep bool `toml:"update-ahead-keep"`
 	// User and Group, when User is set, are who ringdns runs as once its
 	// sockets are open, its XDP program attached and its zones loaded:
 	// started as root, it switches to them, keeping only the capabilities

@@ -26,6 +26,8 @@ tcp-max-connections = 10
 tcp-max-connections-per-address = 2
 tcp-max-connections-per-prefix = 5
 batch = 32
+update-memory-hold = "30s"
+update-ahead-keep = true
 
 [[zone]]
 origin = "Example.COM"
@@ -56,7 +58,8 @@ rx-ring-size = 16384
 		s.NSID != "ns-a" || s.Identity != "a.example" || s.Version != "x" || s.Control != "/tmp/x.sock" ||
 		s.Metrics != "127.0.0.1:9153" || time.Duration(s.TCPIdleTimeout) != 3*time.Second ||
 		time.Duration(s.TCPMessageTimeout) != 250*time.Millisecond || s.TCPMaxConnections != 10 ||
-		s.TCPMaxPerAddress != 2 || s.TCPMaxPerPrefix != 5 || s.Batch != 32 {
+		s.TCPMaxPerAddress != 2 || s.TCPMaxPerPrefix != 5 || s.Batch != 32 ||
+		time.Duration(s.UpdateMemoryHold) != 30*time.Second || !s.UpdateAheadKeep {
 		t.Errorf("server = %+v", s)
 	}
 	if len(c.Zones) != 2 || c.Zones[0].Origin != "example.com." || c.Zones[1].Origin != "example.net." {
@@ -97,7 +100,8 @@ func TestConfigDefaults(t *testing.T) {
 		time.Duration(s.TCPIdleTimeout) != DefaultTCPIdleTimeout || s.TCPMaxConnections != DefaultTCPMaxConnections ||
 		time.Duration(s.TCPMessageTimeout) != DefaultTCPMessageTimeout ||
 		s.TCPMaxPerAddress != DefaultTCPMaxPerAddress || s.TCPMaxPerPrefix != DefaultTCPMaxPerPrefix ||
-		s.Batch != DefaultBatch || s.Control == "" || c.XDP != nil {
+		s.Batch != DefaultBatch || s.Control == "" || c.XDP != nil ||
+		time.Duration(s.UpdateMemoryHold) != DefaultUpdateMemoryHold || s.UpdateAheadKeep {
 		t.Errorf("defaults = %+v", s)
 	}
 }

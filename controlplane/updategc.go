@@ -43,11 +43,16 @@ import (
 // from the later of the two (writeCopy). A zone updated every few
 // seconds (a burst of IXFRs, a dynamic zone) keeps reusing the memory;
 // one updated every few minutes, as TLDs publish, serves between its
-// updates at about the resident size of a fresh load and the arrays made
-// for its next update after the collection (zone.Zone.PrepareNext; 64 MB
-// for the signed TLD), and pays fresh pages for the rest of what each
-// update writes (the figures in the README, "What an update costs, and
-// its memory").
+// updates at about the resident size of a fresh load, and pays the fresh
+// pages on each update (the figures in the README, "What an update costs,
+// and its memory").
+//
+// After each collection the catalog has the zones just updated make the
+// arrays their next update writes (zone.Zone.PrepareNext), from the
+// memory the collection freed. The release lets go of them first
+// (DropAhead), unless server.update-ahead-keep: then they stay resident
+// through quiet spells (64 MB for the signed TLD), and an update minutes
+// after the last does not take its largest arrays fresh.
 
 // collectAfterUpdateDelay is how long after the publication the collection
 // runs: the workers load the snapshot once per batch, so they have left

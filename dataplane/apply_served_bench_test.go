@@ -81,13 +81,22 @@ func BenchmarkApplyServed(b *testing.B) {
 		// too, as it does after the catalog's hold.
 		// After the collection the zone makes the arrays its next
 		// update writes (PrepareNext), as the catalog has it do, and
-		// the release comes after them, as the catalog's hold does.
+		// the release comes after them, as the catalog's hold does:
+		// it lets go of them first (DropAhead), unless
+		// RINGDNS_SERVED_KEEP=1 (server.update-ahead-keep).
+		keep := os.Getenv("RINGDNS_SERVED_KEEP") == "1"
+		free := func() {
+			if !keep {
+				ln.z.DropAhead()
+			}
+			debug.FreeOSMemory()
+		}
 		var release func()
 		var rest time.Duration
 		switch v := os.Getenv("RINGDNS_SERVED_RELEASE"); v {
 		case "", "0":
 		case "1":
-			release = debug.FreeOSMemory
+			release = free
 		default:
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -95,7 +104,7 @@ func BenchmarkApplyServed(b *testing.B) {
 			}
 			rest = d
 			release = func() {
-				debug.FreeOSMemory()
+				free()
 				time.Sleep(rest)
 			}
 		}
@@ -172,14 +181,16 @@ func BenchmarkApplyServed(b *testing.B) {
 		b.ReportMetric(float64(z.Appended())/(1<<20), "appended-MB")
 		// What the zone holds made ahead for its next update (the
 		// node array and the late arrays, zone/updatenodes.go).
-		b.ReportMetric(float64(z.AheadBytes())/(1<<20), "ahead-MB")
+		ahead := z.AheadBytes()
 		if os.Getenv("RINGDNS_SERVED_REST") == "1" {
 			// What the catalog gives back once updates stop
 			// (server.update-memory-hold): the resident size at rest.
 			// The framework's next run then starts from fresh memory.
-			debug.FreeOSMemory()
+			free()
 			b.ReportMetric(float64(residentBytes(b)-ln.rss0)/(1<<20), "rest-rss-growth-MB")
+			ahead = z.AheadBytes()
 		}
+		b.ReportMetric(float64(ahead)/(1<<20), "ahead-MB")
 		if z.Applied() != "incremental" {
 			b.Fatalf("applied: %s", z.Applied())
 		}

@@ -528,6 +528,23 @@ func (d *daemon) zoneStatus(origin string) control.ZoneTransferStatus {
 	return zs[0]
 }
 
+// aheadBytes is what the daemon holds made ahead for the next update of
+// origin (ringctl zones, ahead_bytes).
+func (d *daemon) aheadBytes(origin string) int {
+	d.t.Helper()
+	var zs []control.ZoneStatus
+	if rep, code := d.ctlJSON(&zs, "zones"); code != 0 {
+		d.t.Fatalf("ringctl zones: exit %d, %+v", code, rep)
+	}
+	for _, z := range zs {
+		if z.Origin == origin {
+			return z.AheadBytes
+		}
+	}
+	d.t.Fatalf("ringctl zones: no %s in %+v", origin, zs)
+	return 0
+}
+
 // waitSerial waits up to limit for the daemon to answer serial in the
 // zone's SOA over UDP.
 func (d *daemon) waitSerial(origin string, serial uint32, limit time.Duration) bool {

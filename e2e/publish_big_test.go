@@ -32,7 +32,8 @@ import (
 // RINGDNS_BIG_RUNS sets the runs of each measurement (5 by default),
 // RINGDNS_BIG_HOLD the ringdns secondary's server.update-memory-hold in the
 // publication races (say 2s, so that each version takes its memory fresh,
-// as a zone published every few minutes does at the default hold), and
+// as a zone published every few minutes does at the default hold),
+// RINGDNS_BIG_KEEP=1 sets its server.update-ahead-keep, and
 // RINGDNS_BIN_BEFORE names a ringdns binary built from an earlier commit
 // whose reload TestReloadBig measures too, in the same run.
 
@@ -248,16 +249,23 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 	primary.start()
 	conf := secondaryConfig(t, dir, origin, copyFile, primary.addr(), xfrSecret)
 	hold := controlplane.DefaultUpdateMemoryHold
+	var server string
 	if h := os.Getenv("RINGDNS_BIG_HOLD"); h != "" {
 		var err error
 		if hold, err = time.ParseDuration(h); err != nil {
 			t.Fatalf("RINGDNS_BIG_HOLD=%q: %v", h, err)
 		}
+		server += fmt.Sprintf("update-memory-hold = %q\n", h)
+	}
+	if os.Getenv("RINGDNS_BIG_KEEP") == "1" {
+		server += "update-ahead-keep = true\n"
+	}
+	if server != "" {
 		b, err := os.ReadFile(conf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeRingdnsConf(t, dir, fmt.Sprintf("[server]\nupdate-memory-hold = %q\n\n", h)+string(b))
+		writeRingdnsConf(t, dir, "[server]\n"+server+"\n"+string(b))
 	}
 	d := startDaemon(t, "-config", conf)
 	ks := startKnotSecondary(t, freePort(t), origin, primary.addr())
@@ -292,10 +300,12 @@ func publicationRace(t *testing.T, runs int, origin, first string, ixfr, sign bo
 			return
 		}
 		r1, k1 := rss()
+		a1 := d.aheadBytes(origin)
 		time.Sleep(hold + 5*time.Second)
 		r2, _ := rss()
-		t.Logf("resident size after %d versions: ringdns %d MiB (%+.1f%%), %d MiB (%+.1f%%) %v later; knotd %d MiB (%+.1f%%)",
-			runs, r1, pct(r1, r0), r2, pct(r2, r0), hold+5*time.Second, k1, pct(k1, k0))
+		a2 := d.aheadBytes(origin)
+		t.Logf("resident size after %d versions: ringdns %d MiB (%+.1f%%), %d MiB (%+.1f%%) %v later; knotd %d MiB (%+.1f%%); ringdns's arrays made ahead for the next update %d MiB, then %d MiB",
+			runs, r1, pct(r1, r0), r2, pct(r2, r0), hold+5*time.Second, k1, pct(k1, k0), a1>>20, a2>>20)
 	}()
 	// RINGDNS_BIG_APART=DURATION notifies each secondary alone, ringdns
 	// first, the given time after the primary serves the new serial,

@@ -597,11 +597,9 @@ func updRandomChange(r *rand.Rand, recs map[string]bool) {
 	case 3: // only the cut removed: the glue becomes data
 		delete(recs, fmt.Sprintf("%s 3600 IN NS ns1.%s", owner, owner))
 	case 4: // glue renumbered
-		for s := range recs {
-			if strings.HasPrefix(s, "ns1."+owner+" 3600 IN A ") {
-				delete(recs, s)
-				recs[fmt.Sprintf("ns1.%s 3600 IN A 10.%d.%d.2", owner, i, r.IntN(200))] = true
-			}
+		for _, s := range withPrefix(recs, "ns1."+owner+" 3600 IN A ") {
+			delete(recs, s)
+			recs[fmt.Sprintf("ns1.%s 3600 IN A 10.%d.%d.2", owner, i, r.IntN(200))] = true
 		}
 	case 5: // a wildcard added or removed
 		w := fmt.Sprintf("*.w%d.tld. 3600 IN A 10.7.%d.1", i%4, i%4)
@@ -639,16 +637,30 @@ func updRandomChange(r *rand.Rand, recs map[string]bool) {
 			recs[fmt.Sprintf("ns1.www.tld. 3600 IN A 10.9.%d.1", i)] = true
 		}
 	case 10: // a wildcard's address
-		for s := range recs {
-			if strings.HasPrefix(s, "*.w.tld. 3600 IN A ") {
-				delete(recs, s)
-				recs[fmt.Sprintf("*.w.tld. 3600 IN A 10.6.6.%d", i)] = true
-			}
+		for _, s := range withPrefix(recs, "*.w.tld. 3600 IN A ") {
+			delete(recs, s)
+			recs[fmt.Sprintf("*.w.tld. 3600 IN A 10.6.6.%d", i)] = true
 		}
 	case 11: // sibling glue names added under other delegations
 		recs[fmt.Sprintf("ns2.d%d.tld. 3600 IN AAAA fd00::%d", i, r.IntN(100))] = true
 		recs[fmt.Sprintf("d%d.tld. 3600 IN NS ns2.d%d.tld.", (i+1)%40, i)] = true
 	}
+}
+
+// withPrefix returns the records of recs that start with prefix, sorted:
+// a change that replaces them in a loop over the map itself may meet the
+// records it adds (Go leaves that open), and the random numbers a
+// replacement draws would then depend on the map's order, which differs
+// from run to run.
+func withPrefix(recs map[string]bool, prefix string) []string {
+	var out []string
+	for s := range recs {
+		if strings.HasPrefix(s, prefix) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestApplyNSEC3Neighbours removes an NSEC3-signed delegation and adds one

@@ -63,12 +63,7 @@ var lineageMu sync.Mutex
 // no other version appends there. release undoes a claim that came to
 // nothing.
 func (z *Zone) claim() (*lineage, bool) {
-	lineageMu.Lock()
-	if z.upd.line == nil {
-		z.upd.line = &lineage{tip: z}
-	}
-	l := z.upd.line
-	lineageMu.Unlock()
+	l := z.ownLine()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.tip != z {
@@ -76,6 +71,24 @@ func (z *Zone) claim() (*lineage, bool) {
 	}
 	l.tip = nil // claimed: nothing else appends until the new tip is set
 	return l, true
+}
+
+// line returns z's lineage, nil before z is first updated or prepared
+// for an update.
+func (z *Zone) line() *lineage {
+	lineageMu.Lock()
+	defer lineageMu.Unlock()
+	return z.upd.line
+}
+
+// ownLine returns z's lineage, made with z as its tip when z has none.
+func (z *Zone) ownLine() *lineage {
+	lineageMu.Lock()
+	defer lineageMu.Unlock()
+	if z.upd.line == nil {
+		z.upd.line = &lineage{tip: z}
+	}
+	return z.upd.line
 }
 
 // maxIncrementalDiv sets the share of a zone's names above which a change

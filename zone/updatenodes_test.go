@@ -6,11 +6,12 @@ import (
 )
 
 // TestPrepareNext checks the arrays made ahead for a zone's next update:
-// PrepareNext makes them only for its lineage's tip, the next update
+// PrepareNext makes them only for its lineage's tip (a version loaded, or
+// the last one an update made), the next update
 // writes its nodes, match and wild to them (filled with garbage, so that
 // an entry it does not write shows against a build from scratch), and
 // takes them, so that the version it makes holds none until PrepareNext
-// is called for it.
+// is called for it; DropAhead lets go of them.
 func TestPrepareNext(t *testing.T) {
 	defer func(n int, p bool) { earlyMin, poisonEarly = n, p }(earlyMin, poisonEarly)
 	earlyMin, poisonEarly = 0, true
@@ -18,9 +19,12 @@ func TestPrepareNext(t *testing.T) {
 	u := newUpdRandomZone(t, "nsec3", 30)
 	cur := u.text()
 	z := mustParse(t, cur, "tld.")
-	z.PrepareNext()
 	if n := z.AheadBytes(); n != 0 {
-		t.Fatalf("a loaded zone holds %d bytes ahead; want none", n)
+		t.Fatalf("a loaded zone holds %d bytes ahead before PrepareNext", n)
+	}
+	z.PrepareNext() // as the catalog does with server.update-ahead-keep
+	if n := z.AheadBytes(); n < len(z.nodes)*16 {
+		t.Fatalf("a loaded zone holds %d bytes ahead for %d nodes", n, len(z.nodes))
 	}
 	took := 0
 	for step := 1; step <= 20; step++ {
@@ -56,6 +60,13 @@ func TestPrepareNext(t *testing.T) {
 			if nz.upd.line.ahead != nil || nz2.AheadBytes() != 0 {
 				t.Fatalf("step %d: the arrays ahead are left after the update took them", step)
 			}
+		}
+		// Let go of (as the catalog's release does unless
+		// server.update-ahead-keep), the next update makes its own.
+		nz2.PrepareNext()
+		nz2.DropAhead()
+		if n := nz2.AheadBytes(); n != 0 {
+			t.Fatalf("step %d: %d bytes ahead after DropAhead", step, n)
 		}
 		sameTable(t, nz2, fromScratch(t, nz2))
 		if t.Failed() {

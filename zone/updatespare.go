@@ -211,9 +211,7 @@ func planSpare[T any](l *lineage, g *growPlan, m *mappedArenas, k arenaKind, s [
 // done, and the arrays made ahead for its next update (PrepareNext), when
 // z is its tip.
 func (z *Zone) waitSpares() {
-	lineageMu.Lock()
-	l := z.upd.line
-	lineageMu.Unlock()
+	l := z.line()
 	if l == nil {
 		return
 	}
