@@ -419,8 +419,23 @@ func TestXDPNoAllocs(t *testing.T) {
 	s6, ok6 := c6.exchange(125, deadline, q, r)
 	runtime.ReadMemStats(&after)
 	packets := ok4 + ok6
-	if s4+s6 != 2000 || packets != s4+s6 {
-		t.Fatalf("%d sent, %d echoed, want 2000", s4+s6, packets)
+	// What is measured is allocations per packet, over the packets
+	// echoed. A datagram or two not back within the wait has happened in
+	// CI, with the 2 vCPUs loaded by other packages' tests beside this
+	// one (1999 of 2000, twice, the second after 1444121 let the wait
+	// reach 3 s); the counters are logged to tell a drop from a late
+	// echo. TestXDPEchoNetns requires every datagram back.
+	if s4+s6 != 2000 || packets < 1990 {
+		t.Log(v.Counters())
+		t.Fatalf("%d sent, %d echoed, want 2000 and 2000 (or 1990 at least)", s4+s6, packets)
+	}
+	if packets != s4+s6 {
+		t.Logf("%d sent, %d echoed; counters: %s", s4+s6, packets, v.Counters())
+		for _, p := range x.Ports() {
+			if st, err := p.Stats(); err == nil {
+				t.Logf("queue %d: %+v", p.Queue(), st)
+			}
+		}
 	}
 	allocs := after.Mallocs - before.Mallocs
 	t.Logf("%d allocations over %d echoed packets (whole process)", allocs, packets)

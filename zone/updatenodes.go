@@ -1,6 +1,6 @@
 package zone
 
-import "unsafe"
+import "reflect"
 
 // An update that adds or removes names renumbers the node array into a
 // new one (renumber), and one that does not copies it: 16 bytes a name,
@@ -89,7 +89,7 @@ func (l *lineage) planAhead(nz *Zone, added, changes int) {
 	size := n + grow
 	nsec3 := nz.denial != nil && nz.denial.mode == DenialNSEC3
 	a := &ahead{size: size, keptRuns: keptRuns, done: make(chan struct{}), early: &earlyArrays{done: make(chan struct{})}}
-	a.bytes = size*int(unsafe.Sizeof(Node{})) + keptRuns*int(unsafe.Sizeof(keptSet{}))
+	a.bytes = size*int(reflect.TypeFor[Node]().Size()) + keptRuns*int(reflect.TypeFor[keptSet]().Size())
 	if nsec3 {
 		a.bytes += 2 * size * 4
 	}
