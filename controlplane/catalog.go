@@ -359,8 +359,9 @@ func (c *Catalog) publish() (published, error) {
 			case e.cur != nil && c.keepAhead:
 				// Loaded or built from its file: with
 				// server.update-ahead-keep its first update finds
-				// its arrays made too.
-				e.cur.PrepareNext()
+				// its arrays made too, after a collection, from the
+				// memory the load's garbage leaves free.
+				c.afterUpdate.soon(e.cur.MemoryBytes(), e.cur.PrepareNext)
 			}
 		}
 	}
