@@ -47,9 +47,10 @@ import (
 // pages on each update (the figures in the README, "What an update costs,
 // and its memory").
 //
-// After each collection the catalog has the zones just updated make the
-// arrays their next update writes (zone.Zone.PrepareNext), from the
-// memory the collection freed. The release lets go of them first
+// After each collection the catalog has the zones just updated (and,
+// with server.update-ahead-keep, those just loaded) make the arrays their
+// next update writes (zone.Zone.PrepareNext), from the memory the
+// collection freed. The release lets go of them first
 // (DropAhead), unless server.update-ahead-keep: then they stay resident
 // through quiet spells (64 MB for the signed TLD), and an update minutes
 // after the last does not take its largest arrays fresh.

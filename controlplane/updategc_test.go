@@ -211,6 +211,32 @@ func ixfrTLDVersion2(t *testing.T, p *fakePrimary, c *Catalog, e *zoneEntry) {
 	}
 }
 
+// TestCollectAfterLoadKeepAhead: with server.update-ahead-keep a version
+// loaded schedules a collection too, after which it makes the arrays for
+// its first update (zone.Zone.PrepareNext, here of a zone too small to
+// hold any).
+func TestCollectAfterLoadKeepAhead(t *testing.T) {
+	const origin = "tld.example."
+	cat, _ := newTestCatalog(t, origin, secTLD(1, nil))
+	var runs atomic.Int32
+	cat.keepAhead = true
+	cat.afterUpdate.above, cat.afterUpdate.delay = 1, 20*time.Millisecond
+	cat.afterUpdate.collect = func() { runs.Add(1) }
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runs.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := runs.Load(); got != 1 {
+		t.Fatalf("%d collections after the load with update-ahead-keep, want 1", got)
+	}
+	if n := cat.entries[0].cur.AheadBytes(); n != 0 {
+		t.Errorf("a small zone holds %d bytes ahead", n)
+	}
+}
+
 // TestCollectAfterUpdateNext: what soon is given to run after the
 // collection (an applied version's PrepareNext) runs once, after the
 // collection it was scheduled with, including when that collection was
