@@ -586,6 +586,10 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	var inserted []chainInsert
 	replaced := map[int]uint32{}
 	removed := map[int]bool{}
+	// entry is the entry of each rank replaced or removed, as coverEntry
+	// found it (a chain in pages has no entry at a rank's place).
+	entry := map[int]int{}
+	hashOf := func(e int) []byte { return od.hashes[e*nsec3HashLen : (e+1)*nsec3HashLen] }
 	for _, c := range chg {
 		if c.node == None {
 			continue
@@ -612,23 +616,23 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 			return err
 		}
 		at, e := od.coverEntry(h)
-		if bytesEqual(od.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h) {
+		if bytesEqual(hashOf(e), h) {
 			if c.old == None {
 				return fallbackError("an NSEC3 record the chain held is added")
 			}
-			replaced[at] = blk
+			replaced[at], entry[at] = blk, e
 		} else {
 			if c.old != None && c.hadNSEC3 {
 				return fallbackError("an NSEC3 record the chain did not hold changes")
 			}
-			inserted = append(inserted, chainInsert{h, blk})
+			inserted = append(inserted, chainInsert{h, blk, od.hashBlocks[e]})
 		}
 	}
 	for _, o := range pl.del {
 		if h, ok := nsec3OwnerHash(z.NodeName(&z.nodes[o]), z.apex); ok {
 			at, e := od.coverEntry(h)
-			if bytesEqual(od.hashes[e*nsec3HashLen:(e+1)*nsec3HashLen], h) {
-				removed[at] = true
+			if bytesEqual(hashOf(e), h) {
+				removed[at], entry[at] = true, e
 			}
 		}
 	}
@@ -639,10 +643,10 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 		p.chainHashes = append(p.chainHashes, e.h)
 	}
 	for at := range replaced {
-		p.chainHashes = append(p.chainHashes, od.hashAt(at))
+		p.chainHashes = append(p.chainHashes, hashOf(entry[at]))
 	}
 	for at := range removed {
-		p.chainHashes = append(p.chainHashes, od.hashAt(at))
+		p.chainHashes = append(p.chainHashes, hashOf(entry[at]))
 	}
 	slices.SortFunc(inserted, func(a, b chainInsert) int { return bytesCompare(a.h, b.h) })
 	// The blocks whose entries must be computed again, and those
@@ -650,17 +654,15 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 	rehash := make([]uint64, (len(od.blocks)+64)/64)
 	repl := map[uint32]uint32{}
 	for at := range removed {
-		b := od.blockAt(at)
+		b := od.hashBlocks[entry[at]]
 		rehash[b/64] |= 1 << (b % 64)
 	}
 	for _, e := range inserted {
-		_, c := od.coverEntry(e.h)
-		b := od.hashBlocks[c]
-		rehash[b/64] |= 1 << (b % 64)
+		rehash[e.cover/64] |= 1 << (e.cover % 64)
 	}
 	bits := slices.Clone(rehash)
 	for at, blk := range replaced {
-		b := od.blockAt(at)
+		b := od.hashBlocks[entry[at]]
 		repl[b] = blk
 		bits[b/64] |= 1 << (b % 64)
 	}
@@ -752,10 +754,12 @@ func (p *partial) updateNSEC3(chg []*nodeChange, touched []uint32) error {
 }
 
 // chainInsert is a hash an update inserts into the NSEC3 chain, with its
-// proof block.
+// proof block and the old chain's block that covered it (whose range the
+// insertion splits).
 type chainInsert struct {
-	h   []byte
-	blk uint32
+	h     []byte
+	blk   uint32
+	cover uint32
 }
 
 // mergeChain makes d's chain from od's, with the hashes inserted (in
@@ -785,18 +789,13 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 		}
 		return nil
 	}
-	// The pages changed, in order, and the entries they take once
+	// The pages changed (those of the hashes inserted, removed and
+	// replaced, p.chainHashes), in order, and the entries they take once
 	// written again.
 	ob := od.startBits
 	var vs []int
-	for _, e := range inserted {
-		vs = append(vs, startOf(e.h, ob))
-	}
-	for r := range removed {
-		vs = append(vs, startOf(od.hashAt(r), ob))
-	}
-	for r := range replaced {
-		vs = append(vs, startOf(od.hashAt(r), ob))
+	for _, h := range p.chainHashes {
+		vs = append(vs, startOf(h, ob))
 	}
 	slices.Sort(vs)
 	vs = slices.Compact(vs)
