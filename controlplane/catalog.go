@@ -102,6 +102,9 @@ type Catalog struct {
 	// zone's next update stay through the hold's release, and a version
 	// loaded has them made too.
 	keepAhead bool
+	// prepareNext, when set (tests), stands for zone.Zone.PrepareNext
+	// at an update's notice (expectUpdate).
+	prepareNext func(*zone.Zone)
 	// freeAbove and freeMemory are freeBuilt's bound (freeAfterBuild)
 	// and its return of memory (debug.FreeOSMemory); tests set their own.
 	freeAbove  int
@@ -604,6 +607,15 @@ const reloadApplyShare = 10
 // load leaves the version served, with an error naming the file and line.
 func (c *Catalog) rebuild(e *zoneEntry, st fileStamp, data []byte) (*zone.Zone, fileStamp, string, error) {
 	limit := max(e.cur.Records()/reloadApplyShare, 1)
+	// While the file is parsed and compared, the version served makes
+	// the arrays a change applied to it will write (see expectUpdate).
+	expecting := c.expectUpdate(e.cur)
+	applied := false
+	defer func() {
+		if !applied {
+			c.unexpected(expecting)
+		}
+	}()
 	var r *zone.Reloaded
 	var err error
 	if c.fsys != nil {
@@ -621,6 +633,9 @@ func (c *Catalog) rebuild(e *zoneEntry, st fileStamp, data []byte) (*zone.Zone, 
 		return nil, fileStamp{}, "", err
 	}
 	st.how = r.How
+	// A new version, applied or built, takes the lineage's arrays or
+	// leaves them to be collected with the version served.
+	applied = true
 	if r.Del != nil || r.Add != nil {
 		if cs, err := newChangeset(e.cur.Apex(), r.Del, r.Add); err == nil {
 			st.known = []*changeset{cs}

@@ -3,6 +3,8 @@ package controlplane
 import (
 	"sync"
 	"time"
+
+	"github.com/ringdns/ringdns/zone"
 )
 
 // A version made by zone.Apply (an IXFR's deltas, a reload applied as a
@@ -54,6 +56,19 @@ import (
 // (DropAhead), unless server.update-ahead-keep: then they stay resident
 // through quiet spells (64 MB for the signed TLD), and an update minutes
 // after the last does not take its largest arrays fresh.
+//
+// Without that setting a zone updated minutes apart finds them given back,
+// and would make them fresh inside its update. But an update is announced
+// before its change set is there: a secondary learns the primary's newer
+// serial (its SOA answer, after a NOTIFY or at the refresh timer) before
+// it asks for the IXFR and reads it, and a reload hashes and parses the
+// whole file before it compares it with the version served. So at that
+// notice the catalog has the version served make them (expectUpdate), in
+// the background, on the core the transfer or the parse leaves idle, and
+// the update finds them made or being made. If no version is applied
+// after all (the transfer failed, the file did not load or did not
+// change, or it was built afresh), a collection and the hold's release
+// follow as after an update (unexpected), and the release lets go of them.
 
 // collectAfterUpdateDelay is how long after the publication the collection
 // runs: the workers load the snapshot once per batch, so they have left
@@ -130,4 +145,32 @@ func (u *updateCollector) soon(size int, next func()) {
 			}
 		})
 	})
+}
+
+// expectUpdate tells the catalog that a new version of z, the version
+// served, is on its way: a newer serial was noticed, or a changed file is
+// being read. A large zone makes the arrays its update writes now, in the
+// background (zone.Zone.PrepareNext; kept when made already). It returns z,
+// for unexpected.
+func (c *Catalog) expectUpdate(z *zone.Zone) *zone.Zone {
+	if z == nil || z.MemoryBytes() < c.afterUpdate.above {
+		return nil
+	}
+	if c.prepareNext != nil {
+		c.prepareNext(z)
+	} else {
+		z.PrepareNext()
+	}
+	return z
+}
+
+// unexpected follows an expectUpdate(z) that no applied version of z
+// followed: a collection and the hold's release are scheduled as after an
+// update, and the release lets go of what z made ahead (unless
+// server.update-ahead-keep), so that a failed transfer does not leave it
+// resident at rest. Nothing for a nil z.
+func (c *Catalog) unexpected(z *zone.Zone) {
+	if z != nil {
+		c.afterUpdate.soon(z.MemoryBytes(), nil)
+	}
 }

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ringdns/ringdns/controlplane/control"
+	"github.com/ringdns/ringdns/zone"
 )
 
 // TestCollectAfterUpdate: publishing a version made by zone.Apply (here a
@@ -260,5 +263,138 @@ func TestCollectAfterUpdateNext(t *testing.T) {
 	mu.Unlock()
 	if want := "collect a b collect c"; got != want {
 		t.Fatalf("ran %q, want %q", got, want)
+	}
+}
+
+// notices records the versions expectUpdate had make their arrays ahead
+// (Catalog.prepareNext), with the serial served at that moment, and counts
+// the collections and releases that follow.
+type notices struct {
+	mu                  sync.Mutex
+	serials, served     []uint32
+	collected, released atomic.Int32
+}
+
+func watchNotices(c *Catalog, origin string) *notices {
+	n := &notices{}
+	c.afterUpdate.above, c.afterUpdate.delay, c.afterUpdate.hold = 1, 20*time.Millisecond, 100*time.Millisecond
+	c.afterUpdate.collect = func() { n.collected.Add(1) }
+	c.afterUpdate.release = func() { n.released.Add(1) }
+	c.prepareNext = func(z *zone.Zone) {
+		var served uint32
+		if s := c.Current.Load(); s != nil {
+			for _, sz := range s.Zones().Zones() {
+				if sz.Origin() == origin {
+					served = sz.Serial()
+				}
+			}
+		}
+		n.mu.Lock()
+		n.serials, n.served = append(n.serials, z.Serial()), append(n.served, served)
+		n.mu.Unlock()
+	}
+	return n
+}
+
+func (n *notices) String() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprintf("prepared %v (served %v), %d collections, %d releases", n.serials, n.served, n.collected.Load(), n.released.Load())
+}
+
+// settle waits until the collections and releases reach c and r.
+func (n *notices) settle(t *testing.T, what string, c, r int32) {
+	t.Helper()
+	if !poll(5*time.Second, func() bool { return n.collected.Load() >= c && n.released.Load() >= r }) {
+		t.Fatalf("%s: %v, want %d collections and %d releases", what, n, c, r)
+	}
+	time.Sleep(200 * time.Millisecond) // and no more
+	if n.collected.Load() != c || n.released.Load() != r {
+		t.Fatalf("%s: %v, want %d collections and %d releases", what, n, c, r)
+	}
+}
+
+// TestExpectUpdateIXFR: once a secondary learns of a newer serial, the
+// version served makes the arrays its update will write, before the
+// transfer is applied (expectUpdate); not for the first transfer, which
+// has no version to apply to. A transfer that fails after the notice is
+// followed by a collection and the hold's release, which lets go of them.
+func TestExpectUpdateIXFR(t *testing.T) {
+	p, c := tldSecondary(t)
+	n := watchNotices(c, "tld.example.")
+	e := loadTLDSecondary(t, c)
+	if s := n.String(); !strings.HasPrefix(s, "prepared [] ") {
+		t.Fatalf("after the AXFR: %s", s)
+	}
+	n.settle(t, "after the AXFR", 0, 0)
+	ixfrTLDVersion2(t, p, c, e)
+	n.settle(t, "after the IXFR", 1, 1)
+	if s := n.String(); !strings.HasPrefix(s, "prepared [1] (served [1])") {
+		t.Fatalf("after the IXFR: %s", s)
+	}
+
+	// Version 3's transfer breaks after its first message, IXFR and
+	// the AXFR it falls back to alike.
+	p.setZone(t, secTLD(3, nil))
+	p.ixfr = func(from uint32) []dns.RR { return diffIXFR(p.versions[2], p.versions[3]) }
+	p.mu.Lock()
+	p.breakAt = 1
+	p.mu.Unlock()
+	c.refreshZone(context.Background(), e, refreshSOA)
+	if st := transferState(t, c); st.Serial != 2 {
+		t.Fatalf("after the broken transfer: %+v", st)
+	}
+	n.settle(t, "after the broken transfer", 2, 2)
+	if s := n.String(); !strings.HasPrefix(s, "prepared [1 2] (served [1 2])") {
+		t.Fatalf("after the broken transfer: %s", s)
+	}
+
+	// The primary's serial is not newer: no notice.
+	p.mu.Lock()
+	p.breakAt = 0
+	p.mu.Unlock()
+	p.setZone(t, secTLD(2, func(s string) string {
+		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+	}))
+	c.refreshZone(context.Background(), e, refreshSOA)
+	n.settle(t, "after a refresh with nothing newer", 2, 2)
+	if s := n.String(); !strings.HasPrefix(s, "prepared [1 2] ") {
+		t.Fatalf("after a refresh with nothing newer: %s", s)
+	}
+}
+
+// TestExpectUpdateReload: a reload of a changed file has the version
+// served make its arrays ahead while the file is read; an unchanged file
+// does not, and a file that does not load is followed by a collection and
+// the hold's release.
+func TestExpectUpdateReload(t *testing.T) {
+	const origin = "tld.example."
+	cat, dir := newTestCatalog(t, origin, secTLD(1, nil))
+	path := filepath.Join(dir, "tld.example.zone")
+	n := watchNotices(cat, origin)
+	if _, err := cat.Load(); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, secTLD(2, func(s string) string {
+		return strings.Replace(s, "ns1.d3 IN A 10.0.0.3", "ns1.d3 IN A 10.9.9.3", 1)
+	}))
+	if res, err := cat.Reload(nil); err != nil || res.Zones[0].Applied != "incremental" {
+		t.Fatalf("reload 2: %+v, %v", res, err)
+	}
+	n.settle(t, "after reload 2", 1, 1)
+	if _, err := cat.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	n.settle(t, "after an unchanged reload", 1, 1)
+	writeFile(t, path, secTLD(3, nil)+"broken IN A not-an-address\n")
+	if res, err := cat.Reload(nil); err == nil && res.Zones[0].Status != control.StatusFailed {
+		t.Fatalf("a broken file reloaded: %+v", res.Zones[0])
+	}
+	if got := servedSerial(t, cat, origin); got != 2 {
+		t.Fatalf("serial %d served after the broken reload, want 2", got)
+	}
+	n.settle(t, "after the broken reload", 2, 2)
+	if s := n.String(); !strings.HasPrefix(s, "prepared [1 2] (served [1 2])") {
+		t.Fatalf("after the reloads: %s", s)
 	}
 }

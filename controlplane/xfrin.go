@@ -466,6 +466,10 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 	c.mu.Lock()
 	cur := e.cur
 	c.mu.Unlock()
+	// expecting is the version served once a newer serial is noticed,
+	// until a version applied to it is published (see expectUpdate).
+	var expecting *zone.Zone
+	defer func() { c.unexpected(expecting) }()
 	var errs []string
 	for _, p := range s.primaries {
 		// A catalog zone's SOA is asked over TCP: Knot DNS refuses
@@ -497,6 +501,12 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 		if kind == refreshAXFR {
 			base = nil
 		}
+		if base != nil {
+			// While the IXFR is asked for and read, the version served
+			// makes the arrays the update will write (kept when made
+			// already, as for a primary tried after another failed).
+			expecting = c.expectUpdate(base)
+		}
 		ts, res, err := c.transferIn(ctx, e, p, base)
 		s.mu.Lock()
 		s.st.last = ts
@@ -510,7 +520,12 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 		s.setTimers(soa, c.xfr.now(), expOpt, hasOpt)
 		s.mu.Unlock()
 		z := res.z
+		// Published, the new version takes the lineage's arrays or
+		// (built afresh) leaves them to be collected with cur; its
+		// collection is scheduled with its own (Catalog.publish).
+		expecting = nil
 		if err := c.publishTransfer(e, res); err != nil {
+			c.unexpected(cur)
 			s.mu.Lock()
 			s.st.failures++
 			s.st.lastErr = err.Error()

@@ -108,6 +108,24 @@ func BenchmarkApplyServed(b *testing.B) {
 				time.Sleep(rest)
 			}
 		}
+		// RINGDNS_SERVED_NOTICE=DURATION has the zone make its next
+		// update's arrays (PrepareNext) that long before the update,
+		// outside the time measured, as the catalog has a secondary do
+		// once it learns of a newer serial, while it asks for the IXFR
+		// and reads it, and a reload while it reads the file
+		// (controlplane's expectUpdate): DURATION stands for that
+		// transfer or read.
+		notice := func() {}
+		if v := os.Getenv("RINGDNS_SERVED_NOTICE"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				b.Fatalf("RINGDNS_SERVED_NOTICE=%s: want a duration: %v", v, err)
+			}
+			notice = func() {
+				ln.z.PrepareNext()
+				time.Sleep(d)
+			}
+		}
 		collect := func() {
 			runtime.GC()
 			ln.z.PrepareNext()
@@ -139,6 +157,7 @@ func BenchmarkApplyServed(b *testing.B) {
 		} else {
 			collect()
 		}
+		notice()
 		b.ReportAllocs()
 		b.ResetTimer()
 		var flt int64
@@ -163,6 +182,9 @@ func BenchmarkApplyServed(b *testing.B) {
 				del, add = next()
 			}
 			collect()
+			if i+1 < b.N {
+				notice()
+			}
 			b.StartTimer()
 		}
 		b.StopTimer()

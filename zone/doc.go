@@ -192,10 +192,12 @@
 //     the catalog calls after the collection that frees an update's old
 //     version, makes them and the node array for the next update of a
 //     large zone, from the memory just freed, and the lineage holds them
-//     until that update takes them (updatenodes.go): live memory, which
-//     the release of the heap's free memory after a quiet spell does not
-//     give back, so that an update minutes after the last does not take
-//     its largest arrays fresh. The price is those arrays held between
+//     until that update takes them (updatenodes.go). The catalog lets go
+//     of them when it gives the heap's free memory back after a quiet
+//     spell, and calls PrepareNext again when the next update is
+//     announced (a newer serial seen, a changed file being read), so
+//     that they are made while the transfer or the parse runs; or,
+//     with server.update-ahead-keep, keeps them as live memory between
 //     updates (Zone.AheadBytes; 64 MB for the signed TLD).
 //   - The negative-answer SOA and the serial follow the SOA; block
 //     checksum parts (onessum) are computed as each block is written,

@@ -35,6 +35,11 @@ import "reflect"
 // against 144.9 and 144.1, and the resident size at rest 64 MB higher.
 // With server.update-ahead-keep the catalog has a version loaded make
 // them too, so that the first update after a load finds them as well.
+// Without it, the catalog calls PrepareNext again when an update is
+// announced: a secondary that sees the primary's newer serial, a reload
+// of a changed file. The arrays are then made, fresh, on the other core
+// while the IXFR is read or the file parsed, and the update waits for
+// what is not made yet (takeNodes, earlyArrays.wait).
 
 // ahead holds the arrays made ahead for the next update: nodes, of size
 // entries, and the late arrays; done is closed once nodes is made and
@@ -55,9 +60,10 @@ var startAhead = func(f func()) { go f() }
 // PrepareNext makes, in the background, the arrays the next update of z
 // will write (see above), when z is its lineage's tip (the version its
 // last update made, or a version loaded or built, not updated yet) and
-// its table is large; Settle waits for them. The catalog calls it once
-// the old version's memory is freed, and, with server.update-ahead-keep,
-// for a version loaded.
+// its table is large, and keeps those made already when they fit; Settle
+// waits for them. The catalog calls it once the old version's memory is
+// freed, when an update is announced, and, with
+// server.update-ahead-keep, for a version loaded.
 func (z *Zone) PrepareNext() {
 	l := z.ownLine()
 	l.mu.Lock()
