@@ -120,3 +120,31 @@ func TestApplyRandomTablesMapped(t *testing.T) {
 	mapEveryArena(t)
 	applyRandomTables(t, []uint64{7, 8})
 }
+
+// TestTrimEveryRegion: every region of a loaded zone, unsigned, NSEC and
+// NSEC3, is one of its arenas, which built has give back the memory past
+// it (trimRegion): an arena made a region that trimRegion does not know
+// would keep its last huge page resident.
+func TestTrimEveryRegion(t *testing.T) {
+	mapEveryArena(t)
+	for _, kind := range []string{"unsigned", "nsec", "nsec3"} {
+		u := newUpdRandomZone(t, kind, 30)
+		z := mustParse(t, u.text(), "tld.")
+		if z.mapped == nil {
+			t.Fatalf("%s: no arena is a region", kind)
+		}
+		l := z.mapped.list
+		l.mu.Lock()
+		n := len(l.regions)
+		for i, r := range l.regions {
+			if !z.trimRegion(r) {
+				t.Errorf("%s: region %d of %d is none of the zone's arenas", kind, i, n)
+			}
+		}
+		l.mu.Unlock()
+		if n < 6 {
+			t.Errorf("%s: %d regions, want at least the names, RRsets, blocks, wire, patches and trims", kind, n)
+		}
+		runtime.KeepAlive(z)
+	}
+}

@@ -570,7 +570,7 @@ func (b *builder) build() (*Zone, error) {
 	z.upd.refBase = sortRefs(b.refs)
 	b.refs = nil
 	z.warnings = b.locateWarnings()
-	z.mapped.built()
+	z.mapped.built(z)
 	return z, nil
 }
 

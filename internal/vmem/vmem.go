@@ -78,6 +78,27 @@ func Slice[T any](r *Region) []T {
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(r.b))), len(r.b)/size)[:0]
 }
 
+// Trim gives back to the system the memory of r past the arena s, when s
+// is the arena Slice made of r (its elements start at r's start): the
+// whole pages past len(s) elements, which become resident again, reading
+// as zero, when they are written. It reports whether s is r's arena.
+//
+// A load writes its arenas in huge pages, and the last one of each is
+// resident whole, 2 MiB, however little of it the arena reached: with a
+// dozen arenas that was about 6% of the 1M-delegation TLD's resident
+// size (see zone/arenamap.go).
+func Trim[T any](r *Region, s []T) bool {
+	if cap(s) == 0 || len(r.b) == 0 || unsafe.Pointer(unsafe.SliceData(s)) != unsafe.Pointer(unsafe.SliceData(r.b)) {
+		return false
+	}
+	used := len(s) * int(reflect.TypeFor[T]().Size())
+	page := pageSize()
+	if from := (used + page - 1) / page * page; from < len(r.b) && !r.released.Load() {
+		trim(r.b[from:])
+	}
+	return true
+}
+
 // pointerFree reports whether values of t hold no pointers.
 func pointerFree(t reflect.Type) bool {
 	switch t.Kind() {

@@ -27,3 +27,10 @@ func release(b []byte) error {
 	}
 	return nil
 }
+
+func trim(b []byte) {
+	// Advice only: what it fails to give back stays resident, as before.
+	_ = unix.Madvise(b, unix.MADV_DONTNEED)
+}
+
+func pageSize() int { return unix.Getpagesize() }

@@ -7,3 +7,7 @@ func reserve(int) ([]byte, error) { return nil, ErrUnsupported }
 func settle([]byte) {}
 
 func release([]byte) error { return nil }
+
+func trim([]byte) {}
+
+func pageSize() int { return 4096 }

@@ -87,3 +87,52 @@ func TestSlice(t *testing.T) {
 		}()
 	}
 }
+
+// TestTrim: Trim gives back the whole pages of a region past its arena,
+// which then read as zero, and keeps the arena's bytes and the rest of
+// its last page; a slice that is not the region's arena is left alone.
+func TestTrim(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("regions are made on Linux only")
+	}
+	const size = 8 << 20
+	r, err := Reserve(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	type rec struct{ a, b uint32 }
+	s := Slice[rec](r)
+	all := s[:cap(s)]
+	for i := range all {
+		all[i] = rec{uint32(i), 1}
+	}
+	page := pageSize()
+	n := (3<<20+100)/8 + 1 // ends inside a page
+	s = s[:n]
+	if Trim(r, make([]rec, n)) || Trim(r, s[1:]) {
+		t.Fatal("Trim took a slice that is not the region's arena")
+	}
+	if all[n] != (rec{uint32(n), 1}) {
+		t.Fatal("a foreign slice's Trim changed the region")
+	}
+	if !Trim(r, s) {
+		t.Fatal("Trim did not take the region's arena")
+	}
+	for i := range s {
+		if s[i] != (rec{uint32(i), 1}) {
+			t.Fatalf("arena record %d is %v after Trim", i, s[i])
+		}
+	}
+	firstFree := (n*8 + page - 1) / page * page / 8
+	for i := n; i < firstFree; i++ {
+		if all[i] != (rec{uint32(i), 1}) {
+			t.Fatalf("record %d, in the arena's last page, is %v after Trim", i, all[i])
+		}
+	}
+	for i := firstFree; i < len(all); i++ {
+		if all[i] != (rec{}) {
+			t.Fatalf("record %d, past the arena's last page, is %v after Trim, want zero", i, all[i])
+		}
+	}
+}
