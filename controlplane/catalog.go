@@ -610,12 +610,7 @@ func (c *Catalog) rebuild(e *zoneEntry, st fileStamp, data []byte) (*zone.Zone, 
 	// While the file is parsed and compared, the version served makes
 	// the arrays a change applied to it will write (see expectUpdate).
 	expecting := c.expectUpdate(e.cur)
-	applied := false
-	defer func() {
-		if !applied {
-			c.unexpected(expecting)
-		}
-	}()
+	defer func() { c.unexpected(expecting) }()
 	var r *zone.Reloaded
 	var err error
 	if c.fsys != nil {
@@ -635,7 +630,7 @@ func (c *Catalog) rebuild(e *zoneEntry, st fileStamp, data []byte) (*zone.Zone, 
 	st.how = r.How
 	// A new version, applied or built, takes the lineage's arrays or
 	// leaves them to be collected with the version served.
-	applied = true
+	expecting = nil
 	if r.Del != nil || r.Add != nil {
 		if cs, err := newChangeset(e.cur.Apex(), r.Del, r.Add); err == nil {
 			st.known = []*changeset{cs}

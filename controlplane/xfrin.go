@@ -520,12 +520,7 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 		s.setTimers(soa, c.xfr.now(), expOpt, hasOpt)
 		s.mu.Unlock()
 		z := res.z
-		// Published, the new version takes the lineage's arrays or
-		// (built afresh) leaves them to be collected with cur; its
-		// collection is scheduled with its own (Catalog.publish).
-		expecting = nil
 		if err := c.publishTransfer(e, res); err != nil {
-			c.unexpected(cur)
 			s.mu.Lock()
 			s.st.failures++
 			s.st.lastErr = err.Error()
@@ -533,6 +528,10 @@ func (c *Catalog) refreshZone(ctx context.Context, e *zoneEntry, kind refreshKin
 			c.log.Error("publishing the transferred zone", "zone", e.origin, "err", err)
 			return
 		}
+		// Published, the new version took the lineage's arrays or
+		// (built afresh) leaves them to be collected with cur; its
+		// collection is scheduled with its own (Catalog.publish).
+		expecting = nil
 		if c.onLoadTime != nil {
 			c.onLoadTime(e.origin, z.Serial(), c.xfr.now().Sub(noticed))
 		}

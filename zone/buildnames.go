@@ -150,7 +150,6 @@ func (b *builder) sortParsedParts(parts int) {
 		uniq[u] = arena[start:end:end]
 		start = end
 	}
-	ends = nil
 	inParts(partBounds(len(b.recs), max(1, min(parts, len(b.recs)))), func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			b.recs[i].node = rank[b.recs[i].node]

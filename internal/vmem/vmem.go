@@ -88,7 +88,7 @@ func Slice[T any](r *Region) []T {
 // dozen arenas that was about 6% of the 1M-delegation TLD's resident
 // size (see zone/arenamap.go).
 func Trim[T any](r *Region, s []T) bool {
-	if cap(s) == 0 || len(r.b) == 0 || unsafe.Pointer(unsafe.SliceData(s)) != unsafe.Pointer(unsafe.SliceData(r.b)) {
+	if unsafe.Pointer(unsafe.SliceData(s)) != unsafe.Pointer(unsafe.SliceData(r.b)) {
 		return false
 	}
 	used := len(s) * int(reflect.TypeFor[T]().Size())
