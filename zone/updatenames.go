@@ -377,7 +377,7 @@ func (pl *namePlan) makeIndex(z *Zone) ([]slot, uint32) {
 	}
 	var idx []slot
 	if size == len(zindex) {
-		idx = make([]slot, size)
+		idx = written[slot](size, size)
 		parallel(size, func(lo, hi int) {
 			dst, delta, dirty := idx[lo:hi], pl.delta, pl.dirty
 			for i, s := range zindex[lo:hi] {
@@ -403,7 +403,7 @@ func (pl *namePlan) makeIndex(z *Zone) ([]slot, uint32) {
 			}
 		}
 	} else {
-		idx = make([]slot, size)
+		idx = written[slot](size, size)
 		for _, s := range zindex {
 			if s.node == 0 {
 				continue

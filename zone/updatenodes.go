@@ -140,7 +140,7 @@ func (g *growPlan) takeAhead() *ahead {
 // otherwise.
 func (a *ahead) takeNodes(n int) []Node {
 	if a == nil || a.size < n {
-		return make([]Node, n)
+		return written[Node](n, n)
 	}
 	<-a.done
 	return a.nodes[:n:n]

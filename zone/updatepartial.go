@@ -813,8 +813,10 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 		if od.offs != nil {
 			how = "whole from pages"
 		}
+		// Written whole, n entries, into memory that is fresh when the
+		// heap's free memory was given back (see written).
 		c := chainRoom(n)
-		hashes, blocks, offs = make([]byte, 0, c*hl), make([]uint32, 0, c), nil
+		hashes, blocks, offs = written[byte](n*hl, c*hl)[:0], written[uint32](n, c)[:0], nil
 	} else {
 		// The tip's arrays, appended to in place: the room is there
 		// (above), and older versions read only the entries below

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
@@ -117,4 +118,33 @@ func pointerFree(t reflect.Type) bool {
 		return true
 	}
 	return false
+}
+
+// Populate has the system give the pages of s's elements now, in one call,
+// as writing to each page would, without changing what they hold; the
+// pages it covers are s's and those its first and last elements share
+// with their neighbours, all of the same mapping. It reports whether it
+// did: where it cannot (systems other than Linux, kernels before 5.14),
+// the caller writes to each page itself.
+//
+// A page taken by a write is one fault, a trap into the kernel each: on
+// this project's VM a page of memory given back to the system cost about
+// 10 µs so (64 MiB in 170 ms), and 0.6 µs populated (64 MiB in 10 ms).
+// An array written whole after it is allocated, from memory the heap gave
+// back to the system (after the catalog's release), takes its pages so.
+func Populate[T any](s []T) bool {
+	size := len(s) * int(reflect.TypeFor[T]().Size())
+	if size == 0 {
+		return true
+	}
+	page := uintptr(pageSize())
+	// Addresses, not pointers: the system call is told which pages to
+	// give, and s, alive below, keeps them the array's.
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	hi := lo + uintptr(size)
+	lo &^= page - 1
+	hi = (hi + page - 1) &^ (page - 1)
+	ok := populate(lo, hi-lo)
+	runtime.KeepAlive(s)
+	return ok
 }

@@ -34,3 +34,8 @@ func trim(b []byte) {
 }
 
 func pageSize() int { return unix.Getpagesize() }
+
+func populate(addr, size uintptr) bool {
+	_, _, e := unix.Syscall(unix.SYS_MADVISE, addr, size, unix.MADV_POPULATE_WRITE)
+	return e == 0
+}

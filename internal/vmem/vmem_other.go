@@ -11,3 +11,5 @@ func release([]byte) error { return nil }
 func trim([]byte) {}
 
 func pageSize() int { return 4096 }
+
+func populate(addr, size uintptr) bool { return false }
