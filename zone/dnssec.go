@@ -83,6 +83,11 @@ type denial struct {
 	// hashes), until the pages left behind would pass chainSlack's bound
 	// (mergeChain).
 	offs []uint32
+	// pageExtra is what the update that made this chain wrote again past
+	// its entries, or would have had it not merged the chain whole
+	// (entries of the pages changed and hashes inserted): the estimate of
+	// the next update's, for chainAhead.
+	pageExtra int
 	// match is, per node, the proof block of the NSEC3 whose hash is the
 	// node's, or None (an opt-out delegation, say); wild is, for nodes
 	// with a match, the proof block of the NSEC3 covering the wildcard
@@ -347,6 +352,26 @@ func chainRoom(n int) int {
 		return n
 	}
 	return n + 2*n/chainSlack
+}
+
+// chainAhead returns the room, in entries, of the arrays an update of d's
+// version merging its chain whole would write (chainRoom), when the next
+// update is expected to merge it whole: its pages written again, as many
+// as the last update's (pageExtra), would pass the bound of chainSlack or
+// the arrays' room (see mergeChain). 0 otherwise, and for a chain without
+// starts (short, and merged whole by every update).
+func (d *denial) chainAhead() int {
+	if d == nil || d.mode != DenialNSEC3 || d.starts == nil {
+		return 0
+	}
+	n := d.chainLen()
+	entries := len(d.hashBlocks) + d.pageExtra
+	if entries > n+n/chainSlack || entries > cap(d.hashBlocks) || entries*nsec3HashLen > cap(d.hashes) {
+		// The merge needs chainRoom of the chain's length after the
+		// update, which its insertions may lengthen.
+		return chainRoom(n + n/64 + 64)
+	}
+	return 0
 }
 
 // chainSlack bounds the entries of a chain's pages written again that

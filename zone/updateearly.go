@@ -42,6 +42,11 @@ type earlyArrays struct {
 	done        chan struct{}
 	match, wild []uint32  // pl.n2 entries
 	kept        []keptSet // room for the kept runs after the update
+	// The NSEC3 chain's arrays, empty with room for the entries the
+	// update writes when it merges the chain whole (see chainAhead): made
+	// only when it is expected to, a merge that finds none makes its own.
+	hashes     []byte
+	hashBlocks []uint32
 }
 
 // startEarly starts making the late arrays of an update of z that changes
@@ -61,18 +66,22 @@ func (z *Zone) startEarly(pl *namePlan, changes int, a *ahead) *earlyArrays {
 	if z.kept != nil {
 		keptRuns = len(z.kept.sets) + changes
 	}
-	go e.make(pl.n2, keptRuns, nsec3)
+	go e.make(pl.n2, keptRuns, nsec3, d.chainAhead())
 	return e
 }
 
-// make makes e's arrays, match and wild of n entries when nsec3, and
-// closes e.done.
-func (e *earlyArrays) make(n, keptRuns int, nsec3 bool) {
+// make makes e's arrays, match and wild of n entries when nsec3, the
+// chain's with room for chain entries when chain > 0, and closes e.done.
+func (e *earlyArrays) make(n, keptRuns int, nsec3 bool, chain int) {
 	defer close(e.done)
 	if nsec3 {
 		e.match, e.wild = touched(n, uint32(0xdeadbeef)), touched(n, uint32(0xdeadbeef))
 	}
 	e.kept = touched(keptRuns, keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef})
+	if chain > 0 {
+		e.hashes = touched(chain*nsec3HashLen, byte(0xbe))[:0]
+		e.hashBlocks = touched(chain, uint32(0xdeadbeef))[:0]
+	}
 }
 
 // touched returns an array of n elements whose pages the system has given

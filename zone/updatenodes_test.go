@@ -78,3 +78,49 @@ func TestPrepareNext(t *testing.T) {
 		t.Errorf("only %d of 20 updates took the arrays made ahead", took)
 	}
 }
+
+// TestChainAhead checks the NSEC3 chain's arrays made ahead for an update
+// expected to merge the chain whole (denial.chainAhead): with chains in
+// pages and a small chainSlack, most updates of these small zones merge
+// the chain whole, into the arrays PrepareNext made (filled with garbage,
+// so that an entry the merge does not write shows against a build from
+// scratch) or, when the update was not expected to merge, into its own.
+func TestChainAhead(t *testing.T) {
+	defer func(n int, p bool, s, c int) {
+		earlyMin, poisonEarly, startsMin, chainSlack, chainMerged = n, p, s, c, nil
+	}(earlyMin, poisonEarly, startsMin, chainSlack)
+	earlyMin, poisonEarly, startsMin, chainSlack = 0, true, 2, 2
+	how := map[string]int{}
+	chainMerged = func(h string) { how[h]++ }
+	for _, seed := range []uint64{21, 22} {
+		r := rand.New(rand.NewPCG(seed, 14))
+		u := newUpdRandomZone(t, "nsec3", 30)
+		cur := u.text()
+		z := mustParse(t, cur, "tld.")
+		for step := 1; step <= 30; step++ {
+			next := u.step(r)
+			nz, del, add := applyText(t, z, cur, next, step)
+			nz.PrepareNext()
+			if nz.Applied() == "incremental" {
+				want := nz.denial.chainAhead()
+				nz.Settle()
+				if a := nz.upd.line.ahead; a == nil || a.chain != want || cap(a.early.hashBlocks) < want || cap(a.early.hashes) < want*nsec3HashLen {
+					t.Fatalf("seed %d step %d: arrays ahead %+v, want the chain's for %d entries", seed, step, a, want)
+				}
+			}
+			sameTable(t, nz, fromScratch(t, nz))
+			if t.Failed() {
+				t.Fatalf("seed %d step %d (%s): deleted %v added %v", seed, step, nz.Applied(), del, add)
+			}
+			z, cur = nz, next
+		}
+	}
+	t.Logf("chains made: %v", how)
+	ahead := how["whole, into arrays made ahead"] + how["whole from pages, into arrays made ahead"]
+	if ahead < 10 {
+		t.Errorf("%d chains merged whole into arrays made ahead, want 10 or more", ahead)
+	}
+	if how["pages"] < 5 {
+		t.Errorf("%d chains written in pages, want 5 or more", how["pages"])
+	}
+}

@@ -803,6 +803,7 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 	for _, v := range vs {
 		extra += int(od.starts[v+1] - od.starts[v])
 	}
+	d.pageExtra = extra
 	entries := len(od.hashBlocks) + extra
 	whole := startBits(n) != ob || !p.inPlace ||
 		entries > n+n/chainSlack || entries > cap(od.hashBlocks) || entries*hl > cap(od.hashes)
@@ -813,10 +814,13 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 		if od.offs != nil {
 			how = "whole from pages"
 		}
-		// Written whole, n entries, into memory that is fresh when the
-		// heap's free memory was given back (see written).
 		c := chainRoom(n)
-		hashes, blocks, offs = written[byte](n*hl, c*hl)[:0], written[uint32](n, c)[:0], nil
+		var ahead bool
+		hashes, blocks, ahead = p.chainArrays(n, c)
+		offs = nil
+		if ahead {
+			how += ", into arrays made ahead"
+		}
 	} else {
 		// The tip's arrays, appended to in place: the room is there
 		// (above), and older versions read only the entries below
@@ -866,6 +870,23 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 		chainMerged(how)
 	}
 	return nil
+}
+
+// chainArrays returns the arrays, empty with room for c entries, that a
+// chain merged whole writes its n entries to: those made ahead for the
+// update (chainAhead) when they have the room, reported by ahead, and
+// otherwise new ones, their n entries' pages mapped (written).
+func (p *partial) chainArrays(n, c int) (hashes []byte, blocks []uint32, ahead bool) {
+	const hl = nsec3HashLen
+	if p.early != nil {
+		e := p.early.wait()
+		h, b := e.hashes, e.hashBlocks
+		e.hashes, e.hashBlocks = nil, nil
+		if cap(h) >= c*hl && cap(b) >= c {
+			return h[:0], b[:0], true
+		}
+	}
+	return written[byte](n*hl, c*hl)[:0], written[uint32](n, c)[:0], false
 }
 
 // mergeRun appends to hs and bs od's entries of ranks first to end, which
