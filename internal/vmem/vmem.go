@@ -127,11 +127,13 @@ func pointerFree(t reflect.Type) bool {
 // did: where it cannot (systems other than Linux, kernels before 5.14),
 // the caller writes to each page itself.
 //
-// A page taken by a write is one fault, a trap into the kernel each: on
-// this project's VM a page of memory given back to the system cost about
-// 10 µs so (64 MiB in 170 ms), and 0.6 µs populated (64 MiB in 10 ms).
-// An array written whole after it is allocated, from memory the heap gave
-// back to the system (after the catalog's release), takes its pages so.
+// A page taken by a write is one fault, a trap into the kernel each. On
+// this project's VM, 64 MiB the heap had just given back to the system
+// took 222-224 ms to write whole, and 132-134 populated first (14-15 ms
+// of it the call): the rest of the cost is still taken at the first write
+// to each page (BenchmarkFresh). An array written whole after it is
+// allocated, from memory the heap gave back (after the catalog's
+// release), takes its pages so.
 func Populate[T any](s []T) bool {
 	size := len(s) * int(reflect.TypeFor[T]().Size())
 	if size == 0 {
