@@ -365,13 +365,20 @@ func (d *denial) chainAhead() int {
 		return 0
 	}
 	n := d.chainLen()
-	entries := len(d.hashBlocks) + d.pageExtra
-	if entries > n+n/chainSlack || entries > cap(d.hashBlocks) || entries*nsec3HashLen > cap(d.hashes) {
+	if d.pagesFull(len(d.hashBlocks)+d.pageExtra, n) {
 		// The merge needs chainRoom of the chain's length after the
 		// update, which its insertions may lengthen.
 		return chainRoom(n + n/64 + 64)
 	}
 	return 0
+}
+
+// pagesFull reports whether entries, the entries a chain of n hashes
+// would hold with an update's pages written again, pass chainSlack's
+// bound or the room of d's arrays, so that the update merges the chain
+// whole instead (mergeChain).
+func (d *denial) pagesFull(entries, n int) bool {
+	return entries > n+n/chainSlack || entries > cap(d.hashBlocks) || entries*nsec3HashLen > cap(d.hashes)
 }
 
 // chainSlack bounds the entries of a chain's pages written again that

@@ -42,9 +42,11 @@ type earlyArrays struct {
 	done        chan struct{}
 	match, wild []uint32  // pl.n2 entries
 	kept        []keptSet // room for the kept runs after the update
-	// The NSEC3 chain's arrays, empty with room for the entries the
-	// update writes when it merges the chain whole (see chainAhead): made
-	// only when it is expected to, a merge that finds none makes its own.
+	// The NSEC3 chain's arrays, empty with room for chain entries, which
+	// the update writes when it merges the chain whole (see chainAhead):
+	// made only when it is expected to (chain > 0, set before they are
+	// made), a merge that finds none makes its own.
+	chain      int
 	hashes     []byte
 	hashBlocks []uint32
 }
@@ -59,28 +61,29 @@ func (z *Zone) startEarly(pl *namePlan, changes int, a *ahead) *earlyArrays {
 	if a != nil {
 		return a.early
 	}
-	e := &earlyArrays{done: make(chan struct{})}
 	d := z.denial
+	e := &earlyArrays{done: make(chan struct{}), chain: d.chainAhead()}
 	nsec3 := d != nil && d.mode == DenialNSEC3
 	keptRuns := 0
 	if z.kept != nil {
 		keptRuns = len(z.kept.sets) + changes
 	}
-	go e.make(pl.n2, keptRuns, nsec3, d.chainAhead())
+	go e.make(pl.n2, keptRuns, nsec3)
 	return e
 }
 
 // make makes e's arrays, match and wild of n entries when nsec3, the
-// chain's with room for chain entries when chain > 0, and closes e.done.
-func (e *earlyArrays) make(n, keptRuns int, nsec3 bool, chain int) {
+// chain's with room for e.chain entries when that is above 0, and closes
+// e.done.
+func (e *earlyArrays) make(n, keptRuns int, nsec3 bool) {
 	defer close(e.done)
 	if nsec3 {
 		e.match, e.wild = touched(n, uint32(0xdeadbeef)), touched(n, uint32(0xdeadbeef))
 	}
 	e.kept = touched(keptRuns, keptSet{node: 0xdeadbeef, off: 0xdeadbeef, len: 0xbeef, count: 0xbeef})
-	if chain > 0 {
-		e.hashes = touched(chain*nsec3HashLen, byte(0xbe))[:0]
-		e.hashBlocks = touched(chain, uint32(0xdeadbeef))[:0]
+	if e.chain > 0 {
+		e.hashes = touched(e.chain*nsec3HashLen, byte(0xbe))[:0]
+		e.hashBlocks = touched(e.chain, uint32(0xdeadbeef))[:0]
 	}
 }
 
@@ -107,16 +110,14 @@ func touched[T any](n int, bad T) []T {
 	if n == 0 {
 		return nil
 	}
-	s := make([]T, n)
 	if poisonEarly {
+		s := make([]T, n)
 		for i := range s {
 			s[i] = bad
 		}
 		return s
 	}
-	if n*int(reflect.TypeFor[T]().Size()) >= populateMin {
-		vmem.Populate(s)
-	}
+	s := written[T](n, n)
 	var zero T
 	per := max(1, 4096/int(reflect.TypeFor[T]().Size()))
 	for i := 0; i < n; i += per {

@@ -55,7 +55,6 @@ import "reflect"
 type ahead struct {
 	size     int // nodes
 	keptRuns int // early.kept
-	chain    int // the room of early.hashes and hashBlocks, in entries
 	bytes    int
 	done     chan struct{}
 	nodes    []Node
@@ -99,12 +98,12 @@ func (l *lineage) planAhead(nz *Zone, added, changes int) {
 		keptRuns = len(nz.kept.sets) + max(4*changes, 64)
 	}
 	chain := nz.denial.chainAhead()
-	if a := l.ahead; a != nil && a.size >= n+grow/2 && a.keptRuns >= keptRuns && a.chain >= chain {
+	if a := l.ahead; a != nil && a.size >= n+grow/2 && a.keptRuns >= keptRuns && a.early.chain >= chain {
 		return
 	}
 	size := n + grow
 	nsec3 := nz.denial != nil && nz.denial.mode == DenialNSEC3
-	a := &ahead{size: size, keptRuns: keptRuns, chain: chain, done: make(chan struct{}), early: &earlyArrays{done: make(chan struct{})}}
+	a := &ahead{size: size, keptRuns: keptRuns, done: make(chan struct{}), early: &earlyArrays{done: make(chan struct{}), chain: chain}}
 	a.bytes = size*int(reflect.TypeFor[Node]().Size()) + keptRuns*int(reflect.TypeFor[keptSet]().Size()) + chain*(nsec3HashLen+4)
 	if nsec3 {
 		a.bytes += 2 * size * 4
@@ -112,7 +111,7 @@ func (l *lineage) planAhead(nz *Zone, added, changes int) {
 	startAhead(func() {
 		a.nodes = touched(size, Node{Name: 0xdeadbeef, Set0: 0xdeadbeef, NSets: 0xbeef, Flags: 0xbeef, Len: 0xbe, Labels: 0xef})
 		close(a.done)
-		a.early.make(size, keptRuns, nsec3, chain)
+		a.early.make(size, keptRuns, nsec3)
 	})
 	l.ahead = a
 }

@@ -111,7 +111,7 @@ func TestChainAhead(t *testing.T) {
 				}
 				want := nz.denial.chainAhead()
 				nz.Settle()
-				if a := nz.upd.line.ahead; a == nil || a.chain != want || cap(a.early.hashBlocks) < want || cap(a.early.hashes) < want*nsec3HashLen {
+				if a := nz.upd.line.ahead; a == nil || a.early.chain != want || cap(a.early.hashBlocks) < want || cap(a.early.hashes) < want*nsec3HashLen {
 					t.Fatalf("seed %d step %d: arrays ahead %+v, want the chain's for %d entries", seed, step, a, want)
 				}
 			}

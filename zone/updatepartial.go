@@ -805,8 +805,7 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 	}
 	d.pageExtra = extra
 	entries := len(od.hashBlocks) + extra
-	whole := startBits(n) != ob || !p.inPlace ||
-		entries > n+n/chainSlack || entries > cap(od.hashBlocks) || entries*hl > cap(od.hashes)
+	whole := startBits(n) != ob || !p.inPlace || od.pagesFull(entries, n)
 	how := "pages"
 	hashes, blocks, offs := d.hashes, d.hashBlocks, od.offs
 	if whole {
@@ -878,7 +877,8 @@ func (p *partial) mergeChain(od, d *denial, inserted []chainInsert, removed map[
 // otherwise new ones, their n entries' pages mapped (written).
 func (p *partial) chainArrays(n, c int) (hashes []byte, blocks []uint32, ahead bool) {
 	const hl = nsec3HashLen
-	if p.early != nil {
+	if p.early != nil && p.early.chain >= c {
+		// Waited for only when they are being made.
 		e := p.early.wait()
 		h, b := e.hashes, e.hashBlocks
 		e.hashes, e.hashBlocks = nil, nil
