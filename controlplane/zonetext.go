@@ -55,12 +55,9 @@ func appendRecordText(dst []byte, r *zone.Record) ([]byte, bool) {
 			return dst[:start], false
 		}
 		dst = append(dst, "DS\t"...)
-		dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint16(d)), 10)
-		dst = append(dst, ' ')
-		dst = strconv.AppendUint(dst, uint64(d[2]), 10)
-		dst = append(dst, ' ')
-		dst = strconv.AppendUint(dst, uint64(d[3]), 10)
-		dst = append(dst, ' ')
+		dst = appendNum(dst, uint64(binary.BigEndian.Uint16(d)))
+		dst = appendNum(dst, uint64(d[2]))
+		dst = appendNum(dst, uint64(d[3]))
 		// Uppercase, as miekg/dns writes a digest.
 		for _, c := range d[4:] {
 			dst = append(dst, hexUpper[c>>4], hexUpper[c&15])
@@ -104,26 +101,24 @@ func appendRRSIG(dst, d []byte) ([]byte, bool) {
 		return dst, false
 	}
 	dst = append(dst, "RRSIG\t"...)
-	dst = appendType(dst, binary.BigEndian.Uint16(d))
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(d[2]), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(d[3]), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(d[4:])), 10)
-	dst = append(dst, ' ')
-	dst = appendSigTime(dst, binary.BigEndian.Uint32(d[8:]))
-	dst = append(dst, ' ')
-	dst = appendSigTime(dst, binary.BigEndian.Uint32(d[12:]))
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint16(d[16:])), 10)
-	dst = append(dst, ' ')
+	dst = append(appendType(dst, binary.BigEndian.Uint16(d)), ' ')
+	dst = appendNum(dst, uint64(d[2]))
+	dst = appendNum(dst, uint64(d[3]))
+	dst = appendNum(dst, uint64(binary.BigEndian.Uint32(d[4:])))
+	dst = append(appendSigTime(dst, binary.BigEndian.Uint32(d[8:])), ' ')
+	dst = append(appendSigTime(dst, binary.BigEndian.Uint32(d[12:])), ' ')
+	dst = appendNum(dst, uint64(binary.BigEndian.Uint16(d[16:])))
 	var ok bool
 	if dst, ok = appendPlainName(dst, d[18:18+n]); !ok {
 		return dst, false
 	}
 	dst = append(dst, ' ')
 	return base64.StdEncoding.AppendEncode(dst, d[18+n:]), true
+}
+
+// appendNum appends v in decimal and a space.
+func appendNum(dst []byte, v uint64) []byte {
+	return append(strconv.AppendUint(dst, v, 10), ' ')
 }
 
 // year68 is 1<<31 seconds, RFC 1982's window for a signature's times.
@@ -159,12 +154,9 @@ func appendNSEC3(dst, d []byte) ([]byte, bool) {
 	}
 	next := d[6+sl : 6+sl+hl]
 	dst = append(dst, "NSEC3\t"...)
-	dst = strconv.AppendUint(dst, uint64(d[0]), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(d[1]), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint16(d[2:])), 10)
-	dst = append(dst, ' ')
+	dst = appendNum(dst, uint64(d[0]))
+	dst = appendNum(dst, uint64(d[1]))
+	dst = appendNum(dst, uint64(binary.BigEndian.Uint16(d[2:])))
 	if len(salt) == 0 {
 		dst = append(dst, '-')
 	}
