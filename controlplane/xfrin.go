@@ -1396,12 +1396,13 @@ func writeZoneCopy(path string, z *zone.Zone) (fileStamp, error) {
 		return fileStamp{}, err
 	}
 	var line []byte
+	now := time.Now().Unix()
 	err = z.Walk(func(r *zone.Record) error {
 		if r.Type == dns.TypeSOA && bytes.Equal(r.Owner, apex) {
 			return nil
 		}
 		var ok bool
-		if line, ok = appendRecordText(line[:0], r); ok {
+		if line, ok = appendRecordText(line[:0], r, now); ok {
 			_, err := w.bw.Write(line)
 			return err
 		}

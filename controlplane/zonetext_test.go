@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -54,7 +55,7 @@ func TestAppendRecordText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		line, ok := appendRecordText(nil, &r)
+		line, ok := appendRecordText(nil, &r, time.Now().Unix())
 		if ok != tc.fast {
 			t.Errorf("%s: written %v, want %v", tc.rr, ok, tc.fast)
 			continue
@@ -125,7 +126,7 @@ func TestAppendRecordTextRandom(t *testing.T) {
 			r.Type = dns.TypeNSEC
 			r.Data = append(append([]byte(nil), names[rng.IntN(len(names))]...), bitmap()...)
 		}
-		line, ok := appendRecordText(nil, &r)
+		line, ok := appendRecordText(nil, &r, time.Now().Unix())
 		rr, err := r.RR()
 		if err != nil {
 			if ok {

@@ -201,8 +201,8 @@
 //     are mapped by the system in one call before they are written
 //     (vmem.Populate), which on this project's VM takes 40-50% off
 //     their cost when the memory is fresh (see touched). The catalog
-//     lets go of them when it gives the heap's free memory back after a quiet
-//     spell, and calls PrepareNext again when the next update is
+//     lets go of them when it gives the heap's free memory back after
+//     a quiet spell, and calls PrepareNext again when the next update is
 //     announced (a newer serial seen, a changed file being read), so
 //     that they are made while the transfer or the parse runs; or,
 //     with server.update-ahead-keep, keeps them as live memory between

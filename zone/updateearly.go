@@ -95,17 +95,12 @@ func (e *earlyArrays) make(n, keptRuns int, nsec3 bool) {
 // instead. nil for none.
 //
 // Both, because on this project's VM a page fresh from the system costs
-// twice: the guest's fault, which Populate spares, and a cost taken at the
-// first write to the page whether it was mapped ahead or not (likely the
-// hypervisor's own page tables, filled at the first access: the kernel's
-// command line names a paravirtualized guest, PVM; not measured apart).
-// A 64 MiB array the heap had just given back, then written whole
-// (vmem.BenchmarkFresh, 4-5 runs each): written alone, 222-224 ms;
-// touched a byte a page first, 199-215 ms to the end of the touch and
-// 220-234 in all; populated first, 14-15 ms and 132-134 in all;
-// populated and touched, 112 ms and 132-135 in all. So touched, made
-// ahead and in the background, costs about half what it did, and the
-// update's writes into it cost what writes into memory the heap held do.
+// twice (see vmem.Populate): the guest's fault, which Populate spares, and
+// a cost taken at the first write to the page whether it was mapped ahead
+// or not, which the touch takes here, in the background, so that the
+// update's writes into the array cost what writes into memory the heap
+// held do. Populated and touched, a 64 MiB array fresh from the system
+// took 112 ms, against 199-215 touched alone (vmem.BenchmarkFresh).
 func touched[T any](n int, bad T) []T {
 	if n == 0 {
 		return nil
@@ -129,9 +124,8 @@ func touched[T any](n int, bad T) []T {
 // written returns an array of n elements, with room for c, that its caller
 // is about to write whole: the system maps the pages of its n elements in
 // one call (vmem.Populate) rather than at a fault each as they are
-// written; where its memory is fresh from the system, that takes about
-// 40% off the time to write it (see touched: 132-134 ms against 222-224
-// for 64 MiB).
+// written, which takes about 40% off the time to write it where its
+// memory is fresh from the system.
 func written[T any](n, c int) []T {
 	s := make([]T, n, c)
 	if n*int(reflect.TypeFor[T]().Size()) >= populateMin {
